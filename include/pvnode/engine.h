@@ -1,0 +1,111 @@
+/*
+ * engine.h — the node engine: stage, publish, unpublish, unstage, stats, expand and
+ * start-up reconciliation as one state machine, driven by the driver table.
+ *
+ * Used in-process by `pvctl` and by the CSI handlers of `pvnode`. Every operation takes
+ * the volume's lock (<state>/locks/<id>.lock, flock): a second concurrent operation
+ * gets PV_E_BUSY at once (CSI ABORTED) unless `wait` is set. Each step that fails undoes
+ * the steps before it. Repeats are idempotent as CSI asks.
+ */
+#ifndef PVNODE_ENGINE_H
+#define PVNODE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pvnode/driver.h"
+#include "pvnode/error.h"
+#include "pvnode/pv.h"
+#include "pvnode/secrets.h"
+
+enum pv_selinux_mode { PV_SELINUX_AUTO = 0, PV_SELINUX_ON, PV_SELINUX_OFF };
+
+struct pv_engine_cfg {
+	char state_dir[PATH_MAX];
+	char node_id[PV_NAME_MAX + 1];
+	enum pv_selinux_mode selinux;
+	char **allowed_paths;    /* prefixes; default {"/var/lib/kubelet"} */
+	size_t n_allowed_paths;
+	bool progress;           /* report long operations on stderr */
+	bool wait_for_lock;      /* pvctl: wait for the volume lock instead of BUSY */
+};
+
+struct pv_engine;
+
+int pv_engine_open(const struct pv_engine_cfg *cfg, struct pv_engine **out, struct pv_err *err);
+void pv_engine_close(struct pv_engine *e);
+const struct pv_engine_cfg *pv_engine_config(const struct pv_engine *e);
+
+struct pv_stage_req {
+	const struct pv *pv;              /* the volume (catalog or CSI volume_context) */
+	const struct pv_secrets *secrets; /* NULL: none */
+	enum pv_access access;            /* PV_ACCESS_NONE: the PV's first mode */
+	bool block;                       /* access type block (else mount) */
+	const char *staging_path;         /* NULL: <state>/staging/<name> */
+	const char *fs_type;              /* NULL/"": the PV's fsType, else ext4 */
+	const char *const *mount_flags;   /* extra mount options (may carry context=) */
+	size_t n_mount_flags;
+	bool readonly;                    /* stage read-only */
+};
+
+struct pv_publish_req {
+	const struct pv *pv;
+	const struct pv_secrets *secrets;
+	enum pv_access access;
+	bool block;
+	const char *staging_path;         /* NULL: the one recorded at stage */
+	const char *target;               /* required */
+	bool readonly;
+	const char *selinux_level;        /* "s0:c1,c2"; NULL: from mount flags / pod identity */
+	const char *pod_identity;         /* e.g. pod uid: a stable level is derived from it */
+	const char *const *mount_flags;
+	size_t n_mount_flags;
+	bool relabel;                     /* recursive relabel on request */
+};
+
+#define PV_MAX_GROUPS 8
+struct pv_publish_result {
+	bool readonly;
+	char selinux_label[256];          /* "" when not labelled */
+	gid_t groups[PV_MAX_GROUPS];
+	size_t n_groups;
+};
+
+int pv_engine_stage(struct pv_engine *e, const struct pv_stage_req *r, struct pv_err *err);
+int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r,
+		      struct pv_publish_result *res, struct pv_err *err);
+int pv_engine_unpublish(struct pv_engine *e, const char *volume, const char *target,
+			struct pv_err *err);
+/* staging_path may be NULL (the recorded one). */
+int pv_engine_unstage(struct pv_engine *e, const char *volume, const char *staging_path,
+		      struct pv_err *err);
+/* Unpublish every target then unstage (pvctl delete --force). */
+int pv_engine_teardown(struct pv_engine *e, const char *volume, struct pv_err *err);
+
+struct pv_volume_stats {
+	bool block;
+	uint64_t bytes_total, bytes_used, bytes_available;
+	uint64_t inodes_total, inodes_used, inodes_free;
+	bool abnormal;
+	char condition[256];
+};
+/* path: a staging or publish path of the volume. */
+int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path,
+		    struct pv_volume_stats *st, struct pv_err *err);
+/* Grow the filesystem after the backend grew; *bytes gets the new size. */
+int pv_engine_expand(struct pv_engine *e, const char *volume, const char *path,
+		     uint64_t *bytes, struct pv_err *err);
+
+/* Start-up: compare every journal with /proc/self/mountinfo and the helpers, re-adopt
+ * live helpers, restart dead ones for volumes still in use, flag lost mounts. Writes
+ * one line per finding to `report` (may be NULL). */
+int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, void *ud), void *ud,
+			struct pv_err *err);
+
+/* Path checks used by the engine and the CSI layer: absolute, no "..", no "//" tricks,
+ * under one of the allowed prefixes. */
+int pv_engine_check_path(const struct pv_engine *e, const char *what, const char *path,
+			 struct pv_err *err);
+
+#endif

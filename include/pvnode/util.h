@@ -1,0 +1,94 @@
+/*
+ * util.h — small pieces every module uses: atomic files, directories, locks,
+ * process helpers (spawn, liveness), loop devices, mountinfo look-ups, logging.
+ * Each group has its own prefix and lives in its own src/ file.
+ */
+#ifndef PVNODE_UTIL_H
+#define PVNODE_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pvnode/error.h"
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+void pv_freep(void *p);     /* for _cleanup_(pv_freep) char *x */
+void pv_closep(int *fd);    /* for _cleanup_(pv_closep) int fd = -1 */
+
+/* --- src/fsutil.c --- */
+/* Write `len` bytes to `path` atomically: temp file in the same dir with `mode`, fsync,
+ * rename, fsync of the directory. */
+int pv_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct pv_err *err);
+int pv_read_file(const char *path, char **data, size_t *len, struct pv_err *err);
+int pv_mkdir_p(const char *path, mode_t mode, struct pv_err *err);
+/* path is absolute, normalised, has no ".." component and no control characters. */
+bool pv_path_clean(const char *path);
+/* path == prefix or path is below prefix (component-wise). */
+bool pv_path_under(const char *path, const char *prefix);
+
+/* --- src/lock.c --- per-volume lock files (flock) */
+/* Returns an fd >= 0 holding <state>/locks/<name>.lock, or -EBUSY (PV_E_BUSY) when
+ * another process holds it and !wait. */
+int pv_lock_volume(const char *state_dir, const char *name, bool wait, struct pv_err *err);
+void pv_unlock(int fd);
+
+/* --- src/spawn.c --- programs run with posix_spawn (gRPC threads forbid fork+work) */
+struct pv_spawn_opts {
+	int stdin_fd;           /* -1: /dev/null */
+	int stdout_fd;          /* -1: /dev/null; -2: capture into *out */
+	int stderr_fd;          /* -1: /dev/null; -2: capture into *out (merged) */
+	bool detach;            /* new session, don't wait: helpers */
+	const int *keep_fds;    /* extra fds to pass (dup'ed to 3, 4, ...) */
+	size_t n_keep_fds;
+	int timeout_ms;         /* for waited runs: kill after this, 0 none */
+};
+/* Run argv[0] (looked up in PATH) and wait. Returns its exit status (>= 0) or a negative
+ * errno; *out (if non-NULL) gets captured output (malloc'd, NUL-terminated). */
+int pv_spawn_run(const char *const argv[], const struct pv_spawn_opts *o, char **out,
+		 struct pv_err *err);
+/* Start detached; *pid gets the helper's pid. */
+int pv_spawn_detached(const char *const argv[], const struct pv_spawn_opts *o, pid_t *pid,
+		      struct pv_err *err);
+/* Absolute path of one of pvnode's helper programs: $PVNODE_HELPER_DIR, then the
+ * directory of /proc/self/exe, then the configured libexecdir. */
+int pv_helper_path(const char *name, char *buf, size_t len, struct pv_err *err);
+
+/* --- src/proc.c --- */
+unsigned long long pv_proc_start_time(pid_t pid); /* 0: no such process */
+/* pid runs (not a zombie) and has the recorded start time (guards against pid reuse). */
+bool pv_proc_alive(pid_t pid, unsigned long long start);
+/* SIGTERM, wait up to timeout_ms, then SIGKILL; only when pv_proc_alive(pid, start). */
+int pv_proc_stop(pid_t pid, unsigned long long start, int timeout_ms);
+
+/* --- src/loop.c --- loop devices (LOOP_CONFIGURE) */
+/* Attach `file` to a free loop device; direct I/O when the file allows it. */
+int pv_loop_attach(const char *file, bool readonly, bool direct_io, char *dev, size_t devlen,
+		   struct pv_err *err);
+int pv_loop_detach(const char *dev, struct pv_err *err);
+/* Detach every loop device whose backing file is `file` (leak recovery). Returns count. */
+int pv_loop_detach_backing(const char *file, struct pv_err *err);
+/* The backing file of `dev` ("" if none). */
+int pv_loop_backing(const char *dev, char *file, size_t len);
+int pv_loop_set_capacity(const char *dev, struct pv_err *err);
+
+/* --- src/mountinfo.c --- */
+/* Is `path` a mount point (per /proc/self/mountinfo)? */
+bool pv_is_mountpoint(const char *path);
+/* Source device / fstype / options of the mount at `path`; -ENOENT if none. */
+int pv_mount_info(const char *path, char *source, size_t slen, char *fstype, size_t flen,
+		  bool *readonly);
+
+/* --- src/log.c --- */
+enum pv_log_level { PV_LOG_ERROR = 0, PV_LOG_WARN, PV_LOG_INFO, PV_LOG_DEBUG };
+void pv_log_setup(enum pv_log_level level, bool json, const char *prog);
+void pv_log(enum pv_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Report progress on stderr when it is a terminal: "\rFormatting ... 40%". */
+void pv_progress(bool enabled, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define pv_error(...) pv_log(PV_LOG_ERROR, __VA_ARGS__)
+#define pv_warn(...) pv_log(PV_LOG_WARN, __VA_ARGS__)
+#define pv_info(...) pv_log(PV_LOG_INFO, __VA_ARGS__)
+#define pv_debug(...) pv_log(PV_LOG_DEBUG, __VA_ARGS__)
+
+#endif
