@@ -1,0 +1,315 @@
+/*
+ * iscsi_attr.c — the iSCSI driver's attributes and CHAP secrets → struct pvi_target.
+ *
+ * Pure string handling, unit-tested in tests/unit/test_iscsi_attr.c. Everything that
+ * later becomes a helper argument, an iscsiadm argument or a path is checked here:
+ * portals are host:port with a numeric port, IQNs follow RFC 3720's shape, LUNs are
+ * 0..16383.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iscsi_conn.h"
+#include "pvnode/pv.h"
+#include "pvnode/secrets.h"
+
+const char *const pvi_attribute_names[] = {
+	"portal", "portals", "iqn", "lun", "initiatorName", "discovery", "initiator",
+	"mounter", "loginTimeout", NULL,
+};
+const char *const pvi_required_attributes[] = { "iqn", "lun", NULL };
+
+void pvi_target_wipe(struct pvi_target *t)
+{
+	explicit_bzero(t->user, sizeof(t->user));
+	explicit_bzero(t->pass, sizeof(t->pass));
+	explicit_bzero(t->user_in, sizeof(t->user_in));
+	explicit_bzero(t->pass_in, sizeof(t->pass_in));
+	explicit_bzero(t->disc_user, sizeof(t->disc_user));
+	explicit_bzero(t->disc_pass, sizeof(t->disc_pass));
+}
+
+static bool host_valid(const char *h, size_t n)
+{
+	if (n == 0 || n > 100)
+		return false;
+	if (h[0] == '[')   /* [v6] */
+		return h[n - 1] == ']' && n > 2 && strspn(h + 1, "0123456789abcdefABCDEF:.") == n - 2;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-')
+			return false;
+	return h[0] != '-';
+}
+
+/* "host:port[,host:port...]"; a missing port means 3260. */
+int pvi_parse_portals(const char *list, struct pvi_target *t, struct pv_err *err)
+{
+	const char *p = list;
+	t->n_portals = 0;
+	if (!list || !*list)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.portal: empty; expected host:port");
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		char item[128];
+		if (n == 0 || n >= sizeof(item))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "attributes.portals: bad entry in \"%s\"; expected host:port[,host:port]",
+					  list);
+		memcpy(item, p, n);
+		item[n] = '\0';
+		char *colon = strrchr(item, ':');
+		if (item[0] == '[' && colon && colon < strchr(item, ']'))
+			colon = NULL;
+		long port = 3260;
+		size_t hl = colon ? (size_t)(colon - item) : n;
+		if (colon) {
+			char *e;
+			errno = 0;
+			port = strtol(colon + 1, &e, 10);
+			if (errno || *e || e == colon + 1 || port < 1 || port > 65535)
+				return pv_err_set(err, -EINVAL, PV_E_INVALID,
+						  "attributes.portal: bad port in \"%s\"; expected host:port with port 1-65535",
+						  item);
+		}
+		if (!host_valid(item, hl))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "attributes.portal: bad host in \"%s\"; expected a host name or address",
+					  item);
+		if (t->n_portals == PVI_MAX_PORTALS)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "attributes.portals: more than %d portals", PVI_MAX_PORTALS);
+		snprintf(t->portals[t->n_portals], sizeof(t->portals[0]), "%.*s:%ld", (int)hl, item, port);
+		t->n_portals++;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+int pvi_parse_lun(const char *s, int *lun, struct pv_err *err)
+{
+	char *e;
+	long v;
+	errno = 0;
+	v = s ? strtol(s, &e, 10) : -1;
+	if (!s || errno || *e || e == s || v < 0 || v > 16383)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes.lun: \"%s\" is not a LUN; expected 0-16383", s ? s : "");
+	*lun = (int)v;
+	return 0;
+}
+
+/* iqn.yyyy-mm.reversed.domain[:anything] or eui.<16 hex>; lower case, [a-z0-9.:-]. */
+bool pvi_iqn_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 5 || n > 223)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
+		    !strchr(".:-", s[i]))
+			return false;
+	if (strncmp(s, "eui.", 4) == 0)
+		return n == 20 && strspn(s + 4, "0123456789abcdef") == 16;
+	if (strncmp(s, "iqn.", 4) != 0 || n < 12)
+		return false;
+	return isdigit((unsigned char)s[4]) && isdigit((unsigned char)s[5]) &&
+	       isdigit((unsigned char)s[6]) && isdigit((unsigned char)s[7]) && s[8] == '-' &&
+	       isdigit((unsigned char)s[9]) && isdigit((unsigned char)s[10]) && s[11] == '.';
+}
+
+void pvi_default_initiator(const char *node_id, char *buf, size_t len)
+{
+	size_t o = (size_t)snprintf(buf, len, "iqn.2026-11.io.pvnode:");
+	for (const char *p = node_id; *p && o + 1 < len; p++) {
+		char c = (char)tolower((unsigned char)*p);
+		buf[o++] = (isalnum((unsigned char)c) || c == '.' || c == '-' || c == ':') ? c : '-';
+	}
+	buf[o < len ? o : len - 1] = '\0';
+}
+
+static int copy_secret(char *dst, const struct pv_secrets *s, const char *key, struct pv_err *err)
+{
+	const char *v = s ? pv_secrets_get(s, key) : NULL;
+	if (!v)
+		return 0;
+	if (strlen(v) >= PVI_SECRET_MAX || strchr(v, '\n'))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "secret %s: too long or contains a newline", key);
+	strcpy(dst, v);
+	return 0;
+}
+
+static int parse_bool(const char *what, const char *v, bool *out, struct pv_err *err)
+{
+	if (!v || !strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
+		*out = false;
+	else if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
+		*out = true;
+	else
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes.%s: \"%s\" is not a boolean; expected true or false", what, v);
+	return 0;
+}
+
+/* Attribute checks only (no secrets, no node): catalog create and every stage. */
+static int parse_attrs(const struct pv *pv, struct pvi_target *t, struct pv_err *err)
+{
+	const struct pv_map *m = &pv->attributes;
+	const char *portal = pv_map_get(m, "portal"), *portals = pv_map_get(m, "portals");
+	const char *iqn = pv_map_get(m, "iqn"), *init = pv_map_get(m, "initiatorName");
+	const char *mode = pv_map_get(m, "initiator");
+	const char *lt = pv_map_get(m, "loginTimeout");
+	int r;
+
+	if (!mode)
+		mode = pv_map_get(m, "mounter");
+	if (portal && portals)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes: give either portal or portals, not both");
+	if (!portal && !portals)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes.portal: missing; expected host:port (or portals: a comma list)");
+	r = pvi_parse_portals(portal ? portal : portals, t, err);
+	if (r < 0)
+		return r;
+	if (!pvi_iqn_valid(iqn))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes.iqn: \"%s\" is not an iSCSI name; expected iqn.yyyy-mm.domain[:id] or eui.<16 hex>",
+				  iqn ? iqn : "");
+	snprintf(t->iqn, sizeof(t->iqn), "%s", iqn);
+	r = pvi_parse_lun(pv_map_get(m, "lun"), &t->lun, err);
+	if (r < 0)
+		return r;
+	if (init) {
+		if (!pvi_iqn_valid(init))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "attributes.initiatorName: \"%s\" is not an iSCSI name; expected iqn.yyyy-mm.domain[:id]",
+					  init);
+		snprintf(t->initiator_name, sizeof(t->initiator_name), "%s", init);
+	}
+	r = parse_bool("discovery", pv_map_get(m, "discovery"), &t->discovery, err);
+	if (r < 0)
+		return r;
+	if (!mode || !strcmp(mode, "auto"))
+		t->initiator = PVI_INIT_AUTO;
+	else if (!strcmp(mode, "kernel"))
+		t->initiator = PVI_INIT_KERNEL;
+	else if (!strcmp(mode, "userspace"))
+		t->initiator = PVI_INIT_USERSPACE;
+	else
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes.initiator: \"%s\"; expected auto, kernel or userspace", mode);
+	t->login_timeout_s = 10;
+	if (lt) {
+		char *e;
+		long v = strtol(lt, &e, 10);
+		if (*e || e == lt || v < 1 || v > 300)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "attributes.loginTimeout: \"%s\"; expected seconds 1-300", lt);
+		t->login_timeout_s = (int)v;
+	}
+	return 0;
+}
+
+int pvi_validate(const struct pv *pv, struct pv_err *err)
+{
+	struct pvi_target t = { 0 };
+	return parse_attrs(pv, &t, err);
+}
+
+int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
+		       struct pvi_target *t, struct pv_err *err)
+{
+	int r;
+	memset(t, 0, sizeof(*t));
+	r = parse_attrs(pv, t, err);
+	if (r < 0)
+		return r;
+	if (!t->initiator_name[0])
+		pvi_default_initiator(node_id, t->initiator_name, sizeof(t->initiator_name));
+	if ((r = copy_secret(t->user, s, PVI_KEY_USER, err)) < 0 ||
+	    (r = copy_secret(t->pass, s, PVI_KEY_PASS, err)) < 0 ||
+	    (r = copy_secret(t->user_in, s, PVI_KEY_USER_IN, err)) < 0 ||
+	    (r = copy_secret(t->pass_in, s, PVI_KEY_PASS_IN, err)) < 0 ||
+	    (r = copy_secret(t->disc_user, s, PVI_KEY_DISC_USER, err)) < 0 ||
+	    (r = copy_secret(t->disc_pass, s, PVI_KEY_DISC_PASS, err)) < 0)
+		goto fail;
+	if (!t->user[0] != !t->pass[0] || !t->user_in[0] != !t->pass_in[0]) {
+		r = pv_err_set(err, -EINVAL, PV_E_INVALID,
+			       "secrets: CHAP needs both %s and %s (and both _in keys for mutual CHAP)",
+			       PVI_KEY_USER, PVI_KEY_PASS);
+		goto fail;
+	}
+	if (t->user_in[0] && !t->user[0]) {
+		r = pv_err_set(err, -EINVAL, PV_E_INVALID,
+			       "secrets: mutual CHAP (%s) needs one-way CHAP (%s) too", PVI_KEY_USER_IN,
+			       PVI_KEY_USER);
+		goto fail;
+	}
+	return 0;
+fail:
+	pvi_target_wipe(t);
+	return r;
+}
+
+static const struct { const char *key; size_t off; } secret_fields[] = {
+	{ PVI_KEY_USER, offsetof(struct pvi_target, user) },
+	{ PVI_KEY_PASS, offsetof(struct pvi_target, pass) },
+	{ PVI_KEY_USER_IN, offsetof(struct pvi_target, user_in) },
+	{ PVI_KEY_PASS_IN, offsetof(struct pvi_target, pass_in) },
+	{ PVI_KEY_DISC_USER, offsetof(struct pvi_target, disc_user) },
+	{ PVI_KEY_DISC_PASS, offsetof(struct pvi_target, disc_pass) },
+};
+
+int pvi_target_secrets_from_text(struct pvi_target *t, char *text, struct pv_err *err)
+{
+	int r = 0;
+	char *save = NULL;
+	size_t total = strlen(text);
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		bool known = false;
+		if (!eq)
+			continue;
+		*eq = '\0';
+		for (size_t i = 0; i < sizeof(secret_fields) / sizeof(secret_fields[0]); i++) {
+			if (strcmp(line, secret_fields[i].key) != 0)
+				continue;
+			known = true;
+			if (strlen(eq + 1) >= PVI_SECRET_MAX) {
+				r = pv_err_set(err, -EINVAL, PV_E_INVALID, "secret %s: too long", line);
+				break;
+			}
+			strcpy((char *)t + secret_fields[i].off, eq + 1);
+		}
+		(void)known;
+	}
+	explicit_bzero(text, total);
+	return r;
+}
+
+int pvi_target_secrets_to_text(const struct pvi_target *t, char *buf, size_t len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < sizeof(secret_fields) / sizeof(secret_fields[0]); i++) {
+		const char *v = (const char *)t + secret_fields[i].off;
+		if (!*v)
+			continue;
+		int n = snprintf(buf + o, len - o, "%s=%s\n", secret_fields[i].key, v);
+		if (n < 0 || (size_t)n >= len - o) {
+			explicit_bzero(buf, len);
+			return -ENOSPC;
+		}
+		o += (size_t)n;
+	}
+	if (o == 0 && len)
+		buf[0] = '\0';
+	return (int)o;
+}

@@ -1,0 +1,124 @@
+/*
+ * iscsi_conn.h — what pvnode's iSCSI code knows about a target, and the libiscsi
+ * operations shared by the driver (fence release, discovery checks) and the helper
+ * (login, capacity, persistent reservations).
+ *
+ * `struct pvi_target` is built from a PV's attributes and secrets (iscsi_attr.c) or from
+ * the helper's arguments plus the secrets it reads on stdin. The CHAP fields are wiped
+ * by pvi_target_wipe().
+ */
+#ifndef PVNODE_ISCSI_CONN_H
+#define PVNODE_ISCSI_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pvnode/driver.h"
+#include "pvnode/error.h"
+
+#define PVI_MAX_PORTALS 8
+#define PVI_NAME_MAX 224   /* iSCSI names are at most 223 bytes */
+#define PVI_SECRET_MAX 256
+
+enum pvi_initiator { PVI_INIT_AUTO = 0, PVI_INIT_KERNEL, PVI_INIT_USERSPACE };
+
+struct pvi_target {
+	char portals[PVI_MAX_PORTALS][128];   /* host:port */
+	size_t n_portals;
+	char iqn[PVI_NAME_MAX];
+	int lun;
+	char initiator_name[PVI_NAME_MAX];
+	bool discovery;                        /* SendTargets check before login */
+	enum pvi_initiator initiator;
+	/* CHAP, open-iscsi key names in the secrets map. Never logged. */
+	char user[PVI_SECRET_MAX], pass[PVI_SECRET_MAX];           /* node.session.auth.* */
+	char user_in[PVI_SECRET_MAX], pass_in[PVI_SECRET_MAX];     /* ..._in (mutual) */
+	char disc_user[PVI_SECRET_MAX], disc_pass[PVI_SECRET_MAX]; /* discovery.sendtargets.auth.* */
+	int login_timeout_s;                   /* per portal, default 10 */
+};
+
+/* The secret keys, as open-iscsi names them. */
+#define PVI_KEY_USER "node.session.auth.username"
+#define PVI_KEY_PASS "node.session.auth.password"
+#define PVI_KEY_USER_IN "node.session.auth.username_in"
+#define PVI_KEY_PASS_IN "node.session.auth.password_in"
+#define PVI_KEY_DISC_USER "discovery.sendtargets.auth.username"
+#define PVI_KEY_DISC_PASS "discovery.sendtargets.auth.password"
+#define PVI_KEY_DISC_USER_IN "discovery.sendtargets.auth.username_in"
+#define PVI_KEY_DISC_PASS_IN "discovery.sendtargets.auth.password_in"
+
+void pvi_target_wipe(struct pvi_target *t);
+
+/* --- iscsi_attr.c: attributes → target (pure, unit-tested) --- */
+extern const char *const pvi_attribute_names[];
+extern const char *const pvi_required_attributes[];
+int pvi_parse_portals(const char *list, struct pvi_target *t, struct pv_err *err);
+int pvi_parse_lun(const char *s, int *lun, struct pv_err *err);
+bool pvi_iqn_valid(const char *s);
+/* "iqn.2026-11.io.pvnode:<node id, lower case, '_' → '-'>". */
+void pvi_default_initiator(const char *node_id, char *buf, size_t len);
+int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
+		       struct pvi_target *t, struct pv_err *err);
+int pvi_validate(const struct pv *pv, struct pv_err *err);
+/* Load CHAP fields from "key=value" lines (the helper's stdin); wipes `text`. */
+int pvi_target_secrets_from_text(struct pvi_target *t, char *text, struct pv_err *err);
+/* The reverse, for the pipe to the helper. Returns bytes written or -ENOSPC. */
+int pvi_target_secrets_to_text(const struct pvi_target *t, char *buf, size_t len);
+
+/* --- iscsi_conn.c: libiscsi sessions (link with libiscsi) --- */
+struct iscsi_context;
+/* Log in to the first reachable portal (TCP check bounded by login_timeout_s), report
+ * unreachable portals, wrong CHAP, unknown IQN as distinct errors naming portal and
+ * target; then check the LUN exists. *portal_used (may be NULL) gets the portal. */
+int pvi_login(const struct pvi_target *t, struct iscsi_context **out, char *portal_used,
+	      size_t plen, struct pv_err *err);
+void pvi_logout(struct iscsi_context *iscsi);
+/* SendTargets against the portals: is t->iqn offered? */
+int pvi_discover(const struct pvi_target *t, struct pv_err *err);
+/* READ CAPACITY(16). */
+int pvi_capacity(struct iscsi_context *iscsi, const struct pvi_target *t, uint64_t *bytes,
+		 uint32_t *block_size, struct pv_err *err);
+
+/* Persistent reservations (SPC-3) on t->lun in this session. */
+#define PVI_PR_TYPE_WE 1      /* WRITE EXCLUSIVE */
+int pvi_pr_read(struct iscsi_context *iscsi, int lun, bool *held, uint64_t *holder, int *type);
+int pvi_pr_keys(struct iscsi_context *iscsi, int lun, uint64_t *keys, size_t max, size_t *n);
+/* Register `key` in this session and hold the reservation. A reservation held by another
+ * key → PV_E_POLICY naming it. `takeover`: a reservation held by our own key from an
+ * earlier session is preempted (reattach). */
+int pvi_pr_acquire(struct iscsi_context *iscsi, const struct pvi_target *t, uint64_t key,
+		   struct pv_err *err);
+/* Release the reservation and unregister `key`. */
+int pvi_pr_release(struct iscsi_context *iscsi, int lun, uint64_t key);
+/* Preempt every registration of `victim` (and its reservation) using a short session
+ * registered with `own`, then leave nothing behind. */
+int pvi_fence_release(const struct pvi_target *t, uint64_t victim, uint64_t own,
+		      struct pv_err *err);
+
+/* --- iscsi_kernel.c: open-iscsi command building (pure, unit-tested) --- */
+#define PVI_ARGV_MAX 24
+struct pvi_argv {
+	const char *argv[PVI_ARGV_MAX];
+	size_t n;
+	char buf[2048];      /* storage for composed arguments */
+	size_t used;
+};
+/* iscsiadm -m node -T iqn -p portal -o new / login / logout. Secrets are never in
+ * these: the CHAP settings go into the node record file (iscsiadm's database, 0600)
+ * written by the driver from pvi_kernel_auth_lines(). */
+int pvi_kernel_cmd_new(const struct pvi_target *t, size_t portal, struct pvi_argv *a);
+int pvi_kernel_cmd_login(const struct pvi_target *t, size_t portal, struct pvi_argv *a);
+int pvi_kernel_cmd_logout(const struct pvi_target *t, size_t portal, struct pvi_argv *a);
+int pvi_kernel_cmd_discover(const struct pvi_target *t, size_t portal, struct pvi_argv *a);
+/* /dev/disk/by-path/ip-<portal>-iscsi-<iqn>-lun-<lun> */
+int pvi_kernel_device_path(const struct pvi_target *t, size_t portal, char *buf, size_t len);
+/* The directory holding the node record: <db>/nodes/<iqn>/<host>,<port>,<tpgt>. */
+int pvi_kernel_record_glob(const struct pvi_target *t, size_t portal, const char *db, char *buf,
+			   size_t len);
+/* "node.session.auth.authmethod = CHAP\nnode.session.auth.username = ...\n" lines to
+ * append to the record (contains secrets: caller wipes buf). */
+int pvi_kernel_auth_lines(const struct pvi_target *t, char *buf, size_t len);
+bool pvi_kernel_available(void);
+enum pvi_initiator pvi_choose_initiator(enum pvi_initiator wanted, bool kernel_available);
+
+#endif

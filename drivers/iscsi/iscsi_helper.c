@@ -1,0 +1,171 @@
+/*
+ * iscsi_helper.c — pvnode-iscsi-fuse: serves one iSCSI LUN as a FUSE block file.
+ *
+ * Started detached by the iSCSI driver (drivers/iscsi/iscsi.c). It reads the CHAP
+ * secrets from stdin (never argv or the environment), logs in, takes the SCSI-3
+ * persistent reservation in the very session that will carry the I/O (RWO/RWOP) or
+ * registers nothing (ROX, read-only), then serves <mountpoint>/disk through blockfuse.
+ * Readiness or the reason it could not start goes to fd 3 as one line:
+ *   "READY <portal> <bytes> <block size>"  or  "ERROR <kind> <errno> <sentence>".
+ * SIGTERM: unmount, release and unregister the reservation, log out, exit 0.
+ * SIGUSR1: re-read the capacity (the LUN grew).
+ *
+ *   pvnode-iscsi-fuse --portals H:P[,H:P] --iqn IQN --lun N --initiator IQN
+ *                     --mountpoint DIR [--status FILE] [--key HEX] [--readonly]
+ *                     [--io-timeout S] [--login-timeout S]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "iscsi_conn.h"
+#include "iscsi_io.h"
+#include "pvnode/blockfuse.h"
+#include "pvnode/util.h"
+
+static struct pvi_io *g_io;
+static int g_ready_fd = -1;
+
+static void report(const char *line)
+{
+	if (g_ready_fd < 0)
+		return;
+	if (write(g_ready_fd, line, strlen(line)) < 0) { /* the driver went away */ }
+	close(g_ready_fd);
+	g_ready_fd = -1;
+}
+
+static int fail(const struct pv_err *err)
+{
+	char line[PV_ERR_MSG_MAX + 64];
+	snprintf(line, sizeof(line), "ERROR %d %d %s\n", (int)err->kind, err->code, err->msg);
+	pv_error("%s", err->msg);
+	report(line);
+	return err->kind == PV_E_POLICY ? 3 : 1;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	if (g_io)
+		pvi_io_request_resize(g_io);
+}
+
+struct ready_ctx {
+	char portal[128];
+	uint64_t size;
+	uint32_t bs;
+};
+static struct ready_ctx g_ready;
+
+static void on_ready(void *ctx)
+{
+	char line[256];
+	(void)ctx;
+	snprintf(line, sizeof(line), "READY %s %llu %u\n", g_ready.portal,
+		 (unsigned long long)g_ready.size, g_ready.bs);
+	report(line);
+}
+
+static int read_secrets(struct pvi_target *t, struct pv_err *err)
+{
+	char buf[4096];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof(buf) - 1 && (r = read(0, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	int rc = pvi_target_secrets_from_text(t, buf, err);
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "portals", required_argument, NULL, 'p' }, { "iqn", required_argument, NULL, 't' },
+		{ "lun", required_argument, NULL, 'l' }, { "initiator", required_argument, NULL, 'i' },
+		{ "mountpoint", required_argument, NULL, 'm' }, { "status", required_argument, NULL, 's' },
+		{ "key", required_argument, NULL, 'k' }, { "readonly", no_argument, NULL, 'r' },
+		{ "io-timeout", required_argument, NULL, 'o' },
+		{ "login-timeout", required_argument, NULL, 'L' }, { NULL, 0, NULL, 0 },
+	};
+	static struct pvi_target t;
+	struct pv_err err = { 0 };
+	struct iscsi_context *c = NULL;
+	const char *mnt = NULL, *status = NULL;
+	uint64_t key = 0;
+	bool ro = false;
+	int io_timeout = 15, opt, r;
+
+	pv_log_setup(getenv("PVNODE_DEBUG") ? PV_LOG_DEBUG : PV_LOG_INFO, false, "pvnode-iscsi-fuse");
+	if (fcntl(3, F_GETFD) >= 0)
+		g_ready_fd = 3;
+	t.login_timeout_s = 10;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p': r = pvi_parse_portals(optarg, &t, &err); if (r < 0) return fail(&err); break;
+		case 't': snprintf(t.iqn, sizeof(t.iqn), "%s", optarg); break;
+		case 'l': r = pvi_parse_lun(optarg, &t.lun, &err); if (r < 0) return fail(&err); break;
+		case 'i': snprintf(t.initiator_name, sizeof(t.initiator_name), "%s", optarg); break;
+		case 'm': mnt = optarg; break;
+		case 's': status = optarg; break;
+		case 'k': key = strtoull(optarg, NULL, 16); break;
+		case 'r': ro = true; break;
+		case 'o': io_timeout = atoi(optarg); break;
+		case 'L': t.login_timeout_s = atoi(optarg); break;
+		default:
+			pv_err_set(&err, -EINVAL, PV_E_INVALID, "pvnode-iscsi-fuse: bad arguments");
+			return fail(&err);
+		}
+	}
+	if (!mnt || !pvi_iqn_valid(t.iqn) || !t.n_portals || !t.initiator_name[0]) {
+		pv_err_set(&err, -EINVAL, PV_E_INVALID,
+			   "pvnode-iscsi-fuse: --portals, --iqn, --lun, --initiator and --mountpoint are required");
+		return fail(&err);
+	}
+	if (read_secrets(&t, &err) < 0)
+		return fail(&err);
+	if (chdir("/") < 0) { /* harmless */ }
+
+	r = pvi_login(&t, &c, g_ready.portal, sizeof(g_ready.portal), &err);
+	if (r == 0 && key && !ro)
+		r = pvi_pr_acquire(c, &t, key, &err);
+	if (r < 0) {
+		pvi_logout(c);
+		pvi_target_wipe(&t);
+		return fail(&err);
+	}
+	struct pvi_io_cfg ic = { .target = &t, .key = ro ? 0 : key, .readonly = ro,
+				 .io_timeout_s = io_timeout, .status_path = status };
+	r = pvi_io_start(&ic, c, g_ready.portal, &g_io, &err);
+	if (r < 0) {
+		if (key && !ro)
+			pvi_pr_release(c, t.lun, key);
+		pvi_logout(c);
+		pvi_target_wipe(&t);
+		return fail(&err);
+	}
+	struct pv_blockfuse_ops ops;
+	pvi_io_ops(g_io, &ops);
+	g_ready.size = ops.size(g_io);
+	g_ready.bs = pvi_io_block_size(g_io);
+	signal(SIGUSR1, on_usr1);
+	signal(SIGPIPE, SIG_IGN);
+	struct pv_blockfuse_cfg bc = { .mountpoint = mnt, .file_name = "disk",
+				       .block_size = g_ready.bs, .readonly = ro,
+				       .on_ready = on_ready };
+	r = pv_blockfuse_run(&bc, &ops, g_io, &err);
+	pvi_io_stop(g_io);   /* releases the reservation, logs out */
+	g_io = NULL;
+	pvi_target_wipe(&t);
+	if (r < 0)
+		return fail(&err);
+	pv_info("stopped; %s released", t.iqn);
+	return 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * iscsi_io.h — the helper's I/O engine: one thread owns the libiscsi context and keeps
+ * many SCSI commands in flight; blockfuse worker threads hand it requests and wait.
+ *
+ * It also owns the session's life: a lost connection is re-established (every portal,
+ * a new login, the persistent reservation moved to the new session); requests wait at
+ * most io_timeout seconds for that and then fail with EIO, and while the target stays
+ * away new requests fail at once. The status file tells the driver's health check
+ * "up", "down", or "fenced" (someone preempted our reservation), plus the size.
+ */
+#ifndef PVNODE_ISCSI_IO_H
+#define PVNODE_ISCSI_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "iscsi_conn.h"
+#include "pvnode/blockfuse.h"
+
+struct pvi_io;
+
+struct pvi_io_cfg {
+	const struct pvi_target *target; /* kept by pointer (the helper owns it) */
+	uint64_t key;                    /* PR key held in every session, 0: none (ROX) */
+	bool readonly;
+	int io_timeout_s;                /* how long I/O waits for a lost target, default 15 */
+	const char *status_path;         /* NULL: none */
+};
+
+/* Takes ownership of `iscsi` (logged in, reservation taken if key). */
+int pvi_io_start(const struct pvi_io_cfg *cfg, struct iscsi_context *iscsi, const char *portal,
+		 struct pvi_io **out, struct pv_err *err);
+/* Stop the thread, release the reservation and unregister, log out. */
+void pvi_io_stop(struct pvi_io *io);
+/* Re-read the capacity (after the LUN grew); async-signal-safe. */
+void pvi_io_request_resize(struct pvi_io *io);
+uint32_t pvi_io_block_size(const struct pvi_io *io);
+/* The blockfuse table for this engine (discard/write_zeroes only when supported). */
+void pvi_io_ops(const struct pvi_io *io, struct pv_blockfuse_ops *ops);
+
+#endif

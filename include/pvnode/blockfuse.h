@@ -1,0 +1,59 @@
+/*
+ * blockfuse.h — a generic FUSE block-file server for userspace block backends.
+ *
+ * A helper process (pvnode-iscsi-fuse, later pvnode-rbd-fuse) opens its backend, then
+ * calls pv_blockfuse_run(): it mounts a FUSE filesystem at `mountpoint` holding exactly
+ * one regular file, `file_name`, whose bytes are the backend's bytes. The engine puts a
+ * loop device over that file. The server:
+ *   - opens the file with direct_io (no page cache in the helper's way) and asks the
+ *     kernel for 1 MiB requests (max_write, max_pages);
+ *   - runs a multithreaded session so loop's asynchronous direct I/O keeps several
+ *     requests queued at the backend;
+ *   - does read-modify-write at unaligned edges, so the backend only ever sees
+ *     block-aligned I/O;
+ *   - maps fsync/flush to ops->flush, fallocate(PUNCH_HOLE) to ops->discard and
+ *     fallocate(ZERO_RANGE) to ops->write_zeroes (falling back to writing zeroes);
+ *   - never uses writeback_cache, and locks its memory (mlockall) so it keeps serving
+ *     under memory pressure.
+ * The backend's ops must be callable from several threads at once.
+ */
+#ifndef PVNODE_BLOCKFUSE_H
+#define PVNODE_BLOCKFUSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pvnode/error.h"
+
+struct pv_blockfuse_ops {
+	/* Aligned to block_size (offset and length). 0 or a negative errno. */
+	int (*read)(void *ctx, void *buf, size_t len, uint64_t off);
+	int (*write)(void *ctx, const void *buf, size_t len, uint64_t off);
+	int (*flush)(void *ctx);
+	/* Optional (NULL: not supported). Aligned to block_size. */
+	int (*discard)(void *ctx, uint64_t off, uint64_t len);
+	int (*write_zeroes)(void *ctx, uint64_t off, uint64_t len);
+	/* Current size in bytes (re-read on every getattr, so growth shows up). */
+	uint64_t (*size)(void *ctx);
+};
+
+struct pv_blockfuse_cfg {
+	const char *mountpoint;   /* an existing empty directory */
+	const char *file_name;    /* the one file in it, e.g. "disk" */
+	uint32_t block_size;      /* backend block size (512, 4096) */
+	bool readonly;            /* file mode 0400, writes refused with EROFS */
+	unsigned max_threads;     /* FUSE worker threads, 0: 16 */
+	size_t max_io;            /* largest request, 0: 1 MiB */
+	/* Called once the filesystem is mounted and about to serve (readiness report). */
+	void (*on_ready)(void *ctx);
+};
+
+/* Mount, serve until pv_blockfuse_stop() (or SIGTERM/SIGINT/SIGHUP), unmount.
+ * Returns 0 after a clean stop. */
+int pv_blockfuse_run(const struct pv_blockfuse_cfg *cfg, const struct pv_blockfuse_ops *ops,
+		     void *ctx, struct pv_err *err);
+/* Ask a running server to unmount and return (async-signal-safe). */
+void pv_blockfuse_stop(void);
+
+#endif

@@ -1,0 +1,108 @@
+# tests/lib/iscsi.sh — a private tgtd (userspace iSCSI target) for tests and benches.
+#
+# Source it, then:
+#   tgt_start                      start tgtd on 127.0.0.1:<free port in 13000-13999> with a
+#                                  free control port (-C, 200-299); sets TGT_PORT, TGT_CTL,
+#                                  TGT_PORTAL, TGT_PID; registers tgt_stop in the caller's cleanup
+#   tgt_add_target TID IQN         a target bound to every initiator
+#   tgt_add_lun TID LUN FILE SIZE  a file-backed LUN (the file is created sparse)
+#   tgt_add_chap TID USER PASS     incoming CHAP account bound to the target
+#   tgt_stop                       offline, delete targets, delete the system, wait for the pid
+#   tgt_kill                       SIGKILL (outage tests)
+# tgtd runs as this shell's child in the foreground, so `wait` reaps it (PID 1 reaps late).
+
+TGT_PID=""
+TGT_CTL=""
+TGT_PORT=""
+TGT_LOG=""
+
+tgt_adm() { tgtadm -C "$TGT_CTL" --lld iscsi "$@"; }
+
+_tgt_free_tcp_port() {
+	local p tries
+	for tries in $(seq 1 200); do
+		p=$((13000 + RANDOM % 1000))
+		if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return 0; fi
+	done
+	return 1
+}
+
+_tgt_free_ctl() {
+	local c
+	for c in $(shuf -i 200-299); do
+		# tgtd listens on /var/run/tgtd/socket.<n> and takes socket.<n>.lock
+		[ -e "/var/run/tgtd/socket.$c" ] || [ -e "/var/run/tgtd/socket.$c.lock" ] || { echo "$c"; return 0; }
+	done
+	return 1
+}
+
+tgt_start() {
+	local dir=${1:-${TMPDIR:-/tmp}} i
+	command -v tgtd >/dev/null || { echo "tgtd not installed" >&2; return 77; }
+	TGT_PORT=$(_tgt_free_tcp_port) || return 1
+	TGT_CTL=$(_tgt_free_ctl) || return 1
+	TGT_PORTAL="127.0.0.1:$TGT_PORT"
+	TGT_LOG="$dir/tgtd.$TGT_CTL.log"
+	mkdir -p /var/run/tgtd
+	tgtd -f -C "$TGT_CTL" --iscsi "portal=$TGT_PORTAL" >"$TGT_LOG" 2>&1 &
+	TGT_PID=$!
+	for i in $(seq 1 200); do
+		if tgt_adm --op show --mode sys >/dev/null 2>&1 && ss -Htln "sport = :$TGT_PORT" | grep -q .; then
+			# burst sizes: the defaults halve write speed
+			tgt_adm --op update --mode sys --name MaxRecvDataSegmentLength -v 1048576 >/dev/null 2>&1 || true
+			return 0
+		fi
+		kill -0 "$TGT_PID" 2>/dev/null || { cat "$TGT_LOG" >&2; TGT_PID=""; return 1; }
+		sleep 0.05
+	done
+	echo "tgtd did not come up on $TGT_PORTAL" >&2
+	return 1
+}
+
+tgt_add_target() {
+	local tid=$1 iqn=$2 p
+	tgt_adm --op new --mode target --tid "$tid" -T "$iqn" || return 1
+	tgt_adm --op bind --mode target --tid "$tid" -I ALL || return 1
+	for p in MaxBurstLength=4194304 FirstBurstLength=1048576 MaxRecvDataSegmentLength=1048576 \
+		MaxXmitDataSegmentLength=1048576 InitialR2T=No ImmediateData=Yes; do
+		tgt_adm --op update --mode target --tid "$tid" --name "${p%%=*}" -v "${p#*=}" >/dev/null || return 1
+	done
+}
+
+tgt_add_lun() {
+	local tid=$1 lun=$2 file=$3 size=$4
+	[ -e "$file" ] || truncate -s "$size" "$file" || return 1
+	tgt_adm --op new --mode logicalunit --tid "$tid" --lun "$lun" -b "$file" || return 1
+}
+
+tgt_add_chap() {
+	local tid=$1 user=$2 pass=$3
+	tgt_adm --op new --mode account --user "$user" --password "$pass" || return 1
+	tgt_adm --op bind --mode account --tid "$tid" --user "$user" || return 1
+}
+
+tgt_stop() {
+	[ -n "$TGT_PID" ] || return 0
+	if kill -0 "$TGT_PID" 2>/dev/null; then
+		tgt_adm --op update --mode sys --name State -v offline >/dev/null 2>&1
+		local tid
+		for tid in $(tgt_adm --op show --mode target 2>/dev/null | sed -n 's/^Target \([0-9]*\):.*/\1/p'); do
+			tgt_adm --op delete --force --mode target --tid "$tid" >/dev/null 2>&1
+		done
+		tgt_adm --op delete --mode system >/dev/null 2>&1
+		local i
+		for i in $(seq 1 50); do kill -0 "$TGT_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$TGT_PID" 2>/dev/null
+	fi
+	wait "$TGT_PID" 2>/dev/null
+	rm -f "/var/run/tgtd/socket.$TGT_CTL" "/var/run/tgtd/socket.$TGT_CTL.lock"
+	TGT_PID=""
+}
+
+tgt_kill() {
+	[ -n "$TGT_PID" ] || return 0
+	kill -9 "$TGT_PID" 2>/dev/null
+	wait "$TGT_PID" 2>/dev/null
+	rm -f "/var/run/tgtd/socket.$TGT_CTL" "/var/run/tgtd/socket.$TGT_CTL.lock"
+	TGT_PID=""
+}
