@@ -1,0 +1,19 @@
+/*
+ * nfs_driver.h — functions the NFS driver table (nfs_driver.c) takes from its other
+ * files (not a public header).
+ */
+#ifndef PVNODE_DRIVERS_NFS_DRIVER_H
+#define PVNODE_DRIVERS_NFS_DRIVER_H
+
+#include "pvnode/driver.h"
+#include "nfs.h"
+
+/* Connect to the share itself (provisioning, path checks, health). */
+int pvnfs_open_share(const struct pvnfs_cfg *cfg, int timeout_ms, struct nfs_context **nfs,
+		     struct pv_err *err);
+int pvnfs_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+		    struct pv_err *err);
+int pvnfs_remove(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+		 struct pv_err *err);
+
+#endif

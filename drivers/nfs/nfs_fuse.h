@@ -1,0 +1,81 @@
+/*
+ * nfs_fuse.h — the pieces of the pvnode-nfs-fuse helper: a pool of libnfs contexts
+ * (one request per context at a time: libnfs is not thread-safe) and the write path.
+ */
+#ifndef PVNODE_DRIVERS_NFS_FUSE_H
+#define PVNODE_DRIVERS_NFS_FUSE_H
+
+#define FUSE_USE_VERSION 35
+#include <fuse.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nfsc/libnfs.h>
+
+#include "nfs.h"
+
+#define PVNFS_MAX_CONTEXTS 16
+#define PVNFS_MAX_IO (1 << 20)
+#define PVNFS_WRITES_IN_FLIGHT 4
+#define PVNFS_WRITERS 4
+
+struct pvnfs_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct nfs_context *ctx[PVNFS_MAX_CONTEXTS]; /* NULL: (re)connect on next use */
+	bool busy[PVNFS_MAX_CONTEXTS];
+	int n;
+	char host[256];
+	int port;
+	char export[1024];
+	int timeout_ms;
+};
+
+struct pvnfs_lease {
+	struct nfs_context *nfs;
+	int slot;
+};
+
+/* An open file. Writes are pipelined: up to PVNFS_WRITES_IN_FLIGHT run at once on
+ * worker contexts; their first error is kept and returned by the next write, flush or
+ * fsync, as a kernel NFS client reports asynchronous write errors. */
+struct pvnfs_file {
+	struct nfsfh *fh;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct { uint64_t off; size_t size; } ranges[PVNFS_WRITES_IN_FLIGHT]; /* size 0: free */
+	int in_flight;
+	int error;     /* first asynchronous write error, reported once */
+	bool dirty;    /* unstable writes since the last COMMIT */
+	bool init;
+};
+
+static inline struct pvnfs_file *pvnfs_file(const struct fuse_file_info *fi)
+{
+	return (struct pvnfs_file *)(uintptr_t)fi->fh;
+}
+
+int pvnfs_pool_init(struct pvnfs_pool *p, const char *host, int port, const char *export,
+		    int timeout_ms, int n, char *errbuf, size_t errlen);
+void pvnfs_pool_destroy(struct pvnfs_pool *p);
+/* Borrow a connected context; -EIO when the server cannot be reached. */
+int pvnfs_pool_get(struct pvnfs_pool *p, struct pvnfs_lease *l);
+/* Give it back with the result of what was done with it: a transport failure drops the
+ * connection (reconnected on next use) and becomes -ETIMEDOUT / -EIO. Returns r. */
+int pvnfs_pool_put(struct pvnfs_pool *p, struct pvnfs_lease *l, int r);
+
+int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, size_t size, off_t off);
+/* Wait for the file's writes in flight; returns their first error. */
+int pvnfs_write_barrier(struct pvnfs_pool *p, struct pvnfs_file *f);
+/* Barrier + NFS COMMIT when there were unstable writes. */
+int pvnfs_commit(struct pvnfs_pool *p, struct pvnfs_file *f);
+/* Wait without taking the error (it stays for write/flush/fsync to report). */
+void pvnfs_write_barrier_keep(struct pvnfs_file *f);
+/* Wait for every file's writes (attribute look-ups by path). */
+void pvnfs_write_barrier_all(void);
+int pvnfs_writers_start(int n);
+struct pvnfs_file *pvnfs_file_new(void);
+void pvnfs_file_free(struct pvnfs_file *f);
+
+#endif

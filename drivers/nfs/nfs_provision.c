@@ -1,0 +1,215 @@
+/*
+ * nfs_provision.c — volume directories on the share, over libnfs (no mount needed):
+ * `pvctl create` / CreateVolume make <share>/<subDir> (subDir defaults to the volume
+ * name) owned by the PV's gid with mode 2770 (setgid), or 0777 without a gid;
+ * `pvctl delete` / DeleteVolume deletes it, keeps it (onDelete=retain) or renames it to
+ * archived-<name>-<time> (onDelete=archive). Every component is checked with lstat on
+ * the way down and no symlink is ever followed, so nothing outside the share (or in a
+ * sibling volume) is touched. Both operations are idempotent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <nfsc/libnfs.h>
+
+#include "nfs.h"
+#include "nfs_driver.h"
+
+int pvnfs_open_share(const struct pvnfs_cfg *cfg, int timeout_ms, struct nfs_context **nfs,
+		     struct pv_err *err)
+{
+	char e[512];
+	int r = pvnfs_connect(cfg->host, cfg->port, cfg->share, timeout_ms, nfs, e, sizeof(e));
+
+	if (r < 0)
+		return pv_err_set(err, r, r == -EACCES || r == -ENOENT ? PV_E_INVALID : PV_E_UNAVAILABLE,
+				  "%s", e);
+	return 0;
+}
+
+int pvnfs_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+		    struct pv_err *err)
+{
+	struct pvnfs_cfg cfg;
+	struct nfs_context *nfs = NULL;
+	struct nfs_stat_64 st;
+	char path[1100];
+	size_t missing, idx = 0;
+	const char *p;
+	int r;
+
+	(void)s;
+	(void)n;
+	if ((r = pvnfs_cfg_from_pv(pv, &cfg, err)) < 0)
+		return r;
+	if (!cfg.subdir[0]) {
+		if (!pvnfs_relpath_clean(pv->name))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "volume %s: its name cannot be a directory on the share; "
+					  "set attributes.subDir", pv->name);
+		if (pv_map_set(&pv->attributes, "subDir", pv->name) < 0)
+			return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory");
+		snprintf(cfg.subdir, sizeof(cfg.subdir), "%s", pv->name);
+	}
+	if ((r = pvnfs_open_share(&cfg, cfg.timeout_ms, &nfs, err)) < 0)
+		goto out;
+	if ((r = pvnfs_walk_checked(nfs, cfg.subdir, &missing, err)) < 0)
+		goto out;
+	/* Create what is missing, one component at a time; parents 0755, the volume root
+	 * with the gid and 2770 (or 0777). */
+	path[0] = '\0';
+	for (p = cfg.subdir; *p; idx++) {
+		size_t len = strcspn(p, "/");
+		bool last = p[len] == '\0';
+		size_t pl = strlen(path);
+
+		snprintf(path + pl, sizeof(path) - pl, "/%.*s", (int)len, p);
+		if (idx >= missing) {
+			r = nfs_mkdir2(nfs, path, last ? 0770 : 0755);
+			if (r < 0 && r != -EEXIST) {
+				pv_err_set(err, r, pv_err_kind_from_errno(r),
+					   "volume %s: cannot create %s%s on %s: %s", pv->name,
+					   cfg.share, path, cfg.host, nfs_get_error(nfs));
+				goto out;
+			}
+		}
+		p += len + (last ? 0 : 1);
+	}
+	/* Check the root again with lstat: something may have raced us into a symlink. */
+	r = nfs_lstat64(nfs, path, &st);
+	if (r == 0 && !S_ISDIR(st.nfs_mode))
+		r = -ENOTDIR;
+	if (r < 0) {
+		pv_err_set(err, r, PV_E_INVALID, "volume %s: %s%s on %s is not a directory",
+			   pv->name, cfg.share, path, cfg.host);
+		goto out;
+	}
+	if (pv->gid >= 0) {
+		if (missing >= idx && st.nfs_gid != (uint64_t)pv->gid && st.nfs_gid != 0) {
+			r = pv_err_set(err, -EEXIST, PV_E_EXISTS,
+				       "volume %s: %s%s on %s already exists with group %llu, not "
+				       "the volume's gid %ld", pv->name, cfg.share, path, cfg.host,
+				       (unsigned long long)st.nfs_gid, pv->gid);
+			goto out;
+		}
+		r = nfs_lchown(nfs, path, (int)st.nfs_uid, (int)pv->gid);
+		if (r == 0)
+			r = nfs_chmod(nfs, path, 02770);
+	} else if (missing < idx) {
+		r = nfs_chmod(nfs, path, 0777);
+	}
+	if (r < 0) {
+		pv_err_set(err, r, pv_err_kind_from_errno(r),
+			   "volume %s: cannot set group %ld and mode 2770 on %s%s: %s", pv->name,
+			   pv->gid, cfg.share, path, nfs_get_error(nfs));
+		goto out;
+	}
+	r = 0;
+out:
+	if (nfs)
+		nfs_destroy_context(nfs);
+	return r;
+}
+
+static size_t count_components(const char *rel)
+{
+	size_t n = 1;
+
+	for (const char *p = rel; *p; p++)
+		n += *p == '/';
+	return n;
+}
+
+/* Delete `path` and everything below it without following symlinks. */
+static int remove_tree(struct nfs_context *nfs, const char *path, int depth, struct pv_err *err)
+{
+	struct nfsdir *dir = NULL;
+	struct nfsdirent *e;
+	char child[1100];
+	int r;
+
+	if (depth > 64)
+		return pv_err_set(err, -ELOOP, PV_E_INTERNAL, "%s is nested too deep to delete", path);
+	r = nfs_opendir(nfs, path, &dir);
+	if (r < 0)
+		return r == -ENOENT ? 0 :
+		       pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot list %s: %s", path,
+				  nfs_get_error(nfs));
+	while ((e = nfs_readdir(nfs, dir))) {
+		struct nfs_stat_64 st;
+
+		if (!strcmp(e->name, ".") || !strcmp(e->name, ".."))
+			continue;
+		if (snprintf(child, sizeof(child), "%s/%s", path, e->name) >= (int)sizeof(child)) {
+			r = pv_err_set(err, -ENAMETOOLONG, PV_E_INTERNAL, "%s/%s: name too long",
+				       path, e->name);
+			break;
+		}
+		r = nfs_lstat64(nfs, child, &st);
+		if (r == 0)
+			r = S_ISDIR(st.nfs_mode) ? remove_tree(nfs, child, depth + 1, err) :
+						   nfs_unlink(nfs, child);
+		if (r < 0 && r != -ENOENT) {
+			pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot delete %s: %s", child,
+				   nfs_get_error(nfs));
+			break;
+		}
+		r = 0;
+	}
+	nfs_closedir(nfs, dir);
+	if (r < 0)
+		return r;
+	r = nfs_rmdir(nfs, path);
+	if (r < 0 && r != -ENOENT)
+		return pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot delete %s: %s", path,
+				  nfs_get_error(nfs));
+	return 0;
+}
+
+int pvnfs_remove(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+		 struct pv_err *err)
+{
+	struct pvnfs_cfg cfg;
+	struct nfs_context *nfs = NULL;
+	char path[1100], archived[1200];
+	size_t missing;
+	int r;
+
+	(void)s;
+	(void)n;
+	if ((r = pvnfs_cfg_from_pv(pv, &cfg, err)) < 0)
+		return r;
+	/* Never delete a whole share; retained volumes stay as they are. */
+	if (!cfg.subdir[0] || cfg.on_delete == PVNFS_RETAIN)
+		return 0;
+	if ((r = pvnfs_open_share(&cfg, cfg.timeout_ms, &nfs, err)) < 0)
+		goto out;
+	if ((r = pvnfs_walk_checked(nfs, cfg.subdir, &missing, err)) < 0)
+		goto out;
+	r = 0;
+	if (missing < count_components(cfg.subdir))
+		goto out; /* already gone */
+	snprintf(path, sizeof(path), "/%s", cfg.subdir);
+	if (cfg.on_delete == PVNFS_ARCHIVE) {
+		char *slash = strrchr(path, '/');
+		snprintf(archived, sizeof(archived), "%.*s/archived-%s-%lld", (int)(slash - path),
+			 path, slash + 1, (long long)time(NULL));
+		r = nfs_rename(nfs, path, archived);
+		if (r < 0)
+			pv_err_set(err, r, pv_err_kind_from_errno(r),
+				   "volume %s: cannot archive %s%s as %s: %s", pv->name, cfg.share,
+				   path, archived, nfs_get_error(nfs));
+		goto out;
+	}
+	r = remove_tree(nfs, path, 0, err);
+	if (r < 0)
+		pv_err_prefix(err, "volume %s: ", pv->name);
+out:
+	if (nfs)
+		nfs_destroy_context(nfs);
+	return r;
+}

@@ -1,0 +1,181 @@
+# tests/lib/nfs.sh — the nfs-ganesha fixture for NFS tests, benches and the quickstart.
+#
+# Starts rpcbind + nfs-ganesha (FSAL VFS, NFSv3 and v4) inside a private network and
+# mount namespace this fixture creates (libnfs 4.0 needs NFSv3, which needs rpcbind on
+# port 111; the namespace keeps it off the host). Two exports, both directories under
+# the caller's temp dir: /rw (read-write) and /ro (read-only). Clients reach the server
+# on 127.0.0.1 inside the namespace: run them under `nfs_in_ns CMD...` (network
+# namespace only, so their mounts stay visible on the host). Each fixture has its own
+# namespace, so tests can run in parallel. Teardown stops what it started, by PID; the
+# namespace disappears with its last process.
+#
+#   nfs_fixture_start DIR   sets NFS_NS_PID NFS_RW_DIR NFS_RO_DIR NFS_SERVER NFS_RW_SHARE NFS_RO_SHARE
+#   nfs_in_ns CMD...        run CMD in the server's network namespace
+#   nfs_server_stop / nfs_server_start   stop / restart ganesha only (outage tests)
+#   nfs_fixture_stop        stop everything (call from your cleanup trap)
+
+NFS_SERVER=127.0.0.1
+NFS_RW_SHARE=/rw
+NFS_RO_SHARE=/ro
+NFS_NS_PID=
+NFS_FIXTURE_DIR=
+
+nfs_fixture_have() {
+	command -v ganesha.nfsd >/dev/null && command -v rpcbind >/dev/null &&
+		command -v unshare >/dev/null && command -v nsenter >/dev/null &&
+		[ -e /usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so ] || \
+		ls /usr/lib/*/ganesha/libfsalvfs.so >/dev/null 2>&1
+}
+
+_nfs_write_conf() {
+	local d=$1
+	cat >"$d/ganesha.conf" <<CONF
+NFS_CORE_PARAM {
+	Protocols = 3, 4;
+	NFS_Port = 2049;
+	MNT_Port = 20048;
+	NLM_Port = 32803;
+	Rquota_Port = 875;
+	Enable_NLM = false;
+	Enable_RQUOTA = false;
+	Mount_Path_Pseudo = true;
+	Plugins_Dir = "$(dirname "$(ls /usr/lib/*/ganesha/libfsalvfs.so | head -n1)")";
+}
+NFSv4 {
+	Graceless = true;
+	Lease_Lifetime = 10;
+	RecoveryBackend = fs;
+	RecoveryRoot = "$d/recovery";
+}
+NFS_KRB5 {
+	Active_krb5 = false;
+	CCacheDir = "$d/krb5cc";
+}
+LOG { Default_Log_Level = EVENT; }
+EXPORT_DEFAULTS { SecType = sys; Squash = No_Root_Squash; }
+EXPORT {
+	Export_Id = 1; Path = "$d/rw"; Pseudo = /rw; Access_Type = RW;
+	Squash = No_Root_Squash; SecType = sys; Protocols = 3, 4; Transports = TCP;
+	FSAL { Name = VFS; }
+}
+EXPORT {
+	Export_Id = 2; Path = "$d/ro"; Pseudo = /ro; Access_Type = RO;
+	Squash = No_Root_Squash; SecType = sys; Protocols = 3, 4; Transports = TCP;
+	FSAL { Name = VFS; }
+}
+CONF
+}
+
+# The namespace holder: a small shell that owns the namespace, starts rpcbind, and
+# waits for commands (start/stop ganesha) on a fifo, so an outage test can stop and
+# restart ganesha inside the same namespace.
+_nfs_holder_script() {
+	cat <<'HOLDER'
+set -u
+d=$1
+ip link set lo up || exit 1
+mount -t tmpfs -o mode=0755 tmpfs /run || exit 1
+mkdir -p /run/rpcbind
+rpcbind -f -w &
+rpcbind_pid=$!
+echo "$rpcbind_pid" >"$d/rpcbind.pid"
+ganesha_pid=
+start_ganesha() {
+	rm -f "$d/ganesha.pid"
+	ganesha.nfsd -F -f "$d/ganesha.conf" -L "$d/ganesha.log" -p "$d/ganesha.pid" -N NIV_EVENT &
+	ganesha_pid=$!
+	echo "$ganesha_pid" >"$d/ganesha.child"
+}
+stop_ganesha() {
+	if [ -n "$ganesha_pid" ]; then
+		kill -TERM "$ganesha_pid" 2>/dev/null
+		for _ in $(seq 100); do kill -0 "$ganesha_pid" 2>/dev/null || break; sleep 0.05; done
+		kill -KILL "$ganesha_pid" 2>/dev/null
+		wait "$ganesha_pid" 2>/dev/null
+		ganesha_pid=
+	fi
+}
+finish() { stop_ganesha; kill -TERM "$rpcbind_pid" 2>/dev/null; wait "$rpcbind_pid" 2>/dev/null; exit 0; }
+trap finish TERM INT
+start_ganesha
+echo up >"$d/holder.ready"
+while :; do
+	if read -r cmd <"$d/ctl"; then
+		case $cmd in
+		stop) stop_ganesha; echo stopped >"$d/ctl.ack" ;;
+		start) start_ganesha; echo started >"$d/ctl.ack" ;;
+		quit) finish ;;
+		esac
+	fi
+done
+HOLDER
+}
+
+nfs_in_ns() {
+	nsenter --net="/proc/$NFS_NS_PID/ns/net" -- "$@"
+}
+
+# Wait until ganesha answers NFSv3 NULL + MOUNT (rpcinfo registration done).
+_nfs_wait_ready() {
+	local i
+	for i in $(seq 200); do
+		if nfs_in_ns rpcinfo -t 127.0.0.1 nfs 3 >/dev/null 2>&1 &&
+		   nfs_in_ns rpcinfo -t 127.0.0.1 mountd 3 >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "nfs fixture: ganesha did not come up; log:" >&2
+	tail -n 30 "$NFS_FIXTURE_DIR/ganesha.log" >&2
+	return 1
+}
+
+nfs_fixture_start() {
+	local d=$1
+	NFS_FIXTURE_DIR=$d
+	mkdir -p "$d/rw" "$d/ro" "$d/recovery" "$d/krb5cc"
+	NFS_RW_DIR=$d/rw
+	NFS_RO_DIR=$d/ro
+	_nfs_write_conf "$d"
+	rm -f "$d/ctl" "$d/holder.ready"
+	mkfifo "$d/ctl"
+	_nfs_holder_script >"$d/holder.sh"
+	unshare --net --mount --propagation private bash "$d/holder.sh" "$d" \
+		>"$d/holder.out" 2>&1 </dev/null &
+	NFS_NS_PID=$!
+	local i
+	for i in $(seq 100); do
+		[ -e "$d/holder.ready" ] && break
+		kill -0 "$NFS_NS_PID" 2>/dev/null || { cat "$d/holder.out" >&2; return 1; }
+		sleep 0.05
+	done
+	_nfs_wait_ready
+}
+
+_nfs_ctl() {
+	rm -f "$NFS_FIXTURE_DIR/ctl.ack"
+	echo "$1" >"$NFS_FIXTURE_DIR/ctl"
+	local i
+	for i in $(seq 200); do [ -e "$NFS_FIXTURE_DIR/ctl.ack" ] && return 0; sleep 0.05; done
+	return 1
+}
+
+nfs_server_stop() { _nfs_ctl stop; }
+nfs_server_start() { _nfs_ctl start && _nfs_wait_ready; }
+
+nfs_fixture_stop() {
+	[ -n "$NFS_NS_PID" ] || return 0
+	if kill -0 "$NFS_NS_PID" 2>/dev/null; then
+		kill -TERM "$NFS_NS_PID" 2>/dev/null
+		# The holder is blocked opening the fifo: open it so it sees the signal.
+		( echo quit >"$NFS_FIXTURE_DIR/ctl" ) 2>/dev/null &
+		local w=$!
+		local i
+		for i in $(seq 100); do kill -0 "$NFS_NS_PID" 2>/dev/null || break; sleep 0.05; done
+		kill -KILL "$NFS_NS_PID" 2>/dev/null
+		kill "$w" 2>/dev/null
+		wait "$w" 2>/dev/null
+	fi
+	wait "$NFS_NS_PID" 2>/dev/null
+	NFS_NS_PID=
+}
