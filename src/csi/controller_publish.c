@@ -1,0 +1,162 @@
+/*
+ * controller_publish.c — the CSI Controller calls that act on an existing volume:
+ * ControllerPublishVolume (checks the volume and the node; nothing to attach, the node
+ * attaches at stage), ControllerUnpublishVolume (breaks the node's backend fence through
+ * the driver's fence_release, e.g. preempting a dead node's SCSI reservation) and
+ * ControllerExpandVolume (grows the backing storage through the driver).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "csi.h"
+#include "pvnode/catalog.h"
+#include "pvnode/util.h"
+
+static int node_ctx(const struct csi_service *svc, const char *volume, char *run_dir, size_t len,
+		    struct pv_node_ctx *n, struct pv_err *err)
+{
+	if ((size_t)snprintf(run_dir, len, "%s/run/%s", svc->cfg->state_dir, volume) >= len)
+		return pv_err_set(err, -ENAMETOOLONG, PV_E_INVALID,
+				  "volume %s: the run directory path is too long", volume);
+	*n = (struct pv_node_ctx){.state_dir = svc->cfg->state_dir, .node_id = svc->cfg->node_id,
+				  .run_dir = run_dir};
+	return pv_mkdir_p(run_dir, 0700, err);
+}
+
+int csi_controller_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+				  ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__ControllerPublishVolumeRequest *q = (const void *)req;
+	struct csi_cap cap;
+	struct pv pv;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	if (!*q->node_id)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: node_id is required",
+				  q->volume_id);
+	r = csi_check_capability(q->volume_id, q->volume_capability, &cap, err);
+	if (r < 0)
+		return r;
+	pv_init(&pv);
+	r = csi_load_pv(ctx->svc, q->volume_id, NULL, 0, &pv, err);
+	if (r == 0 && strcmp(q->node_id, ctx->svc->cfg->node_id) != 0)
+		r = pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,
+			       "node %.128s is not known to this plugin (it serves node %s)", q->node_id,
+			       ctx->svc->cfg->node_id);
+	if (r == 0 && !(pv.access_modes & PV_ACCESS_BIT(cap.access)))
+		r = pv_err_set(err, -EPERM, PV_E_POLICY, "volume %s does not allow access mode %s",
+			       q->volume_id, csi_mode_name(q->volume_capability->access_mode->mode));
+	pv_free(&pv);
+	if (r < 0)
+		return r;
+	*resp = CSI_NEW(ctx, controller_publish_volume_response);
+	return 0;
+}
+
+int csi_controller_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+				    ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__ControllerUnpublishVolumeRequest *q = (const void *)req;
+	struct pv_secrets sec;
+	struct pv pv;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	if (!*q->node_id)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: node_id is required",
+				  q->volume_id);
+	if (!pv_name_valid(q->node_id))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: node_id has characters outside [A-Za-z0-9._:-]", q->volume_id);
+	r = csi_secrets_in((void *const *)q->secrets, q->n_secrets, &sec, err);
+	if (r < 0)
+		return r;
+	pv_init(&pv);
+	r = pv_catalog_load(ctx->svc->cfg->state_dir, q->volume_id, &pv, err);
+	if (r == -ENOENT) {   /* gone: nothing can be held for it */
+		pv_err_clear(err);
+		r = 0;
+	} else if (r == 0) {
+		const struct pv_driver *drv = pv_driver_find(pv.driver);
+		if (drv && drv->fence_release) {
+			char run_dir[PATH_MAX];
+			struct pv_node_ctx n;
+			r = node_ctx(ctx->svc, pv.name, run_dir, sizeof(run_dir), &n, err);
+			if (r == 0)
+				r = drv->fence_release(&pv, &sec, q->node_id, &n, err);
+		}
+	}
+	pv_free(&pv);
+	pv_secrets_free(&sec);
+	if (r < 0)
+		return r;
+	*resp = CSI_NEW(ctx, controller_unpublish_volume_response);
+	return 0;
+}
+
+int csi_controller_expand_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+				 ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__ControllerExpandVolumeRequest *q = (const void *)req;
+	const char *state = ctx->svc->cfg->state_dir;
+	const Csi__V1__CapacityRange *cr = q->capacity_range;
+	struct pv_secrets sec;
+	struct pv pv;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	if (!cr || (!cr->required_bytes && !cr->limit_bytes))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: capacity_range is required",
+				  q->volume_id);
+	if (cr->required_bytes < 0 || cr->limit_bytes < 0 ||
+	    (cr->limit_bytes && cr->required_bytes > cr->limit_bytes))
+		return pv_err_set(err, -ERANGE, PV_E_RANGE,
+				  "volume %s: capacity_range %lld..%lld is not a valid range",
+				  q->volume_id, (long long)cr->required_bytes, (long long)cr->limit_bytes);
+	uint64_t want = (uint64_t)(cr->required_bytes ? cr->required_bytes : cr->limit_bytes);
+	r = csi_secrets_in((void *const *)q->secrets, q->n_secrets, &sec, err);
+	if (r < 0)
+		return r;
+	pv_init(&pv);
+	int lock = pv_lock_volume(state, q->volume_id, false, err);
+	if (lock < 0) {
+		r = lock;
+		goto out;
+	}
+	r = csi_load_pv(ctx->svc, q->volume_id, NULL, 0, &pv, err);
+	if (r == 0 && cr->limit_bytes && pv.capacity > (uint64_t)cr->limit_bytes)
+		r = pv_err_set(err, -ERANGE, PV_E_RANGE,
+			       "volume %s is already %llu bytes, above limit_bytes %lld (volumes only grow)",
+			       q->volume_id, (unsigned long long)pv.capacity, (long long)cr->limit_bytes);
+	if (r == 0 && pv.capacity < want) {
+		const struct pv_driver *drv = pv_driver_find(pv.driver);
+		char run_dir[PATH_MAX];
+		struct pv_node_ctx n;
+		if (!drv || !drv->expand)
+			r = pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED,
+				       "volume %s: driver %s cannot expand volumes", q->volume_id, pv.driver);
+		if (r == 0)
+			r = node_ctx(ctx->svc, pv.name, run_dir, sizeof(run_dir), &n, err);
+		if (r == 0)
+			r = drv->expand(&pv, want, &sec, &n, err);
+		if (r == 0) {
+			if (pv.capacity < want)
+				pv.capacity = want;
+			r = pv_catalog_save(state, &pv, err);
+		}
+	}
+	pv_unlock(lock);
+	if (r == 0) {
+		Csi__V1__ControllerExpandVolumeResponse *o = CSI_NEW(ctx, controller_expand_volume_response);
+		o->capacity_bytes = (int64_t)pv.capacity;
+		o->node_expansion_required = pv.volume_mode == PV_VOLUME_FILESYSTEM;
+		*resp = &o->base;
+	}
+out:
+	pv_free(&pv);
+	pv_secrets_free(&sec);
+	return r;
+}

@@ -1,0 +1,124 @@
+/*
+ * dispatch.c — the method table (which handler serves which CSI method path) and the
+ * transport-free path of one call: decode the request, log it without its secrets,
+ * run the handler, map its error to a status, encode the response.
+ *
+ * server.c feeds it bytes from gRPC; the fuzzer (tests/fuzz) feeds it bytes directly.
+ */
+#include <errno.h>
+#include <grpc/status.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "csi.h"
+#include "pvnode/util.h"
+
+#define M(svc, name, desc, fn, q) { "/csi.v1." svc "/" name, &csi__v1__##desc##__descriptor, fn, q }
+
+static const struct csi_method methods[] = {
+	M("Identity", "GetPluginInfo", get_plugin_info_request, csi_identity_get_plugin_info, true),
+	M("Identity", "GetPluginCapabilities", get_plugin_capabilities_request,
+	  csi_identity_get_plugin_capabilities, true),
+	M("Identity", "Probe", probe_request, csi_identity_probe, true),
+	M("Controller", "CreateVolume", create_volume_request, csi_controller_create_volume, false),
+	M("Controller", "DeleteVolume", delete_volume_request, csi_controller_delete_volume, false),
+	M("Controller", "ControllerPublishVolume", controller_publish_volume_request,
+	  csi_controller_publish_volume, false),
+	M("Controller", "ControllerUnpublishVolume", controller_unpublish_volume_request,
+	  csi_controller_unpublish_volume, false),
+	M("Controller", "ValidateVolumeCapabilities", validate_volume_capabilities_request,
+	  csi_controller_validate_volume_capabilities, false),
+	M("Controller", "ListVolumes", list_volumes_request, csi_controller_list_volumes, true),
+	M("Controller", "GetCapacity", get_capacity_request, csi_controller_get_capacity, true),
+	M("Controller", "ControllerGetCapabilities", controller_get_capabilities_request,
+	  csi_controller_get_capabilities, true),
+	M("Controller", "ControllerExpandVolume", controller_expand_volume_request,
+	  csi_controller_expand_volume, false),
+	M("Node", "NodeStageVolume", node_stage_volume_request, csi_node_stage_volume, false),
+	M("Node", "NodeUnstageVolume", node_unstage_volume_request, csi_node_unstage_volume, false),
+	M("Node", "NodePublishVolume", node_publish_volume_request, csi_node_publish_volume, false),
+	M("Node", "NodeUnpublishVolume", node_unpublish_volume_request, csi_node_unpublish_volume,
+	  false),
+	M("Node", "NodeGetVolumeStats", node_get_volume_stats_request, csi_node_get_volume_stats,
+	  true),
+	M("Node", "NodeExpandVolume", node_expand_volume_request, csi_node_expand_volume, false),
+	M("Node", "NodeGetCapabilities", node_get_capabilities_request, csi_node_get_capabilities,
+	  true),
+	M("Node", "NodeGetInfo", node_get_info_request, csi_node_get_info, true),
+};
+
+const struct csi_method *csi_methods(size_t *n)
+{
+	*n = sizeof(methods) / sizeof(methods[0]);
+	return methods;
+}
+
+const struct csi_method *csi_method_find(const char *path)
+{
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(methods[i].path, path) == 0)
+			return &methods[i];
+	return NULL;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int csi_dispatch(const struct csi_service *svc, const struct csi_method *m,
+		 const void *data, size_t len, void **out, size_t *out_len,
+		 char *msg, size_t msg_len)
+{
+	struct pv_err err = {0};
+	struct csi_ctx ctx = {.svc = svc};
+	ProtobufCMessage *resp = NULL;
+	const char *name = strrchr(m->path, '/') + 1;
+	enum pv_log_level lvl = m->quiet ? PV_LOG_DEBUG : PV_LOG_INFO;
+	int status;
+	double t0 = now_ms();
+
+	*out = NULL;
+	*out_len = 0;
+	msg[0] = '\0';
+	ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, len, data);
+	if (!req) {
+		snprintf(msg, msg_len, "%s: the request is not a valid %s protobuf message (%zu bytes)",
+			 name, m->input->name, len);
+		pv_warn("%s", msg);
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	_cleanup_(pv_freep) char *text = csi_msg_to_json(req, false);
+	pv_log(lvl, "%s request %s", name, text ? text : "{}");
+
+	int r = m->handler(&ctx, req, &resp, &err);
+	if (r < 0 || err.kind != PV_E_NONE) {
+		if (err.kind == PV_E_NONE)
+			err.kind = pv_err_kind_from_errno(r);
+		status = csi_status_from_err(&err);
+		if (status == GRPC_STATUS_OK)
+			status = GRPC_STATUS_INTERNAL;
+		snprintf(msg, msg_len, "%s", err.msg[0] ? err.msg : strerror(r < 0 ? -r : EIO));
+		pv_log(status == GRPC_STATUS_INTERNAL ? PV_LOG_ERROR : PV_LOG_WARN,
+		       "%s failed %s (%.1f ms): %s", name, csi_status_name(status), now_ms() - t0, msg);
+	} else if (!resp) {
+		status = GRPC_STATUS_INTERNAL;
+		snprintf(msg, msg_len, "%s: the handler returned no response", name);
+		pv_error("%s", msg);
+	} else {
+		size_t n = protobuf_c_message_get_packed_size(resp);
+		*out = malloc(n ? n : 1);
+		if (!*out)
+			abort();
+		*out_len = protobuf_c_message_pack(resp, *out);
+		status = GRPC_STATUS_OK;
+		pv_log(lvl, "%s ok (%.1f ms)", name, now_ms() - t0);
+	}
+	csi_arena_free(&ctx.arena);
+	protobuf_c_message_free_unpacked(req, NULL);
+	return status;
+}

@@ -1,0 +1,249 @@
+/*
+ * validate.c — checks every CSI request goes through before it reaches the engine:
+ * volume ids, paths, volume capabilities, string maps and secrets; plus the per-call
+ * arena responses are built in and the lookup of a request's PV (volume_context first,
+ * catalog second).
+ *
+ * Everything here refuses with PV_E_INVALID (CSI INVALID_ARGUMENT) and a sentence that
+ * names the field, so a CO's log says what to fix.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csi.h"
+#include "pvnode/catalog.h"
+
+void *csi_alloc(struct csi_arena *a, size_t size)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 16;
+		void **p = realloc(a->ptrs, cap * sizeof(*p));
+		if (!p)
+			abort();
+		a->ptrs = p;
+		a->cap = cap;
+	}
+	void *m = calloc(1, size ? size : 1);
+	if (!m)
+		abort();
+	a->ptrs[a->n++] = m;
+	return m;
+}
+
+char *csi_strdup(struct csi_arena *a, const char *s)
+{
+	size_t len = strlen(s);
+	char *d = csi_alloc(a, len + 1);
+	memcpy(d, s, len);
+	return d;
+}
+
+void csi_arena_free(struct csi_arena *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->ptrs[i]);
+	free(a->ptrs);
+	a->ptrs = NULL;
+	a->n = a->cap = 0;
+}
+
+int csi_check_volume_id(const char *id, struct pv_err *err)
+{
+	if (!id || !*id)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume_id is required");
+	if (strlen(id) > PV_NAME_MAX)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume_id is longer than %d bytes", PV_NAME_MAX);
+	if (!pv_name_valid(id))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume_id '%.128s' has characters outside [A-Za-z0-9._:-]", id);
+	return 0;
+}
+
+int csi_check_path(const struct csi_service *svc, const char *what, const char *path,
+		   bool required, struct pv_err *err)
+{
+	if (!path || !*path) {
+		if (!required)
+			return 0;
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "%s is required", what);
+	}
+	if (strlen(path) >= PATH_MAX)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "%s is longer than %d bytes", what,
+				  PATH_MAX - 1);
+	int r = pv_engine_check_path(svc->engine, what, path, err);
+	if (r < 0 && err && err->kind != PV_E_INVALID)
+		err->kind = PV_E_INVALID;
+	return r;
+}
+
+static const char *const mode_names[] = {
+	"UNKNOWN", "SINGLE_NODE_WRITER", "SINGLE_NODE_READER_ONLY", "MULTI_NODE_READER_ONLY",
+	"MULTI_NODE_SINGLE_WRITER", "MULTI_NODE_MULTI_WRITER", "SINGLE_NODE_SINGLE_WRITER",
+	"SINGLE_NODE_MULTI_WRITER",
+};
+
+const char *csi_mode_name(int mode)
+{
+	if (mode < 0 || mode >= (int)(sizeof(mode_names) / sizeof(mode_names[0])))
+		return "UNKNOWN";
+	return mode_names[mode];
+}
+
+int csi_check_capability(const char *volume, const Csi__V1__VolumeCapability *c,
+			 struct csi_cap *out, struct pv_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->fs_type = "";
+	if (!c)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: volume_capability is required", volume);
+	if (!c->access_mode)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: volume_capability.access_mode is required", volume);
+	switch (c->access_mode->mode) {
+	case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_WRITER:
+	case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_MULTI_WRITER:
+		out->access = PV_RWO;
+		break;
+	case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_READER_ONLY:
+	case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_READER_ONLY:
+		out->access = PV_ROX;
+		out->readonly_mode = true;
+		break;
+	case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_SINGLE_WRITER:
+	case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_MULTI_WRITER:
+		out->access = PV_RWX;
+		break;
+	case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_SINGLE_WRITER:
+		out->access = PV_RWOP;
+		break;
+	default:
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: volume_capability.access_mode.mode %d is not a known access mode",
+				  volume, (int)c->access_mode->mode);
+	}
+	switch (c->access_type_case) {
+	case CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK:
+		out->block = true;
+		return 0;
+	case CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT:
+		break;
+	default:
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: volume_capability needs an access type (mount or block)",
+				  volume);
+	}
+	const Csi__V1__VolumeCapability__MountVolume *mv = c->mount;
+	if (mv->fs_type && *mv->fs_type) {
+		if (strlen(mv->fs_type) > PV_FSTYPE_MAX || !pv_name_valid(mv->fs_type))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "volume %s: fs_type '%.32s' is not a valid filesystem type",
+					  volume, mv->fs_type);
+		out->fs_type = mv->fs_type;
+	}
+	size_t total = 0;
+	for (size_t i = 0; i < mv->n_mount_flags; i++) {
+		const char *f = mv->mount_flags[i];
+		total += strlen(f) + 1;
+		if (!*f || !pv_value_printable(f, CSI_MAX_MOUNT_FLAGS_BYTES) || strchr(f, ' '))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "volume %s: mount flag %zu is empty or has spaces or control characters",
+					  volume, i + 1);
+	}
+	if (total > CSI_MAX_MOUNT_FLAGS_BYTES)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: mount_flags exceed %d bytes", volume,
+				  CSI_MAX_MOUNT_FLAGS_BYTES);
+	out->flags = (const char *const *)mv->mount_flags;
+	out->n_flags = mv->n_mount_flags;
+	return 0;
+}
+
+int csi_map_in(const char *what, void *const *entries, size_t n, struct pv_map *out,
+	       struct pv_err *err)
+{
+	if (n > CSI_MAX_MAP_ENTRIES)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "%s has more than %d entries", what,
+				  CSI_MAX_MAP_ENTRIES);
+	for (size_t i = 0; i < n; i++) {
+		const struct csi_kv *kv = entries[i];
+		if (!kv->key || !*kv->key || strlen(kv->key) > 256 || !kv->value ||
+		    strlen(kv->value) > CSI_MAX_VALUE_BYTES) {
+			pv_map_free(out);
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "%s entry %zu has an empty or oversize key or value", what,
+					  i + 1);
+		}
+		if (pv_map_set(out, kv->key, kv->value) < 0) {
+			pv_map_free(out);
+			return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory reading %s", what);
+		}
+	}
+	return 0;
+}
+
+void **csi_map_out(struct csi_arena *a, const ProtobufCMessageDescriptor *entry_desc,
+		   const struct pv_map *m, size_t *n)
+{
+	*n = 0;
+	if (!m || !m->n)
+		return NULL;
+	void **v = csi_alloc(a, m->n * sizeof(*v));
+	for (size_t i = 0; i < m->n; i++) {
+		struct csi_kv *kv = csi_alloc(a, entry_desc->sizeof_message);
+		protobuf_c_message_init(entry_desc, kv);
+		kv->key = csi_strdup(a, m->items[i].key);
+		kv->value = csi_strdup(a, m->items[i].value);
+		v[i] = kv;
+	}
+	*n = m->n;
+	return v;
+}
+
+int csi_secrets_in(void *const *entries, size_t n, struct pv_secrets *out, struct pv_err *err)
+{
+	pv_secrets_init(out);
+	if (n > CSI_MAX_MAP_ENTRIES)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "secrets has more than %d entries",
+				  CSI_MAX_MAP_ENTRIES);
+	for (size_t i = 0; i < n; i++) {
+		const struct csi_kv *kv = entries[i];
+		if (!kv->key || !*kv->key || strlen(kv->key) > 256 || !kv->value ||
+		    strlen(kv->value) > CSI_MAX_VALUE_BYTES) {
+			pv_secrets_free(out);
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "secrets entry %zu has an empty or oversize key or value", i + 1);
+		}
+		if (pv_secrets_set(out, kv->key, kv->value) < 0) {
+			pv_secrets_free(out);
+			return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory reading secrets");
+		}
+	}
+	return 0;
+}
+
+int csi_load_pv(const struct csi_service *svc, const char *id, void *const *ctx_entries,
+		size_t n_ctx, struct pv *out, struct pv_err *err)
+{
+	struct pv_map ctx = {0};
+	int r = csi_map_in("volume_context", ctx_entries, n_ctx, &ctx, err);
+	if (r < 0)
+		return r;
+	if (pv_map_get(&ctx, PV_CTX_PREFIX "driver")) {
+		r = pv_from_context(id, &ctx, out, err);
+		if (r < 0 && err && err->kind != PV_E_NOT_FOUND)
+			err->kind = PV_E_INVALID;
+	} else {
+		r = pv_catalog_load(svc->cfg->state_dir, id, out, err);
+		if (r == -ENOENT) {
+			pv_err_clear(err);
+			r = pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,
+				       "volume %s: not in the catalog and no volume_context describes it",
+				       id);
+		}
+	}
+	pv_map_free(&ctx);
+	return r;
+}
