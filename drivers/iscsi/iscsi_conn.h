@@ -118,6 +118,10 @@ int pvi_kernel_record_glob(const struct pvi_target *t, size_t portal, const char
 /* "node.session.auth.authmethod = CHAP\nnode.session.auth.username = ...\n" lines to
  * append to the record (contains secrets: caller wipes buf). */
 int pvi_kernel_auth_lines(const struct pvi_target *t, char *buf, size_t len);
+/* sg_persist (sg3-utils) on the kernel's device: the reservation lives in the kernel's
+ * session, the one doing the I/O. op: "register" (REGISTER AND IGNORE EXISTING KEY),
+ * "reserve", "preempt" (sa_key = key: take over our own), "release", "unregister". */
+int pvi_kernel_cmd_pr(const char *op, const char *device, uint64_t key, struct pvi_argv *a);
 bool pvi_kernel_available(void);
 enum pvi_initiator pvi_choose_initiator(enum pvi_initiator wanted, bool kernel_available);
 

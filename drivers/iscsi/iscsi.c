@@ -1,0 +1,159 @@
+/*
+ * iscsi.c — the iSCSI driver table: block volumes on an iSCSI LUN, fenced across nodes
+ * with SCSI-3 persistent reservations.
+ *
+ * Attributes: portal (host:port) or portals (a comma list to fail over across), iqn,
+ * lun, optional initiatorName (default derived from the node id), discovery
+ * (SendTargets check), initiator/mounter auto|kernel|userspace, loginTimeout. CHAP comes
+ * from the secrets with open-iscsi's key names (iscsi_conn.h). The work is in
+ * iscsi_attach.c (attach/detach), iscsi_conn.c (libiscsi), iscsi_kernel.c (open-iscsi)
+ * and the helper program (iscsi_helper.c + iscsi_io.c + src/blockfuse.c).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "iscsi_attach.h"
+#include "iscsi_conn.h"
+#include "pvnode/util.h"
+
+static int iscsi_validate(const struct pv *pv, struct pv_err *err)
+{
+	return pvi_validate(pv, err);
+}
+
+/* Key=value lookup in the helper's status file. */
+static bool status_get(const char *text, const char *key, char *out, size_t len)
+{
+	size_t kl = strlen(key);
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			const char *e = strchr(p + kl + 1, '\n');
+			size_t n = e ? (size_t)(e - p - kl - 1) : strlen(p + kl + 1);
+			snprintf(out, len, "%.*s", (int)n, p + kl + 1);
+			return true;
+		}
+	}
+	return false;
+}
+
+static int read_status(const struct pv_attachment *att, char *state, size_t slen, char *why,
+		       size_t wlen, char *size, size_t zlen)
+{
+	char path[PATH_MAX];
+	_cleanup_(pv_freep) char *text = NULL;
+	size_t len;
+	const char *slash = strrchr(att->backing, '/');
+	if (!slash)
+		return -ENOENT;
+	/* backing = <run_dir>/fuse/disk → <run_dir>/helper.status */
+	snprintf(path, sizeof(path), "%.*s/../helper.status", (int)(slash - att->backing), att->backing);
+	if (pv_read_file(path, &text, &len, NULL) < 0)
+		return -ENOENT;
+	status_get(text, "state", state, slen);
+	status_get(text, "why", why, wlen);
+	if (size)
+		status_get(text, "size", size, zlen);
+	return 0;
+}
+
+static enum pv_health iscsi_health(const struct pv *pv, const struct pv_attachment *att, char *why,
+				   size_t why_len)
+{
+	char state[32] = "", reason[300] = "", backing[PATH_MAX];
+	(void)pv;
+	if (strncmp(att->detail, "kernel:", 7) == 0) {
+		struct stat st;
+		if (stat(att->device, &st) < 0) {
+			snprintf(why, why_len, "iSCSI device %s is gone (session logged out?)", att->device);
+			return PV_ABNORMAL;
+		}
+		return PV_HEALTHY;
+	}
+	if (!att->helper_pid || !pv_proc_alive(att->helper_pid, att->helper_start)) {
+		snprintf(why, why_len, "the iSCSI helper (pid %d) is not running; stage again to restore the volume",
+			 (int)att->helper_pid);
+		return PV_ABNORMAL;
+	}
+	if (read_status(att, state, sizeof(state), reason, sizeof(reason), NULL, 0) < 0) {
+		snprintf(why, why_len, "the iSCSI helper (pid %d) reports no status", (int)att->helper_pid);
+		return PV_ABNORMAL;
+	}
+	if (strcmp(state, "up") != 0) {
+		snprintf(why, why_len, "iSCSI session %s: %s", state, reason[0] ? reason : "no detail");
+		return PV_ABNORMAL;
+	}
+	if (att->device[0] && (pv_loop_backing(att->device, backing, sizeof(backing)) < 0 ||
+			       strcmp(backing, att->backing) != 0)) {
+		snprintf(why, why_len, "loop device %s no longer serves %s", att->device, att->backing);
+		return PV_ABNORMAL;
+	}
+	return PV_HEALTHY;
+}
+
+/* After the LUN grew: the helper re-reads the capacity (SIGUSR1), a stat() refreshes the
+ * FUSE file's size in the kernel, then the loop device takes it. */
+static int iscsi_refresh(const struct pv *pv, struct pv_attachment *att, const struct pv_node_ctx *n,
+			 struct pv_err *err)
+{
+	char state[32], why[300], size[32] = "", before[32] = "";
+	struct stat st;
+	(void)n;
+	if (strncmp(att->detail, "kernel:", 7) == 0)
+		return 0;   /* the kernel's SCSI layer sees the new capacity on rescan */
+	if (!att->helper_pid || !pv_proc_alive(att->helper_pid, att->helper_start))
+		return pv_err_set(err, -ESRCH, PV_E_UNAVAILABLE,
+				  "volume %s: the iSCSI helper is not running; stage again first", pv->name);
+	read_status(att, state, sizeof(state), why, sizeof(why), before, sizeof(before));
+	kill(att->helper_pid, SIGUSR1);
+	for (int i = 0; i < 50; i++) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		if (read_status(att, state, sizeof(state), why, sizeof(why), size, sizeof(size)) == 0 &&
+		    strcmp(size, before) != 0)
+			break;
+	}
+	stat(att->backing, &st);   /* attr_timeout 0: the kernel asks the helper for the size */
+	return att->device[0] ? pv_loop_set_capacity(att->device, err) : 0;
+}
+
+static int iscsi_fence_release(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
+			       const struct pv_node_ctx *n, struct pv_err *err)
+{
+	struct pvi_target t;
+	char self[PV_NAME_MAX + 16];
+	int r = pvi_target_from_pv(pv, s, n->node_id, &t, err);
+	if (r < 0)
+		return r;
+	/* a separate initiator name and key, so this short session never looks like ours */
+	snprintf(self, sizeof(self), "%s-fence", n->node_id);
+	pvi_default_initiator(self, t.initiator_name, sizeof(t.initiator_name));
+	uint64_t victim = pv_node_key(node_id), own = pv_node_key(self);
+	r = pvi_fence_release(&t, victim, own, err);
+	pvi_target_wipe(&t);
+	if (r < 0)
+		pv_err_prefix(err, "volume %s: fence release of node %s: ", pv->name, node_id);
+	else
+		pv_info("volume %s: reservation key %016llx of node %s preempted on %s lun %d", pv->name,
+			(unsigned long long)victim, node_id, t.iqn, t.lun);
+	return r;
+}
+
+const struct pv_driver pv_driver_iscsi = {
+	.name = "iscsi",
+	.storage = PV_BLOCKDEV,
+	.attribute_names = pvi_attribute_names,
+	.required_attributes = pvi_required_attributes,
+	.validate = iscsi_validate,
+	.attach = pvi_attach,
+	.detach = pvi_detach,
+	.health = iscsi_health,
+	.reattach = pvi_reattach,
+	.refresh = iscsi_refresh,
+	.fence_release = iscsi_fence_release,
+};

@@ -1,0 +1,148 @@
+/*
+ * test_iscsi_attr.c — the iSCSI driver's attribute and secret handling
+ * (drivers/iscsi/iscsi_attr.c): portals, IQNs, LUNs, initiator names, CHAP keys.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "iscsi_conn.h"
+#include "pvnode/pv.h"
+#include "pvnode/secrets.h"
+
+static void test_portals(void **state)
+{
+	struct pvi_target t = { 0 };
+	struct pv_err err = { 0 };
+	(void)state;
+	assert_int_equal(pvi_parse_portals("127.0.0.1:13001", &t, &err), 0);
+	assert_int_equal(t.n_portals, 1);
+	assert_string_equal(t.portals[0], "127.0.0.1:13001");
+	assert_int_equal(pvi_parse_portals("a.example:1,b.example", &t, &err), 0);
+	assert_int_equal(t.n_portals, 2);
+	assert_string_equal(t.portals[1], "b.example:3260");
+	assert_int_equal(pvi_parse_portals("[::1]:3261", &t, &err), 0);
+	assert_string_equal(t.portals[0], "[::1]:3261");
+	const char *bad[] = { "", "host:0", "host:70000", "host:x", "ho st:1", "a:1,,b:2", "-x:1",
+			      "h;rm -rf:1", NULL };
+	for (int i = 0; bad[i]; i++) {
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(pvi_parse_portals(bad[i], &t, &err), -EINVAL);
+		assert_int_equal(err.kind, PV_E_INVALID);
+		assert_non_null(strstr(err.msg, "portal"));
+	}
+}
+
+static void test_iqn_lun(void **state)
+{
+	int lun = -1;
+	struct pv_err err = { 0 };
+	(void)state;
+	assert_true(pvi_iqn_valid("iqn.2026-11.example:web"));
+	assert_true(pvi_iqn_valid("iqn.2001-04.com.example"));
+	assert_true(pvi_iqn_valid("eui.02004567a425678d"));
+	assert_false(pvi_iqn_valid("iqn.2026-11.Example:web"));
+	assert_false(pvi_iqn_valid("iqn.26-11.example"));
+	assert_false(pvi_iqn_valid("iqn.2026-11.ex ample"));
+	assert_false(pvi_iqn_valid("target1"));
+	assert_false(pvi_iqn_valid(NULL));
+	assert_int_equal(pvi_parse_lun("1", &lun, &err), 0);
+	assert_int_equal(lun, 1);
+	assert_int_equal(pvi_parse_lun("-1", &lun, &err), -EINVAL);
+	assert_int_equal(pvi_parse_lun("16384", &lun, &err), -EINVAL);
+	assert_int_equal(pvi_parse_lun("1x", &lun, &err), -EINVAL);
+}
+
+static void test_default_initiator(void **state)
+{
+	char a[PVI_NAME_MAX], b[PVI_NAME_MAX];
+	(void)state;
+	pvi_default_initiator("Node_A1", a, sizeof(a));
+	pvi_default_initiator("Node_A1", b, sizeof(b));
+	assert_string_equal(a, b);  /* stable */
+	assert_string_equal(a, "iqn.2026-11.io.pvnode:node-a1");
+	assert_true(pvi_iqn_valid(a));
+}
+
+static void set_attrs(struct pv *pv, const char *const *kv)
+{
+	pv_init(pv);
+	snprintf(pv->name, sizeof(pv->name), "vol1");
+	snprintf(pv->driver, sizeof(pv->driver), "iscsi");
+	for (int i = 0; kv[i]; i += 2)
+		pv_map_set(&pv->attributes, kv[i], kv[i + 1]);
+}
+
+static void test_target_from_pv(void **state)
+{
+	struct pv pv;
+	struct pv_secrets s;
+	struct pvi_target t;
+	struct pv_err err = { 0 };
+	(void)state;
+	const char *ok[] = { "portal", "127.0.0.1:13005", "iqn", "iqn.2026-11.test:a", "lun", "1",
+			     "discovery", "true", NULL };
+	set_attrs(&pv, ok);
+	pv_secrets_init(&s);
+	pv_secrets_set(&s, PVI_KEY_USER, "u1");
+	pv_secrets_set(&s, PVI_KEY_PASS, "secretpass12");
+	assert_int_equal(pvi_target_from_pv(&pv, &s, "n1", &t, &err), 0);
+	assert_string_equal(t.iqn, "iqn.2026-11.test:a");
+	assert_int_equal(t.lun, 1);
+	assert_true(t.discovery);
+	assert_string_equal(t.user, "u1");
+	assert_string_equal(t.initiator_name, "iqn.2026-11.io.pvnode:n1");
+
+	char text[1024];
+	int n = pvi_target_secrets_to_text(&t, text, sizeof(text));
+	assert_true(n > 0);
+	struct pvi_target t2 = { 0 };
+	assert_int_equal(pvi_target_secrets_from_text(&t2, text, &err), 0);
+	assert_string_equal(t2.pass, "secretpass12");
+	assert_int_equal(text[0], 0);   /* wiped */
+	pvi_target_wipe(&t);
+	assert_int_equal(t.pass[0], 0);
+
+	/* half a CHAP pair */
+	pv_secrets_free(&s);
+	pv_secrets_init(&s);
+	pv_secrets_set(&s, PVI_KEY_USER, "u1");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(pvi_target_from_pv(&pv, &s, "n1", &t, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, PVI_KEY_PASS));
+	pv_secrets_free(&s);
+	pv_free(&pv);
+
+	const char *both[] = { "portal", "h:1", "portals", "h:2", "iqn", "iqn.2026-11.test:a", "lun", "1", NULL };
+	set_attrs(&pv, both);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(pvi_validate(&pv, &err), -EINVAL);
+	pv_free(&pv);
+	const char *mode[] = { "portal", "h:1", "iqn", "iqn.2026-11.test:a", "lun", "1", "initiator", "magic", NULL };
+	set_attrs(&pv, mode);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(pvi_validate(&pv, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "auto, kernel or userspace"));
+	pv_free(&pv);
+	const char *nolun[] = { "portal", "h:1", "iqn", "iqn.2026-11.test:a", NULL };
+	set_attrs(&pv, nolun);
+	assert_int_equal(pvi_validate(&pv, &err), -EINVAL);
+	pv_free(&pv);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_portals),
+		cmocka_unit_test(test_iqn_lun),
+		cmocka_unit_test(test_default_initiator),
+		cmocka_unit_test(test_target_from_pv),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
