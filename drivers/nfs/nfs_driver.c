@@ -225,8 +225,8 @@ static int nfs_attach(const struct pv_attach_req *req, struct pv_attachment *att
 				      att->fstype, sizeof(att->fstype), att->options,
 				      sizeof(att->options), err);
 		if (r == 0)
-			snprintf(att->detail, sizeof(att->detail), "kernel NFS %s (%s)", att->source,
-				 att->options);
+			snprintf(att->detail, sizeof(att->detail), "kernel NFS %.120s (%.100s)",
+				 att->source, att->options);
 		return r;
 	}
 	if (cfg.version[0] == '4')
@@ -244,7 +244,7 @@ static int nfs_attach(const struct pv_attach_req *req, struct pv_attachment *att
 				  req->staging_path);
 	r = start_helper(pv, &cfg, readonly, req->staging_path, req->node, att, err);
 	if (r == 0)
-		snprintf(att->detail, sizeof(att->detail), "userspace NFSv3 %s:%s%s%s%s",
+		snprintf(att->detail, sizeof(att->detail), "userspace NFSv3 %.64s:%.80s%s%.80s%s",
 			 cfg.host, cfg.share, cfg.subdir[0] ? "/" : "", cfg.subdir,
 			 readonly ? " (ro)" : "");
 	return r;

@@ -179,3 +179,95 @@ nfs_fixture_stop() {
 	wait "$NFS_NS_PID" 2>/dev/null
 	NFS_NS_PID=
 }
+
+# ---- Test scaffolding for tests/nfs/*.sh, benches and the quickstart ----------------
+#   nfs_test_setup NAME   skip (77) without root/ganesha/FUSE/pvctl; temp dir $T (0755),
+#                         fixture up, cleanup trap; $PVCTL from $PVCTL or $1
+#   pv1 ARGS / pv2 ARGS   pvctl as node-1 / node-2 (own state dirs), in the namespace
+#   nfs_spec NAME GID [EXTRA_JSON_ATTRS] [EXTRA_TOP_JSON]   print a PV spec on the RW share
+
+nfs_skip() { echo "SKIP: $*"; exit 77; }
+nfs_fail() { echo "FAIL: $*" >&2; exit 1; }
+nfs_ok() { echo "ok - $*"; }
+
+_nfs_cleanup_mounts() {
+	# Mounts under our temp dir, deepest first, then the helpers serving them — ours
+	# because their command lines name our unique temp dir.
+	local m pid
+	for m in $(awk -v t="$T/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	for pid in $(pgrep -f "pvnode-nfs-fuse .*--mountpoint $T/" 2>/dev/null); do
+		grep -qF -- "$T/" "/proc/$pid/cmdline" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
+	done
+}
+
+nfs_test_cleanup() {
+	local rc=$?
+	set +e
+	[ -n "${T:-}" ] || exit $rc
+	_nfs_cleanup_mounts
+	nfs_fixture_stop
+	sleep 0.1
+	_nfs_cleanup_mounts
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+		echo "--- ganesha log (tail)"; tail -n 15 "$T/nfs/ganesha.log" 2>/dev/null
+		for f in "$T"/state*/run/*/nfs-fuse.log; do
+			[ -e "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
+		done
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+
+nfs_test_setup() {
+	PVCTL=${PVCTL:-${1:-}}
+	[ "$(id -u)" = 0 ] || nfs_skip "needs root"
+	[ -n "$PVCTL" ] && [ -x "$PVCTL" ] || nfs_skip "no pvctl (pass it as \$1 or \$PVCTL)"
+	nfs_fixture_have || nfs_skip "nfs-ganesha / rpcbind not installed (scripts/deps/nfs.txt)"
+	[ -c /dev/fuse ] || nfs_skip "no /dev/fuse"
+	command -v fusermount3 >/dev/null || nfs_skip "fuse3 not installed"
+	T=$(mktemp -d "${TMPDIR:-/tmp}/pvnode-nfs-test.XXXXXX")
+	chmod 755 "$T"
+	trap nfs_test_cleanup EXIT
+	trap 'exit 130' INT TERM
+	mkdir -p "$T/nfs" "$T/targets" "$T/specs"
+	chmod 755 "$T/targets"
+	nfs_fixture_start "$T/nfs" || nfs_fail "the ganesha fixture did not start"
+	export PVNODE_ALLOWED_PATHS="$T"
+}
+
+_pv_node() {
+	local n=$1
+	shift
+	nfs_in_ns "$PVCTL" --state-dir "$T/state$n" --node-id "node-$n" --allowed-path "$T" "$@"
+}
+pv1() { _pv_node 1 "$@"; }
+pv2() { _pv_node 2 "$@"; }
+
+nfs_spec() {
+	local name=$1 gid=${2:-} attrs=${3:-} top=${4:-}
+	local g=""
+	[ -n "$gid" ] && g="\"gid\": $gid,"
+	cat <<JSON
+{
+  "name": "$name",
+  "driver": "nfs",
+  "capacity": "1Gi",
+  "accessModes": ["ReadWriteMany"],
+  $g $top
+  "attributes": { "server": "$NFS_SERVER", "share": "$NFS_RW_SHARE", "mounter": "userspace"$attrs }
+}
+JSON
+}
+
+# Run a command as uid 1000 with (or without) a supplementary group.
+nfs_as_user() {
+	local groups=$1
+	shift
+	if [ -n "$groups" ]; then
+		setpriv --reuid 1000 --regid 1000 --groups "$groups" -- "$@"
+	else
+		setpriv --reuid 1000 --regid 1000 --clear-groups -- "$@"
+	fi
+}
