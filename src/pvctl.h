@@ -34,6 +34,15 @@ int pvctl_cmd_unpublish(struct pvctl_opts *o, int argc, char **argv);
 int pvctl_cmd_unstage(struct pvctl_opts *o, int argc, char **argv);
 int pvctl_cmd_fence_release(struct pvctl_opts *o, int argc, char **argv);
 int pvctl_cmd_expand(struct pvctl_opts *o, int argc, char **argv);
+int pvctl_cmd_reconcile(struct pvctl_opts *o, int argc, char **argv);
+
+/* Shared by the command files. */
+int pvctl_open_engine(struct pvctl_opts *o, struct pv_engine **e);
+int pvctl_load_pv(struct pvctl_opts *o, const char *name, struct pv *pv, struct pv_secrets *s);
+void pvctl_print_describe(struct pvctl_opts *o, const struct pv *pv, bool in_catalog);
+void pvctl_print_table(struct pvctl_opts *o, char **names);
+void pvctl_print_k8s(struct pvctl_opts *o, char **names);
+void pvctl_print_json(struct pvctl_opts *o, char **names, bool single);
 
 /* Over CSI (src/csi/pvctl_csi.c, built when the CSI service is): argv[0] is the command
  * (info, create, get, delete, stage, publish, unpublish, unstage, stats, expand).

@@ -16,6 +16,7 @@
 #include "pvnode/error.h"
 
 #define PV_NAME_MAX 128      /* volume ids: [A-Za-z0-9._:-]{1,128} */
+#define PV_CSI_DRIVER_NAME "pvnode.csi.io" /* the CSI driver name (GetPluginInfo, k8s manifests) */
 #define PV_FSTYPE_MAX 16
 
 enum pv_access {

@@ -66,6 +66,14 @@ int pv_proc_stop(pid_t pid, unsigned long long start, int timeout_ms);
 /* Attach `file` to a free loop device; direct I/O when the file allows it. */
 int pv_loop_attach(const char *file, bool readonly, bool direct_io, char *dev, size_t devlen,
 		   struct pv_err *err);
+/* The same, recording `tag` (<= 63 bytes) as the loop's lo_file_name, so a device left
+ * behind by a process killed between attach and journal write can be found again by
+ * pv_loop_detach_tagged(tag). */
+int pv_loop_attach_tagged(const char *file, const char *tag, bool readonly, bool direct_io,
+			  char *dev, size_t devlen, struct pv_err *err);
+int pv_loop_detach_tagged(const char *tag, struct pv_err *err);
+/* A tag unique to (state dir, volume): "pvnode:<hash>:<volume>" cut to 63 bytes. */
+void pv_loop_tag(const char *state_dir, const char *volume, char *tag, size_t len);
 int pv_loop_detach(const char *dev, struct pv_err *err);
 /* Detach every loop device whose backing file is `file` (leak recovery). Returns count. */
 int pv_loop_detach_backing(const char *file, struct pv_err *err);

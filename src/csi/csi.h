@@ -65,6 +65,7 @@ typedef int (*csi_handler_fn)(struct csi_ctx *ctx, const ProtobufCMessage *req,
 struct csi_method {
 	const char *path;                          /* "/csi.v1.Node/NodeStageVolume" */
 	const ProtobufCMessageDescriptor *input;
+	const ProtobufCMessageDescriptor *output;
 	csi_handler_fn handler;
 	bool quiet;                                /* log at debug only (Probe, capabilities) */
 };

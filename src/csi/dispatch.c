@@ -15,38 +15,40 @@
 #include "csi.h"
 #include "pvnode/util.h"
 
-#define M(svc, name, desc, fn, q) { "/csi.v1." svc "/" name, &csi__v1__##desc##__descriptor, fn, q }
+#define M(svc, name, msg, fn, q) \
+	{ "/csi.v1." svc "/" name, &csi__v1__##msg##_request__descriptor, \
+	  &csi__v1__##msg##_response__descriptor, fn, q }
 
 static const struct csi_method methods[] = {
-	M("Identity", "GetPluginInfo", get_plugin_info_request, csi_identity_get_plugin_info, true),
-	M("Identity", "GetPluginCapabilities", get_plugin_capabilities_request,
+	M("Identity", "GetPluginInfo", get_plugin_info, csi_identity_get_plugin_info, true),
+	M("Identity", "GetPluginCapabilities", get_plugin_capabilities,
 	  csi_identity_get_plugin_capabilities, true),
-	M("Identity", "Probe", probe_request, csi_identity_probe, true),
-	M("Controller", "CreateVolume", create_volume_request, csi_controller_create_volume, false),
-	M("Controller", "DeleteVolume", delete_volume_request, csi_controller_delete_volume, false),
-	M("Controller", "ControllerPublishVolume", controller_publish_volume_request,
+	M("Identity", "Probe", probe, csi_identity_probe, true),
+	M("Controller", "CreateVolume", create_volume, csi_controller_create_volume, false),
+	M("Controller", "DeleteVolume", delete_volume, csi_controller_delete_volume, false),
+	M("Controller", "ControllerPublishVolume", controller_publish_volume,
 	  csi_controller_publish_volume, false),
-	M("Controller", "ControllerUnpublishVolume", controller_unpublish_volume_request,
+	M("Controller", "ControllerUnpublishVolume", controller_unpublish_volume,
 	  csi_controller_unpublish_volume, false),
-	M("Controller", "ValidateVolumeCapabilities", validate_volume_capabilities_request,
+	M("Controller", "ValidateVolumeCapabilities", validate_volume_capabilities,
 	  csi_controller_validate_volume_capabilities, false),
-	M("Controller", "ListVolumes", list_volumes_request, csi_controller_list_volumes, true),
-	M("Controller", "GetCapacity", get_capacity_request, csi_controller_get_capacity, true),
-	M("Controller", "ControllerGetCapabilities", controller_get_capabilities_request,
+	M("Controller", "ListVolumes", list_volumes, csi_controller_list_volumes, true),
+	M("Controller", "GetCapacity", get_capacity, csi_controller_get_capacity, true),
+	M("Controller", "ControllerGetCapabilities", controller_get_capabilities,
 	  csi_controller_get_capabilities, true),
-	M("Controller", "ControllerExpandVolume", controller_expand_volume_request,
+	M("Controller", "ControllerExpandVolume", controller_expand_volume,
 	  csi_controller_expand_volume, false),
-	M("Node", "NodeStageVolume", node_stage_volume_request, csi_node_stage_volume, false),
-	M("Node", "NodeUnstageVolume", node_unstage_volume_request, csi_node_unstage_volume, false),
-	M("Node", "NodePublishVolume", node_publish_volume_request, csi_node_publish_volume, false),
-	M("Node", "NodeUnpublishVolume", node_unpublish_volume_request, csi_node_unpublish_volume,
+	M("Node", "NodeStageVolume", node_stage_volume, csi_node_stage_volume, false),
+	M("Node", "NodeUnstageVolume", node_unstage_volume, csi_node_unstage_volume, false),
+	M("Node", "NodePublishVolume", node_publish_volume, csi_node_publish_volume, false),
+	M("Node", "NodeUnpublishVolume", node_unpublish_volume, csi_node_unpublish_volume,
 	  false),
-	M("Node", "NodeGetVolumeStats", node_get_volume_stats_request, csi_node_get_volume_stats,
+	M("Node", "NodeGetVolumeStats", node_get_volume_stats, csi_node_get_volume_stats,
 	  true),
-	M("Node", "NodeExpandVolume", node_expand_volume_request, csi_node_expand_volume, false),
-	M("Node", "NodeGetCapabilities", node_get_capabilities_request, csi_node_get_capabilities,
+	M("Node", "NodeExpandVolume", node_expand_volume, csi_node_expand_volume, false),
+	M("Node", "NodeGetCapabilities", node_get_capabilities, csi_node_get_capabilities,
 	  true),
-	M("Node", "NodeGetInfo", node_get_info_request, csi_node_get_info, true),
+	M("Node", "NodeGetInfo", node_get_info, csi_node_get_info, true),
 };
 
 const struct csi_method *csi_methods(size_t *n)

@@ -60,15 +60,6 @@ struct server {
 
 static atomic_bool stop_requested;
 
-const char *csi_endpoint_path(const char *endpoint)
-{
-	if (strncmp(endpoint, "unix://", 7) == 0)
-		endpoint += 7;
-	else if (strncmp(endpoint, "unix:", 5) == 0)
-		endpoint += 5;
-	return endpoint[0] == '/' ? endpoint : NULL;
-}
-
 static void call_free(struct call *c)
 {
 	if (c->call)

@@ -1,8 +1,7 @@
 /*
  * validate.c — checks every CSI request goes through before it reaches the engine:
- * volume ids, paths, volume capabilities, string maps and secrets; plus the per-call
- * arena responses are built in and the lookup of a request's PV (volume_context first,
- * catalog second).
+ * volume ids, paths, volume capabilities, string maps and secrets, and the lookup of
+ * a request's PV (volume_context first, catalog second).
  *
  * Everything here refuses with PV_E_INVALID (CSI INVALID_ARGUMENT) and a sentence that
  * names the field, so a CO's log says what to fix.
@@ -13,40 +12,6 @@
 
 #include "csi.h"
 #include "pvnode/catalog.h"
-
-void *csi_alloc(struct csi_arena *a, size_t size)
-{
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 16;
-		void **p = realloc(a->ptrs, cap * sizeof(*p));
-		if (!p)
-			abort();
-		a->ptrs = p;
-		a->cap = cap;
-	}
-	void *m = calloc(1, size ? size : 1);
-	if (!m)
-		abort();
-	a->ptrs[a->n++] = m;
-	return m;
-}
-
-char *csi_strdup(struct csi_arena *a, const char *s)
-{
-	size_t len = strlen(s);
-	char *d = csi_alloc(a, len + 1);
-	memcpy(d, s, len);
-	return d;
-}
-
-void csi_arena_free(struct csi_arena *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->ptrs[i]);
-	free(a->ptrs);
-	a->ptrs = NULL;
-	a->n = a->cap = 0;
-}
 
 int csi_check_volume_id(const char *id, struct pv_err *err)
 {
@@ -182,24 +147,6 @@ int csi_map_in(const char *what, void *const *entries, size_t n, struct pv_map *
 		}
 	}
 	return 0;
-}
-
-void **csi_map_out(struct csi_arena *a, const ProtobufCMessageDescriptor *entry_desc,
-		   const struct pv_map *m, size_t *n)
-{
-	*n = 0;
-	if (!m || !m->n)
-		return NULL;
-	void **v = csi_alloc(a, m->n * sizeof(*v));
-	for (size_t i = 0; i < m->n; i++) {
-		struct csi_kv *kv = csi_alloc(a, entry_desc->sizeof_message);
-		protobuf_c_message_init(entry_desc, kv);
-		kv->key = csi_strdup(a, m->items[i].key);
-		kv->value = csi_strdup(a, m->items[i].value);
-		v[i] = kv;
-	}
-	*n = m->n;
-	return v;
 }
 
 int csi_secrets_in(void *const *entries, size_t n, struct pv_secrets *out, struct pv_err *err)

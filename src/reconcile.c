@@ -1,0 +1,132 @@
+/*
+ * reconcile.c — start-up reconciliation of the node journal with reality
+ * (/proc/self/mountinfo, helper processes). Interrupted stages and unstages are undone;
+ * live helpers are re-adopted; dead helpers of volumes still in use are restarted;
+ * mounts that vanished are flagged "lost" (reported by describe, re-done by the next
+ * stage or publish), never silently trusted.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "pvnode/journal.h"
+#include "pvnode/util.h"
+
+struct rec_ctx {
+	struct pv_engine *e;
+	void (*report)(const char *line, void *ud);
+	void *ud;
+	int problems;
+};
+
+static void say(struct rec_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct rec_ctx *c, const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (c->report)
+		c->report(line, c->ud);
+	else
+		pv_info("%s", line);
+}
+
+static int reconcile_one(const char *volume, void *ud)
+{
+	struct rec_ctx *c = ud;
+	struct pv_engine *e = c->e;
+	const struct pv_driver *drv;
+	struct pv_journal j;
+	struct pv_err err = { 0 };
+	struct pv_volctx vc;
+	bool changed = false;
+	int lock = pv_engine_lock(e, volume, &err);
+
+	if (lock < 0) {
+		say(c, "volume %s: skipped (%s)", volume, err.msg);
+		return 0;
+	}
+	if (pv_journal_load(e->cfg.state_dir, volume, &j, &err) < 0) {
+		pv_unlock(lock);
+		return 0;
+	}
+	drv = pv_driver_find(j.pv.driver);
+	pv_engine_volctx(e, volume, &vc);
+	if (j.phase == PV_PHASE_STAGING || j.phase == PV_PHASE_UNSTAGING) {
+		if (pv_engine_undo_stage(e, &j, &err) == 0) {
+			pv_journal_delete(e->cfg.state_dir, volume, NULL);
+			say(c, "volume %s: an interrupted %s was undone", volume,
+			    j.phase == PV_PHASE_STAGING ? "stage" : "unstage");
+		} else {
+			c->problems++;
+			say(c, "volume %s: cannot undo an interrupted %s: %s", volume, pv_phase_name(j.phase), err.msg);
+		}
+		goto out;
+	}
+	if (j.phase != PV_PHASE_STAGED)
+		goto out;
+	if (j.att.helper_pid && !pv_proc_alive(j.att.helper_pid, j.att.helper_start)) {
+		if (drv && drv->reattach) {
+			struct pv_secrets s;
+			pv_secrets_init(&s);
+			if (j.pv.secret_ref)
+				pv_secrets_store_load(e->cfg.state_dir, j.pv.secret_ref, &s, NULL);
+			struct pv_attach_req req = { .pv = &j.pv, .secrets = &s, .access = j.access,
+						     .readonly = j.readonly, .staging_path = j.staging_path, .node = &vc.n };
+			pv_err_clear(&err);
+			if (drv->reattach(&req, &j.att, &err) == 0) {
+				say(c, "volume %s: its helper (pid %d) had died and was restarted as pid %d", volume,
+				    0, (int)j.att.helper_pid);
+				j.lost = false;
+			} else {
+				c->problems++;
+				snprintf(j.last_error, sizeof(j.last_error), "helper died and could not be restarted: %s", err.msg);
+				say(c, "volume %s: %s", volume, j.last_error);
+			}
+			pv_secrets_free(&s);
+			changed = true;
+		} else {
+			c->problems++;
+			say(c, "volume %s: its helper (pid %d) is gone", volume, (int)j.att.helper_pid);
+		}
+	} else if (j.att.helper_pid) {
+		say(c, "volume %s: re-adopted helper pid %d", volume, (int)j.att.helper_pid);
+	}
+	if (!j.block && !pv_is_mountpoint(j.staging_path) && !j.lost) {
+		j.lost = true;
+		changed = true;
+		c->problems++;
+		snprintf(j.last_error, sizeof(j.last_error), "staging mount at %s is gone; stage again to restore it",
+			 j.staging_path);
+		say(c, "volume %s: %s", volume, j.last_error);
+	}
+	for (size_t i = 0; i < j.n_publishes; i++) {
+		struct pv_publish_rec *p = &j.publishes[i];
+		if (!p->lost && !pv_is_mountpoint(p->target)) {
+			p->lost = true;
+			changed = true;
+			c->problems++;
+			say(c, "volume %s: publish at %s is gone; publish again to restore it", volume, p->target);
+		}
+	}
+	if (!changed && !j.lost)
+		say(c, "volume %s: staged at %s, %zu publish(es), consistent", volume, j.staging_path, j.n_publishes);
+	if (changed)
+		pv_journal_save(e->cfg.state_dir, &j, NULL);
+out:
+	pv_journal_free(&j);
+	pv_unlock(lock);
+	return 0;
+}
+
+int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, void *ud), void *ud,
+			struct pv_err *err)
+{
+	struct rec_ctx c = { .e = e, .report = report, .ud = ud };
+	int r = pv_journal_list(e->cfg.state_dir, reconcile_one, &c, err);
+	return r < 0 ? r : c.problems;
+}
