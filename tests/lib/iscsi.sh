@@ -106,3 +106,66 @@ tgt_kill() {
 	rm -f "/var/run/tgtd/socket.$TGT_CTL" "/var/run/tgtd/socket.$TGT_CTL.lock"
 	TGT_PID=""
 }
+
+# --- test prelude shared by tests/iscsi/*.sh and tests/bench/iscsi_bench.sh ---
+#   iscsi_test_init NAME   root + tgtd + pvctl + helper or exit 77; T=<private tmp dir>;
+#                          cleanup trap (pvctl unstage, helpers, mounts, loops, tgtd)
+#   pvn NODE ARGS...       pvctl for "node" NODE (state dir $T/NODE, node id NODE)
+#   iscsi_pv NAME IQN LUN [MODE] [SECRET] [EXTRA_ATTRS_JSON]   a PV JSON on stdout
+#   fail MSG               print and exit 1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+pvn() {
+	local node=$1; shift
+	"$PVCTL" --state-dir "$T/$node" --node-id "$node" --allowed-path "$T" --selinux off "$@"
+}
+
+iscsi_pv() {
+	local name=$1 iqn=$2 lun=$3 mode=${4:-ReadWriteOnce} secret=${5:-} extra=${6:-}
+	printf '{"name":"%s","driver":"iscsi","capacity":"%s","accessModes":["%s"],"volumeMode":"Filesystem","fsType":"ext4",' \
+		"$name" "${PV_CAPACITY:-256Mi}" "$mode"
+	[ -n "$secret" ] && printf '"secretRef":"%s",' "$secret"
+	printf '"attributes":{"portal":"%s","iqn":"%s","lun":"%s"%s}}\n' "$TGT_PORTAL" "$iqn" "$lun" "$extra"
+}
+
+_iscsi_cleanup() {
+	local rc=$? d n v pid m l
+	set +e
+	for d in "$T"/*/; do
+		[ -d "$d/journal" ] || [ -d "$d/catalog" ] || continue
+		n=$(basename "$d")
+		for v in $(ls "$d/journal" 2>/dev/null | sed 's/\.json$//'); do
+			timeout 60 "$PVCTL" --state-dir "$T/$n" --node-id "$n" --allowed-path "$T" delete "$v" --force >/dev/null 2>&1
+		done
+	done
+	# helpers started for this test only: their mountpoint is under $T
+	for pid in $(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/"); do kill "$pid" 2>/dev/null; done
+	for m in $(awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	for l in $(losetup -nO NAME,BACK-FILE 2>/dev/null | awk -v t="$T/" 'index($2, t) == 1 { print $1 }'); do
+		losetup -d "$l" 2>/dev/null
+	done
+	sleep 0.2
+	for pid in $(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/"); do kill -9 "$pid" 2>/dev/null; done
+	for m in $(awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
+		umount -l "$m" 2>/dev/null
+	done
+	tgt_stop
+	[ -n "${ISCSI_EXTRA_CLEANUP:-}" ] && eval "$ISCSI_EXTRA_CLEANUP"
+	if [ "$rc" = 0 ] || [ "$rc" = 77 ]; then rm -rf "$T"; else echo "test dir kept: $T" >&2; fi
+	exit "$rc"
+}
+
+iscsi_test_init() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+	command -v tgtd >/dev/null || { echo "SKIP: tgtd not installed (apt-get install tgt)"; exit 77; }
+	: "${PVCTL:=${PVNODE_BUILD_ROOT:-$(dirname "$0")/../../build-iscsi}/pvctl}"
+	[ -x "$PVCTL" ] || { echo "SKIP: no pvctl at $PVCTL"; exit 77; }
+	export PVNODE_HELPER_DIR=${PVNODE_HELPER_DIR:-$(dirname "$PVCTL")}
+	[ -x "$PVNODE_HELPER_DIR/pvnode-iscsi-fuse" ] || { echo "SKIP: no pvnode-iscsi-fuse"; exit 77; }
+	T=$(mktemp -d "/tmp/pvnode-iscsi-$1.XXXXXX")
+	trap _iscsi_cleanup EXIT
+	trap 'exit 1' INT TERM
+	tgt_start "$T" || exit 1
+}
