@@ -26,6 +26,7 @@
 
 #include "pvnode/util.h"
 #include "nfs_driver.h"
+#include "nfs_rebind.h"
 
 #define HELPER "pvnode-nfs-fuse"
 #define HELPER_THREADS "8"
@@ -122,7 +123,7 @@ static int wait_ready(int fd, pid_t pid, int timeout_ms, char *msg, size_t len)
 	}
 	msg[strcspn(msg, "\n")] = '\0';
 	(void)pid;
-	return strcmp(msg, "ok") == 0 ? 0 : -EIO;
+	return strcmp(msg, "ok") == 0 ? 0 : strcmp(msg, "ok ro") == 0 ? 1 : -EIO;
 }
 
 static int start_helper(const struct pv *pv, const struct pvnfs_cfg *cfg, bool readonly,
@@ -193,6 +194,11 @@ static int start_helper(const struct pv *pv, const struct pvnfs_cfg *cfg, bool r
 				       strncmp(msg, "error: ", 7) == 0 ? msg + 7 :
 				       "the NFS helper exited before mounting (see its log in the run dir)");
 		goto out;
+	}
+	if (r == 1) {
+		pv_info("volume %s: %s:%s is exported read-only; mounted read-only", pv->name,
+			cfg->host, export);
+		att->readonly = true;
 	}
 	att->helper_pid = pid;
 	att->helper_start = pv_proc_start_time(pid);
@@ -324,6 +330,7 @@ static int nfs_reattach(const struct pv_attach_req *req, struct pv_attachment *a
 {
 	struct pvnfs_cfg cfg;
 	const char *mnt = att->mountpoint[0] ? att->mountpoint : req->staging_path;
+	struct pvnfs_binds *binds;
 	char mntbuf[PATH_MAX];
 	int r;
 
@@ -336,15 +343,23 @@ static int nfs_reattach(const struct pv_attach_req *req, struct pv_attachment *a
 	snprintf(mntbuf, sizeof(mntbuf), "%s", mnt);
 	if (pv_proc_alive(att->helper_pid, att->helper_start))
 		pv_proc_stop(att->helper_pid, att->helper_start, 3000);
+	/* The publish targets are bind mounts of the dead connection: note them first. */
+	binds = calloc(1, sizeof(*binds));
+	if (!binds)
+		return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory");
+	pvnfs_binds_of(mntbuf, binds);
 	clear_stale_mount(mntbuf);
 	if (pv_is_mountpoint(mntbuf))
 		umount2(mntbuf, MNT_DETACH);
 	att->helper_pid = 0;
 	att->helper_start = 0;
 	r = start_helper(req->pv, &cfg, att->readonly || req->readonly, mntbuf, req->node, att, err);
-	if (r == 0)
+	if (r == 0) {
 		pv_info("volume %s: restarted the NFS helper at %s (pid %d)", req->pv->name, mntbuf,
 			(int)att->helper_pid);
+		r = pvnfs_rebind(mntbuf, binds, err);
+	}
+	free(binds);
 	return r;
 }
 

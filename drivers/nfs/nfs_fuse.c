@@ -473,6 +473,17 @@ static void report(int fd, const char *fmt, ...)
 		fprintf(stderr, "pvnode-nfs-fuse: cannot report to the driver: %m\n");
 }
 
+/* Setting the root's mode to what it is changes nothing on a writable export and
+ * fails with EROFS on a read-only one. */
+static bool export_is_readonly(struct nfs_context *nfs)
+{
+	struct nfs_stat_64 st;
+
+	if (nfs_stat64(nfs, "/", &st) < 0)
+		return false;
+	return nfs_chmod(nfs, "/", (int)(st.nfs_mode & 07777)) == -EROFS;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: pvnode-nfs-fuse --host H [--port P] --export /share/sub "
@@ -528,6 +539,13 @@ int main(int argc, char **argv)
 		report(ready_fd, "error: %s\n", errbuf);
 		return 1;
 	}
+	/* An export served read-only is mounted read-only, so writes get EROFS from the
+	 * kernel instead of an EACCES from the server's ACCESS check at open. */
+	if (!ro && export_is_readonly(pool.ctx[0])) {
+		fprintf(stderr, "pvnode-nfs-fuse: %s:%s is exported read-only: mounting read-only\n",
+			host, export);
+		ro = true;
+	}
 	snprintf(opts, sizeof(opts),
 		 "allow_other,default_permissions,fsname=%s:%s,subtype=pvnfs,max_read=%d%s",
 		 host, export, PVNFS_MAX_IO, ro ? ",ro" : "");
@@ -556,7 +574,7 @@ int main(int argc, char **argv)
 		report(ready_fd, "error: cannot start writer threads: %s\n", strerror(-r));
 		goto unmount;
 	}
-	report(ready_fd, "ok\n");
+	report(ready_fd, ro ? "ok ro\n" : "ok\n");
 	if (ready_fd >= 0)
 		close(ready_fd);
 	ready_fd = -1;

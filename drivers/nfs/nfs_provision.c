@@ -49,8 +49,7 @@ int pvnfs_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_n
 	if (!cfg.subdir[0]) {
 		if (!pvnfs_relpath_clean(pv->name))
 			return pv_err_set(err, -EINVAL, PV_E_INVALID,
-					  "volume %s: its name cannot be a directory on the share; "
-					  "set attributes.subDir", pv->name);
+					  "its name cannot be a directory on the share; set attributes.subDir");
 		if (pv_map_set(&pv->attributes, "subDir", pv->name) < 0)
 			return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory");
 		snprintf(cfg.subdir, sizeof(cfg.subdir), "%s", pv->name);
@@ -72,7 +71,7 @@ int pvnfs_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_n
 			r = nfs_mkdir2(nfs, path, last ? 0770 : 0755);
 			if (r < 0 && r != -EEXIST) {
 				pv_err_set(err, r, pv_err_kind_from_errno(r),
-					   "volume %s: cannot create %s%s on %s: %s", pv->name,
+					   "cannot create %s%s on %s: %s",
 					   cfg.share, path, cfg.host, nfs_get_error(nfs));
 				goto out;
 			}
@@ -84,15 +83,15 @@ int pvnfs_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_n
 	if (r == 0 && !S_ISDIR(st.nfs_mode))
 		r = -ENOTDIR;
 	if (r < 0) {
-		pv_err_set(err, r, PV_E_INVALID, "volume %s: %s%s on %s is not a directory",
-			   pv->name, cfg.share, path, cfg.host);
+		pv_err_set(err, r, PV_E_INVALID, "%s%s on %s is not a directory",
+			   cfg.share, path, cfg.host);
 		goto out;
 	}
 	if (pv->gid >= 0) {
 		if (missing >= idx && st.nfs_gid != (uint64_t)pv->gid && st.nfs_gid != 0) {
 			r = pv_err_set(err, -EEXIST, PV_E_EXISTS,
-				       "volume %s: %s%s on %s already exists with group %llu, not "
-				       "the volume's gid %ld", pv->name, cfg.share, path, cfg.host,
+				       "%s%s on %s already exists with group %llu, not "
+				       "the volume's gid %ld", cfg.share, path, cfg.host,
 				       (unsigned long long)st.nfs_gid, pv->gid);
 			goto out;
 		}
@@ -104,7 +103,7 @@ int pvnfs_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_n
 	}
 	if (r < 0) {
 		pv_err_set(err, r, pv_err_kind_from_errno(r),
-			   "volume %s: cannot set group %ld and mode 2770 on %s%s: %s", pv->name,
+			   "cannot set group %ld and mode 2770 on %s%s: %s",
 			   pv->gid, cfg.share, path, nfs_get_error(nfs));
 		goto out;
 	}
@@ -201,13 +200,11 @@ int pvnfs_remove(const struct pv *pv, const struct pv_secrets *s, const struct p
 		r = nfs_rename(nfs, path, archived);
 		if (r < 0)
 			pv_err_set(err, r, pv_err_kind_from_errno(r),
-				   "volume %s: cannot archive %s%s as %s: %s", pv->name, cfg.share,
+				   "cannot archive %s%s as %s: %s", cfg.share,
 				   path, archived, nfs_get_error(nfs));
 		goto out;
 	}
 	r = remove_tree(nfs, path, 0, err);
-	if (r < 0)
-		pv_err_prefix(err, "volume %s: ", pv->name);
 out:
 	if (nfs)
 		nfs_destroy_context(nfs);

@@ -53,13 +53,17 @@ NFS_KRB5 {
 }
 LOG { Default_Log_Level = EVENT; }
 EXPORT_DEFAULTS { SecType = sys; Squash = No_Root_Squash; }
+# Tests change the export dirs behind ganesha's back: do not cache attributes/dirents.
+MDCACHE { Dir_Chunk = 0; }
 EXPORT {
 	Export_Id = 1; Path = "$d/rw"; Pseudo = /rw; Access_Type = RW;
+	Attr_Expiration_Time = 0;
 	Squash = No_Root_Squash; SecType = sys; Protocols = 3, 4; Transports = TCP;
 	FSAL { Name = VFS; }
 }
 EXPORT {
 	Export_Id = 2; Path = "$d/ro"; Pseudo = /ro; Access_Type = RO;
+	Attr_Expiration_Time = 0;
 	Squash = No_Root_Squash; SecType = sys; Protocols = 3, 4; Transports = TCP;
 	FSAL { Name = VFS; }
 }

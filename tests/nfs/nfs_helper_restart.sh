@@ -1,0 +1,52 @@
+#!/bin/bash
+# tests/nfs/nfs_helper_restart.sh — the userspace mounter's helper outlives pvctl (its own
+# session), is re-adopted by reconciliation (what pvnode runs at start-up), and, when it
+# was killed, is restarted by reconciliation on the same staging path with the publish
+# targets bound to the new mount again, data intact.
+set -euo pipefail
+. "$(dirname "$0")/../lib/nfs.sh"
+nfs_test_setup "$@"
+
+helper_pid() {
+	pgrep -f "pvnode-nfs-fuse .*--mountpoint $T/state1/staging/app" | head -n1
+}
+
+nfs_spec app 5555 >"$T/specs/app.json"
+pv1 create -f "$T/specs/app.json" && pv1 stage app || nfs_fail "create/stage"
+pv1 publish app "$T/targets/app" >/dev/null || nfs_fail "publish"
+pv1 publish --readonly app "$T/targets/app-ro" >/dev/null || nfs_fail "publish ro"
+echo before >"$T/targets/app/f"
+pid=$(helper_pid)
+[ -n "$pid" ] || nfs_fail "no helper running after pvctl exited"
+[ "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$pid" ] || nfs_fail "helper $pid is not a session leader"
+nfs_ok "helper $pid outlives pvctl in its own session"
+
+pv1 reconcile >"$T/rec1" 2>&1 || { cat "$T/rec1"; nfs_fail "reconcile (alive)"; }
+grep -q "re-adopted helper pid $pid" "$T/rec1" || nfs_fail "reconcile did not re-adopt: $(cat "$T/rec1")"
+[ "$(helper_pid)" = "$pid" ] || nfs_fail "reconcile replaced a live helper"
+nfs_ok "reconcile re-adopts the live helper: $(grep app "$T/rec1" | head -n1)"
+
+kill -KILL "$pid"
+for _ in $(seq 50); do [ -d "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || break; sleep 0.05; done
+if cat "$T/targets/app/f" 2>"$T/err"; then nfs_fail "volume still readable with its helper killed"; fi
+grep -q "not connected" "$T/err" || nfs_fail "dead helper: unexpected error $(cat "$T/err")"
+nfs_ok "killed helper: target answers 'Transport endpoint is not connected'"
+
+pv1 reconcile >"$T/rec2" 2>&1 || true
+grep -q "restarted" "$T/rec2" || { cat "$T/rec2"; nfs_fail "reconcile did not restart the helper"; }
+new=$(helper_pid)
+[ -n "$new" ] && [ "$new" != "$pid" ] || nfs_fail "no new helper"
+[ "$(cat "$T/state1/staging/app/f")" = before ] || nfs_fail "staging mount broken after restart"
+[ "$(cat "$T/targets/app/f")" = before ] || nfs_fail "publish target not restored after restart"
+echo after >"$T/targets/app/g" || nfs_fail "target not writable after restart"
+[ "$(cat "$T/targets/app-ro/g")" = after ] || nfs_fail "ro target not restored"
+if sh -c "echo x >'$T/targets/app-ro/h'" 2>/dev/null; then nfs_fail "ro target became writable"; fi
+nfs_ok "reconcile restarted the helper (pid $new); both targets work again, ro stays ro"
+
+pv1 reconcile >"$T/rec3" 2>&1 || { cat "$T/rec3"; nfs_fail "reconcile after restart"; }
+pv1 unpublish app "$T/targets/app" && pv1 unpublish app "$T/targets/app-ro" && pv1 unstage app ||
+	nfs_fail "teardown"
+[ -z "$(helper_pid)" ] || nfs_fail "helper left after unstage"
+grep -q "$T/" /proc/self/mountinfo && nfs_fail "mounts left"
+nfs_ok "teardown after a restart leaves nothing"
+echo PASS
