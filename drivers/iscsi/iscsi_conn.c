@@ -95,7 +95,7 @@ static int login_error(struct iscsi_context *c, const struct pvi_target *t, cons
 	const char *e = iscsi_get_error(c);
 	if (strstr(e, "(513)") || strstr(e, "(514)") || strstr(e, "uthenticat") ||
 	    strstr(e, "CHAP"))
-		return pv_err_set(err, -EACCES, PV_E_POLICY,
+		return pv_err_set(err, -EACCES, PV_E_INVALID,
 				  "iSCSI login to %s at %s refused: wrong CHAP credentials (%s)",
 				  t->iqn, portal, e);
 	if (strstr(e, "(515)") || strstr(e, "(516)") || strstr(e, "not found") ||
@@ -191,7 +191,7 @@ int pvi_login(const struct pvi_target *t, struct iscsi_context **out, char *port
 		/* Keep the most telling error: an answer from a target beats "unreachable". */
 		if (!first.code || (first.kind == PV_E_UNAVAILABLE && e.kind != PV_E_UNAVAILABLE))
 			first = e;
-		if (e.kind == PV_E_POLICY)
+		if (e.code == -EACCES)
 			break;   /* the next portal would say the same about the password */
 	}
 	if (!first.code)
