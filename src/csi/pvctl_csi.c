@@ -3,16 +3,17 @@
  * pvnode over CSI instead of run in-process, like the csc tool.
  *
  *   info                                   plugin info, capabilities, probe, node info
- *   create -f FILE                         CreateVolume with the PV's parameters
+ *   create -f FILE|-                       CreateVolume with the PV's parameters
  *   get [NAME]                             ListVolumes
  *   delete NAME                            DeleteVolume
- *   stage NAME [--access-mode M] [--staging-path DIR]
- *   publish NAME TARGET [--readonly] [--access-mode M] [--selinux-level L]
- *           [--staging-path DIR] [-o json]
+ *   stage NAME [--access-mode M] [--staging-path DIR] [--mount-flag OPT]...
+ *   publish NAME TARGET [--readonly] [--access-mode M] [--selinux-level L] [--pod ID]
+ *           [--mount-flag OPT]... [--staging-path DIR] [-o json]
  *   unpublish NAME TARGET
  *   unstage NAME [--staging-path DIR]
  *   stats NAME [PATH]                      NodeGetVolumeStats (PATH: the staging path)
- *   expand NAME SIZE [--staging-path DIR]  ControllerExpandVolume, then NodeExpandVolume
+ *   expand NAME --capacity SIZE            ControllerExpandVolume, then NodeExpandVolume
+ *   fence-release NAME --node ID           ControllerUnpublishVolume (driver fence_release)
  *
  * The node calls need the volume's description: it comes from ListVolumes (the
  * volume_context CreateVolume returned), exactly what a CO would pass. Without
@@ -86,12 +87,12 @@ struct capbuf {
 	Csi__V1__VolumeCapability__AccessMode mode;
 	Csi__V1__VolumeCapability__MountVolume mount;
 	Csi__V1__VolumeCapability__BlockVolume block;
-	char *flags[1];
+	char *flags[17];
 	char flag[300];
 };
 
 static void cap_fill(struct capbuf *b, enum pv_access a, bool block, const char *fs,
-		     const char *selinux_level)
+		     const char *selinux_level, char *const *flags, size_t n_flags)
 {
 	Csi__V1__VolumeCapability c = CSI__V1__VOLUME_CAPABILITY__INIT;
 	Csi__V1__VolumeCapability__AccessMode m = CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__INIT;
@@ -111,12 +112,13 @@ static void cap_fill(struct capbuf *b, enum pv_access a, bool block, const char 
 	b->cap.access_type_case = CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT;
 	b->cap.mount = &b->mount;
 	b->mount.fs_type = (char *)(fs ? fs : "");
+	b->mount.mount_flags = b->flags;
+	for (size_t i = 0; i < n_flags && i < 16; i++)
+		b->flags[b->mount.n_mount_flags++] = flags[i];
 	if (selinux_level && *selinux_level) {
 		snprintf(b->flag, sizeof(b->flag), "context=\"system_u:object_r:container_file_t:%s\"",
 			 selinux_level);
-		b->flags[0] = b->flag;
-		b->mount.mount_flags = b->flags;
-		b->mount.n_mount_flags = 1;
+		b->flags[b->mount.n_mount_flags++] = b->flag;
 	}
 }
 
@@ -178,8 +180,10 @@ static int finish(struct cli *cl, int r)
 
 /* Options every command may take; each command checks what it needs. */
 struct args {
-	const char *file, *access, *staging, *selinux, *output;
-	bool readonly;
+	const char *file, *access, *staging, *selinux, *output, *pod, *capacity, *node;
+	bool readonly, relabel, force;
+	char *flags[16];
+	size_t n_flags;
 	char *pos[4];
 	int npos;
 	enum pv_access mode;
@@ -194,6 +198,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"selinux-level", required_argument, NULL, 'l'},
 		{"readonly", no_argument, NULL, 'r'},
 		{"output", required_argument, NULL, 'o'},
+		{"mount-flag", required_argument, NULL, 'F'},
+		{"pod", required_argument, NULL, 'p'},
+		{"relabel", no_argument, NULL, 'R'},
+		{"capacity", required_argument, NULL, 'c'},
+		{"node", required_argument, NULL, 'n'},
+		{"force", no_argument, NULL, 'x'},
 		{0},
 	};
 	int c;
@@ -207,6 +217,16 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'l': a->selinux = optarg; break;
 		case 'r': a->readonly = true; break;
 		case 'o': a->output = optarg; break;
+		case 'p': a->pod = optarg; break;
+		case 'R': a->relabel = true; break;
+		case 'c': a->capacity = optarg; break;
+		case 'n': a->node = optarg; break;
+		case 'x': a->force = true; break;
+		case 'F':
+			if (a->n_flags == 16)
+				return pvctl_usage("%s: at most 16 --mount-flag options", argv[0]);
+			a->flags[a->n_flags++] = optarg;
+			break;
 		default: return pvctl_usage("%s: unknown option", argv[0]);
 		}
 	}
@@ -221,6 +241,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return pvctl_usage("-o %s: expected json or text", a->output);
 	if (a->staging && !pv_path_clean(a->staging))
 		return pvctl_usage("--staging-path %s: expected a clean absolute path", a->staging);
+	if (a->relabel)
+		return pvctl_usage("%s: --relabel is not expressible over CSI; run it without --endpoint",
+				   argv[0]);
+	if (a->force)
+		return pvctl_usage("%s: --force is not expressible over CSI: unpublish and unstage first",
+				   argv[0]);
 	return 0;
 }
 
@@ -312,6 +338,23 @@ static int cmd_info(struct cli *cl, int argc, char **argv)
 	return PVCTL_OK;
 }
 
+static int read_input(const char *file, char **text, size_t *len, struct pv_err *err)
+{
+	if (strcmp(file, "-") != 0)
+		return pv_read_file(file, text, len, err);
+	size_t cap = 0;
+	FILE *m = open_memstream(text, &cap);
+	char buf[4096];
+	size_t n;
+	if (!m)
+		return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory reading standard input");
+	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
+		fwrite(buf, 1, n, m);
+	fclose(m);
+	*len = cap;
+	return 0;
+}
+
 /* CreateVolume from a PV file: parameters carry driver, fsType, gid and attributes. */
 static int cmd_create(struct cli *cl, int argc, char **argv)
 {
@@ -325,7 +368,7 @@ static int cmd_create(struct cli *cl, int argc, char **argv)
 	size_t len;
 	struct pv pv;
 	pv_init(&pv);
-	if ((r = pv_read_file(a.file, &text, &len, &cl->err)) < 0 ||
+	if ((r = read_input(a.file, &text, &len, &cl->err)) < 0 ||
 	    (r = pv_parse_json(text, &pv, &cl->err)) < 0) {
 		pv_free(&pv);
 		return finish(cl, r);
@@ -358,7 +401,7 @@ static int cmd_create(struct cli *cl, int argc, char **argv)
 		if (!(pv.access_modes & PV_ACCESS_BIT(m)))
 			continue;
 		cap_fill(&caps[q.n_volume_capabilities], m, pv.volume_mode == PV_VOLUME_BLOCK,
-			 pv.fs_type, NULL);
+			 pv.fs_type, NULL, NULL, 0);
 		capv[q.n_volume_capabilities] = &caps[q.n_volume_capabilities].cap;
 		q.n_volume_capabilities++;
 	}
@@ -467,6 +510,8 @@ struct nodereq {
 	struct capbuf cap;
 	struct csi_arena ar;
 	char staging[PATH_MAX];
+	void **ctx;
+	size_t n_ctx;
 };
 
 static int nodereq_prepare(struct cli *cl, const struct args *a, const char *name, struct nodereq *n)
@@ -479,7 +524,18 @@ static int nodereq_prepare(struct cli *cl, const struct args *a, const char *nam
 	for (int m = PV_RWO; !mode && m <= PV_RWOP; m++)
 		if (n->f.pv.access_modes & PV_ACCESS_BIT(m))
 			mode = m;
-	cap_fill(&n->cap, mode, n->f.pv.volume_mode == PV_VOLUME_BLOCK, n->f.pv.fs_type, a->selinux);
+	cap_fill(&n->cap, mode, n->f.pv.volume_mode == PV_VOLUME_BLOCK, n->f.pv.fs_type, a->selinux,
+		 a->flags, a->n_flags);
+	/* The volume context as ListVolumes gave it, plus the pod identity (--pod) the way
+	 * kubelet passes it with podInfoOnMount. */
+	struct pv_map m = {0};
+	for (size_t i = 0; i < n->f.vol->n_volume_context; i++)
+		pv_map_set(&m, n->f.vol->volume_context[i]->key, n->f.vol->volume_context[i]->value);
+	if (a->pod)
+		pv_map_set(&m, "csi.storage.k8s.io/pod.uid", a->pod);
+	n->ctx = (void *)csi_map_out(&n->ar, &csi__v1__volume__volume_context_entry__descriptor, &m,
+				     &n->n_ctx);
+	pv_map_free(&m);
 	if (a->staging)
 		snprintf(n->staging, sizeof(n->staging), "%s", a->staging);
 	else
@@ -509,8 +565,8 @@ static int cmd_stage(struct cli *cl, int argc, char **argv)
 		q.volume_id = a.pos[0];
 		q.staging_target_path = n.staging;
 		q.volume_capability = &n.cap.cap;
-		q.volume_context = (void *)n.f.vol->volume_context;
-		q.n_volume_context = n.f.vol->n_volume_context;
+		q.volume_context = (void *)n.ctx;
+		q.n_volume_context = n.n_ctx;
 		r = call(cl, "/csi.v1.Node/NodeStageVolume", &q,
 			 &csi__v1__node_stage_volume_response__descriptor, &resp);
 		if (r == 0)
@@ -541,8 +597,8 @@ static int cmd_publish(struct cli *cl, int argc, char **argv)
 		q.target_path = a.pos[1];
 		q.readonly = a.readonly;
 		q.volume_capability = &n.cap.cap;
-		q.volume_context = (void *)n.f.vol->volume_context;
-		q.n_volume_context = n.f.vol->n_volume_context;
+		q.volume_context = (void *)n.ctx;
+		q.n_volume_context = n.n_ctx;
 		r = call(cl, "/csi.v1.Node/NodePublishVolume", &q,
 			 &csi__v1__node_publish_volume_response__descriptor, &resp);
 		if (r == 0 && json_out(&a))
@@ -599,6 +655,26 @@ static int cmd_unstage(struct cli *cl, int argc, char **argv)
 	return finish(cl, r);
 }
 
+/* fence-release NAME --node ID: ControllerUnpublishVolume, which breaks the node's fence. */
+static int cmd_fence_release(struct cli *cl, int argc, char **argv)
+{
+	struct args a;
+	int r = parse_args(argc, argv, &a);
+	if (r)
+		return r;
+	if (a.npos != 1 || !a.node)
+		return pvctl_usage("fence-release: usage: pvctl --endpoint E fence-release NAME --node ID");
+	Csi__V1__ControllerUnpublishVolumeRequest q = CSI__V1__CONTROLLER_UNPUBLISH_VOLUME_REQUEST__INIT;
+	_msg_ Csi__V1__ControllerUnpublishVolumeResponse *resp = NULL;
+	q.volume_id = a.pos[0];
+	q.node_id = (char *)a.node;
+	r = call(cl, "/csi.v1.Controller/ControllerUnpublishVolume", &q,
+		 &csi__v1__controller_unpublish_volume_response__descriptor, &resp);
+	if (r == 0)
+		printf("volume %s: fence of node %s released\n", a.pos[0], a.node);
+	return finish(cl, r);
+}
+
 static int cmd_stats(struct cli *cl, int argc, char **argv)
 {
 	struct args a;
@@ -646,9 +722,10 @@ static int cmd_expand(struct cli *cl, int argc, char **argv)
 	int r = parse_args(argc, argv, &a);
 	if (r)
 		return r;
-	if (a.npos != 2)
-		return pvctl_usage("expand: usage: pvctl --endpoint E expand NAME SIZE [--staging-path DIR]");
-	if (pv_quantity_parse(a.pos[1], &bytes, &cl->err) < 0)
+	const char *size = a.capacity ? a.capacity : (a.npos == 2 ? a.pos[1] : NULL);
+	if (!size || a.npos != (a.capacity ? 1 : 2))
+		return pvctl_usage("expand: usage: pvctl --endpoint E expand NAME --capacity SIZE [--staging-path DIR]");
+	if (pv_quantity_parse(size, &bytes, &cl->err) < 0)
 		return finish(cl, -EINVAL);
 	Csi__V1__ControllerExpandVolumeRequest q = CSI__V1__CONTROLLER_EXPAND_VOLUME_REQUEST__INIT;
 	Csi__V1__CapacityRange cr = CSI__V1__CAPACITY_RANGE__INIT;
@@ -695,6 +772,7 @@ int pvctl_csi_run(const struct pvctl_opts *o, int argc, char **argv)
 		{"info", cmd_info}, {"create", cmd_create}, {"get", cmd_get}, {"delete", cmd_delete},
 		{"stage", cmd_stage}, {"publish", cmd_publish}, {"unpublish", cmd_unpublish},
 		{"unstage", cmd_unstage}, {"stats", cmd_stats}, {"expand", cmd_expand},
+		{"fence-release", cmd_fence_release},
 	};
 	if (argc < 1)
 		return pvctl_usage("a command is required");
@@ -709,5 +787,5 @@ int pvctl_csi_run(const struct pvctl_opts *o, int argc, char **argv)
 		return r;
 	}
 	return pvctl_usage("%s: not a command pvctl can send over CSI (info, create, get, delete, "
-			   "stage, publish, unpublish, unstage, stats, expand)", argv[0]);
+			   "stage, publish, unpublish, unstage, stats, expand, fence-release)", argv[0]);
 }
