@@ -165,10 +165,15 @@ _nfs_ctl() {
 }
 
 nfs_server_stop() { _nfs_ctl stop; }
+# A server that stops answering without closing connections (packets go unanswered).
+nfs_server_freeze() { kill -STOP "$(cat "$NFS_FIXTURE_DIR/ganesha.child")"; }
+nfs_server_thaw() { kill -CONT "$(cat "$NFS_FIXTURE_DIR/ganesha.child")"; }
 nfs_server_start() { _nfs_ctl start && _nfs_wait_ready; }
 
 nfs_fixture_stop() {
 	[ -n "$NFS_NS_PID" ] || return 0
+	[ -e "$NFS_FIXTURE_DIR/ganesha.child" ] &&
+		kill -CONT "$(cat "$NFS_FIXTURE_DIR/ganesha.child")" 2>/dev/null
 	if kill -0 "$NFS_NS_PID" 2>/dev/null; then
 		kill -TERM "$NFS_NS_PID" 2>/dev/null
 		# The holder is blocked opening the fifo: open it so it sees the signal.
