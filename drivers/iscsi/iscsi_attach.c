@@ -102,7 +102,7 @@ static int start_helper(const struct pv_attach_req *req, const struct pvi_target
 			struct pv_err *err)
 {
 	char helper[PATH_MAX], mnt[PATH_MAX], status[PATH_MAX], logp[PATH_MAX];
-	char portals[1100], lun[16], keyhex[20], lt[16], secrets[2048], line[PV_ERR_MSG_MAX + 64];
+	char portals[1100], lun[16], keyhex[20], lt[16], iot[16], secrets[2048], line[PV_ERR_MSG_MAX + 64];
 	int sec[2] = { -1, -1 }, rdy[2] = { -1, -1 }, logfd = -1, r;
 	pid_t pid = 0;
 
@@ -119,10 +119,11 @@ static int start_helper(const struct pv_attach_req *req, const struct pvi_target
 	snprintf(lun, sizeof(lun), "%d", t->lun);
 	snprintf(keyhex, sizeof(keyhex), "%016llx", (unsigned long long)key);
 	snprintf(lt, sizeof(lt), "%d", t->login_timeout_s);
+	snprintf(iot, sizeof(iot), "%d", t->io_timeout_s);
 	const char *argv[24] = { helper, "--portals", portals, "--iqn", t->iqn, "--lun", lun,
 				 "--initiator", t->initiator_name, "--mountpoint", mnt, "--status",
-				 status, "--login-timeout", lt };
-	size_t n = 15;
+				 status, "--login-timeout", lt, "--io-timeout", iot };
+	size_t n = 17;
 	if (ro)
 		argv[n++] = "--readonly";
 	else if (key) {

@@ -19,7 +19,7 @@
 
 const char *const pvi_attribute_names[] = {
 	"portal", "portals", "iqn", "lun", "initiatorName", "discovery", "initiator",
-	"mounter", "loginTimeout", NULL,
+	"mounter", "loginTimeout", "ioTimeout", NULL,
 };
 const char *const pvi_required_attributes[] = { "iqn", "lun", NULL };
 
@@ -158,6 +158,21 @@ static int parse_bool(const char *what, const char *v, bool *out, struct pv_err 
 	return 0;
 }
 
+static int parse_seconds(const char *what, const char *v, int dflt, int *out, struct pv_err *err)
+{
+	char *e;
+	long n;
+	*out = dflt;
+	if (!v)
+		return 0;
+	n = strtol(v, &e, 10);
+	if (*e || e == v || n < 1 || n > 300)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes.%s: \"%s\"; expected seconds 1-300", what, v);
+	*out = (int)n;
+	return 0;
+}
+
 /* Attribute checks only (no secrets, no node): catalog create and every stage. */
 static int parse_attrs(const struct pv *pv, struct pvi_target *t, struct pv_err *err)
 {
@@ -206,16 +221,10 @@ static int parse_attrs(const struct pv *pv, struct pvi_target *t, struct pv_err 
 	else
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "attributes.initiator: \"%s\"; expected auto, kernel or userspace", mode);
-	t->login_timeout_s = 10;
-	if (lt) {
-		char *e;
-		long v = strtol(lt, &e, 10);
-		if (*e || e == lt || v < 1 || v > 300)
-			return pv_err_set(err, -EINVAL, PV_E_INVALID,
-					  "attributes.loginTimeout: \"%s\"; expected seconds 1-300", lt);
-		t->login_timeout_s = (int)v;
-	}
-	return 0;
+	r = parse_seconds("loginTimeout", lt, 10, &t->login_timeout_s, err);
+	if (r == 0)
+		r = parse_seconds("ioTimeout", pv_map_get(m, "ioTimeout"), 15, &t->io_timeout_s, err);
+	return r;
 }
 
 int pvi_validate(const struct pv *pv, struct pv_err *err)

@@ -35,6 +35,7 @@ struct pvi_target {
 	char user_in[PVI_SECRET_MAX], pass_in[PVI_SECRET_MAX];     /* ..._in (mutual) */
 	char disc_user[PVI_SECRET_MAX], disc_pass[PVI_SECRET_MAX]; /* discovery.sendtargets.auth.* */
 	int login_timeout_s;                   /* per portal, default 10 */
+	int io_timeout_s;                      /* I/O waits this long for a lost target, default 15 */
 };
 
 /* The secret keys, as open-iscsi names them. */

@@ -9,6 +9,7 @@
 #   tgt_add_chap TID USER PASS     incoming CHAP account bound to the target
 #   tgt_stop                       offline, delete targets, delete the system, wait for the pid
 #   tgt_kill                       SIGKILL (outage tests)
+# TGT_PORT_FIXED=<port> makes tgt_start reuse a port (restart after tgt_kill).
 # tgtd runs as this shell's child in the foreground, so `wait` reaps it (PID 1 reaps late).
 
 TGT_PID=""
@@ -39,7 +40,7 @@ _tgt_free_ctl() {
 tgt_start() {
 	local dir=${1:-${TMPDIR:-/tmp}} i
 	command -v tgtd >/dev/null || { echo "tgtd not installed" >&2; return 77; }
-	TGT_PORT=$(_tgt_free_tcp_port) || return 1
+	TGT_PORT=${TGT_PORT_FIXED:-$(_tgt_free_tcp_port)} || return 1
 	TGT_CTL=$(_tgt_free_ctl) || return 1
 	TGT_PORTAL="127.0.0.1:$TGT_PORT"
 	TGT_LOG="$dir/tgtd.$TGT_CTL.log"
