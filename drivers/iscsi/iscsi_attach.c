@@ -378,6 +378,15 @@ int pvi_reattach(const struct pv_attach_req *req, struct pv_attachment *att, str
 				  "volume %s: the kernel initiator has no helper to restart", req->pv->name);
 	if (att->helper_pid && pv_proc_alive(att->helper_pid, att->helper_start))
 		return 0;
+	if (att->device[0]) {
+		int fd = open(att->device, O_RDONLY | O_EXCL | O_CLOEXEC);
+		if (fd < 0 && errno == EBUSY)
+			return pv_err_set(err, -EBUSY, PV_E_UNAVAILABLE,
+					  "volume %s: its iSCSI helper died while %s was mounted; unpublish and stage again to restore it",
+					  req->pv->name, att->device);
+		if (fd >= 0)
+			close(fd);
+	}
 	if (att->device[0])
 		pv_loop_detach(att->device, NULL);   /* autoclear: goes once unused */
 	pv_loop_tag(req->node->state_dir, req->pv->name, tag, sizeof(tag));
