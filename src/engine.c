@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -147,6 +148,15 @@ int pv_engine_check_path(const struct pv_engine *e, const char *what, const char
 	}
 	return pv_err_set(err, -EPERM, PV_E_INVALID, "%s '%s' leads through a symbolic link outside the allowed prefixes",
 			  what, path);
+}
+
+/* Crash testing: PVNODE_FAULT=<point> kills this process at that point, exactly as a
+ * SIGKILL from outside would, so tests can check recovery deterministically. */
+static void fault_point(const char *point)
+{
+	const char *f = getenv("PVNODE_FAULT");
+	if (f && strcmp(f, point) == 0)
+		raise(SIGKILL);
 }
 
 static enum pv_access first_mode(const struct pv *pv)
@@ -372,11 +382,13 @@ int pv_engine_stage(struct pv_engine *e, const struct pv_stage_req *r, struct pv
 			pv_err_prefix(err, "volume %s: ", pv->name);
 		goto fail;
 	}
+	fault_point("stage-after-attach");
 	rc = pv_journal_save(e->cfg.state_dir, &j, err);
 	if (rc == 0)
 		rc = mount_staging(e, r, &j, drv, err);
 	if (rc < 0)
 		goto fail;
+	fault_point("stage-after-mount");
 	j.phase = PV_PHASE_STAGED;
 	j.last_error[0] = '\0';
 	rc = pv_journal_save(e->cfg.state_dir, &j, err);
@@ -427,6 +439,7 @@ int pv_engine_unstage(struct pv_engine *e, const char *volume, const char *stagi
 		}
 	j.phase = PV_PHASE_UNSTAGING;
 	rc = pv_journal_save(e->cfg.state_dir, &j, err);
+	fault_point("unstage-begin");
 	if (rc == 0)
 		rc = pv_engine_undo_stage(e, &j, err);
 	if (rc < 0) {
@@ -439,6 +452,8 @@ int pv_engine_unstage(struct pv_engine *e, const char *volume, const char *stagi
 	snprintf(defpath, sizeof(defpath), "%s/staging/%s", e->cfg.state_dir, volume);
 	if (strcmp(defpath, j.staging_path) == 0)
 		rmdir(defpath);
+	snprintf(defpath, sizeof(defpath), "%s/run/%s", e->cfg.state_dir, volume);
+	rmdir(defpath); /* drivers remove what they put there */
 	pv_info("volume %s unstaged", volume);
 out:
 	pv_journal_free(&j);

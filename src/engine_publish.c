@@ -199,7 +199,13 @@ int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r, struc
 	if (rec.selinux_label[0] && !j.block && !pv_selinux_kernel_enforces()) {
 		/* O(1): label the volume root; a recursive relabel only on request */
 		char current[256];
-		if (pv_selinux_get(j.staging_path, current, sizeof(current)) < 0 || strcmp(current, rec.selinux_label) != 0) {
+		current[0] = '\0';
+		if (r->relabel && !j.readonly) {
+			/* recursive, and skipped when the root already carries the label */
+			size_t count;
+			rc = pv_selinux_relabel_tree(j.staging_path, rec.selinux_label, e->cfg.progress, &count, err);
+		} else if (pv_selinux_get(j.staging_path, current, sizeof(current)) < 0 ||
+			   strcmp(current, rec.selinux_label) != 0) {
 			rc = j.readonly ? -EROFS : pv_selinux_set(j.staging_path, rec.selinux_label, err);
 			if (rc == -EROFS) {
 				snprintf(note, sizeof(note), "volume %s: read-only, its root keeps label %s", pv->name,
@@ -207,10 +213,6 @@ int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r, struc
 				rec.selinux_label[0] = '\0';
 				rc = 0;
 			}
-		}
-		if (rc == 0 && r->relabel && !j.readonly) {
-			size_t count;
-			rc = pv_selinux_relabel_tree(j.staging_path, rec.selinux_label, e->cfg.progress, &count, err);
 		}
 		if (rc < 0) {
 			pv_umount(r->target, NULL);

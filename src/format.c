@@ -101,8 +101,13 @@ int pv_grow_fs(const char *dev, const char *mountpoint, const char *fstype, stru
 			*nl = '\0';
 			nl = strrchr(out, '\n');
 		}
-		r = pv_err_set(err, -EIO, PV_E_INTERNAL, "growing the %s filesystem on %s failed: %s", fstype, dev,
-			       out && *out ? (nl ? nl + 1 : out) : "no output");
+		if (out && strstr(out, "Permission denied to resize"))
+			r = pv_err_set(err, -EPERM, PV_E_INTERNAL,
+				       "growing the ext4 filesystem on %s online was refused by the kernel: it needs "
+				       "CAP_SYS_RESOURCE, which this process lacks (run pvnode with it, or use xfs)", dev);
+		else
+			r = pv_err_set(err, -EIO, PV_E_INTERNAL, "growing the %s filesystem on %s failed: %s", fstype, dev,
+				       out && *out ? (nl ? nl + 1 : out) : "no output");
 	}
 	free(out);
 	return r;

@@ -24,7 +24,7 @@ int pvctl_cmd_create(struct pvctl_opts *o, int argc, char **argv)
 	int c, r;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+f:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
 		if (c == 'f')
 			file = optarg;
 		else
@@ -61,7 +61,7 @@ int pvctl_cmd_get(struct pvctl_opts *o, int argc, char **argv)
 	int c;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		if (c == 'o')
 			output = optarg;
 		else
@@ -121,7 +121,7 @@ int pvctl_cmd_delete(struct pvctl_opts *o, int argc, char **argv)
 	int c, r;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'f')
 			force = true;
 		else
@@ -134,9 +134,9 @@ int pvctl_cmd_delete(struct pvctl_opts *o, int argc, char **argv)
 		return pvctl_usage("'%s' is not a valid volume name", name);
 	if (pv_journal_load(o->cfg.state_dir, name, &j, NULL) == 0) {
 		if (!force) {
-			fprintf(stderr, "pvctl: volume %s is %s on node %s at %s%s: unstage it first, or delete it with --force\n",
-				name, j.n_publishes ? "published" : "staged", j.node_id, j.staging_path,
-				j.n_publishes ? " and published" : "");
+			fprintf(stderr, "pvctl: volume %s is staged on node %s at %s%s%s: %s first, or delete it with --force\n",
+				name, j.node_id, j.staging_path, j.n_publishes ? " and published at " : "",
+				j.n_publishes ? j.publishes[0].target : "", j.n_publishes ? "unpublish and unstage it" : "unstage it");
 			pv_journal_free(&j);
 			return PVCTL_FAILED;
 		}

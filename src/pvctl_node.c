@@ -69,7 +69,7 @@ int pvctl_cmd_stage(struct pvctl_opts *o, int argc, char **argv)
 	int c, r;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'a' && (r = parse_mode(optarg, &req.access)))
 			return r;
 		else if (c == 's')
@@ -121,7 +121,7 @@ int pvctl_cmd_publish(struct pvctl_opts *o, int argc, char **argv)
 	int c, r;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		if (c == 'a' && (r = parse_mode(optarg, &req.access)))
 			return r;
 		else if (c == 'r')
@@ -160,9 +160,11 @@ int pvctl_cmd_publish(struct pvctl_opts *o, int argc, char **argv)
 			json_t *g = json_array();
 			for (size_t i = 0; i < res.n_groups; i++)
 				json_array_append_new(g, json_integer(res.groups[i]));
-			json_t *out = json_pack("{s:s, s:s, s:b, s:s?, s:o}", "volume", pv.name, "target", req.target,
-						"readonly", res.readonly, "selinuxLabel",
-						res.selinux_label[0] ? res.selinux_label : NULL, "supplementalGroups", g);
+			json_t *out = json_pack("{s:s, s:s, s:b}", "volume", pv.name, "target", req.target,
+						"readonly", res.readonly);
+			if (res.selinux_label[0])
+				json_object_set_new(out, "selinuxLabel", json_string(res.selinux_label));
+			json_object_set_new(out, "supplementalGroups", g);
 			json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 			printf("\n");
 			json_decref(out);
@@ -221,7 +223,7 @@ int pvctl_cmd_fence_release(struct pvctl_opts *o, int argc, char **argv)
 	int c, r;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'n')
 			node = optarg;
 		else
@@ -263,7 +265,7 @@ int pvctl_cmd_expand(struct pvctl_opts *o, int argc, char **argv)
 	int c, r, lock;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'c')
 			cap = optarg;
 		else

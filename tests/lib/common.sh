@@ -1,0 +1,103 @@
+# tests/lib/common.sh — shared by the integration tests (bash).
+#
+# Each test gets its own directory (TESTDIR) with its own state directory, allowed
+# target prefix and images, so tests run in parallel. The EXIT trap undoes everything
+# the test made — mounts under TESTDIR, loop devices over files under TESTDIR, processes
+# it registered — also when the test fails. Exit status: 0 pass, 77 skip, else fail.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root (loop devices, mounts)"; exit 77; fi
+[ -e /dev/loop-control ] || { echo "SKIP: no loop devices"; exit 77; }
+
+: "${PVCTL:=${PVNODE_BUILD_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}/pvctl}"
+export PVCTL
+TESTDIR=$(mktemp -d /tmp/pvnode-test.XXXXXX)
+export PVNODE_STATE_DIR="$TESTDIR/state"
+export PVNODE_ALLOWED_PATHS="$TESTDIR/targets"
+export PVNODE_NODE_ID=node-a
+export PVNODE_SELINUX=auto
+mkdir -p "$TESTDIR/targets"
+CLEANUP_PIDS=()
+CLEANUP_HOOKS=()
+
+# Unmount everything below TESTDIR (deepest first), detach its loop devices.
+cleanup_mounts_and_loops() {
+	local m
+	for _ in 1 2 3; do
+		while read -r m; do
+			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+		done < <(awk -v d="$TESTDIR" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+	done
+	local f
+	for f in /sys/block/loop*/loop/backing_file; do
+		[ -e "$f" ] || continue
+		if grep -q "^$TESTDIR" "$f" 2>/dev/null; then
+			local dev=/dev/$(basename "$(dirname "$(dirname "$f")")")
+			losetup -d "$dev" 2>/dev/null || true
+		fi
+	done
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	local h p
+	for h in "${CLEANUP_HOOKS[@]}"; do $h; done
+	for p in "${CLEANUP_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${CLEANUP_PIDS[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null
+	done
+	cleanup_mounts_and_loops
+	# helpers started by pvnode/pvctl for this test (their cmdline names TESTDIR)
+	for p in $(pgrep -f "$TESTDIR" 2>/dev/null); do [ "$p" != $$ ] && kill "$p" 2>/dev/null; done
+	sleep 0.2
+	cleanup_mounts_and_loops
+	rm -rf "$TESTDIR"
+	if [ $rc -eq 0 ]; then echo "PASS"; elif [ $rc -eq 77 ]; then echo "SKIP"; else echo "FAIL (exit $rc)"; fi
+	exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "--- $*"; }
+
+pvctl() { "$PVCTL" "$@"; }
+
+# expect_rc N cmd...: run cmd, require exit status N; its stderr is kept in $LAST_ERR.
+expect_rc() {
+	local want=$1; shift
+	local out rc=0
+	out=$("$@" 2>"$TESTDIR/.err") || rc=$?
+	LAST_OUT=$out
+	LAST_ERR=$(cat "$TESTDIR/.err")
+	if [ "$rc" -ne "$want" ]; then
+		echo "command: $*" >&2
+		echo "stdout: $out" >&2
+		echo "stderr: $LAST_ERR" >&2
+		fail "exit status $rc, wanted $want"
+	fi
+}
+
+assert_contains() { # haystack needle [what]
+	case "$1" in *"$2"*) ;; *) fail "${3:-output} does not contain '$2': $1" ;; esac
+}
+assert_not_contains() {
+	case "$1" in *"$2"*) fail "${3:-output} contains '$2': $1" ;; *) ;; esac
+}
+assert_eq() { [ "$1" = "$2" ] || fail "${3:-value} is '$1', wanted '$2'"; }
+
+# mkpv NAME DRIVER CAPACITY MODES [extra JSON members] — writes $TESTDIR/NAME.json
+mkpv() {
+	local name=$1 driver=$2 cap=$3 modes=$4 extra=${5:-}
+	local m="" x
+	IFS=, read -ra arr <<<"$modes"
+	for x in "${arr[@]}"; do m="$m${m:+,}\"$x\""; done
+	printf '{"name":"%s","driver":"%s","capacity":"%s","accessModes":[%s]%s}\n' \
+		"$name" "$driver" "$cap" "$m" "${extra:+,$extra}" >"$TESTDIR/$name.json"
+	echo "$TESTDIR/$name.json"
+}
+
+# Loop devices whose backing file is FILE.
+loops_of() { losetup -j "$1" -O NAME -n 2>/dev/null | wc -l; }
+mounts_under() { awk -v d="$1" 'index($5, d) == 1' /proc/self/mountinfo | wc -l; }
