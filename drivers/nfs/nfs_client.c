@@ -50,8 +50,13 @@ int pvnfs_connect(const char *host, int port, const char *export, int timeout_ms
 	nfs_umask(nfs, 0);
 	r = nfs_mount(nfs, u->server, u->path);
 	if (r < 0) {
-		snprintf(errbuf, errlen, "cannot mount %s:%s over NFSv3: %s", host, export,
-			 nfs_get_error(nfs));
+		if (r == -EACCES || r == -ENOENT || r == -EPERM)
+			snprintf(errbuf, errlen, "cannot mount %s:%s over NFSv3 (no such export, or "
+				 "not exported to this node): %s", host, export, nfs_get_error(nfs));
+		else
+			snprintf(errbuf, errlen, "cannot mount %s:%s over NFSv3: no NFS server answers "
+				 "at %s (port %d) (%s)", host, export, host, port > 0 ? port : 2049,
+				 nfs_get_error(nfs));
 		nfs_destroy_url(u);
 		nfs_destroy_context(nfs);
 		return r == -EACCES || r == -ENOENT || r == -EPERM ? r : -EHOSTUNREACH;
