@@ -17,8 +17,12 @@
 
 #define PVNFS_MAX_CONTEXTS 16
 #define PVNFS_MAX_IO (1 << 20)
+#ifndef PVNFS_WRITES_IN_FLIGHT
 #define PVNFS_WRITES_IN_FLIGHT 4
+#endif
+#ifndef PVNFS_WRITERS
 #define PVNFS_WRITERS 4
+#endif
 
 struct pvnfs_pool {
 	pthread_mutex_t mu;

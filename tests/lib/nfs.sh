@@ -215,6 +215,8 @@ nfs_test_cleanup() {
 	local rc=$?
 	set +e
 	[ -n "${T:-}" ] || exit $rc
+	local p
+	for p in ${NFS_TEST_PIDS:-}; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	_nfs_cleanup_mounts
 	nfs_fixture_stop
 	sleep 0.1

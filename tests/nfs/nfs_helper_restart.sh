@@ -44,6 +44,32 @@ if sh -c "echo x >'$T/targets/app-ro/h'" 2>/dev/null; then nfs_fail "ro target b
 nfs_ok "reconcile restarted the helper (pid $new); both targets work again, ro stays ro"
 
 pv1 reconcile >"$T/rec3" 2>&1 || { cat "$T/rec3"; nfs_fail "reconcile after restart"; }
+
+# The same with the daemon: pvnode reconciles at start-up.
+if [ -x "${PVNODE:-}" ]; then
+	start_pvnode() { # LOG
+		nsenter --net="/proc/$NFS_NS_PID/ns/net" -- "$PVNODE" --endpoint "unix://$T/csi.sock" \
+			--node-id node-1 --state-dir "$T/state1" --allowed-path "$T" >"$1" 2>&1 &
+		PVNODE_PID=$!
+		NFS_TEST_PIDS="${NFS_TEST_PIDS:-} $PVNODE_PID"
+		for _ in $(seq 100); do grep -q "volume app" "$1" 2>/dev/null && return 0; sleep 0.05; done
+		cat "$1"; nfs_fail "pvnode did not reconcile at start"
+	}
+	pid=$(helper_pid)
+	start_pvnode "$T/pvnode1.log"
+	grep -q "re-adopted helper pid $pid" "$T/pvnode1.log" || nfs_fail "pvnode did not re-adopt: $(cat "$T/pvnode1.log")"
+	kill -KILL "$PVNODE_PID"; wait "$PVNODE_PID" 2>/dev/null || true
+	[ "$(cat "$T/targets/app/g")" = after ] || nfs_fail "volume broken after pvnode was killed"
+	[ "$(helper_pid)" = "$pid" ] || nfs_fail "helper died with pvnode"
+	nfs_ok "pvnode re-adopts helper $pid at start; killing pvnode leaves the volume working"
+	kill -KILL "$pid"
+	sleep 0.2
+	start_pvnode "$T/pvnode2.log"
+	grep -q "restarted" "$T/pvnode2.log" || nfs_fail "pvnode did not restart the helper: $(cat "$T/pvnode2.log")"
+	[ "$(cat "$T/targets/app/g")" = after ] || nfs_fail "target broken after pvnode restarted the helper"
+	kill -TERM "$PVNODE_PID"; wait "$PVNODE_PID" 2>/dev/null || true
+	nfs_ok "pvnode started after the helper was killed restarts it (pid $(helper_pid)); target works"
+fi
 pv1 unpublish app "$T/targets/app" && pv1 unpublish app "$T/targets/app-ro" && pv1 unstage app ||
 	nfs_fail "teardown"
 [ -z "$(helper_pid)" ] || nfs_fail "helper left after unstage"
