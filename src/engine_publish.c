@@ -90,6 +90,11 @@ static int bind_target(struct pv_journal *j, const char *target, bool ro, const 
 	int fd;
 
 	if (j->block) {
+		char parent[PATH_MAX];
+		snprintf(parent, sizeof(parent), "%s", target);
+		*strrchr(parent, '/') = '\0';
+		if (parent[0] && pv_mkdir_p(parent, 0750, err) < 0)
+			return -EIO;
 		if (stat(target, &st) < 0) {
 			fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
 			if (fd < 0)
@@ -102,9 +107,8 @@ static int bind_target(struct pv_journal *j, const char *target, bool ro, const 
 		}
 		return pv_bind_mount(j->att.device, target, ro, NULL, err);
 	}
-	if (mkdir(target, 0750) < 0 && errno != EEXIST)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot create target directory %s: %s", target,
-				  strerror(errno));
+	if (pv_mkdir_p(target, 0750, err) < 0)
+		return -EIO;
 	return pv_bind_mount(j->staging_path, target, ro, flags, err);
 }
 
