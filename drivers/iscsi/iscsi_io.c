@@ -314,6 +314,7 @@ static void *engine(void *arg)
 			expire(io, now, true);
 		if (io->state == ST_DOWN)
 			expire(io, now, now - io->down_since_ms >= io->cfg.io_timeout_s * 1000LL);
+		bool submitted = false;
 		while (io->state == ST_UP && io->pending) {
 			struct io_req *r = io->pending;
 			io->pending = r->next;
@@ -323,7 +324,17 @@ static void *engine(void *arg)
 			if (submit(io, r) < 0) {
 				push_front(io, r);
 				on_transport_lost(io, iscsi_get_error(io->iscsi));
+			} else {
+				submitted = true;
 			}
+		}
+		/* Push the new commands onto the wire now instead of after another poll. */
+		if (submitted && io->state == ST_UP && (iscsi_which_events(io->iscsi) & POLLOUT) &&
+		    iscsi_service(io->iscsi, POLLOUT) < 0 && !io->lost)
+			io->lost = "connection lost";
+		if (io->lost) {
+			on_transport_lost(io, io->lost);
+			continue;
 		}
 		/* Probe an idle session so health sees a dead target without traffic. */
 		if (io->state == ST_UP && !io->inflight && now - io->last_io_ms > 5000) {
@@ -379,9 +390,20 @@ static int run(struct pvi_io *io, enum io_op op, void *buf, size_t len, uint64_t
 		return -EIO;
 	}
 	r.deadline_ms = now_ms() + io->cfg.io_timeout_s * 1000LL;
-	*io->pending_tail = &r;
-	io->pending_tail = &r.next;
-	if (write(io->efd, &one, sizeof(one)) < 0) { /* counter full: the engine is awake */ }
+	bool wake = true;
+	if (io->state == ST_UP && !io->pending && !io->lost && submit(io, &r) == 0) {
+		/* Fast path: put the command on the wire from this thread; the engine only
+		 * has to see the reply. Wake it if output is left or the link broke. */
+		if ((iscsi_which_events(io->iscsi) & POLLOUT) && iscsi_service(io->iscsi, POLLOUT) < 0)
+			io->lost = "connection lost";
+		wake = io->lost || (iscsi_which_events(io->iscsi) & POLLOUT);
+	} else {
+		if (io->state == ST_UP && !io->pending && !io->lost)
+			io->lost = "cannot queue a command";
+		*io->pending_tail = &r;
+		io->pending_tail = &r.next;
+	}
+	if (wake && write(io->efd, &one, sizeof(one)) < 0) { /* counter full: the engine is awake */ }
 	while (!r.done)
 		pthread_cond_wait(&r.cond, &io->lock);
 	pthread_mutex_unlock(&io->lock);
