@@ -144,12 +144,45 @@ static int iscsi_fence_release(const struct pv *pv, const struct pv_secrets *s, 
 	return r;
 }
 
+/* The LUN is grown on the target (pvnode does not administer targets): check that it
+ * now holds `bytes`, with a short read-only session of its own, and record the size. */
+static int iscsi_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
+			const struct pv_node_ctx *n, struct pv_err *err)
+{
+	struct pvi_target t;
+	struct iscsi_context *c = NULL;
+	char self[PV_NAME_MAX + 16], portal[128], have[32], want[32];
+	uint64_t size = 0;
+	uint32_t bs = 0;
+	int r = pvi_target_from_pv(pv, s, n->node_id, &t, err);
+	if (r < 0)
+		return r;
+	snprintf(self, sizeof(self), "%s-ctl", n->node_id);
+	pvi_default_initiator(self, t.initiator_name, sizeof(t.initiator_name));
+	r = pvi_login(&t, &c, portal, sizeof(portal), err);
+	if (r == 0)
+		r = pvi_capacity(c, &t, &size, &bs, err);
+	pvi_logout(c);
+	if (r == 0 && size < bytes) {
+		pv_quantity_format(size, have, sizeof(have));
+		pv_quantity_format(bytes, want, sizeof(want));
+		r = pv_err_set(err, -ERANGE, PV_E_RANGE,
+			       "volume %s: LUN %d of %s at %s holds %s, less than %s; grow the LUN on the target first",
+			       pv->name, t.lun, t.iqn, portal, have, want);
+	}
+	if (r == 0)
+		pv->capacity = bytes;
+	pvi_target_wipe(&t);
+	return r;
+}
+
 const struct pv_driver pv_driver_iscsi = {
 	.name = "iscsi",
 	.storage = PV_BLOCKDEV,
 	.attribute_names = pvi_attribute_names,
 	.required_attributes = pvi_required_attributes,
 	.validate = iscsi_validate,
+	.expand = iscsi_expand,
 	.attach = pvi_attach,
 	.detach = pvi_detach,
 	.health = iscsi_health,

@@ -128,8 +128,11 @@ static void task_cb(struct iscsi_context *iscsi, int status, void *data, void *p
 	if (status == SCSI_STATUS_GOOD) {
 		if (r->op == OP_CAPACITY) {
 			struct scsi_readcapacity16 *rc = scsi_datain_unmarshall(task);
-			if (rc)
-				io->size = (rc->returned_lba + 1) * rc->block_length;
+			if (rc) {
+				__atomic_store_n(&io->size, (rc->returned_lba + 1) * rc->block_length,
+						 __ATOMIC_RELAXED);
+				write_status(io, "up", "");
+			}
 		}
 	} else if (status == SCSI_STATUS_CHECK_CONDITION && task &&
 		   task->sense.key == SCSI_SENSE_UNIT_ATTENTION && r->tries++ < 8) {
