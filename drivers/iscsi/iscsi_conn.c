@@ -362,7 +362,7 @@ int pvi_pr_acquire(struct iscsi_context *c, const struct pvi_target *t, uint64_t
 	if (held && holder != key) {
 		pr_out(c, t->lun, SCSI_PERSISTENT_RESERVE_REGISTER, 0, key, 0);  /* unregister */
 		return pv_err_set(err, -EBUSY, PV_E_POLICY,
-				  "iSCSI target %s LUN %d is reserved by key %016llx (another node holds it read-write)",
+				  "iSCSI target %s LUN %d is reserved by key %016llx: another node holds it read-write (if that node is dead: pvctl fence-release VOLUME --node ITS-ID)",
 				  t->iqn, t->lun, (unsigned long long)holder);
 	}
 	if (held) {
@@ -376,7 +376,7 @@ int pvi_pr_acquire(struct iscsi_context *c, const struct pvi_target *t, uint64_t
 		pvi_pr_read(c, t->lun, &held, &holder, &type);
 		pr_out(c, t->lun, SCSI_PERSISTENT_RESERVE_REGISTER, 0, key, 0);
 		return pv_err_set(err, -EBUSY, PV_E_POLICY,
-				  "iSCSI target %s LUN %d is reserved by key %016llx (another node holds it read-write)",
+				  "iSCSI target %s LUN %d is reserved by key %016llx: another node holds it read-write (if that node is dead: pvctl fence-release VOLUME --node ITS-ID)",
 				  t->iqn, t->lun, (unsigned long long)holder);
 	}
 	if (st != SCSI_STATUS_GOOD)

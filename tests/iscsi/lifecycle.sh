@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/iscsi/lifecycle.sh — an iSCSI volume on a real tgtd (CHAP) through pvctl: create,
 # stage (helper + loop + mkfs), publish, write, unpublish, unstage; data survives
-# unstage/stage; no secret in argv, journal or describe. If pvnode is built, one more
+# unstage/stage and a pvnode restart (helper re-adopted); no secret in argv, journal or describe. If pvnode is built, one more
 # lifecycle through `pvctl --endpoint` (CSI).
 set -u
 . "$(dirname "$0")/../lib/iscsi.sh"
@@ -51,6 +51,17 @@ if [ -n "${PVNODE:-}" ] && [ -x "$PVNODE" ]; then
 	mkdir -p "$T/cpub"
 	cv publish csivol "$T/cpub" || fail "csi publish"
 	echo hello > "$T/cpub/f" && sync "$T/cpub/f" || fail "csi write"
+	# pvnode restarts: the detached helper keeps serving, the new daemon re-adopts it
+	hp=$(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/c/") || fail "no helper for the CSI volume"
+	kill $PVNODE_PID; wait $PVNODE_PID 2>/dev/null
+	kill -0 $hp 2>/dev/null || fail "the helper died with pvnode"
+	echo more >> "$T/cpub/f" && sync "$T/cpub/f" || fail "write while pvnode is down"
+	rm -f "$sock"
+	"$PVNODE" --state-dir "$T/c" --node-id c --allowed-path "$T" --selinux off --endpoint "unix://$sock" >>"$T/pvnode.log" 2>&1 &
+	PVNODE_PID=$!
+	for i in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	[ "$(cat "$T/cpub/f")" = "$(printf 'hello\nmore')" ] || fail "data after pvnode restart"
+	kill -0 $hp 2>/dev/null || fail "the helper died across the pvnode restart"
 	cv unpublish csivol "$T/cpub" && cv unstage csivol || fail "csi unpublish/unstage"
 	echo "CSI lifecycle: ok"
 else
