@@ -12,7 +12,7 @@
  *
  * METHOD is a bare name (the service is looked up) or a full path. Map fields take
  * the rest of the dotted path as the key; repeated messages take [N]; repeated scalars
- * append; an empty message (block=) is just created. Status: "STATUS: details" on stderr.
+ * append; an empty message (block=) is just created; FIELD=@FILE reads the value from FILE. Status: "STATUS: details" on stderr.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -186,7 +186,20 @@ int main(int argc, char **argv)
 				return 100;
 			}
 			*eq = '\0';
-			if (set_field(req, argv[i], eq + 1) < 0) {
+			char *value = eq + 1, *loaded = NULL;
+			if (value[0] == '@') {   /* FIELD=@FILE: the value is the file's content */
+				size_t cap = 0;
+				FILE *f = fopen(value + 1, "r");
+				if (!f || getdelim(&loaded, &cap, '\0', f) < 0) {
+					fprintf(stderr, "csi_call: cannot read %s\n", value + 1);
+					return 100;
+				}
+				fclose(f);
+				value = loaded;
+			}
+			int sr = set_field(req, argv[i], value);
+			free(loaded);
+			if (sr < 0) {
 				fprintf(stderr, "csi_call: cannot set %s\n", argv[i]);
 				return 100;
 			}
