@@ -1,0 +1,48 @@
+#!/bin/bash
+# csi_valgrind.sh — pvnode under valgrind (memcheck) for a short life cycle: create,
+# stage, publish, stats, unpublish, unstage, delete, a few refused calls and a
+# malformed body, then SIGTERM. Passes when valgrind reports no errors and no
+# definitely-lost memory.
+set -eu
+. "${CSI_TEST_LIB:-$(dirname "$0")/../lib/csi.sh}"
+csi_require_root
+command -v valgrind >/dev/null || csi_skip "valgrind not installed"
+csi_setup
+REAL_PVNODE=$PVNODE
+cat >"$T/vg-pvnode" <<SH
+#!/bin/sh
+exec valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	--show-leak-kinds=definite --suppressions="$(dirname "$CSI_TEST_LIB")/../csi/valgrind.supp" \
+	--log-file="$T/valgrind.log" "$REAL_PVNODE" "\$@"
+SH
+chmod +x "$T/vg-pvnode"
+PVNODE="$T/vg-pvnode"
+csi_start
+for _ in $(seq 100); do "$CSI_CALL" "$EP" Probe >/dev/null 2>&1 && break; sleep 0.1; done
+
+mkdir -p "$ALLOWED/pods/p"
+create_volume g1 $((32 << 20))
+CTX=$(context_args "$OUT")
+expect OK NodeStageVolume volume_id=g1 staging_target_path="$ALLOWED/s/g1" $(cap_mount) $CTX secrets.k=v
+expect OK NodePublishVolume volume_id=g1 staging_target_path="$ALLOWED/s/g1" \
+	target_path="$ALLOWED/pods/p/g1" $(cap_mount) $CTX
+expect OK NodeGetVolumeStats volume_id=g1 volume_path="$ALLOWED/pods/p/g1"
+expect OK ListVolumes
+expect OK ValidateVolumeCapabilities volume_id=g1 "volume_capabilities[0].mount.fs_type=ext4" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER"
+expect INVALID_ARGUMENT NodeStageVolume volume_id=a/b
+expect INVALID_ARGUMENT NodeStageVolume --raw 0a8080
+expect NOT_FOUND ControllerPublishVolume volume_id=nope node_id=node-a $(cap_mount)
+expect UNIMPLEMENTED /csi.v1.Controller/CreateSnapshot --raw ""
+expect OK NodeUnpublishVolume volume_id=g1 target_path="$ALLOWED/pods/p/g1"
+expect OK NodeUnstageVolume volume_id=g1 staging_target_path="$ALLOWED/s/g1"
+expect OK DeleteVolume volume_id=g1
+expect OK GetPluginInfo
+csi_stop TERM
+if [ "$STOP_RC" != 0 ]; then
+	cat "$T/valgrind.log" >&2
+	csi_fail "pvnode under valgrind exited $STOP_RC"
+fi
+grep -q "definitely lost" "$T/valgrind.log" && { cat "$T/valgrind.log" >&2; csi_fail "leaks"; }
+echo "valgrind: no errors, no definite leaks"
+echo PASS
