@@ -33,7 +33,7 @@ tgt_adm --op show --mode target | grep -q "Initiator: iqn.2026-11.io.pvnode:a" |
 echo "short outage: writer finished, data intact"
 
 # 2. the target dies for good
-dd if=/dev/zero of="$T/p/f2" bs=1M count=150 oflag=direct status=none 2>"$T/dd.err" &
+dd if=/dev/zero of="$T/p/f2" bs=4k count=40000 oflag=direct status=none 2>"$T/dd.err" &
 w=$!
 sleep 0.3
 start=$(date +%s)
