@@ -5,6 +5,7 @@
 #     ratio to the same dd on a file next to the LUN's backing image;
 #   - 4 KiB random write IOPS (fio, direct, iodepth 16) through the same path and on the
 #     reference file;
+#   - the raw ceiling of tgtd + libiscsi here (iscsi-perf reads), for scale;
 #   - stage latency (pvctl stage: login + reservation + FUSE + loop + mount), median/p99.
 # Usage: tests/bench/iscsi_bench.sh [REPS (default 3)] [STAGE_RUNS (default 20)]
 set -u
@@ -31,6 +32,14 @@ iops() {
 		--iodepth=16 --runtime=8 --time_based --output-format=terse --terse-version=3 2>/dev/null |
 		awk -F';' '{ print $49 }'
 }
+
+# the raw ceiling of this target + libiscsi on this machine: iscsi-perf, 1 MiB reads, 8 in flight
+ceiling="n/a"
+if command -v iscsi-perf >/dev/null; then
+	dd if=/dev/zero of="$T/lun.img" bs=1M count=1024 conv=notrunc status=none
+	ceiling=$(timeout 6 iscsi-perf -i iqn.2026-11.io.pvnode:bench-perf -m 8 -b 2048 -t 5 \
+		"iscsi://$TGT_PORTAL/$IQN/1" 2>&1 | tr '\r' '\n' | sed -n 's/.*iops average [0-9]* (\([0-9]*\) MB\/s).*/\1/p' | tail -1)
+fi
 
 pvn a stage b && pvn a publish b "$T/p" || fail "stage/publish"
 declare -a W R WR RR
@@ -65,6 +74,7 @@ cat <<OUT
 iSCSI userspace path (tgtd on loopback, libiscsi helper, FUSE, loop, ext4), $REPS reps, medians:
   sequential write 1 MiB x 256 MiB + fsync: $w MB/s vs backing file $wr MB/s  ratio $(ratio "$w" "$wr")
   sequential read  1 MiB x 256 MiB:         $r MB/s vs backing file $rr MB/s  ratio $(ratio "$r" "$rr")
+  raw libiscsi + tgtd ceiling (iscsi-perf, 1 MiB reads, 8 in flight): ${ceiling:-n/a} MB/s
   4 KiB random write IOPS (direct, QD16):   $io vs backing file $ioref
   stage latency over $RUNS runs (login + reserve + FUSE + loop + mount): median $lmed ms, p99 $lp99 ms
 OUT
