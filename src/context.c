@@ -142,18 +142,7 @@ int pv_from_context(const char *name, const struct pv_map *ctx, struct pv *out, 
 	}
 	if (r == 0 && pv.access_modes == 0)
 		pv.access_modes = PV_ACCESS_BIT(PV_RWO);
-	if (r == 0) {
-		const struct pv_driver *drv = pv_driver_find(pv.driver);
-		if (!pv.fs_type[0] && drv && drv->storage == PV_BLOCKDEV && pv.volume_mode == PV_VOLUME_FILESYSTEM)
-			snprintf(pv.fs_type, sizeof(pv.fs_type), "ext4");
-		r = pv_validate(&pv, err);
-	}
-	if (r < 0) {
-		pv_free(&pv);
-		return r;
-	}
-	*out = pv;
-	return 0;
+	return pv_complete(&pv, r, out, err);
 oom:
 	pv_free(&pv);
 	return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");

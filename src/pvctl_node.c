@@ -55,6 +55,14 @@ static int parse_mode(const char *s, enum pv_access *a)
 
 #define MAX_FLAGS 32
 
+static int add_flag(const char **flags, size_t *n)
+{
+	if (*n >= MAX_FLAGS)
+		return pvctl_usage("too many --mount-flag options (at most %d)", MAX_FLAGS);
+	flags[(*n)++] = optarg;
+	return 0;
+}
+
 int pvctl_cmd_stage(struct pvctl_opts *o, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -76,11 +84,9 @@ int pvctl_cmd_stage(struct pvctl_opts *o, int argc, char **argv)
 			req.staging_path = optarg;
 		else if (c == 'r')
 			req.readonly = true;
-		else if (c == 'm') {
-			if (req.n_mount_flags >= MAX_FLAGS)
-				return pvctl_usage("too many --mount-flag options");
-			flags[req.n_mount_flags++] = optarg;
-		} else if (c == '?')
+		else if (c == 'm' && (r = add_flag(flags, &req.n_mount_flags)))
+			return r;
+		else if (c == '?')
 			return PVCTL_USAGE;
 	}
 	if (optind + 1 != argc)
@@ -134,11 +140,9 @@ int pvctl_cmd_publish(struct pvctl_opts *o, int argc, char **argv)
 			req.relabel = true;
 		else if (c == 'o')
 			output = optarg;
-		else if (c == 'm') {
-			if (req.n_mount_flags >= MAX_FLAGS)
-				return pvctl_usage("too many --mount-flag options");
-			flags[req.n_mount_flags++] = optarg;
-		} else if (c == '?')
+		else if (c == 'm' && (r = add_flag(flags, &req.n_mount_flags)))
+			return r;
+		else if (c == '?')
 			return PVCTL_USAGE;
 	}
 	if (strcmp(output, "text") != 0 && strcmp(output, "json") != 0)

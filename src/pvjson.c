@@ -263,17 +263,22 @@ int pv_parse_json(const char *text, struct pv *out, struct pv_err *err)
 	pv_init(&pv);
 	r = parse_object(root, &pv, err);
 	json_decref(root);
+	return pv_complete(&pv, r, out, err);
+}
+
+int pv_complete(struct pv *pv, int r, struct pv *out, struct pv_err *err)
+{
 	if (r == 0) {
-		const struct pv_driver *drv = pv_driver_find(pv.driver);
-		if (!pv.fs_type[0] && drv && drv->storage == PV_BLOCKDEV && pv.volume_mode == PV_VOLUME_FILESYSTEM)
-			snprintf(pv.fs_type, sizeof(pv.fs_type), "ext4");
-		r = pv_validate(&pv, err);
+		const struct pv_driver *drv = pv_driver_find(pv->driver);
+		if (!pv->fs_type[0] && drv && drv->storage == PV_BLOCKDEV && pv->volume_mode == PV_VOLUME_FILESYSTEM)
+			snprintf(pv->fs_type, sizeof(pv->fs_type), "ext4");
+		r = pv_validate(pv, err);
 	}
 	if (r < 0) {
-		pv_free(&pv);
+		pv_free(pv);
 		return r;
 	}
-	*out = pv;
+	*out = *pv;
 	return 0;
 }
 

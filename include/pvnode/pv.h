@@ -95,6 +95,9 @@ char *pv_to_json_text(const struct pv *pv); /* malloc'd, pretty, trailing newlin
 /* Shape checks that do not involve the driver (unit-tested): every refusal of
  * DESIGN.md's access-mode table. */
 int pv_validate(const struct pv *pv, struct pv_err *err);
+/* The last step of every parser: when r == 0, fill defaults (fsType ext4 for block
+ * Filesystem volumes) and validate, then move *pv to *out; on failure free *pv. */
+int pv_complete(struct pv *pv, int r, struct pv *out, struct pv_err *err);
 
 /* CSI volume_context <-> PV. The context carries the attributes plus reserved keys
  * under the "pvnode.io/" prefix (driver, capacity, fsType, gid, volumeMode, accessModes,

@@ -215,7 +215,7 @@ int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 		pv_free(&pv);
 		pv_init(&pv);
 		r = create_pv(q, &w, cap_fs, &pv, err);
-		if (r == 0)
+		if (r == 0 && !ctx->svc->dry_run)
 			r = pv_catalog_create(state, ctx->svc->cfg->node_id, &pv,
 					      q->n_secrets ? &sec : NULL, false, err);
 	}
@@ -258,8 +258,9 @@ int csi_controller_delete_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 	} else {
 		pv_unlock(lock);   /* pv_catalog_delete takes it itself, waiting */
 		lock = -1;
-		r = pv_catalog_delete(state, ctx->svc->cfg->node_id, q->volume_id,
-				      q->n_secrets ? &sec : NULL, err);
+		r = ctx->svc->dry_run ? 0 :
+			pv_catalog_delete(state, ctx->svc->cfg->node_id, q->volume_id,
+					  q->n_secrets ? &sec : NULL, err);
 		if (r == -ENOENT) {
 			pv_err_clear(err);
 			r = 0;

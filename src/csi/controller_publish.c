@@ -81,7 +81,7 @@ int csi_controller_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage 
 		r = 0;
 	} else if (r == 0) {
 		const struct pv_driver *drv = pv_driver_find(pv.driver);
-		if (drv && drv->fence_release) {
+		if (drv && drv->fence_release && !ctx->svc->dry_run) {
 			char run_dir[PATH_MAX];
 			struct pv_node_ctx n;
 			r = node_ctx(ctx->svc, pv.name, run_dir, sizeof(run_dir), &n, err);
@@ -131,7 +131,7 @@ int csi_controller_expand_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 		r = pv_err_set(err, -ERANGE, PV_E_RANGE,
 			       "volume %s is already %llu bytes, above limit_bytes %lld (volumes only grow)",
 			       q->volume_id, (unsigned long long)pv.capacity, (long long)cr->limit_bytes);
-	if (r == 0 && pv.capacity < want) {
+	if (r == 0 && pv.capacity < want && !ctx->svc->dry_run) {
 		const struct pv_driver *drv = pv_driver_find(pv.driver);
 		char run_dir[PATH_MAX];
 		struct pv_node_ctx n;

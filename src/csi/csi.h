@@ -32,6 +32,7 @@
 struct csi_service {
 	struct pv_engine *engine;
 	const struct pv_engine_cfg *cfg;   /* the engine's: state dir, node id, allowed paths */
+	bool dry_run;   /* the fuzzer: decode and validate every request, never act on one */
 };
 
 /* A per-call allocation arena: everything a handler allocates for its response lives

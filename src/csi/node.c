@@ -52,7 +52,7 @@ int csi_node_stage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 		return r;
 	r = node_prepare(ctx, q->volume_id, q->volume_capability, (void *const *)q->secrets,
 			 q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
-	if (r == 0) {
+	if (r == 0 && !ctx->svc->dry_run) {
 		struct pv_stage_req sr = {
 			.pv = &c.pv,
 			.secrets = &c.secrets,
@@ -83,7 +83,8 @@ int csi_node_unstage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	r = csi_check_path(ctx->svc, "staging_target_path", q->staging_target_path, true, err);
 	if (r < 0)
 		return r;
-	r = pv_engine_unstage(ctx->svc->engine, q->volume_id, q->staging_target_path, err);
+	if (!ctx->svc->dry_run)
+		r = pv_engine_unstage(ctx->svc->engine, q->volume_id, q->staging_target_path, err);
 	if (r < 0)
 		return r;
 	*resp = CSI_NEW(ctx, node_unstage_volume_response);
@@ -106,7 +107,7 @@ int csi_node_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 		return r;
 	r = node_prepare(ctx, q->volume_id, q->volume_capability, (void *const *)q->secrets,
 			 q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
-	if (r == 0) {
+	if (r == 0 && !ctx->svc->dry_run) {
 		/* Kubernetes passes the pod's uid when podInfoOnMount is set: a stable
 		 * SELinux level is derived from it. */
 		const char *pod = NULL;
@@ -146,7 +147,8 @@ int csi_node_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	r = csi_check_path(ctx->svc, "target_path", q->target_path, true, err);
 	if (r < 0)
 		return r;
-	r = pv_engine_unpublish(ctx->svc->engine, q->volume_id, q->target_path, err);
+	if (!ctx->svc->dry_run)
+		r = pv_engine_unpublish(ctx->svc->engine, q->volume_id, q->target_path, err);
 	if (r < 0)
 		return r;
 	*resp = CSI_NEW(ctx, node_unpublish_volume_response);
@@ -212,7 +214,8 @@ int csi_node_expand_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 				  q->capacity_range->limit_bytes < 0))
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "volume %s: capacity_range has a negative value", q->volume_id);
-	r = pv_engine_expand(ctx->svc->engine, q->volume_id, q->volume_path, &bytes, err);
+	if (!ctx->svc->dry_run)
+		r = pv_engine_expand(ctx->svc->engine, q->volume_id, q->volume_path, &bytes, err);
 	if (r < 0)
 		return r;
 	if (q->capacity_range && q->capacity_range->limit_bytes > 0 &&
