@@ -99,7 +99,7 @@ static void join_portals(const struct pvi_target *t, char *buf, size_t len)
 /* Start the helper and wait for READY; fills helper fields of att. */
 static int start_helper(const struct pv_attach_req *req, const struct pvi_target *t, uint64_t key,
 			bool ro, struct pv_attachment *att, char *portal, size_t plen,
-			struct pv_err *err)
+			bool *unmap, struct pv_err *err)
 {
 	char helper[PATH_MAX], mnt[PATH_MAX], status[PATH_MAX], logp[PATH_MAX];
 	char portals[1100], lun[16], keyhex[20], lt[16], iot[16], secrets[2048], line[PV_ERR_MSG_MAX + 64];
@@ -160,6 +160,7 @@ static int start_helper(const struct pv_attach_req *req, const struct pvi_target
 		char *sp = strchr(line + 6, ' ');
 		if (sp)
 			*sp = '\0';
+		*unmap = sp && strlen(sp + 1) > 1 && sp[strlen(sp + 1)] == '1';
 		if (snprintf(portal, plen, "%s", line + 6) >= (int)plen)
 			portal[0] = '\0';
 		att->helper_pid = pid;
@@ -197,6 +198,21 @@ out:
 	return r;
 }
 
+/* A LUN without thin provisioning would turn every discard (mkfs discards the whole
+ * device) into writing zeroes: tell the loop device not to offer discard. Zeroing
+ * (REQ_OP_WRITE_ZEROES) still reaches the helper and stays exact. */
+static void no_discard(const char *dev)
+{
+	char path[128];
+	const char *name = strrchr(dev, '/');
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/discard_max_bytes", name ? name + 1 : dev);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "0", 1) != 1)
+		pv_debug("cannot turn off discard on %s", dev);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int attach_userspace(const struct pv_attach_req *req, const struct pvi_target *t,
 			    struct pv_attachment *att, struct pv_err *err)
 {
@@ -210,7 +226,8 @@ static int attach_userspace(const struct pv_attach_req *req, const struct pvi_ta
 		if (r < 0)
 			return r;
 	}
-	r = start_helper(req, t, key, ro, att, portal, sizeof(portal), err);
+	bool unmap = false;
+	r = start_helper(req, t, key, ro, att, portal, sizeof(portal), &unmap, err);
 	if (r < 0)
 		return r;
 	pv_loop_tag(req->node->state_dir, req->pv->name, tag, sizeof(tag));
@@ -220,6 +237,8 @@ static int attach_userspace(const struct pv_attach_req *req, const struct pvi_ta
 		att->helper_pid = 0;
 		return r;
 	}
+	if (!unmap)
+		no_discard(att->device);
 	att->readonly = ro;
 	if (key)
 		snprintf(att->fence_key, sizeof(att->fence_key), "%016llx", (unsigned long long)key);

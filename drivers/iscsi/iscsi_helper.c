@@ -6,7 +6,7 @@
  * persistent reservation in the very session that will carry the I/O (RWO/RWOP) or
  * registers nothing (ROX, read-only), then serves <mountpoint>/disk through blockfuse.
  * Readiness or the reason it could not start goes to fd 3 as one line:
- *   "READY <portal> <bytes> <block size>"  or  "ERROR <kind> <errno> <sentence>".
+ *   "READY <portal> <bytes> <block size> <unmap 0|1>"  or  "ERROR <kind> <errno> <sentence>".
  * SIGTERM: unmount, release and unregister the reservation, log out, exit 0.
  * SIGUSR1: re-read the capacity (the LUN grew).
  *
@@ -60,6 +60,7 @@ struct ready_ctx {
 	char portal[128];
 	uint64_t size;
 	uint32_t bs;
+	bool unmap;
 };
 static struct ready_ctx g_ready;
 
@@ -67,8 +68,8 @@ static void on_ready(void *ctx)
 {
 	char line[256];
 	(void)ctx;
-	snprintf(line, sizeof(line), "READY %s %llu %u\n", g_ready.portal,
-		 (unsigned long long)g_ready.size, g_ready.bs);
+	snprintf(line, sizeof(line), "READY %s %llu %u %d\n", g_ready.portal,
+		 (unsigned long long)g_ready.size, g_ready.bs, g_ready.unmap);
 	report(line);
 }
 
@@ -155,6 +156,7 @@ int main(int argc, char **argv)
 	pvi_io_ops(g_io, &ops);
 	g_ready.size = ops.size(g_io);
 	g_ready.bs = pvi_io_block_size(g_io);
+	g_ready.unmap = pvi_io_can_unmap(g_io);
 	signal(SIGUSR1, on_usr1);
 	signal(SIGPIPE, SIG_IGN);
 	struct pv_blockfuse_cfg bc = { .mountpoint = mnt, .file_name = "disk",

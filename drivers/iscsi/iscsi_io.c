@@ -471,6 +471,11 @@ void pvi_io_ops(const struct pvi_io *io, struct pv_blockfuse_ops *ops)
 	};
 }
 
+bool pvi_io_can_unmap(const struct pvi_io *io)
+{
+	return io->can_unmap;
+}
+
 uint32_t pvi_io_block_size(const struct pvi_io *io)
 {
 	return io->block_size;

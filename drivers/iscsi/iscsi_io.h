@@ -35,6 +35,8 @@ void pvi_io_stop(struct pvi_io *io);
 /* Re-read the capacity (after the LUN grew); async-signal-safe. */
 void pvi_io_request_resize(struct pvi_io *io);
 uint32_t pvi_io_block_size(const struct pvi_io *io);
+/* Does the LUN unmap with zeroes afterwards (thin, LBPRZ)? Then discards are worth it. */
+bool pvi_io_can_unmap(const struct pvi_io *io);
 /* The blockfuse table for this engine (discard/write_zeroes only when supported). */
 void pvi_io_ops(const struct pvi_io *io, struct pv_blockfuse_ops *ops);
 
