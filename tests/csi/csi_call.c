@@ -9,6 +9,7 @@
  *        volume_capability.access_mode.mode=SINGLE_NODE_WRITER \
  *        volume_context.pvnode.io/driver=file 'volume_capabilities[0].block='
  *   csi_call ENDPOINT METHOD --raw HEX              send raw bytes (malformed bodies)
+ *   csi_call - METHOD [FIELD=VALUE]...              write a fuzz seed (method index + body)
  *
  * METHOD is a bare name (the service is looked up) or a full path. Map fields take
  * the rest of the dotted path as the key; repeated messages take [N]; repeated scalars
@@ -211,6 +212,14 @@ int main(int argc, char **argv)
 	}
 	if (m)
 		out_desc = m->output;
+	if (strcmp(argv[1], "-") == 0 && m) {   /* a fuzz seed: method index, then the body */
+		size_t n;
+		const struct csi_method *all = csi_methods(&n);
+		putchar((int)(m - all));
+		fwrite(body, 1, len, stdout);
+		free(body);
+		return 0;
+	}
 	struct csi_client *c;
 	if (csi_client_open(argv[1], &c) < 0) {
 		fprintf(stderr, "csi_call: bad endpoint %s\n", argv[1]);
