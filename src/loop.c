@@ -147,6 +147,7 @@ static int detach_matching(bool (*match)(const char *dev, const struct loop_info
 		fd = open(dev, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
+		memset(&li, 0, sizeof(li)); /* valgrind does not model this ioctl */
 		if (ioctl(fd, LOOP_GET_STATUS64, &li) == 0 && match(dev, &li, ud)) {
 			if (ioctl(fd, LOOP_CLR_FD, 0) < 0 && errno != ENXIO)
 				r = pv_err_set(err, -errno, PV_E_INTERNAL, "cannot detach %s: %s", dev,
