@@ -260,7 +260,7 @@ static int bf_fallocate(const char *path, int mode, off_t offset, off_t length,
 	/* A punched hole must read back as zeroes: discard only when the backend
 	 * guarantees that (write_zeroes with unmap), else write zeroes. */
 	if (b->ops->write_zeroes)
-		r = b->ops->write_zeroes(b->ctx, a, e - a);
+		r = b->ops->write_zeroes(b->ctx, a, e - a, punch && !zero);
 	else
 		r = -EOPNOTSUPP;
 	if (r == -EOPNOTSUPP && punch && b->ops->discard && !zero)

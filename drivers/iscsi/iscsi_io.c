@@ -26,7 +26,7 @@
 #include "iscsi_io.h"
 #include "pvnode/util.h"
 
-enum io_op { OP_READ, OP_WRITE, OP_FLUSH, OP_UNMAP, OP_WSAME, OP_TUR, OP_CAPACITY };
+enum io_op { OP_READ, OP_WRITE, OP_FLUSH, OP_UNMAP, OP_WSAME, OP_WSAME_UNMAP, OP_TUR, OP_CAPACITY };
 enum io_state { ST_UP, ST_DOWN, ST_FENCED, ST_STOPPING };
 
 struct io_req {
@@ -140,7 +140,7 @@ static void task_cb(struct iscsi_context *iscsi, int status, void *data, void *p
 		goto out;
 	} else if (status == SCSI_STATUS_CHECK_CONDITION && task &&
 		   task->sense.key == SCSI_SENSE_ILLEGAL_REQUEST &&
-		   (r->op == OP_UNMAP || r->op == OP_WSAME)) {
+		   (r->op == OP_UNMAP || r->op == OP_WSAME || r->op == OP_WSAME_UNMAP)) {
 		result = -EOPNOTSUPP;
 	} else if (status == SCSI_STATUS_RESERVATION_CONFLICT) {
 		result = -EIO;
@@ -194,8 +194,9 @@ static int submit(struct pvi_io *io, struct io_req *r)
 		break;
 	}
 	case OP_WSAME:
+	case OP_WSAME_UNMAP:
 		t = iscsi_writesame16_task(c, lun, lba, io->zero_block, io->block_size, nblocks, 0,
-					   io->can_unmap, 0, 0, task_cb, r);
+					   r->op == OP_WSAME_UNMAP && io->can_unmap, 0, 0, task_cb, r);
 		break;
 	case OP_TUR:
 		t = iscsi_testunitready_task(c, lun, task_cb, r);
@@ -451,9 +452,9 @@ static int op_discard(void *ctx, uint64_t off, uint64_t len)
 	return ranged(ctx, OP_UNMAP, off, len);
 }
 
-static int op_write_zeroes(void *ctx, uint64_t off, uint64_t len)
+static int op_write_zeroes(void *ctx, uint64_t off, uint64_t len, bool may_unmap)
 {
-	return ranged(ctx, OP_WSAME, off, len);
+	return ranged(ctx, may_unmap ? OP_WSAME_UNMAP : OP_WSAME, off, len);
 }
 
 static uint64_t op_size(void *ctx)

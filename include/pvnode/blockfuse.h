@@ -33,7 +33,9 @@ struct pv_blockfuse_ops {
 	int (*flush)(void *ctx);
 	/* Optional (NULL: not supported). Aligned to block_size. */
 	int (*discard)(void *ctx, uint64_t off, uint64_t len);
-	int (*write_zeroes)(void *ctx, uint64_t off, uint64_t len);
+	/* The range must read back as zeroes; `may_unmap`: the backend may deallocate it
+	 * (punch hole) rather than write zeroes (zero range keeps it allocated). */
+	int (*write_zeroes)(void *ctx, uint64_t off, uint64_t len, bool may_unmap);
 	/* Current size in bytes (re-read on every getattr, so growth shows up). */
 	uint64_t (*size)(void *ctx);
 };

@@ -6,6 +6,7 @@
 #                                  TGT_PORTAL, TGT_PID; registers tgt_stop in the caller's cleanup
 #   tgt_add_target TID IQN         a target bound to every initiator
 #   tgt_add_lun TID LUN FILE SIZE  a file-backed LUN (the file is created sparse)
+#   tgt_thin TID LUN               thin provisioning: UNMAP punches holes in the file
 #   tgt_add_chap TID USER PASS     incoming CHAP account bound to the target
 #   tgt_stop                       offline, delete targets, delete the system, wait for the pid
 #   tgt_kill                       SIGKILL (outage tests)
@@ -74,6 +75,10 @@ tgt_add_lun() {
 	local tid=$1 lun=$2 file=$3 size=$4
 	[ -e "$file" ] || truncate -s "$size" "$file" || return 1
 	tgt_adm --op new --mode logicalunit --tid "$tid" --lun "$lun" -b "$file" || return 1
+}
+
+tgt_thin() {
+	tgt_adm --op update --mode logicalunit --tid "$1" --lun "$2" --params thin_provisioning=1
 }
 
 tgt_add_chap() {
