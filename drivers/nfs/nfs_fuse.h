@@ -20,6 +20,7 @@
 #ifndef PVNFS_WRITES_IN_FLIGHT
 #define PVNFS_WRITES_IN_FLIGHT 4
 #endif
+#define PVNFS_WRITES_QUEUED_MAX 32 /* all files: at most 32 MiB of queued data */
 #ifndef PVNFS_WRITERS
 #define PVNFS_WRITERS 4
 #endif

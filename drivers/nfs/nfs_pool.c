@@ -257,6 +257,9 @@ int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, siz
 	pthread_mutex_unlock(&f->mu);
 
 	pthread_mutex_lock(&wq.mu);
+	/* Bound the memory held by queued writes across all files. */
+	while (wq.in_flight >= PVNFS_WRITES_QUEUED_MAX)
+		pthread_cond_wait(&wq.idle, &wq.mu);
 	wq.in_flight++;
 	if (wq.tail)
 		wq.tail->next = j;
