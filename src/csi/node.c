@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "csi.h"
+#include "pvnode/catalog.h"
+#include "pvnode/journal.h"
 
 struct node_common {
 	struct pv pv;
@@ -37,6 +39,29 @@ static int node_prepare(struct csi_ctx *ctx, const char *id, const Csi__V1__Volu
 	if (r < 0)
 		return r;
 	return csi_load_pv(ctx->svc, id, vctx, n_vctx, &c->pv, err);
+}
+
+/* Does this node or the catalog know the volume at all? Unpublish and unstage of an
+ * unknown id are NOT_FOUND (the spec's "volume does not exist"); of a known volume that
+ * is not staged or published here, OK (idempotent). */
+static int check_known(const struct csi_service *svc, const char *id, struct pv_err *err)
+{
+	struct pv_journal j;
+	struct pv pv;
+	int r;
+
+	pv_journal_init(&j);
+	r = pv_journal_load(svc->cfg->state_dir, id, &j, NULL);
+	pv_journal_free(&j);
+	if (r == 0)
+		return 0;
+	pv_init(&pv);
+	r = pv_catalog_load(svc->cfg->state_dir, id, &pv, NULL);
+	pv_free(&pv);
+	if (r == -ENOENT)
+		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,
+				  "volume %s: no such volume on node %s", id, svc->cfg->node_id);
+	return 0;
 }
 
 int csi_node_stage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
@@ -83,7 +108,8 @@ int csi_node_unstage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	r = csi_check_path(ctx->svc, "staging_target_path", q->staging_target_path, true, err);
 	if (r < 0)
 		return r;
-	if (!ctx->svc->dry_run)
+	r = check_known(ctx->svc, q->volume_id, err);
+	if (r == 0 && !ctx->svc->dry_run)
 		r = pv_engine_unstage(ctx->svc->engine, q->volume_id, q->staging_target_path, err);
 	if (r < 0)
 		return r;
@@ -147,7 +173,8 @@ int csi_node_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	r = csi_check_path(ctx->svc, "target_path", q->target_path, true, err);
 	if (r < 0)
 		return r;
-	if (!ctx->svc->dry_run)
+	r = check_known(ctx->svc, q->volume_id, err);
+	if (r == 0 && !ctx->svc->dry_run)
 		r = pv_engine_unpublish(ctx->svc->engine, q->volume_id, q->target_path, err);
 	if (r < 0)
 		return r;

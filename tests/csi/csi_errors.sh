@@ -71,6 +71,10 @@ expect NOT_FOUND ControllerPublishVolume volume_id=e1 node_id=node-zz $(cap_moun
 expect NOT_FOUND ValidateVolumeCapabilities volume_id=ghost $(cap_mount | sed 's/volume_capability\./volume_capabilities[0]./g')
 expect NOT_FOUND ControllerExpandVolume volume_id=ghost capacity_range.required_bytes=1000000
 expect OK ControllerUnpublishVolume volume_id=ghost node_id=node-a     # nothing to release
+expect NOT_FOUND NodeUnpublishVolume volume_id=ghost target_path="$ALLOWED/pods/a/ghost"
+expect NOT_FOUND NodeUnstageVolume volume_id=ghost staging_target_path="$ALLOWED/staging/ghost"
+expect NOT_FOUND NodeGetVolumeStats volume_id=ghost volume_path="$ALLOWED/pods/a/ghost"
+expect OK NodeUnpublishVolume volume_id=e1 target_path="$ALLOWED/pods/a/e1"   # known, not published
 
 # --- ALREADY_EXISTS / OUT_OF_RANGE
 expect ALREADY_EXISTS CreateVolume name=e1 capacity_range.required_bytes=$((64 << 20)) \
