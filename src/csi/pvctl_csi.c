@@ -27,22 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
-#include "csi.h"
-#include "pvctl.h"
-#include "pvnode/util.h"
+#include "pvctl_csi.h"
 
-#define TIMEOUT_MS 600000
-
-struct cli {
-	const struct pvctl_opts *o;
-	struct csi_client *c;
-	struct pv_err err;
-};
-
-/* One call; on failure fills cli->err from the status and returns < 0. */
-static int call(struct cli *cl, const char *method, const void *req,
-		const ProtobufCMessageDescriptor *rd, void *resp)
+int pcsi_call(struct cli *cl, const char *method, const void *req,
+	      const ProtobufCMessageDescriptor *rd, void *resp)
 {
 	char details[PV_ERR_MSG_MAX];
 	int st = csi_client_call(cl->c, method, req, rd, resp, details, sizeof(details), TIMEOUT_MS);
@@ -56,16 +44,14 @@ static int call(struct cli *cl, const char *method, const void *req,
 			  details[0] ? details : method, csi_status_name(st));
 }
 
-static void free_msg(void *pm)
+void pcsi_free_msg(void *pm)
 {
 	ProtobufCMessage **m = pm;
 	if (*m)
 		protobuf_c_message_free_unpacked(*m, NULL);
 	*m = NULL;
 }
-#define _msg_ _cleanup_(free_msg)
-
-static void staging_default(const struct cli *cl, const char *name, char *buf, size_t len)
+void pcsi_staging_default(const struct cli *cl, const char *name, char *buf, size_t len)
 {
 	const char *root = cl->o->cfg.n_allowed_paths ? cl->o->cfg.allowed_paths[0] : "/var/lib/kubelet";
 	snprintf(buf, len, "%s/plugins/" CSI_PLUGIN_NAME "/staging/%s", root, name);
@@ -81,17 +67,7 @@ static int csi_mode_of(enum pv_access a)
 	}
 }
 
-/* Capability storage for one request. */
-struct capbuf {
-	Csi__V1__VolumeCapability cap;
-	Csi__V1__VolumeCapability__AccessMode mode;
-	Csi__V1__VolumeCapability__MountVolume mount;
-	Csi__V1__VolumeCapability__BlockVolume block;
-	char *flags[17];
-	char flag[300];
-};
-
-static void cap_fill(struct capbuf *b, enum pv_access a, bool block, const char *fs,
+void pcsi_cap_fill(struct capbuf *b, enum pv_access a, bool block, const char *fs,
 		     const char *selinux_level, char *const *flags, size_t n_flags)
 {
 	Csi__V1__VolumeCapability c = CSI__V1__VOLUME_CAPABILITY__INIT;
@@ -122,21 +98,13 @@ static void cap_fill(struct capbuf *b, enum pv_access a, bool block, const char 
 	}
 }
 
-/* The volume as ListVolumes reports it: its PV (from volume_context) and the context
- * entries to pass on. */
-struct found {
-	struct pv pv;
-	Csi__V1__ListVolumesResponse *list;
-	Csi__V1__Volume *vol;
-};
-
-static void found_free(struct found *f)
+void pcsi_found_free(struct found *f)
 {
 	pv_free(&f->pv);
-	free_msg(&f->list);
+	pcsi_free_msg(&f->list);
 }
 
-static int find_volume(struct cli *cl, const char *name, struct found *f)
+int pcsi_find_volume(struct cli *cl, const char *name, struct found *f)
 {
 	char token[32] = "";
 	pv_init(&f->pv);
@@ -145,8 +113,8 @@ static int find_volume(struct cli *cl, const char *name, struct found *f)
 	for (;;) {
 		Csi__V1__ListVolumesRequest q = CSI__V1__LIST_VOLUMES_REQUEST__INIT;
 		q.starting_token = token;
-		free_msg(&f->list);
-		int r = call(cl, "/csi.v1.Controller/ListVolumes", &q,
+		pcsi_free_msg(&f->list);
+		int r = pcsi_call(cl, "/csi.v1.Controller/ListVolumes", &q,
 			     &csi__v1__list_volumes_response__descriptor, &f->list);
 		if (r < 0)
 			return r;
@@ -170,7 +138,7 @@ static int find_volume(struct cli *cl, const char *name, struct found *f)
 			  cl->o->endpoint);
 }
 
-static int finish(struct cli *cl, int r)
+int pcsi_finish(struct cli *cl, int r)
 {
 	if (r < 0)
 		return pvctl_fail(&cl->err);
@@ -178,18 +146,7 @@ static int finish(struct cli *cl, int r)
 }
 
 
-/* Options every command may take; each command checks what it needs. */
-struct args {
-	const char *file, *access, *staging, *selinux, *output, *pod, *capacity, *node;
-	bool readonly, relabel, force;
-	char *flags[16];
-	size_t n_flags;
-	char *pos[4];
-	int npos;
-	enum pv_access mode;
-};
-
-static int parse_args(int argc, char **argv, struct args *a)
+int pcsi_parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 		{"file", required_argument, NULL, 'f'},
@@ -250,12 +207,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
-static bool json_out(const struct args *a)
+bool pcsi_json_out(const struct args *a)
 {
 	return a->output && strcmp(a->output, "json") == 0;
 }
 
-static void print_msg(const void *m)
+void pcsi_print_msg(const void *m)
 {
 	_cleanup_(pv_freep) char *s = csi_msg_to_json(m, true);
 	printf("%s\n", s ? s : "{}");
@@ -270,7 +227,7 @@ static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
 static int cmd_info(struct cli *cl, int argc, char **argv)
 {
 	struct args a;
-	int r = parse_args(argc, argv, &a);
+	int r = pcsi_parse_args(argc, argv, &a);
 	if (r)
 		return r;
 	Csi__V1__GetPluginInfoRequest q1 = CSI__V1__GET_PLUGIN_INFO_REQUEST__INIT;
@@ -285,20 +242,20 @@ static int cmd_info(struct cli *cl, int argc, char **argv)
 	_msg_ Csi__V1__ControllerGetCapabilitiesResponse *ccaps = NULL;
 	_msg_ Csi__V1__NodeGetCapabilitiesResponse *ncaps = NULL;
 	_msg_ Csi__V1__NodeGetInfoResponse *ninfo = NULL;
-	if ((r = call(cl, "/csi.v1.Identity/GetPluginInfo", &q1,
+	if ((r = pcsi_call(cl, "/csi.v1.Identity/GetPluginInfo", &q1,
 		      &csi__v1__get_plugin_info_response__descriptor, &info)) < 0 ||
-	    (r = call(cl, "/csi.v1.Identity/GetPluginCapabilities", &q2,
+	    (r = pcsi_call(cl, "/csi.v1.Identity/GetPluginCapabilities", &q2,
 		      &csi__v1__get_plugin_capabilities_response__descriptor, &pcaps)) < 0 ||
-	    (r = call(cl, "/csi.v1.Identity/Probe", &q3, &csi__v1__probe_response__descriptor,
+	    (r = pcsi_call(cl, "/csi.v1.Identity/Probe", &q3, &csi__v1__probe_response__descriptor,
 		      &probe)) < 0 ||
-	    (r = call(cl, "/csi.v1.Controller/ControllerGetCapabilities", &q4,
+	    (r = pcsi_call(cl, "/csi.v1.Controller/ControllerGetCapabilities", &q4,
 		      &csi__v1__controller_get_capabilities_response__descriptor, &ccaps)) < 0 ||
-	    (r = call(cl, "/csi.v1.Node/NodeGetCapabilities", &q5,
+	    (r = pcsi_call(cl, "/csi.v1.Node/NodeGetCapabilities", &q5,
 		      &csi__v1__node_get_capabilities_response__descriptor, &ncaps)) < 0 ||
-	    (r = call(cl, "/csi.v1.Node/NodeGetInfo", &q6, &csi__v1__node_get_info_response__descriptor,
+	    (r = pcsi_call(cl, "/csi.v1.Node/NodeGetInfo", &q6, &csi__v1__node_get_info_response__descriptor,
 		      &ninfo)) < 0)
-		return finish(cl, r);
-	if (json_out(&a)) {
+		return pcsi_finish(cl, r);
+	if (pcsi_json_out(&a)) {
 		_cleanup_(pv_freep) char *s1 = csi_msg_to_json(&info->base, false);
 		_cleanup_(pv_freep) char *s2 = csi_msg_to_json(&pcaps->base, false);
 		_cleanup_(pv_freep) char *s3 = csi_msg_to_json(&probe->base, false);
@@ -359,7 +316,7 @@ static int read_input(const char *file, char **text, size_t *len, struct pv_err 
 static int cmd_create(struct cli *cl, int argc, char **argv)
 {
 	struct args a;
-	int r = parse_args(argc, argv, &a);
+	int r = pcsi_parse_args(argc, argv, &a);
 	if (r)
 		return r;
 	if (!a.file || a.npos)
@@ -371,7 +328,7 @@ static int cmd_create(struct cli *cl, int argc, char **argv)
 	if ((r = read_input(a.file, &text, &len, &cl->err)) < 0 ||
 	    (r = pv_parse_json(text, &pv, &cl->err)) < 0) {
 		pv_free(&pv);
-		return finish(cl, r);
+		return pcsi_finish(cl, r);
 	}
 	struct pv_map params = {0};
 	char gid[24];
@@ -400,7 +357,7 @@ static int cmd_create(struct cli *cl, int argc, char **argv)
 	for (int m = PV_RWO; m <= PV_RWOP; m++) {
 		if (!(pv.access_modes & PV_ACCESS_BIT(m)))
 			continue;
-		cap_fill(&caps[q.n_volume_capabilities], m, pv.volume_mode == PV_VOLUME_BLOCK,
+		pcsi_cap_fill(&caps[q.n_volume_capabilities], m, pv.volume_mode == PV_VOLUME_BLOCK,
 			 pv.fs_type, NULL, NULL, 0);
 		capv[q.n_volume_capabilities] = &caps[q.n_volume_capabilities].cap;
 		q.n_volume_capabilities++;
@@ -411,7 +368,7 @@ static int cmd_create(struct cli *cl, int argc, char **argv)
 	q.secrets = (void *)csi_map_out(&ar, &csi__v1__create_volume_request__secrets_entry__descriptor,
 					&sec.map, &q.n_secrets);
 	_msg_ Csi__V1__CreateVolumeResponse *resp = NULL;
-	r = call(cl, "/csi.v1.Controller/CreateVolume", &q,
+	r = pcsi_call(cl, "/csi.v1.Controller/CreateVolume", &q,
 		 &csi__v1__create_volume_response__descriptor, &resp);
 	for (size_t i = 0; i < q.n_secrets; i++)
 		explicit_bzero(q.secrets[i]->value, strlen(q.secrets[i]->value));
@@ -419,8 +376,8 @@ static int cmd_create(struct cli *cl, int argc, char **argv)
 	pv_map_free(&params);
 	pv_secrets_free(&sec);
 	if (r == 0) {
-		if (json_out(&a)) {
-			print_msg(resp->volume);
+		if (pcsi_json_out(&a)) {
+			pcsi_print_msg(resp->volume);
 		} else {
 			char q2[32];
 			pv_quantity_format((uint64_t)resp->volume->capacity_bytes, q2, sizeof(q2));
@@ -428,22 +385,22 @@ static int cmd_create(struct cli *cl, int argc, char **argv)
 		}
 	}
 	pv_free(&pv);
-	return finish(cl, r);
+	return pcsi_finish(cl, r);
 }
 
 static int cmd_get(struct cli *cl, int argc, char **argv)
 {
 	struct args a;
-	int r = parse_args(argc, argv, &a);
+	int r = pcsi_parse_args(argc, argv, &a);
 	if (r)
 		return r;
 	if (a.npos > 1)
 		return pvctl_usage("get: usage: pvctl --endpoint E get [NAME] [-o json]");
 	if (a.npos == 1) {
 		struct found f;
-		r = find_volume(cl, a.pos[0], &f);
+		r = pcsi_find_volume(cl, a.pos[0], &f);
 		if (r == 0) {
-			if (json_out(&a)) {
+			if (pcsi_json_out(&a)) {
 				_cleanup_(pv_freep) char *s = pv_to_json_text(&f.pv);
 				fputs(s ? s : "{}\n", stdout);
 			} else {
@@ -453,22 +410,22 @@ static int cmd_get(struct cli *cl, int argc, char **argv)
 				       f.pv.volume_mode == PV_VOLUME_BLOCK ? "Block" : "Filesystem");
 			}
 		}
-		found_free(&f);
-		return finish(cl, r);
+		pcsi_found_free(&f);
+		return pcsi_finish(cl, r);
 	}
 	char token[32] = "";
-	printf("%s", json_out(&a) ? "[" : "");
+	printf("%s", pcsi_json_out(&a) ? "[" : "");
 	for (bool first = true;;) {
 		Csi__V1__ListVolumesRequest q = CSI__V1__LIST_VOLUMES_REQUEST__INIT;
 		_msg_ Csi__V1__ListVolumesResponse *l = NULL;
 		q.starting_token = token;
-		r = call(cl, "/csi.v1.Controller/ListVolumes", &q,
+		r = pcsi_call(cl, "/csi.v1.Controller/ListVolumes", &q,
 			 &csi__v1__list_volumes_response__descriptor, &l);
 		if (r < 0)
-			return finish(cl, r);
+			return pcsi_finish(cl, r);
 		for (size_t i = 0; i < l->n_entries; i++) {
 			const Csi__V1__Volume *v = l->entries[i]->volume;
-			if (json_out(&a)) {
+			if (pcsi_json_out(&a)) {
 				_cleanup_(pv_freep) char *s = csi_msg_to_json(&v->base, false);
 				printf("%s%s", first ? "" : ",", s);
 			} else {
@@ -482,14 +439,14 @@ static int cmd_get(struct cli *cl, int argc, char **argv)
 			break;
 		snprintf(token, sizeof(token), "%s", l->next_token);
 	}
-	printf("%s", json_out(&a) ? "]\n" : "");
+	printf("%s", pcsi_json_out(&a) ? "]\n" : "");
 	return PVCTL_OK;
 }
 
 static int cmd_delete(struct cli *cl, int argc, char **argv)
 {
 	struct args a;
-	int r = parse_args(argc, argv, &a);
+	int r = pcsi_parse_args(argc, argv, &a);
 	if (r)
 		return r;
 	if (a.npos != 1)
@@ -497,270 +454,11 @@ static int cmd_delete(struct cli *cl, int argc, char **argv)
 	Csi__V1__DeleteVolumeRequest q = CSI__V1__DELETE_VOLUME_REQUEST__INIT;
 	_msg_ Csi__V1__DeleteVolumeResponse *resp = NULL;
 	q.volume_id = a.pos[0];
-	r = call(cl, "/csi.v1.Controller/DeleteVolume", &q,
+	r = pcsi_call(cl, "/csi.v1.Controller/DeleteVolume", &q,
 		 &csi__v1__delete_volume_response__descriptor, &resp);
 	if (r == 0)
 		printf("volume %s deleted\n", a.pos[0]);
-	return finish(cl, r);
-}
-
-/* What stage and publish share: the volume, its capability and its context. */
-struct nodereq {
-	struct found f;
-	struct capbuf cap;
-	struct csi_arena ar;
-	char staging[PATH_MAX];
-	void **ctx;
-	size_t n_ctx;
-};
-
-static int nodereq_prepare(struct cli *cl, const struct args *a, const char *name, struct nodereq *n)
-{
-	memset(n, 0, sizeof(*n));
-	int r = find_volume(cl, name, &n->f);
-	if (r < 0)
-		return r;
-	enum pv_access mode = a->access ? a->mode : PV_ACCESS_NONE;
-	for (int m = PV_RWO; !mode && m <= PV_RWOP; m++)
-		if (n->f.pv.access_modes & PV_ACCESS_BIT(m))
-			mode = m;
-	cap_fill(&n->cap, mode, n->f.pv.volume_mode == PV_VOLUME_BLOCK, n->f.pv.fs_type, a->selinux,
-		 a->flags, a->n_flags);
-	/* The volume context as ListVolumes gave it, plus the pod identity (--pod) the way
-	 * kubelet passes it with podInfoOnMount. */
-	struct pv_map m = {0};
-	for (size_t i = 0; i < n->f.vol->n_volume_context; i++)
-		pv_map_set(&m, n->f.vol->volume_context[i]->key, n->f.vol->volume_context[i]->value);
-	if (a->pod)
-		pv_map_set(&m, "csi.storage.k8s.io/pod.uid", a->pod);
-	n->ctx = (void *)csi_map_out(&n->ar, &csi__v1__volume__volume_context_entry__descriptor, &m,
-				     &n->n_ctx);
-	pv_map_free(&m);
-	if (a->staging)
-		snprintf(n->staging, sizeof(n->staging), "%s", a->staging);
-	else
-		staging_default(cl, name, n->staging, sizeof(n->staging));
-	return 0;
-}
-
-static void nodereq_free(struct nodereq *n)
-{
-	found_free(&n->f);
-	csi_arena_free(&n->ar);
-}
-
-static int cmd_stage(struct cli *cl, int argc, char **argv)
-{
-	struct args a;
-	struct nodereq n;
-	int r = parse_args(argc, argv, &a);
-	if (r)
-		return r;
-	if (a.npos != 1)
-		return pvctl_usage("stage: usage: pvctl --endpoint E stage NAME [--access-mode M] [--staging-path DIR]");
-	r = nodereq_prepare(cl, &a, a.pos[0], &n);
-	if (r == 0) {
-		Csi__V1__NodeStageVolumeRequest q = CSI__V1__NODE_STAGE_VOLUME_REQUEST__INIT;
-		_msg_ Csi__V1__NodeStageVolumeResponse *resp = NULL;
-		q.volume_id = a.pos[0];
-		q.staging_target_path = n.staging;
-		q.volume_capability = &n.cap.cap;
-		q.volume_context = (void *)n.ctx;
-		q.n_volume_context = n.n_ctx;
-		r = call(cl, "/csi.v1.Node/NodeStageVolume", &q,
-			 &csi__v1__node_stage_volume_response__descriptor, &resp);
-		if (r == 0)
-			printf("volume %s staged at %s\n", a.pos[0], n.staging);
-	}
-	nodereq_free(&n);
-	return finish(cl, r);
-}
-
-static int cmd_publish(struct cli *cl, int argc, char **argv)
-{
-	struct args a;
-	struct nodereq n;
-	int r = parse_args(argc, argv, &a);
-	if (r)
-		return r;
-	if (a.npos != 2)
-		return pvctl_usage("publish: usage: pvctl --endpoint E publish NAME TARGET [--readonly] "
-				   "[--access-mode M] [--selinux-level L] [-o json]");
-	if (!pv_path_clean(a.pos[1]))
-		return pvctl_usage("publish: TARGET %s is not a clean absolute path", a.pos[1]);
-	r = nodereq_prepare(cl, &a, a.pos[0], &n);
-	if (r == 0) {
-		Csi__V1__NodePublishVolumeRequest q = CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__INIT;
-		_msg_ Csi__V1__NodePublishVolumeResponse *resp = NULL;
-		q.volume_id = a.pos[0];
-		q.staging_target_path = n.staging;
-		q.target_path = a.pos[1];
-		q.readonly = a.readonly;
-		q.volume_capability = &n.cap.cap;
-		q.volume_context = (void *)n.ctx;
-		q.n_volume_context = n.n_ctx;
-		r = call(cl, "/csi.v1.Node/NodePublishVolume", &q,
-			 &csi__v1__node_publish_volume_response__descriptor, &resp);
-		if (r == 0 && json_out(&a))
-			printf("{\"volume\": \"%s\", \"target\": \"%s\", \"readonly\": %s, \"via\": \"csi\"}\n",
-			       a.pos[0], a.pos[1], a.readonly || n.f.pv.access_modes == PV_ACCESS_BIT(PV_ROX) ?
-			       "true" : "false");
-		else if (r == 0)
-			printf("volume %s published at %s\n", a.pos[0], a.pos[1]);
-	}
-	nodereq_free(&n);
-	return finish(cl, r);
-}
-
-static int cmd_unpublish(struct cli *cl, int argc, char **argv)
-{
-	struct args a;
-	int r = parse_args(argc, argv, &a);
-	if (r)
-		return r;
-	if (a.npos != 2)
-		return pvctl_usage("unpublish: usage: pvctl --endpoint E unpublish NAME TARGET");
-	Csi__V1__NodeUnpublishVolumeRequest q = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
-	_msg_ Csi__V1__NodeUnpublishVolumeResponse *resp = NULL;
-	q.volume_id = a.pos[0];
-	q.target_path = a.pos[1];
-	r = call(cl, "/csi.v1.Node/NodeUnpublishVolume", &q,
-		 &csi__v1__node_unpublish_volume_response__descriptor, &resp);
-	if (r == 0)
-		printf("volume %s unpublished from %s\n", a.pos[0], a.pos[1]);
-	return finish(cl, r);
-}
-
-static int cmd_unstage(struct cli *cl, int argc, char **argv)
-{
-	struct args a;
-	char staging[PATH_MAX];
-	int r = parse_args(argc, argv, &a);
-	if (r)
-		return r;
-	if (a.npos != 1)
-		return pvctl_usage("unstage: usage: pvctl --endpoint E unstage NAME [--staging-path DIR]");
-	if (a.staging)
-		snprintf(staging, sizeof(staging), "%s", a.staging);
-	else
-		staging_default(cl, a.pos[0], staging, sizeof(staging));
-	Csi__V1__NodeUnstageVolumeRequest q = CSI__V1__NODE_UNSTAGE_VOLUME_REQUEST__INIT;
-	_msg_ Csi__V1__NodeUnstageVolumeResponse *resp = NULL;
-	q.volume_id = a.pos[0];
-	q.staging_target_path = staging;
-	r = call(cl, "/csi.v1.Node/NodeUnstageVolume", &q,
-		 &csi__v1__node_unstage_volume_response__descriptor, &resp);
-	if (r == 0)
-		printf("volume %s unstaged\n", a.pos[0]);
-	return finish(cl, r);
-}
-
-/* fence-release NAME --node ID: ControllerUnpublishVolume, which breaks the node's fence. */
-static int cmd_fence_release(struct cli *cl, int argc, char **argv)
-{
-	struct args a;
-	int r = parse_args(argc, argv, &a);
-	if (r)
-		return r;
-	if (a.npos != 1 || !a.node)
-		return pvctl_usage("fence-release: usage: pvctl --endpoint E fence-release NAME --node ID");
-	Csi__V1__ControllerUnpublishVolumeRequest q = CSI__V1__CONTROLLER_UNPUBLISH_VOLUME_REQUEST__INIT;
-	_msg_ Csi__V1__ControllerUnpublishVolumeResponse *resp = NULL;
-	q.volume_id = a.pos[0];
-	q.node_id = (char *)a.node;
-	r = call(cl, "/csi.v1.Controller/ControllerUnpublishVolume", &q,
-		 &csi__v1__controller_unpublish_volume_response__descriptor, &resp);
-	if (r == 0)
-		printf("volume %s: fence of node %s released\n", a.pos[0], a.node);
-	return finish(cl, r);
-}
-
-static int cmd_stats(struct cli *cl, int argc, char **argv)
-{
-	struct args a;
-	char path[PATH_MAX];
-	int r = parse_args(argc, argv, &a);
-	if (r)
-		return r;
-	if (a.npos < 1 || a.npos > 2)
-		return pvctl_usage("stats: usage: pvctl --endpoint E stats NAME [PATH] [-o json]");
-	if (a.npos == 2)
-		snprintf(path, sizeof(path), "%s", a.pos[1]);
-	else if (a.staging)
-		snprintf(path, sizeof(path), "%s", a.staging);
-	else
-		staging_default(cl, a.pos[0], path, sizeof(path));
-	Csi__V1__NodeGetVolumeStatsRequest q = CSI__V1__NODE_GET_VOLUME_STATS_REQUEST__INIT;
-	_msg_ Csi__V1__NodeGetVolumeStatsResponse *resp = NULL;
-	q.volume_id = a.pos[0];
-	q.volume_path = path;
-	r = call(cl, "/csi.v1.Node/NodeGetVolumeStats", &q,
-		 &csi__v1__node_get_volume_stats_response__descriptor, &resp);
-	if (r < 0)
-		return finish(cl, r);
-	if (json_out(&a)) {
-		print_msg(resp);
-		return PVCTL_OK;
-	}
-	for (size_t i = 0; i < resp->n_usage; i++) {
-		const Csi__V1__VolumeUsage *u = resp->usage[i];
-		printf("%-7s total %lld used %lld available %lld\n",
-		       u->unit == CSI__V1__VOLUME_USAGE__UNIT__INODES ? "inodes" : "bytes",
-		       (long long)u->total, (long long)u->used, (long long)u->available);
-	}
-	if (resp->volume_condition)
-		printf("condition: %s%s%s\n", resp->volume_condition->abnormal ? "abnormal" : "healthy",
-		       *resp->volume_condition->message ? ": " : "", resp->volume_condition->message);
-	return PVCTL_OK;
-}
-
-static int cmd_expand(struct cli *cl, int argc, char **argv)
-{
-	struct args a;
-	uint64_t bytes;
-	char path[PATH_MAX];
-	int r = parse_args(argc, argv, &a);
-	if (r)
-		return r;
-	const char *size = a.capacity ? a.capacity : (a.npos == 2 ? a.pos[1] : NULL);
-	if (!size || a.npos != (a.capacity ? 1 : 2))
-		return pvctl_usage("expand: usage: pvctl --endpoint E expand NAME --capacity SIZE [--staging-path DIR]");
-	if (pv_quantity_parse(size, &bytes, &cl->err) < 0)
-		return finish(cl, -EINVAL);
-	Csi__V1__ControllerExpandVolumeRequest q = CSI__V1__CONTROLLER_EXPAND_VOLUME_REQUEST__INIT;
-	Csi__V1__CapacityRange cr = CSI__V1__CAPACITY_RANGE__INIT;
-	_msg_ Csi__V1__ControllerExpandVolumeResponse *resp = NULL;
-	cr.required_bytes = (int64_t)bytes;
-	q.volume_id = a.pos[0];
-	q.capacity_range = &cr;
-	r = call(cl, "/csi.v1.Controller/ControllerExpandVolume", &q,
-		 &csi__v1__controller_expand_volume_response__descriptor, &resp);
-	if (r < 0)
-		return finish(cl, r);
-	uint64_t now = (uint64_t)resp->capacity_bytes;
-	if (resp->node_expansion_required) {
-		if (a.staging)
-			snprintf(path, sizeof(path), "%s", a.staging);
-		else
-			staging_default(cl, a.pos[0], path, sizeof(path));
-		Csi__V1__NodeExpandVolumeRequest nq = CSI__V1__NODE_EXPAND_VOLUME_REQUEST__INIT;
-		_msg_ Csi__V1__NodeExpandVolumeResponse *nresp = NULL;
-		nq.volume_id = a.pos[0];
-		nq.volume_path = path;
-		nq.staging_target_path = path;
-		nq.capacity_range = &cr;
-		r = call(cl, "/csi.v1.Node/NodeExpandVolume", &nq,
-			 &csi__v1__node_expand_volume_response__descriptor, &nresp);
-		/* Not staged here: the node grows the filesystem at its next stage. */
-		if (r < 0 && cl->err.kind != PV_E_NOT_FOUND)
-			return finish(cl, r);
-		if (r == 0 && nresp->capacity_bytes)
-			now = (uint64_t)nresp->capacity_bytes;
-	}
-	char q2[32];
-	pv_quantity_format(now, q2, sizeof(q2));
-	printf("volume %s is %s\n", a.pos[0], q2);
-	return PVCTL_OK;
+	return pcsi_finish(cl, r);
 }
 
 int pvctl_csi_run(const struct pvctl_opts *o, int argc, char **argv)
@@ -770,9 +468,9 @@ int pvctl_csi_run(const struct pvctl_opts *o, int argc, char **argv)
 		int (*fn)(struct cli *, int, char **);
 	} cmds[] = {
 		{"info", cmd_info}, {"create", cmd_create}, {"get", cmd_get}, {"delete", cmd_delete},
-		{"stage", cmd_stage}, {"publish", cmd_publish}, {"unpublish", cmd_unpublish},
-		{"unstage", cmd_unstage}, {"stats", cmd_stats}, {"expand", cmd_expand},
-		{"fence-release", cmd_fence_release},
+		{"stage", pcsi_cmd_stage}, {"publish", pcsi_cmd_publish}, {"unpublish", pcsi_cmd_unpublish},
+		{"unstage", pcsi_cmd_unstage}, {"stats", pcsi_cmd_stats}, {"expand", pcsi_cmd_expand},
+		{"fence-release", pcsi_cmd_fence_release},
 	};
 	if (argc < 1)
 		return pvctl_usage("a command is required");
