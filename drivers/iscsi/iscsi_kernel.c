@@ -110,7 +110,7 @@ int pvi_kernel_cmd_pr(const char *op, const char *device, uint64_t key, struct p
 		r = r ?: push(a, arg(a, "--param-rk=0x%llx", (unsigned long long)key));
 		r = r ?: push(a, "--param-sark=0");
 	} else if (!strcmp(op, "reserve") || !strcmp(op, "release") || !strcmp(op, "preempt")) {
-		r = push(a, arg(a, "--%s", op));
+		r = push(a, !strcmp(op, "reserve") ? "--reserve" : !strcmp(op, "release") ? "--release" : "--preempt");
 		r = r ?: push(a, arg(a, "--param-rk=0x%llx", (unsigned long long)key));
 		if (!strcmp(op, "preempt"))
 			r = r ?: push(a, arg(a, "--param-sark=0x%llx", (unsigned long long)key));
