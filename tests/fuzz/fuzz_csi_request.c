@@ -8,6 +8,7 @@
  * Build with clang (-fsanitize=fuzzer); with another compiler run_corpus.c replays the
  * kept corpus (tests/fuzz/corpus) as a regression test.
  */
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,25 @@
 #include "pvnode/util.h"
 
 static struct csi_service svc;
+static char state[] = "/tmp/pvnode-fuzz.XXXXXX";
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* The dry run still writes lock files: remove the private state dir at exit. */
+static void cleanup(void)
+{
+	if (svc.engine)
+		pv_engine_close(svc.engine);
+	svc.engine = NULL;
+	nftw(state, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -25,7 +45,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	static char state[] = "/tmp/pvnode-fuzz.XXXXXX";
 	static char *allowed[] = {"/pvnode-fuzz-allowed"};
 	static struct pv_engine_cfg cfg;
 	struct pv_engine *e = NULL;
@@ -46,6 +65,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	svc.engine = e;
 	svc.cfg = pv_engine_config(e);
 	svc.dry_run = true;
+	atexit(cleanup);
 	return 0;
 }
 
