@@ -127,5 +127,13 @@ grep -q "$SECRET" "$T/pvnode.log" && csi_fail "a secret reached the log"
 grep -q '"secrets":"<redacted>"' "$T/pvnode.log" || csi_fail "secrets not shown as redacted"
 call NodeUnstageVolume volume_id=e1 staging_target_path="$STG"
 
+# --- Probe is not ready while the state directory is unusable
+mv "$T/state" "$T/state.away"
+expect OK Probe
+[ "$OUT" = '{"ready":{}}' ] || csi_fail "Probe ready without a state dir: $OUT"
+mv "$T/state.away" "$T/state"
+expect OK Probe
+[ "$OUT" = '{"ready":{"value":true}}' ] || csi_fail "Probe not ready: $OUT"
+
 kill -0 "$PVNODE_PID" || csi_fail "pvnode died"
 echo PASS
