@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -556,6 +557,11 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	/* 1 MiB buffers (ours and libnfs's PDUs) come and go per request: keep them in
+	 * the heap instead of fresh zeroed mmaps each time (page faults cost ~1/3 of the
+	 * write throughput). */
+	mallopt(M_MMAP_THRESHOLD, 8 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	signal(SIGPIPE, SIG_IGN);
 	if (chdir("/") < 0)
 		return 1;
