@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,4 +89,12 @@ int pv_proc_stop(pid_t pid, unsigned long long start, int timeout_ms)
 		nanosleep(&ts, NULL);
 	}
 	return -ETIMEDOUT;
+}
+
+void pv_process_harden(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	setrlimit(RLIMIT_CORE, &none);
 }

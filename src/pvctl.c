@@ -218,6 +218,7 @@ int main(int argc, char **argv)
 	int r;
 
 	pv_log_setup(PV_LOG_WARN, false, "pvctl");
+	pv_process_harden(); /* secrets pass through: secret set, CHAP for stage */
 	if ((r = defaults(&o)))
 		return r;
 	if ((r = parse_globals(&o, &argc, argv)))

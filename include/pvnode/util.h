@@ -62,6 +62,10 @@ bool pv_proc_alive(pid_t pid, unsigned long long start);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL; only when pv_proc_alive(pid, start). */
 int pv_proc_stop(pid_t pid, unsigned long long start, int timeout_ms);
 
+/* Processes that hold secrets (pvctl, pvnode, helpers with CHAP or cephx keys in
+ * memory for reconnects): no core dumps, no ptrace by other users. */
+void pv_process_harden(void);
+
 /* --- src/loop.c --- loop devices (LOOP_CONFIGURE) */
 /* Attach `file` to a free loop device; direct I/O when the file allows it. */
 int pv_loop_attach(const char *file, bool readonly, bool direct_io, char *dev, size_t devlen,
