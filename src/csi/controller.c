@@ -87,9 +87,10 @@ static int create_want(const Csi__V1__CreateVolumeRequest *q, struct create_want
 
 /* The PV JSON for a new volume, parsed by the same strict parser as pvctl create. */
 static int create_pv(const Csi__V1__CreateVolumeRequest *q, const struct create_want *w,
-		     const char *cap_fs, struct pv *out, struct pv_err *err)
+		     const char *cap_fs, const char *default_driver, struct pv *out,
+		     struct pv_err *err)
 {
-	const char *driver = NULL, *fs = NULL, *gid = NULL;
+	const char *driver = default_driver, *fs = NULL, *gid = NULL;
 	json_t *attrs = json_object();
 	for (size_t i = 0; i < q->n_parameters; i++) {
 		const char *k = q->parameters[i]->key, *v = q->parameters[i]->value;
@@ -214,7 +215,7 @@ int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 		pv_err_clear(err);
 		pv_free(&pv);
 		pv_init(&pv);
-		r = create_pv(q, &w, cap_fs, &pv, err);
+		r = create_pv(q, &w, cap_fs, ctx->svc->default_driver, &pv, err);
 		if (r == 0 && !ctx->svc->dry_run)
 			r = pv_catalog_create(state, ctx->svc->cfg->node_id, &pv,
 					      q->n_secrets ? &sec : NULL, false, err);
@@ -264,6 +265,10 @@ int csi_controller_delete_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 		if (r == -ENOENT) {
 			pv_err_clear(err);
 			r = 0;
+		}
+		if (r == 0 && !ctx->svc->dry_run) {   /* forget where it was published */
+			struct csi_attachments none = {0};
+			csi_attachments_save(state, q->volume_id, &none, NULL, NULL, NULL);
 		}
 	}
 	pv_journal_free(&j);

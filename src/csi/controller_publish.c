@@ -1,13 +1,15 @@
 /*
  * controller_publish.c — the CSI Controller calls that act on an existing volume:
- * ControllerPublishVolume (checks the volume and the node; nothing to attach, the node
- * attaches at stage), ControllerUnpublishVolume (breaks the node's backend fence through
- * the driver's fence_release, e.g. preempting a dead node's SCSI reservation) and
+ * ControllerPublishVolume (checks the volume and the node, refuses a single-node volume
+ * already published elsewhere, records the node; nothing to attach, the node attaches at
+ * stage), ControllerUnpublishVolume (breaks the node's backend fence through the
+ * driver's fence_release, e.g. preempting a dead node's SCSI reservation) and
  * ControllerExpandVolume (grows the backing storage through the driver).
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "csi.h"
@@ -25,43 +27,20 @@ static int node_ctx(const struct csi_service *svc, const char *volume, char *run
 	return pv_mkdir_p(run_dir, 0700, err);
 }
 
+static bool single_node(enum pv_access a)
+{
+	return a == PV_RWO || a == PV_RWOP;
+}
+
 int csi_controller_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 				  ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__ControllerPublishVolumeRequest *q = (const void *)req;
+	const char *state = ctx->svc->cfg->state_dir;
+	struct csi_attachments att = {0};
 	struct csi_cap cap;
 	struct pv pv;
-	int r = csi_check_volume_id(q->volume_id, err);
-	if (r < 0)
-		return r;
-	if (!*q->node_id)
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: node_id is required",
-				  q->volume_id);
-	r = csi_check_capability(q->volume_id, q->volume_capability, &cap, err);
-	if (r < 0)
-		return r;
-	pv_init(&pv);
-	r = csi_load_pv(ctx->svc, q->volume_id, NULL, 0, &pv, err);
-	if (r == 0 && strcmp(q->node_id, ctx->svc->cfg->node_id) != 0)
-		r = pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,
-			       "node %.128s is not known to this plugin (it serves node %s)", q->node_id,
-			       ctx->svc->cfg->node_id);
-	if (r == 0 && !(pv.access_modes & PV_ACCESS_BIT(cap.access)))
-		r = pv_err_set(err, -EPERM, PV_E_POLICY, "volume %s does not allow access mode %s",
-			       q->volume_id, csi_mode_name(q->volume_capability->access_mode->mode));
-	pv_free(&pv);
-	if (r < 0)
-		return r;
-	*resp = CSI_NEW(ctx, controller_publish_volume_response);
-	return 0;
-}
-
-int csi_controller_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
-				    ProtobufCMessage **resp, struct pv_err *err)
-{
-	const Csi__V1__ControllerUnpublishVolumeRequest *q = (const void *)req;
-	struct pv_secrets sec;
-	struct pv pv;
+	int lock = -1;
 	int r = csi_check_volume_id(q->volume_id, err);
 	if (r < 0)
 		return r;
@@ -71,24 +50,108 @@ int csi_controller_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage 
 	if (!pv_name_valid(q->node_id))
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "volume %s: node_id has characters outside [A-Za-z0-9._:-]", q->volume_id);
+	r = csi_check_capability(q->volume_id, q->volume_capability, &cap, err);
+	if (r < 0)
+		return r;
+	pv_init(&pv);
+	r = csi_load_pv(ctx->svc, q->volume_id, NULL, 0, &pv, err);
+	if (r == 0)
+		r = lock = pv_lock_volume(state, q->volume_id, false, err);
+	if (r >= 0)
+		r = csi_attachments_load(state, q->volume_id, &att, err);
+	if (r >= 0 && !csi_attachments_has(&att, q->node_id)) {
+		/* A single-node volume published elsewhere: the spec's FAILED_PRECONDITION. */
+		if (att.n && single_node(cap.access))
+			r = pv_err_set(err, -EBUSY, PV_E_POLICY,
+				       "volume %s is already published to node %s and %s allows one node",
+				       q->volume_id, att.nodes[0],
+				       csi_mode_name(q->volume_capability->access_mode->mode));
+		else if (strcmp(q->node_id, ctx->svc->cfg->node_id) != 0)
+			r = pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,
+				       "node %s is not known to this plugin (it serves node %s)",
+				       q->node_id, ctx->svc->cfg->node_id);
+		else if (!(pv.access_modes & PV_ACCESS_BIT(cap.access)))
+			r = pv_err_set(err, -EPERM, PV_E_POLICY, "volume %s does not allow access mode %s",
+				       q->volume_id, csi_mode_name(q->volume_capability->access_mode->mode));
+		else if (!ctx->svc->dry_run)
+			r = csi_attachments_save(state, q->volume_id, &att, q->node_id, NULL, err);
+	}
+	if (lock >= 0)
+		pv_unlock(lock);
+	csi_attachments_free(&att);
+	pv_free(&pv);
+	if (r < 0)
+		return r;
+	*resp = CSI_NEW(ctx, controller_publish_volume_response);
+	return 0;
+}
+
+/* Release one node: its backend fence (driver fence_release), then its record. */
+static int release_node(struct csi_ctx *ctx, const struct pv *pv, const struct pv_secrets *sec,
+			const struct csi_attachments *att, const char *node, struct pv_err *err)
+{
+	const struct pv_driver *drv = pv_driver_find(pv->driver);
+	int r = 0;
+	if (ctx->svc->dry_run)
+		return 0;
+	if (drv && drv->fence_release) {
+		char run_dir[PATH_MAX];
+		struct pv_node_ctx n;
+		r = node_ctx(ctx->svc, pv->name, run_dir, sizeof(run_dir), &n, err);
+		if (r == 0)
+			r = drv->fence_release(pv, sec, node, &n, err);
+	}
+	if (r == 0 && csi_attachments_has(att, node))
+		r = csi_attachments_save(ctx->svc->cfg->state_dir, pv->name, att, NULL, node, err);
+	return r;
+}
+
+int csi_controller_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+				    ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__ControllerUnpublishVolumeRequest *q = (const void *)req;
+	const char *state = ctx->svc->cfg->state_dir;
+	struct csi_attachments att = {0};
+	struct pv_secrets sec;
+	struct pv pv;
+	int lock = -1;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	/* node_id is optional: without it the volume is unpublished from every node. */
+	if (*q->node_id && !pv_name_valid(q->node_id))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: node_id has characters outside [A-Za-z0-9._:-]", q->volume_id);
 	r = csi_secrets_in((void *const *)q->secrets, q->n_secrets, &sec, err);
 	if (r < 0)
 		return r;
 	pv_init(&pv);
-	r = pv_catalog_load(ctx->svc->cfg->state_dir, q->volume_id, &pv, err);
+	r = pv_catalog_load(state, q->volume_id, &pv, err);
 	if (r == -ENOENT) {   /* gone: nothing can be held for it */
 		pv_err_clear(err);
 		r = 0;
-	} else if (r == 0) {
-		const struct pv_driver *drv = pv_driver_find(pv.driver);
-		if (drv && drv->fence_release && !ctx->svc->dry_run) {
-			char run_dir[PATH_MAX];
-			struct pv_node_ctx n;
-			r = node_ctx(ctx->svc, pv.name, run_dir, sizeof(run_dir), &n, err);
-			if (r == 0)
-				r = drv->fence_release(&pv, &sec, q->node_id, &n, err);
+		goto out;
+	}
+	if (r == 0)
+		r = lock = pv_lock_volume(state, q->volume_id, false, err);
+	if (r >= 0)
+		r = csi_attachments_load(state, q->volume_id, &att, err);
+	if (r >= 0 && *q->node_id) {
+		r = release_node(ctx, &pv, &sec, &att, q->node_id, err);
+	} else if (r >= 0) {
+		while (r == 0 && att.n) {
+			char *node = strdup(att.nodes[0]);
+			r = node ? release_node(ctx, &pv, &sec, &att, node, err) : -ENOMEM;
+			free(node);
+			csi_attachments_free(&att);
+			if (r == 0 && !ctx->svc->dry_run)
+				r = csi_attachments_load(state, q->volume_id, &att, err);
 		}
 	}
+out:
+	if (lock >= 0)
+		pv_unlock(lock);
+	csi_attachments_free(&att);
 	pv_free(&pv);
 	pv_secrets_free(&sec);
 	if (r < 0)

@@ -33,6 +33,7 @@ struct csi_service {
 	struct pv_engine *engine;
 	const struct pv_engine_cfg *cfg;   /* the engine's: state dir, node id, allowed paths */
 	bool dry_run;   /* the fuzzer: decode and validate every request, never act on one */
+	const char *default_driver;   /* CreateVolume without driver=: this one (NULL: refuse) */
 };
 
 /* A per-call allocation arena: everything a handler allocates for its response lives
@@ -113,6 +114,18 @@ int csi_secrets_in(void *const *entries, size_t n, struct pv_secrets *out, struc
  * the catalog (PV_E_NOT_FOUND when neither knows it). */
 int csi_load_pv(const struct csi_service *svc, const char *id, void *const *ctx_entries,
 		size_t n_ctx, struct pv *out, struct pv_err *err);
+
+/* attachments.c — the nodes a volume is ControllerPublished to. */
+struct csi_attachments {
+	char **nodes;
+	size_t n;
+};
+int csi_attachments_load(const char *state, const char *volume, struct csi_attachments *a,
+			 struct pv_err *err);
+bool csi_attachments_has(const struct csi_attachments *a, const char *node);
+int csi_attachments_save(const char *state, const char *volume, const struct csi_attachments *a,
+			 const char *add, const char *drop, struct pv_err *err);
+void csi_attachments_free(struct csi_attachments *a);
 
 /* msgtext.c — a message as JSON text with every `secrets` map and secret-looking
  * mount flag replaced by "<redacted>" (logs, pvctl -o json). malloc'd. */

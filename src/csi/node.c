@@ -201,9 +201,18 @@ int csi_node_get_volume_stats(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	int r = csi_check_volume_id(q->volume_id, err);
 	if (r < 0)
 		return r;
-	r = csi_check_path(ctx->svc, "volume_path", q->volume_path, true, err);
+	if (!*q->volume_path)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume_path is required");
+	r = check_known(ctx->svc, q->volume_id, err);
 	if (r < 0)
 		return r;
+	/* Stats only read: a path that cannot be the volume's is "not there" (NOT_FOUND,
+	 * as the spec and csi-sanity expect), not a refused operation. */
+	r = csi_check_path(ctx->svc, "volume_path", q->volume_path, true, err);
+	if (r < 0) {
+		err->kind = PV_E_NOT_FOUND;
+		return r;
+	}
 	memset(&st, 0, sizeof(st));
 	r = pv_engine_stats(ctx->svc->engine, q->volume_id, q->volume_path, &st, err);
 	if (r < 0)
@@ -229,6 +238,11 @@ int csi_node_expand_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	const Csi__V1__NodeExpandVolumeRequest *q = (const void *)req;
 	uint64_t bytes = 0;
 	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	if (!*q->volume_path)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume_path is required");
+	r = check_known(ctx->svc, q->volume_id, err);
 	if (r < 0)
 		return r;
 	r = csi_check_path(ctx->svc, "volume_path", q->volume_path, true, err);

@@ -5,7 +5,10 @@
  *
  *   pvnode --endpoint unix:///path/csi.sock --node-id ID [--state-dir DIR]
  *          [--selinux auto|on|off] [--allowed-path P]... [--workers N]
- *          [--log-format text|json] [-v]
+ *          [--log-format text|json] [--default-driver NAME] [-v]
+ *
+ * --default-driver: the driver of a CreateVolume without a driver= parameter (e.g. for
+ * a conformance suite run without a parameters file); without it such a call is refused.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,7 +25,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: pvnode --endpoint unix:///path/csi.sock --node-id ID [--state-dir DIR]\n"
 		"              [--selinux auto|on|off] [--allowed-path PREFIX]... [--workers N]\n"
-		"              [--log-format text|json] [-v] [--version]\n"
+		"              [--log-format text|json] [--default-driver NAME] [-v] [--version]\n"
 		"Serves CSI v1 Identity, Controller and Node on a unix socket.\n"
 		"Environment: PVNODE_STATE_DIR (default /var/lib/pvnode), PVNODE_SELINUX.\n");
 }
@@ -56,6 +59,7 @@ int main(int argc, char **argv)
 		{"allowed-path", required_argument, NULL, 'a'},
 		{"workers", required_argument, NULL, 'w'},
 		{"log-format", required_argument, NULL, 'l'},
+		{"default-driver", required_argument, NULL, 'd'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -64,7 +68,7 @@ int main(int argc, char **argv)
 	struct pv_engine_cfg cfg;
 	struct csi_server_opts so = {.workers = 4};
 	const char *state = getenv("PVNODE_STATE_DIR");
-	const char *node_id = NULL;
+	const char *node_id = NULL, *default_driver = NULL;
 	char **allowed = calloc((size_t)argc + 1, sizeof(char *));
 	bool json = false;
 	int verbose = 0, c;
@@ -110,6 +114,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'd':
+			if (!pv_driver_find(optarg)) {
+				fprintf(stderr, "pvnode: --default-driver %s is not one of: %s\n", optarg,
+					pv_driver_names());
+				return 2;
+			}
+			default_driver = optarg;
+			break;
 		case 'v': verbose++; break;
 		case 'V': printf("pvnode %s\n", PV_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
@@ -147,7 +159,8 @@ int main(int argc, char **argv)
 		pv_warn("reconcile: %s", err.msg);
 		pv_err_clear(&err);
 	}
-	struct csi_service svc = {.engine = engine, .cfg = pv_engine_config(engine)};
+	struct csi_service svc = {.engine = engine, .cfg = pv_engine_config(engine),
+				  .default_driver = default_driver};
 	r = csi_server_run(&svc, &so, &err);
 	if (r < 0)
 		pv_error("%s", err.msg);

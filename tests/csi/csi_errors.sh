@@ -59,7 +59,8 @@ expect INVALID_ARGUMENT NodeGetVolumeStats volume_id=e1
 expect INVALID_ARGUMENT NodeExpandVolume volume_id=e1
 expect INVALID_ARGUMENT ControllerPublishVolume volume_id=e1 $(cap_mount)
 expect INVALID_ARGUMENT ControllerPublishVolume volume_id=e1 node_id=node-a
-expect INVALID_ARGUMENT ControllerUnpublishVolume volume_id=e1
+expect INVALID_ARGUMENT ControllerUnpublishVolume node_id=node-a
+expect INVALID_ARGUMENT ControllerUnpublishVolume volume_id=e1 node_id=a/b
 expect INVALID_ARGUMENT ValidateVolumeCapabilities volume_id=e1
 expect INVALID_ARGUMENT ControllerExpandVolume volume_id=e1
 expect INVALID_ARGUMENT ListVolumes max_entries=-1
@@ -74,6 +75,9 @@ expect OK ControllerUnpublishVolume volume_id=ghost node_id=node-a     # nothing
 expect NOT_FOUND NodeUnpublishVolume volume_id=ghost target_path="$ALLOWED/pods/a/ghost"
 expect NOT_FOUND NodeUnstageVolume volume_id=ghost staging_target_path="$ALLOWED/staging/ghost"
 expect NOT_FOUND NodeGetVolumeStats volume_id=ghost volume_path="$ALLOWED/pods/a/ghost"
+expect NOT_FOUND NodeGetVolumeStats volume_id=ghost volume_path=some/path
+expect NOT_FOUND NodeGetVolumeStats volume_id=e1 volume_path=some/path    # known, not there
+expect NOT_FOUND NodeExpandVolume volume_id=ghost volume_path=some/path
 expect OK NodeUnpublishVolume volume_id=e1 target_path="$ALLOWED/pods/a/e1"   # known, not published
 
 # --- ALREADY_EXISTS / OUT_OF_RANGE
@@ -85,6 +89,13 @@ expect OUT_OF_RANGE CreateVolume name=e9 capacity_range.required_bytes=$((64 << 
 	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file
 expect OUT_OF_RANGE ControllerExpandVolume volume_id=e1 capacity_range.required_bytes=$((16 << 20)) \
 	capacity_range.limit_bytes=$((16 << 20))
+
+# --- FAILED_PRECONDITION: a single-node volume ControllerPublished to another node
+expect OK ControllerPublishVolume volume_id=e1 node_id=node-a $(cap_mount)
+expect OK ControllerPublishVolume volume_id=e1 node_id=node-a $(cap_mount)
+expect FAILED_PRECONDITION ControllerPublishVolume volume_id=e1 node_id=node-b $(cap_mount)
+expect OK ControllerUnpublishVolume volume_id=e1                       # every node
+expect NOT_FOUND ControllerPublishVolume volume_id=e1 node_id=node-b $(cap_mount)
 
 # --- FAILED_PRECONDITION: RWX filesystem on block storage
 call CreateVolume name=e2 capacity_range.required_bytes=$((32 << 20)) \

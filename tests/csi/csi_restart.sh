@@ -53,7 +53,7 @@ expect OK NodeGetVolumeStats volume_id=r1 volume_path="$TGT"
 # A killed daemon leaves its socket: the next start replaces it.
 csi_stop KILL
 [ -S "$SOCK" ] || csi_fail "expected a stale socket after SIGKILL"
-csi_start
+csi_start --default-driver file
 grep -q "replacing stale socket" "$T/pvnode.log" || csi_fail "stale socket not reported"
 # A live socket is refused.
 rc=0
@@ -62,6 +62,11 @@ rc=0
 [ "$rc" != 0 ] || csi_fail "a second pvnode started on a live socket"
 grep -q "another process is serving" "$T/second.log" || csi_fail "second start: $(cat "$T/second.log")"
 expect OK Probe
+
+# --default-driver: a CreateVolume without parameters (as a conformance suite sends it)
+expect OK CreateVolume name=r3 "volume_capabilities[0].mount=" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" capacity_range.required_bytes=$((16 << 20))
+expect OK DeleteVolume volume_id=r3
 
 expect OK NodeUnpublishVolume volume_id=r1 target_path="$TGT"
 expect OK NodeUnstageVolume volume_id=r1 staging_target_path="$STG"
