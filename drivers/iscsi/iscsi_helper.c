@@ -144,6 +144,9 @@ int main(int argc, char **argv)
 	}
 	struct pvi_io_cfg ic = { .target = &t, .key = ro ? 0 : key, .readonly = ro,
 				 .io_timeout_s = io_timeout, .status_path = status };
+	const char *inflight = getenv("PVNODE_ISCSI_INFLIGHT_KIB");   /* tuning */
+	if (inflight)
+		ic.max_inflight_bytes = (size_t)strtoul(inflight, NULL, 10) * 1024;
 	r = pvi_io_start(&ic, c, g_ready.portal, &g_io, &err);
 	if (r < 0) {
 		if (key && !ro)

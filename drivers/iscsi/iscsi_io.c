@@ -53,6 +53,7 @@ struct pvi_io {
 	pthread_mutex_t lock;
 	struct io_req *pending, **pending_tail;
 	struct io_req *inflight;   /* singly linked, unordered */
+	size_t inflight_bytes;     /* data of the READs/WRITEs in flight */
 	int efd;
 	volatile sig_atomic_t resize;
 	bool stop;
@@ -98,14 +99,27 @@ static void complete(struct io_req *r, int result)
 		pthread_cond_signal(&r->cond);
 }
 
+static size_t data_len(const struct io_req *r)
+{
+	return (r->op == OP_READ || r->op == OP_WRITE) ? r->len : 0;
+}
+
 static void unlink_inflight(struct pvi_io *io, struct io_req *r)
 {
 	for (struct io_req **p = &io->inflight; *p; p = &(*p)->next)
 		if (*p == r) {
 			*p = r->next;
 			r->next = NULL;
+			io->inflight_bytes -= data_len(r);
 			return;
 		}
+}
+
+/* Room for r on the wire? More than a few MiB in flight only adds contention (tgtd, the
+ * initiator and the kernel share the CPUs); one command always fits. */
+static bool has_room(const struct pvi_io *io, const struct io_req *r)
+{
+	return !io->inflight || io->inflight_bytes + data_len(r) <= io->cfg.max_inflight_bytes;
 }
 
 static void push_front(struct pvi_io *io, struct io_req *r)
@@ -209,6 +223,7 @@ static int submit(struct pvi_io *io, struct io_req *r)
 		return -EIO;
 	r->next = io->inflight;
 	io->inflight = r;
+	io->inflight_bytes += data_len(r);
 	return 0;
 }
 
@@ -231,6 +246,7 @@ static void on_transport_lost(struct pvi_io *io, const char *why)
 		io->inflight = r->next;
 		push_front(io, r);
 	}
+	io->inflight_bytes = 0;
 	io->lost = NULL;
 }
 
@@ -319,7 +335,7 @@ static void *engine(void *arg)
 		if (io->state == ST_DOWN)
 			expire(io, now, now - io->down_since_ms >= io->cfg.io_timeout_s * 1000LL);
 		bool submitted = false;
-		while (io->state == ST_UP && io->pending) {
+		while (io->state == ST_UP && io->pending && has_room(io, io->pending)) {
 			struct io_req *r = io->pending;
 			io->pending = r->next;
 			if (!io->pending)
@@ -395,14 +411,14 @@ static int run(struct pvi_io *io, enum io_op op, void *buf, size_t len, uint64_t
 	}
 	r.deadline_ms = now_ms() + io->cfg.io_timeout_s * 1000LL;
 	bool wake = true;
-	if (io->state == ST_UP && !io->pending && !io->lost && submit(io, &r) == 0) {
+	if (io->state == ST_UP && !io->pending && !io->lost && has_room(io, &r) && submit(io, &r) == 0) {
 		/* Fast path: put the command on the wire from this thread; the engine only
 		 * has to see the reply. Wake it if output is left or the link broke. */
 		if ((iscsi_which_events(io->iscsi) & POLLOUT) && iscsi_service(io->iscsi, POLLOUT) < 0)
 			io->lost = "connection lost";
 		wake = io->lost || (iscsi_which_events(io->iscsi) & POLLOUT);
 	} else {
-		if (io->state == ST_UP && !io->pending && !io->lost)
+		if (io->state == ST_UP && !io->pending && !io->lost && has_room(io, &r))
 			io->lost = "cannot queue a command";
 		*io->pending_tail = &r;
 		io->pending_tail = &r.next;
@@ -511,6 +527,8 @@ int pvi_io_start(const struct pvi_io_cfg *cfg, struct iscsi_context *iscsi, cons
 	io->cfg = *cfg;
 	if (io->cfg.io_timeout_s <= 0)
 		io->cfg.io_timeout_s = 15;
+	if (!io->cfg.max_inflight_bytes)
+		io->cfg.max_inflight_bytes = 2u << 20;
 	io->iscsi = iscsi;
 	snprintf(io->portal, sizeof(io->portal), "%s", portal);
 	r = pvi_capacity(iscsi, cfg->target, &io->size, &io->block_size, err);

@@ -25,6 +25,7 @@ struct pvi_io_cfg {
 	bool readonly;
 	int io_timeout_s;                /* how long I/O waits for a lost target, default 15 */
 	const char *status_path;         /* NULL: none */
+	size_t max_inflight_bytes;       /* READ/WRITE data on the wire at once, 0: 2 MiB */
 };
 
 /* Takes ownership of `iscsi` (logged in, reservation taken if key). */
