@@ -144,13 +144,17 @@ nfs_fixture_start() {
 	rm -f "$d/ctl" "$d/holder.ready"
 	mkfifo "$d/ctl"
 	_nfs_holder_script >"$d/holder.sh"
-	unshare --net --mount --propagation private bash "$d/holder.sh" "$d" \
+	# Started from a subshell, so the holder is not a job of the caller: a bare `wait`
+	# in a test must not wait for the server. It stays in the caller's process group,
+	# so a test runner that kills the group (meson on timeout) takes the server too.
+	( unshare --net --mount --propagation private bash "$d/holder.sh" "$d" \
 		>"$d/holder.out" 2>&1 </dev/null &
-	NFS_NS_PID=$!
+	  echo $! >"$d/holder.pid" )
+	NFS_NS_PID=$(cat "$d/holder.pid")
 	local i
 	for i in $(seq 100); do
 		[ -e "$d/holder.ready" ] && break
-		kill -0 "$NFS_NS_PID" 2>/dev/null || { cat "$d/holder.out" >&2; return 1; }
+		_nfs_alive "$NFS_NS_PID" || { cat "$d/holder.out" >&2; return 1; }
 		sleep 0.05
 	done
 	_nfs_wait_ready
@@ -174,19 +178,25 @@ nfs_fixture_stop() {
 	[ -n "$NFS_NS_PID" ] || return 0
 	[ -e "$NFS_FIXTURE_DIR/ganesha.child" ] &&
 		kill -CONT "$(cat "$NFS_FIXTURE_DIR/ganesha.child")" 2>/dev/null
-	if kill -0 "$NFS_NS_PID" 2>/dev/null; then
+	if _nfs_alive "$NFS_NS_PID"; then
 		kill -TERM "$NFS_NS_PID" 2>/dev/null
 		# The holder is blocked opening the fifo: open it so it sees the signal.
 		( echo quit >"$NFS_FIXTURE_DIR/ctl" ) 2>/dev/null &
 		local w=$!
 		local i
-		for i in $(seq 100); do kill -0 "$NFS_NS_PID" 2>/dev/null || break; sleep 0.05; done
-		kill -KILL "$NFS_NS_PID" 2>/dev/null
+		for i in $(seq 100); do _nfs_alive "$NFS_NS_PID" || break; sleep 0.05; done
+		_nfs_alive "$NFS_NS_PID" && kill -KILL "$NFS_NS_PID" 2>/dev/null
 		kill "$w" 2>/dev/null
 		wait "$w" 2>/dev/null
 	fi
-	wait "$NFS_NS_PID" 2>/dev/null
 	NFS_NS_PID=
+}
+
+# Running and not a zombie (init reaps orphans late on this kind of machine).
+_nfs_alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
 # ---- Test scaffolding for tests/nfs/*.sh, benches and the quickstart ----------------
@@ -231,6 +241,26 @@ nfs_test_cleanup() {
 	exit $rc
 }
 
+# A test killed outright (a runner's SIGKILL on timeout) cannot clean up, and its
+# helpers live in their own sessions. Sweep what such dead runs of these tests left:
+# only dirs whose owner.pid names a process that is gone, only mounts under them and
+# helpers whose command line names them.
+_nfs_sweep_dead_tests() {
+	local d owner saved=${T:-}
+	for d in "${TMPDIR:-/tmp}"/pvnode-nfs-test.*; do
+		[ -f "$d/owner.pid" ] || continue
+		owner=$(cat "$d/owner.pid" 2>/dev/null)
+		[ -n "$owner" ] && ! _nfs_alive "$owner" || continue
+		echo "note: cleaning up after a killed NFS test run in $d" >&2
+		T=$d
+		_nfs_cleanup_mounts
+		sleep 0.2
+		_nfs_cleanup_mounts
+		rm -rf "$d"
+	done
+	T=$saved
+}
+
 nfs_test_setup() {
 	PVCTL=${PVCTL:-${1:-}}
 	[ "$(id -u)" = 0 ] || nfs_skip "needs root"
@@ -238,7 +268,9 @@ nfs_test_setup() {
 	nfs_fixture_have || nfs_skip "nfs-ganesha / rpcbind not installed (scripts/deps/nfs.txt)"
 	[ -c /dev/fuse ] || nfs_skip "no /dev/fuse"
 	command -v fusermount3 >/dev/null || nfs_skip "fuse3 not installed"
+	_nfs_sweep_dead_tests
 	T=$(mktemp -d "${TMPDIR:-/tmp}/pvnode-nfs-test.XXXXXX")
+	echo $$ >"$T/owner.pid"
 	chmod 755 "$T"
 	trap nfs_test_cleanup EXIT
 	trap 'exit 130' INT TERM
