@@ -1,7 +1,7 @@
 #!/bin/bash
-# tests/nfs/nfs_readonly.sh — read-only is enforced, with EROFS (not a silent success or
-# a hang): a ReadOnlyMany volume, a --readonly publish of a RWX volume, and a volume on
-# an export the server serves read-only.
+# tests/nfs/nfs_readonly.sh — access modes on NFS. Read-only is enforced with EROFS (not
+# a silent success or a hang): a ReadOnlyMany volume, a --readonly publish of a RWX
+# volume, a volume on an export the server serves read-only. RWOP allows one publish.
 set -euo pipefail
 . "$(dirname "$0")/../lib/nfs.sh"
 nfs_test_setup "$@"
@@ -56,4 +56,14 @@ sed -i "s#\"share\": \"$NFS_RW_SHARE\"#\"share\": \"$NFS_RO_SHARE\"#" "$T/specs/
 if pv1 create -f "$T/specs/newvol.json" 2>"$T/err"; then nfs_fail "provisioning on a RO export succeeded"; fi
 grep -qi "read-only\|cannot create" "$T/err" || nfs_fail "provisioning on RO export: $(cat "$T/err")"
 nfs_ok "provisioning on a read-only export fails with: $(cat "$T/err")"
+
+# ReadWriteOncePod: one publish on the node; a second is refused by the policy (exit 3).
+nfs_spec solo "" >"$T/specs/solo.json"
+sed -i 's/"ReadWriteMany"/"ReadWriteOncePod"/' "$T/specs/solo.json"
+pv1 create -f "$T/specs/solo.json" && pv1 stage solo || nfs_fail "create/stage RWOP"
+pv1 publish solo "$T/targets/solo1" >/dev/null || nfs_fail "first RWOP publish"
+rc=0; pv1 publish solo "$T/targets/solo2" 2>"$T/err" >/dev/null || rc=$?
+[ $rc -eq 3 ] || nfs_fail "second RWOP publish: exit $rc, want 3: $(cat "$T/err")"
+nfs_ok "ReadWriteOncePod: second publish refused (exit 3): $(cat "$T/err")"
+pv1 unpublish solo "$T/targets/solo1" && pv1 unstage solo || nfs_fail "teardown RWOP"
 echo PASS
