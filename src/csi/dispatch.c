@@ -95,7 +95,9 @@ int csi_dispatch(const struct csi_service *svc, const struct csi_method *m,
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	}
 	_cleanup_(pv_freep) char *text = csi_msg_to_json(req, false);
-	pv_log(lvl, "%s request %s", name, text ? text : "{}");
+	/* At most 4 KiB of a request reaches the log (oversize fields are refused below). */
+	pv_log(lvl, "%s request %.4096s%s", name, text ? text : "{}",
+	       text && strlen(text) > 4096 ? "..." : "");
 
 	int r = m->handler(&ctx, req, &resp, &err);
 	if (r < 0 || err.kind != PV_E_NONE) {
