@@ -67,6 +67,8 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	conn->max_read = PVNFS_MAX_IO;
 	conn->max_readahead = PVNFS_MAX_IO;
 	conn->max_background = 64;
+	/* No writeback cache: with it the kernel trusts its own size and mtime of regular
+	 * files and would never see another node's writes (RWX coherence). */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	cfg->use_ino = 1;
 	cfg->attr_timeout = 1.0;
