@@ -37,7 +37,12 @@ echo from-node-1 >"$t1/a"
 echo from-node-2 >"$t2/b"
 [ "$(cat "$t1/b")" = from-node-2 ] || nfs_fail "node-1 does not see node-2's write"
 [ "$(cat "$dir/a")" = from-node-1 ] || nfs_fail "the export does not hold node-1's write"
-nfs_ok "RWX: each node sees the other's writes"
+echo version-1 >"$t1/c"
+[ "$(cat "$t2/c")" = version-1 ] || nfs_fail "node-2 does not see c"
+sleep 0.05
+echo version-2 >"$t1/c"      # same size: only the mtime tells node-2's cache
+[ "$(cat "$t2/c")" = version-2 ] || nfs_fail "node-2 reads its stale cache after node-1 rewrote c"
+nfs_ok "RWX: each node sees the other's writes, rewrites included (close-to-open)"
 
 # The supplemental-gid guarantee, through the kernel's own permission checks.
 nfs_as_user 5555 sh -c "echo by-uid-1000 >'$t1/u' && cat '$t2/u' >/dev/null" ||
