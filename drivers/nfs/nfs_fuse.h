@@ -61,6 +61,10 @@ static inline struct pvnfs_file *pvnfs_file(const struct fuse_file_info *fi)
 	return (struct pvnfs_file *)(uintptr_t)fi->fh;
 }
 
+/* nfs_fuse_ops.c: the operations table and the helper's one pool. */
+extern const struct fuse_operations pvnfs_ops;
+extern struct pvnfs_pool pvnfs_helper_pool;
+
 int pvnfs_pool_init(struct pvnfs_pool *p, const char *host, int port, const char *export,
 		    int timeout_ms, int n, char *errbuf, size_t errlen);
 void pvnfs_pool_destroy(struct pvnfs_pool *p);

@@ -1,0 +1,443 @@
+/*
+ * nfs_fuse_ops.c — the FUSE operations of pvnode-nfs-fuse: each maps to libnfs calls on
+ * a context borrowed from the pool (nfs_pool.c) for the duration of the request.
+ * Files created through the mount are owned by the caller (group: the parent's if it is
+ * setgid, else the caller's), as a kernel NFS client with root squash off leaves them.
+ * Writes go through the pipelined write path; reads and attribute look-ups wait for a
+ * file's writes in flight so they never see less than write() accepted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "nfs_fuse.h"
+
+struct pvnfs_pool pvnfs_helper_pool;
+
+/* The export path of a FUSE path: libnfs resolves paths below the mounted export. */
+static const char *np(const char *path)
+{
+	return path && *path ? path : "/";
+}
+
+static void to_stat(const struct nfs_stat_64 *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = n->nfs_dev;
+	st->st_ino = n->nfs_ino;
+	st->st_mode = n->nfs_mode;
+	st->st_nlink = n->nfs_nlink;
+	st->st_uid = n->nfs_uid;
+	st->st_gid = n->nfs_gid;
+	st->st_rdev = n->nfs_rdev;
+	st->st_size = n->nfs_size;
+	st->st_blksize = 1 << 20;
+	st->st_blocks = n->nfs_blocks;
+	st->st_atim.tv_sec = n->nfs_atime;
+	st->st_atim.tv_nsec = n->nfs_atime_nsec;
+	st->st_mtim.tv_sec = n->nfs_mtime;
+	st->st_mtim.tv_nsec = n->nfs_mtime_nsec;
+	st->st_ctim.tv_sec = n->nfs_ctime;
+	st->st_ctim.tv_nsec = n->nfs_ctime_nsec;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	conn->max_write = PVNFS_MAX_IO;
+	conn->max_read = PVNFS_MAX_IO;
+	conn->max_readahead = PVNFS_MAX_IO;
+	conn->max_background = 64;
+	/* No writeback cache: with it the kernel trusts its own size and mtime of regular
+	 * files and would never see another node's writes (RWX coherence). */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	cfg->use_ino = 1;
+	cfg->attr_timeout = 1.0;
+	cfg->entry_timeout = 1.0;
+	cfg->negative_timeout = 0;
+	cfg->auto_cache = 1;   /* drop cached pages when another node changed the file */
+	cfg->kernel_cache = 0;
+	cfg->hard_remove = 0;
+	return NULL;
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct nfs_stat_64 n;
+	struct pvnfs_lease l;
+	int r;
+
+	/* A size the server reports must include what write() already accepted. */
+	if (fi && fi->fh)
+		pvnfs_write_barrier_keep(pvnfs_file(fi));
+	else
+		pvnfs_write_barrier_all();
+	r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	if (r < 0)
+		return r;
+	if (fi && fi->fh)
+		r = nfs_fstat64(l.nfs, pvnfs_file(fi)->fh, &n);
+	else
+		r = nfs_lstat64(l.nfs, np(path), &n);
+	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
+	if (r == 0)
+		to_stat(&n, st);
+	return r;
+}
+
+/* Who owns what the caller creates: its uid; the parent's group when the parent is
+ * setgid (the PV gid case), else its gid. */
+static int owner_for(struct nfs_context *nfs, const char *path, uid_t *uid, gid_t *gid)
+{
+	struct fuse_context *c = fuse_get_context();
+	char parent[PATH_MAX];
+	struct nfs_stat_64 st;
+	const char *slash = strrchr(path, '/');
+	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+	int r;
+
+	*uid = c->uid;
+	*gid = c->gid;
+	if (n >= sizeof(parent))
+		return -ENAMETOOLONG;
+	memcpy(parent, path, n);
+	parent[n] = '\0';
+	r = nfs_stat64(nfs, parent, &st);
+	if (r < 0)
+		return r;
+	if (st.nfs_mode & S_ISGID)
+		*gid = st.nfs_gid;
+	return 0;
+}
+
+static bool caller_is_root_group_root(void)
+{
+	struct fuse_context *c = fuse_get_context();
+	return c->uid == 0 && c->gid == 0;
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct pvnfs_file *f = pvnfs_file_new();
+	struct pvnfs_lease l;
+	uid_t uid;
+	gid_t gid;
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	if (r < 0) {
+		pvnfs_file_free(f);
+		return r;
+	}
+	r = nfs_create(l.nfs, path, (fi->flags & (O_ACCMODE | O_EXCL)) | O_CREAT, mode & 07777, &f->fh);
+	if (r == 0 && !caller_is_root_group_root()) {
+		r = owner_for(l.nfs, path, &uid, &gid);
+		if (r == 0)
+			r = nfs_fchown(l.nfs, f->fh, (int)uid, (int)gid);
+		if (r == 0 && (mode & 07000))
+			r = nfs_fchmod(l.nfs, f->fh, (int)(mode & 07777));
+	}
+	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
+	if (r < 0) {
+		pvnfs_file_free(f);
+		return r;
+	}
+	fi->fh = (uint64_t)(uintptr_t)f;
+	return 0;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	struct pvnfs_file *f = pvnfs_file_new();
+	struct pvnfs_lease l;
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	if (r < 0) {
+		pvnfs_file_free(f);
+		return r;
+	}
+	/* O_TRUNC arrives as a separate truncate; O_APPEND offsets come from the kernel. */
+	r = nfs_open(l.nfs, path, fi->flags & (O_ACCMODE | O_SYNC | O_DSYNC), &f->fh);
+	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
+	if (r < 0) {
+		pvnfs_file_free(f);
+		return r;
+	}
+	fi->fh = (uint64_t)(uintptr_t)f;
+	return 0;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct pvnfs_lease l;
+	size_t done = 0;
+	int r;
+
+	(void)path;
+	pvnfs_write_barrier_keep(pvnfs_file(fi));
+	r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	if (r < 0)
+		return r;
+	/* libnfs returns at most the server's rtmax per call: a short read is not EOF. */
+	while (done < size) {
+		r = nfs_pread(l.nfs, pvnfs_file(fi)->fh, (uint64_t)off + done, size - done, buf + done);
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+	}
+	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r < 0 ? r : 0);
+	return r < 0 ? r : (int)done;
+}
+
+static int op_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)path;
+	return pvnfs_write(&pvnfs_helper_pool, pvnfs_file(fi), buf, size, off);
+}
+
+static int op_flush(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	/* close-to-open: what was written is on the server when close returns. */
+	return pvnfs_commit(&pvnfs_helper_pool, pvnfs_file(fi));
+}
+
+static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)datasync;
+	return pvnfs_commit(&pvnfs_helper_pool, pvnfs_file(fi));
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+	struct pvnfs_file *f = pvnfs_file(fi);
+	struct pvnfs_lease l;
+
+	(void)path;
+	pvnfs_write_barrier(&pvnfs_helper_pool, f);
+	if (pvnfs_pool_get(&pvnfs_helper_pool, &l) == 0) {
+		nfs_close(l.nfs, f->fh); /* NFSv3: frees the handle, no RPC */
+		pvnfs_pool_put(&pvnfs_helper_pool, &l, 0);
+	}
+	pvnfs_file_free(f);
+	return 0;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct pvnfs_lease l;
+	struct nfsdir *dir = NULL;
+	struct nfsdirent *e;
+	int r;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	if (r < 0)
+		return r;
+	r = nfs_opendir(l.nfs, np(path), &dir);
+	if (r == 0) {
+		while ((e = nfs_readdir(l.nfs, dir))) {
+			struct stat st = { .st_ino = e->inode, .st_mode = e->mode };
+			if (fill(buf, e->name, &st, 0, 0))
+				break;
+		}
+		nfs_closedir(l.nfs, dir);
+	}
+	return pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+	struct pvnfs_lease l;
+	uid_t uid;
+	gid_t gid;
+	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+
+	if (r < 0)
+		return r;
+	r = nfs_mkdir2(l.nfs, path, (int)(mode & 07777));
+	if (r == 0 && !caller_is_root_group_root()) {
+		r = owner_for(l.nfs, path, &uid, &gid);
+		if (r == 0)
+			r = nfs_lchown(l.nfs, path, (int)uid, (int)gid);
+	}
+	return pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
+}
+
+static int op_symlink(const char *target, const char *path)
+{
+	struct pvnfs_lease l;
+	uid_t uid;
+	gid_t gid;
+	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+
+	if (r < 0)
+		return r;
+	r = nfs_symlink(l.nfs, target, path);
+	if (r == 0 && !caller_is_root_group_root()) {
+		r = owner_for(l.nfs, path, &uid, &gid);
+		if (r == 0)
+			r = nfs_lchown(l.nfs, path, (int)uid, (int)gid);
+	}
+	return pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
+}
+
+#define SIMPLE_OP(call)                                              \
+	do {                                                         \
+		struct pvnfs_lease l_;                               \
+		int r_ = pvnfs_pool_get(&pvnfs_helper_pool, &l_);                 \
+		if (r_ < 0)                                          \
+			return r_;                                   \
+		struct nfs_context *nfs = l_.nfs;                    \
+		r_ = (call);                                         \
+		return pvnfs_pool_put(&pvnfs_helper_pool, &l_, r_);               \
+	} while (0)
+
+static int op_unlink(const char *path) { SIMPLE_OP(nfs_unlink(nfs, path)); }
+static int op_rmdir(const char *path) { SIMPLE_OP(nfs_rmdir(nfs, path)); }
+static int op_link(const char *from, const char *to) { SIMPLE_OP(nfs_link(nfs, from, to)); }
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	if (fi && fi->fh)
+		SIMPLE_OP(nfs_fchmod(nfs, pvnfs_file(fi)->fh, (int)(mode & 07777)));
+	SIMPLE_OP(nfs_chmod(nfs, path, (int)(mode & 07777)));
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+	if (flags)
+		return -EINVAL;
+	SIMPLE_OP(nfs_rename(nfs, from, to));
+}
+
+static int op_readlink(const char *path, char *buf, size_t size)
+{
+	if (size == 0)
+		return -EINVAL;
+	memset(buf, 0, size);
+	SIMPLE_OP(nfs_readlink(nfs, path, buf, (int)size - 1));
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	struct pvnfs_lease l;
+	struct nfs_stat_64 st;
+	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+
+	(void)fi;
+	if (r < 0)
+		return r;
+	r = nfs_lstat64(l.nfs, path, &st);
+	if (r == 0)
+		r = nfs_lchown(l.nfs, path, uid == (uid_t)-1 ? (int)st.nfs_uid : (int)uid,
+			       gid == (gid_t)-1 ? (int)st.nfs_gid : (int)gid);
+	return pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
+}
+
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	if (fi && fi->fh) {
+		int r = pvnfs_write_barrier(&pvnfs_helper_pool, pvnfs_file(fi));
+		if (r < 0)
+			return r;
+		SIMPLE_OP(nfs_ftruncate(nfs, pvnfs_file(fi)->fh, (uint64_t)size));
+	}
+	SIMPLE_OP(nfs_truncate(nfs, path, (uint64_t)size));
+}
+
+static void ts_to_tv(const struct timespec *ts, uint64_t cur_sec, uint64_t cur_nsec, struct timeval *tv)
+{
+	if (ts->tv_nsec == UTIME_NOW) {
+		gettimeofday(tv, NULL);
+	} else if (ts->tv_nsec == UTIME_OMIT) {
+		tv->tv_sec = (time_t)cur_sec;
+		tv->tv_usec = (suseconds_t)(cur_nsec / 1000);
+	} else {
+		tv->tv_sec = ts->tv_sec;
+		tv->tv_usec = ts->tv_nsec / 1000;
+	}
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct pvnfs_lease l;
+	struct nfs_stat_64 st;
+	struct timeval t[2];
+	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+
+	(void)fi;
+	if (r < 0)
+		return r;
+	r = nfs_stat64(l.nfs, path, &st);
+	if (r == 0) {
+		ts_to_tv(&tv[0], st.nfs_atime, st.nfs_atime_nsec, &t[0]);
+		ts_to_tv(&tv[1], st.nfs_mtime, st.nfs_mtime_nsec, &t[1]);
+		r = nfs_utimes(l.nfs, path, t);
+	}
+	return pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+	struct pvnfs_lease l;
+	struct nfs_statvfs_64 s;
+	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+
+	(void)path;
+	if (r < 0)
+		return r;
+	r = nfs_statvfs64(l.nfs, "/", &s);
+	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
+	if (r < 0)
+		return r;
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = s.f_bsize;
+	sv->f_frsize = s.f_frsize;
+	sv->f_blocks = s.f_blocks;
+	sv->f_bfree = s.f_bfree;
+	sv->f_bavail = s.f_bavail;
+	sv->f_files = s.f_files;
+	sv->f_ffree = s.f_ffree;
+	sv->f_favail = s.f_favail;
+	sv->f_namemax = s.f_namemax ? s.f_namemax : 255;
+	return 0;
+}
+
+const struct fuse_operations pvnfs_ops = {
+	.init = op_init,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.chmod = op_chmod,
+	.chown = op_chown,
+	.truncate = op_truncate,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.statfs = op_statfs,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.readdir = op_readdir,
+	.create = op_create,
+	.utimens = op_utimens,
+};
