@@ -10,9 +10,10 @@
  * writes "ok\n" ("ok ro\n" on a read-only export) — or "error: <sentence>\n" and exits
  * 1 — to the ready fd, so the driver learns the outcome of attach. Requests run on
  * FUSE's multithreaded loop; libnfs contexts are not thread-safe, so each request
- * borrows one from a pool (nfs_pool.c) — several TCP connections in flight at once. Every RPC has a bounded timeout: during
- * a server outage calls fail with ETIMEDOUT instead of hanging, the broken connection is
- * dropped, and the next request reconnects once the server is back.
+ * borrows one from a pool (nfs_pool.c) — several TCP connections in flight at once.
+ * Every RPC has a bounded timeout: during a server outage calls fail with ETIMEDOUT
+ * instead of hanging, the broken connection is dropped, and the next request
+ * reconnects once the server is back.
  * The operations are in nfs_fuse_ops.c, the context pool and write path in nfs_pool.c.
  */
 #include <errno.h>
