@@ -46,8 +46,8 @@ static int read_stat(pid_t pid, char *state, unsigned long long *start)
 
 unsigned long long pv_proc_start_time(pid_t pid)
 {
-	unsigned long long start;
-	char state;
+	unsigned long long start = 0;
+	char state = 0;
 
 	if (pid <= 0 || read_stat(pid, &state, &start) < 0)
 		return 0;
@@ -56,8 +56,8 @@ unsigned long long pv_proc_start_time(pid_t pid)
 
 bool pv_proc_alive(pid_t pid, unsigned long long start)
 {
-	unsigned long long s;
-	char state;
+	unsigned long long s = 0;
+	char state = 0;
 
 	if (pid <= 0 || read_stat(pid, &state, &s) < 0)
 		return false;

@@ -67,7 +67,7 @@ int pvctl_cmd_get(struct pvctl_opts *o, int argc, char **argv)
 		else
 			return PVCTL_USAGE;
 	}
-	if (strcmp(output, "table") && strcmp(output, "json") && strcmp(output, "k8s"))
+	if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0 && strcmp(output, "k8s") != 0)
 		return pvctl_usage("-o: unknown output '%s' (allowed: table, json, k8s)", output);
 	if (argc - optind > 1)
 		return pvctl_usage("get takes at most one volume name");
