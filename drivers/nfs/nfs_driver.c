@@ -126,6 +126,18 @@ static int wait_ready(int fd, pid_t pid, int timeout_ms, char *msg, size_t len)
 	return strcmp(msg, "ok") == 0 ? 0 : strcmp(msg, "ok ro") == 0 ? 1 : -EIO;
 }
 
+/* Reap our child `pid` if it exits within timeout_ms (never block for good: a process
+ * stuck in a FUSE request may not die at once). */
+static void reap(pid_t pid, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 20) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD))
+			return;
+		usleep(20000);
+	}
+}
+
 static int start_helper(const struct pv *pv, const struct pvnfs_cfg *cfg, bool readonly,
 			const char *mnt, const struct pv_node_ctx *node, struct pv_attachment *att,
 			struct pv_err *err)
@@ -181,7 +193,7 @@ static int start_helper(const struct pv *pv, const struct pvnfs_cfg *cfg, bool r
 		unsigned long long st = pv_proc_start_time(pid);
 		if (st)
 			pv_proc_stop(pid, st, 3000);
-		waitpid(pid, NULL, 0); /* our child until we exit: reap it */
+		reap(pid, 5000); /* our child until we exit */
 		clear_stale_mount(mnt);
 		if (r == -ETIMEDOUT)
 			r = pv_err_set(err, r, PV_E_UNAVAILABLE,
@@ -289,7 +301,7 @@ static int nfs_detach(const struct pv *pv, const struct pv_attachment *att,
 		pv_proc_stop(att->helper_pid, att->helper_start, 5000);
 	}
 	if (att->helper_pid > 0)
-		waitpid(att->helper_pid, NULL, WNOHANG);
+		reap(att->helper_pid, 0);
 	return r;
 }
 
