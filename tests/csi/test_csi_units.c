@@ -1,0 +1,191 @@
+/*
+ * test_csi_units.c — cmocka tests of the CSI layer's pure logic: the error-kind →
+ * status-code table (and back, for pvctl), request redaction in logs, volume id and
+ * volume capability checks, and the method table.
+ */
+#include <errno.h>
+#include <grpc/status.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "csi.h"
+
+static void test_status_table(void **state)
+{
+	(void)state;
+	static const struct {
+		enum pv_err_kind kind;
+		int code;
+	} t[] = {
+		{PV_E_INVALID, GRPC_STATUS_INVALID_ARGUMENT},
+		{PV_E_NOT_FOUND, GRPC_STATUS_NOT_FOUND},
+		{PV_E_EXISTS, GRPC_STATUS_ALREADY_EXISTS},
+		{PV_E_POLICY, GRPC_STATUS_FAILED_PRECONDITION},
+		{PV_E_BUSY, GRPC_STATUS_ABORTED},
+		{PV_E_UNAVAILABLE, GRPC_STATUS_UNAVAILABLE},
+		{PV_E_RANGE, GRPC_STATUS_OUT_OF_RANGE},
+		{PV_E_RESOURCE, GRPC_STATUS_RESOURCE_EXHAUSTED},
+		{PV_E_UNSUPPORTED, GRPC_STATUS_UNIMPLEMENTED},
+		{PV_E_INTERNAL, GRPC_STATUS_INTERNAL},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct pv_err e = {.code = -EIO, .kind = t[i].kind};
+		assert_int_equal(csi_status_from_err(&e), t[i].code);
+		assert_int_equal(csi_kind_from_status(t[i].code), t[i].kind);
+	}
+	struct pv_err none = {0};
+	assert_int_equal(csi_status_from_err(&none), GRPC_STATUS_OK);
+	assert_string_equal(csi_status_name(GRPC_STATUS_ABORTED), "ABORTED");
+	assert_string_equal(csi_status_name(99), "UNKNOWN");
+}
+
+static void test_redaction(void **state)
+{
+	(void)state;
+	Csi__V1__NodeStageVolumeRequest q = CSI__V1__NODE_STAGE_VOLUME_REQUEST__INIT;
+	Csi__V1__NodeStageVolumeRequest__SecretsEntry se =
+		CSI__V1__NODE_STAGE_VOLUME_REQUEST__SECRETS_ENTRY__INIT;
+	Csi__V1__NodeStageVolumeRequest__SecretsEntry *sv[1] = {&se};
+	Csi__V1__VolumeCapability cap = CSI__V1__VOLUME_CAPABILITY__INIT;
+	Csi__V1__VolumeCapability__MountVolume mv = CSI__V1__VOLUME_CAPABILITY__MOUNT_VOLUME__INIT;
+	char *flags[] = {"noatime", "password=hunter2", "secret=k3y"};
+	se.key = "chapPassword";
+	se.value = "hunter2";
+	q.volume_id = "v1";
+	q.secrets = sv;
+	q.n_secrets = 1;
+	mv.mount_flags = flags;
+	mv.n_mount_flags = 3;
+	cap.access_type_case = CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT;
+	cap.mount = &mv;
+	q.volume_capability = &cap;
+	char *s = csi_msg_to_json(&q.base, false);
+	assert_non_null(s);
+	assert_null(strstr(s, "hunter2"));
+	assert_null(strstr(s, "k3y"));
+	assert_null(strstr(s, "chapPassword"));
+	assert_non_null(strstr(s, "\"secrets\":\"<redacted>\""));
+	assert_non_null(strstr(s, "noatime"));
+	assert_non_null(strstr(s, "\"volume_id\":\"v1\""));
+	free(s);
+}
+
+static void test_volume_id(void **state)
+{
+	(void)state;
+	struct pv_err e = {0};
+	char long_id[200];
+	assert_int_equal(csi_check_volume_id("pvc-0a1b.c_d:e", &e), 0);
+	assert_true(csi_check_volume_id("", &e) < 0);
+	assert_int_equal(e.kind, PV_E_INVALID);
+	pv_err_clear(&e);
+	assert_true(csi_check_volume_id("a/b", &e) < 0);
+	pv_err_clear(&e);
+	assert_true(csi_check_volume_id("../x", &e) < 0);
+	pv_err_clear(&e);
+	memset(long_id, 'a', sizeof(long_id) - 1);
+	long_id[sizeof(long_id) - 1] = '\0';
+	assert_true(csi_check_volume_id(long_id, &e) < 0);
+	pv_err_clear(&e);
+	long_id[PV_NAME_MAX] = '\0';
+	assert_int_equal(csi_check_volume_id(long_id, &e), 0);
+}
+
+static void test_capability(void **state)
+{
+	(void)state;
+	static const struct {
+		int mode;
+		enum pv_access access;
+	} t[] = {
+		{1, PV_RWO}, {2, PV_ROX}, {3, PV_ROX}, {4, PV_RWX}, {5, PV_RWX}, {6, PV_RWOP}, {7, PV_RWO},
+	};
+	Csi__V1__VolumeCapability cap = CSI__V1__VOLUME_CAPABILITY__INIT;
+	Csi__V1__VolumeCapability__AccessMode am = CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__INIT;
+	Csi__V1__VolumeCapability__BlockVolume bv = CSI__V1__VOLUME_CAPABILITY__BLOCK_VOLUME__INIT;
+	Csi__V1__VolumeCapability__MountVolume mv = CSI__V1__VOLUME_CAPABILITY__MOUNT_VOLUME__INIT;
+	struct csi_cap c;
+	struct pv_err e = {0};
+
+	assert_true(csi_check_capability("v", NULL, &c, &e) < 0);
+	pv_err_clear(&e);
+	assert_true(csi_check_capability("v", &cap, &c, &e) < 0);   /* no access mode */
+	pv_err_clear(&e);
+	cap.access_mode = &am;
+	am.mode = 1;
+	assert_true(csi_check_capability("v", &cap, &c, &e) < 0);   /* no access type */
+	pv_err_clear(&e);
+	cap.access_type_case = CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK;
+	cap.block = &bv;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		am.mode = t[i].mode;
+		assert_int_equal(csi_check_capability("v", &cap, &c, &e), 0);
+		assert_int_equal(c.access, t[i].access);
+		assert_true(c.block);
+	}
+	am.mode = 42;
+	assert_true(csi_check_capability("v", &cap, &c, &e) < 0);
+	assert_int_equal(e.kind, PV_E_INVALID);
+	pv_err_clear(&e);
+
+	am.mode = 1;
+	cap.access_type_case = CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT;
+	cap.mount = &mv;
+	mv.fs_type = "ext4";
+	assert_int_equal(csi_check_capability("v", &cap, &c, &e), 0);
+	assert_false(c.block);
+	assert_string_equal(c.fs_type, "ext4");
+	mv.fs_type = "ext4;rm -rf";
+	assert_true(csi_check_capability("v", &cap, &c, &e) < 0);
+	pv_err_clear(&e);
+	mv.fs_type = "";
+	char big[5000];
+	memset(big, 'o', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	char *flags[] = {big};
+	mv.mount_flags = flags;
+	mv.n_mount_flags = 1;
+	assert_true(csi_check_capability("v", &cap, &c, &e) < 0);   /* > 4 KiB */
+	pv_err_clear(&e);
+	char *bad[] = {"ro,bind"};
+	char *space[] = {"a b"};
+	mv.mount_flags = space;
+	assert_true(csi_check_capability("v", &cap, &c, &e) < 0);
+	pv_err_clear(&e);
+	mv.mount_flags = bad;
+	assert_int_equal(csi_check_capability("v", &cap, &c, &e), 0);
+}
+
+static void test_methods(void **state)
+{
+	(void)state;
+	size_t n;
+	const struct csi_method *m = csi_methods(&n);
+	assert_int_equal(n, 20);
+	for (size_t i = 0; i < n; i++) {
+		assert_ptr_equal(csi_method_find(m[i].path), &m[i]);
+		assert_non_null(m[i].input);
+		assert_non_null(m[i].output);
+	}
+	assert_null(csi_method_find("/csi.v1.Controller/CreateSnapshot"));
+	assert_string_equal(csi_endpoint_path("unix:///run/x.sock"), "/run/x.sock");
+	assert_string_equal(csi_endpoint_path("unix:/run/x.sock"), "/run/x.sock");
+	assert_null(csi_endpoint_path("tcp://127.0.0.1:1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_table),
+		cmocka_unit_test(test_redaction),
+		cmocka_unit_test(test_volume_id),
+		cmocka_unit_test(test_capability),
+		cmocka_unit_test(test_methods),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
