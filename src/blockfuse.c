@@ -209,20 +209,20 @@ static int bf_flush(const char *path, struct fuse_file_info *fi)
 /* Zero [off, off+len) by writing zero buffers (no write_zeroes in the backend). */
 static int bf_zero_by_writes(struct bf *b, uint64_t off, uint64_t len)
 {
-	_cleanup_(pv_freep) char *zero = calloc(1, BF_ZERO_CHUNK);
+	char *zero = calloc(1, BF_ZERO_CHUNK);
+	int r = 0;
 	if (!zero)
 		return -ENOMEM;
-	while (len > 0) {
+	while (len > 0 && r >= 0) {
 		size_t n = len > BF_ZERO_CHUNK ? BF_ZERO_CHUNK : (size_t)len;
-		int r = (off % b->cfg->block_size || n % b->cfg->block_size)
-				? bf_write_rmw(b, zero, n, off)
-				: b->ops->write(b->ctx, zero, n, off);
-		if (r < 0)
-			return r;
+		r = (off % b->cfg->block_size || n % b->cfg->block_size)
+			    ? bf_write_rmw(b, zero, n, off)
+			    : b->ops->write(b->ctx, zero, n, off);
 		off += n;
 		len -= n;
 	}
-	return 0;
+	free(zero);
+	return r < 0 ? r : 0;
 }
 
 static int bf_fallocate(const char *path, int mode, off_t offset, off_t length,

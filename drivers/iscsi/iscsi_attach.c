@@ -170,9 +170,11 @@ static int start_helper(const struct pv_attach_req *req, const struct pvi_target
 		r = pv_err_set(err, -ENAMETOOLONG, PV_E_INVALID, "path %s is too long", mnt);
 	}
 	if (r == 0 && strncmp(line, "ERROR ", 6) == 0) {
-		int kind = 0, code = 0, off = 0;
-		if (sscanf(line + 6, "%d %d %n", &kind, &code, &off) >= 2 && off > 0)
-			r = pv_err_set(err, code < 0 ? code : -EIO, (enum pv_err_kind)kind, "%s", line + 6 + off);
+		char *end1, *end2;
+		long kind = strtol(line + 6, &end1, 10);
+		long code = strtol(end1, &end2, 10);
+		if (end1 != line + 6 && end2 != end1 && *end2 == ' ' && kind > 0 && kind <= PV_E_UNSUPPORTED)
+			r = pv_err_set(err, code < 0 ? (int)code : -EIO, (enum pv_err_kind)kind, "%s", end2 + 1);
 		else
 			r = pv_err_set(err, -EIO, PV_E_INTERNAL, "iSCSI helper: %s", line + 6);
 	} else if (r == -ETIMEDOUT) {

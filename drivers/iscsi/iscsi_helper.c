@@ -30,6 +30,8 @@
 
 static struct pvi_io *g_io;
 static int g_ready_fd = -1;
+static volatile sig_atomic_t g_resize;   /* SIGUSR1: the I/O engine re-reads the capacity */
+static int g_wake_fd = -1;
 
 static void report(const char *line)
 {
@@ -51,9 +53,10 @@ static int fail(const struct pv_err *err)
 
 static void on_usr1(int sig)
 {
+	uint64_t one = 1;
 	(void)sig;
-	if (g_io)
-		pvi_io_request_resize(g_io);
+	g_resize = 1;
+	if (g_wake_fd >= 0 && write(g_wake_fd, &one, sizeof(one)) < 0) { /* engine is awake */ }
 }
 
 struct ready_ctx {
@@ -118,8 +121,8 @@ int main(int argc, char **argv)
 		case 's': status = optarg; break;
 		case 'k': key = strtoull(optarg, NULL, 16); break;
 		case 'r': ro = true; break;
-		case 'o': io_timeout = atoi(optarg); break;
-		case 'L': t.login_timeout_s = atoi(optarg); break;
+		case 'o': io_timeout = (int)strtol(optarg, NULL, 10); break;
+		case 'L': t.login_timeout_s = (int)strtol(optarg, NULL, 10); break;
 		default:
 			pv_err_set(&err, -EINVAL, PV_E_INVALID, "pvnode-iscsi-fuse: bad arguments");
 			return fail(&err);
@@ -143,7 +146,8 @@ int main(int argc, char **argv)
 		return fail(&err);
 	}
 	struct pvi_io_cfg ic = { .target = &t, .key = ro ? 0 : key, .readonly = ro,
-				 .io_timeout_s = io_timeout, .status_path = status };
+				 .io_timeout_s = io_timeout, .status_path = status,
+				 .resize_flag = &g_resize };
 	const char *inflight = getenv("PVNODE_ISCSI_INFLIGHT_KIB");   /* tuning */
 	if (inflight)
 		ic.max_inflight_bytes = (size_t)strtoul(inflight, NULL, 10) * 1024;
@@ -160,6 +164,7 @@ int main(int argc, char **argv)
 	g_ready.size = ops.size(g_io);
 	g_ready.bs = pvi_io_block_size(g_io);
 	g_ready.unmap = pvi_io_can_unmap(g_io);
+	g_wake_fd = pvi_io_wake_fd(g_io);
 	signal(SIGUSR1, on_usr1);
 	signal(SIGPIPE, SIG_IGN);
 	struct pv_blockfuse_cfg bc = { .mountpoint = mnt, .file_name = "disk",

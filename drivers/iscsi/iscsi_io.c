@@ -55,7 +55,6 @@ struct pvi_io {
 	struct io_req *inflight;   /* singly linked, unordered */
 	size_t inflight_bytes;     /* data of the READs/WRITEs in flight */
 	int efd;
-	volatile sig_atomic_t resize;
 	bool stop;
 	enum io_state state;
 	int64_t down_since_ms;
@@ -321,8 +320,8 @@ static void *engine(void *arg)
 	pthread_mutex_lock(&io->lock);
 	while (!io->stop) {
 		int64_t now = now_ms();
-		if (io->resize) {
-			io->resize = 0;
+		if (io->cfg.resize_flag && *io->cfg.resize_flag) {
+			*io->cfg.resize_flag = 0;
 			enqueue_internal(io, OP_CAPACITY);
 		}
 		if (io->state == ST_DOWN && now - last_login_try >= 1000) {
@@ -498,11 +497,9 @@ uint32_t pvi_io_block_size(const struct pvi_io *io)
 	return io->block_size;
 }
 
-void pvi_io_request_resize(struct pvi_io *io)
+int pvi_io_wake_fd(const struct pvi_io *io)
 {
-	uint64_t one = 1;
-	io->resize = 1;
-	if (write(io->efd, &one, sizeof(one)) < 0) { /* engine is awake anyway */ }
+	return io->efd;
 }
 
 /* Thin provisioning (LBPME) decides whether UNMAP is worth sending. */

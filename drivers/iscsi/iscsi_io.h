@@ -11,6 +11,7 @@
 #ifndef PVNODE_ISCSI_IO_H
 #define PVNODE_ISCSI_IO_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -25,6 +26,7 @@ struct pvi_io_cfg {
 	bool readonly;
 	int io_timeout_s;                /* how long I/O waits for a lost target, default 15 */
 	const char *status_path;         /* NULL: none */
+	volatile sig_atomic_t *resize_flag; /* set (e.g. by a signal): re-read the capacity */
 	size_t max_inflight_bytes;       /* READ/WRITE data on the wire at once, 0: 2 MiB */
 };
 
@@ -33,8 +35,8 @@ int pvi_io_start(const struct pvi_io_cfg *cfg, struct iscsi_context *iscsi, cons
 		 struct pvi_io **out, struct pv_err *err);
 /* Stop the thread, release the reservation and unregister, log out. */
 void pvi_io_stop(struct pvi_io *io);
-/* Re-read the capacity (after the LUN grew); async-signal-safe. */
-void pvi_io_request_resize(struct pvi_io *io);
+/* An eventfd: writing 1 to it wakes the engine (after setting *resize_flag). */
+int pvi_io_wake_fd(const struct pvi_io *io);
 uint32_t pvi_io_block_size(const struct pvi_io *io);
 /* Does the LUN unmap with zeroes afterwards (thin, LBPRZ)? Then discards are worth it. */
 bool pvi_io_can_unmap(const struct pvi_io *io);

@@ -13,6 +13,7 @@
 # TGT_PORT_FIXED=<port> makes tgt_start reuse a port (restart after tgt_kill).
 # tgtd runs as this shell's child in the foreground, so `wait` reaps it (PID 1 reaps late).
 
+_ISCSI_ARGS=("$@")   # the sourcing script's arguments, for the re-exec below
 TGT_PID=""
 TGT_CTL=""
 TGT_PORT=""
@@ -165,6 +166,13 @@ _iscsi_cleanup() {
 
 iscsi_test_init() {
 	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+	# Run in a private mount namespace: a namespace someone else creates meanwhile
+	# (unshare -m) would otherwise copy our mounts and keep a filesystem alive on a
+	# device we are tearing down.
+	if [ -z "${PVNODE_ISCSI_PRIVATE_NS:-}" ] && command -v unshare >/dev/null; then
+		export PVNODE_ISCSI_PRIVATE_NS=1
+		exec unshare --mount --propagation private -- bash "$0" "${_ISCSI_ARGS[@]}"
+	fi
 	command -v tgtd >/dev/null || { echo "SKIP: tgtd not installed (apt-get install tgt)"; exit 77; }
 	: "${PVCTL:=${PVNODE_BUILD_ROOT:-$(dirname "$0")/../../build-iscsi}/pvctl}"
 	[ -x "$PVCTL" ] || { echo "SKIP: no pvctl at $PVCTL"; exit 77; }
