@@ -50,7 +50,12 @@ static bool has_flag(const char *opts, const char *flag)
 
 int pvnfs_binds_of(const char *staging, struct pvnfs_binds *b)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	return pvnfs_binds_in("/proc/self/mountinfo", staging, b);
+}
+
+int pvnfs_binds_in(const char *mountinfo, const char *staging, struct pvnfs_binds *b)
+{
+	FILE *f = fopen(mountinfo, "re");
 	char *line = NULL, dev[32] = "";
 	size_t cap = 0;
 

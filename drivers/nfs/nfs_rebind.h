@@ -24,6 +24,8 @@ struct pvnfs_binds {
 
 /* The other mounts of the staging mount's device (its bind mounts). */
 int pvnfs_binds_of(const char *staging, struct pvnfs_binds *b);
+/* The same from a mountinfo file (unit tests). */
+int pvnfs_binds_in(const char *mountinfo, const char *staging, struct pvnfs_binds *b);
 /* Bind `staging` (now a fresh mount) over each of them again. */
 int pvnfs_rebind(const char *staging, const struct pvnfs_binds *b, struct pv_err *err);
 
