@@ -378,6 +378,16 @@ int pvi_detach(const struct pv *pv, const struct pv_attachment *att, const struc
 	pv_loop_detach_tagged(tag, NULL);
 	if (r < 0)
 		return r;
+	/* A loop device still open elsewhere (a filesystem kept alive by a copy of the mount
+	 * in another mount namespace) goes away only when that closes: give it a moment,
+	 * since stopping the helper under it loses that filesystem's last writes. */
+	for (int i = 0; i < 50 && att->device[0] && pv_loop_backing(att->device, backing, sizeof(backing)) == 0 &&
+			strcmp(backing, att->backing) == 0; i++) {
+		if (i == 49)
+			pv_warn("volume %s: %s is still in use elsewhere (another mount namespace?); stopping its iSCSI helper anyway",
+				pv->name, att->device);
+		usleep(100000);
+	}
 	/* SIGTERM: the helper unmounts, releases and unregisters the reservation, logs out */
 	if (att->helper_pid && pv_proc_alive(att->helper_pid, att->helper_start))
 		pv_proc_stop(att->helper_pid, att->helper_start, 20000);
