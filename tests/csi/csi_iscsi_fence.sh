@@ -1,0 +1,74 @@
+#!/bin/bash
+# csi_iscsi_fence.sh — backend fencing through CSI, end to end: two pvnode daemons
+# ("nodes" node-a and node-b, own state dirs and sockets) and one real tgtd LUN.
+#   - node-a stages the RWO iSCSI volume (SCSI-3 reservation held by node-a);
+#   - node-b's NodeStageVolume is FAILED_PRECONDITION naming the holder;
+#   - node-a "dies" (its I/O helper is SIGKILLed, the reservation stays on the LUN);
+#   - ControllerUnpublishVolume(volume, node-a) sent to node-b's plugin calls the iSCSI
+#     driver's fence_release, which preempts node-a's key; node-b then stages and
+#     writes; node-a's dead stage still unstages cleanly.
+set -u
+. "$(dirname "$0")/../lib/iscsi.sh"
+. "${CSI_TEST_LIB:-$(dirname "$0")/../lib/csi.sh}"
+[ -x "${PVNODE:-}" ] && [ -x "${CSI_CALL:-}" ] || { echo "SKIP: pvnode or csi_call not built"; exit 77; }
+"$PVCTL" --version 2>/dev/null | grep -q iscsi || { echo "SKIP: the iscsi driver is not built"; exit 77; }
+PID_A="" PID_B=""
+ISCSI_EXTRA_CLEANUP='for p in $PID_A $PID_B; do kill -TERM $p 2>/dev/null; wait $p 2>/dev/null; done'
+iscsi_test_init csi-fence
+IQN=iqn.2026-11.io.pvnode.test:csifence
+tgt_add_target 1 $IQN && tgt_add_lun 1 1 "$T/lun.img" 256M || fail "tgt setup"
+ALLOWED="$T/allowed"
+mkdir -p "$ALLOWED"
+
+start_node() {   # start_node NAME VAR
+	mkdir -p "$T/$1"
+	"$PVNODE" --endpoint "unix://$T/$1.sock" --node-id "$1" --state-dir "$T/$1" \
+		--allowed-path "$ALLOWED" --selinux off >>"$T/$1.log" 2>&1 &
+	eval "$2=$!"
+	for _ in $(seq 100); do
+		"$CSI_CALL" "unix://$T/$1.sock" Probe >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	fail "pvnode $1 did not start: $(tail -5 "$T/$1.log")"
+}
+on() { EP="unix://$T/$1.sock"; }
+start_node node-a PID_A
+start_node node-b PID_B
+
+CAP="volume_capability.mount.fs_type=ext4 volume_capability.access_mode.mode=SINGLE_NODE_WRITER"
+create() {
+	expect OK CreateVolume name=shared capacity_range.required_bytes=$((256 << 20)) \
+		"volume_capabilities[0].mount.fs_type=ext4" \
+		"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" \
+		parameters.driver=iscsi parameters.portal="$TGT_PORTAL" parameters.iqn=$IQN parameters.lun=1
+}
+on node-a; create
+CTX=$(context_args "$OUT")
+on node-b; create
+
+on node-a
+expect OK NodeStageVolume volume_id=shared staging_target_path="$ALLOWED/a/stg" $CAP $CTX
+mountpoint -q "$ALLOWED/a/stg" || fail "not mounted on node-a"
+on node-b
+expect FAILED_PRECONDITION NodeStageVolume volume_id=shared staging_target_path="$ALLOWED/b/stg" $CAP $CTX
+echo "node-b refused while node-a holds the fence: $ERRMSG"
+
+# node-a dies: its helper goes away without releasing the reservation.
+pid=$(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/node-a/" | head -1)
+[ -n "$pid" ] || pid=$(pgrep -f "pvnode-iscsi-fuse .*$T/node-a/" | head -1)
+[ -n "$pid" ] || fail "no iSCSI helper for node-a"
+kill -9 "$pid"
+sleep 0.5
+expect FAILED_PRECONDITION NodeStageVolume volume_id=shared staging_target_path="$ALLOWED/b/stg" $CAP $CTX
+
+# The CO detaches the dead node's volume: ControllerUnpublishVolume breaks the fence.
+expect OK ControllerUnpublishVolume volume_id=shared node_id=node-a
+expect OK NodeStageVolume volume_id=shared staging_target_path="$ALLOWED/b/stg" $CAP $CTX
+echo took-over >"$ALLOWED/b/stg/owner" && sync || fail "node-b cannot write after the take-over"
+expect OK NodeUnstageVolume volume_id=shared staging_target_path="$ALLOWED/b/stg"
+
+on node-a
+call NodeUnstageVolume volume_id=shared staging_target_path="$ALLOWED/a/stg"
+[ "$ST" = OK ] || fail "node-a's dead stage does not unstage: $ERRMSG"
+for n in node-a node-b; do on $n; expect OK DeleteVolume volume_id=shared; done
+echo "csi iscsi fence: ok"
