@@ -104,7 +104,8 @@ static void enqueue(struct server *s, struct call *c)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void respond(struct call *c, int status, const void *data, size_t len, const char *msg)
+/* Returns false when the batch could not be started (the caller then owns the call). */
+static bool respond(struct call *c, int status, const void *data, size_t len, const char *msg)
 {
 	grpc_op ops[4];
 	size_t n = 0;
@@ -129,8 +130,11 @@ static void respond(struct call *c, int status, const void *data, size_t len, co
 	ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
 	n++;
 	c->state = CALL_SEND;
-	if (grpc_call_start_batch(c->call, ops, n, c, NULL) != GRPC_CALL_OK)
+	if (grpc_call_start_batch(c->call, ops, n, c, NULL) != GRPC_CALL_OK) {
 		pv_error("cannot send a response: grpc_call_start_batch failed");
+		return false;
+	}
+	return true;
 }
 
 static void serve_one(struct server *s, struct call *c)
@@ -162,7 +166,10 @@ static void serve_one(struct server *s, struct call *c)
 			grpc_slice_unref(all);
 		}
 	}
-	respond(c, status, out, out_len, msg);
+	if (!respond(c, status, out, out_len, msg)) {   /* no completion will come */
+		atomic_fetch_sub(&s->active, 1);
+		call_free(c);
+	}
 	free(out);
 }
 
