@@ -25,11 +25,19 @@
 #define PVNFS_WRITERS 4
 #endif
 
+/* AUTH_UNIX credentials of a caller (at most 16 supplementary groups on the wire). */
+#define PVNFS_MAX_GROUPS 16
+struct pvnfs_cred {
+	uint32_t uid, gid, n;
+	uint32_t groups[PVNFS_MAX_GROUPS];
+};
+
 struct pvnfs_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct nfs_context *ctx[PVNFS_MAX_CONTEXTS]; /* NULL: (re)connect on next use */
 	bool busy[PVNFS_MAX_CONTEXTS];
+	struct pvnfs_cred cred[PVNFS_MAX_CONTEXTS]; /* what each context sends now */
 	int n;
 	char host[256];
 	int port;
@@ -47,6 +55,7 @@ struct pvnfs_lease {
  * fsync, as a kernel NFS client reports asynchronous write errors. */
 struct pvnfs_file {
 	struct nfsfh *fh;
+	struct pvnfs_cred cred; /* the opener's: reads, writes and commits go out as it */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct { uint64_t off; size_t size; } ranges[PVNFS_WRITES_IN_FLIGHT]; /* size 0: free */
@@ -68,8 +77,9 @@ extern struct pvnfs_pool pvnfs_helper_pool;
 int pvnfs_pool_init(struct pvnfs_pool *p, const char *host, int port, const char *export,
 		    int timeout_ms, int n, char *errbuf, size_t errlen);
 void pvnfs_pool_destroy(struct pvnfs_pool *p);
-/* Borrow a connected context; -EIO when the server cannot be reached. */
-int pvnfs_pool_get(struct pvnfs_pool *p, struct pvnfs_lease *l);
+/* Borrow a connected context that sends `cred` (NULL: root); -EIO when the server
+ * cannot be reached. */
+int pvnfs_pool_get(struct pvnfs_pool *p, struct pvnfs_lease *l, const struct pvnfs_cred *cred);
 /* Give it back with the result of what was done with it: a transport failure drops the
  * connection (reconnected on next use) and becomes -ETIMEDOUT / -EIO. Returns r. */
 int pvnfs_pool_put(struct pvnfs_pool *p, struct pvnfs_lease *l, int r);

@@ -46,6 +46,24 @@ static void to_stat(const struct nfs_stat_64 *n, struct stat *st)
 	st->st_ctim.tv_nsec = n->nfs_ctime_nsec;
 }
 
+/* The caller's credentials, sent with the request so the server checks permissions
+ * and assigns ownership as it would for a kernel client: new files belong to the
+ * caller, in the parent's group when the parent is setgid (the PV gid case); root is
+ * squashed where the export squashes root. */
+static const struct pvnfs_cred *caller(struct pvnfs_cred *c)
+{
+	struct fuse_context *ctx = fuse_get_context();
+	gid_t groups[64];
+	int n = fuse_getgroups(64, groups);
+
+	memset(c, 0, sizeof(*c));
+	c->uid = ctx->uid;
+	c->gid = ctx->gid;
+	for (int i = 0; i < n && i < 64 && c->n < PVNFS_MAX_GROUPS; i++)
+		c->groups[c->n++] = groups[i];
+	return c;
+}
+
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	conn->max_write = PVNFS_MAX_IO;
@@ -68,6 +86,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct nfs_stat_64 n;
+	struct pvnfs_cred cr;
 	struct pvnfs_lease l;
 	int r;
 
@@ -76,7 +95,8 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		pvnfs_write_barrier_keep(pvnfs_file(fi));
 	else
 		pvnfs_write_barrier_all();
-	r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	r = pvnfs_pool_get(&pvnfs_helper_pool, &l,
+			   fi && fi->fh ? &pvnfs_file(fi)->cred : caller(&cr));
 	if (r < 0)
 		return r;
 	if (fi && fi->fh)
@@ -89,60 +109,20 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	return r;
 }
 
-/* Who owns what the caller creates: its uid; the parent's group when the parent is
- * setgid (the PV gid case), else its gid. */
-static int owner_for(struct nfs_context *nfs, const char *path, uid_t *uid, gid_t *gid)
-{
-	struct fuse_context *c = fuse_get_context();
-	char parent[PATH_MAX];
-	struct nfs_stat_64 st;
-	const char *slash = strrchr(path, '/');
-	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
-	int r;
-
-	*uid = c->uid;
-	*gid = c->gid;
-	if (n >= sizeof(parent))
-		return -ENAMETOOLONG;
-	memcpy(parent, path, n);
-	parent[n] = '\0';
-	r = nfs_stat64(nfs, parent, &st);
-	if (r < 0)
-		return r;
-	if (st.nfs_mode & S_ISGID)
-		*gid = st.nfs_gid;
-	return 0;
-}
-
-static bool caller_is_root_group_root(void)
-{
-	struct fuse_context *c = fuse_get_context();
-	return c->uid == 0 && c->gid == 0;
-}
-
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct pvnfs_file *f = pvnfs_file_new();
 	struct pvnfs_lease l;
-	uid_t uid;
-	gid_t gid;
 	int r;
 
 	if (!f)
 		return -ENOMEM;
-	r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&f->cred));
 	if (r < 0) {
 		pvnfs_file_free(f);
 		return r;
 	}
 	r = nfs_create(l.nfs, path, (fi->flags & (O_ACCMODE | O_EXCL)) | O_CREAT, mode & 07777, &f->fh);
-	if (r == 0 && !caller_is_root_group_root()) {
-		r = owner_for(l.nfs, path, &uid, &gid);
-		if (r == 0)
-			r = nfs_fchown(l.nfs, f->fh, (int)uid, (int)gid);
-		if (r == 0 && (mode & 07000))
-			r = nfs_fchmod(l.nfs, f->fh, (int)(mode & 07777));
-	}
 	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
 	if (r < 0) {
 		pvnfs_file_free(f);
@@ -160,7 +140,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 
 	if (!f)
 		return -ENOMEM;
-	r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&f->cred));
 	if (r < 0) {
 		pvnfs_file_free(f);
 		return r;
@@ -184,7 +164,7 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
 
 	(void)path;
 	pvnfs_write_barrier_keep(pvnfs_file(fi));
-	r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	r = pvnfs_pool_get(&pvnfs_helper_pool, &l, &pvnfs_file(fi)->cred);
 	if (r < 0)
 		return r;
 	/* libnfs returns at most the server's rtmax per call: a short read is not EOF. */
@@ -226,7 +206,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 
 	(void)path;
 	pvnfs_write_barrier(&pvnfs_helper_pool, f);
-	if (pvnfs_pool_get(&pvnfs_helper_pool, &l) == 0) {
+	if (pvnfs_pool_get(&pvnfs_helper_pool, &l, &f->cred) == 0) {
 		nfs_close(l.nfs, f->fh); /* NFSv3: frees the handle, no RPC */
 		pvnfs_pool_put(&pvnfs_helper_pool, &l, 0);
 	}
@@ -237,6 +217,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
+	struct pvnfs_cred cr;
 	struct pvnfs_lease l;
 	struct nfsdir *dir = NULL;
 	struct nfsdirent *e;
@@ -245,7 +226,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 	(void)off;
 	(void)fi;
 	(void)flags;
-	r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&cr));
 	if (r < 0)
 		return r;
 	r = nfs_opendir(l.nfs, np(path), &dir);
@@ -262,44 +243,33 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 
 static int op_mkdir(const char *path, mode_t mode)
 {
+	struct pvnfs_cred cr;
 	struct pvnfs_lease l;
-	uid_t uid;
-	gid_t gid;
-	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&cr));
 
 	if (r < 0)
 		return r;
 	r = nfs_mkdir2(l.nfs, path, (int)(mode & 07777));
-	if (r == 0 && !caller_is_root_group_root()) {
-		r = owner_for(l.nfs, path, &uid, &gid);
-		if (r == 0)
-			r = nfs_lchown(l.nfs, path, (int)uid, (int)gid);
-	}
 	return pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
 }
 
 static int op_symlink(const char *target, const char *path)
 {
+	struct pvnfs_cred cr;
 	struct pvnfs_lease l;
-	uid_t uid;
-	gid_t gid;
-	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&cr));
 
 	if (r < 0)
 		return r;
 	r = nfs_symlink(l.nfs, target, path);
-	if (r == 0 && !caller_is_root_group_root()) {
-		r = owner_for(l.nfs, path, &uid, &gid);
-		if (r == 0)
-			r = nfs_lchown(l.nfs, path, (int)uid, (int)gid);
-	}
 	return pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
 }
 
 #define SIMPLE_OP(call)                                              \
 	do {                                                         \
+		struct pvnfs_cred cr_;                               \
 		struct pvnfs_lease l_;                               \
-		int r_ = pvnfs_pool_get(&pvnfs_helper_pool, &l_);                 \
+		int r_ = pvnfs_pool_get(&pvnfs_helper_pool, &l_, caller(&cr_)); \
 		if (r_ < 0)                                          \
 			return r_;                                   \
 		struct nfs_context *nfs = l_.nfs;                    \
@@ -334,9 +304,10 @@ static int op_readlink(const char *path, char *buf, size_t size)
 
 static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
+	struct pvnfs_cred cr;
 	struct pvnfs_lease l;
 	struct nfs_stat_64 st;
-	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&cr));
 
 	(void)fi;
 	if (r < 0)
@@ -374,10 +345,11 @@ static void ts_to_tv(const struct timespec *ts, uint64_t cur_sec, uint64_t cur_n
 
 static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
+	struct pvnfs_cred cr;
 	struct pvnfs_lease l;
 	struct nfs_stat_64 st;
 	struct timeval t[2];
-	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&cr));
 
 	(void)fi;
 	if (r < 0)
@@ -393,9 +365,10 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
 
 static int op_statfs(const char *path, struct statvfs *sv)
 {
+	struct pvnfs_cred cr;
 	struct pvnfs_lease l;
 	struct nfs_statvfs_64 s;
-	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l);
+	int r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&cr));
 
 	(void)path;
 	if (r < 0)

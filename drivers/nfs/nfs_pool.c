@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nfsc/libnfs-zdr.h>
+
 #include "nfs_fuse.h"
 
 int pvnfs_pool_init(struct pvnfs_pool *p, const char *host, int port, const char *export,
@@ -41,7 +43,25 @@ void pvnfs_pool_destroy(struct pvnfs_pool *p)
 		}
 }
 
-int pvnfs_pool_get(struct pvnfs_pool *p, struct pvnfs_lease *l)
+/* Make the context send `c`; contexts start as root (uid 0, gid 0, no groups). */
+static int set_cred(struct pvnfs_pool *p, int slot, const struct pvnfs_cred *c)
+{
+	static const struct pvnfs_cred root;
+	struct AUTH *auth;
+
+	if (!c)
+		c = &root;
+	if (memcmp(&p->cred[slot], c, sizeof(*c)) == 0)
+		return 0;
+	auth = libnfs_authunix_create("pvnode", c->uid, c->gid, c->n, (uint32_t *)c->groups);
+	if (!auth)
+		return -ENOMEM;
+	nfs_set_auth(p->ctx[slot], auth); /* frees the previous one */
+	p->cred[slot] = *c;
+	return 0;
+}
+
+int pvnfs_pool_get(struct pvnfs_pool *p, struct pvnfs_lease *l, const struct pvnfs_cred *cred)
 {
 	char errbuf[512];
 	int slot = -1, r;
@@ -65,6 +85,7 @@ int pvnfs_pool_get(struct pvnfs_pool *p, struct pvnfs_lease *l)
 	if (!p->ctx[slot]) {
 		r = pvnfs_connect(p->host, p->port, p->export, p->timeout_ms, &p->ctx[slot],
 				  errbuf, sizeof(errbuf));
+		memset(&p->cred[slot], 0, sizeof(p->cred[slot]));
 		if (r < 0) {
 			fprintf(stderr, "pvnode-nfs-fuse: %s\n", errbuf);
 			pthread_mutex_lock(&p->mu);
@@ -76,7 +97,10 @@ int pvnfs_pool_get(struct pvnfs_pool *p, struct pvnfs_lease *l)
 	}
 	l->nfs = p->ctx[slot];
 	l->slot = slot;
-	return 0;
+	r = set_cred(p, slot, cred);
+	if (r < 0)
+		pvnfs_pool_put(p, l, 0);
+	return r;
 }
 
 static bool transport_error(int r)
@@ -160,7 +184,7 @@ static void *writer_main(void *arg)
 			wq.tail = NULL;
 		pthread_mutex_unlock(&wq.mu);
 
-		r = pvnfs_pool_get(j->pool, &l);
+		r = pvnfs_pool_get(j->pool, &l, &j->f->cred);
 		if (r == 0) {
 			r = write_all(l.nfs, j->f->fh, j->buf, j->size, j->off);
 			r = pvnfs_pool_put(j->pool, &l, r);
@@ -323,7 +347,7 @@ int pvnfs_commit(struct pvnfs_pool *p, struct pvnfs_file *f)
 	pthread_mutex_unlock(&f->mu);
 	if (!dirty)
 		return 0;
-	r = pvnfs_pool_get(p, &l);
+	r = pvnfs_pool_get(p, &l, &f->cred);
 	if (r < 0)
 		goto fail;
 	r = nfs_fsync(l.nfs, f->fh);
