@@ -1,5 +1,5 @@
 #!/bin/bash
-# csi_restart.sh — clean shutdown and restarts: SIGTERM lets an in-flight call finish,
+# csi_restart.sh — clean shutdown and restarts: SIGTERM (and SIGINT) lets an in-flight call finish,
 # exits 0 and removes the socket; staged and published volumes stay mounted and usable
 # across a restart (start-up reconciliation logs them); a stale socket left by a killed
 # daemon is replaced; a live one is refused.
@@ -73,6 +73,7 @@ expect OK NodeUnstageVolume volume_id=r1 staging_target_path="$STG"
 expect OK NodeUnstageVolume volume_id=r2 staging_target_path="$ALLOWED/s/r2"
 expect OK DeleteVolume volume_id=r1
 expect OK DeleteVolume volume_id=r2
-csi_stop TERM
-[ "$STOP_RC" = 0 ] || csi_fail "pvnode exited $STOP_RC"
+csi_stop INT
+[ "$STOP_RC" = 0 ] || csi_fail "pvnode exited $STOP_RC on SIGINT"
+[ -e "$SOCK" ] && csi_fail "socket left after SIGINT"
 echo PASS
