@@ -154,6 +154,27 @@ static int create_pv(const Csi__V1__CreateVolumeRequest *q, const struct create_
 	return r;
 }
 
+/* Do the request's parameters describe this volume? (Attributes the driver added at
+ * provision, like the file driver's image path, need not be in the request.) */
+static bool params_match(const struct pv *pv, const Csi__V1__CreateVolumeRequest *q)
+{
+	for (size_t i = 0; i < q->n_parameters; i++) {
+		const char *k = q->parameters[i]->key, *v = q->parameters[i]->value, *have;
+		if (strcmp(k, "driver") == 0 || strncmp(k, K8S_PARAM_PREFIX, strlen(K8S_PARAM_PREFIX)) == 0)
+			continue;
+		if (strcmp(k, "fsType") == 0) {
+			if (*v && strcmp(v, pv->fs_type) != 0)
+				return false;
+		} else if (strcmp(k, "gid") == 0) {
+			if (strtol(v, NULL, 10) != pv->gid)
+				return false;
+		} else if (!(have = pv_map_get(&pv->attributes, k)) || strcmp(have, v) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool create_compatible(const struct pv *pv, const struct create_want *w, const char *driver)
 {
 	if (w->required && pv->capacity < w->required)
@@ -207,9 +228,9 @@ int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 			driver = q->parameters[i]->value;
 	r = pv_catalog_load(state, q->name, &pv, err);
 	if (r == 0) {
-		if (!create_compatible(&pv, &w, driver))
+		if (!create_compatible(&pv, &w, driver) || !params_match(&pv, q))
 			r = pv_err_set(err, -EEXIST, PV_E_EXISTS,
-				       "volume %s already exists with another size, driver or access modes",
+				       "volume %s already exists with another size, driver, access modes or parameters",
 				       q->name);
 	} else if (r == -ENOENT) {
 		pv_err_clear(err);

@@ -84,6 +84,10 @@ expect OK NodeUnpublishVolume volume_id=e1 target_path="$ALLOWED/pods/a/e1"   # 
 expect ALREADY_EXISTS CreateVolume name=e1 capacity_range.required_bytes=$((64 << 20)) \
 	"volume_capabilities[0].mount.fs_type=ext4" \
 	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file
+expect ALREADY_EXISTS CreateVolume name=e1 capacity_range.required_bytes=$((32 << 20)) \
+	"volume_capabilities[0].mount.fs_type=ext4" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file \
+	parameters.path=/tmp/some-other-image.img
 expect OUT_OF_RANGE CreateVolume name=e9 capacity_range.required_bytes=$((64 << 20)) \
 	capacity_range.limit_bytes=$((32 << 20)) "volume_capabilities[0].mount.fs_type=ext4" \
 	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file
