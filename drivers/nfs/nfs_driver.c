@@ -383,6 +383,7 @@ const struct pv_driver pv_driver_nfs = {
 	.validate = nfs_validate,
 	.provision = pvnfs_provision,
 	.remove = pvnfs_remove,
+	.expand = pvnfs_expand,
 	.attach = nfs_attach,
 	.detach = nfs_detach,
 	.health = nfs_health,

@@ -5,7 +5,8 @@
  * `pvctl delete` / DeleteVolume deletes it, keeps it (onDelete=retain) or renames it to
  * archived-<name>-<time> (onDelete=archive). Every component is checked with lstat on
  * the way down and no symlink is ever followed, so nothing outside the share (or in a
- * sibling volume) is touched. Both operations are idempotent.
+ * sibling volume) is touched. Both operations are idempotent. Expanding only records
+ * the new nominal capacity.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -209,4 +210,17 @@ out:
 	if (nfs)
 		nfs_destroy_context(nfs);
 	return r;
+}
+
+/* NFS has no per-volume size to grow: the capacity is a nominal figure (quotas, if any,
+ * are the server's business), so expanding records the new size and nothing more. */
+int pvnfs_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
+		 const struct pv_node_ctx *n, struct pv_err *err)
+{
+	(void)s;
+	(void)n;
+	(void)err;
+	if (bytes > pv->capacity)
+		pv->capacity = bytes;
+	return 0;
 }

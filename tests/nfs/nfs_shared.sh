@@ -86,6 +86,11 @@ for p in $pids; do wait "$p" || nfs_fail "parallel writer (pid $p) failed"; done
 for i in 1 2 3 4; do cmp "$T/p$i" "$t2/p$i" || nfs_fail "parallel writer $i corrupted"; done
 nfs_ok "overlapping pwrites keep their order; 4 parallel writers intact"
 
+pv1 expand web --capacity 2Gi >/dev/null || nfs_fail "expand"
+pv1 get -o json web | grep -q '"capacity": "2Gi"' || nfs_fail "expand did not record 2Gi: $(pv1 get -o json web)"
+[ "$(cat "$t1/a")" = from-node-1 ] || nfs_fail "volume broken after expand"
+nfs_ok "expand records the new nominal capacity (NFS has nothing to grow)"
+
 pv1 describe web >"$T/describe.txt" || nfs_fail "describe"
 grep -qi "nfs" "$T/describe.txt" || nfs_fail "describe shows nothing about NFS"
 
