@@ -257,10 +257,16 @@ static void try_relogin(struct pvi_io *io)
 	char portal[128];
 	int r;
 
+	/* keep each attempt well inside io_timeout so waiting I/O still fails in time */
+	struct pvi_target t = *io->cfg.target;
+	int bound = io->cfg.io_timeout_s / 3 > 0 ? io->cfg.io_timeout_s / 3 : 1;
+	if (t.login_timeout_s <= 0 || t.login_timeout_s > bound)
+		t.login_timeout_s = bound;
 	pthread_mutex_unlock(&io->lock);
-	r = pvi_login(io->cfg.target, &c, portal, sizeof(portal), &err);
+	r = pvi_login(&t, &c, portal, sizeof(portal), &err);
 	if (r == 0 && io->cfg.key)
-		r = pvi_pr_acquire(c, io->cfg.target, io->cfg.key, &err);
+		r = pvi_pr_acquire(c, &t, io->cfg.key, &err);
+	pvi_target_wipe(&t);
 	pthread_mutex_lock(&io->lock);
 	if (r < 0) {
 		if (c)
@@ -324,15 +330,18 @@ static void *engine(void *arg)
 			*io->cfg.resize_flag = 0;
 			enqueue_internal(io, OP_CAPACITY);
 		}
-		if (io->state == ST_DOWN && now - last_login_try >= 1000) {
-			last_login_try = now;
-			try_relogin(io);
-			now = now_ms();
-		}
+		/* fail what waited too long before a login attempt blocks this thread again */
 		if (io->state == ST_FENCED)
 			expire(io, now, true);
 		if (io->state == ST_DOWN)
 			expire(io, now, now - io->down_since_ms >= io->cfg.io_timeout_s * 1000LL);
+		if (io->state == ST_DOWN && now - last_login_try >= 1000) {
+			last_login_try = now;
+			try_relogin(io);
+			now = now_ms();
+			if (io->state == ST_DOWN)
+				expire(io, now, now - io->down_since_ms >= io->cfg.io_timeout_s * 1000LL);
+		}
 		bool submitted = false;
 		while (io->state == ST_UP && io->pending && has_room(io, io->pending)) {
 			struct io_req *r = io->pending;
