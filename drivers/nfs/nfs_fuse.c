@@ -191,6 +191,9 @@ int main(int argc, char **argv)
 	ready_fd = -1;
 	status = fuse_loop_mt(fuse, &lc) == 0 ? 0 : 1;
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	/* Writes already accepted still go out (each bounded by the RPC timeout) before
+	 * the contexts the writer threads use are destroyed. */
+	pvnfs_write_barrier_all();
 unmount:
 	fuse_unmount(fuse);
 	fuse_destroy(fuse);
