@@ -5,7 +5,8 @@
 #   - node b's raw writes (its own initiator) get RESERVATION CONFLICT, reads pass;
 #   - after a unstages, b stages;
 #   - b's helper vanishes (SIGKILL): a is refused, `pvctl fence-release --node b`
-#     preempts b's key, then a stages; b's stale stage still unstages cleanly.
+#     preempts b's key, then a stages; b's stale stage still unstages cleanly;
+#   - with pvnode built: the same through CSI ControllerUnpublishVolume.
 set -u
 . "$(dirname "$0")/../lib/iscsi.sh"
 iscsi_test_init fence
@@ -42,5 +43,22 @@ pvn a fence-release shared --node b || fail "fence-release"
 pvn a stage shared || fail "stage on a after fence-release"
 "$RAWIO" write "$TGT_PORTAL" $IQN 1 iqn.2026-11.io.pvnode:b; [ $? = 3 ] || fail "b can write after a took over"
 timeout 60 "$PVCTL" --state-dir "$T/b" --node-id b --allowed-path "$T" --selinux off unstage shared || fail "unstage of b's dead stage"
-pvn a unstage shared || fail "final unstage on a"
+
+# the same through CSI: ControllerUnpublishVolume on b's pvnode preempts a dead node a
+if [ -n "${PVNODE:-}" ] && [ -x "$PVNODE" ]; then
+	pid=$(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/a/") || fail "no helper on a"
+	kill -9 $pid; sleep 0.3
+	sock="$T/csi-b.sock"
+	"$PVNODE" --state-dir "$T/b" --node-id b --allowed-path "$T" --selinux off --endpoint "unix://$sock" >"$T/pvnode.log" 2>&1 &
+	PVNODE_PID=$!
+	ISCSI_EXTRA_CLEANUP='kill $PVNODE_PID 2>/dev/null; wait $PVNODE_PID 2>/dev/null'
+	for i in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	pvn b stage shared >/dev/null 2>&1; [ $? = 3 ] || fail "b staged while dead a holds the reservation"
+	"$PVCTL" --endpoint "unix://$sock" --state-dir "$T/b" --node-id b --allowed-path "$T" fence-release shared --node a || fail "CSI fence-release"
+	pvn b stage shared || fail "stage on b after the CSI fence-release"
+	pvn b unstage shared || fail "unstage on b"
+	kill $PVNODE_PID; wait $PVNODE_PID 2>/dev/null
+	echo "CSI ControllerUnpublish fence release: ok"
+fi
+timeout 60 "$PVCTL" --state-dir "$T/a" --node-id a --allowed-path "$T" --selinux off unstage shared || fail "final unstage on a"
 echo "fence: ok"
