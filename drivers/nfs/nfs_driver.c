@@ -355,6 +355,8 @@ static int nfs_reattach(const struct pv_attach_req *req, struct pv_attachment *a
 	snprintf(mntbuf, sizeof(mntbuf), "%s", mnt);
 	if (pv_proc_alive(att->helper_pid, att->helper_start))
 		pv_proc_stop(att->helper_pid, att->helper_start, 3000);
+	if (att->helper_pid > 0)
+		reap(att->helper_pid, 0); /* a dead child of this daemon: no zombie left */
 	/* The publish targets are bind mounts of the dead connection: note them first. */
 	binds = calloc(1, sizeof(*binds));
 	if (!binds)
