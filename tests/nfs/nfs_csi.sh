@@ -15,7 +15,7 @@ nsenter --net="/proc/$NFS_NS_PID/ns/net" -- "$PVNODE" --endpoint "$EP" --node-id
 	--state-dir "$T/state1" --allowed-path "$T" --selinux off >"$T/pvnode.log" 2>&1 &
 PVNODE_PID=$!
 NFS_TEST_PIDS="$PVNODE_PID"
-for _ in $(seq 100); do "$CSI_CALL" "$EP" Probe >/dev/null 2>&1 && break; sleep 0.05; done
+for _ in $(seq 200); do "$CSI_CALL" "$EP" Probe >/dev/null 2>&1 && break; sleep 0.05; done
 "$CSI_CALL" "$EP" Probe >/dev/null || { cat "$T/pvnode.log"; nfs_fail "pvnode did not start"; }
 
 call() { # STATUS METHOD ARGS...

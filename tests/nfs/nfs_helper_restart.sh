@@ -52,7 +52,7 @@ if [ -x "${PVNODE:-}" ]; then
 			--node-id node-1 --state-dir "$T/state1" --allowed-path "$T" >"$1" 2>&1 &
 		PVNODE_PID=$!
 		NFS_TEST_PIDS="${NFS_TEST_PIDS:-} $PVNODE_PID"
-		for _ in $(seq 100); do grep -q "volume app" "$1" 2>/dev/null && return 0; sleep 0.05; done
+		for _ in $(seq 200); do grep -q "volume app" "$1" 2>/dev/null && return 0; sleep 0.05; done
 		cat "$1"; nfs_fail "pvnode did not reconcile at start"
 	}
 	pid=$(helper_pid)
