@@ -201,9 +201,9 @@ int csi_controller_expand_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 		if (!drv || !drv->expand)
 			r = pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED,
 				       "volume %s: driver %s cannot expand volumes", q->volume_id, pv.driver);
-		if (r == 0)
+		else
 			r = node_ctx(ctx->svc, pv.name, run_dir, sizeof(run_dir), &n, err);
-		if (r == 0)
+		if (r == 0 && drv && drv->expand)
 			r = drv->expand(&pv, want, &sec, &n, err);
 		if (r == 0) {
 			if (pv.capacity < want)

@@ -69,12 +69,15 @@ int main(int argc, char **argv)
 	struct csi_server_opts so = {.workers = 4};
 	const char *state = getenv("PVNODE_STATE_DIR");
 	const char *node_id = NULL, *default_driver = NULL;
-	char **allowed = calloc((size_t)argc + 1, sizeof(char *));
+	/* freed at exit; early usage errors leave it to the process exit */
+	static char **allowed;
+	allowed = calloc((size_t)argc + 1, sizeof(char *));
 	bool json = false;
 	int verbose = 0, c;
 
 	memset(&cfg, 0, sizeof(cfg));
-	if (getenv("PVNODE_SELINUX") && parse_selinux(getenv("PVNODE_SELINUX"), &cfg.selinux) < 0) {
+	const char *env_selinux = getenv("PVNODE_SELINUX");
+	if (env_selinux && parse_selinux(env_selinux, &cfg.selinux) < 0) {
 		fprintf(stderr, "pvnode: PVNODE_SELINUX must be auto, on or off\n");
 		return 2;
 	}
