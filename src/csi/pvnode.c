@@ -65,6 +65,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
+	pv_process_harden(); /* requests carry secrets: no core dumps of them */
 	struct pv_engine_cfg cfg;
 	struct csi_server_opts so = {.workers = 4};
 	const char *state = getenv("PVNODE_STATE_DIR");
