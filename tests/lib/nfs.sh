@@ -160,7 +160,7 @@ nfs_fixture_start() {
 	  echo $! >"$d/holder.pid" )
 	NFS_NS_PID=$(cat "$d/holder.pid")
 	local i
-	for i in $(seq 100); do
+	for i in $(seq 200); do
 		[ -e "$d/holder.ready" ] && break
 		_nfs_alive "$NFS_NS_PID" || { cat "$d/holder.out" >&2; return 1; }
 		sleep 0.05
@@ -257,7 +257,7 @@ _nfs_sweep_dead_tests() {
 	local d owner saved=${T:-}
 	for d in "${TMPDIR:-/tmp}"/pvnode-nfs-test.*; do
 		[ -f "$d/owner.pid" ] || continue
-		owner=$(cat "$d/owner.pid" 2>/dev/null)
+		owner=$(cat "$d/owner.pid" 2>/dev/null) || continue # removed by its owner meanwhile
 		[ -n "$owner" ] && ! _nfs_alive "$owner" || continue
 		echo "note: cleaning up after a killed NFS test run in $d" >&2
 		T=$d
