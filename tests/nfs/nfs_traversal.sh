@@ -53,6 +53,20 @@ if pv1 delete later 2>"$T/err"; then nfs_fail "delete through a swapped-in symli
 [ "$(cat "$T/outside/precious")" = secret ] || nfs_fail "delete followed the symlink"
 nfs_ok "stage and delete refuse a symlink swapped in after create; nothing outside touched"
 
+# Delete removes a volume's tree without following the symlinks inside it.
+nfs_spec tree "" >"$T/specs/tree.json"
+pv1 create -f "$T/specs/tree.json" || nfs_fail "create tree"
+mkdir -p "$NFS_RW_DIR/tree/a/b" "$T/outside/keepdir"
+echo x >"$NFS_RW_DIR/tree/a/b/f"
+echo keep >"$T/outside/keepdir/k"
+ln -s "$T/outside" "$NFS_RW_DIR/tree/link-out"
+ln -s "$T/outside/keepdir" "$NFS_RW_DIR/tree/a/link-dir"
+pv1 delete tree || nfs_fail "delete tree"
+[ ! -e "$NFS_RW_DIR/tree" ] || nfs_fail "tree left behind"
+[ "$(cat "$T/outside/keepdir/k")" = keep ] && [ "$(cat "$T/outside/precious")" = secret ] ||
+	nfs_fail "delete followed a symlink out of the volume"
+nfs_ok "delete removes the tree and its symlinks, never what they point to"
+
 # Volume names that would be unsafe as directory names never reach the share.
 cat >"$T/specs/bad.json" <<JSON
 { "name": "..", "driver": "nfs", "capacity": "1Gi", "accessModes": ["RWX"],
