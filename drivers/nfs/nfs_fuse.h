@@ -43,6 +43,7 @@ struct pvnfs_pool {
 	int port;
 	char export[1024];
 	int timeout_ms;
+	bool down;     /* the last attempt failed at the transport level (logging only) */
 };
 
 struct pvnfs_lease {

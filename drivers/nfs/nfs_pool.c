@@ -61,6 +61,19 @@ static int set_cred(struct pvnfs_pool *p, int slot, const struct pvnfs_cred *c)
 	return 0;
 }
 
+/* Log outages once, when the server goes away and when it is back: a busy mount
+ * would otherwise write a line per failed request. */
+static void server_state(struct pvnfs_pool *p, bool up, const char *why)
+{
+	bool was_down = __atomic_exchange_n(&p->down, !up, __ATOMIC_ACQ_REL);
+
+	if (!up && !was_down)
+		fprintf(stderr, "pvnode-nfs-fuse: %s:%s unreachable (%s); requests fail until "
+			"it answers again\n", p->host, p->export, why);
+	else if (up && was_down)
+		fprintf(stderr, "pvnode-nfs-fuse: %s:%s answers again\n", p->host, p->export);
+}
+
 int pvnfs_pool_get(struct pvnfs_pool *p, struct pvnfs_lease *l, const struct pvnfs_cred *cred)
 {
 	char errbuf[512];
@@ -86,8 +99,8 @@ int pvnfs_pool_get(struct pvnfs_pool *p, struct pvnfs_lease *l, const struct pvn
 		r = pvnfs_connect(p->host, p->port, p->export, p->timeout_ms, &p->ctx[slot],
 				  errbuf, sizeof(errbuf));
 		memset(&p->cred[slot], 0, sizeof(p->cred[slot]));
+		server_state(p, r == 0, errbuf);
 		if (r < 0) {
-			fprintf(stderr, "pvnode-nfs-fuse: %s\n", errbuf);
 			pthread_mutex_lock(&p->mu);
 			p->busy[slot] = false;
 			pthread_cond_signal(&p->cv);
@@ -113,8 +126,7 @@ static bool transport_error(int r)
 int pvnfs_pool_put(struct pvnfs_pool *p, struct pvnfs_lease *l, int r)
 {
 	if (r < 0 && transport_error(r)) {
-		fprintf(stderr, "pvnode-nfs-fuse: %s:%s: %s; reconnecting on next use\n", p->host,
-			p->export, nfs_get_error(l->nfs));
+		server_state(p, false, nfs_get_error(l->nfs));
 		nfs_destroy_context(l->nfs);
 		p->ctx[l->slot] = NULL;
 		r = (r == -EINTR || r == -ETIMEDOUT) ? -ETIMEDOUT : -EIO;
