@@ -73,8 +73,19 @@ int pcsi_cmd_stage(struct cli *cl, int argc, char **argv)
 		q.volume_capability = &n.cap.cap;
 		q.volume_context = (void *)n.ctx;
 		q.n_volume_context = n.n_ctx;
+		/* The PV's secrets (CHAP) travel as CSI secrets, as a CO sends nodeStageSecretRef;
+		 * the store is local when pvctl runs on the node. */
+		struct pv_secrets sec;
+		pv_secrets_init(&sec);
+		if (n.f.pv.secret_ref)
+			pv_secrets_store_load(cl->o->cfg.state_dir, n.f.pv.secret_ref, &sec, NULL);
+		q.secrets = (void *)csi_map_out(&n.ar, &csi__v1__node_stage_volume_request__secrets_entry__descriptor,
+						&sec.map, &q.n_secrets);
 		r = pcsi_call(cl, "/csi.v1.Node/NodeStageVolume", &q,
 			 &csi__v1__node_stage_volume_response__descriptor, &resp);
+		for (size_t i = 0; i < q.n_secrets; i++)
+			explicit_bzero(q.secrets[i]->value, strlen(q.secrets[i]->value));
+		pv_secrets_free(&sec);
 		if (r == 0)
 			printf("volume %s staged at %s\n", a.pos[0], n.staging);
 	}

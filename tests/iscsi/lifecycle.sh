@@ -63,6 +63,12 @@ if [ -n "${PVNODE:-}" ] && [ -x "$PVNODE" ]; then
 	[ "$(cat "$T/cpub/f")" = "$(printf 'hello\nmore')" ] || fail "data after pvnode restart"
 	kill -0 $hp 2>/dev/null || fail "the helper died across the pvnode restart"
 	cv unpublish csivol "$T/cpub" && cv unstage csivol || fail "csi unpublish/unstage"
+	# CHAP through CSI: pvctl sends the PV's secrets in NodeStageVolume
+	echo "$PASS" | pvn c secret set chap node.session.auth.username=alice node.session.auth.password=- || fail "secret set c"
+	iscsi_pv csichap $IQN 1 ReadWriteOnce chap | pvn c create -f - || fail "csi create chap"
+	cv stage csichap || fail "csi stage with CHAP"
+	cv unstage csichap || fail "csi unstage with CHAP"
+	! grep -q "$PASS" "$T/pvnode.log" || fail "CHAP password in the pvnode log"
 	echo "CSI lifecycle: ok"
 else
 	echo "CSI lifecycle: skipped (pvnode not built)"
