@@ -2,6 +2,7 @@
 # tests/nfs/nfs_readonly.sh — access modes on NFS. Read-only is enforced with EROFS (not
 # a silent success or a hang): a ReadOnlyMany volume, a --readonly publish of a RWX
 # volume, a volume on an export the server serves read-only. RWOP allows one publish.
+# A gid volume whose root no longer lets the group in is reported at publish.
 set -euo pipefail
 . "$(dirname "$0")/../lib/nfs.sh"
 nfs_test_setup "$@"
@@ -56,6 +57,17 @@ sed -i "s#\"share\": \"$NFS_RW_SHARE\"#\"share\": \"$NFS_RO_SHARE\"#" "$T/specs/
 if pv1 create -f "$T/specs/newvol.json" 2>"$T/err"; then nfs_fail "provisioning on a RO export succeeded"; fi
 grep -qi "read-only\|cannot create" "$T/err" || nfs_fail "provisioning on RO export: $(cat "$T/err")"
 nfs_ok "provisioning on a read-only export fails with: $(cat "$T/err")"
+
+# A gid volume whose root was changed behind our back (group locked out): publish works
+# but says so, and describe shows it.
+nfs_spec locked 5555 >"$T/specs/locked.json"
+pv1 create -f "$T/specs/locked.json" && pv1 stage locked || nfs_fail "create/stage locked"
+chmod 0755 "$NFS_RW_DIR/locked"
+pv1 publish locked "$T/targets/locked" >"$T/out" 2>&1 || nfs_fail "publish locked: $(cat "$T/out")"
+pv1 describe locked >"$T/desc" 2>&1 || true
+grep -q "locked out" "$T/out" "$T/desc" || nfs_fail "a locked-out root is not reported: $(cat "$T/out" "$T/desc")"
+nfs_ok "a root that locks the group out is reported: $(grep -h -m1 'locked out' "$T/out" "$T/desc")"
+pv1 unpublish locked "$T/targets/locked" && pv1 unstage locked || nfs_fail "teardown locked"
 
 # ReadWriteOncePod: one publish on the node; a second is refused by the policy (exit 3).
 nfs_spec solo "" >"$T/specs/solo.json"
