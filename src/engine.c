@@ -211,6 +211,17 @@ static bool stage_present(const struct pv_journal *j)
 	return pv_is_mountpoint(j->staging_path);
 }
 
+/* Present and, where the driver can tell, backed by a live helper or session: a stage
+ * whose helper died is done again, not reported as fine. */
+static bool stage_healthy(const struct pv_journal *j, const struct pv_driver *drv, char *why, size_t len)
+{
+	if (!stage_present(j))
+		return false;
+	if (drv->health && drv->health(&j->pv, &j->att, why, len) != PV_HEALTHY)
+		return false;
+	return true;
+}
+
 static int build_stage_options(struct pv_engine *e, const struct pv_stage_req *r, bool ro, char *opts,
 			       size_t len, struct pv_err *err)
 {
@@ -330,14 +341,15 @@ int pv_engine_stage(struct pv_engine *e, const struct pv_stage_req *r, struct pv
 					pv->name, j.staging_path, pv_access_name(j.access), j.readonly ? " (read-only)" : "");
 			goto out;
 		}
-		if (stage_present(&j) && !j.lost) {
+		char why[200] = "its staging mount is gone";
+		if (stage_healthy(&j, drv, why, sizeof(why)) && !j.lost) {
 			rc = 0; /* idempotent */
 			goto out;
 		}
 		if (j.n_publishes) {
 			rc = pv_err_set(err, -EIO, PV_E_INTERNAL,
-					"volume %s: its staging mount at %s is gone while published at %s; unpublish it, then stage again",
-					pv->name, j.staging_path, j.publishes[0].target);
+					"volume %s: its stage at %s is broken (%s) while published at %s; unpublish it, then stage again",
+					pv->name, j.staging_path, why, j.publishes[0].target);
 			goto out;
 		}
 	}
