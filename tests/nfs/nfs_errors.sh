@@ -58,6 +58,19 @@ if ! grep -qw nfs /proc/filesystems; then
 	nfs_ok "mounter=kernel without a kernel client fails stage cleanly"
 fi
 
+# Paths are validated as for every driver: outside the allowed prefix or with "..".
+nfs_spec paths "" >"$T/specs/paths.json"
+pv1 create -f "$T/specs/paths.json" >/dev/null && pv1 stage paths || nfs_fail "create/stage paths"
+for bad in /etc/pvnode-target "$T/targets/../../etc/x"; do
+	rc=0; pv1 publish paths "$bad" 2>"$T/err" >/dev/null || rc=$?
+	[ $rc -eq 2 ] || nfs_fail "publish to $bad: exit $rc: $(cat "$T/err")"
+done
+[ ! -e /etc/pvnode-target ] || nfs_fail "a refused publish created /etc/pvnode-target"
+rc=0; pv1 stage --staging-path /etc/pvnode-staging paths 2>"$T/err" >/dev/null || rc=$?
+[ $rc -ne 0 ] || nfs_fail "staging outside the allowed prefix accepted"
+pv1 unstage paths >/dev/null || nfs_fail "unstage paths"
+nfs_ok "targets outside the allowed prefix or with '..' refused (exit 2)"
+
 # The volume directory deleted on the server before stage.
 nfs_spec gone "" >"$T/specs/gone.json"
 pv1 create -f "$T/specs/gone.json" >/dev/null || nfs_fail "create gone"
