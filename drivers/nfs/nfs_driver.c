@@ -90,7 +90,7 @@ static int check_volume_dir(const struct pv *pv, const struct pvnfs_cfg *cfg, st
 }
 
 /* Read the helper's verdict: "ok\n" or "error: ...\n"; EOF means it died. */
-static int wait_ready(int fd, pid_t pid, int timeout_ms, char *msg, size_t len)
+static int wait_ready(int fd, int timeout_ms, char *msg, size_t len)
 {
 	size_t used = 0;
 	struct timespec t0, t;
@@ -122,7 +122,6 @@ static int wait_ready(int fd, pid_t pid, int timeout_ms, char *msg, size_t len)
 			break;
 	}
 	msg[strcspn(msg, "\n")] = '\0';
-	(void)pid;
 	return strcmp(msg, "ok") == 0 ? 0 : strcmp(msg, "ok ro") == 0 ? 1 : -EIO;
 }
 
@@ -188,7 +187,7 @@ static int start_helper(const struct pv *pv, const struct pvnfs_cfg *cfg, bool r
 		goto out;
 	close(pipefd[1]);
 	pipefd[1] = -1;
-	r = wait_ready(pipefd[0], pid, cfg->timeout_ms + 5000, msg, sizeof(msg));
+	r = wait_ready(pipefd[0], cfg->timeout_ms + 5000, msg, sizeof(msg));
 	if (r < 0) {
 		unsigned long long st = pv_proc_start_time(pid);
 		if (st)
