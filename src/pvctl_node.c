@@ -316,9 +316,10 @@ out_done:
 	return r;
 }
 
-static void report_line(const char *line, void *ud)
+static void report_line(const char *line, bool problem, void *ud)
 {
 	(void)ud;
+	(void)problem;
 	printf("%s\n", line);
 }
 

@@ -16,13 +16,13 @@
 
 struct rec_ctx {
 	struct pv_engine *e;
-	void (*report)(const char *line, void *ud);
+	void (*report)(const char *line, bool problem, void *ud);
 	void *ud;
 	int problems;
 };
 
-static void say(struct rec_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(struct rec_ctx *c, const char *fmt, ...)
+static void say(struct rec_ctx *c, bool problem, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(struct rec_ctx *c, bool problem, const char *fmt, ...)
 {
 	char line[768];
 	va_list ap;
@@ -30,9 +30,9 @@ static void say(struct rec_ctx *c, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (c->report)
-		c->report(line, c->ud);
+		c->report(line, problem, c->ud);
 	else
-		pv_info("%s", line);
+		pv_log(problem ? PV_LOG_WARN : PV_LOG_INFO, "%s", line);
 }
 
 static int reconcile_one(const char *volume, void *ud)
@@ -47,7 +47,7 @@ static int reconcile_one(const char *volume, void *ud)
 	int lock = pv_engine_lock(e, volume, &err);
 
 	if (lock < 0) {
-		say(c, "volume %s: skipped (%s)", volume, err.msg);
+		say(c, false, "volume %s: skipped (%s)", volume, err.msg);
 		return 0;
 	}
 	if (pv_journal_load(e->cfg.state_dir, volume, &j, &err) < 0) {
@@ -59,17 +59,18 @@ static int reconcile_one(const char *volume, void *ud)
 	if (j.phase == PV_PHASE_STAGING || j.phase == PV_PHASE_UNSTAGING) {
 		if (pv_engine_undo_stage(e, &j, &err) == 0) {
 			pv_journal_delete(e->cfg.state_dir, volume, NULL);
-			say(c, "volume %s: an interrupted %s was undone", volume,
+			say(c, true, "volume %s: an interrupted %s was undone", volume,
 			    j.phase == PV_PHASE_STAGING ? "stage" : "unstage");
 		} else {
 			c->problems++;
-			say(c, "volume %s: cannot undo an interrupted %s: %s", volume, pv_phase_name(j.phase), err.msg);
+			say(c, true, "volume %s: cannot undo an interrupted %s: %s", volume, pv_phase_name(j.phase), err.msg);
 		}
 		goto out;
 	}
 	if (j.phase != PV_PHASE_STAGED)
 		goto out;
 	if (j.att.helper_pid && !pv_proc_alive(j.att.helper_pid, j.att.helper_start)) {
+		pid_t dead_pid = j.att.helper_pid;
 		if (drv && drv->reattach) {
 			struct pv_secrets s;
 			pv_secrets_init(&s);
@@ -79,22 +80,22 @@ static int reconcile_one(const char *volume, void *ud)
 						     .readonly = j.readonly, .staging_path = j.staging_path, .node = &vc.n };
 			pv_err_clear(&err);
 			if (drv->reattach(&req, &j.att, &err) == 0) {
-				say(c, "volume %s: its helper (pid %d) had died and was restarted as pid %d", volume,
-				    0, (int)j.att.helper_pid);
+				say(c, true, "volume %s: its helper (pid %d) had died and was restarted as pid %d", volume,
+				    (int)dead_pid, (int)j.att.helper_pid);
 				j.lost = false;
 			} else {
 				c->problems++;
 				snprintf(j.last_error, sizeof(j.last_error), "helper died and could not be restarted: %s", err.msg);
-				say(c, "volume %s: %s", volume, j.last_error);
+				say(c, true, "volume %s: %s", volume, j.last_error);
 			}
 			pv_secrets_free(&s);
 			changed = true;
 		} else {
 			c->problems++;
-			say(c, "volume %s: its helper (pid %d) is gone", volume, (int)j.att.helper_pid);
+			say(c, true, "volume %s: its helper (pid %d) is gone", volume, (int)j.att.helper_pid);
 		}
 	} else if (j.att.helper_pid) {
-		say(c, "volume %s: re-adopted helper pid %d", volume, (int)j.att.helper_pid);
+		say(c, false, "volume %s: re-adopted helper pid %d", volume, (int)j.att.helper_pid);
 	}
 	if (!j.block && !pv_is_mountpoint(j.staging_path) && !j.lost) {
 		j.lost = true;
@@ -102,7 +103,7 @@ static int reconcile_one(const char *volume, void *ud)
 		c->problems++;
 		snprintf(j.last_error, sizeof(j.last_error), "staging mount at %s is gone; stage again to restore it",
 			 j.staging_path);
-		say(c, "volume %s: %s", volume, j.last_error);
+		say(c, true, "volume %s: %s", volume, j.last_error);
 	}
 	for (size_t i = 0; i < j.n_publishes; i++) {
 		struct pv_publish_rec *p = &j.publishes[i];
@@ -110,11 +111,11 @@ static int reconcile_one(const char *volume, void *ud)
 			p->lost = true;
 			changed = true;
 			c->problems++;
-			say(c, "volume %s: publish at %s is gone; publish again to restore it", volume, p->target);
+			say(c, true, "volume %s: publish at %s is gone; publish again to restore it", volume, p->target);
 		}
 	}
 	if (!changed && !j.lost)
-		say(c, "volume %s: staged at %s, %zu publish(es), consistent", volume, j.staging_path, j.n_publishes);
+		say(c, false, "volume %s: staged at %s, %zu publish(es), consistent", volume, j.staging_path, j.n_publishes);
 	if (changed)
 		pv_journal_save(e->cfg.state_dir, &j, NULL);
 out:
@@ -123,7 +124,7 @@ out:
 	return 0;
 }
 
-int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, void *ud), void *ud,
+int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud), void *ud,
 			struct pv_err *err)
 {
 	struct rec_ctx c = { .e = e, .report = report, .ud = ud };

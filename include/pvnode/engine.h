@@ -99,9 +99,10 @@ int pv_engine_expand(struct pv_engine *e, const char *volume, const char *path,
 
 /* Start-up: compare every journal with /proc/self/mountinfo and the helpers, re-adopt
  * live helpers, restart dead ones for volumes still in use, flag lost mounts. Writes
- * one line per finding to `report` (may be NULL). */
-int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, void *ud), void *ud,
-			struct pv_err *err);
+ * one line per volume to `report` (may be NULL), `problem` set for what needed action or
+ * is still wrong. Returns the number of problems. Safe to run periodically. */
+int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud),
+			void *ud, struct pv_err *err);
 
 /* Path checks used by the engine and the CSI layer: absolute, no "..", no "//" tricks,
  * under one of the allowed prefixes. */

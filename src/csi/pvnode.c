@@ -12,7 +12,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,15 +27,55 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: pvnode --endpoint unix:///path/csi.sock --node-id ID [--state-dir DIR]\n"
 		"              [--selinux auto|on|off] [--allowed-path PREFIX]... [--workers N]\n"
+		"              [--reconcile-interval SECONDS (default 30, 0: only at start)]\n"
 		"              [--log-format text|json] [--default-driver NAME] [-v] [--version]\n"
 		"Serves CSI v1 Identity, Controller and Node on a unix socket.\n"
 		"Environment: PVNODE_STATE_DIR (default /var/lib/pvnode), PVNODE_SELINUX.\n");
 }
 
-static void report(const char *line, void *ud)
+static void report(const char *line, bool problem, void *ud)
 {
 	(void)ud;
-	pv_info("reconcile: %s", line);
+	pv_log(problem ? PV_LOG_WARN : PV_LOG_INFO, "reconcile: %s", line);
+}
+
+/* Periodic reconciliation while serving: a helper that dies under a published volume is
+ * restarted within one interval, lost mounts are flagged; only problems are logged. */
+struct watch {
+	struct pv_engine *engine;
+	unsigned interval;
+	bool stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void report_problems(const char *line, bool problem, void *ud)
+{
+	(void)ud;
+	if (problem)
+		pv_warn("reconcile: %s", line);
+}
+
+static void *watch_thread(void *arg)
+{
+	struct watch *w = arg;
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += w->interval;
+		while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0)
+			;
+		if (w->stop)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		struct pv_err err = {0};
+		if (pv_engine_reconcile(w->engine, report_problems, NULL, &err) < 0)
+			pv_warn("reconcile: %s", err.msg);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
 }
 
 static int parse_selinux(const char *s, enum pv_selinux_mode *m)
@@ -58,6 +100,7 @@ int main(int argc, char **argv)
 		{"selinux", required_argument, NULL, 'S'},
 		{"allowed-path", required_argument, NULL, 'a'},
 		{"workers", required_argument, NULL, 'w'},
+		{"reconcile-interval", required_argument, NULL, 'R'},
 		{"log-format", required_argument, NULL, 'l'},
 		{"default-driver", required_argument, NULL, 'd'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -68,6 +111,7 @@ int main(int argc, char **argv)
 	pv_process_harden(); /* requests carry secrets: no core dumps of them */
 	struct pv_engine_cfg cfg;
 	struct csi_server_opts so = {.workers = 4};
+	unsigned reconcile_interval = 30;
 	const char *state = getenv("PVNODE_STATE_DIR");
 	const char *node_id = NULL, *default_driver = NULL;
 	/* freed at exit; early usage errors leave it to the process exit */
@@ -100,6 +144,16 @@ int main(int argc, char **argv)
 			}
 			allowed[cfg.n_allowed_paths++] = optarg;
 			break;
+		case 'R': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (*end || end == optarg || n > 86400) {
+				fprintf(stderr, "pvnode: --reconcile-interval must be 0..86400 seconds (0: only at start)\n");
+				return 2;
+			}
+			reconcile_interval = (unsigned)n;
+			break;
+		}
 		case 'w': {
 			char *end;
 			unsigned long n = strtoul(optarg, &end, 10);
@@ -165,7 +219,23 @@ int main(int argc, char **argv)
 	}
 	struct csi_service svc = {.engine = engine, .cfg = pv_engine_config(engine),
 				  .default_driver = default_driver};
+	struct watch w = {.engine = engine, .interval = reconcile_interval};
+	pthread_t watch_tid;
+	bool watching = false;
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	if (reconcile_interval > 0)
+		watching = pthread_create(&watch_tid, NULL, watch_thread, &w) == 0;
 	r = csi_server_run(&svc, &so, &err);
+	if (watching) {
+		pthread_mutex_lock(&w.mu);
+		w.stop = true;
+		pthread_cond_signal(&w.cv);
+		pthread_mutex_unlock(&w.mu);
+		pthread_join(watch_tid, NULL);
+	}
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
 	if (r < 0)
 		pv_error("%s", err.msg);
 	pv_engine_close(engine);

@@ -69,6 +69,25 @@ if [ -x "${PVNODE:-}" ]; then
 	[ "$(cat "$T/targets/app/g")" = after ] || nfs_fail "target broken after pvnode restarted the helper"
 	kill -TERM "$PVNODE_PID"; wait "$PVNODE_PID" 2>/dev/null || true
 	nfs_ok "pvnode started after the helper was killed restarts it (pid $(helper_pid)); target works"
+	# While serving: a helper that dies under a published volume is restarted within one
+	# reconcile interval, with no call from the orchestrator.
+	nsenter --net="/proc/$NFS_NS_PID/ns/net" -- "$PVNODE" --endpoint "unix://$T/csi.sock" \
+		--node-id node-1 --state-dir "$T/state1" --allowed-path "$T" --reconcile-interval 1 >"$T/pvnode3.log" 2>&1 &
+	PVNODE_PID=$!
+	NFS_TEST_PIDS="${NFS_TEST_PIDS:-} $PVNODE_PID"
+	for _ in $(seq 200); do grep -q "volume app" "$T/pvnode3.log" 2>/dev/null && break; sleep 0.05; done
+	pid=$(helper_pid)
+	kill -KILL "$pid"
+	ok=
+	for _ in $(seq 100); do
+		new=$(helper_pid || true)
+		if [ -n "$new" ] && [ "$new" != "$pid" ] && [ "$(cat "$T/targets/app/g" 2>/dev/null)" = after ]; then ok=1; break; fi
+		sleep 0.1
+	done
+	[ -n "$ok" ] || { cat "$T/pvnode3.log"; nfs_fail "a running pvnode did not restart the dead helper"; }
+	grep -q "had died and was restarted" "$T/pvnode3.log" || nfs_fail "restart not logged"
+	kill -TERM "$PVNODE_PID"; wait "$PVNODE_PID" 2>/dev/null || true
+	nfs_ok "a running pvnode restarts a helper killed under a published volume within its reconcile interval"
 fi
 pv1 unpublish app "$T/targets/app" && pv1 unpublish app "$T/targets/app-ro" && pv1 unstage app ||
 	nfs_fail "teardown"
