@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -59,6 +60,9 @@ static void report_problems(const char *line, bool problem, void *ud)
 static void *watch_thread(void *arg)
 {
 	struct watch *w = arg;
+	sigset_t all;
+	sigfillset(&all); /* signals belong to the server's sigwait thread */
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		struct timespec until;
@@ -224,8 +228,14 @@ int main(int argc, char **argv)
 	bool watching = false;
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
-	if (reconcile_interval > 0)
+	if (reconcile_interval > 0) {
+		/* start it with every signal blocked, so none lands there before it runs */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
 		watching = pthread_create(&watch_tid, NULL, watch_thread, &w) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	r = csi_server_run(&svc, &so, &err);
 	if (watching) {
 		pthread_mutex_lock(&w.mu);
