@@ -198,8 +198,8 @@ int pvnfs_cfg_from_pv(const struct pv *pv, struct pvnfs_cfg *cfg, struct pv_err 
 	}
 	if (!ver || !*ver)
 		ver = "3";
-	if (strcmp(ver, "3") && strcmp(ver, "4") && strcmp(ver, "4.0") && strcmp(ver, "4.1") &&
-	    strcmp(ver, "4.2"))
+	if (strcmp(ver, "3") != 0 && strcmp(ver, "4") != 0 && strcmp(ver, "4.0") != 0 &&
+	    strcmp(ver, "4.1") != 0 && strcmp(ver, "4.2") != 0)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "attributes.version: \"%s\" is not one of 3, 4, 4.1, 4.2", ver);
 	snprintf(cfg->version, sizeof(cfg->version), "%s", ver);

@@ -94,6 +94,20 @@ static void usage(void)
 			"--mountpoint DIR [--ro] [--timeout-ms N] [--threads N] [--ready-fd FD]\n");
 }
 
+/* A whole number in [lo, hi] (helper arguments come from pvnode, but are checked). */
+static int int_arg(const char *s, long lo, long hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -119,13 +133,13 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h': host = optarg; break;
-		case 'p': port = atoi(optarg); break;
+		case 'p': if (int_arg(optarg, 0, 65535, &port) < 0) { usage(); return 2; } break;
 		case 'e': export = optarg; break;
 		case 'm': mnt = optarg; break;
 		case 'r': ro = true; break;
-		case 't': timeout_ms = atoi(optarg); break;
-		case 'n': threads = atoi(optarg); break;
-		case 'f': ready_fd = atoi(optarg); break;
+		case 't': if (int_arg(optarg, 1, 3600000, &timeout_ms) < 0) { usage(); return 2; } break;
+		case 'n': if (int_arg(optarg, 1, PVNFS_MAX_CONTEXTS, &threads) < 0) { usage(); return 2; } break;
+		case 'f': if (int_arg(optarg, 0, 1 << 20, &ready_fd) < 0) { usage(); return 2; } break;
 		default: usage(); return 2;
 		}
 	}
@@ -188,7 +202,6 @@ int main(int argc, char **argv)
 	report(ready_fd, ro ? "ok ro\n" : "ok\n");
 	if (ready_fd >= 0)
 		close(ready_fd);
-	ready_fd = -1;
 	status = fuse_loop_mt(fuse, &lc) == 0 ? 0 : 1;
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 	/* Writes already accepted still go out (each bounded by the RPC timeout) before
