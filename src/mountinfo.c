@@ -10,7 +10,8 @@
 
 #include "pvnode/util.h"
 
-static void unescape(char *s)
+/* mountinfo escapes space, tab, newline and backslash as \\ooo. */
+void pv_mountinfo_unescape(char *s)
 {
 	char *w = s;
 	for (char *r = s; *r; r++) {
@@ -54,13 +55,13 @@ int pv_mount_info(const char *path, char *source, size_t slen, char *fstype, siz
 		}
 		if (!mnt || !opts)
 			continue;
-		unescape(mnt);
+		pv_mountinfo_unescape(mnt);
 		if (strcmp(mnt, path) != 0)
 			continue;
 		found = 0;
 		if (source) {
 			if (src)
-				unescape(src);
+				pv_mountinfo_unescape(src);
 			snprintf(source, slen, "%s", src ? src : "");
 		}
 		if (fstype)

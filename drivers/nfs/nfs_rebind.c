@@ -17,23 +17,6 @@
 #include "pvnode/util.h"
 #include "nfs_rebind.h"
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s)
-{
-	char *w = s;
-
-	for (char *r = s; *r; r++) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' && r[2] <= '7' &&
-		    r[3] >= '0' && r[3] <= '7') {
-			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-			r += 3;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
-}
-
 static bool has_flag(const char *opts, const char *flag)
 {
 	size_t n = strlen(flag);
@@ -67,7 +50,7 @@ int pvnfs_binds_in(const char *mountinfo, const char *staging, struct pvnfs_bind
 		char d[32], root[PATH_MAX], mp[PATH_MAX];
 		if (sscanf(line, "%*s %*s %31s %4095s %4095s", d, root, mp) != 3)
 			continue;
-		unescape(mp);
+		pv_mountinfo_unescape(mp);
 		if (strcmp(mp, staging) == 0)
 			snprintf(dev, sizeof(dev), "%s", d);
 	}
@@ -81,8 +64,8 @@ int pvnfs_binds_in(const char *mountinfo, const char *staging, struct pvnfs_bind
 		if (sscanf(line, "%*s %*s %31s %4095s %4095s %255s", d, root, mp, opts) != 4 ||
 		    strcmp(d, dev) != 0)
 			continue;
-		unescape(mp);
-		unescape(root);
+		pv_mountinfo_unescape(mp);
+		pv_mountinfo_unescape(root);
 		if (strcmp(mp, staging) == 0)
 			continue;
 		x = &b->items[b->n++];

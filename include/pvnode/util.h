@@ -86,6 +86,8 @@ int pv_loop_backing(const char *dev, char *file, size_t len);
 int pv_loop_set_capacity(const char *dev, struct pv_err *err);
 
 /* --- src/mountinfo.c --- */
+/* Undo mountinfo's \ooo escapes (space, tab, newline, backslash) in place. */
+void pv_mountinfo_unescape(char *s);
 /* Is `path` a mount point (per /proc/self/mountinfo)? */
 bool pv_is_mountpoint(const char *path);
 /* Source device / fstype / options of the mount at `path`; -ENOENT if none. */
