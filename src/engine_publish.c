@@ -362,6 +362,21 @@ int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path, s
 		st->inodes_free = vfs.f_ffree;
 		st->inodes_used = vfs.f_files - vfs.f_ffree;
 	}
+	if (!st->abnormal && drv && drv->storage == PV_SHARED) {
+		/* Shared storage: the volume is a directory on a bigger export, so usage is what
+		 * is below it and the total is the PV's capacity (bounded by the export's free
+		 * space); a tree too big to walk in time keeps the export's figures. */
+		uint64_t used, inodes;
+		if (pv_dir_usage(path, 5000, &used, &inodes) == 0) {
+			st->bytes_used = used;
+			st->inodes_used = inodes;
+			if (j.pv.capacity) {
+				uint64_t left = j.pv.capacity > used ? j.pv.capacity - used : 0;
+				st->bytes_total = j.pv.capacity;
+				st->bytes_available = left < st->bytes_available ? left : st->bytes_available;
+			}
+		}
+	}
 	if (!st->abnormal && drv && drv->health) {
 		char why[200] = "";
 		if (drv->health(&j.pv, &j.att, why, sizeof(why)) != PV_HEALTHY) {
@@ -398,7 +413,12 @@ int pv_engine_expand(struct pv_engine *e, const char *volume, const char *path, 
 	drv = pv_driver_find(j.pv.driver);
 	pv_engine_volctx(e, volume, &vc);
 	if (!drv || drv->storage == PV_SHARED) {
-		*bytes = j.pv.capacity; /* nothing to grow on the node */
+		/* nothing to grow on the node: record the new nominal capacity */
+		if (*bytes > j.pv.capacity) {
+			j.pv.capacity = *bytes;
+			rc = pv_journal_save(e->cfg.state_dir, &j, err);
+		}
+		*bytes = j.pv.capacity;
 		goto out;
 	}
 	if (drv->refresh)
@@ -407,6 +427,8 @@ int pv_engine_expand(struct pv_engine *e, const char *volume, const char *path, 
 		rc = pv_loop_set_capacity(j.att.device, err);
 	if (rc == 0 && device_size(j.att.device, bytes) < 0)
 		rc = pv_err_set(err, -errno, PV_E_INTERNAL, "cannot read the size of %s", j.att.device);
+	if (rc == 0 && *bytes > j.pv.capacity)
+		j.pv.capacity = *bytes;
 	if (rc == 0 && !j.block)
 		rc = pv_grow_fs(j.att.device, j.staging_path, j.fs_type, err);
 	if (rc == 0)

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
+#include <time.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,4 +201,38 @@ bool pv_path_under(const char *path, const char *prefix)
 	if (n == 1 && prefix[0] == '/')
 		return path[0] == '/';
 	return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+int pv_dir_usage(const char *dir, int timeout_ms, uint64_t *bytes, uint64_t *inodes)
+{
+	char *paths[] = { (char *)dir, NULL };
+	struct timespec t0, now;
+	FTSENT *ent;
+	FTS *fts;
+	int r = 0;
+
+	*bytes = *inodes = 0;
+	fts = fts_open(paths, FTS_PHYSICAL | FTS_XDEV | FTS_NOCHDIR, NULL);
+	if (!fts)
+		return -errno;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((ent = fts_read(fts))) {
+		if (ent->fts_info == FTS_DP)
+			continue; /* directories are counted once, on the way in */
+		if (ent->fts_statp && ent->fts_info != FTS_NS && ent->fts_info != FTS_ERR) {
+			*bytes += (uint64_t)ent->fts_statp->st_blocks * 512;
+			(*inodes)++;
+		}
+		if ((*inodes & 1023) == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
+				r = -ETIMEDOUT;
+				break;
+			}
+		}
+	}
+	if (!ent && errno && r == 0)
+		r = -errno;
+	fts_close(fts);
+	return r;
 }

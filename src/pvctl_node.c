@@ -301,6 +301,7 @@ int pvctl_cmd_expand(struct pvctl_opts *o, int argc, char **argv)
 		pv_journal_free(&j);
 		if ((r = pvctl_open_engine(o, &e)) != 0)
 			goto out_done;
+		now = pv.capacity;
 		r = pv_engine_expand(e, pv.name, NULL, &now, &err);
 		pv_engine_close(e);
 	}

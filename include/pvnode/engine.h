@@ -93,7 +93,9 @@ struct pv_volume_stats {
 /* path: a staging or publish path of the volume. */
 int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path,
 		    struct pv_volume_stats *st, struct pv_err *err);
-/* Grow the filesystem after the backend grew; *bytes gets the new size. */
+/* Grow the filesystem after the backend grew. *bytes: in, the size the volume grew to
+ * (0 unknown); out, the new size. The node journal records it (shared storage has
+ * nothing to grow on the node, but its stats use the new capacity). */
 int pv_engine_expand(struct pv_engine *e, const char *volume, const char *path,
 		     uint64_t *bytes, struct pv_err *err);
 

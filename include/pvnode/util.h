@@ -25,6 +25,9 @@ int pv_read_file(const char *path, char **data, size_t *len, struct pv_err *err)
 int pv_mkdir_p(const char *path, mode_t mode, struct pv_err *err);
 /* path is absolute, normalised, has no ".." component and no control characters. */
 bool pv_path_clean(const char *path);
+/* Bytes allocated and inodes used below `dir` (one filesystem, symlinks not followed).
+ * -ETIMEDOUT when the walk takes longer than timeout_ms (huge trees, slow servers). */
+int pv_dir_usage(const char *dir, int timeout_ms, uint64_t *bytes, uint64_t *inodes);
 /* path == prefix or path is below prefix (component-wise). */
 bool pv_path_under(const char *path, const char *prefix);
 

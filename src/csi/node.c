@@ -255,6 +255,8 @@ int csi_node_expand_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 				  q->capacity_range->limit_bytes < 0))
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "volume %s: capacity_range has a negative value", q->volume_id);
+	if (q->capacity_range && q->capacity_range->required_bytes > 0)
+		bytes = (uint64_t)q->capacity_range->required_bytes; /* the size the volume grew to */
 	if (!ctx->svc->dry_run)
 		r = pv_engine_expand(ctx->svc->engine, q->volume_id, q->volume_path, &bytes, err);
 	if (r < 0)

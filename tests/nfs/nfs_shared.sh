@@ -93,6 +93,13 @@ nfs_ok "expand records the new nominal capacity (NFS has nothing to grow)"
 
 pv1 describe web >"$T/describe.txt" || nfs_fail "describe"
 grep -qi "nfs" "$T/describe.txt" || nfs_fail "describe shows nothing about NFS"
+# usage is the volume directory's, against the PV's (expanded) capacity, not the export's
+used=$(du -sk "$dir" | cut -f1)
+grep -E "Usage: .* of 2\.0 GiB" "$T/describe.txt" >/dev/null || nfs_fail "usage not against the 2Gi capacity: $(grep Usage "$T/describe.txt")"
+shown=$(sed -n 's/.*Usage: *\([0-9.]*\) MiB of.*/\1/p' "$T/describe.txt")
+[ -n "$shown" ] && awk -v s="$shown" -v u="$used" 'BEGIN { d = s * 1024 - u; exit !(d < 2048 && d > -2048) }' ||
+	nfs_fail "usage '$(grep Usage "$T/describe.txt")' is not the directory's ($used KiB)"
+nfs_ok "describe: $(grep Usage "$T/describe.txt" | sed 's/^ *//')"
 
 for n in 1 2; do
 	t=$T/targets/web-n$n
