@@ -66,13 +66,25 @@ int pvctl_usage(const char *fmt, ...)
 	return PVCTL_USAGE;
 }
 
+static char **original_argv; /* before the global options were taken out */
+
 #ifndef PV_HAVE_CSI
+/* --endpoint: hand the whole command line to pvctl-csi, the same program built with the
+ * gRPC client, so in-process commands never load gRPC. */
 int pvctl_csi_run(const struct pvctl_opts *o, int argc, char **argv)
 {
+	char path[4096];
+	struct pv_err err = { 0 };
+
 	(void)o;
 	(void)argc;
-	fprintf(stderr, "pvctl: this pvctl was built without CSI support (grpc, protobuf-c): %s --endpoint is not available\n",
-		argv[0]);
+	if (pv_helper_path("pvctl-csi", path, sizeof(path), &err) < 0) {
+		fprintf(stderr, "pvctl: %s --endpoint needs pvctl-csi, which was not found: this build has no CSI support "
+			"(grpc, protobuf-c)\n", argv[0]);
+		return PVCTL_FAILED;
+	}
+	execv(path, original_argv);
+	fprintf(stderr, "pvctl: cannot run %s: %s\n", path, strerror(errno));
 	return PVCTL_FAILED;
 }
 #endif
@@ -217,6 +229,9 @@ int main(int argc, char **argv)
 	struct pvctl_opts o;
 	int r;
 
+	original_argv = calloc((size_t)argc + 1, sizeof(char *));
+	for (int i = 0; original_argv && i < argc; i++)
+		original_argv[i] = argv[i];
 	pv_log_setup(PV_LOG_WARN, false, "pvctl");
 	pv_process_harden(); /* secrets pass through: secret set, CHAP for stage */
 	if ((r = defaults(&o)))
