@@ -84,10 +84,23 @@ static void check_group_root(const struct pv_journal *j, char *note, size_t len)
 			 (unsigned)(st.st_mode & 07777), j->pv.gid, j->pv.gid);
 }
 
-static int bind_target(struct pv_journal *j, const char *target, bool ro, const char *flags, struct pv_err *err)
+/* Undo bind_target: unmount the target and drop the read-only view device, if any. */
+static void unbind_target(struct pv_publish_rec *rec)
 {
+	pv_umount(rec->target, NULL);
+	if (rec->device[0]) {
+		pv_loop_detach(rec->device, NULL);
+		rec->device[0] = '\0';
+	}
+}
+
+static int bind_target(struct pv_engine *e, struct pv_journal *j, struct pv_publish_rec *rec, const char *flags,
+		       struct pv_err *err)
+{
+	const char *target = rec->target, *dev = j->att.device;
+	bool ro = rec->readonly;
 	struct stat st;
-	int fd;
+	int fd, r;
 
 	if (j->block) {
 		char parent[PATH_MAX];
@@ -105,7 +118,21 @@ static int bind_target(struct pv_journal *j, const char *target, bool ro, const 
 			return pv_err_set(err, -EISDIR, PV_E_INVALID,
 					  "target %s is a directory: a Block volume is published as a file", target);
 		}
-		return pv_bind_mount(j->att.device, target, ro, NULL, err);
+		if (ro && !j->att.readonly) {
+			/* a read-only view of a read-write device: its own read-only loop device */
+			char tag[64];
+			pv_loop_tag(e->cfg.state_dir, j->volume, tag, sizeof(tag));
+			r = pv_loop_attach_tagged(j->att.device, tag, true, false, rec->device, sizeof(rec->device), err);
+			if (r < 0)
+				return r;
+			dev = rec->device;
+		}
+		r = pv_bind_mount(dev, target, ro, NULL, err);
+		if (r < 0 && rec->device[0]) {
+			pv_loop_detach(rec->device, NULL);
+			rec->device[0] = '\0';
+		}
+		return r;
 	}
 	if (pv_mkdir_p(target, 0750, err) < 0)
 		return -EIO;
@@ -194,8 +221,8 @@ int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r, struc
 	if (rc < 0)
 		goto out;
 	if (old)
-		pv_umount(r->target, NULL);
-	rc = bind_target(&j, r->target, ro, flags, err);
+		unbind_target(old);
+	rc = bind_target(e, &j, &rec, flags, err);
 	if (rc < 0) {
 		pv_err_prefix(err, "volume %s: ", pv->name);
 		goto out;
@@ -219,7 +246,7 @@ int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r, struc
 			}
 		}
 		if (rc < 0) {
-			pv_umount(r->target, NULL);
+			unbind_target(&rec);
 			goto out;
 		}
 	}
@@ -234,7 +261,7 @@ int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r, struc
 	} else {
 		struct pv_publish_rec *p = realloc(j.publishes, (j.n_publishes + 1) * sizeof(*p));
 		if (!p) {
-			pv_umount(r->target, NULL);
+			unbind_target(&rec);
 			rc = pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
 			goto out;
 		}
@@ -246,7 +273,7 @@ int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r, struc
 		pv_warn("%s", note);
 	rc = pv_journal_save(e->cfg.state_dir, &j, err);
 	if (rc < 0) {
-		pv_umount(r->target, NULL);
+		unbind_target(old ? old : &j.publishes[j.n_publishes - 1]);
 		goto out;
 	}
 	fill_result(&rec, res);
@@ -284,6 +311,11 @@ int pv_engine_unpublish(struct pv_engine *e, const char *volume, const char *tar
 	if (rc < 0) {
 		pv_err_prefix(err, "volume %s: ", volume);
 		goto out;
+	}
+	if (rec->device[0]) {
+		rc = pv_loop_detach(rec->device, err);
+		if (rc < 0)
+			goto out;
 	}
 	if (rec->block)
 		unlink(target);

@@ -86,10 +86,11 @@ int pv_journal_save(const char *state_dir, const struct pv_journal *j, struct pv
 	pubs = json_array();
 	for (size_t i = 0; i < j->n_publishes; i++) {
 		const struct pv_publish_rec *p = &j->publishes[i];
-		json_array_append_new(pubs, json_pack("{s:s, s:b, s:b, s:s, s:s, s:o, s:s, s:b}",
+		json_array_append_new(pubs, json_pack("{s:s, s:b, s:b, s:s, s:s, s:o, s:s, s:b, s:s}",
 			"target", p->target, "readonly", p->readonly, "block", p->block,
 			"access", pv_access_short(p->access), "selinuxLabel", p->selinux_label,
-			"groups", groups_json(p->groups, p->n_groups), "mountFlags", p->mount_flags, "lost", p->lost));
+			"groups", groups_json(p->groups, p->n_groups), "mountFlags", p->mount_flags, "lost", p->lost,
+			"device", p->device));
 	}
 	o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:b, s:b, s:s, s:s, s:o, s:o, s:b, s:s, s:I}",
 		      "volume", j->volume, "nodeId", j->node_id, "phase", pv_phase_name(j->phase),
@@ -184,6 +185,7 @@ int pv_journal_load(const char *state_dir, const char *volume, struct pv_journal
 		get_str(p, "target", rec->target, sizeof(rec->target));
 		get_str(p, "selinuxLabel", rec->selinux_label, sizeof(rec->selinux_label));
 		get_str(p, "mountFlags", rec->mount_flags, sizeof(rec->mount_flags));
+		get_str(p, "device", rec->device, sizeof(rec->device));
 		rec->readonly = json_is_true(json_object_get(p, "readonly"));
 		rec->block = json_is_true(json_object_get(p, "block"));
 		rec->lost = json_is_true(json_object_get(p, "lost"));

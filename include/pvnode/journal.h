@@ -33,6 +33,9 @@ struct pv_publish_rec {
 	gid_t groups[PV_MAX_GROUPS];
 	size_t n_groups;
 	char mount_flags[512];     /* extra flags as given, comma-joined (no secrets) */
+	char device[64];           /* Block mode, read-only publish of a read-write stage: the
+				    * read-only loop device over the volume's device that this
+				    * target shows (a ro bind of a device node does not stop writes) */
 	bool lost;                 /* its mount vanished (reconcile) */
 };
 
