@@ -171,7 +171,6 @@ int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, struct
 {
 	const struct pv_driver *drv = pv_driver_find(j->pv.driver);
 	struct pv_volctx vc;
-	char tag[64];
 	int r = 0;
 
 	pv_engine_volctx(e, j->volume, &vc);
@@ -184,14 +183,10 @@ int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, struct
 		r = drv->detach(&j->pv, &j->att, &vc.n, err);
 		if (r < 0)
 			return r;
-	} else if (j->att.device[0]) {
-		r = pv_loop_detach(j->att.device, err);
-		if (r < 0)
-			return r;
 	}
-	/* a device attached by a process killed before it reached the journal */
-	pv_loop_tag(e->cfg.state_dir, j->volume, tag, sizeof(tag));
-	pv_loop_detach_tagged(tag, NULL);
+	/* whatever is left: a device attached by a process killed before it reached the
+	 * journal, read-only publish views, or a driver that is no longer built in */
+	pv_loop_release(e->cfg.state_dir, j->volume, j->att.device, j->att.backing, NULL);
 	return 0;
 }
 

@@ -83,12 +83,6 @@ int pv_loop_attach_tagged(const char *file, const char *tag, bool readonly, bool
 			  file, strerror(r ? -r : EBUSY));
 }
 
-int pv_loop_attach(const char *file, bool readonly, bool direct_io, char *dev, size_t devlen,
-		   struct pv_err *err)
-{
-	return pv_loop_attach_tagged(file, NULL, readonly, direct_io, dev, devlen, err);
-}
-
 int pv_loop_detach(const char *dev, struct pv_err *err)
 {
 	_cleanup_(pv_closep) int fd = -1;
@@ -161,22 +155,10 @@ static int detach_matching(bool (*match)(const char *dev, const struct loop_info
 	return r < 0 ? r : count;
 }
 
-static bool match_backing(const char *dev, const struct loop_info64 *li, const void *ud)
-{
-	char file[PATH_MAX];
-	(void)li;
-	return pv_loop_backing(dev, file, sizeof(file)) == 0 && strcmp(file, (const char *)ud) == 0;
-}
-
 static bool match_tag(const char *dev, const struct loop_info64 *li, const void *ud)
 {
 	(void)dev;
 	return strncmp((const char *)li->lo_file_name, (const char *)ud, LO_NAME_SIZE) == 0;
-}
-
-int pv_loop_detach_backing(const char *file, struct pv_err *err)
-{
-	return detach_matching(match_backing, file, err);
 }
 
 int pv_loop_detach_tagged(const char *tag, struct pv_err *err)
@@ -184,6 +166,27 @@ int pv_loop_detach_tagged(const char *tag, struct pv_err *err)
 	char t[LO_NAME_SIZE];
 	snprintf(t, sizeof(t), "%s", tag);
 	return detach_matching(match_tag, t, err);
+}
+
+bool pv_loop_serves(const char *dev, const char *backing)
+{
+	char file[PATH_MAX];
+	return dev && *dev && backing && *backing && pv_loop_backing(dev, file, sizeof(file)) == 0 &&
+	       strcmp(file, backing) == 0;
+}
+
+int pv_loop_release(const char *state_dir, const char *volume, const char *dev, const char *backing,
+		    struct pv_err *err)
+{
+	char tag[LO_NAME_SIZE];
+	int r = 0;
+
+	if (pv_loop_serves(dev, backing))
+		r = pv_loop_detach(dev, err);
+	pv_loop_tag(state_dir, volume, tag, sizeof(tag));
+	if (pv_loop_detach_tagged(tag, r < 0 ? NULL : err) < 0 && r == 0)
+		r = -EIO;
+	return r;
 }
 
 int pv_loop_set_capacity(const char *dev, struct pv_err *err)

@@ -131,23 +131,13 @@ static int file_attach(const struct pv_attach_req *req, struct pv_attachment *at
 static int file_detach(const struct pv *pv, const struct pv_attachment *att, const struct pv_node_ctx *n,
 		       struct pv_err *err)
 {
-	char tag[64], backing[PATH_MAX];
-
-	if (att->device[0] && pv_loop_backing(att->device, backing, sizeof(backing)) == 0 &&
-	    strcmp(backing, att->backing) == 0) {
-		int r = pv_loop_detach(att->device, err);
-		if (r < 0)
-			return r;
-	}
-	pv_loop_tag(n->state_dir, pv->name, tag, sizeof(tag));
-	return pv_loop_detach_tagged(tag, err) < 0 ? -EIO : 0;
+	return pv_loop_release(n->state_dir, pv->name, att->device, att->backing, err);
 }
 
 static enum pv_health file_health(const struct pv *pv, const struct pv_attachment *att, char *why, size_t len)
 {
-	char backing[PATH_MAX];
 	(void)pv;
-	if (pv_loop_backing(att->device, backing, sizeof(backing)) < 0 || strcmp(backing, att->backing) != 0) {
+	if (!pv_loop_serves(att->device, att->backing)) {
 		snprintf(why, len, "loop device %s no longer serves %s", att->device, att->backing);
 		return PV_ABNORMAL;
 	}

@@ -65,7 +65,7 @@ static int read_status(const struct pv_attachment *att, char *state, size_t slen
 static enum pv_health iscsi_health(const struct pv *pv, const struct pv_attachment *att, char *why,
 				   size_t why_len)
 {
-	char state[32] = "", reason[300] = "", backing[PATH_MAX];
+	char state[32] = "", reason[300] = "";
 	(void)pv;
 	if (strncmp(att->detail, "kernel:", 7) == 0) {
 		struct stat st;
@@ -88,8 +88,7 @@ static enum pv_health iscsi_health(const struct pv *pv, const struct pv_attachme
 		snprintf(why, why_len, "iSCSI session %s: %s", state, reason[0] ? reason : "no detail");
 		return PV_ABNORMAL;
 	}
-	if (att->device[0] && (pv_loop_backing(att->device, backing, sizeof(backing)) < 0 ||
-			       strcmp(backing, att->backing) != 0)) {
+	if (att->device[0] && !pv_loop_serves(att->device, att->backing)) {
 		snprintf(why, why_len, "loop device %s no longer serves %s", att->device, att->backing);
 		return PV_ABNORMAL;
 	}

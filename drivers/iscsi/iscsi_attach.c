@@ -349,7 +349,7 @@ int pvi_attach(const struct pv_attach_req *req, struct pv_attachment *att, struc
 int pvi_detach(const struct pv *pv, const struct pv_attachment *att, const struct pv_node_ctx *n,
 	       struct pv_err *err)
 {
-	char backing[PATH_MAX], tag[64], mnt[PATH_MAX], status[PATH_MAX];
+	char mnt[PATH_MAX], status[PATH_MAX];
 	int r = 0;
 
 	if (strncmp(att->detail, "kernel:", 7) == 0) {
@@ -371,18 +371,13 @@ int pvi_detach(const struct pv *pv, const struct pv_attachment *att, const struc
 				run_argv(&a, NULL);
 		return 0;
 	}
-	if (att->device[0] && pv_loop_backing(att->device, backing, sizeof(backing)) == 0 &&
-	    att->backing[0] && strcmp(backing, att->backing) == 0)
-		r = pv_loop_detach(att->device, err);
-	pv_loop_tag(n->state_dir, pv->name, tag, sizeof(tag));
-	pv_loop_detach_tagged(tag, NULL);
+	r = pv_loop_release(n->state_dir, pv->name, att->device, att->backing, err);
 	if (r < 0)
 		return r;
 	/* A loop device still open elsewhere (a filesystem kept alive by a copy of the mount
 	 * in another mount namespace) goes away only when that closes: give it a moment,
 	 * since stopping the helper under it loses that filesystem's last writes. */
-	for (int i = 0; i < 50 && att->device[0] && pv_loop_backing(att->device, backing, sizeof(backing)) == 0 &&
-			strcmp(backing, att->backing) == 0; i++) {
+	for (int i = 0; i < 50 && pv_loop_serves(att->device, att->backing); i++) {
 		if (i == 49)
 			pv_warn("volume %s: %s is still in use elsewhere (another mount namespace?); stopping its iSCSI helper anyway",
 				pv->name, att->device);
@@ -403,7 +398,6 @@ int pvi_detach(const struct pv *pv, const struct pv_attachment *att, const struc
  * stages again. */
 int pvi_reattach(const struct pv_attach_req *req, struct pv_attachment *att, struct pv_err *err)
 {
-	char tag[64];
 	if (strncmp(att->detail, "kernel:", 7) == 0)
 		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED,
 				  "volume %s: the kernel initiator has no helper to restart", req->pv->name);
@@ -418,10 +412,7 @@ int pvi_reattach(const struct pv_attach_req *req, struct pv_attachment *att, str
 		if (fd >= 0)
 			close(fd);
 	}
-	if (att->device[0])
-		pv_loop_detach(att->device, NULL);   /* autoclear: goes once unused */
-	pv_loop_tag(req->node->state_dir, req->pv->name, tag, sizeof(tag));
-	pv_loop_detach_tagged(tag, NULL);
+	pv_loop_release(req->node->state_dir, req->pv->name, att->device, att->backing, NULL);
 	struct pv_attachment fresh = { 0 };
 	int r = pvi_attach(req, &fresh, err);
 	if (r < 0)

@@ -70,22 +70,23 @@ int pv_proc_stop(pid_t pid, unsigned long long start, int timeout_ms);
 void pv_process_harden(void);
 
 /* --- src/loop.c --- loop devices (LOOP_CONFIGURE) */
-/* Attach `file` to a free loop device; direct I/O when the file allows it. */
-int pv_loop_attach(const char *file, bool readonly, bool direct_io, char *dev, size_t devlen,
-		   struct pv_err *err);
-/* The same, recording `tag` (<= 63 bytes) as the loop's lo_file_name, so a device left
- * behind by a process killed between attach and journal write can be found again by
- * pv_loop_detach_tagged(tag). */
+/* Attach `file` to a free loop device (direct I/O when the file allows it), recording
+ * `tag` (<= 63 bytes, see pv_loop_tag) as the loop's lo_file_name, so a device left
+ * behind by a process killed between attach and journal write is still found. */
 int pv_loop_attach_tagged(const char *file, const char *tag, bool readonly, bool direct_io,
 			  char *dev, size_t devlen, struct pv_err *err);
+int pv_loop_detach(const char *dev, struct pv_err *err);
 int pv_loop_detach_tagged(const char *tag, struct pv_err *err);
 /* A tag unique to (state dir, volume): "pvnode:<hash>:<volume>" cut to 63 bytes. */
 void pv_loop_tag(const char *state_dir, const char *volume, char *tag, size_t len);
-int pv_loop_detach(const char *dev, struct pv_err *err);
-/* Detach every loop device whose backing file is `file` (leak recovery). Returns count. */
-int pv_loop_detach_backing(const char *file, struct pv_err *err);
 /* The backing file of `dev` ("" if none). */
 int pv_loop_backing(const char *dev, char *file, size_t len);
+/* Does `dev` still serve `backing`? (A loop number is reused once detached.) */
+bool pv_loop_serves(const char *dev, const char *backing);
+/* A volume's loop devices gone: `dev` if it still serves `backing`, then every device
+ * tagged for (state_dir, volume) — read-only publish views and leaked ones included. */
+int pv_loop_release(const char *state_dir, const char *volume, const char *dev, const char *backing,
+		    struct pv_err *err);
 int pv_loop_set_capacity(const char *dev, struct pv_err *err);
 
 /* --- src/mountinfo.c --- */
