@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -344,6 +345,41 @@ static int device_size(const char *dev, uint64_t *bytes)
 	return r;
 }
 
+/* pv_dir_usage with a per-path cache: a result is reused for a minute; a tree too big
+ * to walk within the bound is not walked again for ten. */
+static int volume_usage(struct pv_engine *e, const char *path, uint64_t *bytes, uint64_t *inodes)
+{
+	struct pv_usage_entry *slot = NULL, *oldest = &e->usage[0];
+	struct timespec now;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&e->usage_lock);
+	for (size_t i = 0; i < PV_USAGE_CACHE; i++) {
+		struct pv_usage_entry *u = &e->usage[i];
+		if (u->until > now.tv_sec && strcmp(u->path, path) == 0) {
+			*bytes = u->bytes;
+			*inodes = u->inodes;
+			r = u->too_big ? -ETIMEDOUT : 0;
+			pthread_mutex_unlock(&e->usage_lock);
+			return r;
+		}
+		if (u->until < oldest->until)
+			oldest = u;
+	}
+	pthread_mutex_unlock(&e->usage_lock);
+	r = pv_dir_usage(path, 5000, bytes, inodes);
+	pthread_mutex_lock(&e->usage_lock);
+	slot = oldest;
+	snprintf(slot->path, sizeof(slot->path), "%s", path);
+	slot->too_big = r == -ETIMEDOUT;
+	slot->bytes = *bytes;
+	slot->inodes = *inodes;
+	slot->until = r == 0 || slot->too_big ? now.tv_sec + (slot->too_big ? 600 : 60) : 0;
+	pthread_mutex_unlock(&e->usage_lock);
+	return r;
+}
+
 int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path, struct pv_volume_stats *st,
 		    struct pv_err *err)
 {
@@ -399,7 +435,7 @@ int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path, s
 		 * is below it and the total is the PV's capacity (bounded by the export's free
 		 * space); a tree too big to walk in time keeps the export's figures. */
 		uint64_t used, inodes;
-		if (pv_dir_usage(path, 5000, &used, &inodes) == 0) {
+		if (volume_usage(e, path, &used, &inodes) == 0) {
 			st->bytes_used = used;
 			st->inodes_used = inodes;
 			if (j.pv.capacity) {

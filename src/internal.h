@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 
 #include "pvnode/driver.h"
 #include "pvnode/engine.h"
@@ -66,8 +68,20 @@ int pv_set_root_group(const char *root, long gid, struct pv_err *err);
 
 /* --- engine.c: shared by the engine's files --- */
 struct pv_journal;
+/* Directory usage of shared volumes, kept between NodeGetVolumeStats calls: walking a
+ * volume is a getattr per file over the network, and kubelet asks every minute. */
+#define PV_USAGE_CACHE 64
+struct pv_usage_entry {
+	char path[PATH_MAX];
+	int64_t until;         /* monotonic seconds; 0 free */
+	bool too_big;          /* the walk timed out: use the export's figures */
+	uint64_t bytes, inodes;
+};
+
 struct pv_engine {
 	struct pv_engine_cfg cfg;
+	pthread_mutex_t usage_lock;
+	struct pv_usage_entry usage[PV_USAGE_CACHE];
 };
 struct pv_volctx {
 	char run_dir[PATH_MAX];
