@@ -7,6 +7,7 @@
  * file's writes in flight so they never see less than write() accepted.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -109,7 +110,8 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	return r;
 }
 
-static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+/* open and create: a file handle with the caller's credentials, on a pooled context. */
+static int open_file(const char *path, bool create, mode_t mode, struct fuse_file_info *fi)
 {
 	struct pvnfs_file *f = pvnfs_file_new();
 	struct pvnfs_lease l;
@@ -122,7 +124,10 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		pvnfs_file_free(f);
 		return r;
 	}
-	r = nfs_create(l.nfs, path, (fi->flags & (O_ACCMODE | O_EXCL)) | O_CREAT, mode & 07777, &f->fh);
+	if (create)
+		r = nfs_create(l.nfs, path, (fi->flags & (O_ACCMODE | O_EXCL)) | O_CREAT, mode & 07777, &f->fh);
+	else /* O_TRUNC arrives as a separate truncate; O_APPEND offsets come from the kernel. */
+		r = nfs_open(l.nfs, path, fi->flags & (O_ACCMODE | O_SYNC | O_DSYNC), &f->fh);
 	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
 	if (r < 0) {
 		pvnfs_file_free(f);
@@ -132,28 +137,14 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return 0;
 }
 
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return open_file(path, true, mode, fi);
+}
+
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
-	struct pvnfs_file *f = pvnfs_file_new();
-	struct pvnfs_lease l;
-	int r;
-
-	if (!f)
-		return -ENOMEM;
-	r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&f->cred));
-	if (r < 0) {
-		pvnfs_file_free(f);
-		return r;
-	}
-	/* O_TRUNC arrives as a separate truncate; O_APPEND offsets come from the kernel. */
-	r = nfs_open(l.nfs, path, fi->flags & (O_ACCMODE | O_SYNC | O_DSYNC), &f->fh);
-	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
-	if (r < 0) {
-		pvnfs_file_free(f);
-		return r;
-	}
-	fi->fh = (uint64_t)(uintptr_t)f;
-	return 0;
+	return open_file(path, false, 0, fi);
 }
 
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
