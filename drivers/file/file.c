@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pvnode/driver.h"
-#include "pvnode/util.h"
+#include "pvnode/driver/driver.h"
+#include "pvnode/driver/os.h"
 
 static const char *const file_attributes[] = { "path", NULL };
 
@@ -124,7 +124,7 @@ static int file_attach(const struct pv_attach_req *req, struct pv_attachment *at
 		return r;
 	snprintf(att->backing, sizeof(att->backing), "%s", path);
 	att->readonly = req->readonly;
-	snprintf(att->detail, sizeof(att->detail), "image %s", path);
+	snprintf(att->summary, sizeof(att->summary), "image %s", path);
 	return 0;
 }
 

@@ -7,7 +7,7 @@
  * (SendTargets check), initiator/mounter auto|kernel|userspace, loginTimeout. CHAP comes
  * from the secrets with open-iscsi's key names (iscsi_conn.h). The work is in
  * iscsi_attach.c (attach/detach), iscsi_conn.c (libiscsi), iscsi_kernel.c (open-iscsi)
- * and the helper program (iscsi_helper.c + iscsi_io.c + src/blockfuse.c).
+ * and the helper program (iscsi_helper.c + iscsi_io.c + lib/blockfuse).
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,7 +20,7 @@
 
 #include "iscsi_attach.h"
 #include "iscsi_conn.h"
-#include "pvnode/util.h"
+#include "pvnode/driver/os.h"
 
 static int iscsi_validate(const struct pv *pv, struct pv_err *err)
 {
@@ -67,7 +67,7 @@ static enum pv_health iscsi_health(const struct pv *pv, const struct pv_attachme
 {
 	char state[32] = "", reason[300] = "";
 	(void)pv;
-	if (strncmp(att->detail, "kernel:", 7) == 0) {
+	if (pvi_attached_by_kernel(att)) {
 		struct stat st;
 		if (stat(att->device, &st) < 0) {
 			snprintf(why, why_len, "iSCSI device %s is gone (session logged out?)", att->device);
@@ -75,13 +75,13 @@ static enum pv_health iscsi_health(const struct pv *pv, const struct pv_attachme
 		}
 		return PV_HEALTHY;
 	}
-	if (!att->helper_pid || !pv_proc_alive(att->helper_pid, att->helper_start)) {
+	if (!pv_helper_alive(&att->helper)) {
 		snprintf(why, why_len, "the iSCSI helper (pid %d) is not running; stage again to restore the volume",
-			 (int)att->helper_pid);
+			 (int)att->helper.pid);
 		return PV_ABNORMAL;
 	}
 	if (read_status(att, state, sizeof(state), reason, sizeof(reason), NULL, 0) < 0) {
-		snprintf(why, why_len, "the iSCSI helper (pid %d) reports no status", (int)att->helper_pid);
+		snprintf(why, why_len, "the iSCSI helper (pid %d) reports no status", (int)att->helper.pid);
 		return PV_ABNORMAL;
 	}
 	if (strcmp(state, "up") != 0) {
@@ -103,13 +103,13 @@ static int iscsi_refresh(const struct pv *pv, struct pv_attachment *att, const s
 	char state[32], why[300], size[32] = "", before[32] = "";
 	struct stat st;
 	(void)n;
-	if (strncmp(att->detail, "kernel:", 7) == 0)
+	if (pvi_attached_by_kernel(att))
 		return 0;   /* the kernel's SCSI layer sees the new capacity on rescan */
-	if (!att->helper_pid || !pv_proc_alive(att->helper_pid, att->helper_start))
+	if (!pv_helper_alive(&att->helper))
 		return pv_err_set(err, -ESRCH, PV_E_UNAVAILABLE,
 				  "volume %s: the iSCSI helper is not running; stage again first", pv->name);
 	read_status(att, state, sizeof(state), why, sizeof(why), before, sizeof(before));
-	kill(att->helper_pid, SIGUSR1);
+	kill(att->helper.pid, SIGUSR1);
 	for (int i = 0; i < 50; i++) {
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		nanosleep(&ts, NULL);

@@ -1,10 +1,11 @@
 /*
  * iscsi_attach.c — attaching an iSCSI LUN on this node.
  *
- * Userspace (no iscsi_tcp in the kernel): start pvnode-iscsi-fuse detached with the CHAP
- * secrets on its stdin and a readiness pipe on fd 3; it logs in, takes the reservation
- * in its I/O session and serves <run_dir>/fuse/disk; then a loop device (direct I/O,
- * read-only for ROX) goes over that file. Kernel (iscsi_tcp present): iscsiadm login
+ * Userspace (no iscsi_tcp in the kernel): start pvnode-iscsi-fuse through the helper
+ * module (CHAP secrets on its stdin, never argv); it logs in, takes the reservation in
+ * its I/O session and serves <run_dir>/fuse/disk; then a loop device (direct I/O,
+ * read-only for ROX) goes over that file. The driver's own state in the attachment:
+ * priv "initiator" = "userspace" | "kernel", "portal" = the portal in use. Kernel (iscsi_tcp present): iscsiadm login
  * with CHAP in the node record, the by-path device, sg_persist for the reservation.
  * Detach undoes either; it is idempotent and stops a helper only by its recorded pid
  * and start time.
@@ -24,7 +25,7 @@
 #include <unistd.h>
 
 #include "iscsi_attach.h"
-#include "pvnode/util.h"
+#include "pvnode/driver/os.h"
 
 /* snprintf that may truncate on purpose (notes and names shown to people). */
 static void setf(char *dst, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -47,47 +48,6 @@ bool pvi_access_fenced(enum pv_access a, bool readonly)
 	return !readonly && (a == PV_RWO || a == PV_RWOP);
 }
 
-/* A FUSE mount left by a dead helper answers ENOTCONN: detach it lazily. */
-static void drop_stale_mount(const char *mnt)
-{
-	if (pv_is_mountpoint(mnt) && umount2(mnt, MNT_DETACH) < 0)
-		pv_warn("cannot unmount the stale FUSE mount %s: %s", mnt, strerror(errno));
-}
-
-/* Read one line from the helper's readiness pipe within timeout_ms. */
-static int read_ready(int fd, char *line, size_t len, int timeout_ms)
-{
-	size_t used = 0;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (used + 1 < len) {
-		struct timespec t1;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		int left = timeout_ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0)
-			return -ETIMEDOUT;
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int n = poll(&p, 1, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? -ETIMEDOUT : -errno;
-		ssize_t r = read(fd, line + used, len - 1 - used);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		used += (size_t)r;
-		if (memchr(line, '\n', used))
-			break;
-	}
-	line[used] = '\0';
-	char *nl = strchr(line, '\n');
-	if (nl)
-		*nl = '\0';
-	return used ? 0 : -EPIPE;
-}
-
 static void join_portals(const struct pvi_target *t, char *buf, size_t len)
 {
 	size_t o = 0;
@@ -96,22 +56,17 @@ static void join_portals(const struct pvi_target *t, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "," : "", t->portals[i]);
 }
 
-/* Start the helper and wait for READY; fills helper fields of att. */
+/* Start the helper and wait for READY; fills the helper and backing of att. */
 static int start_helper(const struct pv_attach_req *req, const struct pvi_target *t, uint64_t key,
-			bool ro, struct pv_attachment *att, char *portal, size_t plen,
-			bool *unmap, struct pv_err *err)
+			bool ro, struct pv_attachment *att, bool *unmap, struct pv_err *err)
 {
-	char helper[PATH_MAX], mnt[PATH_MAX], status[PATH_MAX], logp[PATH_MAX];
-	char portals[1100], lun[16], keyhex[20], lt[16], iot[16], secrets[2048], line[PV_ERR_MSG_MAX + 64];
-	int sec[2] = { -1, -1 }, rdy[2] = { -1, -1 }, logfd = -1, r;
-	pid_t pid = 0;
+	char mnt[PATH_MAX], status[PATH_MAX], what[PVI_NAME_MAX + 32];
+	char portals[1100], lun[16], keyhex[20], lt[16], iot[16];
+	struct pv_map ready = { 0 };
+	int r;
 
-	r = pv_helper_path("pvnode-iscsi-fuse", helper, sizeof(helper), err);
-	if (r < 0)
-		return r;
 	pvi_run_paths(req->node->run_dir, mnt, sizeof(mnt), status, sizeof(status));
-	snprintf(logp, sizeof(logp), "%s/helper.log", req->node->run_dir);
-	drop_stale_mount(mnt);
+	pv_umount_stale_fuse(mnt);
 	if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
 		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot create %s: %s", mnt, strerror(errno));
 	unlink(status);
@@ -120,84 +75,41 @@ static int start_helper(const struct pv_attach_req *req, const struct pvi_target
 	snprintf(keyhex, sizeof(keyhex), "%016llx", (unsigned long long)key);
 	snprintf(lt, sizeof(lt), "%d", t->login_timeout_s);
 	snprintf(iot, sizeof(iot), "%d", t->io_timeout_s);
-	const char *argv[24] = { helper, "--portals", portals, "--iqn", t->iqn, "--lun", lun,
+	snprintf(what, sizeof(what), "iSCSI helper for %s lun %d", t->iqn, t->lun);
+	const char *args[24] = { "--portals", portals, "--iqn", t->iqn, "--lun", lun,
 				 "--initiator", t->initiator_name, "--mountpoint", mnt, "--status",
 				 status, "--login-timeout", lt, "--io-timeout", iot };
-	size_t n = 17;
+	size_t n = 16;
 	if (ro)
-		argv[n++] = "--readonly";
+		args[n++] = "--readonly";
 	else if (key) {
-		argv[n++] = "--key";
-		argv[n++] = keyhex;
+		args[n++] = "--key";
+		args[n++] = keyhex;
 	}
-	argv[n] = NULL;
-
-	r = pvi_target_secrets_to_text(t, secrets, sizeof(secrets));
-	if (r < 0)
-		return pv_err_set(err, r, PV_E_INVALID, "iSCSI CHAP secrets for %s are too long", t->iqn);
-	if (pipe2(sec, O_CLOEXEC) < 0 || pipe2(rdy, O_CLOEXEC) < 0) {
-		r = pv_err_set(err, -errno, PV_E_INTERNAL, "cannot create pipes: %s", strerror(errno));
-		goto out;
+	args[n] = NULL;
+	struct pv_helper_spec spec = { .program = "pvnode-iscsi-fuse", .args = args, .secrets = req->secrets,
+				       .run_dir = req->node->run_dir, .what = what,
+				       .ready_timeout_ms = (t->login_timeout_s * 2 * (int)t->n_portals + 15) * 1000 };
+	r = pv_helper_start(&spec, &att->helper, &ready, err);
+	if (r < 0) {
+		pv_umount_stale_fuse(mnt);
+		return r;
 	}
-	/* the secrets fit in the pipe buffer: write them now, EOF tells the helper it has all */
-	if (r > 0 && write(sec[1], secrets, (size_t)r) != r) {
-		r = pv_err_set(err, -EIO, PV_E_INTERNAL, "cannot pass the CHAP secrets to the helper");
-		goto out;
-	}
-	close(sec[1]);
-	sec[1] = -1;
-	logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	struct pv_spawn_opts o = { .stdin_fd = sec[0], .stdout_fd = logfd, .stderr_fd = logfd,
-				   .detach = true, .keep_fds = &rdy[1], .n_keep_fds = 1 };
-	r = pv_spawn_detached(argv, &o, &pid, err);
-	if (r < 0)
-		goto out;
-	close(rdy[1]);
-	rdy[1] = -1;
-	r = read_ready(rdy[0], line, sizeof(line),
-		       (t->login_timeout_s * 2 * (int)t->n_portals + 15) * 1000);
-	if (r == 0 && strncmp(line, "READY ", 6) == 0) {
-		char *sp = strchr(line + 6, ' ');
-		if (sp)
-			*sp = '\0';
-		*unmap = sp && strlen(sp + 1) > 1 && sp[strlen(sp + 1)] == '1';
-		if (snprintf(portal, plen, "%s", line + 6) >= (int)plen)
-			portal[0] = '\0';
-		att->helper_pid = pid;
-		att->helper_start = pv_proc_start_time(pid);
-		if (snprintf(att->backing, sizeof(att->backing), "%s/disk", mnt) < (int)sizeof(att->backing))
-			goto out;
+	*unmap = strcmp(pv_map_get(&ready, "unmap") ?: "0", "1") == 0;
+	if (pv_map_set(&att->priv, "portal", pv_map_get(&ready, "portal") ?: "") < 0 ||
+	    pv_map_set(&att->priv, "initiator", "userspace") < 0)
+		r = pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	else if (snprintf(att->backing, sizeof(att->backing), "%s/disk", mnt) >= (int)sizeof(att->backing))
 		r = pv_err_set(err, -ENAMETOOLONG, PV_E_INVALID, "path %s is too long", mnt);
-	}
-	if (r == 0 && strncmp(line, "ERROR ", 6) == 0) {
-		char *end1, *end2;
-		long kind = strtol(line + 6, &end1, 10);
-		long code = strtol(end1, &end2, 10);
-		if (end1 != line + 6 && end2 != end1 && *end2 == ' ' && kind > 0 && kind <= PV_E_UNSUPPORTED)
-			r = pv_err_set(err, code < 0 ? (int)code : -EIO, (enum pv_err_kind)kind, "%s", end2 + 1);
-		else
-			r = pv_err_set(err, -EIO, PV_E_INTERNAL, "iSCSI helper: %s", line + 6);
-	} else if (r == -ETIMEDOUT) {
-		r = pv_err_set(err, -ETIMEDOUT, PV_E_UNAVAILABLE,
-			       "iSCSI helper for %s at %s did not become ready in time (see %s)", t->iqn,
-			       portals, logp);
-	} else {
-		r = pv_err_set(err, -EIO, PV_E_INTERNAL,
-			       "iSCSI helper for %s exited without a report (see %s)", t->iqn, logp);
-	}
-	pv_proc_stop(pid, pv_proc_start_time(pid), 10000);
-	drop_stale_mount(mnt);
-out:
-	explicit_bzero(secrets, sizeof(secrets));
-	for (int i = 0; i < 2; i++) {
-		if (sec[i] >= 0)
-			close(sec[i]);
-		if (rdy[i] >= 0)
-			close(rdy[i]);
-	}
-	if (logfd >= 0)
-		close(logfd);
+	pv_map_free(&ready);
+	if (r < 0)
+		pv_helper_stop(&att->helper, 10000);
 	return r;
+}
+
+bool pvi_attached_by_kernel(const struct pv_attachment *att)
+{
+	return strcmp(pv_map_get(&att->priv, "initiator") ?: "", "kernel") == 0;
 }
 
 /* A LUN without thin provisioning would turn every discard (mkfs discards the whole
@@ -220,7 +132,7 @@ static int attach_userspace(const struct pv_attach_req *req, const struct pvi_ta
 {
 	bool ro = req->readonly || req->access == PV_ROX;
 	uint64_t key = pvi_access_fenced(req->access, ro) ? pv_node_key(req->node->node_id) : 0;
-	char portal[128] = "", tag[64];
+	char tag[64];
 	int r;
 
 	if (t->discovery) {
@@ -229,23 +141,22 @@ static int attach_userspace(const struct pv_attach_req *req, const struct pvi_ta
 			return r;
 	}
 	bool unmap = false;
-	r = start_helper(req, t, key, ro, att, portal, sizeof(portal), &unmap, err);
+	r = start_helper(req, t, key, ro, att, &unmap, err);
 	if (r < 0)
 		return r;
 	pv_loop_tag(req->node->state_dir, req->pv->name, tag, sizeof(tag));
 	r = pv_loop_attach_tagged(att->backing, tag, ro, true, att->device, sizeof(att->device), err);
 	if (r < 0) {
-		pv_proc_stop(att->helper_pid, att->helper_start, 15000);
-		att->helper_pid = 0;
+		pv_helper_stop(&att->helper, 15000);
 		return r;
 	}
 	if (!unmap)
 		no_discard(att->device);
 	att->readonly = ro;
 	if (key)
-		snprintf(att->fence_key, sizeof(att->fence_key), "%016llx", (unsigned long long)key);
-	setf(att->detail, sizeof(att->detail), "userspace: %s lun %d via %s as %s%s", t->iqn,
-		 t->lun, portal, t->initiator_name, key ? ", reserved (write exclusive)" : "");
+		snprintf(att->fence, sizeof(att->fence), "%016llx", (unsigned long long)key);
+	setf(att->summary, sizeof(att->summary), "userspace: %s lun %d via %s as %s%s", t->iqn,
+		 t->lun, pv_map_get(&att->priv, "portal"), t->initiator_name, key ? ", reserved (write exclusive)" : "");
 	return 0;
 }
 
@@ -321,11 +232,13 @@ static int attach_kernel(const struct pv_attach_req *req, const struct pvi_targe
 				run_argv(&a, NULL);
 				return r;
 			}
-			snprintf(att->fence_key, sizeof(att->fence_key), "%016llx", (unsigned long long)key);
+			snprintf(att->fence, sizeof(att->fence), "%016llx", (unsigned long long)key);
 		}
 		setf(att->device, sizeof(att->device), "%s", real);
 		att->readonly = ro;
-		setf(att->detail, sizeof(att->detail), "kernel: %s lun %d via %s", t->iqn, t->lun,
+		if (pv_map_set(&att->priv, "initiator", "kernel") < 0 || pv_map_set(&att->priv, "portal", t->portals[p]) < 0)
+			return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+		setf(att->summary, sizeof(att->summary), "kernel: %s lun %d via %s", t->iqn, t->lun,
 			 t->portals[p]);
 		return 0;
 	}
@@ -352,15 +265,15 @@ int pvi_detach(const struct pv *pv, const struct pv_attachment *att, const struc
 	char mnt[PATH_MAX], status[PATH_MAX];
 	int r = 0;
 
-	if (strncmp(att->detail, "kernel:", 7) == 0) {
+	if (pvi_attached_by_kernel(att)) {
 		struct pvi_target t;
 		struct pvi_argv a;
 		struct pv_secrets none;
 		pv_secrets_init(&none);
 		if (pvi_target_from_pv(pv, &none, n->node_id, &t, err) < 0)
 			return -EINVAL;
-		if (att->fence_key[0] && att->device[0]) {
-			unsigned long long key = strtoull(att->fence_key, NULL, 16);
+		if (att->fence[0] && att->device[0]) {
+			unsigned long long key = strtoull(att->fence, NULL, 16);
 			if (pvi_kernel_cmd_pr("release", att->device, key, &a) == 0)
 				run_argv(&a, NULL);
 			if (pvi_kernel_cmd_pr("unregister", att->device, key, &a) == 0)
@@ -384,10 +297,12 @@ int pvi_detach(const struct pv *pv, const struct pv_attachment *att, const struc
 		usleep(100000);
 	}
 	/* SIGTERM: the helper unmounts, releases and unregisters the reservation, logs out */
-	if (att->helper_pid && pv_proc_alive(att->helper_pid, att->helper_start))
-		pv_proc_stop(att->helper_pid, att->helper_start, 20000);
+	struct pv_helper h = att->helper;
+	pv_helper_stop(&h, 20000);
 	pvi_run_paths(n->run_dir, mnt, sizeof(mnt), status, sizeof(status));
-	drop_stale_mount(mnt);
+	pv_umount_stale_fuse(mnt);
+	if (pv_is_mountpoint(mnt))
+		umount2(mnt, MNT_DETACH);
 	rmdir(mnt);
 	return 0;
 }
@@ -398,10 +313,10 @@ int pvi_detach(const struct pv *pv, const struct pv_attachment *att, const struc
  * stages again. */
 int pvi_reattach(const struct pv_attach_req *req, struct pv_attachment *att, struct pv_err *err)
 {
-	if (strncmp(att->detail, "kernel:", 7) == 0)
+	if (pvi_attached_by_kernel(att))
 		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED,
 				  "volume %s: the kernel initiator has no helper to restart", req->pv->name);
-	if (att->helper_pid && pv_proc_alive(att->helper_pid, att->helper_start))
+	if (pv_helper_alive(&att->helper))
 		return 0;
 	if (att->device[0]) {
 		int fd = open(att->device, O_RDONLY | O_EXCL | O_CLOEXEC);
@@ -415,8 +330,11 @@ int pvi_reattach(const struct pv_attach_req *req, struct pv_attachment *att, str
 	pv_loop_release(req->node->state_dir, req->pv->name, att->device, att->backing, NULL);
 	struct pv_attachment fresh = { 0 };
 	int r = pvi_attach(req, &fresh, err);
-	if (r < 0)
+	if (r < 0) {
+		pv_attachment_free(&fresh);
 		return r;
+	}
+	pv_attachment_free(att);
 	*att = fresh;
 	return 0;
 }

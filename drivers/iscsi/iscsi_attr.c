@@ -233,6 +233,27 @@ int pvi_validate(const struct pv *pv, struct pv_err *err)
 	return parse_attrs(pv, &t, err);
 }
 
+int pvi_target_secrets(struct pvi_target *t, const struct pv_secrets *s, struct pv_err *err)
+{
+	int r;
+	if ((r = copy_secret(t->user, s, PVI_KEY_USER, err)) < 0 ||
+	    (r = copy_secret(t->pass, s, PVI_KEY_PASS, err)) < 0 ||
+	    (r = copy_secret(t->user_in, s, PVI_KEY_USER_IN, err)) < 0 ||
+	    (r = copy_secret(t->pass_in, s, PVI_KEY_PASS_IN, err)) < 0 ||
+	    (r = copy_secret(t->disc_user, s, PVI_KEY_DISC_USER, err)) < 0 ||
+	    (r = copy_secret(t->disc_pass, s, PVI_KEY_DISC_PASS, err)) < 0)
+		return r;
+	if (!t->user[0] != !t->pass[0] || !t->user_in[0] != !t->pass_in[0])
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "secrets: CHAP needs both %s and %s (and both _in keys for mutual CHAP)",
+				  PVI_KEY_USER, PVI_KEY_PASS);
+	if (t->user_in[0] && !t->user[0])
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "secrets: mutual CHAP (%s) needs one-way CHAP (%s) too", PVI_KEY_USER_IN,
+				  PVI_KEY_USER);
+	return 0;
+}
+
 int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
 		       struct pvi_target *t, struct pv_err *err)
 {
@@ -243,82 +264,8 @@ int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const ch
 		return r;
 	if (!t->initiator_name[0])
 		pvi_default_initiator(node_id, t->initiator_name, sizeof(t->initiator_name));
-	if ((r = copy_secret(t->user, s, PVI_KEY_USER, err)) < 0 ||
-	    (r = copy_secret(t->pass, s, PVI_KEY_PASS, err)) < 0 ||
-	    (r = copy_secret(t->user_in, s, PVI_KEY_USER_IN, err)) < 0 ||
-	    (r = copy_secret(t->pass_in, s, PVI_KEY_PASS_IN, err)) < 0 ||
-	    (r = copy_secret(t->disc_user, s, PVI_KEY_DISC_USER, err)) < 0 ||
-	    (r = copy_secret(t->disc_pass, s, PVI_KEY_DISC_PASS, err)) < 0)
-		goto fail;
-	if (!t->user[0] != !t->pass[0] || !t->user_in[0] != !t->pass_in[0]) {
-		r = pv_err_set(err, -EINVAL, PV_E_INVALID,
-			       "secrets: CHAP needs both %s and %s (and both _in keys for mutual CHAP)",
-			       PVI_KEY_USER, PVI_KEY_PASS);
-		goto fail;
-	}
-	if (t->user_in[0] && !t->user[0]) {
-		r = pv_err_set(err, -EINVAL, PV_E_INVALID,
-			       "secrets: mutual CHAP (%s) needs one-way CHAP (%s) too", PVI_KEY_USER_IN,
-			       PVI_KEY_USER);
-		goto fail;
-	}
-	return 0;
-fail:
-	pvi_target_wipe(t);
+	r = pvi_target_secrets(t, s, err);
+	if (r < 0)
+		pvi_target_wipe(t);
 	return r;
-}
-
-static const struct { const char *key; size_t off; } secret_fields[] = {
-	{ PVI_KEY_USER, offsetof(struct pvi_target, user) },
-	{ PVI_KEY_PASS, offsetof(struct pvi_target, pass) },
-	{ PVI_KEY_USER_IN, offsetof(struct pvi_target, user_in) },
-	{ PVI_KEY_PASS_IN, offsetof(struct pvi_target, pass_in) },
-	{ PVI_KEY_DISC_USER, offsetof(struct pvi_target, disc_user) },
-	{ PVI_KEY_DISC_PASS, offsetof(struct pvi_target, disc_pass) },
-};
-
-int pvi_target_secrets_from_text(struct pvi_target *t, char *text, struct pv_err *err)
-{
-	int r = 0;
-	char *save = NULL;
-	size_t total = strlen(text);
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-		bool known = false;
-		if (!eq)
-			continue;
-		*eq = '\0';
-		for (size_t i = 0; i < sizeof(secret_fields) / sizeof(secret_fields[0]); i++) {
-			if (strcmp(line, secret_fields[i].key) != 0)
-				continue;
-			known = true;
-			if (strlen(eq + 1) >= PVI_SECRET_MAX) {
-				r = pv_err_set(err, -EINVAL, PV_E_INVALID, "secret %s: too long", line);
-				break;
-			}
-			strcpy((char *)t + secret_fields[i].off, eq + 1);
-		}
-		(void)known;
-	}
-	explicit_bzero(text, total);
-	return r;
-}
-
-int pvi_target_secrets_to_text(const struct pvi_target *t, char *buf, size_t len)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < sizeof(secret_fields) / sizeof(secret_fields[0]); i++) {
-		const char *v = (const char *)t + secret_fields[i].off;
-		if (!*v)
-			continue;
-		int n = snprintf(buf + o, len - o, "%s=%s\n", secret_fields[i].key, v);
-		if (n < 0 || (size_t)n >= len - o) {
-			explicit_bzero(buf, len);
-			return -ENOSPC;
-		}
-		o += (size_t)n;
-	}
-	if (o == 0 && len)
-		buf[0] = '\0';
-	return (int)o;
 }

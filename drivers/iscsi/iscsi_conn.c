@@ -21,7 +21,7 @@
 #include <iscsi/scsi-lowlevel.h>
 
 #include "iscsi_conn.h"
-#include "pvnode/util.h"
+#include "pvnode/driver/os.h"
 
 /* Can we open a TCP connection to host:port within timeout_s? 0 or -errno. */
 static int tcp_probe(const char *portal, int timeout_s)

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pvnode/driver.h"
+#include "pvnode/driver/driver.h"
 #include "pvnode/error.h"
 
 #define PVI_MAX_PORTALS 8
@@ -61,10 +61,8 @@ void pvi_default_initiator(const char *node_id, char *buf, size_t len);
 int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
 		       struct pvi_target *t, struct pv_err *err);
 int pvi_validate(const struct pv *pv, struct pv_err *err);
-/* Load CHAP fields from "key=value" lines (the helper's stdin); wipes `text`. */
-int pvi_target_secrets_from_text(struct pvi_target *t, char *text, struct pv_err *err);
-/* The reverse, for the pipe to the helper. Returns bytes written or -ENOSPC. */
-int pvi_target_secrets_to_text(const struct pvi_target *t, char *buf, size_t len);
+/* The CHAP fields from a secret set (open-iscsi key names), checked for consistency. */
+int pvi_target_secrets(struct pvi_target *t, const struct pv_secrets *s, struct pv_err *err);
 
 /* --- iscsi_conn.c: libiscsi sessions (link with libiscsi) --- */
 struct iscsi_context;

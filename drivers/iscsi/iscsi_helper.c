@@ -5,8 +5,9 @@
  * secrets from stdin (never argv or the environment), logs in, takes the SCSI-3
  * persistent reservation in the very session that will carry the I/O (RWO/RWOP) or
  * registers nothing (ROX, read-only), then serves <mountpoint>/disk through blockfuse.
- * Readiness or the reason it could not start goes to fd 3 as one line:
- *   "READY <portal> <bytes> <block size> <unmap 0|1>"  or  "ERROR <kind> <errno> <sentence>".
+ * Readiness or the reason it could not start goes to fd 3 as one line, the protocol of
+ * every helper (pvnode/driver/helper.h):
+ *   "READY portal=H:P size=BYTES blocksize=N unmap=0|1"  or  "ERROR <kind> <errno> <sentence>".
  * SIGTERM: unmount, release and unregister the reservation, log out, exit 0.
  * SIGUSR1: re-read the capacity (the LUN grew).
  *
@@ -25,30 +26,17 @@
 
 #include "iscsi_conn.h"
 #include "iscsi_io.h"
-#include "pvnode/blockfuse.h"
-#include "pvnode/util.h"
+#include "pvnode/driver/blockfuse.h"
+#include "pvnode/driver/helper.h"
+#include "pvnode/driver/os.h"
 
 static struct pvi_io *g_io;
-static int g_ready_fd = -1;
 static volatile sig_atomic_t g_resize;   /* SIGUSR1: the I/O engine re-reads the capacity */
 static int g_wake_fd = -1;
 
-static void report(const char *line)
-{
-	if (g_ready_fd < 0)
-		return;
-	if (write(g_ready_fd, line, strlen(line)) < 0) { /* the driver went away */ }
-	close(g_ready_fd);
-	g_ready_fd = -1;
-}
-
 static int fail(const struct pv_err *err)
 {
-	char line[PV_ERR_MSG_MAX + 64];
-	snprintf(line, sizeof(line), "ERROR %d %d %s\n", (int)err->kind, err->code, err->msg);
-	pv_error("%s", err->msg);
-	report(line);
-	return err->kind == PV_E_POLICY ? 3 : 1;
+	return pv_helper_child_fail(err);
 }
 
 static void on_usr1(int sig)
@@ -69,23 +57,26 @@ static struct ready_ctx g_ready;
 
 static void on_ready(void *ctx)
 {
-	char line[256];
+	struct pv_map m = { 0 };
+	char size[32], bs[16];
 	(void)ctx;
-	snprintf(line, sizeof(line), "READY %s %llu %u %d\n", g_ready.portal,
-		 (unsigned long long)g_ready.size, g_ready.bs, g_ready.unmap);
-	report(line);
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)g_ready.size);
+	snprintf(bs, sizeof(bs), "%u", g_ready.bs);
+	pv_map_set(&m, "portal", g_ready.portal);
+	pv_map_set(&m, "size", size);
+	pv_map_set(&m, "blocksize", bs);
+	pv_map_set(&m, "unmap", g_ready.unmap ? "1" : "0");
+	pv_helper_child_ready(&m);
+	pv_map_free(&m);
 }
 
 static int read_secrets(struct pvi_target *t, struct pv_err *err)
 {
-	char buf[4096];
-	size_t n = 0;
-	ssize_t r;
-	while (n < sizeof(buf) - 1 && (r = read(0, buf + n, sizeof(buf) - 1 - n)) > 0)
-		n += (size_t)r;
-	buf[n] = '\0';
-	int rc = pvi_target_secrets_from_text(t, buf, err);
-	explicit_bzero(buf, sizeof(buf));
+	struct pv_secrets s;
+	int rc = pv_helper_child_secrets(&s, err);
+	if (rc == 0)
+		rc = pvi_target_secrets(t, &s, err);
+	pv_secrets_free(&s);
 	return rc;
 }
 
@@ -107,9 +98,7 @@ int main(int argc, char **argv)
 	bool ro = false;
 	int io_timeout = 15, opt, r;
 
-	pv_log_setup(getenv("PVNODE_DEBUG") ? PV_LOG_DEBUG : PV_LOG_INFO, false, "pvnode-iscsi-fuse");
-	if (fcntl(3, F_GETFD) >= 0)
-		g_ready_fd = 3;
+	pv_helper_child_init("pvnode-iscsi-fuse");
 	t.login_timeout_s = 10;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -135,7 +124,6 @@ int main(int argc, char **argv)
 	}
 	if (read_secrets(&t, &err) < 0)
 		return fail(&err);
-	if (chdir("/") < 0) { /* harmless */ }
 
 	r = pvi_login(&t, &c, g_ready.portal, sizeof(g_ready.portal), &err);
 	if (r == 0 && key && !ro)

@@ -24,7 +24,7 @@
 #include <iscsi/scsi-lowlevel.h>
 
 #include "iscsi_io.h"
-#include "pvnode/util.h"
+#include "pvnode/driver/os.h"
 
 enum io_op { OP_READ, OP_WRITE, OP_FLUSH, OP_UNMAP, OP_WSAME, OP_WSAME_UNMAP, OP_TUR, OP_CAPACITY };
 enum io_state { ST_UP, ST_DOWN, ST_FENCED, ST_STOPPING };

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "iscsi_conn.h"
-#include "pvnode/blockfuse.h"
+#include "pvnode/driver/blockfuse.h"
 
 struct pvi_io;
 

@@ -5,7 +5,7 @@
 #ifndef PVNODE_DRIVERS_NFS_DRIVER_H
 #define PVNODE_DRIVERS_NFS_DRIVER_H
 
-#include "pvnode/driver.h"
+#include "pvnode/driver/driver.h"
 #include "nfs.h"
 
 /* Connect to the share itself (provisioning, path checks, health). */

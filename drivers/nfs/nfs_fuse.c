@@ -3,12 +3,12 @@
  * libnfs (NFSv3), run by the NFS driver as a detached helper process per staged volume.
  *
  *   pvnode-nfs-fuse --host H [--port P] --export /share/sub --mountpoint DIR
- *                   [--ro] [--timeout-ms N] [--threads N] [--ready-fd FD]
+ *                   [--ro] [--timeout-ms N] [--threads N]
  *
  * It connects, mounts DIR with allow_other,default_permissions (the kernel checks
  * permissions with the caller's uid and groups, so a PV's supplemental gid works), then
- * writes "ok\n" ("ok ro\n" on a read-only export) — or "error: <sentence>\n" and exits
- * 1 — to the ready fd, so the driver learns the outcome of attach. Requests run on
+ * reports "READY readonly=0|1" (readonly=1 on an export served read-only) or
+ * "ERROR ..." on fd 3, the protocol of every helper (pvnode/driver/helper.h). Requests run on
  * FUSE's multithreaded loop; libnfs contexts are not thread-safe, so each request
  * borrows one from a pool (nfs_pool.c) — several TCP connections in flight at once.
  * Every RPC has a bounded timeout: during a server outage calls fail with ETIMEDOUT
@@ -31,25 +31,7 @@
 #include <unistd.h>
 
 #include "nfs_fuse.h"
-
-static void report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(int fd, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	fprintf(stderr, "pvnode-nfs-fuse: %s", line);
-	if (fd >= 0 && write(fd, line, (size_t)n) < 0)
-		fprintf(stderr, "pvnode-nfs-fuse: cannot report to the driver: %m\n");
-}
+#include "pvnode/driver/helper.h"
 
 /* The kernel caps FUSE readahead at the bdi default (128 KiB): raise it so sequential
  * reads arrive as 1 MiB requests. Found through mountinfo — a stat() of our own mount
@@ -91,7 +73,7 @@ static bool export_is_readonly(struct nfs_context *nfs)
 static void usage(void)
 {
 	fprintf(stderr, "usage: pvnode-nfs-fuse --host H [--port P] --export /share/sub "
-			"--mountpoint DIR [--ro] [--timeout-ms N] [--threads N] [--ready-fd FD]\n");
+			"--mountpoint DIR [--ro] [--timeout-ms N] [--threads N]\n");
 }
 
 /* A whole number in [lo, hi] (helper arguments come from pvnode, but are checked). */
@@ -118,11 +100,10 @@ int main(int argc, char **argv)
 		{ "ro", no_argument, NULL, 'r' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "threads", required_argument, NULL, 'n' },
-		{ "ready-fd", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *host = NULL, *export = NULL, *mnt = NULL;
-	int port = 0, timeout_ms = PVNFS_DEFAULT_TIMEOUT_MS, threads = 8, ready_fd = -1;
+	int port = 0, timeout_ms = PVNFS_DEFAULT_TIMEOUT_MS, threads = 8;
 	bool ro = false;
 	char opts[2048], errbuf[512];
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -130,6 +111,10 @@ int main(int argc, char **argv)
 	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 16 };
 	int c, r, status = 1;
 
+	struct pv_err err = { 0 };
+	struct pv_secrets none;
+
+	pv_helper_child_init("pvnode-nfs-fuse");
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h': host = optarg; break;
@@ -139,7 +124,6 @@ int main(int argc, char **argv)
 		case 'r': ro = true; break;
 		case 't': if (int_arg(optarg, 1, 3600000, &timeout_ms) < 0) { usage(); return 2; } break;
 		case 'n': if (int_arg(optarg, 1, PVNFS_MAX_CONTEXTS, &threads) < 0) { usage(); return 2; } break;
-		case 'f': if (int_arg(optarg, 0, 1 << 20, &ready_fd) < 0) { usage(); return 2; } break;
 		default: usage(); return 2;
 		}
 	}
@@ -154,14 +138,15 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 8 << 20);
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	signal(SIGPIPE, SIG_IGN);
-	if (chdir("/") < 0)
-		return 1;
+	if (pv_helper_child_secrets(&none, &err) < 0) /* none are needed; the protocol sends {} */
+		return pv_helper_child_fail(&err);
+	pv_secrets_free(&none);
 
 	r = pvnfs_pool_init(&pvnfs_helper_pool, host, port, export, timeout_ms, threads, errbuf,
 			    sizeof(errbuf));
 	if (r < 0) {
-		report(ready_fd, "error: %s\n", errbuf);
-		return 1;
+		pv_err_set(&err, r, PV_E_UNAVAILABLE, "%s", errbuf);
+		return pv_helper_child_fail(&err);
 	}
 	/* An export served read-only is mounted read-only, so writes get EROFS from the
 	 * kernel instead of an EACCES from the server's ACCESS check at open. */
@@ -175,41 +160,48 @@ int main(int argc, char **argv)
 		 host, export, PVNFS_MAX_IO, ro ? ",ro" : "");
 	if (fuse_opt_add_arg(&args, "pvnode-nfs-fuse") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, opts)) {
-		report(ready_fd, "error: out of memory\n");
-		goto out;
+		pv_err_set(&err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+		goto fail;
 	}
 	fuse = fuse_new(&args, &pvnfs_ops, sizeof(pvnfs_ops), NULL);
 	if (!fuse) {
-		report(ready_fd, "error: cannot set up FUSE for %s\n", mnt);
-		goto out;
+		pv_err_set(&err, -EIO, PV_E_INTERNAL, "cannot set up FUSE for %s", mnt);
+		goto fail;
 	}
 	if (fuse_mount(fuse, mnt) < 0) {
-		report(ready_fd, "error: cannot mount FUSE at %s (see the helper log)\n", mnt);
+		pv_err_set(&err, -EIO, PV_E_INTERNAL, "cannot mount FUSE at %s (see the helper log)", mnt);
 		fuse_destroy(fuse);
 		fuse = NULL;
-		goto out;
+		goto fail;
 	}
 	raise_readahead(mnt);
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) < 0) {
-		report(ready_fd, "error: cannot install signal handlers\n");
-		goto unmount;
+		pv_err_set(&err, -EIO, PV_E_INTERNAL, "cannot install signal handlers");
+		goto fail_unmount;
 	}
 	r = pvnfs_writers_start(PVNFS_WRITERS);
 	if (r < 0) {
-		report(ready_fd, "error: cannot start writer threads: %s\n", strerror(-r));
-		goto unmount;
+		pv_err_set(&err, r, PV_E_RESOURCE, "cannot start writer threads: %s", strerror(-r));
+		goto fail_unmount;
 	}
-	report(ready_fd, ro ? "ok ro\n" : "ok\n");
-	if (ready_fd >= 0)
-		close(ready_fd);
+	struct pv_map ready = { 0 };
+	pv_map_set(&ready, "readonly", ro ? "1" : "0");
+	pv_helper_child_ready(&ready);
+	pv_map_free(&ready);
 	status = fuse_loop_mt(fuse, &lc) == 0 ? 0 : 1;
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 	/* Writes already accepted still go out (each bounded by the RPC timeout) before
 	 * the contexts the writer threads use are destroyed. */
 	pvnfs_write_barrier_all();
+	goto unmount;
+fail_unmount:
+	status = pv_helper_child_fail(&err);
 unmount:
 	fuse_unmount(fuse);
 	fuse_destroy(fuse);
+	goto out;
+fail:
+	status = pv_helper_child_fail(&err);
 out:
 	fuse_opt_free_args(&args);
 	pvnfs_pool_destroy(&pvnfs_helper_pool);

@@ -6,7 +6,7 @@
 #ifndef PVNODE_CATALOG_H
 #define PVNODE_CATALOG_H
 
-#include "pvnode/driver.h"
+#include "pvnode/driver/driver.h"
 #include "pvnode/pv.h"
 
 /* -ENOENT (PV_E_NOT_FOUND) when there is no such PV. */

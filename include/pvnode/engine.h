@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "pvnode/driver.h"
+#include "pvnode/driver/driver.h"
 #include "pvnode/error.h"
 #include "pvnode/pv.h"
 #include "pvnode/secrets.h"

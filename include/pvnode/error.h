@@ -5,7 +5,7 @@
  * `struct pv_err` with one human sentence ("volume web-data: staging path
  * /x is outside the allowed prefixes (/var/lib/kubelet)") and a kind. The kind, not the
  * errno, decides what a caller reports: `pvctl`'s exit status (pv_err_exit_status) and
- * the CSI status code (src/csi/status.c) are both chosen from it in one place.
+ * the CSI status code (csi/status.c) are both chosen from it in one place.
  */
 #ifndef PVNODE_ERROR_H
 #define PVNODE_ERROR_H
@@ -50,5 +50,7 @@ enum pv_err_kind pv_err_kind_from_errno(int code);
 /* pvctl's exit status for an error: 1 failed, 2 invalid input, 3 refused by policy. */
 int pv_err_exit_status(const struct pv_err *err);
 const char *pv_err_kind_name(enum pv_err_kind kind);
+/* The kind of a pv_err_kind_name() ("invalid", "refused", ...); PV_E_INTERNAL if none. */
+enum pv_err_kind pv_err_kind_from_name(const char *name);
 
 #endif

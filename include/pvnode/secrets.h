@@ -20,6 +20,13 @@ void pv_secrets_free(struct pv_secrets *s); /* wipes values */
 const char *pv_secrets_get(const struct pv_secrets *s, const char *key);
 int pv_secrets_set(struct pv_secrets *s, const char *key, const char *value);
 
+/* The set as one JSON object ({"key": "value"}) and back: how secrets travel to helper
+ * programs (on a pipe) and to the store. Free the text with pv_secret_text_free, which
+ * wipes it first. */
+char *pv_secrets_to_json(const struct pv_secrets *s, bool pretty);
+int pv_secrets_from_json(const char *text, struct pv_secrets *out, struct pv_err *err);
+void pv_secret_text_free(char *text);
+
 int pv_secrets_store_load(const char *state_dir, const char *name, struct pv_secrets *out,
 			  struct pv_err *err);
 int pv_secrets_store_save(const char *state_dir, const char *name, const struct pv_secrets *s,

@@ -1,23 +1,41 @@
 /*
- * util.h — small pieces every module uses: atomic files, directories, locks,
- * process helpers (spawn, liveness), loop devices, mountinfo look-ups, logging.
- * Each group has its own prefix and lives in its own src/ file.
+ * util.h — small pieces every part of pvnode uses (front ends, the library, drivers and
+ * helper programs): cleanup attributes, files, paths, logging, process hardening.
+ * The operating-system helpers only drivers and the library need (loop devices, mounts,
+ * spawning) are in pvnode/driver/os.h.
  */
 #ifndef PVNODE_UTIL_H
 #define PVNODE_UTIL_H
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "pvnode/error.h"
 
+/* systemd-style cleanup: `_cleanup_(pv_freep) char *x = NULL;` frees x on every return;
+ * `return TAKE_PTR(x);` hands it over instead. */
 #define _cleanup_(f) __attribute__((cleanup(f)))
+#define TAKE_PTR(p)                       \
+	({                                \
+		__typeof__(p) _taken = (p); \
+		(p) = NULL;               \
+		_taken;                   \
+	})
+#define TAKE_FD(fd)                 \
+	({                          \
+		int _taken = (fd);  \
+		(fd) = -1;          \
+		_taken;             \
+	})
 void pv_freep(void *p);     /* for _cleanup_(pv_freep) char *x */
 void pv_closep(int *fd);    /* for _cleanup_(pv_closep) int fd = -1 */
+void pv_strv_free(char **v); /* a NULL-terminated array of strings */
+void pv_strv_freep(char ***v);
 
-/* --- src/fsutil.c --- */
+/* --- lib/os/fsutil.c --- */
 /* Write `len` bytes to `path` atomically: temp file in the same dir with `mode`, fsync,
  * rename, fsync of the directory. */
 int pv_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct pv_err *err);
@@ -25,80 +43,20 @@ int pv_read_file(const char *path, char **data, size_t *len, struct pv_err *err)
 int pv_mkdir_p(const char *path, mode_t mode, struct pv_err *err);
 /* path is absolute, normalised, has no ".." component and no control characters. */
 bool pv_path_clean(const char *path);
-/* Bytes allocated and inodes used below `dir` (one filesystem, symlinks not followed).
- * -ETIMEDOUT when the walk takes longer than timeout_ms (huge trees, slow servers). */
-int pv_dir_usage(const char *dir, int timeout_ms, uint64_t *bytes, uint64_t *inodes);
 /* path == prefix or path is below prefix (component-wise). */
 bool pv_path_under(const char *path, const char *prefix);
 
-/* --- src/lock.c --- per-volume lock files (flock) */
-/* Returns an fd >= 0 holding <state>/locks/<name>.lock, or -EBUSY (PV_E_BUSY) when
- * another process holds it and !wait. */
-int pv_lock_volume(const char *state_dir, const char *name, bool wait, struct pv_err *err);
-void pv_unlock(int fd);
-
-/* --- src/spawn.c --- programs run with posix_spawn (gRPC threads forbid fork+work) */
-struct pv_spawn_opts {
-	int stdin_fd;           /* -1: /dev/null */
-	int stdout_fd;          /* -1: /dev/null; -2: capture into *out */
-	int stderr_fd;          /* -1: /dev/null; -2: capture into *out (merged) */
-	bool detach;            /* new session, don't wait: helpers */
-	const int *keep_fds;    /* extra fds to pass (dup'ed to 3, 4, ...) */
-	size_t n_keep_fds;
-	int timeout_ms;         /* for waited runs: kill after this, 0 none */
-};
-/* Run argv[0] (looked up in PATH) and wait. Returns its exit status (>= 0) or a negative
- * errno; *out (if non-NULL) gets captured output (malloc'd, NUL-terminated). */
-int pv_spawn_run(const char *const argv[], const struct pv_spawn_opts *o, char **out,
-		 struct pv_err *err);
-/* Start detached; *pid gets the helper's pid. */
-int pv_spawn_detached(const char *const argv[], const struct pv_spawn_opts *o, pid_t *pid,
-		      struct pv_err *err);
+/* --- lib/os/spawn.c --- */
 /* Absolute path of one of pvnode's helper programs: $PVNODE_HELPER_DIR, then the
  * directory of /proc/self/exe, then the configured libexecdir. */
 int pv_helper_path(const char *name, char *buf, size_t len, struct pv_err *err);
 
-/* --- src/proc.c --- */
-unsigned long long pv_proc_start_time(pid_t pid); /* 0: no such process */
-/* pid runs (not a zombie) and has the recorded start time (guards against pid reuse). */
-bool pv_proc_alive(pid_t pid, unsigned long long start);
-/* SIGTERM, wait up to timeout_ms, then SIGKILL; only when pv_proc_alive(pid, start). */
-int pv_proc_stop(pid_t pid, unsigned long long start, int timeout_ms);
-
+/* --- lib/os/proc.c --- */
 /* Processes that hold secrets (pvctl, pvnode, helpers with CHAP or cephx keys in
  * memory for reconnects): no core dumps, no ptrace by other users. */
 void pv_process_harden(void);
 
-/* --- src/loop.c --- loop devices (LOOP_CONFIGURE) */
-/* Attach `file` to a free loop device (direct I/O when the file allows it), recording
- * `tag` (<= 63 bytes, see pv_loop_tag) as the loop's lo_file_name, so a device left
- * behind by a process killed between attach and journal write is still found. */
-int pv_loop_attach_tagged(const char *file, const char *tag, bool readonly, bool direct_io,
-			  char *dev, size_t devlen, struct pv_err *err);
-int pv_loop_detach(const char *dev, struct pv_err *err);
-int pv_loop_detach_tagged(const char *tag, struct pv_err *err);
-/* A tag unique to (state dir, volume): "pvnode:<hash>:<volume>" cut to 63 bytes. */
-void pv_loop_tag(const char *state_dir, const char *volume, char *tag, size_t len);
-/* The backing file of `dev` ("" if none). */
-int pv_loop_backing(const char *dev, char *file, size_t len);
-/* Does `dev` still serve `backing`? (A loop number is reused once detached.) */
-bool pv_loop_serves(const char *dev, const char *backing);
-/* A volume's loop devices gone: `dev` if it still serves `backing`, then every device
- * tagged for (state_dir, volume) — read-only publish views and leaked ones included. */
-int pv_loop_release(const char *state_dir, const char *volume, const char *dev, const char *backing,
-		    struct pv_err *err);
-int pv_loop_set_capacity(const char *dev, struct pv_err *err);
-
-/* --- src/mountinfo.c --- */
-/* Undo mountinfo's \ooo escapes (space, tab, newline, backslash) in place. */
-void pv_mountinfo_unescape(char *s);
-/* Is `path` a mount point (per /proc/self/mountinfo)? */
-bool pv_is_mountpoint(const char *path);
-/* Source device / fstype / options of the mount at `path`; -ENOENT if none. */
-int pv_mount_info(const char *path, char *source, size_t slen, char *fstype, size_t flen,
-		  bool *readonly);
-
-/* --- src/log.c --- */
+/* --- lib/log.c --- */
 enum pv_log_level { PV_LOG_ERROR = 0, PV_LOG_WARN, PV_LOG_INFO, PV_LOG_DEBUG };
 void pv_log_setup(enum pv_log_level level, bool json, const char *prog);
 void pv_log(enum pv_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

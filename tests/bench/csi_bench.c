@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "client.h"
+#include "client/client.h"
 #include "csi.h"
 
 static double now_us(void)

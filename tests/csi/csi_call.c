@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "client/client.h"
 #include "csi.h"
 
 static const char *const services[] = {"Identity", "Controller", "Node"};

@@ -1,5 +1,5 @@
 /*
- * test_blockfuse.c — the generic FUSE block file (src/blockfuse.c) over an in-memory
+ * test_blockfuse.c — the generic FUSE block file (lib/blockfuse/blockfuse.c) over an in-memory
  * backend with 4 KiB blocks: aligned and unaligned reads and writes (read-modify-write
  * at the edges, never an unaligned backend call), concurrent writers, fsync → flush,
  * punch hole / zero range → write_zeroes, writes past the end refused, read-only mode.
@@ -25,7 +25,7 @@
 
 #include <cmocka.h>
 
-#include "pvnode/blockfuse.h"
+#include "pvnode/driver/blockfuse.h"
 
 #define BS 4096u
 #define SIZE (8u * 1024 * 1024)

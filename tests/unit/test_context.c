@@ -1,4 +1,4 @@
-/* Unit tests: PV <-> CSI volume_context (src/context.c). */
+/* Unit tests: PV <-> CSI volume_context (lib/model/context.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

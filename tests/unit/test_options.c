@@ -1,4 +1,4 @@
-/* Unit tests: mount option building and path checks (src/mount.c, src/fsutil.c). */
+/* Unit tests: mount option building and path checks (lib/os/mount.c, lib/os/fsutil.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "internal.h"
+#include "engine/engine_int.h"
 #include "pvnode/util.h"
 
 static void join(void **state)

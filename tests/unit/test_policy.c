@@ -1,4 +1,4 @@
-/* Unit tests: DESIGN.md's access-mode matrix (src/policy.c). */
+/* Unit tests: DESIGN.md's access-mode matrix (lib/engine/policy.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "internal.h"
+#include "engine/engine_int.h"
 
 static struct pv mkpv(unsigned modes, enum pv_volume_mode vm)
 {

@@ -1,4 +1,4 @@
-/* Unit tests: PV JSON validation (src/pvjson.c) — every refusal names the path. */
+/* Unit tests: PV JSON validation (lib/model/pvjson.c) — every refusal names the path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests: Kubernetes quantities (src/quantity.c). */
+/* Unit tests: Kubernetes quantities (lib/model/quantity.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

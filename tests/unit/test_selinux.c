@@ -1,4 +1,4 @@
-/* Unit tests: SELinux levels, labels and context flags (src/selinux.c). */
+/* Unit tests: SELinux levels, labels and context flags (lib/os/selinux.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "internal.h"
+#include "engine/engine_int.h"
 
 static void levels(void **state)
 {

@@ -1,0 +1,453 @@
+/*
+ * controller.c — the CSI Controller service's volume life cycle over the catalog:
+ * CreateVolume, DeleteVolume, ValidateVolumeCapabilities, ListVolumes, GetCapacity and
+ * ControllerGetCapabilities. (Publish, unpublish and expand are in
+ * controller_publish.c.)
+ *
+ * CreateVolume turns its parameters into the PV JSON `pvctl create -f` reads and goes
+ * through the same strict parser (pv_parse_json), so a StorageClass gets the same
+ * refusals, with the same sentences, as an administrator. The volume id is the PV
+ * name; the returned volume_context (pv_to_context) lets any node stage the volume
+ * without the catalog.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "csi.h"
+#include "pvnode/catalog.h"
+#include "store/journal.h"
+#include "pvnode/driver/os.h" /* interim: until the controller layer lands */
+
+/* Parameters CSI sidecars add (external-provisioner --extra-create-metadata). */
+#define K8S_PARAM_PREFIX "csi.storage.k8s.io/"
+
+static Csi__V1__Volume *volume_out(struct csi_ctx *ctx, const struct pv *pv, struct pv_err *err)
+{
+	struct pv_map m = {0};
+	if (pv_to_context(pv, &m, err) < 0)
+		return NULL;
+	Csi__V1__Volume *v = CSI_NEW(ctx, volume);
+	v->volume_id = csi_strdup(&ctx->arena, pv->name);
+	v->capacity_bytes = (int64_t)pv->capacity;
+	v->volume_context = (void *)csi_map_out(&ctx->arena, &csi__v1__volume__volume_context_entry__descriptor,
+						&m, &v->n_volume_context);
+	pv_map_free(&m);
+	return v;
+}
+
+struct create_want {
+	unsigned modes;
+	bool block;
+	uint64_t required, limit, size;
+};
+
+static int create_want(const Csi__V1__CreateVolumeRequest *q, struct create_want *w,
+		       const char **fs_type, struct pv_err *err)
+{
+	memset(w, 0, sizeof(*w));
+	*fs_type = "";
+	if (!q->n_volume_capabilities)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: volume_capabilities is required",
+				  q->name);
+	bool mount = false;
+	for (size_t i = 0; i < q->n_volume_capabilities; i++) {
+		struct csi_cap c;
+		int r = csi_check_capability(q->name, q->volume_capabilities[i], &c, err);
+		if (r < 0)
+			return r;
+		w->modes |= PV_ACCESS_BIT(c.access);
+		if (c.block)
+			w->block = true;
+		else
+			mount = true;
+		if (*c.fs_type)
+			*fs_type = c.fs_type;
+	}
+	if (w->block && mount)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: volume_capabilities mix block and mount access", q->name);
+	const Csi__V1__CapacityRange *cr = q->capacity_range;
+	if (cr && (cr->required_bytes < 0 || cr->limit_bytes < 0))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: capacity_range has a negative value", q->name);
+	w->required = cr ? (uint64_t)cr->required_bytes : 0;
+	w->limit = cr ? (uint64_t)cr->limit_bytes : 0;
+	if (w->limit && w->required > w->limit)
+		return pv_err_set(err, -ERANGE, PV_E_RANGE,
+				  "volume %s: required_bytes %llu is above limit_bytes %llu", q->name,
+				  (unsigned long long)w->required, (unsigned long long)w->limit);
+	w->size = w->required ? w->required : CSI_DEFAULT_CAPACITY;
+	if (w->limit && w->size > w->limit)
+		w->size = w->limit;
+	return 0;
+}
+
+/* The PV JSON for a new volume, parsed by the same strict parser as pvctl create. */
+static int create_pv(const Csi__V1__CreateVolumeRequest *q, const struct create_want *w,
+		     const char *cap_fs, const char *default_driver, struct pv *out,
+		     struct pv_err *err)
+{
+	const char *driver = default_driver, *fs = NULL, *gid = NULL;
+	json_t *attrs = json_object();
+	for (size_t i = 0; i < q->n_parameters; i++) {
+		const char *k = q->parameters[i]->key, *v = q->parameters[i]->value;
+		if (strcmp(k, "driver") == 0)
+			driver = v;
+		else if (strcmp(k, "fsType") == 0 || strcmp(k, "csi.storage.k8s.io/fstype") == 0)
+			fs = v;
+		else if (strcmp(k, "gid") == 0)
+			gid = v;
+		else if (strncmp(k, K8S_PARAM_PREFIX, strlen(K8S_PARAM_PREFIX)) != 0 &&
+			 json_object_set_new(attrs, k, json_string(v)) < 0) {
+			json_decref(attrs);
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "volume %s: parameter %zu is not valid UTF-8", q->name, i + 1);
+		}
+	}
+	if (!driver || !*driver) {
+		json_decref(attrs);
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: parameters need driver=<name> (one of: %s)", q->name,
+				  pv_driver_names());
+	}
+	const struct pv_driver *drv = pv_driver_find(driver);
+	if (!drv) {
+		json_decref(attrs);
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: parameter driver=%.32s is not one of: %s", q->name,
+				  driver, pv_driver_names());
+	}
+	char cap[32];
+	pv_quantity_format(w->size, cap, sizeof(cap));
+	json_t *modes = json_array();
+	for (int a = PV_RWO; a <= PV_RWOP; a++)
+		if (w->modes & PV_ACCESS_BIT(a))
+			json_array_append_new(modes, json_string(pv_access_name(a)));
+	json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "name", q->name, "driver", driver,
+			      "capacity", cap, "accessModes", modes, "volumeMode",
+			      w->block ? "Block" : "Filesystem", "attributes", attrs);
+	if (!fs)
+		fs = cap_fs;
+	if (!w->block && drv->storage == PV_BLOCKDEV && fs && *fs)
+		json_object_set_new(j, "fsType", json_string(fs));
+	if (gid) {
+		char *end;
+		long g = strtol(gid, &end, 10);
+		if (!*gid || *end || g < 0 || g > 0x7fffffff) {
+			json_decref(j);
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "volume %s: parameter gid=%.32s is not a group id", q->name, gid);
+		}
+		json_object_set_new(j, "gid", json_integer(g));
+	}
+	_cleanup_(pv_freep) char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!text)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: parameters are not valid UTF-8", q->name);
+	int r = pv_parse_json(text, out, err);
+	if (r < 0 && err->kind != PV_E_RANGE)
+		err->kind = PV_E_INVALID;
+	return r;
+}
+
+/* Do the request's parameters describe this volume? (Attributes the driver added at
+ * provision, like the file driver's image path, need not be in the request.) */
+static bool params_match(const struct pv *pv, const Csi__V1__CreateVolumeRequest *q)
+{
+	for (size_t i = 0; i < q->n_parameters; i++) {
+		const char *k = q->parameters[i]->key, *v = q->parameters[i]->value, *have;
+		if (strcmp(k, "driver") == 0 || strncmp(k, K8S_PARAM_PREFIX, strlen(K8S_PARAM_PREFIX)) == 0)
+			continue;
+		if (strcmp(k, "fsType") == 0) {
+			if (*v && strcmp(v, pv->fs_type) != 0)
+				return false;
+		} else if (strcmp(k, "gid") == 0) {
+			if (strtol(v, NULL, 10) != pv->gid)
+				return false;
+		} else if (!(have = pv_map_get(&pv->attributes, k)) || strcmp(have, v) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool create_compatible(const struct pv *pv, const struct create_want *w, const char *driver)
+{
+	if (w->required && pv->capacity < w->required)
+		return false;
+	if (w->limit && pv->capacity > w->limit)
+		return false;
+	if ((pv->access_modes & w->modes) != w->modes)
+		return false;
+	if ((pv->volume_mode == PV_VOLUME_BLOCK) != w->block)
+		return false;
+	return !driver || strcmp(driver, pv->driver) == 0;
+}
+
+int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+				 ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__CreateVolumeRequest *q = (const void *)req;
+	const char *state = ctx->svc->cfg->state_dir;
+	struct create_want w;
+	const char *cap_fs;
+	struct pv pv;
+	struct pv_secrets sec;
+	int r;
+
+	if (!*q->name)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "name is required");
+	r = csi_check_volume_id(q->name, err);
+	if (r < 0)
+		return r;
+	r = create_want(q, &w, &cap_fs, err);
+	if (r < 0)
+		return r;
+	if (q->volume_content_source)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: creating from a snapshot or a volume is not supported",
+				  q->name);
+	r = csi_secrets_in((void *const *)q->secrets, q->n_secrets, &sec, err);
+	if (r < 0)
+		return r;
+	pv_init(&pv);
+	/* A call in flight on this volume: ABORTED now (pv_catalog_create itself waits). */
+	int lock = pv_lock_volume(state, q->name, false, err);
+	if (lock < 0) {
+		r = lock;
+		goto out;
+	}
+	pv_unlock(lock);
+	const char *driver = NULL;
+	for (size_t i = 0; i < q->n_parameters; i++)
+		if (strcmp(q->parameters[i]->key, "driver") == 0)
+			driver = q->parameters[i]->value;
+	r = pv_catalog_load(state, q->name, &pv, err);
+	if (r == 0) {
+		if (!create_compatible(&pv, &w, driver) || !params_match(&pv, q))
+			r = pv_err_set(err, -EEXIST, PV_E_EXISTS,
+				       "volume %s already exists with another size, driver, access modes or parameters",
+				       q->name);
+	} else if (r == -ENOENT) {
+		pv_err_clear(err);
+		pv_free(&pv);
+		pv_init(&pv);
+		r = create_pv(q, &w, cap_fs, ctx->svc->default_driver, &pv, err);
+		if (r == 0 && !ctx->svc->dry_run)
+			r = pv_catalog_create(state, ctx->svc->cfg->node_id, &pv,
+					      q->n_secrets ? &sec : NULL, false, err);
+	}
+	if (r == 0) {
+		Csi__V1__CreateVolumeResponse *o = CSI_NEW(ctx, create_volume_response);
+		o->volume = volume_out(ctx, &pv, err);
+		if (!o->volume)
+			r = err->code ? err->code : -EIO;
+		*resp = &o->base;
+	}
+out:
+	pv_free(&pv);
+	pv_secrets_free(&sec);
+	return r;
+}
+
+int csi_controller_delete_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+				 ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__DeleteVolumeRequest *q = (const void *)req;
+	const char *state = ctx->svc->cfg->state_dir;
+	struct pv_secrets sec;
+	struct pv_journal j;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	r = csi_secrets_in((void *const *)q->secrets, q->n_secrets, &sec, err);
+	if (r < 0)
+		return r;
+	int lock = pv_lock_volume(state, q->volume_id, false, err);
+	if (lock < 0) {
+		pv_secrets_free(&sec);
+		return lock;
+	}
+	pv_journal_init(&j);
+	if (pv_journal_load(state, q->volume_id, &j, NULL) == 0 && j.phase != PV_PHASE_NONE) {
+		r = pv_err_set(err, -EBUSY, PV_E_POLICY,
+			       "volume %s is still %s on node %s at %s; unstage it first", q->volume_id,
+			       pv_phase_name(j.phase), ctx->svc->cfg->node_id, j.staging_path);
+	} else {
+		pv_unlock(lock);   /* pv_catalog_delete takes it itself, waiting */
+		lock = -1;
+		r = ctx->svc->dry_run ? 0 :
+			pv_catalog_delete(state, ctx->svc->cfg->node_id, q->volume_id,
+					  q->n_secrets ? &sec : NULL, err);
+		if (r == -ENOENT) {
+			pv_err_clear(err);
+			r = 0;
+		}
+		if (r == 0 && !ctx->svc->dry_run) {   /* forget where it was published */
+			struct csi_attachments none = {0};
+			csi_attachments_save(state, q->volume_id, &none, NULL, NULL, NULL);
+		}
+	}
+	pv_journal_free(&j);
+	if (lock >= 0)
+		pv_unlock(lock);
+	pv_secrets_free(&sec);
+	if (r < 0)
+		return r;
+	*resp = CSI_NEW(ctx, delete_volume_response);
+	return 0;
+}
+
+int csi_controller_validate_volume_capabilities(struct csi_ctx *ctx, const ProtobufCMessage *req,
+						ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__ValidateVolumeCapabilitiesRequest *q = (const void *)req;
+	struct pv pv;
+	char why[256] = "";
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	if (!q->n_volume_capabilities)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: volume_capabilities is required",
+				  q->volume_id);
+	for (size_t i = 0; i < q->n_volume_capabilities; i++) {
+		struct csi_cap c;
+		r = csi_check_capability(q->volume_id, q->volume_capabilities[i], &c, err);
+		if (r < 0)
+			return r;
+	}
+	pv_init(&pv);
+	r = csi_load_pv(ctx->svc, q->volume_id, NULL, 0, &pv, err);
+	if (r < 0) {
+		pv_free(&pv);
+		return r;
+	}
+	for (size_t i = 0; i < q->n_volume_capabilities && !why[0]; i++) {
+		struct csi_cap c;
+		csi_check_capability(q->volume_id, q->volume_capabilities[i], &c, NULL);
+		int mode = q->volume_capabilities[i]->access_mode->mode;
+		if (!(pv.access_modes & PV_ACCESS_BIT(c.access)))
+			snprintf(why, sizeof(why), "volume %s does not allow %s (%s)", pv.name,
+				 csi_mode_name(mode), pv_access_name(c.access));
+		else if (c.block != (pv.volume_mode == PV_VOLUME_BLOCK))
+			snprintf(why, sizeof(why), "volume %s has volumeMode %s, not %s access",
+				 pv.name, pv.volume_mode == PV_VOLUME_BLOCK ? "Block" : "Filesystem",
+				 c.block ? "block" : "mount");
+	}
+	pv_free(&pv);
+	Csi__V1__ValidateVolumeCapabilitiesResponse *o =
+		CSI_NEW(ctx, validate_volume_capabilities_response);
+	if (why[0]) {
+		o->message = csi_strdup(&ctx->arena, why);
+	} else {
+		Csi__V1__ValidateVolumeCapabilitiesResponse__Confirmed *c =
+			CSI_NEW(ctx, validate_volume_capabilities_response__confirmed);
+		c->n_volume_capabilities = q->n_volume_capabilities;
+		c->volume_capabilities = q->volume_capabilities;   /* packed before req is freed */
+		c->n_volume_context = q->n_volume_context;
+		c->volume_context = (void *)q->volume_context;
+		c->n_parameters = q->n_parameters;
+		c->parameters = (void *)q->parameters;
+		o->confirmed = c;
+	}
+	*resp = &o->base;
+	return 0;
+}
+
+int csi_controller_list_volumes(struct csi_ctx *ctx, const ProtobufCMessage *req,
+				ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__ListVolumesRequest *q = (const void *)req;
+	char **names = NULL;
+	size_t n = 0, start = 0;
+	if (q->max_entries < 0)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "max_entries is negative");
+	int r = pv_catalog_list(ctx->svc->cfg->state_dir, &names, err);
+	if (r < 0)
+		return r;
+	while (names && names[n])
+		n++;
+	if (*q->starting_token) {
+		char *end;
+		unsigned long v = strtoul(q->starting_token, &end, 10);
+		if (*end || v > n || q->starting_token[0] == '-') {
+			pv_strv_free(names);
+			return pv_err_set(err, -EINVAL, PV_E_BUSY,
+					  "starting_token '%.64s' is not a token ListVolumes returned",
+					  q->starting_token);
+		}
+		start = v;
+	}
+	size_t count = n - start;
+	if (q->max_entries > 0 && (size_t)q->max_entries < count)
+		count = (size_t)q->max_entries;
+	Csi__V1__ListVolumesResponse *o = CSI_NEW(ctx, list_volumes_response);
+	o->entries = csi_alloc(&ctx->arena, (count ? count : 1) * sizeof(*o->entries));
+	for (size_t i = 0; i < count; i++) {
+		struct pv pv;
+		pv_init(&pv);
+		Csi__V1__ListVolumesResponse__Entry *e = CSI_NEW(ctx, list_volumes_response__entry);
+		if (pv_catalog_load(ctx->svc->cfg->state_dir, names[start + i], &pv, NULL) == 0)
+			e->volume = volume_out(ctx, &pv, NULL);
+		if (!e->volume) {
+			e->volume = CSI_NEW(ctx, volume);
+			e->volume->volume_id = csi_strdup(&ctx->arena, names[start + i]);
+		}
+		pv_free(&pv);
+		o->entries[o->n_entries++] = e;
+	}
+	if (start + count < n) {
+		char tok[32];
+		snprintf(tok, sizeof(tok), "%zu", start + count);
+		o->next_token = csi_strdup(&ctx->arena, tok);
+	}
+	pv_strv_free(names);
+	*resp = &o->base;
+	return 0;
+}
+
+int csi_controller_get_capacity(struct csi_ctx *ctx, const ProtobufCMessage *req,
+				ProtobufCMessage **resp, struct pv_err *err)
+{
+	(void)req;
+	struct statvfs st;
+	if (statvfs(ctx->svc->cfg->state_dir, &st) < 0)
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "statvfs %s: %s",
+				  ctx->svc->cfg->state_dir, strerror(errno));
+	Csi__V1__GetCapacityResponse *o = CSI_NEW(ctx, get_capacity_response);
+	o->available_capacity = (int64_t)((uint64_t)st.f_bavail * st.f_frsize);
+	*resp = &o->base;
+	return 0;
+}
+
+int csi_controller_get_capabilities(struct csi_ctx *ctx, const ProtobufCMessage *req,
+				    ProtobufCMessage **resp, struct pv_err *err)
+{
+	(void)req;
+	(void)err;
+	static const int caps[] = {
+		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CREATE_DELETE_VOLUME,
+		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__PUBLISH_UNPUBLISH_VOLUME,
+		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_VOLUMES,
+		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__GET_CAPACITY,
+		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
+		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
+	};
+	size_t n = sizeof(caps) / sizeof(caps[0]);
+	Csi__V1__ControllerGetCapabilitiesResponse *o = CSI_NEW(ctx, controller_get_capabilities_response);
+	o->capabilities = csi_alloc(&ctx->arena, n * sizeof(*o->capabilities));
+	for (size_t i = 0; i < n; i++) {
+		Csi__V1__ControllerServiceCapability *c = CSI_NEW(ctx, controller_service_capability);
+		c->type_case = CSI__V1__CONTROLLER_SERVICE_CAPABILITY__TYPE_RPC;
+		c->rpc = CSI_NEW(ctx, controller_service_capability__rpc);
+		c->rpc->type = caps[i];
+		o->capabilities[i] = c;
+	}
+	o->n_capabilities = n;
+	*resp = &o->base;
+	return 0;
+}

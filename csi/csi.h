@@ -1,0 +1,175 @@
+/*
+ * csi.h — what the files of csi/ share: the daemon's state, the per-call context
+ * handlers get, the method table, the status mapping, and the helpers that turn CSI
+ * messages into engine requests.
+ *
+ * The gRPC adapter (server.c) decodes a request with protobuf-c, calls the handler of
+ * its method with the decoded message, and encodes what the handler returns. Handlers
+ * (identity.c, controller.c, node.c) never see gRPC: they return 0 or a negative errno
+ * with a filled `struct pv_err`, whose kind status.c turns into a CSI status code.
+ */
+#ifndef PVNODE_CSI_H
+#define PVNODE_CSI_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "csi.pb-c.h"
+#include "pvnode/engine.h"
+#include "pvnode/error.h"
+#include "pvnode/pv.h"
+#include "pvnode/secrets.h"
+
+#define CSI_PLUGIN_NAME "pvnode.csi.io"
+#define CSI_DEFAULT_CAPACITY (1ULL << 30)   /* CreateVolume without a capacity range */
+#define CSI_MAX_VOLUMES_PER_NODE 256
+#define CSI_MAX_MOUNT_FLAGS_BYTES 4096      /* the spec's limit on mount_flags */
+#define CSI_MAX_MAP_ENTRIES 256
+#define CSI_MAX_VALUE_BYTES 4096
+
+/* The daemon: one per process, shared read-only by the handlers. */
+struct csi_service {
+	struct pv_engine *engine;
+	const struct pv_engine_cfg *cfg;   /* the engine's: state dir, node id, allowed paths */
+	bool dry_run;   /* the fuzzer: decode and validate every request, never act on one */
+	const char *default_driver;   /* CreateVolume without driver=: this one (NULL: refuse) */
+};
+
+/* A per-call allocation arena: everything a handler allocates for its response lives
+ * until the adapter has encoded it. */
+struct csi_arena {
+	void **ptrs;
+	size_t n, cap;
+};
+
+void *csi_alloc(struct csi_arena *a, size_t size);     /* zeroed; aborts on OOM */
+char *csi_strdup(struct csi_arena *a, const char *s);
+void csi_arena_free(struct csi_arena *a);
+
+struct csi_ctx {
+	const struct csi_service *svc;
+	struct csi_arena arena;
+};
+
+/* A message of type `d`, initialised to its defaults, living in the call's arena. */
+static inline void *csi_new(struct csi_ctx *ctx, const ProtobufCMessageDescriptor *d)
+{
+	void *p = csi_alloc(&ctx->arena, d->sizeof_message);
+	protobuf_c_message_init(d, p);
+	return p;
+}
+#define CSI_NEW(ctx, name) csi_new(ctx, &csi__v1__##name##__descriptor)
+
+typedef int (*csi_handler_fn)(struct csi_ctx *ctx, const ProtobufCMessage *req,
+			      ProtobufCMessage **resp, struct pv_err *err);
+
+struct csi_method {
+	const char *path;                          /* "/csi.v1.Node/NodeStageVolume" */
+	const ProtobufCMessageDescriptor *input;
+	const ProtobufCMessageDescriptor *output;
+	csi_handler_fn handler;
+	bool quiet;                                /* log at debug only (Probe, capabilities) */
+};
+
+/* The table of every method pvnode serves; NULL when `path` is not one. */
+const struct csi_method *csi_method_find(const char *path);
+const struct csi_method *csi_methods(size_t *n);
+
+/* status.c — the one place a pv_err kind becomes a gRPC status code. */
+int csi_status_from_err(const struct pv_err *err);
+const char *csi_status_name(int code);
+/* For pvctl: a gRPC status code back to the kind (exit statuses). */
+enum pv_err_kind csi_kind_from_status(int code);
+
+/* validate.c — request checks shared by the handlers; each fills err (PV_E_INVALID). */
+int csi_check_volume_id(const char *id, struct pv_err *err);
+int csi_check_path(const struct csi_service *svc, const char *what, const char *path,
+		   bool required, struct pv_err *err);
+struct csi_cap {
+	enum pv_access access;
+	bool block;
+	const char *fs_type;        /* "" when none */
+	const char *const *flags;   /* mount flags */
+	size_t n_flags;
+	bool readonly_mode;         /* a reader-only access mode */
+};
+int csi_check_capability(const char *volume, const Csi__V1__VolumeCapability *c,
+			 struct csi_cap *out, struct pv_err *err);
+const char *csi_mode_name(int mode);
+/* Map entries (every protobuf-c map entry has the {base, key, value} layout). */
+struct csi_kv {
+	ProtobufCMessage base;
+	char *key;
+	char *value;
+};
+int csi_map_in(const char *what, void *const *entries, size_t n, struct pv_map *out,
+	       struct pv_err *err);
+/* Build a response map from a pv_map with the given entry descriptor. */
+void **csi_map_out(struct csi_arena *a, const ProtobufCMessageDescriptor *entry_desc,
+		   const struct pv_map *m, size_t *n);
+/* Secrets from a request map (values wiped when freed). */
+int csi_secrets_in(void *const *entries, size_t n, struct pv_secrets *out, struct pv_err *err);
+/* The PV of a request: from volume_context when it carries pvnode.io/driver, else from
+ * the catalog (PV_E_NOT_FOUND when neither knows it). */
+int csi_load_pv(const struct csi_service *svc, const char *id, void *const *ctx_entries,
+		size_t n_ctx, struct pv *out, struct pv_err *err);
+
+/* attachments.c — the nodes a volume is ControllerPublished to. */
+struct csi_attachments {
+	char **nodes;
+	size_t n;
+};
+int csi_attachments_load(const char *state, const char *volume, struct csi_attachments *a,
+			 struct pv_err *err);
+bool csi_attachments_has(const struct csi_attachments *a, const char *node);
+int csi_attachments_save(const char *state, const char *volume, const struct csi_attachments *a,
+			 const char *add, const char *drop, struct pv_err *err);
+void csi_attachments_free(struct csi_attachments *a);
+
+/* msgtext.c — a message as JSON text with every `secrets` map and secret-looking
+ * mount flag replaced by "<redacted>" (logs, pvctl -o json). malloc'd. */
+char *csi_msg_to_json(const ProtobufCMessage *m, bool pretty);
+
+/* Handlers. */
+int csi_identity_get_plugin_info(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_identity_get_plugin_capabilities(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_identity_probe(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+
+int csi_controller_create_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_delete_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_publish_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_unpublish_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_validate_volume_capabilities(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_list_volumes(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_get_capacity(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_get_capabilities(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_expand_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+
+int csi_node_stage_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_node_unstage_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_node_publish_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_node_unpublish_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_node_get_volume_stats(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_node_expand_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_node_get_capabilities(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_node_get_info(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+
+/* server.c — serve until SIGTERM/SIGINT. */
+struct csi_server_opts {
+	const char *endpoint;     /* unix:///path/csi.sock */
+	unsigned workers;
+};
+int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *o,
+		   struct pv_err *err);
+/* "unix:///a/b" or "unix:/a/b" or "/a/b" → "/a/b"; NULL when not a unix endpoint. */
+const char *csi_endpoint_path(const char *endpoint);
+
+/* Handle one encoded request the way the server does, without gRPC: decode, validate,
+ * run, encode. Used by the server and by the fuzzer. Returns the status code; *out
+ * (malloc'd) gets the encoded response on OK, *msg the status sentence. */
+int csi_dispatch(const struct csi_service *svc, const struct csi_method *m,
+		 const void *data, size_t len, void **out, size_t *out_len,
+		 char *msg, size_t msg_len);
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * node.c — the CSI Node service: stage, publish, unpublish, unstage, volume stats,
+ * expansion, capabilities and node info, translated to the node engine.
+ *
+ * Each handler checks its request (ids, paths under the allowed prefixes, the volume
+ * capability), finds the PV (volume_context first, so a node that never saw the catalog
+ * can stage; else the catalog), and calls the engine, which owns locking (a concurrent
+ * call on the same volume gets PV_E_BUSY → ABORTED), idempotency and the access policy.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "csi.h"
+#include "pvnode/catalog.h"
+#include "store/journal.h"
+
+struct node_common {
+	struct pv pv;
+	struct pv_secrets secrets;
+	struct csi_cap cap;
+};
+
+static void node_common_free(struct node_common *c)
+{
+	pv_free(&c->pv);
+	pv_secrets_free(&c->secrets);
+}
+
+static int node_prepare(struct csi_ctx *ctx, const char *id, const Csi__V1__VolumeCapability *cap,
+			void *const *secrets, size_t n_secrets, void *const *vctx, size_t n_vctx,
+			struct node_common *c, struct pv_err *err)
+{
+	pv_init(&c->pv);
+	pv_secrets_init(&c->secrets);
+	int r = csi_check_capability(id, cap, &c->cap, err);
+	if (r < 0)
+		return r;
+	r = csi_secrets_in(secrets, n_secrets, &c->secrets, err);
+	if (r < 0)
+		return r;
+	return csi_load_pv(ctx->svc, id, vctx, n_vctx, &c->pv, err);
+}
+
+/* Does this node or the catalog know the volume at all? Unpublish and unstage of an
+ * unknown id are NOT_FOUND (the spec's "volume does not exist"); of a known volume that
+ * is not staged or published here, OK (idempotent). */
+static int check_known(const struct csi_service *svc, const char *id, struct pv_err *err)
+{
+	struct pv_journal j;
+	struct pv pv;
+	int r;
+
+	pv_journal_init(&j);
+	r = pv_journal_load(svc->cfg->state_dir, id, &j, NULL);
+	pv_journal_free(&j);
+	if (r == 0)
+		return 0;
+	pv_init(&pv);
+	r = pv_catalog_load(svc->cfg->state_dir, id, &pv, NULL);
+	pv_free(&pv);
+	if (r == -ENOENT)
+		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,
+				  "volume %s: no such volume on node %s", id, svc->cfg->node_id);
+	return 0;
+}
+
+int csi_node_stage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+			  ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__NodeStageVolumeRequest *q = (const void *)req;
+	struct node_common c;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	r = csi_check_path(ctx->svc, "staging_target_path", q->staging_target_path, true, err);
+	if (r < 0)
+		return r;
+	r = node_prepare(ctx, q->volume_id, q->volume_capability, (void *const *)q->secrets,
+			 q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
+	if (r == 0 && !ctx->svc->dry_run) {
+		struct pv_stage_req sr = {
+			.pv = &c.pv,
+			.secrets = &c.secrets,
+			.access = c.cap.access,
+			.block = c.cap.block,
+			.staging_path = q->staging_target_path,
+			.fs_type = c.cap.fs_type,
+			.mount_flags = c.cap.flags,
+			.n_mount_flags = c.cap.n_flags,
+			.readonly = c.cap.readonly_mode,
+		};
+		r = pv_engine_stage(ctx->svc->engine, &sr, err);
+	}
+	node_common_free(&c);
+	if (r < 0)
+		return r;
+	*resp = CSI_NEW(ctx, node_stage_volume_response);
+	return 0;
+}
+
+int csi_node_unstage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+			    ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__NodeUnstageVolumeRequest *q = (const void *)req;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	r = csi_check_path(ctx->svc, "staging_target_path", q->staging_target_path, true, err);
+	if (r < 0)
+		return r;
+	r = check_known(ctx->svc, q->volume_id, err);
+	if (r == 0 && !ctx->svc->dry_run)
+		r = pv_engine_unstage(ctx->svc->engine, q->volume_id, q->staging_target_path, err);
+	if (r < 0)
+		return r;
+	*resp = CSI_NEW(ctx, node_unstage_volume_response);
+	return 0;
+}
+
+int csi_node_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+			    ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__NodePublishVolumeRequest *q = (const void *)req;
+	struct node_common c;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	r = csi_check_path(ctx->svc, "target_path", q->target_path, true, err);
+	if (r < 0)
+		return r;
+	r = csi_check_path(ctx->svc, "staging_target_path", q->staging_target_path, false, err);
+	if (r < 0)
+		return r;
+	r = node_prepare(ctx, q->volume_id, q->volume_capability, (void *const *)q->secrets,
+			 q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
+	if (r == 0 && !ctx->svc->dry_run) {
+		/* Kubernetes passes the pod's uid when podInfoOnMount is set: a stable
+		 * SELinux level is derived from it. */
+		const char *pod = NULL;
+		for (size_t i = 0; i < q->n_volume_context; i++)
+			if (strcmp(q->volume_context[i]->key, "csi.storage.k8s.io/pod.uid") == 0)
+				pod = q->volume_context[i]->value;
+		struct pv_publish_req pr = {
+			.pv = &c.pv,
+			.secrets = &c.secrets,
+			.access = c.cap.access,
+			.block = c.cap.block,
+			.staging_path = *q->staging_target_path ? q->staging_target_path : NULL,
+			.target = q->target_path,
+			.readonly = q->readonly || c.cap.readonly_mode,
+			.pod_identity = pod,
+			.mount_flags = c.cap.flags,
+			.n_mount_flags = c.cap.n_flags,
+		};
+		struct pv_publish_result res;
+		memset(&res, 0, sizeof(res));
+		r = pv_engine_publish(ctx->svc->engine, &pr, &res, err);
+	}
+	node_common_free(&c);
+	if (r < 0)
+		return r;
+	*resp = CSI_NEW(ctx, node_publish_volume_response);
+	return 0;
+}
+
+int csi_node_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+			      ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__NodeUnpublishVolumeRequest *q = (const void *)req;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	r = csi_check_path(ctx->svc, "target_path", q->target_path, true, err);
+	if (r < 0)
+		return r;
+	r = check_known(ctx->svc, q->volume_id, err);
+	if (r == 0 && !ctx->svc->dry_run)
+		r = pv_engine_unpublish(ctx->svc->engine, q->volume_id, q->target_path, err);
+	if (r < 0)
+		return r;
+	*resp = CSI_NEW(ctx, node_unpublish_volume_response);
+	return 0;
+}
+
+static Csi__V1__VolumeUsage *usage(struct csi_ctx *ctx, int unit, uint64_t avail, uint64_t total,
+				   uint64_t used)
+{
+	Csi__V1__VolumeUsage *u = CSI_NEW(ctx, volume_usage);
+	u->unit = unit;
+	u->available = (int64_t)avail;
+	u->total = (int64_t)total;
+	u->used = (int64_t)used;
+	return u;
+}
+
+int csi_node_get_volume_stats(struct csi_ctx *ctx, const ProtobufCMessage *req,
+			      ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__NodeGetVolumeStatsRequest *q = (const void *)req;
+	struct pv_volume_stats st;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	if (!*q->volume_path)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume_path is required");
+	r = check_known(ctx->svc, q->volume_id, err);
+	if (r < 0)
+		return r;
+	/* Stats only read: a path that cannot be the volume's is "not there" (NOT_FOUND,
+	 * as the spec and csi-sanity expect), not a refused operation. */
+	r = csi_check_path(ctx->svc, "volume_path", q->volume_path, true, err);
+	if (r < 0) {
+		err->kind = PV_E_NOT_FOUND;
+		return r;
+	}
+	memset(&st, 0, sizeof(st));
+	r = pv_engine_stats(ctx->svc->engine, q->volume_id, q->volume_path, &st, err);
+	if (r < 0)
+		return r;
+	Csi__V1__NodeGetVolumeStatsResponse *o = CSI_NEW(ctx, node_get_volume_stats_response);
+	o->usage = csi_alloc(&ctx->arena, 2 * sizeof(*o->usage));
+	o->usage[o->n_usage++] = usage(ctx, CSI__V1__VOLUME_USAGE__UNIT__BYTES, st.bytes_available,
+				       st.bytes_total, st.bytes_used);
+	if (!st.block)
+		o->usage[o->n_usage++] = usage(ctx, CSI__V1__VOLUME_USAGE__UNIT__INODES,
+					       st.inodes_free, st.inodes_total, st.inodes_used);
+	o->volume_condition = CSI_NEW(ctx, volume_condition);
+	o->volume_condition->abnormal = st.abnormal;
+	o->volume_condition->message = csi_strdup(&ctx->arena, st.condition[0] ? st.condition :
+						  (st.abnormal ? "abnormal" : "healthy"));
+	*resp = &o->base;
+	return 0;
+}
+
+int csi_node_expand_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
+			   ProtobufCMessage **resp, struct pv_err *err)
+{
+	const Csi__V1__NodeExpandVolumeRequest *q = (const void *)req;
+	uint64_t bytes = 0;
+	int r = csi_check_volume_id(q->volume_id, err);
+	if (r < 0)
+		return r;
+	if (!*q->volume_path)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume_path is required");
+	r = check_known(ctx->svc, q->volume_id, err);
+	if (r < 0)
+		return r;
+	r = csi_check_path(ctx->svc, "volume_path", q->volume_path, true, err);
+	if (r < 0)
+		return r;
+	r = csi_check_path(ctx->svc, "staging_target_path", q->staging_target_path, false, err);
+	if (r < 0)
+		return r;
+	if (q->capacity_range && (q->capacity_range->required_bytes < 0 ||
+				  q->capacity_range->limit_bytes < 0))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: capacity_range has a negative value", q->volume_id);
+	if (q->capacity_range && q->capacity_range->required_bytes > 0)
+		bytes = (uint64_t)q->capacity_range->required_bytes; /* the size the volume grew to */
+	if (!ctx->svc->dry_run)
+		r = pv_engine_expand(ctx->svc->engine, q->volume_id, q->volume_path, &bytes, err);
+	if (r < 0)
+		return r;
+	if (q->capacity_range && q->capacity_range->limit_bytes > 0 &&
+	    bytes > (uint64_t)q->capacity_range->limit_bytes)
+		return pv_err_set(err, -ERANGE, PV_E_RANGE,
+				  "volume %s: the filesystem is %llu bytes, above limit_bytes %lld",
+				  q->volume_id, (unsigned long long)bytes,
+				  (long long)q->capacity_range->limit_bytes);
+	Csi__V1__NodeExpandVolumeResponse *o = CSI_NEW(ctx, node_expand_volume_response);
+	o->capacity_bytes = (int64_t)bytes;
+	*resp = &o->base;
+	return 0;
+}
+
+int csi_node_get_capabilities(struct csi_ctx *ctx, const ProtobufCMessage *req,
+			      ProtobufCMessage **resp, struct pv_err *err)
+{
+	(void)req;
+	(void)err;
+	static const int caps[] = {
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__STAGE_UNSTAGE_VOLUME,
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__GET_VOLUME_STATS,
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__VOLUME_CONDITION,
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
+	};
+	size_t n = sizeof(caps) / sizeof(caps[0]);
+	Csi__V1__NodeGetCapabilitiesResponse *o = CSI_NEW(ctx, node_get_capabilities_response);
+	o->capabilities = csi_alloc(&ctx->arena, n * sizeof(*o->capabilities));
+	for (size_t i = 0; i < n; i++) {
+		Csi__V1__NodeServiceCapability *c = CSI_NEW(ctx, node_service_capability);
+		c->type_case = CSI__V1__NODE_SERVICE_CAPABILITY__TYPE_RPC;
+		c->rpc = CSI_NEW(ctx, node_service_capability__rpc);
+		c->rpc->type = caps[i];
+		o->capabilities[i] = c;
+	}
+	o->n_capabilities = n;
+	*resp = &o->base;
+	return 0;
+}
+
+int csi_node_get_info(struct csi_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **resp,
+		      struct pv_err *err)
+{
+	(void)req;
+	(void)err;
+	Csi__V1__NodeGetInfoResponse *o = CSI_NEW(ctx, node_get_info_response);
+	o->node_id = csi_strdup(&ctx->arena, ctx->svc->cfg->node_id);
+	o->max_volumes_per_node = CSI_MAX_VOLUMES_PER_NODE;
+	*resp = &o->base;
+	return 0;
+}

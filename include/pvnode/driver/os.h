@@ -1,0 +1,94 @@
+/*
+ * os.h — the operating-system helpers a driver may use (and the library uses): spawning
+ * programs, process liveness, loop devices, mounts and the mount table, per-volume
+ * locks, directory usage. Each group has its own prefix and lives in its own lib/os/
+ * file. Front ends never need these: they go through the engine and the controller.
+ */
+#ifndef PVNODE_DRIVER_OS_H
+#define PVNODE_DRIVER_OS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pvnode/error.h"
+#include "pvnode/util.h"
+
+/* --- lib/os/spawn.c --- programs run with posix_spawn (gRPC threads forbid fork+work) */
+struct pv_spawn_opts {
+	int stdin_fd;           /* -1: /dev/null */
+	int stdout_fd;          /* -1: /dev/null; -2: capture into *out */
+	int stderr_fd;          /* -1: /dev/null; -2: capture into *out (merged) */
+	bool detach;            /* new session, don't wait: helpers */
+	const int *keep_fds;    /* extra fds to pass (dup'ed to 3, 4, ...) */
+	size_t n_keep_fds;
+	int timeout_ms;         /* for waited runs: kill after this, 0 none */
+};
+/* Run argv[0] (looked up in PATH) and wait. Returns its exit status (>= 0) or a negative
+ * errno; *out (if non-NULL) gets captured output (malloc'd, NUL-terminated). */
+int pv_spawn_run(const char *const argv[], const struct pv_spawn_opts *o, char **out,
+		 struct pv_err *err);
+/* Start detached; *pid gets the child's pid. */
+int pv_spawn_detached(const char *const argv[], const struct pv_spawn_opts *o, pid_t *pid,
+		      struct pv_err *err);
+
+/* --- lib/os/proc.c --- */
+unsigned long long pv_proc_start_time(pid_t pid); /* 0: no such process */
+/* pid runs (not a zombie) and has the recorded start time (guards against pid reuse). */
+bool pv_proc_alive(pid_t pid, unsigned long long start);
+/* SIGTERM, wait up to timeout_ms, then SIGKILL; only when pv_proc_alive(pid, start). */
+int pv_proc_stop(pid_t pid, unsigned long long start, int timeout_ms);
+
+/* --- lib/store/lock.c --- per-volume lock files (flock) */
+/* Returns an fd >= 0 holding <state>/locks/<name>.lock, or -EBUSY (PV_E_BUSY) when
+ * another process holds it and !wait. */
+int pv_lock_volume(const char *state_dir, const char *name, bool wait, struct pv_err *err);
+void pv_unlock(int fd);
+void pv_unlockp(int *fd);   /* for _cleanup_(pv_unlockp) int lock = -1 */
+
+/* --- lib/os/loop.c --- loop devices (LOOP_CONFIGURE) */
+/* Attach `file` to a free loop device (direct I/O when the file allows it), recording
+ * `tag` (<= 63 bytes, see pv_loop_tag) as the loop's lo_file_name, so a device left
+ * behind by a process killed between attach and journal write is still found. */
+int pv_loop_attach_tagged(const char *file, const char *tag, bool readonly, bool direct_io,
+			  char *dev, size_t devlen, struct pv_err *err);
+int pv_loop_detach(const char *dev, struct pv_err *err);
+int pv_loop_detach_tagged(const char *tag, struct pv_err *err);
+/* A tag unique to (state dir, volume): "pvnode:<hash>:<volume>" cut to 63 bytes. */
+void pv_loop_tag(const char *state_dir, const char *volume, char *tag, size_t len);
+/* The backing file of `dev` ("" if none). */
+int pv_loop_backing(const char *dev, char *file, size_t len);
+/* Does `dev` still serve `backing`? (A loop number is reused once detached.) */
+bool pv_loop_serves(const char *dev, const char *backing);
+/* A volume's loop devices gone: `dev` if it still serves `backing`, then every device
+ * tagged for (state_dir, volume) — read-only publish views and leaked ones included. */
+int pv_loop_release(const char *state_dir, const char *volume, const char *dev, const char *backing,
+		    struct pv_err *err);
+int pv_loop_set_capacity(const char *dev, struct pv_err *err);
+
+/* --- lib/os/mountinfo.c --- */
+/* Undo mountinfo's \ooo escapes (space, tab, newline, backslash) in place. */
+void pv_mountinfo_unescape(char *s);
+/* Is `path` a mount point (per /proc/self/mountinfo)? */
+bool pv_is_mountpoint(const char *path);
+/* Source device / fstype / options of the mount at `path`; -ENOENT if none. */
+int pv_mount_info(const char *path, char *source, size_t slen, char *fstype, size_t flen,
+		  bool *readonly);
+
+/* --- lib/os/mount.c (libmount) --- */
+int pv_mount(const char *source, const char *target, const char *fstype, const char *options,
+	     struct pv_err *err);
+int pv_bind_mount(const char *source, const char *target, bool readonly, const char *options,
+		  struct pv_err *err);
+/* Unmount every mount stacked at target; not mounted is success. */
+int pv_umount(const char *target, struct pv_err *err);
+/* A FUSE mount whose server died answers ENOTCONN: detach it lazily so the directory can
+ * be used again. Returns true when one was cleared. */
+bool pv_umount_stale_fuse(const char *mnt);
+
+/* --- lib/os/fsutil.c --- */
+/* Bytes allocated and inodes used below `dir` (one filesystem, symlinks not followed).
+ * -ETIMEDOUT when the walk takes longer than timeout_ms (huge trees, slow servers). */
+int pv_dir_usage(const char *dir, int timeout_ms, uint64_t *bytes, uint64_t *inodes);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * driver.c — looking drivers up in the registry (pv_drivers[], generated from
+ * drivers/meson.build into driver_table.c), and the node key drivers derive fences from.
+ */
+#include <string.h>
+
+#include "pvnode/driver/driver.h"
+
+extern const struct pv_driver *const pv_drivers[];
+extern const char pv_driver_list[];
+
+const struct pv_driver *pv_driver_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (const struct pv_driver *const *d = pv_drivers; *d; d++)
+		if (strcmp((*d)->name, name) == 0)
+			return *d;
+	return NULL;
+}
+
+const char *pv_driver_names(void)
+{
+	return pv_driver_list;
+}
+
+void pv_attachment_free(struct pv_attachment *att)
+{
+	pv_map_free(&att->priv);
+}
+
+unsigned long long pv_node_key(const char *node_id)
+{
+	/* FNV-1a 64: stable across builds and hosts; never 0 (0 means "no key" in SCSI PR) */
+	unsigned long long h = 0xcbf29ce484222325ull;
+	for (const unsigned char *p = (const unsigned char *)node_id; p && *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ull;
+	}
+	return h ? h : 1;
+}

@@ -1,0 +1,66 @@
+/*
+ * engine_int.h — what the engine's files (stage.c, publish.c, stats.c, reconcile.c,
+ * engine.c) share, and the access-mode policy (lib/model/policy.c, unit-tested).
+ */
+#ifndef PVNODE_ENGINE_INT_H
+#define PVNODE_ENGINE_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pvnode/driver/driver.h"
+#include "pvnode/engine.h"
+#include "pvnode/pv.h"
+#include "os/os_int.h"
+#include "store/journal.h"
+
+/* --- policy.c: DESIGN.md's access-mode table --- */
+/* May `pv` be staged with mode `a` (access type block or mount)? PV_E_POLICY if not. */
+int pv_policy_stage(const struct pv *pv, enum pv_storage storage, enum pv_access a, bool block,
+		    struct pv_err *err);
+/* Stage read-only: ROX, or asked. */
+bool pv_policy_stage_readonly(enum pv_access a, bool requested);
+/* Does this stage need a backend fence across nodes (block RWO / RWOP)? */
+bool pv_policy_needs_fence(enum pv_storage storage, enum pv_access a);
+/* Publish: may another target be added (RWOP: one publish on the node)? `others` is
+ * the number of targets other than this one. Returns the read-only decision. */
+int pv_policy_publish(const char *volume, enum pv_access stage_access, bool stage_readonly,
+		      enum pv_access a, bool requested_ro, size_t others, bool *readonly,
+		      struct pv_err *err);
+
+/* --- shared by the engine's files --- */
+struct pv_journal;
+/* Directory usage of shared volumes, kept between NodeGetVolumeStats calls: walking a
+ * volume is a getattr per file over the network, and kubelet asks every minute. */
+#define PV_USAGE_CACHE 64
+struct pv_usage_entry {
+	char path[PATH_MAX];
+	int64_t until;         /* monotonic seconds; 0 free */
+	bool too_big;          /* the walk timed out: use the export's figures */
+	uint64_t bytes, inodes;
+};
+
+struct pv_engine {
+	struct pv_engine_cfg cfg;
+	pthread_mutex_t usage_lock;
+	struct pv_usage_entry usage[PV_USAGE_CACHE];
+};
+struct pv_volctx {
+	char run_dir[PATH_MAX];
+	struct pv_node_ctx n;
+};
+void pv_engine_volctx(const struct pv_engine *e, const char *volume, struct pv_volctx *vc);
+int pv_engine_lock(struct pv_engine *e, const char *volume, struct pv_err *err);
+/* Undo whatever a stage left on the node (mount, driver attachment, tagged loop
+ * devices) as recorded in j; leaves the journal file alone. */
+int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, struct pv_err *err);
+/* After a driver's reattach: bind every publish target to the (new) staging mount or
+ * device again; a target that cannot be bound is marked lost. */
+int pv_engine_rebind(struct pv_engine *e, struct pv_journal *j, struct pv_err *err);
+/* Record err's sentence as the volume's last error (best effort). */
+void pv_engine_note_error(struct pv_engine *e, const char *volume, const struct pv_err *err);
+
+#endif

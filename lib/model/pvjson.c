@@ -1,0 +1,337 @@
+/*
+ * pvjson.c — the PV as JSON (DESIGN.md "The PV"), strictly: unknown keys, wrong types,
+ * bad quantities, unknown access modes, a driver that does not exist, attributes the
+ * driver does not know or needs, and every refusal of the access-mode table are refused
+ * with the JSON path, the bad value and what is allowed. `pvctl get -o json` output
+ * parses back to the same PV (round trip).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "pvnode/driver/driver.h"
+#include "pvnode/pv.h"
+
+static const char *const pv_keys[] = {
+	"name", "driver", "capacity", "accessModes", "volumeMode", "fsType", "mountOptions",
+	"gid", "attributes", "secretRef", "createdAt", NULL,
+};
+#define PV_KEYS_ALLOWED "name, driver, capacity, accessModes, volumeMode, fsType, mountOptions, gid, attributes, secretRef, createdAt"
+#define FS_ALLOWED "ext4, xfs"
+
+static bool in_list(const char *s, const char *const *list)
+{
+	for (; list && *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+static void join_list(const char *const *list, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (; list && *list; list++)
+		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s", used ? ", " : "", *list);
+}
+
+int pv_validate(const struct pv *pv, struct pv_err *err)
+{
+	const struct pv_driver *drv;
+	char allowed[512];
+
+	if (!pv_name_valid(pv->name))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "name: '%s' is not a valid volume name (allowed: 1-128 of A-Z a-z 0-9 . _ : -)",
+				  pv->name);
+	drv = pv_driver_find(pv->driver);
+	if (!drv)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "driver: unknown driver '%s' (allowed: %s)",
+				  pv->driver, pv_driver_names());
+	if (pv->access_modes == 0)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "accessModes: at least one access mode is needed (allowed: %s)",
+				  PV_ACCESS_ALLOWED);
+	if (drv->storage == PV_BLOCKDEV && pv->capacity == 0)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "capacity: a %s volume needs a capacity (e.g. \"1Gi\")", drv->name);
+	if (drv->storage == PV_BLOCKDEV && pv->volume_mode == PV_VOLUME_FILESYSTEM &&
+	    (pv->access_modes & PV_ACCESS_BIT(PV_RWX)))
+		return pv_err_set(err, -EINVAL, PV_E_POLICY,
+				  "accessModes: ReadWriteMany with volumeMode Filesystem on %s (block storage) is refused: "
+				  "two nodes mounting one filesystem corrupt it (allowed: ReadWriteOnce, ReadOnlyMany, "
+				  "ReadWriteOncePod, or volumeMode Block)", drv->name);
+	if (pv->fs_type[0]) {
+		if (drv->storage == PV_SHARED)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "fsType: '%s' does not apply to %s (shared storage is mounted as served)",
+					  pv->fs_type, drv->name);
+		if (pv->volume_mode == PV_VOLUME_BLOCK)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "fsType: '%s' does not apply to volumeMode Block", pv->fs_type);
+		if (strcmp(pv->fs_type, "ext4") != 0 && strcmp(pv->fs_type, "xfs") != 0)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "fsType: unknown filesystem '%s' (allowed: %s)",
+					  pv->fs_type, FS_ALLOWED);
+	}
+	if (pv->volume_mode == PV_VOLUME_BLOCK && drv->storage == PV_SHARED)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volumeMode: Block is not possible on %s (shared storage; allowed: Filesystem)", drv->name);
+	if (pv->gid < -1 || pv->gid > 2147483647L || pv->gid == 0)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "gid: %ld is not allowed (allowed: 1-2147483647)", pv->gid);
+	for (size_t i = 0; i < pv->n_mount_options; i++) {
+		const char *o = pv->mount_options[i];
+		if (!pv_value_printable(o, 256) || !*o || strchr(o, ',') || strchr(o, ' '))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "mountOptions[%zu]: '%s' is not one mount option (no commas, spaces or control characters)",
+					  i, o);
+	}
+	if (pv->secret_ref && !pv_name_valid(pv->secret_ref))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "secretRef: '%s' is not a valid secret name", pv->secret_ref);
+	for (size_t i = 0; i < pv->attributes.n; i++) {
+		const struct pv_kv *kv = &pv->attributes.items[i];
+		if (!in_list(kv->key, drv->attribute_names)) {
+			join_list(drv->attribute_names, allowed, sizeof(allowed));
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "attributes.%s: unknown attribute for driver %s (allowed: %s)", kv->key,
+					  drv->name, allowed[0] ? allowed : "none");
+		}
+		if (!pv_value_printable(kv->value, 1024))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "attributes.%s: value has control characters or is longer than 1024 bytes", kv->key);
+	}
+	for (const char *const *req = drv->required_attributes; req && *req; req++)
+		if (!pv_map_get(&pv->attributes, *req))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.%s: required by driver %s",
+					  *req, drv->name);
+	if (drv->validate)
+		return drv->validate(pv, err);
+	return 0;
+}
+
+static int bad_type(struct pv_err *err, const char *path, const char *want)
+{
+	return pv_err_set(err, -EINVAL, PV_E_INVALID, "%s: must be %s", path, want);
+}
+
+static int parse_object(json_t *root, struct pv *pv, struct pv_err *err)
+{
+	const char *key;
+	json_t *v;
+	char allowed[256];
+
+	if (!json_is_object(root))
+		return bad_type(err, "$", "a JSON object");
+	json_object_foreach(root, key, v) {
+		if (!in_list(key, pv_keys))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "%s: unknown key (allowed: %s)", key, PV_KEYS_ALLOWED);
+	}
+	v = json_object_get(root, "name");
+	if (!json_is_string(v))
+		return bad_type(err, "name", "a string");
+	if (!pv_name_valid(json_string_value(v)))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "name: '%s' is not a valid volume name (allowed: 1-128 of A-Z a-z 0-9 . _ : -)",
+				  json_string_value(v));
+	snprintf(pv->name, sizeof(pv->name), "%s", json_string_value(v));
+
+	v = json_object_get(root, "driver");
+	if (!json_is_string(v))
+		return bad_type(err, "driver", "a string naming a driver");
+	if (!pv_driver_find(json_string_value(v)))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "driver: unknown driver '%s' (allowed: %s)",
+				  json_string_value(v), pv_driver_names());
+	snprintf(pv->driver, sizeof(pv->driver), "%s", json_string_value(v));
+
+	v = json_object_get(root, "capacity");
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "capacity: %lld is negative",
+					  (long long)json_integer_value(v));
+		pv->capacity = (uint64_t)json_integer_value(v);
+	} else if (json_is_string(v)) {
+		int r = pv_quantity_parse(json_string_value(v), &pv->capacity, err);
+		if (r < 0) {
+			pv_err_prefix(err, "capacity: ");
+			return r;
+		}
+	} else if (v) {
+		return bad_type(err, "capacity", "a quantity string such as \"1Gi\" or a number of bytes");
+	}
+
+	v = json_object_get(root, "accessModes");
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "accessModes: must be a non-empty list (allowed: %s)",
+				  PV_ACCESS_ALLOWED);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *m = json_array_get(v, i);
+		enum pv_access a;
+		if (!json_is_string(m) || pv_access_parse(json_string_value(m), &a) < 0)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "accessModes[%zu]: unknown access mode '%s' (allowed: %s)",
+					  i, json_is_string(m) ? json_string_value(m) : "(not a string)", PV_ACCESS_ALLOWED);
+		pv->access_modes |= PV_ACCESS_BIT(a);
+	}
+
+	v = json_object_get(root, "volumeMode");
+	if (v) {
+		const char *s = json_string_value(v);
+		if (s && strcmp(s, "Filesystem") == 0)
+			pv->volume_mode = PV_VOLUME_FILESYSTEM;
+		else if (s && strcmp(s, "Block") == 0)
+			pv->volume_mode = PV_VOLUME_BLOCK;
+		else
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "volumeMode: unknown mode '%s' (allowed: Filesystem, Block)",
+					  s ? s : "(not a string)");
+	}
+
+	v = json_object_get(root, "fsType");
+	if (v) {
+		if (!json_is_string(v) || strlen(json_string_value(v)) > PV_FSTYPE_MAX)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "fsType: must be a filesystem name (allowed: %s)", FS_ALLOWED);
+		snprintf(pv->fs_type, sizeof(pv->fs_type), "%s", json_string_value(v));
+	}
+
+	v = json_object_get(root, "mountOptions");
+	if (v) {
+		if (!json_is_array(v))
+			return bad_type(err, "mountOptions", "a list of strings");
+		pv->mount_options = calloc(json_array_size(v) + 1, sizeof(char *));
+		if (!pv->mount_options)
+			return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			json_t *o = json_array_get(v, i);
+			if (!json_is_string(o))
+				return pv_err_set(err, -EINVAL, PV_E_INVALID, "mountOptions[%zu]: must be a string", i);
+			pv->mount_options[i] = strdup(json_string_value(o));
+			pv->n_mount_options++;
+		}
+	}
+
+	v = json_object_get(root, "gid");
+	if (v) {
+		if (!json_is_integer(v))
+			return bad_type(err, "gid", "a number (a group id)");
+		pv->gid = (long)json_integer_value(v);
+		if (pv->gid < 1 || json_integer_value(v) > 2147483647LL)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "gid: %lld is not allowed (allowed: 1-2147483647)",
+					  (long long)json_integer_value(v));
+	}
+
+	v = json_object_get(root, "attributes");
+	if (v) {
+		json_t *av;
+		if (!json_is_object(v))
+			return bad_type(err, "attributes", "an object of strings");
+		json_object_foreach(v, key, av) {
+			if (!json_is_string(av))
+				return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.%s: must be a string", key);
+			if (strncmp(key, PV_CTX_PREFIX, strlen(PV_CTX_PREFIX)) == 0)
+				return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.%s: the prefix %s is reserved",
+						  key, PV_CTX_PREFIX);
+			if (pv_map_set(&pv->attributes, key, json_string_value(av)) < 0)
+				return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+		}
+	}
+
+	v = json_object_get(root, "secretRef");
+	if (v) {
+		if (!json_is_string(v))
+			return bad_type(err, "secretRef", "a string naming a secret");
+		pv->secret_ref = strdup(json_string_value(v));
+	}
+	v = json_object_get(root, "createdAt");
+	if (v) {
+		if (!json_is_integer(v))
+			return bad_type(err, "createdAt", "unix seconds");
+		pv->created = json_integer_value(v);
+	}
+	(void)allowed;
+	return 0;
+}
+
+int pv_parse_json(const char *text, struct pv *out, struct pv_err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	struct pv pv;
+	int r;
+
+	if (!root)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "not valid JSON at line %d column %d: %s",
+				  jerr.line, jerr.column, jerr.text);
+	pv_init(&pv);
+	r = parse_object(root, &pv, err);
+	json_decref(root);
+	return pv_complete(&pv, r, out, err);
+}
+
+int pv_complete(struct pv *pv, int r, struct pv *out, struct pv_err *err)
+{
+	if (r == 0) {
+		const struct pv_driver *drv = pv_driver_find(pv->driver);
+		if (!pv->fs_type[0] && drv && drv->storage == PV_BLOCKDEV && pv->volume_mode == PV_VOLUME_FILESYSTEM)
+			snprintf(pv->fs_type, sizeof(pv->fs_type), "ext4");
+		r = pv_validate(pv, err);
+	}
+	if (r < 0) {
+		pv_free(pv);
+		return r;
+	}
+	*out = *pv;
+	return 0;
+}
+
+void *pv_to_json(const struct pv *pv)
+{
+	json_t *o = json_object(), *modes = json_array();
+	char cap[32];
+
+	json_object_set_new(o, "name", json_string(pv->name));
+	json_object_set_new(o, "driver", json_string(pv->driver));
+	if (pv->capacity) {
+		pv_quantity_format(pv->capacity, cap, sizeof(cap));
+		json_object_set_new(o, "capacity", json_string(cap));
+	}
+	for (int a = PV_RWO; a <= PV_RWOP; a++)
+		if (pv->access_modes & PV_ACCESS_BIT(a))
+			json_array_append_new(modes, json_string(pv_access_name((enum pv_access)a)));
+	json_object_set_new(o, "accessModes", modes);
+	json_object_set_new(o, "volumeMode", json_string(pv->volume_mode == PV_VOLUME_BLOCK ? "Block" : "Filesystem"));
+	if (pv->fs_type[0])
+		json_object_set_new(o, "fsType", json_string(pv->fs_type));
+	if (pv->n_mount_options) {
+		json_t *mo = json_array();
+		for (size_t i = 0; i < pv->n_mount_options; i++)
+			json_array_append_new(mo, json_string(pv->mount_options[i]));
+		json_object_set_new(o, "mountOptions", mo);
+	}
+	if (pv->gid > 0)
+		json_object_set_new(o, "gid", json_integer(pv->gid));
+	json_t *attrs = json_object();
+	for (size_t i = 0; i < pv->attributes.n; i++)
+		json_object_set_new(attrs, pv->attributes.items[i].key, json_string(pv->attributes.items[i].value));
+	json_object_set_new(o, "attributes", attrs);
+	if (pv->secret_ref)
+		json_object_set_new(o, "secretRef", json_string(pv->secret_ref));
+	if (pv->created)
+		json_object_set_new(o, "createdAt", json_integer(pv->created));
+	return o;
+}
+
+char *pv_to_json_text(const struct pv *pv)
+{
+	json_t *o = pv_to_json(pv);
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (s) {
+		size_t n = strlen(s);
+		char *t = realloc(s, n + 2);
+		if (t) {
+			t[n] = '\n';
+			t[n + 1] = '\0';
+			s = t;
+		}
+	}
+	return s;
+}

@@ -1,0 +1,48 @@
+/*
+ * os_int.h — the library's private OS helpers: SELinux labels, mkfs and filesystem
+ * growth (libblkid, mkfs.*, resize2fs/xfs_growfs), mount option building. The helpers
+ * drivers may use too are in include/pvnode/driver/os.h. Pure functions here (SELinux
+ * levels, option building) are unit-tested.
+ */
+#ifndef PVNODE_OS_INT_H
+#define PVNODE_OS_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pvnode/driver/driver.h"
+#include "pvnode/driver/os.h"
+#include "pvnode/error.h"
+#include "pvnode/pv.h"
+
+/* --- selinux.c --- */
+#define PV_SELINUX_TYPE_PREFIX "system_u:object_r:container_file_t:"
+bool pv_selinux_level_valid(const char *level);
+int pv_selinux_label(const char *level, char *buf, size_t len, struct pv_err *err);
+/* A stable level from a pod identity: two distinct categories in c0..c1023. */
+void pv_selinux_level_from_identity(const char *identity, char *buf, size_t len);
+/* The label of a `context="..."` mount flag, if any: 1 found, 0 none, <0 invalid. */
+int pv_selinux_context_from_flags(const char *const *flags, size_t n, char *label, size_t len,
+				  struct pv_err *err);
+bool pv_selinux_kernel_enforces(void);
+int pv_selinux_get(const char *path, char *label, size_t len);
+int pv_selinux_set(const char *path, const char *label, struct pv_err *err);
+/* Recursive relabel (opt-in), skipped when the root already matches. *count = files. */
+int pv_selinux_relabel_tree(const char *root, const char *label, bool progress, size_t *count,
+			    struct pv_err *err);
+
+/* --- mount.c (libmount) --- */
+/* Build "a,b,c" from option lists, refusing options with commas or control chars;
+ * `ro` adds "ro". */
+int pv_mount_options_join(const char *const *lists[], const size_t counts[], size_t nlists,
+			  bool ro, char *buf, size_t len, struct pv_err *err);
+/* --- format.c --- */
+/* 0 blank, 1 carries a filesystem or partition table (*what names it), <0 error. */
+int pv_probe_device(const char *dev, char *what, size_t len, struct pv_err *err);
+int pv_mkfs(const char *dev, const char *fstype, uint64_t bytes, bool progress, struct pv_err *err);
+int pv_grow_fs(const char *dev, const char *mountpoint, const char *fstype, struct pv_err *err);
+/* Make the root of a fresh filesystem group-owned by gid, mode 2770. */
+int pv_set_root_group(const char *root, long gid, struct pv_err *err);
+
+#endif
