@@ -1,7 +1,7 @@
 /*
- * pvctl_output.c — what pvctl prints: the PV table, JSON, Kubernetes manifests, and
- * describe (the PV plus this node's state). Secrets are never printed, only the name of
- * the secret a PV refers to.
+ * output.c — what pvctl prints: the PV table, JSON, Kubernetes manifests, describe (the
+ * PV plus this node's state, from the engine's query) and publish results. Secrets are
+ * never printed, only the name of the secret set a PV refers to.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,8 +14,7 @@
 
 #include "pvctl.h"
 #include "pvnode/catalog.h"
-#include "store/journal.h"
-#include "pvnode/driver/os.h" /* interim: until the controller layer lands */
+#include "pvnode/util.h"
 
 static void modes_short(const struct pv *pv, char *buf, size_t len)
 {
@@ -41,37 +40,35 @@ static void age(int64_t created, char *buf, size_t len)
 		snprintf(buf, len, "%lldd", (long long)(s / 86400));
 }
 
-static void status_of(const struct pvctl_opts *o, const char *name, char *status, size_t slen, char *node, size_t nlen)
+static void status_of(struct pvctl *p, const char *name, char *status, size_t slen, char *node, size_t nlen)
 {
-	struct pv_journal j;
+	struct pv_volume_state st;
+
 	snprintf(status, slen, "Available");
 	snprintf(node, nlen, "-");
-	if (pv_journal_load(o->cfg.state_dir, name, &j, NULL) < 0)
+	if (!p->engine && pv_engine_open(&p->cfg, &p->engine, NULL) < 0)
 		return;
-	if (j.lost)
-		snprintf(status, slen, "Lost");
-	else if (j.phase == PV_PHASE_STAGED)
-		snprintf(status, slen, j.n_publishes ? "Published" : "Staged");
-	else
-		snprintf(status, slen, "%s", j.phase == PV_PHASE_STAGING ? "Staging" : "Unstaging");
-	snprintf(node, nlen, "%s", j.node_id);
-	pv_journal_free(&j);
+	if (pv_engine_state(p->engine, name, &st, NULL) < 0)
+		return;
+	snprintf(status, slen, "%s", pv_volume_status(&st));
+	snprintf(node, nlen, "%s", st.node_id[0] ? st.node_id : p->cfg.node_id);
+	pv_volume_state_free(&st);
 }
 
-void pvctl_print_table(struct pvctl_opts *o, char **names)
+void pvctl_print_table(struct pvctl *p, char **names)
 {
 	printf("%-24s %-7s %-9s %-14s %-11s %-10s %-16s %s\n", "NAME", "DRIVER", "CAPACITY", "ACCESS MODES",
 	       "VOLUME MODE", "STATUS", "NODE", "AGE");
 	for (char **n = names; n && *n; n++) {
 		struct pv pv;
 		char cap[32], modes[64], st[32], node[PV_NAME_MAX + 1], a[16];
-		if (pv_catalog_load(o->cfg.state_dir, *n, &pv, NULL) < 0) {
+		if (pv_catalog_load(p->cfg.state_dir, *n, &pv, NULL) < 0) {
 			printf("%-24s (unreadable catalog entry)\n", *n);
 			continue;
 		}
 		pv_quantity_format(pv.capacity, cap, sizeof(cap));
 		modes_short(&pv, modes, sizeof(modes));
-		status_of(o, *n, st, sizeof(st), node, sizeof(node));
+		status_of(p, *n, st, sizeof(st), node, sizeof(node));
 		age(pv.created, a, sizeof(a));
 		printf("%-24s %-7s %-9s %-14s %-11s %-10s %-16s %s\n", pv.name, pv.driver, pv.capacity ? cap : "-", modes,
 		       pv.volume_mode == PV_VOLUME_BLOCK ? "Block" : "Filesystem", st, node, a);
@@ -79,12 +76,12 @@ void pvctl_print_table(struct pvctl_opts *o, char **names)
 	}
 }
 
-void pvctl_print_json(struct pvctl_opts *o, char **names, bool single)
+void pvctl_print_json(struct pvctl *p, char **names, bool single)
 {
 	json_t *items = json_array(), *out;
 	for (char **n = names; n && *n; n++) {
 		struct pv pv;
-		if (pv_catalog_load(o->cfg.state_dir, *n, &pv, NULL) == 0) {
+		if (pv_catalog_load(p->cfg.state_dir, *n, &pv, NULL) == 0) {
 			json_array_append_new(items, pv_to_json(&pv));
 			pv_free(&pv);
 		}
@@ -139,12 +136,12 @@ static json_t *k8s_manifest(const struct pv *pv)
 	return json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1", "kind", "PersistentVolume", "metadata", meta, "spec", spec);
 }
 
-void pvctl_print_k8s(struct pvctl_opts *o, char **names)
+void pvctl_print_k8s(struct pvctl *p, char **names)
 {
 	json_t *items = json_array(), *out;
 	for (char **n = names; n && *n; n++) {
 		struct pv pv;
-		if (pv_catalog_load(o->cfg.state_dir, *n, &pv, NULL) == 0) {
+		if (pv_catalog_load(p->cfg.state_dir, *n, &pv, NULL) == 0) {
 			json_array_append_new(items, k8s_manifest(&pv));
 			pv_free(&pv);
 		}
@@ -171,12 +168,9 @@ static void human(uint64_t b, char *buf, size_t len)
 	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
-void pvctl_print_describe(struct pvctl_opts *o, const struct pv *pv, bool in_catalog)
+static void print_pv(const struct pv *pv, bool in_catalog)
 {
-	struct pv_journal j;
 	char q[32], modes[64];
-	struct pv_engine *e = NULL;
-	struct pv_err err = { 0 };
 
 	pv_quantity_format(pv->capacity, q, sizeof(q));
 	modes_short(pv, modes, sizeof(modes));
@@ -200,50 +194,91 @@ void pvctl_print_describe(struct pvctl_opts *o, const struct pv *pv, bool in_cat
 		printf("  %s: %s\n", pv->attributes.items[i].key, pv->attributes.items[i].value);
 	if (pv->secret_ref)
 		printf("Secret:         %s (values not shown)\n", pv->secret_ref);
-	if (pv_journal_load(o->cfg.state_dir, pv->name, &j, NULL) < 0) {
-		printf("Node state:     not staged on node %s\n", o->cfg.node_id);
+}
+
+static void print_targets(const struct pv_volume_state *st)
+{
+	printf("  Published at:%s\n", st->n_targets ? "" : " -");
+	for (size_t i = 0; i < st->n_targets; i++) {
+		const struct pv_target_state *t = &st->targets[i];
+		printf("    %s (%s%s)\n", t->target, t->readonly ? "read-only" : "read-write", t->lost ? ", mount lost" : "");
+		printf("      SELinux label: %s\n", t->selinux_label[0] ? t->selinux_label : "-");
+		printf("      Supplemental groups:");
+		for (size_t g = 0; g < t->n_groups; g++)
+			printf(" %u", (unsigned)t->groups[g]);
+		printf("%s\n", t->n_groups ? "" : " -");
+	}
+}
+
+static void print_usage(struct pvctl *p, const char *name)
+{
+	struct pv_volume_stats st;
+	char used[32], total[32];
+
+	if (pv_engine_stats(p->engine, name, NULL, &st, NULL) < 0)
+		return;
+	human(st.bytes_used, used, sizeof(used));
+	human(st.bytes_total, total, sizeof(total));
+	if (!st.block && st.bytes_total)
+		printf("  Usage:        %s of %s (%.0f%%), inodes %llu of %llu\n", used, total,
+		       100.0 * (double)st.bytes_used / (double)st.bytes_total, (unsigned long long)st.inodes_used,
+		       (unsigned long long)st.inodes_total);
+	else if (st.block)
+		printf("  Size:         %s (raw block device)\n", total);
+	printf("  Condition:    %s\n", st.abnormal ? st.condition : "healthy");
+}
+
+void pvctl_print_describe(struct pvctl *p, const struct pv *pv, bool in_catalog)
+{
+	struct pv_volume_state st;
+
+	print_pv(pv, in_catalog);
+	if (pv_engine_state(p->engine, pv->name, &st, NULL) < 0) {
+		printf("Node state:     not staged on node %s\n", p->cfg.node_id);
 		return;
 	}
-	printf("Node state (node %s):\n", j.node_id);
-	printf("  Phase:        %s%s\n", pv_phase_name(j.phase), j.lost ? " (staging mount lost)" : "");
-	printf("  Access:       %s%s\n", pv_access_name(j.access), j.readonly ? ", read-only" : "");
-	printf("  Staging path: %s\n", j.staging_path);
-	if (j.att.device[0])
-		printf("  Device:       %s%s%s\n", j.att.device, j.att.backing[0] ? " on " : "", j.att.backing);
-	if (j.att.source[0])
-		printf("  Source:       %s (%s)\n", j.att.source, j.att.fstype);
-	if (j.att.summary[0])
-		printf("  Backend:      %s\n", j.att.summary);
-	if (j.att.helper.pid)
-		printf("  Helper:       pid %d (%s)\n", (int)j.att.helper.pid,
-		       pv_proc_alive(j.att.helper.pid, j.att.helper.start) ? "running" : "not running");
-	printf("  Fence:        %s\n", j.att.fence[0] ? j.att.fence : "none");
-	printf("  Published at:%s\n", j.n_publishes ? "" : " -");
-	for (size_t i = 0; i < j.n_publishes; i++) {
-		const struct pv_publish_rec *p = &j.publishes[i];
-		printf("    %s (%s%s)\n", p->target, p->readonly ? "read-only" : "read-write", p->lost ? ", mount lost" : "");
-		printf("      SELinux label: %s\n", p->selinux_label[0] ? p->selinux_label : "-");
-		printf("      Supplemental groups:");
-		for (size_t g = 0; g < p->n_groups; g++)
-			printf(" %u", (unsigned)p->groups[g]);
-		printf("%s\n", p->n_groups ? "" : " -");
+	if (st.phase == PV_NODE_DAMAGED) {
+		printf("Node state:     Damaged: %s\n", st.last_error);
+		printf("  What to do:   nothing may be assumed about its mounts; run pvctl reconcile, or stage it again\n");
+		pv_volume_state_free(&st);
+		return;
 	}
-	if (j.phase == PV_PHASE_STAGED && pv_engine_open(&o->cfg, &e, &err) == 0) {
-		struct pv_volume_stats st;
-		if (pv_engine_stats(e, pv->name, NULL, &st, &err) == 0) {
-			char used[32], total[32];
-			human(st.bytes_used, used, sizeof(used));
-			human(st.bytes_total, total, sizeof(total));
-			if (!st.block && st.bytes_total)
-				printf("  Usage:        %s of %s (%.0f%%), inodes %llu of %llu\n", used, total,
-				       100.0 * (double)st.bytes_used / (double)st.bytes_total,
-				       (unsigned long long)st.inodes_used, (unsigned long long)st.inodes_total);
-			else if (st.block)
-				printf("  Size:         %s (raw block device)\n", total);
-			printf("  Condition:    %s\n", st.abnormal ? st.condition : "healthy");
-		}
-		pv_engine_close(e);
+	printf("Node state (node %s):\n", st.node_id);
+	printf("  Phase:        %s%s\n", pv_node_phase_name(st.phase), st.lost ? " (staging mount lost)" : "");
+	printf("  Access:       %s%s\n", pv_access_name(st.access), st.readonly ? ", read-only" : "");
+	printf("  Staging path: %s\n", st.staging_path);
+	if (st.device[0])
+		printf("  Device:       %s%s%s\n", st.device, st.backing[0] ? " on " : "", st.backing);
+	if (st.source[0])
+		printf("  Source:       %s (%s)\n", st.source, st.source_type);
+	if (st.summary[0])
+		printf("  Backend:      %s\n", st.summary);
+	if (st.helper_pid)
+		printf("  Helper:       pid %d (%s)\n", (int)st.helper_pid, st.helper_running ? "running" : "not running");
+	printf("  Fence:        %s\n", st.fence[0] ? st.fence : "none");
+	print_targets(&st);
+	if (st.phase == PV_NODE_STAGED)
+		print_usage(p, pv->name);
+	printf("  Last error:   %s\n", st.last_error[0] ? st.last_error : "-");
+	pv_volume_state_free(&st);
+}
+
+void pvctl_print_publish(const char *volume, const char *target, bool json, bool readonly, const char *label,
+			 const gid_t *groups, size_t n_groups)
+{
+	if (!json) {
+		printf("volume %s published at %s (%s%s%s)\n", volume, target, readonly ? "read-only" : "read-write",
+		       label && label[0] ? ", label " : "", label ? label : "");
+		return;
 	}
-	printf("  Last error:   %s\n", j.last_error[0] ? j.last_error : "-");
-	pv_journal_free(&j);
+	json_t *g = json_array();
+	for (size_t i = 0; i < n_groups; i++)
+		json_array_append_new(g, json_integer(groups[i]));
+	json_t *out = json_pack("{s:s, s:s, s:b}", "volume", volume, "target", target, "readonly", readonly);
+	if (label && label[0])
+		json_object_set_new(out, "selinuxLabel", json_string(label));
+	json_object_set_new(out, "supplementalGroups", g);
+	json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("\n");
+	json_decref(out);
 }

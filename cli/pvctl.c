@@ -2,12 +2,12 @@
  * pvctl.c — the admin CLI: global options, command dispatch, exit statuses.
  *
  *   pvctl [global options] COMMAND [args]
- * Global options may appear anywhere on the line. Commands act in-process through
- * libpvnode, or over CSI with --endpoint (csi/client/remote.c).
+ * Global options may appear anywhere on the line (before a `--`). The command line is
+ * parsed once (cli/args.c) and carried out by a backend: in-process (cli/local.c) or,
+ * with --endpoint, over CSI (pvctl-csi, csi/client/remote.c).
  * Exit: 0 done, 1 failed, 2 bad usage or invalid input, 3 refused by policy or fence.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,27 +17,13 @@
 #include "pvctl.h"
 #include "pvnode/util.h"
 
-static const char usage_text[] =
+static const char usage_head[] =
 	"usage: pvctl [global options] COMMAND [args]\n"
 	"\n"
-	"Catalog:\n"
-	"  create -f FILE|-                 provision a PV from its JSON and record it\n"
-	"  get [NAME] [-o table|json|k8s]   show PVs\n"
-	"  describe NAME                    a PV with its node state (no secrets)\n"
-	"  delete NAME [--force]            remove a PV and its storage (--force: unpublish and unstage first)\n"
-	"  expand NAME --capacity SIZE      grow the backing storage, then the filesystem if staged\n"
-	"  secret set NAME KEY=VALUE...     store secrets (VALUE '-' reads one line from standard input)\n"
-	"  secret list | secret delete NAME\n"
-	"Node:\n"
-	"  stage NAME [--access-mode MODE] [--staging-path DIR] [--readonly] [--mount-flag OPT]...\n"
-	"  publish NAME TARGET [--readonly] [--access-mode MODE] [--selinux-level LEVEL] [--pod ID]\n"
-	"                      [--relabel] [--mount-flag OPT]... [-o json]\n"
-	"  unpublish NAME TARGET            unstage NAME\n"
-	"  fence-release NAME --node ID     break a (dead) node's fence on a block volume\n"
-	"  reconcile                        compare the node journal with the mounts and helpers\n"
-	"  info                             (with --endpoint) plugin info, capabilities, node info\n"
+	"Commands:\n";
+static const char usage_tail[] =
 	"\n"
-	"Global options (anywhere):\n"
+	"Global options (anywhere before --):\n"
 	"  --state-dir DIR        state directory (env PVNODE_STATE_DIR, default /var/lib/pvnode)\n"
 	"  --node-id ID           this node's id (env PVNODE_NODE_ID, default the hostname)\n"
 	"  --selinux auto|on|off  labelling mode (env PVNODE_SELINUX, default auto)\n"
@@ -49,38 +35,26 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: 0 done, 1 failed, 2 bad usage or invalid input, 3 refused by the access-mode policy or a fence.\n";
 
-int pvctl_fail(const struct pv_err *err)
+static void usage(FILE *f)
 {
-	fprintf(stderr, "pvctl: %s\n", err && err->msg[0] ? err->msg : "failed");
-	return err ? pv_err_exit_status(err) : PVCTL_FAILED;
-}
-
-int pvctl_usage(const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "pvctl: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see pvctl --help)\n");
-	return PVCTL_USAGE;
+	fputs(usage_head, f);
+	pvctl_print_commands(f);
+	fputs(usage_tail, f);
 }
 
 static char **original_argv; /* before the global options were taken out */
 
+/* --endpoint in plain pvctl: hand the whole command line to pvctl-csi, the same program
+ * built with the gRPC client, so in-process commands never load gRPC. */
 #ifndef PV_HAVE_CSI
-/* --endpoint: hand the whole command line to pvctl-csi, the same program built with the
- * gRPC client, so in-process commands never load gRPC. */
-int pvctl_csi_run(const struct pvctl_opts *o, int argc, char **argv)
+static int exec_remote(void)
 {
 	char path[4096];
 	struct pv_err err = { 0 };
 
-	(void)o;
-	(void)argc;
 	if (pv_helper_path("pvctl-csi", path, sizeof(path), &err) < 0) {
-		fprintf(stderr, "pvctl: %s --endpoint needs pvctl-csi, which was not found: this build has no CSI support "
-			"(grpc, protobuf-c)\n", argv[0]);
+		fprintf(stderr, "pvctl: --endpoint needs pvctl-csi, which was not found: this build has no CSI "
+			"support (grpc, protobuf-c)\n");
 		return PVCTL_FAILED;
 	}
 	execv(path, original_argv);
@@ -89,144 +63,91 @@ int pvctl_csi_run(const struct pvctl_opts *o, int argc, char **argv)
 }
 #endif
 
-static int set_selinux(struct pvctl_opts *o, const char *v)
+/* Pulls global options out of argv wherever they are (before `--`); the rest stays in
+ * order. */
+static int parse_globals(struct pvctl *p, int *argc, char **argv)
 {
-	if (strcmp(v, "auto") == 0)
-		o->cfg.selinux = PV_SELINUX_AUTO;
-	else if (strcmp(v, "on") == 0)
-		o->cfg.selinux = PV_SELINUX_ON;
-	else if (strcmp(v, "off") == 0)
-		o->cfg.selinux = PV_SELINUX_OFF;
-	else
-		return pvctl_usage("--selinux: '%s' is not a mode (allowed: auto, on, off)", v);
-	return 0;
-}
-
-static char *allowed_store[64];
-
-static int add_allowed(struct pvctl_opts *o, const char *p)
-{
-	if (o->cfg.n_allowed_paths >= 64)
-		return pvctl_usage("too many --allowed-path options (at most 64)");
-	allowed_store[o->cfg.n_allowed_paths++] = (char *)p;
-	o->cfg.allowed_paths = allowed_store;
-	return 0;
-}
-
-/* Pulls global options out of argv wherever they are; the rest stays in order. */
-static int parse_globals(struct pvctl_opts *o, int *argc, char **argv)
-{
-	int out = 1, r;
-	bool have_allowed = false;
+	struct pv_err err = { 0 };
+	int out = 1;
 
 	for (int i = 1; i < *argc; i++) {
-		const char *a = argv[i], *val = NULL;
-		const char *names[] = { "--state-dir", "--node-id", "--selinux", "--allowed-path", "--endpoint" };
-		int which = -1;
-		for (int k = 0; k < 5; k++) {
-			size_t n = strlen(names[k]);
-			if (strncmp(a, names[k], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
-				which = k;
-				if (a[n] == '=')
-					val = a + n + 1;
-				else if (i + 1 < *argc)
-					val = argv[++i];
-				else
-					return pvctl_usage("%s needs a value", names[k]);
-				break;
-			}
+		const char *a = argv[i], *eq = strchr(a, '=');
+		char name[32];
+		size_t n = eq ? (size_t)(eq - a) : strlen(a);
+		snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), a);
+		bool known = strcmp(name, "--endpoint") == 0;
+		for (const char *const *o = pv_config_options; !known && *o; o++)
+			known = strcmp(name, *o) == 0;
+		if (strcmp(a, "--") == 0) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
 		}
-		if (which < 0) {
-			if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
-				pv_log_setup(PV_LOG_INFO, false, "pvctl");
-			else if (strcmp(a, "--") == 0) {
-				while (i < *argc)
-					argv[out++] = argv[i++];
-				break;
-			} else
-				argv[out++] = argv[i];
+		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			pv_log_setup(PV_LOG_INFO, false, "pvctl");
 			continue;
 		}
-		switch (which) {
-		case 0:
-			snprintf(o->cfg.state_dir, sizeof(o->cfg.state_dir), "%s", val);
-			break;
-		case 1:
-			snprintf(o->cfg.node_id, sizeof(o->cfg.node_id), "%s", val);
-			break;
-		case 2:
-			if ((r = set_selinux(o, val)))
-				return r;
-			break;
-		case 3:
-			if (!have_allowed)
-				o->cfg.n_allowed_paths = 0;
-			have_allowed = true;
-			if ((r = add_allowed(o, val)))
-				return r;
-			break;
-		case 4:
-			o->endpoint = val;
-			break;
+		if (!known) {
+			argv[out++] = argv[i];
+			continue;
 		}
+		const char *val = eq ? eq + 1 : (i + 1 < *argc ? argv[++i] : NULL);
+		if (!val)
+			return pvctl_usage("%s needs a value", name);
+		if (strcmp(name, "--endpoint") == 0)
+			p->endpoint = val;
+		else if (pv_config_option(&p->cfg, name, val, &err) < 0)
+			return pvctl_usage("%s", err.msg);
 	}
 	*argc = out;
 	argv[out] = NULL;
 	return 0;
 }
 
-static int defaults(struct pvctl_opts *o)
-{
-	const char *env;
-	char host[256];
-	static char envpaths[4096];
+typedef int (*op_fn)(struct pvctl *, const struct pvctl_req *);
 
-	memset(o, 0, sizeof(*o));
-	env = getenv("PVNODE_STATE_DIR");
-	snprintf(o->cfg.state_dir, sizeof(o->cfg.state_dir), "%s", env && *env ? env : "/var/lib/pvnode");
-	env = getenv("PVNODE_NODE_ID");
-	if (env && *env) {
-		snprintf(o->cfg.node_id, sizeof(o->cfg.node_id), "%s", env);
-	} else {
-		if (gethostname(host, sizeof(host)) < 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		snprintf(o->cfg.node_id, sizeof(o->cfg.node_id), "%s", host);
-	}
-	env = getenv("PVNODE_SELINUX");
-	if (env && *env && set_selinux(o, env))
-		return PVCTL_USAGE;
-	env = getenv("PVNODE_ALLOWED_PATHS");
-	if (env && *env) {
-		char *save = NULL;
-		snprintf(envpaths, sizeof(envpaths), "%s", env);
-		for (char *t = strtok_r(envpaths, ":", &save); t; t = strtok_r(NULL, ":", &save))
-			if (add_allowed(o, t))
-				return PVCTL_USAGE;
-	} else {
-		add_allowed(o, "/var/lib/kubelet");
-	}
-	o->cfg.progress = isatty(STDERR_FILENO);
-	o->cfg.wait_for_lock = true;
-	return 0;
+static op_fn backend_op(const struct pvctl_backend *b, const char *cmd)
+{
+	const struct { const char *name; op_fn fn; } ops[] = {
+		{ "info", b->info }, { "create", b->create }, { "get", b->get }, { "describe", b->describe },
+		{ "delete", b->delete_volume }, { "expand", b->expand }, { "stage", b->stage },
+		{ "publish", b->publish }, { "unpublish", b->unpublish }, { "unstage", b->unstage },
+		{ "stats", b->stats }, { "fence-release", b->fence_release }, { "reconcile", b->reconcile },
+		{ "secret", b->secret },
+	};
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strcmp(ops[i].name, cmd) == 0)
+			return ops[i].fn;
+	return NULL;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(struct pvctl_opts *o, int argc, char **argv);
-	bool over_csi;
-} commands[] = {
-	{ "create", pvctl_cmd_create, true },   { "get", pvctl_cmd_get, true },
-	{ "describe", pvctl_cmd_describe, false }, { "delete", pvctl_cmd_delete, true },
-	{ "secret", pvctl_cmd_secret, false },  { "stage", pvctl_cmd_stage, true },
-	{ "publish", pvctl_cmd_publish, true }, { "unpublish", pvctl_cmd_unpublish, true },
-	{ "unstage", pvctl_cmd_unstage, true }, { "fence-release", pvctl_cmd_fence_release, true },
-	{ "expand", pvctl_cmd_expand, true },   { "reconcile", pvctl_cmd_reconcile, false },
-};
+static int run(struct pvctl *p, int argc, char **argv)
+{
+	const struct pvctl_backend *b = &pvctl_local;
+	struct pvctl_req req;
+	int r = pvctl_parse(argc, argv, &req);
+
+	if (r)
+		return r;
+	if (p->endpoint) {
+#ifdef PV_HAVE_CSI
+		b = &pvctl_remote;
+#else
+		return exec_remote();
+#endif
+	}
+	op_fn fn = backend_op(b, req.cmd);
+	if (!fn && p->endpoint)
+		return pvctl_usage("%s acts on the local state directory: run it without --endpoint", req.cmd);
+	if (!fn)
+		return pvctl_usage("%s needs --endpoint unix:///path/to/csi.sock", req.cmd);
+	return fn(p, &req);
+}
 
 int main(int argc, char **argv)
 {
-	struct pvctl_opts o;
+	struct pvctl p = { 0 };
+	struct pv_err err = { 0 };
 	int r;
 
 	original_argv = calloc((size_t)argc + 1, sizeof(char *));
@@ -234,27 +155,25 @@ int main(int argc, char **argv)
 		original_argv[i] = argv[i];
 	pv_log_setup(PV_LOG_WARN, false, "pvctl");
 	pv_process_harden(); /* secrets pass through: secret set, CHAP for stage */
-	if ((r = defaults(&o)))
-		return r;
-	if ((r = parse_globals(&o, &argc, argv)))
+	if (pv_config_init(&p.cfg, &err) < 0)
+		return pvctl_usage("%s", err.msg);
+	p.cfg.wait_for_lock = true; /* an administrator waits for a busy volume */
+	if ((r = parse_globals(&p, &argc, argv)))
 		return r;
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		fputs(usage_text, argc < 2 ? stderr : stdout);
-		return argc < 2 ? PVCTL_USAGE : PVCTL_OK;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		r = argc < 2 ? PVCTL_USAGE : PVCTL_OK;
+	} else if (strcmp(argv[1], "--version") == 0) {
+#ifdef PV_FAULT_INJECTION
+		printf("pvctl %s (drivers: %s; fault injection)\n", PV_VERSION, pv_driver_names());
+#else
 		printf("pvctl %s (drivers: %s)\n", PV_VERSION, pv_driver_names());
-		return PVCTL_OK;
+#endif
+		r = PVCTL_OK;
+	} else {
+		r = run(&p, argc - 1, argv + 1);
 	}
-	if (o.endpoint) {
-		if (strcmp(argv[1], "secret") == 0 || strcmp(argv[1], "describe") == 0 || strcmp(argv[1], "reconcile") == 0)
-			return pvctl_usage("%s acts on the local state directory: run it without --endpoint", argv[1]);
-		return pvctl_csi_run(&o, argc - 1, argv + 1);
-	}
-	if (strcmp(argv[1], "info") == 0)
-		return pvctl_usage("info needs --endpoint unix:///path/to/csi.sock");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(&o, argc - 1, argv + 1);
-	return pvctl_usage("unknown command '%s'", argv[1]);
+	pv_engine_close(p.engine);
+	free(original_argv);
+	return r;
 }

@@ -18,8 +18,8 @@
 
 #include "csi.h"
 #include "pvnode/catalog.h"
-#include "store/journal.h"
-#include "pvnode/driver/os.h" /* interim: until the controller layer lands */
+#include "pvnode/controller.h"
+#include "pvnode/util.h"
 
 /* Parameters CSI sidecars add (external-provisioner --extra-create-metadata). */
 #define K8S_PARAM_PREFIX "csi.storage.k8s.io/"
@@ -113,8 +113,7 @@ static int create_pv(const Csi__V1__CreateVolumeRequest *q, const struct create_
 				  "volume %s: parameters need driver=<name> (one of: %s)", q->name,
 				  pv_driver_names());
 	}
-	const struct pv_driver *drv = pv_driver_find(driver);
-	if (!drv) {
+	if (!pv_driver_known(driver)) {
 		json_decref(attrs);
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "volume %s: parameter driver=%.32s is not one of: %s", q->name,
@@ -131,7 +130,7 @@ static int create_pv(const Csi__V1__CreateVolumeRequest *q, const struct create_
 			      w->block ? "Block" : "Filesystem", "attributes", attrs);
 	if (!fs)
 		fs = cap_fs;
-	if (!w->block && drv->storage == PV_BLOCKDEV && fs && *fs)
+	if (!w->block && pv_driver_is_block(driver) && fs && *fs)
 		json_object_set_new(j, "fsType", json_string(fs));
 	if (gid) {
 		char *end;
@@ -188,13 +187,27 @@ static bool create_compatible(const struct pv *pv, const struct create_want *w, 
 	return !driver || strcmp(driver, pv->driver) == 0;
 }
 
+/* An existing volume answers a CreateVolume when it fits the capacity range, modes and
+ * parameters asked for (CSI: idempotent by name, ALREADY_EXISTS otherwise). */
+struct create_match {
+	const Csi__V1__CreateVolumeRequest *q;
+	const struct create_want *w;
+	const char *driver;
+};
+
+static bool create_same(const struct pv *stored, const struct pv *wanted, void *ud)
+{
+	const struct create_match *m = ud;
+	(void)wanted;
+	return create_compatible(stored, m->w, m->driver) && params_match(stored, m->q);
+}
+
 int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 				 ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__CreateVolumeRequest *q = (const void *)req;
-	const char *state = ctx->svc->cfg->state_dir;
 	struct create_want w;
-	const char *cap_fs;
+	const char *cap_fs, *driver = NULL;
 	struct pv pv;
 	struct pv_secrets sec;
 	int r;
@@ -211,36 +224,20 @@ int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "volume %s: creating from a snapshot or a volume is not supported",
 				  q->name);
-	r = csi_secrets_in((void *const *)q->secrets, q->n_secrets, &sec, err);
-	if (r < 0)
-		return r;
-	pv_init(&pv);
-	/* A call in flight on this volume: ABORTED now (pv_catalog_create itself waits). */
-	int lock = pv_lock_volume(state, q->name, false, err);
-	if (lock < 0) {
-		r = lock;
-		goto out;
-	}
-	pv_unlock(lock);
-	const char *driver = NULL;
 	for (size_t i = 0; i < q->n_parameters; i++)
 		if (strcmp(q->parameters[i]->key, "driver") == 0)
 			driver = q->parameters[i]->value;
-	r = pv_catalog_load(state, q->name, &pv, err);
-	if (r == 0) {
-		if (!create_compatible(&pv, &w, driver) || !params_match(&pv, q))
-			r = pv_err_set(err, -EEXIST, PV_E_EXISTS,
-				       "volume %s already exists with another size, driver, access modes or parameters",
-				       q->name);
-	} else if (r == -ENOENT) {
-		pv_err_clear(err);
+	pv_init(&pv);
+	r = create_pv(q, &w, cap_fs, ctx->svc->default_driver, &pv, err);
+	if (r == 0)
+		r = csi_secrets_in((void *const *)q->secrets, q->n_secrets, &sec, err);
+	if (r < 0) {
 		pv_free(&pv);
-		pv_init(&pv);
-		r = create_pv(q, &w, cap_fs, ctx->svc->default_driver, &pv, err);
-		if (r == 0 && !ctx->svc->dry_run)
-			r = pv_catalog_create(state, ctx->svc->cfg->node_id, &pv,
-					      q->n_secrets ? &sec : NULL, false, err);
+		return r;
 	}
+	struct create_match m = { .q = q, .w = &w, .driver = driver };
+	if (!ctx->svc->dry_run)
+		r = pv_ctl_create(ctx->svc->engine, &pv, q->n_secrets ? &sec : NULL, create_same, &m, err);
 	if (r == 0) {
 		Csi__V1__CreateVolumeResponse *o = CSI_NEW(ctx, create_volume_response);
 		o->volume = volume_out(ctx, &pv, err);
@@ -248,7 +245,6 @@ int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 			r = err->code ? err->code : -EIO;
 		*resp = &o->base;
 	}
-out:
 	pv_free(&pv);
 	pv_secrets_free(&sec);
 	return r;
@@ -258,43 +254,19 @@ int csi_controller_delete_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 				 ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__DeleteVolumeRequest *q = (const void *)req;
-	const char *state = ctx->svc->cfg->state_dir;
 	struct pv_secrets sec;
-	struct pv_journal j;
 	int r = csi_check_volume_id(q->volume_id, err);
 	if (r < 0)
 		return r;
 	r = csi_secrets_in((void *const *)q->secrets, q->n_secrets, &sec, err);
 	if (r < 0)
 		return r;
-	int lock = pv_lock_volume(state, q->volume_id, false, err);
-	if (lock < 0) {
-		pv_secrets_free(&sec);
-		return lock;
+	if (!ctx->svc->dry_run)
+		r = pv_ctl_delete(ctx->svc->engine, q->volume_id, q->n_secrets ? &sec : NULL, false, err);
+	if (r == -ENOENT && err->kind == PV_E_NOT_FOUND) {   /* gone already: the spec's OK */
+		pv_err_clear(err);
+		r = 0;
 	}
-	pv_journal_init(&j);
-	if (pv_journal_load(state, q->volume_id, &j, NULL) == 0 && j.phase != PV_PHASE_NONE) {
-		r = pv_err_set(err, -EBUSY, PV_E_POLICY,
-			       "volume %s is still %s on node %s at %s; unstage it first", q->volume_id,
-			       pv_phase_name(j.phase), ctx->svc->cfg->node_id, j.staging_path);
-	} else {
-		pv_unlock(lock);   /* pv_catalog_delete takes it itself, waiting */
-		lock = -1;
-		r = ctx->svc->dry_run ? 0 :
-			pv_catalog_delete(state, ctx->svc->cfg->node_id, q->volume_id,
-					  q->n_secrets ? &sec : NULL, err);
-		if (r == -ENOENT) {
-			pv_err_clear(err);
-			r = 0;
-		}
-		if (r == 0 && !ctx->svc->dry_run) {   /* forget where it was published */
-			struct csi_attachments none = {0};
-			csi_attachments_save(state, q->volume_id, &none, NULL, NULL, NULL);
-		}
-	}
-	pv_journal_free(&j);
-	if (lock >= 0)
-		pv_unlock(lock);
 	pv_secrets_free(&sec);
 	if (r < 0)
 		return r;

@@ -21,7 +21,6 @@
 #include "pvnode/pv.h"
 #include "pvnode/secrets.h"
 
-#define CSI_PLUGIN_NAME "pvnode.csi.io"
 #define CSI_DEFAULT_CAPACITY (1ULL << 30)   /* CreateVolume without a capacity range */
 #define CSI_MAX_VOLUMES_PER_NODE 256
 #define CSI_MAX_MOUNT_FLAGS_BYTES 4096      /* the spec's limit on mount_flags */
@@ -31,7 +30,7 @@
 /* The daemon: one per process, shared read-only by the handlers. */
 struct csi_service {
 	struct pv_engine *engine;
-	const struct pv_engine_cfg *cfg;   /* the engine's: state dir, node id, allowed paths */
+	const struct pv_config *cfg;   /* the engine's: state dir, node id, allowed paths */
 	bool dry_run;   /* the fuzzer: decode and validate every request, never act on one */
 	const char *default_driver;   /* CreateVolume without driver=: this one (NULL: refuse) */
 };
@@ -114,18 +113,6 @@ int csi_secrets_in(void *const *entries, size_t n, struct pv_secrets *out, struc
  * the catalog (PV_E_NOT_FOUND when neither knows it). */
 int csi_load_pv(const struct csi_service *svc, const char *id, void *const *ctx_entries,
 		size_t n_ctx, struct pv *out, struct pv_err *err);
-
-/* attachments.c — the nodes a volume is ControllerPublished to. */
-struct csi_attachments {
-	char **nodes;
-	size_t n;
-};
-int csi_attachments_load(const char *state, const char *volume, struct csi_attachments *a,
-			 struct pv_err *err);
-bool csi_attachments_has(const struct csi_attachments *a, const char *node);
-int csi_attachments_save(const char *state, const char *volume, const struct csi_attachments *a,
-			 const char *add, const char *drop, struct pv_err *err);
-void csi_attachments_free(struct csi_attachments *a);
 
 /* msgtext.c — a message as JSON text with every `secrets` map and secret-looking
  * mount flag replaced by "<redacted>" (logs, pvctl -o json). malloc'd. */

@@ -15,7 +15,7 @@ int csi_identity_get_plugin_info(struct csi_ctx *ctx, const ProtobufCMessage *re
 	(void)req;
 	(void)err;
 	Csi__V1__GetPluginInfoResponse *r = CSI_NEW(ctx, get_plugin_info_response);
-	r->name = CSI_PLUGIN_NAME;
+	r->name = PV_CSI_DRIVER_NAME;
 	r->vendor_version = PV_VERSION;
 	*resp = &r->base;
 	return 0;

@@ -11,8 +11,7 @@
 #include <string.h>
 
 #include "csi.h"
-#include "pvnode/catalog.h"
-#include "store/journal.h"
+#include "pvnode/controller.h"
 
 struct node_common {
 	struct pv pv;
@@ -46,17 +45,9 @@ static int node_prepare(struct csi_ctx *ctx, const char *id, const Csi__V1__Volu
  * is not staged or published here, OK (idempotent). */
 static int check_known(const struct csi_service *svc, const char *id, struct pv_err *err)
 {
-	struct pv_journal j;
 	struct pv pv;
-	int r;
+	int r = pv_ctl_find(svc->engine, id, &pv, NULL, NULL, NULL);
 
-	pv_journal_init(&j);
-	r = pv_journal_load(svc->cfg->state_dir, id, &j, NULL);
-	pv_journal_free(&j);
-	if (r == 0)
-		return 0;
-	pv_init(&pv);
-	r = pv_catalog_load(svc->cfg->state_dir, id, &pv, NULL);
 	pv_free(&pv);
 	if (r == -ENOENT)
 		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,

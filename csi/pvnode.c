@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
@@ -21,6 +22,7 @@
 
 #include "config.h"
 #include "csi.h"
+#include "pvnode/config.h"
 #include "pvnode/util.h"
 
 static void usage(FILE *f)
@@ -31,7 +33,8 @@ static void usage(FILE *f)
 		"              [--reconcile-interval SECONDS (default 30, 0: only at start)]\n"
 		"              [--log-format text|json] [--default-driver NAME] [-v] [--version]\n"
 		"Serves CSI v1 Identity, Controller and Node on a unix socket.\n"
-		"Environment: PVNODE_STATE_DIR (default /var/lib/pvnode), PVNODE_SELINUX.\n");
+		"Environment: PVNODE_STATE_DIR (default /var/lib/pvnode), PVNODE_SELINUX,\n"
+		"PVNODE_ALLOWED_PATHS (colon-separated; default /var/lib/kubelet).\n");
 }
 
 static void report(const char *line, bool problem, void *ud)
@@ -82,173 +85,161 @@ static void *watch_thread(void *arg)
 	return NULL;
 }
 
-static int parse_selinux(const char *s, enum pv_selinux_mode *m)
+struct daemon_opts {
+	struct pv_config cfg;
+	struct csi_server_opts so;
+	unsigned reconcile_interval;
+	const char *default_driver;
+	bool json, node_id_given;
+	int verbose;
+};
+
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad(const char *fmt, ...)
 {
-	if (strcmp(s, "auto") == 0)
-		*m = PV_SELINUX_AUTO;
-	else if (strcmp(s, "on") == 0)
-		*m = PV_SELINUX_ON;
-	else if (strcmp(s, "off") == 0)
-		*m = PV_SELINUX_OFF;
-	else
+	va_list ap;
+	fprintf(stderr, "pvnode: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	return 2;
+}
+
+static int number(const char *s, unsigned long lo, unsigned long hi, unsigned *out)
+{
+	char *end;
+	unsigned long n = strtoul(s, &end, 10);
+	if (*end || end == s || s[0] == '-' || n < lo || n > hi)
 		return -EINVAL;
+	*out = (unsigned)n;
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Options; 0 to go on, else the exit status (1 printed --help/--version: 0). */
+static int parse_options(int argc, char **argv, struct daemon_opts *d)
 {
 	static const struct option opts[] = {
-		{"endpoint", required_argument, NULL, 'e'},
-		{"node-id", required_argument, NULL, 'n'},
-		{"state-dir", required_argument, NULL, 's'},
-		{"selinux", required_argument, NULL, 'S'},
-		{"allowed-path", required_argument, NULL, 'a'},
-		{"workers", required_argument, NULL, 'w'},
-		{"reconcile-interval", required_argument, NULL, 'R'},
-		{"log-format", required_argument, NULL, 'l'},
-		{"default-driver", required_argument, NULL, 'd'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+		{"endpoint", required_argument, NULL, 'e'}, {"node-id", required_argument, NULL, 'n'},
+		{"state-dir", required_argument, NULL, 's'}, {"selinux", required_argument, NULL, 'S'},
+		{"allowed-path", required_argument, NULL, 'a'}, {"workers", required_argument, NULL, 'w'},
+		{"reconcile-interval", required_argument, NULL, 'R'}, {"log-format", required_argument, NULL, 'l'},
+		{"default-driver", required_argument, NULL, 'd'}, {"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'}, {0},
 	};
-	pv_process_harden(); /* requests carry secrets: no core dumps of them */
-	struct pv_engine_cfg cfg;
-	struct csi_server_opts so = {.workers = 4};
-	unsigned reconcile_interval = 30;
-	const char *state = getenv("PVNODE_STATE_DIR");
-	const char *node_id = NULL, *default_driver = NULL;
-	/* freed at exit; early usage errors leave it to the process exit */
-	static char **allowed;
-	allowed = calloc((size_t)argc + 1, sizeof(char *));
-	bool json = false;
-	int verbose = 0, c;
+	struct pv_err err = {0};
+	int c, idx;
 
-	memset(&cfg, 0, sizeof(cfg));
-	const char *env_selinux = getenv("PVNODE_SELINUX");
-	if (env_selinux && parse_selinux(env_selinux, &cfg.selinux) < 0) {
-		fprintf(stderr, "pvnode: PVNODE_SELINUX must be auto, on or off\n");
-		return 2;
-	}
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vh", opts, &idx)) != -1) {
 		switch (c) {
-		case 'e': so.endpoint = optarg; break;
-		case 'n': node_id = optarg; break;
-		case 's': state = optarg; break;
-		case 'S':
-			if (parse_selinux(optarg, &cfg.selinux) < 0) {
-				fprintf(stderr, "pvnode: --selinux must be auto, on or off\n");
-				return 2;
-			}
-			break;
-		case 'a':
-			if (!pv_path_clean(optarg)) {
-				fprintf(stderr, "pvnode: --allowed-path %s is not a clean absolute path\n", optarg);
-				return 2;
-			}
-			allowed[cfg.n_allowed_paths++] = optarg;
-			break;
-		case 'R': {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-			if (*end || end == optarg || n > 86400) {
-				fprintf(stderr, "pvnode: --reconcile-interval must be 0..86400 seconds (0: only at start)\n");
-				return 2;
-			}
-			reconcile_interval = (unsigned)n;
+		case 'n':
+			d->node_id_given = true;
+			__attribute__((fallthrough)); /* a shared option, like these */
+		case 's': case 'S': case 'a': {
+			char name[32];
+			snprintf(name, sizeof(name), "--%s", opts[idx].name);
+			if (pv_config_option(&d->cfg, name, optarg, &err) < 0)
+				return bad("%s", err.msg);
 			break;
 		}
-		case 'w': {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-			if (*end || n < 1 || n > 256) {
-				fprintf(stderr, "pvnode: --workers must be 1..256\n");
-				return 2;
-			}
-			so.workers = (unsigned)n;
+		case 'e': d->so.endpoint = optarg; break;
+		case 'R':
+			if (number(optarg, 0, 86400, &d->reconcile_interval) < 0)
+				return bad("--reconcile-interval must be 0..86400 seconds (0: only at start)");
 			break;
-		}
+		case 'w':
+			if (number(optarg, 1, 256, &d->so.workers) < 0)
+				return bad("--workers must be 1..256");
+			break;
 		case 'l':
-			if (strcmp(optarg, "json") == 0)
-				json = true;
-			else if (strcmp(optarg, "text") != 0) {
-				fprintf(stderr, "pvnode: --log-format must be text or json\n");
-				return 2;
-			}
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+				return bad("--log-format must be text or json");
+			d->json = strcmp(optarg, "json") == 0;
 			break;
 		case 'd':
-			if (!pv_driver_find(optarg)) {
-				fprintf(stderr, "pvnode: --default-driver %s is not one of: %s\n", optarg,
-					pv_driver_names());
-				return 2;
-			}
-			default_driver = optarg;
+			if (!pv_driver_known(optarg))
+				return bad("--default-driver %s is not one of the drivers built in", optarg);
+			d->default_driver = optarg;
 			break;
-		case 'v': verbose++; break;
-		case 'V': printf("pvnode %s\n", PV_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
+		case 'v': d->verbose++; break;
+		case 'V': printf("pvnode %s (drivers: %s)\n", PV_VERSION, pv_driver_names()); return 1;
+		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind < argc || !so.endpoint || !node_id) {
+	if (optind < argc || !d->so.endpoint || !d->node_id_given) {
 		fprintf(stderr, "pvnode: --endpoint and --node-id are required\n");
 		usage(stderr);
 		return 2;
 	}
-	if (!pv_name_valid(node_id)) {
-		fprintf(stderr, "pvnode: --node-id must match [A-Za-z0-9._:-]{1,128}\n");
-		return 2;
-	}
-	if (!csi_endpoint_path(so.endpoint)) {
-		fprintf(stderr, "pvnode: --endpoint must be unix:///absolute/path\n");
-		return 2;
-	}
-	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", state ? state : "/var/lib/pvnode");
-	snprintf(cfg.node_id, sizeof(cfg.node_id), "%s", node_id);
-	cfg.allowed_paths = cfg.n_allowed_paths ? allowed : NULL;
-	pv_log_setup(verbose ? PV_LOG_DEBUG : PV_LOG_INFO, json, "pvnode");
+	if (!csi_endpoint_path(d->so.endpoint))
+		return bad("--endpoint must be unix:///absolute/path");
+	return 0;
+}
 
+static bool start_watch(struct watch *w, pthread_t *tid)
+{
+	sigset_t all, old;
+	bool ok;
+
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (!w->interval)
+		return false;
+	/* start it with every signal blocked, so none lands there before it runs */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ok = pthread_create(tid, NULL, watch_thread, w) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ok;
+}
+
+static void stop_watch(struct watch *w, pthread_t tid, bool running)
+{
+	if (running) {
+		pthread_mutex_lock(&w->mu);
+		w->stop = true;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(tid, NULL);
+	}
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_opts d = {.so = {.workers = 4}, .reconcile_interval = 30};
 	struct pv_err err = {0};
 	struct pv_engine *engine = NULL;
-	int r = pv_engine_open(&cfg, &engine, &err);
-	if (r < 0) {
+	pthread_t watch_tid = 0;
+	int r;
+
+	pv_process_harden(); /* requests carry secrets: no core dumps of them */
+	if (pv_config_init(&d.cfg, &err) < 0)
+		return bad("%s", err.msg);
+	d.cfg.progress = false;        /* a daemon has no terminal to draw progress on */
+	d.cfg.wait_for_lock = false;   /* a call on a busy volume is ABORTED; the CO retries */
+	if ((r = parse_options(argc, argv, &d)) != 0)
+		return r == 1 ? 0 : r;
+	pv_log_setup(d.verbose ? PV_LOG_DEBUG : PV_LOG_INFO, d.json, "pvnode");
+	if (pv_engine_open(&d.cfg, &engine, &err) < 0) {
 		pv_error("cannot start: %s", err.msg);
-		free(allowed);
 		return 1;
 	}
-	pv_info("pvnode %s node %s state %s", PV_VERSION, cfg.node_id, cfg.state_dir);
+	pv_info("pvnode %s node %s state %s", PV_VERSION, d.cfg.node_id, d.cfg.state_dir);
 	if (pv_engine_reconcile(engine, report, NULL, &err) < 0) {
 		pv_warn("reconcile: %s", err.msg);
 		pv_err_clear(&err);
 	}
 	struct csi_service svc = {.engine = engine, .cfg = pv_engine_config(engine),
-				  .default_driver = default_driver};
-	struct watch w = {.engine = engine, .interval = reconcile_interval};
-	pthread_t watch_tid;
-	bool watching = false;
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	if (reconcile_interval > 0) {
-		/* start it with every signal blocked, so none lands there before it runs */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		watching = pthread_create(&watch_tid, NULL, watch_thread, &w) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
-	r = csi_server_run(&svc, &so, &err);
-	if (watching) {
-		pthread_mutex_lock(&w.mu);
-		w.stop = true;
-		pthread_cond_signal(&w.cv);
-		pthread_mutex_unlock(&w.mu);
-		pthread_join(watch_tid, NULL);
-	}
-	pthread_mutex_destroy(&w.mu);
-	pthread_cond_destroy(&w.cv);
+				  .default_driver = d.default_driver};
+	struct watch w = {.engine = engine, .interval = d.reconcile_interval};
+	bool watching = start_watch(&w, &watch_tid);
+	r = csi_server_run(&svc, &d.so, &err);
+	stop_watch(&w, watch_tid, watching);
 	if (r < 0)
 		pv_error("%s", err.msg);
 	pv_engine_close(engine);
-	free(allowed);
 	return r < 0 ? 1 : 0;
 }

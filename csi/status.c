@@ -21,6 +21,7 @@ int csi_status_from_err(const struct pv_err *err)
 	case PV_E_EXISTS:
 		return GRPC_STATUS_ALREADY_EXISTS;
 	case PV_E_POLICY:
+	case PV_E_IN_USE:
 		return GRPC_STATUS_FAILED_PRECONDITION;
 	case PV_E_BUSY:
 		return GRPC_STATUS_ABORTED;

@@ -24,6 +24,23 @@ const char *pv_driver_names(void)
 	return pv_driver_list;
 }
 
+bool pv_driver_known(const char *name)
+{
+	return pv_driver_find(name) != NULL;
+}
+
+bool pv_driver_is_block(const char *name)
+{
+	const struct pv_driver *d = pv_driver_find(name);
+	return d && d->storage == PV_BLOCKDEV;
+}
+
+bool pv_driver_fences(const char *name)
+{
+	const struct pv_driver *d = pv_driver_find(name);
+	return d && d->fence_release;
+}
+
 void pv_attachment_free(struct pv_attachment *att)
 {
 	pv_map_free(&att->priv);

@@ -96,7 +96,7 @@ static const char *const kind_names[] = {
 	[PV_E_NONE] = "none", [PV_E_INTERNAL] = "internal", [PV_E_INVALID] = "invalid",
 	[PV_E_NOT_FOUND] = "not-found", [PV_E_EXISTS] = "exists", [PV_E_POLICY] = "refused",
 	[PV_E_BUSY] = "busy", [PV_E_UNAVAILABLE] = "unavailable", [PV_E_RANGE] = "out-of-range",
-	[PV_E_RESOURCE] = "exhausted", [PV_E_UNSUPPORTED] = "unsupported",
+	[PV_E_RESOURCE] = "exhausted", [PV_E_UNSUPPORTED] = "unsupported", [PV_E_IN_USE] = "in-use",
 };
 #define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 

@@ -122,11 +122,17 @@ static int parse_ready(char *fields, struct pv_map *ready)
 static int parse_error(const struct pv_helper_spec *s, const char *rest, struct pv_err *err)
 {
 	char kind[32];
-	int code = 0, used = 0;
+	const char *sp = strchr(rest, ' ');
+	char *end;
+	long code;
 
-	if (sscanf(rest, "%31s %d %n", kind, &code, &used) < 2 || used == 0)
+	if (!sp || (size_t)(sp - rest) >= sizeof(kind))
 		return pv_err_set(err, -EIO, PV_E_INTERNAL, "%s failed: %s", s->what, rest);
-	return pv_err_set(err, code > 0 ? -code : -EIO, pv_err_kind_from_name(kind), "%s", rest + used);
+	snprintf(kind, sizeof(kind), "%.*s", (int)(sp - rest), rest);
+	code = strtol(sp + 1, &end, 10);
+	if (end == sp + 1 || *end != ' ')
+		return pv_err_set(err, -EIO, PV_E_INTERNAL, "%s failed: %s", s->what, rest);
+	return pv_err_set(err, code > 0 && code < 4096 ? (int)-code : -EIO, pv_err_kind_from_name(kind), "%s", end + 1);
 }
 
 static int spawn_with_pipes(const struct pv_helper_spec *s, const char *log, pid_t *pid, int *ready_fd,

@@ -1,25 +1,18 @@
 /*
- * pvctl_csi.c — `pvctl --endpoint unix:///path ...`: pvctl's commands sent to a running
- * pvnode over CSI instead of run in-process, like the csc tool.
+ * remote.c — pvctl's CSI backend (pvctl-csi): the commands of a parsed pvctl command
+ * line sent to a running pvnode over CSI instead of run in-process, like the csc tool.
  *
- *   info                                   plugin info, capabilities, probe, node info
- *   create -f FILE|-                       CreateVolume with the PV's parameters
- *   get [NAME]                             ListVolumes
- *   delete NAME                            DeleteVolume
- *   stage NAME [--access-mode M] [--staging-path DIR] [--mount-flag OPT]...
- *   publish NAME TARGET [--readonly] [--access-mode M] [--selinux-level L] [--pod ID]
- *           [--mount-flag OPT]... [--staging-path DIR] [-o json]
- *   unpublish NAME TARGET
- *   unstage NAME [--staging-path DIR]
- *   stats NAME [PATH]                      NodeGetVolumeStats (PATH: the staging path)
- *   expand NAME --capacity SIZE            ControllerExpandVolume, then NodeExpandVolume
- *   fence-release NAME --node ID           ControllerUnpublishVolume (driver fence_release)
+ *   info                 plugin info, capabilities, probe, node info
+ *   create -f FILE|-     CreateVolume with the PV's parameters
+ *   get [NAME]           ListVolumes
+ *   delete NAME          DeleteVolume
+ *   stage, publish, unpublish, unstage, stats, expand, fence-release (remote_node.c)
  *
  * The node calls need the volume's description: it comes from ListVolumes (the
  * volume_context CreateVolume returned), exactly what a CO would pass. Without
  * --staging-path the staging path is <first allowed path>/plugins/pvnode.csi.io/staging/NAME.
- * Exit statuses are those of the in-process commands (the status code maps back to
- * the error kind).
+ * Exit statuses are those of the in-process commands (the status code maps back to the
+ * error kind in csi/status.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +21,22 @@
 #include <string.h>
 
 #include "remote.h"
+
+int pcsi_open(struct cli *cl, struct pvctl *p)
+{
+	memset(cl, 0, sizeof(*cl));
+	cl->p = p;
+	if (csi_client_open(p->endpoint, &cl->c) < 0)
+		return pvctl_usage("--endpoint %s: expected unix:///absolute/path", p->endpoint);
+	return 0;
+}
+
+void pcsi_close(struct cli *cl)
+{
+	if (cl->c)
+		csi_client_close(cl->c);
+	cl->c = NULL;
+}
 
 int pcsi_call(struct cli *cl, const char *method, const void *req,
 	      const ProtobufCMessageDescriptor *rd, void *resp)
@@ -39,7 +48,7 @@ int pcsi_call(struct cli *cl, const char *method, const void *req,
 	pv_err_clear(&cl->err);
 	if (st < 0)
 		return pv_err_set(&cl->err, -EIO, PV_E_UNAVAILABLE, "%s: cannot reach %s", method,
-				  cl->o->endpoint);
+				  cl->p->endpoint);
 	return pv_err_set(&cl->err, -EIO, csi_kind_from_status(st), "%s (%s)",
 			  details[0] ? details : method, csi_status_name(st));
 }
@@ -51,12 +60,6 @@ void pcsi_free_msg(void *pm)
 		protobuf_c_message_free_unpacked(*m, NULL);
 	*m = NULL;
 }
-void pcsi_staging_default(const struct cli *cl, const char *name, char *buf, size_t len)
-{
-	const char *root = cl->o->cfg.n_allowed_paths ? cl->o->cfg.allowed_paths[0] : "/var/lib/kubelet";
-	snprintf(buf, len, "%s/plugins/" CSI_PLUGIN_NAME "/staging/%s", root, name);
-}
-
 static int csi_mode_of(enum pv_access a)
 {
 	switch (a) {
@@ -68,7 +71,7 @@ static int csi_mode_of(enum pv_access a)
 }
 
 void pcsi_cap_fill(struct capbuf *b, enum pv_access a, bool block, const char *fs,
-		     const char *selinux_level, char *const *flags, size_t n_flags)
+		   const char *selinux_level, const char *const *flags, size_t n_flags)
 {
 	Csi__V1__VolumeCapability c = CSI__V1__VOLUME_CAPABILITY__INIT;
 	Csi__V1__VolumeCapability__AccessMode m = CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__INIT;
@@ -89,8 +92,8 @@ void pcsi_cap_fill(struct capbuf *b, enum pv_access a, bool block, const char *f
 	b->cap.mount = &b->mount;
 	b->mount.fs_type = (char *)(fs ? fs : "");
 	b->mount.mount_flags = b->flags;
-	for (size_t i = 0; i < n_flags && i < 16; i++)
-		b->flags[b->mount.n_mount_flags++] = flags[i];
+	for (size_t i = 0; i < n_flags && i < PVCTL_MAX_FLAGS; i++)
+		b->flags[b->mount.n_mount_flags++] = (char *)flags[i];
 	if (selinux_level && *selinux_level) {
 		snprintf(b->flag, sizeof(b->flag), "context=\"system_u:object_r:container_file_t:%s\"",
 			 selinux_level);
@@ -135,82 +138,17 @@ int pcsi_find_volume(struct cli *cl, const char *name, struct found *f)
 		snprintf(token, sizeof(token), "%s", f->list->next_token);
 	}
 	return pv_err_set(&cl->err, -ENOENT, PV_E_NOT_FOUND, "volume %s: no such volume on %s", name,
-			  cl->o->endpoint);
+			  cl->p->endpoint);
 }
 
 int pcsi_finish(struct cli *cl, int r)
 {
+	pcsi_close(cl);
 	if (r < 0)
 		return pvctl_fail(&cl->err);
 	return PVCTL_OK;
 }
 
-
-int pcsi_parse_args(int argc, char **argv, struct args *a)
-{
-	static const struct option opts[] = {
-		{"file", required_argument, NULL, 'f'},
-		{"access-mode", required_argument, NULL, 'm'},
-		{"staging-path", required_argument, NULL, 's'},
-		{"selinux-level", required_argument, NULL, 'l'},
-		{"readonly", no_argument, NULL, 'r'},
-		{"output", required_argument, NULL, 'o'},
-		{"mount-flag", required_argument, NULL, 'F'},
-		{"pod", required_argument, NULL, 'p'},
-		{"relabel", no_argument, NULL, 'R'},
-		{"capacity", required_argument, NULL, 'c'},
-		{"node", required_argument, NULL, 'n'},
-		{"force", no_argument, NULL, 'x'},
-		{0},
-	};
-	int c;
-	memset(a, 0, sizeof(*a));
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:o:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f': a->file = optarg; break;
-		case 'm': a->access = optarg; break;
-		case 's': a->staging = optarg; break;
-		case 'l': a->selinux = optarg; break;
-		case 'r': a->readonly = true; break;
-		case 'o': a->output = optarg; break;
-		case 'p': a->pod = optarg; break;
-		case 'R': a->relabel = true; break;
-		case 'c': a->capacity = optarg; break;
-		case 'n': a->node = optarg; break;
-		case 'x': a->force = true; break;
-		case 'F':
-			if (a->n_flags == 16)
-				return pvctl_usage("%s: at most 16 --mount-flag options", argv[0]);
-			a->flags[a->n_flags++] = optarg;
-			break;
-		default: return pvctl_usage("%s: unknown option", argv[0]);
-		}
-	}
-	for (int i = optind; i < argc; i++) {
-		if (a->npos == 4)
-			return pvctl_usage("%s: too many arguments", argv[0]);
-		a->pos[a->npos++] = argv[i];
-	}
-	if (a->access && pv_access_parse(a->access, &a->mode) < 0)
-		return pvctl_usage("--access-mode %s: expected one of %s", a->access, PV_ACCESS_ALLOWED);
-	if (a->output && strcmp(a->output, "json") != 0 && strcmp(a->output, "text") != 0)
-		return pvctl_usage("-o %s: expected json or text", a->output);
-	if (a->staging && !pv_path_clean(a->staging))
-		return pvctl_usage("--staging-path %s: expected a clean absolute path", a->staging);
-	if (a->relabel)
-		return pvctl_usage("%s: --relabel is not expressible over CSI; run it without --endpoint",
-				   argv[0]);
-	if (a->force)
-		return pvctl_usage("%s: --force is not expressible over CSI: unpublish and unstage first",
-				   argv[0]);
-	return 0;
-}
-
-bool pcsi_json_out(const struct args *a)
-{
-	return a->output && strcmp(a->output, "json") == 0;
-}
 
 void pcsi_print_msg(const void *m)
 {
@@ -224,10 +162,10 @@ static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
 	return ev ? ev->name : "UNKNOWN";
 }
 
-static int cmd_info(struct cli *cl, int argc, char **argv)
+static int cmd_info(struct pvctl *p, const struct pvctl_req *req)
 {
-	struct args a;
-	int r = pcsi_parse_args(argc, argv, &a);
+	struct cli cl0, *cl = &cl0;
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
 	Csi__V1__GetPluginInfoRequest q1 = CSI__V1__GET_PLUGIN_INFO_REQUEST__INIT;
@@ -255,7 +193,7 @@ static int cmd_info(struct cli *cl, int argc, char **argv)
 	    (r = pcsi_call(cl, "/csi.v1.Node/NodeGetInfo", &q6, &csi__v1__node_get_info_response__descriptor,
 		      &ninfo)) < 0)
 		return pcsi_finish(cl, r);
-	if (pcsi_json_out(&a)) {
+	if (pvctl_json(req)) {
 		_cleanup_(pv_freep) char *s1 = csi_msg_to_json(&info->base, false);
 		_cleanup_(pv_freep) char *s2 = csi_msg_to_json(&pcaps->base, false);
 		_cleanup_(pv_freep) char *s3 = csi_msg_to_json(&probe->base, false);
@@ -265,7 +203,7 @@ static int cmd_info(struct cli *cl, int argc, char **argv)
 		printf("{\"pluginInfo\": %s, \"pluginCapabilities\": %s, \"probe\": %s, "
 		       "\"controllerCapabilities\": %s, \"nodeCapabilities\": %s, \"nodeInfo\": %s}\n",
 		       s1, s2, s3, s4, s5, s6);
-		return PVCTL_OK;
+		return pcsi_finish(cl, 0);
 	}
 	printf("plugin:         %s %s\n", info->name, info->vendor_version);
 	printf("ready:          %s\n", !probe->ready || probe->ready->value ? "yes" : "no");
@@ -292,43 +230,22 @@ static int cmd_info(struct cli *cl, int argc, char **argv)
 						ncaps->capabilities[i]->rpc->type));
 	printf("\nnode id:        %s (max volumes %lld)\n", ninfo->node_id,
 	       (long long)ninfo->max_volumes_per_node);
-	return PVCTL_OK;
-}
-
-static int read_input(const char *file, char **text, size_t *len, struct pv_err *err)
-{
-	if (strcmp(file, "-") != 0)
-		return pv_read_file(file, text, len, err);
-	size_t cap = 0;
-	FILE *m = open_memstream(text, &cap);
-	char buf[4096];
-	size_t n;
-	if (!m)
-		return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory reading standard input");
-	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
-		fwrite(buf, 1, n, m);
-	fclose(m);
-	*len = cap;
-	return 0;
+	return pcsi_finish(cl, 0);
 }
 
 /* CreateVolume from a PV file: parameters carry driver, fsType, gid and attributes. */
-static int cmd_create(struct cli *cl, int argc, char **argv)
+static int cmd_create(struct pvctl *p, const struct pvctl_req *req)
 {
-	struct args a;
-	int r = pcsi_parse_args(argc, argv, &a);
+	struct cli cl0, *cl = &cl0;
+	struct pv pv;
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	if (!a.file || a.npos)
-		return pvctl_usage("create: usage: pvctl --endpoint E create -f FILE");
-	_cleanup_(pv_freep) char *text = NULL;
-	size_t len;
-	struct pv pv;
-	pv_init(&pv);
-	if ((r = read_input(a.file, &text, &len, &cl->err)) < 0 ||
-	    (r = pv_parse_json(text, &pv, &cl->err)) < 0) {
+	if (pvctl_read_pv(req->file, &pv, &cl->err) < 0) {
 		pv_free(&pv);
-		return pcsi_finish(cl, r);
+		pcsi_close(cl);
+		fprintf(stderr, "pvctl: %s: %s\n", req->file, cl->err.msg);
+		return PVCTL_USAGE;
 	}
 	struct pv_map params = {0};
 	char gid[24];
@@ -344,7 +261,7 @@ static int cmd_create(struct cli *cl, int argc, char **argv)
 	struct pv_secrets sec;
 	pv_secrets_init(&sec);
 	if (pv.secret_ref)   /* the store is local when pvctl runs on the node */
-		pv_secrets_store_load(cl->o->cfg.state_dir, pv.secret_ref, &sec, NULL);
+		pv_secrets_store_load(p->cfg.state_dir, pv.secret_ref, &sec, NULL);
 
 	struct csi_arena ar = {0};
 	Csi__V1__CreateVolumeRequest q = CSI__V1__CREATE_VOLUME_REQUEST__INIT;
@@ -376,7 +293,7 @@ static int cmd_create(struct cli *cl, int argc, char **argv)
 	pv_map_free(&params);
 	pv_secrets_free(&sec);
 	if (r == 0) {
-		if (pcsi_json_out(&a)) {
+		if (pvctl_json(req)) {
 			pcsi_print_msg(resp->volume);
 		} else {
 			char q2[32];
@@ -388,19 +305,17 @@ static int cmd_create(struct cli *cl, int argc, char **argv)
 	return pcsi_finish(cl, r);
 }
 
-static int cmd_get(struct cli *cl, int argc, char **argv)
+static int cmd_get(struct pvctl *p, const struct pvctl_req *req)
 {
-	struct args a;
-	int r = pcsi_parse_args(argc, argv, &a);
+	struct cli cl0, *cl = &cl0;
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	if (a.npos > 1)
-		return pvctl_usage("get: usage: pvctl --endpoint E get [NAME] [-o json]");
-	if (a.npos == 1) {
+	if (req->name) {
 		struct found f;
-		r = pcsi_find_volume(cl, a.pos[0], &f);
+		r = pcsi_find_volume(cl, req->name, &f);
 		if (r == 0) {
-			if (pcsi_json_out(&a)) {
+			if (pvctl_json(req)) {
 				_cleanup_(pv_freep) char *s = pv_to_json_text(&f.pv);
 				fputs(s ? s : "{}\n", stdout);
 			} else {
@@ -414,7 +329,7 @@ static int cmd_get(struct cli *cl, int argc, char **argv)
 		return pcsi_finish(cl, r);
 	}
 	char token[32] = "";
-	printf("%s", pcsi_json_out(&a) ? "[" : "");
+	printf("%s", pvctl_json(req) ? "[" : "");
 	for (bool first = true;;) {
 		Csi__V1__ListVolumesRequest q = CSI__V1__LIST_VOLUMES_REQUEST__INIT;
 		_msg_ Csi__V1__ListVolumesResponse *l = NULL;
@@ -425,7 +340,7 @@ static int cmd_get(struct cli *cl, int argc, char **argv)
 			return pcsi_finish(cl, r);
 		for (size_t i = 0; i < l->n_entries; i++) {
 			const Csi__V1__Volume *v = l->entries[i]->volume;
-			if (pcsi_json_out(&a)) {
+			if (pvctl_json(req)) {
 				_cleanup_(pv_freep) char *s = csi_msg_to_json(&v->base, false);
 				printf("%s%s", first ? "" : ",", s);
 			} else {
@@ -439,51 +354,41 @@ static int cmd_get(struct cli *cl, int argc, char **argv)
 			break;
 		snprintf(token, sizeof(token), "%s", l->next_token);
 	}
-	printf("%s", pcsi_json_out(&a) ? "]\n" : "");
-	return PVCTL_OK;
+	printf("%s", pvctl_json(req) ? "]\n" : "");
+	return pcsi_finish(cl, 0);
 }
 
-static int cmd_delete(struct cli *cl, int argc, char **argv)
+static int cmd_delete(struct pvctl *p, const struct pvctl_req *req)
 {
-	struct args a;
-	int r = pcsi_parse_args(argc, argv, &a);
+	struct cli cl0, *cl = &cl0;
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	if (a.npos != 1)
-		return pvctl_usage("delete: usage: pvctl --endpoint E delete NAME");
+	if (req->force) {
+		pcsi_close(cl);
+		return pvctl_usage("delete: --force is not expressible over CSI: unpublish and unstage first");
+	}
 	Csi__V1__DeleteVolumeRequest q = CSI__V1__DELETE_VOLUME_REQUEST__INIT;
 	_msg_ Csi__V1__DeleteVolumeResponse *resp = NULL;
-	q.volume_id = a.pos[0];
+	q.volume_id = (char *)req->name;
 	r = pcsi_call(cl, "/csi.v1.Controller/DeleteVolume", &q,
 		 &csi__v1__delete_volume_response__descriptor, &resp);
 	if (r == 0)
-		printf("volume %s deleted\n", a.pos[0]);
+		printf("volume %s deleted\n", req->name);
 	return pcsi_finish(cl, r);
 }
 
-int pvctl_csi_run(const struct pvctl_opts *o, int argc, char **argv)
-{
-	static const struct {
-		const char *name;
-		int (*fn)(struct cli *, int, char **);
-	} cmds[] = {
-		{"info", cmd_info}, {"create", cmd_create}, {"get", cmd_get}, {"delete", cmd_delete},
-		{"stage", pcsi_cmd_stage}, {"publish", pcsi_cmd_publish}, {"unpublish", pcsi_cmd_unpublish},
-		{"unstage", pcsi_cmd_unstage}, {"stats", pcsi_cmd_stats}, {"expand", pcsi_cmd_expand},
-		{"fence-release", pcsi_cmd_fence_release},
-	};
-	if (argc < 1)
-		return pvctl_usage("a command is required");
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(argv[0], cmds[i].name) != 0)
-			continue;
-		struct cli cl = {.o = o};
-		if (csi_client_open(o->endpoint, &cl.c) < 0)
-			return pvctl_usage("--endpoint %s: expected unix:///absolute/path", o->endpoint);
-		int r = cmds[i].fn(&cl, argc, argv);
-		csi_client_close(cl.c);
-		return r;
-	}
-	return pvctl_usage("%s: not a command pvctl can send over CSI (info, create, get, delete, "
-			   "stage, publish, unpublish, unstage, stats, expand, fence-release)", argv[0]);
-}
+const struct pvctl_backend pvctl_remote = {
+	.name = "CSI",
+	.info = cmd_info,
+	.create = cmd_create,
+	.get = cmd_get,
+	.delete_volume = cmd_delete,
+	.expand = pcsi_expand,
+	.stage = pcsi_stage,
+	.publish = pcsi_publish,
+	.unpublish = pcsi_unpublish,
+	.unstage = pcsi_unstage,
+	.stats = pcsi_stats,
+	.fence_release = pcsi_fence_release,
+};

@@ -1,13 +1,13 @@
 /*
- * pvctl_csi.h — what the two files of pvctl's CSI client share (pvctl_csi.c: helpers,
- * dispatch, info and the catalog commands; pvctl_csi_node.c: the node commands).
+ * remote.h — what the two files of pvctl's CSI backend share (remote.c: calls, info and
+ * the catalog commands; remote_node.c: the node commands). Built into pvctl-csi only.
  */
-#ifndef PVNODE_PVCTL_CSI_H
-#define PVNODE_PVCTL_CSI_H
+#ifndef PVNODE_PVCTL_REMOTE_H
+#define PVNODE_PVCTL_REMOTE_H
 
 #include <stdbool.h>
 
-#include "client.h"
+#include "client/client.h"
 #include "csi.h"
 #include "pvctl.h"
 #include "pvnode/util.h"
@@ -15,7 +15,7 @@
 #define TIMEOUT_MS 600000
 
 struct cli {
-	const struct pvctl_opts *o;
+	struct pvctl *p;
 	struct csi_client *c;
 	struct pv_err err;
 };
@@ -26,7 +26,7 @@ struct capbuf {
 	Csi__V1__VolumeCapability__AccessMode mode;
 	Csi__V1__VolumeCapability__MountVolume mount;
 	Csi__V1__VolumeCapability__BlockVolume block;
-	char *flags[17];
+	char *flags[PVCTL_MAX_FLAGS + 1];
 	char flag[300];
 };
 
@@ -38,38 +38,28 @@ struct found {
 	Csi__V1__Volume *vol;
 };
 
-/* Options every command may take; each command checks what it needs. */
-struct args {
-	const char *file, *access, *staging, *selinux, *output, *pod, *capacity, *node;
-	bool readonly, relabel, force;
-	char *flags[16];
-	size_t n_flags;
-	char *pos[4];
-	int npos;
-	enum pv_access mode;
-};
-
+/* Connect for one command; the exit status of a connection failure, else 0. */
+int pcsi_open(struct cli *cl, struct pvctl *p);
+void pcsi_close(struct cli *cl);
 /* One call; on failure fills cli->err from the status and returns < 0. */
 int pcsi_call(struct cli *cl, const char *method, const void *req,
 	      const ProtobufCMessageDescriptor *rd, void *resp);
 void pcsi_free_msg(void *pm);
 #define _msg_ _cleanup_(pcsi_free_msg)
-void pcsi_staging_default(const struct cli *cl, const char *name, char *buf, size_t len);
 void pcsi_cap_fill(struct capbuf *b, enum pv_access a, bool block, const char *fs,
-		   const char *selinux_level, char *const *flags, size_t n_flags);
+		   const char *selinux_level, const char *const *flags, size_t n_flags);
 int pcsi_find_volume(struct cli *cl, const char *name, struct found *f);
 void pcsi_found_free(struct found *f);
+/* Close the connection and turn r into the exit status. */
 int pcsi_finish(struct cli *cl, int r);
-int pcsi_parse_args(int argc, char **argv, struct args *a);
-bool pcsi_json_out(const struct args *a);
 void pcsi_print_msg(const void *m);
 
-int pcsi_cmd_stage(struct cli *cl, int argc, char **argv);
-int pcsi_cmd_publish(struct cli *cl, int argc, char **argv);
-int pcsi_cmd_unpublish(struct cli *cl, int argc, char **argv);
-int pcsi_cmd_unstage(struct cli *cl, int argc, char **argv);
-int pcsi_cmd_fence_release(struct cli *cl, int argc, char **argv);
-int pcsi_cmd_stats(struct cli *cl, int argc, char **argv);
-int pcsi_cmd_expand(struct cli *cl, int argc, char **argv);
+int pcsi_stage(struct pvctl *p, const struct pvctl_req *r);
+int pcsi_publish(struct pvctl *p, const struct pvctl_req *r);
+int pcsi_unpublish(struct pvctl *p, const struct pvctl_req *r);
+int pcsi_unstage(struct pvctl *p, const struct pvctl_req *r);
+int pcsi_fence_release(struct pvctl *p, const struct pvctl_req *r);
+int pcsi_stats(struct pvctl *p, const struct pvctl_req *r);
+int pcsi_expand(struct pvctl *p, const struct pvctl_req *r);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * pvctl_csi_node.c — pvctl's node commands over CSI: stage, publish, unpublish, unstage,
+ * remote_node.c — pvctl's node commands over CSI: stage, publish, unpublish, unstage,
  * stats, expand (ControllerExpandVolume then NodeExpandVolume) and fence-release
  * (ControllerUnpublishVolume). Each finds the volume through ListVolumes and passes its
  * volume_context, exactly as a CO would.
@@ -20,18 +20,18 @@ struct nodereq {
 	size_t n_ctx;
 };
 
-static int nodereq_prepare(struct cli *cl, const struct args *a, const char *name, struct nodereq *n)
+static int nodereq_prepare(struct cli *cl, const struct pvctl_req *a, const char *name, struct nodereq *n)
 {
 	memset(n, 0, sizeof(*n));
 	int r = pcsi_find_volume(cl, name, &n->f);
 	if (r < 0)
 		return r;
-	enum pv_access mode = a->access ? a->mode : PV_ACCESS_NONE;
+	enum pv_access mode = a->access;
 	for (int m = PV_RWO; !mode && m <= PV_RWOP; m++)
 		if (n->f.pv.access_modes & PV_ACCESS_BIT(m))
 			mode = m;
-	pcsi_cap_fill(&n->cap, mode, n->f.pv.volume_mode == PV_VOLUME_BLOCK, n->f.pv.fs_type, a->selinux,
-		 a->flags, a->n_flags);
+	pcsi_cap_fill(&n->cap, mode, n->f.pv.volume_mode == PV_VOLUME_BLOCK, n->f.pv.fs_type, a->selinux_level,
+		      a->flags, a->n_flags);
 	/* The volume context as ListVolumes gave it, plus the pod identity (--pod) the way
 	 * kubelet passes it with podInfoOnMount. */
 	struct pv_map m = {0};
@@ -45,7 +45,7 @@ static int nodereq_prepare(struct cli *cl, const struct args *a, const char *nam
 	if (a->staging)
 		snprintf(n->staging, sizeof(n->staging), "%s", a->staging);
 	else
-		pcsi_staging_default(cl, name, n->staging, sizeof(n->staging));
+		pvctl_default_staging(cl->p, name, n->staging, sizeof(n->staging));
 	return 0;
 }
 
@@ -55,20 +55,22 @@ static void nodereq_free(struct nodereq *n)
 	csi_arena_free(&n->ar);
 }
 
-int pcsi_cmd_stage(struct cli *cl, int argc, char **argv)
+int pcsi_stage(struct pvctl *p, const struct pvctl_req *a)
 {
-	struct args a;
+	struct cli cl0, *cl = &cl0;
 	struct nodereq n;
-	int r = pcsi_parse_args(argc, argv, &a);
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	if (a.npos != 1)
-		return pvctl_usage("stage: usage: pvctl --endpoint E stage NAME [--access-mode M] [--staging-path DIR]");
-	r = nodereq_prepare(cl, &a, a.pos[0], &n);
+	if (a->readonly) {
+		pcsi_close(cl);
+		return pvctl_usage("stage: --readonly is not expressible over CSI: use --access-mode ROX");
+	}
+	r = nodereq_prepare(cl, a, a->name, &n);
 	if (r == 0) {
 		Csi__V1__NodeStageVolumeRequest q = CSI__V1__NODE_STAGE_VOLUME_REQUEST__INIT;
 		_msg_ Csi__V1__NodeStageVolumeResponse *resp = NULL;
-		q.volume_id = a.pos[0];
+		q.volume_id = (char *)a->name;
 		q.staging_target_path = n.staging;
 		q.volume_capability = &n.cap.cap;
 		q.volume_context = (void *)n.ctx;
@@ -78,7 +80,7 @@ int pcsi_cmd_stage(struct cli *cl, int argc, char **argv)
 		struct pv_secrets sec;
 		pv_secrets_init(&sec);
 		if (n.f.pv.secret_ref)
-			pv_secrets_store_load(cl->o->cfg.state_dir, n.f.pv.secret_ref, &sec, NULL);
+			pv_secrets_store_load(p->cfg.state_dir, n.f.pv.secret_ref, &sec, NULL);
 		q.secrets = (void *)csi_map_out(&n.ar, &csi__v1__node_stage_volume_request__secrets_entry__descriptor,
 						&sec.map, &q.n_secrets);
 		r = pcsi_call(cl, "/csi.v1.Node/NodeStageVolume", &q,
@@ -87,137 +89,125 @@ int pcsi_cmd_stage(struct cli *cl, int argc, char **argv)
 			explicit_bzero(q.secrets[i]->value, strlen(q.secrets[i]->value));
 		pv_secrets_free(&sec);
 		if (r == 0)
-			printf("volume %s staged at %s\n", a.pos[0], n.staging);
+			printf("volume %s staged at %s\n", a->name, n.staging);
 	}
 	nodereq_free(&n);
 	return pcsi_finish(cl, r);
 }
 
-int pcsi_cmd_publish(struct cli *cl, int argc, char **argv)
+int pcsi_publish(struct pvctl *p, const struct pvctl_req *a)
 {
-	struct args a;
+	struct cli cl0, *cl = &cl0;
 	struct nodereq n;
-	int r = pcsi_parse_args(argc, argv, &a);
+	if (a->relabel)
+		return pvctl_usage("publish: --relabel is not expressible over CSI; run it without --endpoint");
+	if (!pv_path_clean(a->target))
+		return pvctl_usage("publish: TARGET %s is not a clean absolute path", a->target);
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	if (a.npos != 2)
-		return pvctl_usage("publish: usage: pvctl --endpoint E publish NAME TARGET [--readonly] "
-				   "[--access-mode M] [--selinux-level L] [-o json]");
-	if (!pv_path_clean(a.pos[1]))
-		return pvctl_usage("publish: TARGET %s is not a clean absolute path", a.pos[1]);
-	r = nodereq_prepare(cl, &a, a.pos[0], &n);
+	r = nodereq_prepare(cl, a, a->name, &n);
 	if (r == 0) {
 		Csi__V1__NodePublishVolumeRequest q = CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__INIT;
 		_msg_ Csi__V1__NodePublishVolumeResponse *resp = NULL;
-		q.volume_id = a.pos[0];
+		q.volume_id = (char *)a->name;
 		q.staging_target_path = n.staging;
-		q.target_path = a.pos[1];
-		q.readonly = a.readonly;
+		q.target_path = (char *)a->target;
+		q.readonly = a->readonly;
 		q.volume_capability = &n.cap.cap;
 		q.volume_context = (void *)n.ctx;
 		q.n_volume_context = n.n_ctx;
 		r = pcsi_call(cl, "/csi.v1.Node/NodePublishVolume", &q,
 			 &csi__v1__node_publish_volume_response__descriptor, &resp);
-		if (r == 0 && pcsi_json_out(&a))
-			printf("{\"volume\": \"%s\", \"target\": \"%s\", \"readonly\": %s, \"via\": \"csi\"}\n",
-			       a.pos[0], a.pos[1], a.readonly || n.f.pv.access_modes == PV_ACCESS_BIT(PV_ROX) ?
-			       "true" : "false");
-		else if (r == 0)
-			printf("volume %s published at %s\n", a.pos[0], a.pos[1]);
+		if (r == 0)
+			pvctl_print_publish(a->name, a->target, pvctl_json(a),
+					    a->readonly || n.f.pv.access_modes == PV_ACCESS_BIT(PV_ROX), NULL, NULL, 0);
 	}
 	nodereq_free(&n);
 	return pcsi_finish(cl, r);
 }
 
-int pcsi_cmd_unpublish(struct cli *cl, int argc, char **argv)
+int pcsi_unpublish(struct pvctl *p, const struct pvctl_req *a)
 {
-	struct args a;
-	int r = pcsi_parse_args(argc, argv, &a);
+	struct cli cl0, *cl = &cl0;
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	if (a.npos != 2)
-		return pvctl_usage("unpublish: usage: pvctl --endpoint E unpublish NAME TARGET");
 	Csi__V1__NodeUnpublishVolumeRequest q = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
 	_msg_ Csi__V1__NodeUnpublishVolumeResponse *resp = NULL;
-	q.volume_id = a.pos[0];
-	q.target_path = a.pos[1];
+	q.volume_id = (char *)a->name;
+	q.target_path = (char *)a->target;
 	r = pcsi_call(cl, "/csi.v1.Node/NodeUnpublishVolume", &q,
 		 &csi__v1__node_unpublish_volume_response__descriptor, &resp);
 	if (r == 0)
-		printf("volume %s unpublished from %s\n", a.pos[0], a.pos[1]);
+		printf("volume %s unpublished from %s\n", a->name, a->target);
 	return pcsi_finish(cl, r);
 }
 
-int pcsi_cmd_unstage(struct cli *cl, int argc, char **argv)
+int pcsi_unstage(struct pvctl *p, const struct pvctl_req *a)
 {
-	struct args a;
+	struct cli cl0, *cl = &cl0;
 	char staging[PATH_MAX];
-	int r = pcsi_parse_args(argc, argv, &a);
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	if (a.npos != 1)
-		return pvctl_usage("unstage: usage: pvctl --endpoint E unstage NAME [--staging-path DIR]");
-	if (a.staging)
-		snprintf(staging, sizeof(staging), "%s", a.staging);
+	if (a->staging)
+		snprintf(staging, sizeof(staging), "%s", a->staging);
 	else
-		pcsi_staging_default(cl, a.pos[0], staging, sizeof(staging));
+		pvctl_default_staging(p, a->name, staging, sizeof(staging));
 	Csi__V1__NodeUnstageVolumeRequest q = CSI__V1__NODE_UNSTAGE_VOLUME_REQUEST__INIT;
 	_msg_ Csi__V1__NodeUnstageVolumeResponse *resp = NULL;
-	q.volume_id = a.pos[0];
+	q.volume_id = (char *)a->name;
 	q.staging_target_path = staging;
 	r = pcsi_call(cl, "/csi.v1.Node/NodeUnstageVolume", &q,
 		 &csi__v1__node_unstage_volume_response__descriptor, &resp);
 	if (r == 0)
-		printf("volume %s unstaged\n", a.pos[0]);
+		printf("volume %s unstaged\n", a->name);
 	return pcsi_finish(cl, r);
 }
 
 /* fence-release NAME --node ID: ControllerUnpublishVolume, which breaks the node's fence. */
-int pcsi_cmd_fence_release(struct cli *cl, int argc, char **argv)
+int pcsi_fence_release(struct pvctl *p, const struct pvctl_req *a)
 {
-	struct args a;
-	int r = pcsi_parse_args(argc, argv, &a);
+	struct cli cl0, *cl = &cl0;
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	if (a.npos != 1 || !a.node)
-		return pvctl_usage("fence-release: usage: pvctl --endpoint E fence-release NAME --node ID");
 	Csi__V1__ControllerUnpublishVolumeRequest q = CSI__V1__CONTROLLER_UNPUBLISH_VOLUME_REQUEST__INIT;
 	_msg_ Csi__V1__ControllerUnpublishVolumeResponse *resp = NULL;
-	q.volume_id = a.pos[0];
-	q.node_id = (char *)a.node;
+	q.volume_id = (char *)a->name;
+	q.node_id = (char *)a->node;
 	r = pcsi_call(cl, "/csi.v1.Controller/ControllerUnpublishVolume", &q,
 		 &csi__v1__controller_unpublish_volume_response__descriptor, &resp);
 	if (r == 0)
-		printf("volume %s: fence of node %s released\n", a.pos[0], a.node);
+		printf("volume %s: fence of node %s released\n", a->name, a->node);
 	return pcsi_finish(cl, r);
 }
 
-int pcsi_cmd_stats(struct cli *cl, int argc, char **argv)
+int pcsi_stats(struct pvctl *p, const struct pvctl_req *a)
 {
-	struct args a;
+	struct cli cl0, *cl = &cl0;
 	char path[PATH_MAX];
-	int r = pcsi_parse_args(argc, argv, &a);
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	if (a.npos < 1 || a.npos > 2)
-		return pvctl_usage("stats: usage: pvctl --endpoint E stats NAME [PATH] [-o json]");
-	if (a.npos == 2)
-		snprintf(path, sizeof(path), "%s", a.pos[1]);
-	else if (a.staging)
-		snprintf(path, sizeof(path), "%s", a.staging);
+	if (a->target)
+		snprintf(path, sizeof(path), "%s", a->target);
+	else if (a->staging)
+		snprintf(path, sizeof(path), "%s", a->staging);
 	else
-		pcsi_staging_default(cl, a.pos[0], path, sizeof(path));
+		pvctl_default_staging(p, a->name, path, sizeof(path));
 	Csi__V1__NodeGetVolumeStatsRequest q = CSI__V1__NODE_GET_VOLUME_STATS_REQUEST__INIT;
 	_msg_ Csi__V1__NodeGetVolumeStatsResponse *resp = NULL;
-	q.volume_id = a.pos[0];
+	q.volume_id = (char *)a->name;
 	q.volume_path = path;
 	r = pcsi_call(cl, "/csi.v1.Node/NodeGetVolumeStats", &q,
 		 &csi__v1__node_get_volume_stats_response__descriptor, &resp);
 	if (r < 0)
 		return pcsi_finish(cl, r);
-	if (pcsi_json_out(&a)) {
+	if (pvctl_json(a)) {
 		pcsi_print_msg(resp);
-		return PVCTL_OK;
+		return pcsi_finish(cl, 0);
 	}
 	for (size_t i = 0; i < resp->n_usage; i++) {
 		const Csi__V1__VolumeUsage *u = resp->usage[i];
@@ -228,27 +218,22 @@ int pcsi_cmd_stats(struct cli *cl, int argc, char **argv)
 	if (resp->volume_condition)
 		printf("condition: %s%s%s\n", resp->volume_condition->abnormal ? "abnormal" : "healthy",
 		       *resp->volume_condition->message ? ": " : "", resp->volume_condition->message);
-	return PVCTL_OK;
+	return pcsi_finish(cl, 0);
 }
 
-int pcsi_cmd_expand(struct cli *cl, int argc, char **argv)
+int pcsi_expand(struct pvctl *p, const struct pvctl_req *a)
 {
-	struct args a;
-	uint64_t bytes;
+	struct cli cl0, *cl = &cl0;
+	uint64_t bytes = a->capacity;
 	char path[PATH_MAX];
-	int r = pcsi_parse_args(argc, argv, &a);
+	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	const char *size = a.capacity ? a.capacity : (a.npos == 2 ? a.pos[1] : NULL);
-	if (!size || a.npos != (a.capacity ? 1 : 2))
-		return pvctl_usage("expand: usage: pvctl --endpoint E expand NAME --capacity SIZE [--staging-path DIR]");
-	if (pv_quantity_parse(size, &bytes, &cl->err) < 0)
-		return pcsi_finish(cl, -EINVAL);
 	Csi__V1__ControllerExpandVolumeRequest q = CSI__V1__CONTROLLER_EXPAND_VOLUME_REQUEST__INIT;
 	Csi__V1__CapacityRange cr = CSI__V1__CAPACITY_RANGE__INIT;
 	_msg_ Csi__V1__ControllerExpandVolumeResponse *resp = NULL;
 	cr.required_bytes = (int64_t)bytes;
-	q.volume_id = a.pos[0];
+	q.volume_id = (char *)a->name;
 	q.capacity_range = &cr;
 	r = pcsi_call(cl, "/csi.v1.Controller/ControllerExpandVolume", &q,
 		 &csi__v1__controller_expand_volume_response__descriptor, &resp);
@@ -256,13 +241,13 @@ int pcsi_cmd_expand(struct cli *cl, int argc, char **argv)
 		return pcsi_finish(cl, r);
 	uint64_t now = (uint64_t)resp->capacity_bytes;
 	if (resp->node_expansion_required) {
-		if (a.staging)
-			snprintf(path, sizeof(path), "%s", a.staging);
+		if (a->staging)
+			snprintf(path, sizeof(path), "%s", a->staging);
 		else
-			pcsi_staging_default(cl, a.pos[0], path, sizeof(path));
+			pvctl_default_staging(p, a->name, path, sizeof(path));
 		Csi__V1__NodeExpandVolumeRequest nq = CSI__V1__NODE_EXPAND_VOLUME_REQUEST__INIT;
 		_msg_ Csi__V1__NodeExpandVolumeResponse *nresp = NULL;
-		nq.volume_id = a.pos[0];
+		nq.volume_id = (char *)a->name;
 		nq.volume_path = path;
 		nq.staging_target_path = path;
 		nq.capacity_range = &cr;
@@ -276,6 +261,6 @@ int pcsi_cmd_expand(struct cli *cl, int argc, char **argv)
 	}
 	char q2[32];
 	pv_quantity_format(now, q2, sizeof(q2));
-	printf("volume %s is %s\n", a.pos[0], q2);
-	return PVCTL_OK;
+	printf("volume %s is %s\n", a->name, q2);
+	return pcsi_finish(cl, 0);
 }

@@ -1,11 +1,13 @@
 /*
  * engine.h — the node engine: stage, publish, unpublish, unstage, stats, expand and
- * start-up reconciliation as one state machine, driven by the driver table.
+ * start-up reconciliation as one state machine, driven by the driver table; and the
+ * query front ends use to show a volume's state on this node (they never read the
+ * journal themselves).
  *
  * Used in-process by `pvctl` and by the CSI handlers of `pvnode`. Every operation takes
  * the volume's lock (<state>/locks/<id>.lock, flock): a second concurrent operation
- * gets PV_E_BUSY at once (CSI ABORTED) unless `wait` is set. Each step that fails undoes
- * the steps before it. Repeats are idempotent as CSI asks.
+ * gets PV_E_BUSY at once (CSI ABORTED) unless the configuration says wait (pvctl).
+ * Each step that fails undoes the steps before it. Repeats are idempotent as CSI asks.
  */
 #ifndef PVNODE_ENGINE_H
 #define PVNODE_ENGINE_H
@@ -14,28 +16,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "pvnode/driver/driver.h"
+#include "pvnode/config.h"
 #include "pvnode/error.h"
 #include "pvnode/pv.h"
 #include "pvnode/secrets.h"
 
-enum pv_selinux_mode { PV_SELINUX_AUTO = 0, PV_SELINUX_ON, PV_SELINUX_OFF };
-
-struct pv_engine_cfg {
-	char state_dir[PATH_MAX];
-	char node_id[PV_NAME_MAX + 1];
-	enum pv_selinux_mode selinux;
-	char **allowed_paths;    /* prefixes; default {"/var/lib/kubelet"} */
-	size_t n_allowed_paths;
-	bool progress;           /* report long operations on stderr */
-	bool wait_for_lock;      /* pvctl: wait for the volume lock instead of BUSY */
-};
-
 struct pv_engine;
 
-int pv_engine_open(const struct pv_engine_cfg *cfg, struct pv_engine **out, struct pv_err *err);
+/* Checks the configuration and makes the state directory's folders. */
+int pv_engine_open(const struct pv_config *cfg, struct pv_engine **out, struct pv_err *err);
 void pv_engine_close(struct pv_engine *e);
-const struct pv_engine_cfg *pv_engine_config(const struct pv_engine *e);
+const struct pv_config *pv_engine_config(const struct pv_engine *e);
 
 struct pv_stage_req {
 	const struct pv *pv;              /* the volume (catalog or CSI volume_context) */
@@ -105,6 +96,48 @@ int pv_engine_expand(struct pv_engine *e, const char *volume, const char *path,
  * is still wrong. Returns the number of problems. Safe to run periodically. */
 int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud),
 			void *ud, struct pv_err *err);
+
+/* --- a volume's state on this node (describe, get's STATUS, CSI checks) --- */
+enum pv_node_phase {
+	PV_NODE_NONE = 0,    /* nothing on this node */
+	PV_NODE_STAGING,     /* a stage started (or was killed half-way) */
+	PV_NODE_STAGED,
+	PV_NODE_UNSTAGING,   /* an unstage started (or was killed half-way) */
+	PV_NODE_DAMAGED,     /* its journal cannot be read: something may be mounted */
+};
+struct pv_target_state {
+	char target[PATH_MAX];
+	bool readonly, block, lost;
+	char selinux_label[256];
+	gid_t groups[PV_MAX_GROUPS];
+	size_t n_groups;
+};
+struct pv_volume_state {
+	enum pv_node_phase phase;
+	char node_id[PV_NAME_MAX + 1];
+	char staging_path[PATH_MAX];
+	enum pv_access access;
+	bool block, readonly;
+	bool lost;                      /* the staging mount vanished */
+	char fs_type[PV_FSTYPE_MAX + 1];
+	char device[64], backing[PATH_MAX];
+	char source[1024], source_type[32];
+	char summary[256];              /* the driver's one line about the attachment */
+	char fence[64];                 /* the fence this node holds, "" none */
+	pid_t helper_pid;               /* 0 none */
+	bool helper_running;
+	struct pv_target_state *targets;
+	size_t n_targets;
+	char last_error[PV_ERR_MSG_MAX];
+	struct pv pv;                   /* the PV as staged */
+};
+/* -ENOENT (no error set) when nothing of the volume is on this node. A journal that
+ * cannot be read gives phase PV_NODE_DAMAGED and the reason in last_error. */
+int pv_engine_state(struct pv_engine *e, const char *volume, struct pv_volume_state *st, struct pv_err *err);
+void pv_volume_state_free(struct pv_volume_state *st);
+/* pvctl get's STATUS: Available, Staging, Staged, Published, Unstaging, Lost, Damaged. */
+const char *pv_volume_status(const struct pv_volume_state *st);
+const char *pv_node_phase_name(enum pv_node_phase p);
 
 /* Path checks used by the engine and the CSI layer: absolute, no "..", no "//" tricks,
  * under one of the allowed prefixes. */

@@ -25,6 +25,7 @@ enum pv_err_kind {
 	PV_E_RANGE,       /* capacity out of range: exit 2, CSI OUT_OF_RANGE */
 	PV_E_RESOURCE,    /* out of space / devices: exit 1, CSI RESOURCE_EXHAUSTED */
 	PV_E_UNSUPPORTED, /* not implemented for this driver: exit 1, CSI UNIMPLEMENTED */
+	PV_E_IN_USE,      /* the volume is still staged or published: exit 1, CSI FAILED_PRECONDITION */
 };
 
 #define PV_ERR_MSG_MAX 512

@@ -77,6 +77,14 @@ const char *pv_access_name(enum pv_access a);  /* "ReadWriteOnce" */
 const char *pv_access_short(enum pv_access a); /* "RWO" */
 #define PV_ACCESS_ALLOWED "ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod (or RWO, ROX, RWX, RWOP)"
 
+/* The drivers built in, as front ends see them (lib/driver.c): "file, nfs, iscsi";
+ * whether `name` is one; whether it serves block storage (else shared); whether it can
+ * break another node's fence. */
+const char *pv_driver_names(void);
+bool pv_driver_known(const char *name);
+bool pv_driver_is_block(const char *name);
+bool pv_driver_fences(const char *name);
+
 /* Names and ids: [A-Za-z0-9._:-], 1..128 bytes. */
 bool pv_name_valid(const char *s);
 /* An SELinux-free, shell-free token for attribute values that become arguments:

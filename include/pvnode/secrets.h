@@ -37,6 +37,13 @@ int pv_secrets_store_list(const char *state_dir,
 			  int (*cb)(const char *name, const struct pv_secrets *s, void *ud), void *ud,
 			  struct pv_err *err);
 
+/* The secrets a stage was given without a secretRef (CSI NodeStage), kept in the store
+ * for the stage's lifetime so a dead helper can be restarted (engine only). */
+int pv_secrets_stage_save(const char *state_dir, const char *volume, const struct pv_secrets *s,
+			  struct pv_err *err);
+int pv_secrets_stage_load(const char *state_dir, const char *volume, struct pv_secrets *out);
+void pv_secrets_stage_delete(const char *state_dir, const char *volume);
+
 /* Does a mount option or key look like it carries a secret (password=, secret=,
  * key=, ...)? Used to strip logs. */
 bool pv_secret_looking(const char *key_or_option);

@@ -44,7 +44,7 @@ struct pv_usage_entry {
 };
 
 struct pv_engine {
-	struct pv_engine_cfg cfg;
+	struct pv_config cfg;
 	pthread_mutex_t usage_lock;
 	struct pv_usage_entry usage[PV_USAGE_CACHE];
 };
@@ -60,6 +60,23 @@ int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, struct
 /* After a driver's reattach: bind every publish target to the (new) staging mount or
  * device again; a target that cannot be bound is marked lost. */
 int pv_engine_rebind(struct pv_engine *e, struct pv_journal *j, struct pv_err *err);
+/* The operations with the volume's lock already held (the controller layer and the
+ * public wrappers take it). */
+int pv_engine_unpublish_locked(struct pv_engine *e, const char *volume, const char *target, struct pv_err *err);
+int pv_engine_unstage_locked(struct pv_engine *e, const char *volume, const char *staging_path,
+			     struct pv_err *err);
+int pv_engine_teardown_locked(struct pv_engine *e, const char *volume, struct pv_err *err);
+int pv_engine_expand_locked(struct pv_engine *e, const char *volume, const char *path, uint64_t *bytes,
+			    struct pv_err *err);
+
+/* Crash testing (meson -Dfault_injection=true only): PVNODE_FAULT=<point> kills the
+ * process at that point, exactly as a SIGKILL from outside would. */
+#ifdef PV_FAULT_INJECTION
+void pv_fault_point(const char *point);
+#else
+#define pv_fault_point(point) ((void)0)
+#endif
+
 /* Record err's sentence as the volume's last error (best effort). */
 void pv_engine_note_error(struct pv_engine *e, const char *volume, const struct pv_err *err);
 

@@ -1,7 +1,7 @@
 /*
- * engine_publish.c — publish and unpublish (bind mounts from the staging path, or the
- * device node for volumeMode Block), SELinux labels and supplemental groups, and the
- * read-side operations: volume stats and filesystem expansion.
+ * publish.c — publish and unpublish (bind mounts from the staging path, or the device
+ * node for volumeMode Block), SELinux labels and supplemental groups, and binding the
+ * targets again after a helper restart.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -315,37 +315,30 @@ out_unlocked:
 	return rc;
 }
 
-int pv_engine_unpublish(struct pv_engine *e, const char *volume, const char *target, struct pv_err *err)
+int pv_engine_unpublish_locked(struct pv_engine *e, const char *volume, const char *target, struct pv_err *err)
 {
-	struct pv_journal j;
+	_cleanup_(pv_journal_free) struct pv_journal j;
 	struct pv_publish_rec *rec;
-	int lock, rc;
+	int rc;
 
-	rc = pv_engine_check_path(e, "target path", target, err);
+	pv_journal_init(&j);
+	rc = pv_journal_load(e->cfg.state_dir, volume, &j, err);
+	if (rc == -ENOENT)
+		return 0; /* not published here: nothing to do */
 	if (rc < 0)
 		return rc;
-	lock = pv_engine_lock(e, volume, err);
-	if (lock < 0)
-		return lock;
-	rc = pv_journal_load(e->cfg.state_dir, volume, &j, err);
-	if (rc == -ENOENT) {
-		rc = 0; /* not published here: nothing to do */
-		goto out_unlocked;
-	}
-	if (rc < 0)
-		goto out_unlocked;
 	rec = find_target(&j, target);
 	if (!rec)
-		goto out;
+		return 0;
 	rc = pv_umount(target, err);
 	if (rc < 0) {
 		pv_err_prefix(err, "volume %s: ", volume);
-		goto out;
+		return rc;
 	}
 	if (rec->device[0]) {
 		rc = pv_loop_detach(rec->device, err);
 		if (rc < 0)
-			goto out;
+			return rc;
 	}
 	if (rec->block)
 		unlink(target);
@@ -355,184 +348,19 @@ int pv_engine_unpublish(struct pv_engine *e, const char *volume, const char *tar
 	j.n_publishes--;
 	rc = pv_journal_save(e->cfg.state_dir, &j, err);
 	pv_info("volume %s unpublished from %s", volume, target);
-out:
-	pv_journal_free(&j);
-out_unlocked:
-	pv_unlock(lock);
 	return rc;
 }
 
-static int device_size(const char *dev, uint64_t *bytes)
+int pv_engine_unpublish(struct pv_engine *e, const char *volume, const char *target, struct pv_err *err)
 {
-	int fd = open(dev, O_RDONLY | O_CLOEXEC);
-	int r = 0;
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, BLKGETSIZE64, bytes) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
+	_cleanup_(pv_unlockp) int lock = -1;
+	int rc = pv_engine_check_path(e, "target path", target, err);
 
-/* pv_dir_usage with a per-path cache: a result is reused for a minute; a tree too big
- * to walk within the bound is not walked again for ten. */
-static int volume_usage(struct pv_engine *e, const char *path, uint64_t *bytes, uint64_t *inodes)
-{
-	struct pv_usage_entry *slot = NULL, *oldest = &e->usage[0];
-	struct timespec now;
-	int r;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&e->usage_lock);
-	for (size_t i = 0; i < PV_USAGE_CACHE; i++) {
-		struct pv_usage_entry *u = &e->usage[i];
-		if (u->until > now.tv_sec && strcmp(u->path, path) == 0) {
-			*bytes = u->bytes;
-			*inodes = u->inodes;
-			r = u->too_big ? -ETIMEDOUT : 0;
-			pthread_mutex_unlock(&e->usage_lock);
-			return r;
-		}
-		if (u->until < oldest->until)
-			oldest = u;
-	}
-	pthread_mutex_unlock(&e->usage_lock);
-	r = pv_dir_usage(path, 5000, bytes, inodes);
-	pthread_mutex_lock(&e->usage_lock);
-	slot = oldest;
-	snprintf(slot->path, sizeof(slot->path), "%s", path);
-	slot->too_big = r == -ETIMEDOUT;
-	slot->bytes = *bytes;
-	slot->inodes = *inodes;
-	slot->until = r == 0 || slot->too_big ? now.tv_sec + (slot->too_big ? 600 : 60) : 0;
-	pthread_mutex_unlock(&e->usage_lock);
-	return r;
-}
-
-int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path, struct pv_volume_stats *st,
-		    struct pv_err *err)
-{
-	const struct pv_driver *drv;
-	struct pv_journal j;
-	struct statvfs vfs;
-	bool known = false;
-	int rc;
-
-	memset(st, 0, sizeof(*st));
-	if (!pv_name_valid(volume))
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume id '%s' is not valid", volume ? volume : "");
-	if (path && *path && !pv_path_clean(path))
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume path '%s' must be absolute without '..'", path);
-	rc = pv_journal_load(e->cfg.state_dir, volume, &j, err);
-	if (rc == -ENOENT)
-		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "volume %s is not staged on this node", volume);
 	if (rc < 0)
 		return rc;
-	if (!path || !*path)
-		path = j.staging_path;
-	known = strcmp(path, j.staging_path) == 0;
-	for (size_t i = 0; i < j.n_publishes && !known; i++)
-		known = strcmp(path, j.publishes[i].target) == 0;
-	if (!known) {
-		rc = pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "volume %s is neither staged nor published at %s", volume, path);
-		goto out;
-	}
-	st->block = j.block;
-	drv = pv_driver_find(j.pv.driver);
-	if (j.block) {
-		if (device_size(j.att.device, &st->bytes_total) < 0) {
-			st->abnormal = true;
-			snprintf(st->condition, sizeof(st->condition), "device %s of volume %s is gone", j.att.device, volume);
-		}
-	} else if (!pv_is_mountpoint(path)) {
-		st->abnormal = true;
-		snprintf(st->condition, sizeof(st->condition), "the mount of volume %s at %s is gone", volume, path);
-	} else if (statvfs(path, &vfs) < 0) {
-		st->abnormal = true;
-		snprintf(st->condition, sizeof(st->condition), "volume %s at %s does not answer: %s", volume, path,
-			 strerror(errno));
-	} else {
-		st->bytes_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
-		st->bytes_available = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-		st->bytes_used = st->bytes_total - (uint64_t)vfs.f_bfree * vfs.f_frsize;
-		st->inodes_total = vfs.f_files;
-		st->inodes_free = vfs.f_ffree;
-		st->inodes_used = vfs.f_files - vfs.f_ffree;
-	}
-	if (!st->abnormal && drv && drv->storage == PV_SHARED) {
-		/* Shared storage: the volume is a directory on a bigger export, so usage is what
-		 * is below it and the total is the PV's capacity (bounded by the export's free
-		 * space); a tree too big to walk in time keeps the export's figures. */
-		uint64_t used, inodes;
-		if (volume_usage(e, path, &used, &inodes) == 0) {
-			st->bytes_used = used;
-			st->inodes_used = inodes;
-			if (j.pv.capacity) {
-				uint64_t left = j.pv.capacity > used ? j.pv.capacity - used : 0;
-				st->bytes_total = j.pv.capacity;
-				st->bytes_available = left < st->bytes_available ? left : st->bytes_available;
-			}
-		}
-	}
-	if (!st->abnormal && drv && drv->health) {
-		char why[200] = "";
-		if (drv->health(&j.pv, &j.att, why, sizeof(why)) != PV_HEALTHY) {
-			st->abnormal = true;
-			snprintf(st->condition, sizeof(st->condition), "volume %s: %s", volume, why[0] ? why : "backend unhealthy");
-		}
-	}
-	if (!st->abnormal)
-		snprintf(st->condition, sizeof(st->condition), "healthy");
-out:
-	pv_journal_free(&j);
-	return rc;
-}
-
-int pv_engine_expand(struct pv_engine *e, const char *volume, const char *path, uint64_t *bytes, struct pv_err *err)
-{
-	const struct pv_driver *drv;
-	struct pv_journal j;
-	struct pv_volctx vc;
-	int lock, rc;
-
-	if (path && *path && !pv_path_clean(path))
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume path '%s' must be absolute without '..'", path);
 	lock = pv_engine_lock(e, volume, err);
 	if (lock < 0)
 		return lock;
-	rc = pv_journal_load(e->cfg.state_dir, volume, &j, err);
-	if (rc == -ENOENT) {
-		rc = pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "volume %s is not staged on this node", volume);
-		goto out_unlocked;
-	}
-	if (rc < 0)
-		goto out_unlocked;
-	drv = pv_driver_find(j.pv.driver);
-	pv_engine_volctx(e, volume, &vc);
-	if (!drv || drv->storage == PV_SHARED) {
-		/* nothing to grow on the node: record the new nominal capacity */
-		if (*bytes > j.pv.capacity) {
-			j.pv.capacity = *bytes;
-			rc = pv_journal_save(e->cfg.state_dir, &j, err);
-		}
-		*bytes = j.pv.capacity;
-		goto out;
-	}
-	if (drv->refresh)
-		rc = drv->refresh(&j.pv, &j.att, &vc.n, err);
-	else
-		rc = pv_loop_set_capacity(j.att.device, err);
-	if (rc == 0 && device_size(j.att.device, bytes) < 0)
-		rc = pv_err_set(err, -errno, PV_E_INTERNAL, "cannot read the size of %s", j.att.device);
-	if (rc == 0 && *bytes > j.pv.capacity)
-		j.pv.capacity = *bytes;
-	if (rc == 0 && !j.block)
-		rc = pv_grow_fs(j.att.device, j.staging_path, j.fs_type, err);
-	if (rc == 0)
-		rc = pv_journal_save(e->cfg.state_dir, &j, err);
-out:
-	pv_journal_free(&j);
-out_unlocked:
-	pv_unlock(lock);
-	return rc;
+	return pv_engine_unpublish_locked(e, volume, target, err);
 }
+

@@ -105,6 +105,8 @@ static int reconcile_one(const char *volume, void *ud)
 			pv_secrets_init(&s);
 			if (j.pv.secret_ref)
 				pv_secrets_store_load(e->cfg.state_dir, j.pv.secret_ref, &s, NULL);
+			else
+				pv_secrets_stage_load(e->cfg.state_dir, volume, &s);
 			struct pv_attach_req req = { .pv = &j.pv, .secrets = &s, .access = j.access,
 						     .readonly = j.readonly, .staging_path = j.staging_path, .node = &vc.n };
 			pv_err_clear(&err);

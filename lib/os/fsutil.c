@@ -27,6 +27,19 @@ void pv_closep(int *fd)
 		close(*fd);
 }
 
+void pv_strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+void pv_strv_freep(char ***v)
+{
+	pv_strv_free(*v);
+	*v = NULL;
+}
+
 static int fsync_dir_of(const char *path)
 {
 	char dir[PATH_MAX];

@@ -43,3 +43,9 @@ void pv_unlock(int fd)
 	if (fd >= 0)
 		close(fd);
 }
+
+void pv_unlockp(int *fd)
+{
+	pv_unlock(*fd);
+	*fd = -1;
+}

@@ -198,3 +198,60 @@ bool pv_secret_looking(const char *s)
 			return true;
 	return false;
 }
+
+/* --- the secrets a NodeStage brought (no secretRef): kept for the stage's lifetime in
+ * <state>/secrets/staged/<volume>.json (0600), so a helper that dies can be restarted
+ * with them. Nothing else reads them; unstage removes them. --- */
+static void staged_path(const char *state_dir, const char *volume, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/secrets/staged/%s.json", state_dir, volume);
+}
+
+int pv_secrets_stage_save(const char *state_dir, const char *volume, const struct pv_secrets *s,
+			  struct pv_err *err)
+{
+	char path[PATH_MAX], *text;
+	int r;
+
+	if (!pv_name_valid(volume))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "'%s' is not a valid volume id", volume);
+	snprintf(path, sizeof(path), "%s/secrets/staged", state_dir);
+	r = pv_mkdir_p(path, 0700, err);
+	if (r < 0)
+		return r;
+	staged_path(state_dir, volume, path, sizeof(path));
+	text = pv_secrets_to_json(s, false);
+	if (!text)
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	r = pv_write_atomic(path, text, strlen(text), 0600, err);
+	pv_secret_text_free(text);
+	return r;
+}
+
+int pv_secrets_stage_load(const char *state_dir, const char *volume, struct pv_secrets *out)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len;
+	int r;
+
+	pv_secrets_init(out);
+	if (!pv_name_valid(volume))
+		return -EINVAL;
+	staged_path(state_dir, volume, path, sizeof(path));
+	r = pv_read_file(path, &text, &len, NULL);
+	if (r < 0)
+		return r;
+	r = pv_secrets_from_json(text, out, NULL);
+	pv_secret_text_free(text);
+	return r;
+}
+
+void pv_secrets_stage_delete(const char *state_dir, const char *volume)
+{
+	char path[PATH_MAX];
+
+	if (!pv_name_valid(volume))
+		return;
+	staged_path(state_dir, volume, path, sizeof(path));
+	unlink(path);
+}

@@ -45,8 +45,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	static char *allowed[] = {"/pvnode-fuzz-allowed"};
-	static struct pv_engine_cfg cfg;
+	static struct pv_config cfg;
 	struct pv_engine *e = NULL;
 	struct pv_err err = {0};
 
@@ -56,7 +55,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", state);
 	snprintf(cfg.node_id, sizeof(cfg.node_id), "fuzz-node");
 	cfg.selinux = PV_SELINUX_OFF;
-	cfg.allowed_paths = allowed;
+	snprintf(cfg.allowed_paths[0], sizeof(cfg.allowed_paths[0]), "/pvnode-fuzz-allowed");
 	cfg.n_allowed_paths = 1;
 	if (pv_engine_open(&cfg, &e, &err) < 0) {
 		fprintf(stderr, "fuzz: %s\n", err.msg);

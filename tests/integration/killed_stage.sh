@@ -2,6 +2,8 @@
 # A pvctl killed mid-stage (after attach, after mount, at the start of unstage) leaves a
 # journal intent; the retry ends staged (or unstaged) with no leaked loop device or mount.
 . "$(dirname "$0")/../lib/common.sh"
+# PVNODE_FAULT works only in builds with -Dfault_injection=true (scripts/test makes one)
+"$PVCTL" --version | grep -q "fault injection" || { echo "SKIP: this build has no fault injection (meson -Dfault_injection=true)"; exit 77; }
 img="$PVNODE_STATE_DIR/images/crash.img"
 staging="$PVNODE_STATE_DIR/staging/crash"
 expect_rc 0 pvctl create -f "$(mkpv crash file 64Mi RWO)"

@@ -1,7 +1,8 @@
 /*
- * attachments.c — which nodes a volume is ControllerPublished to, so that a second
- * node asking for a single-node volume gets FAILED_PRECONDITION (CSI spec) and
- * ControllerUnpublishVolume without a node id knows whom to release.
+ * attachments.c — which nodes a volume is published to by the controller (CSI
+ * ControllerPublishVolume), so that a second node asking for a single-node volume gets
+ * FAILED_PRECONDITION and ControllerUnpublishVolume without a node id knows whom to
+ * release.
  *
  * One small text file per volume, <state>/attachments/<volume>, one node id a line,
  * written atomically; no file means published nowhere. Callers hold the volume lock.
@@ -13,7 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "csi.h"
+#include "store/attachments.h"
+#include "pvnode/driver/os.h"
+#include "pvnode/pv.h"
 #include "pvnode/util.h"
 
 static int att_path(const char *state, const char *volume, char *buf, size_t len, struct pv_err *err)
@@ -24,7 +27,7 @@ static int att_path(const char *state, const char *volume, char *buf, size_t len
 	return 0;
 }
 
-void csi_attachments_free(struct csi_attachments *a)
+void pv_attachments_free(struct pv_attachments *a)
 {
 	for (size_t i = 0; i < a->n; i++)
 		free(a->nodes[i]);
@@ -33,7 +36,7 @@ void csi_attachments_free(struct csi_attachments *a)
 	a->n = 0;
 }
 
-int csi_attachments_load(const char *state, const char *volume, struct csi_attachments *a,
+int pv_attachments_load(const char *state, const char *volume, struct pv_attachments *a,
 			 struct pv_err *err)
 {
 	char path[PATH_MAX];
@@ -66,7 +69,7 @@ int csi_attachments_load(const char *state, const char *volume, struct csi_attac
 	return 0;
 }
 
-bool csi_attachments_has(const struct csi_attachments *a, const char *node)
+bool pv_attachments_has(const struct pv_attachments *a, const char *node)
 {
 	for (size_t i = 0; i < a->n; i++)
 		if (strcmp(a->nodes[i], node) == 0)
@@ -75,7 +78,7 @@ bool csi_attachments_has(const struct csi_attachments *a, const char *node)
 }
 
 /* Write the list with `add` appended (may be NULL) and `drop` left out (may be NULL). */
-int csi_attachments_save(const char *state, const char *volume, const struct csi_attachments *a,
+int pv_attachments_save(const char *state, const char *volume, const struct pv_attachments *a,
 			 const char *add, const char *drop, struct pv_err *err)
 {
 	char path[PATH_MAX], dir[PATH_MAX];
@@ -90,7 +93,7 @@ int csi_attachments_save(const char *state, const char *volume, const struct csi
 	for (size_t i = 0; i < a->n; i++)
 		if (!drop || strcmp(a->nodes[i], drop) != 0)
 			fprintf(m, "%s\n", a->nodes[i]);
-	if (add && !csi_attachments_has(a, add))
+	if (add && !pv_attachments_has(a, add))
 		fprintf(m, "%s\n", add);
 	fclose(m);
 	if (len == 0) {

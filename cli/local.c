@@ -1,0 +1,297 @@
+/*
+ * local.c — pvctl's in-process backend: each command through the controller layer
+ * (create, delete, expand, fence-release) or the node engine (stage, publish, unpublish,
+ * unstage, stats, reconcile), on this node's state directory.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pvctl.h"
+#include "pvnode/catalog.h"
+#include "pvnode/controller.h"
+#include "pvnode/util.h"
+
+static int engine(struct pvctl *p, struct pv_engine **e)
+{
+	struct pv_err err = { 0 };
+
+	if (!p->engine && pv_engine_open(&p->cfg, &p->engine, &err) < 0)
+		return pvctl_fail(&err);
+	*e = p->engine;
+	return 0;
+}
+
+/* The PV of a node command and its secrets: the catalog, else the node's journal. */
+static int find(struct pvctl *p, const char *name, struct pv *pv, struct pv_secrets *s, bool *in_catalog)
+{
+	struct pv_engine *e = NULL;
+	struct pv_err err = { 0 };
+	int r = engine(p, &e);
+
+	if (r)
+		return r;
+	if (pv_ctl_find(e, name, pv, s, in_catalog, &err) < 0)
+		return pvctl_fail(&err);
+	return 0;
+}
+
+static int l_create(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_err err = { 0 };
+	struct pv_engine *e = NULL;
+	struct pv pv;
+	char q[32];
+	int rc;
+
+	if (pvctl_read_pv(r->file, &pv, &err) < 0) {
+		fprintf(stderr, "pvctl: %s: %s\n", r->file, err.msg);
+		return PVCTL_USAGE;
+	}
+	if ((rc = engine(p, &e)) == 0 && pv_ctl_create(e, &pv, NULL, NULL, NULL, &err) < 0)
+		rc = pvctl_fail(&err);
+	if (rc == 0 && pvctl_json(r)) {
+		_cleanup_(pv_freep) char *text = pv_to_json_text(&pv);
+		fputs(text ? text : "{}\n", stdout);
+	} else if (rc == 0) {
+		pv_quantity_format(pv.capacity, q, sizeof(q));
+		printf("volume %s created (%s%s%s)\n", pv.name, pv.driver, pv.capacity ? ", " : "", pv.capacity ? q : "");
+	}
+	pv_free(&pv);
+	return rc;
+}
+
+static int l_get(struct pvctl *p, const struct pvctl_req *r)
+{
+	_cleanup_(pv_strv_freep) char **names = NULL;
+	struct pv_err err = { 0 };
+	const char *out = r->output ? r->output : "table";
+
+	if (r->name) {
+		struct pv pv;
+		if (pv_catalog_load(p->cfg.state_dir, r->name, &pv, &err) < 0)
+			return pvctl_fail(&err);
+		pv_free(&pv);
+		names = calloc(2, sizeof(char *));
+		if (!names || !(names[0] = strdup(r->name)))
+			return pvctl_fail(&(struct pv_err){ .kind = PV_E_RESOURCE, .msg = "out of memory" });
+	} else if (pv_catalog_list(p->cfg.state_dir, &names, &err) < 0) {
+		return pvctl_fail(&err);
+	}
+	if (strcmp(out, "json") == 0)
+		pvctl_print_json(p, names, r->name != NULL);
+	else if (strcmp(out, "k8s") == 0)
+		pvctl_print_k8s(p, names);
+	else
+		pvctl_print_table(p, names);
+	return 0;
+}
+
+static int l_describe(struct pvctl *p, const struct pvctl_req *r)
+{
+	bool in_catalog;
+	struct pv pv;
+	int rc = find(p, r->name, &pv, NULL, &in_catalog);
+
+	if (rc)
+		return rc;
+	pvctl_print_describe(p, &pv, in_catalog);
+	pv_free(&pv);
+	return 0;
+}
+
+static int l_delete(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_err err = { 0 };
+	struct pv_engine *e = NULL;
+	int rc = engine(p, &e);
+
+	if (rc)
+		return rc;
+	if (pv_ctl_delete(e, r->name, NULL, r->force, &err) < 0)
+		return pvctl_fail(&err);
+	printf("volume %s deleted\n", r->name);
+	return 0;
+}
+
+static int l_expand(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_expand_result res;
+	struct pv_err err = { 0 };
+	struct pv_engine *e = NULL;
+	char q[32];
+	int rc = engine(p, &e);
+
+	if (rc)
+		return rc;
+	if (pv_ctl_expand(e, r->name, r->capacity, 0, NULL, true, &res, &err) < 0)
+		return pvctl_fail(&err);
+	pv_quantity_format(res.capacity, q, sizeof(q));
+	printf("volume %s expanded to %s\n", r->name, q);
+	return 0;
+}
+
+static int l_stage(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_err err = { 0 };
+	struct pv_secrets s;
+	struct pv pv;
+	int rc = find(p, r->name, &pv, &s, NULL);
+
+	if (rc)
+		return rc;
+	struct pv_stage_req req = {
+		.pv = &pv, .secrets = &s, .access = r->access, .block = pv.volume_mode == PV_VOLUME_BLOCK,
+		.staging_path = r->staging, .mount_flags = r->flags, .n_mount_flags = r->n_flags,
+		.readonly = r->readonly,
+	};
+	if (pv_engine_stage(p->engine, &req, &err) < 0)
+		rc = pvctl_fail(&err);
+	else
+		printf("volume %s staged\n", pv.name);
+	pv_secrets_free(&s);
+	pv_free(&pv);
+	return rc;
+}
+
+static int l_publish(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_publish_result res = { 0 };
+	struct pv_err err = { 0 };
+	struct pv_secrets s;
+	struct pv pv;
+	int rc = find(p, r->name, &pv, &s, NULL);
+
+	if (rc)
+		return rc;
+	struct pv_publish_req req = {
+		.pv = &pv, .secrets = &s, .access = r->access, .block = pv.volume_mode == PV_VOLUME_BLOCK,
+		.staging_path = r->staging, .target = r->target, .readonly = r->readonly,
+		.selinux_level = r->selinux_level, .pod_identity = r->pod, .mount_flags = r->flags,
+		.n_mount_flags = r->n_flags, .relabel = r->relabel,
+	};
+	if (pv_engine_publish(p->engine, &req, &res, &err) < 0)
+		rc = pvctl_fail(&err);
+	else
+		pvctl_print_publish(pv.name, r->target, pvctl_json(r), res.readonly, res.selinux_label, res.groups,
+				    res.n_groups);
+	pv_secrets_free(&s);
+	pv_free(&pv);
+	return rc;
+}
+
+static int l_unpublish(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_err err = { 0 };
+	struct pv_engine *e = NULL;
+	int rc = engine(p, &e);
+
+	if (rc)
+		return rc;
+	if (pv_engine_unpublish(e, r->name, r->target, &err) < 0)
+		return pvctl_fail(&err);
+	printf("volume %s unpublished from %s\n", r->name, r->target);
+	return 0;
+}
+
+static int l_unstage(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_err err = { 0 };
+	struct pv_engine *e = NULL;
+	int rc = engine(p, &e);
+
+	if (rc)
+		return rc;
+	if (pv_engine_unstage(e, r->name, r->staging, &err) < 0)
+		return pvctl_fail(&err);
+	printf("volume %s unstaged\n", r->name);
+	return 0;
+}
+
+static int l_stats(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_volume_stats st;
+	struct pv_err err = { 0 };
+	struct pv_engine *e = NULL;
+	int rc = engine(p, &e);
+
+	if (rc)
+		return rc;
+	if (pv_engine_stats(e, r->name, r->target ? r->target : r->staging, &st, &err) < 0)
+		return pvctl_fail(&err);
+	if (pvctl_json(r)) {
+		printf("{\"bytes\": {\"total\": %llu, \"used\": %llu, \"available\": %llu}, \"abnormal\": %s, "
+		       "\"condition\": \"%s\"}\n", (unsigned long long)st.bytes_total, (unsigned long long)st.bytes_used,
+		       (unsigned long long)st.bytes_available, st.abnormal ? "true" : "false", st.condition);
+		return 0;
+	}
+	printf("bytes   total %llu used %llu available %llu\n", (unsigned long long)st.bytes_total,
+	       (unsigned long long)st.bytes_used, (unsigned long long)st.bytes_available);
+	if (!st.block)
+		printf("inodes  total %llu used %llu available %llu\n", (unsigned long long)st.inodes_total,
+		       (unsigned long long)st.inodes_used, (unsigned long long)st.inodes_free);
+	printf("condition: %s%s%s\n", st.abnormal ? "abnormal" : "healthy", st.abnormal ? ": " : "",
+	       st.abnormal ? st.condition : "");
+	return 0;
+}
+
+static int l_fence_release(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_err err = { 0 };
+	struct pv_engine *e = NULL;
+	struct pv pv;
+	int rc = find(p, r->name, &pv, NULL, NULL);
+
+	if (rc)
+		return rc;
+	e = p->engine;
+	if (!pv_driver_fences(pv.driver))
+		printf("volume %s: driver %s holds no fence across nodes: nothing to release\n", pv.name, pv.driver);
+	else if (pv_ctl_release(e, r->name, r->node, NULL, &err) < 0)
+		rc = pvctl_fail(&err);
+	else
+		printf("volume %s: fence of node %s released\n", pv.name, r->node);
+	pv_free(&pv);
+	return rc;
+}
+
+static void report_line(const char *line, bool problem, void *ud)
+{
+	(void)ud;
+	(void)problem;
+	printf("%s\n", line);
+}
+
+static int l_reconcile(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_err err = { 0 };
+	struct pv_engine *e = NULL;
+	int rc = engine(p, &e);
+
+	(void)r;
+	if (rc)
+		return rc;
+	if (pv_engine_reconcile(e, report_line, NULL, &err) < 0)
+		return pvctl_fail(&err);
+	return 0;
+}
+
+int pvctl_secret(struct pvctl *p, const struct pvctl_req *r);
+
+const struct pvctl_backend pvctl_local = {
+	.name = "in-process",
+	.create = l_create,
+	.get = l_get,
+	.describe = l_describe,
+	.delete_volume = l_delete,
+	.expand = l_expand,
+	.stage = l_stage,
+	.publish = l_publish,
+	.unpublish = l_unpublish,
+	.unstage = l_unstage,
+	.stats = l_stats,
+	.fence_release = l_fence_release,
+	.reconcile = l_reconcile,
+	.secret = pvctl_secret,
+};

@@ -1,0 +1,68 @@
+/*
+ * controller.h — the controller's use cases, one copy for both front ends: pvctl and the
+ * CSI Controller service call these, never a driver directly.
+ *
+ * Each call takes the volume's lock once for its whole duration, with the policy of the
+ * engine's configuration (pvctl waits; pvnode answers PV_E_BUSY, CSI ABORTED), builds
+ * the node context the driver gets, checks the driver table once (an operation the
+ * driver lacks is PV_E_UNSUPPORTED naming the driver), and loads the PV's secrets from
+ * its secretRef when the caller brings none.
+ */
+#ifndef PVNODE_CONTROLLER_H
+#define PVNODE_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pvnode/engine.h"
+#include "pvnode/error.h"
+#include "pvnode/pv.h"
+#include "pvnode/secrets.h"
+
+/* Does an existing record describe the PV a create asks for? */
+typedef bool (*pv_ctl_same_fn)(const struct pv *stored, const struct pv *wanted, void *ud);
+
+/* Provision through the driver, then record the PV; nothing is recorded when
+ * provisioning fails, and nothing is left provisioned when recording fails. A name that
+ * exists is success when `same` (NULL: same driver, capacity, modes, volume mode,
+ * fsType, gid and attributes, allowing attributes the driver filled in) says it is this
+ * PV — *pv then becomes the stored one — else PV_E_EXISTS. `s` NULL: from secretRef. */
+int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s, pv_ctl_same_fn same,
+		  void *ud, struct pv_err *err);
+
+/* Remove the backing storage and the record. A volume staged on this node is refused
+ * (PV_E_POLICY, naming where) unless `force`, which unpublishes and unstages it first.
+ * No such PV: -ENOENT with PV_E_NOT_FOUND. The nodes it was published to are forgotten. */
+int pv_ctl_delete(struct pv_engine *e, const char *name, const struct pv_secrets *s, bool force,
+		  struct pv_err *err);
+
+struct pv_expand_result {
+	uint64_t capacity;             /* the volume's size now */
+	bool node_expansion_required;  /* a filesystem on a node must still grow */
+};
+/* Grow to at least `bytes` (never shrink; `limit` > 0: at most that, else PV_E_RANGE):
+ * the driver grows the backing storage, the record takes the new size. With `on_node`
+ * and the volume staged here, its filesystem grows too (pvctl); otherwise the result
+ * says whether a node must grow it (CSI: NodeExpandVolume follows). */
+int pv_ctl_expand(struct pv_engine *e, const char *name, uint64_t bytes, uint64_t limit,
+		  const struct pv_secrets *s, bool on_node, struct pv_expand_result *res, struct pv_err *err);
+
+/* Record that `node` uses the volume with access mode `a` (CSI ControllerPublish). A
+ * single-node mode (RWO, RWOP) held by another node is PV_E_POLICY naming it; a node
+ * other than this plugin's is PV_E_NOT_FOUND; a mode the PV does not allow is
+ * PV_E_POLICY. Repeats are success. */
+int pv_ctl_publish(struct pv_engine *e, const char *name, const char *node, enum pv_access a,
+		   struct pv_err *err);
+/* Release `node` (NULL: every node it is published to): break its backend fence through
+ * the driver (e.g. preempt a dead node's SCSI reservation, break an RBD lock), then
+ * forget it. A PV that does not exist holds nothing: success. */
+int pv_ctl_release(struct pv_engine *e, const char *name, const char *node, const struct pv_secrets *s,
+		   struct pv_err *err);
+
+/* The PV called `name`: the catalog's, else the one staged on this node (a volume
+ * staged through CSI). `s` (may be NULL) gets the secrets of its secretRef;
+ * *in_catalog (may be NULL) says where it came from. */
+int pv_ctl_find(struct pv_engine *e, const char *name, struct pv *pv, struct pv_secrets *s, bool *in_catalog,
+		struct pv_err *err);
+
+#endif

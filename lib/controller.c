@@ -1,0 +1,381 @@
+/*
+ * controller.c — the controller's use cases for both front ends (include/pvnode/
+ * controller.h): create, delete, expand, publish to a node and release it, find.
+ *
+ * Every function holds the volume lock for its whole run (so a check and the change it
+ * guards cannot be separated by another process), and reaches the driver only here.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/engine_int.h"
+#include "pvnode/catalog.h"
+#include "pvnode/controller.h"
+#include "store/attachments.h"
+#include "store/journal.h"
+
+/* The secrets a call uses: the caller's, else the PV's secretRef from the store. */
+struct ctl_secrets {
+	struct pv_secrets loaded;
+	const struct pv_secrets *use;
+};
+
+static void ctl_secrets_free(struct ctl_secrets *c)
+{
+	pv_secrets_free(&c->loaded);
+}
+
+static int ctl_secrets(struct pv_engine *e, const struct pv *pv, const struct pv_secrets *given,
+		       struct ctl_secrets *out, struct pv_err *err)
+{
+	pv_secrets_init(&out->loaded);
+	out->use = given ? given : &out->loaded;
+	if (!given && pv->secret_ref)
+		return pv_secrets_store_load(e->cfg.state_dir, pv->secret_ref, &out->loaded, err);
+	return 0;
+}
+
+/* The driver of a PV, or PV_E_INVALID naming the ones built in. */
+static const struct pv_driver *ctl_driver(const struct pv *pv, struct pv_err *err)
+{
+	const struct pv_driver *drv = pv_driver_find(pv->driver);
+	if (!drv)
+		pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: driver '%s' is not built in (this build has: %s)",
+			   pv->name, pv->driver, pv_driver_names());
+	return drv;
+}
+
+static int ctl_node(struct pv_engine *e, const char *name, struct pv_volctx *vc, struct pv_err *err)
+{
+	pv_engine_volctx(e, name, vc);
+	return pv_mkdir_p(vc->run_dir, 0700, err);
+}
+
+static bool same_definition(const struct pv *a, const struct pv *b)
+{
+	if (strcmp(a->driver, b->driver) != 0 || a->capacity != b->capacity || a->access_modes != b->access_modes ||
+	    a->volume_mode != b->volume_mode || strcmp(a->fs_type, b->fs_type) != 0 || a->gid != b->gid)
+		return false;
+	/* every attribute asked for is there with that value; the driver may have added some */
+	for (size_t i = 0; i < b->attributes.n; i++) {
+		const char *v = pv_map_get(&a->attributes, b->attributes.items[i].key);
+		if (!v || strcmp(v, b->attributes.items[i].value) != 0)
+			return false;
+	}
+	return true;
+}
+
+static bool same_default(const struct pv *stored, const struct pv *wanted, void *ud)
+{
+	(void)ud;
+	return same_definition(stored, wanted);
+}
+
+static int provision_and_record(struct pv_engine *e, const struct pv_driver *drv, struct pv *pv,
+				const struct pv_secrets *given, struct pv_err *err)
+{
+	struct ctl_secrets sec;
+	struct pv_volctx vc;
+	int r = ctl_secrets(e, pv, given, &sec, err);
+
+	if (r == 0)
+		r = ctl_node(e, pv->name, &vc, err);
+	if (r < 0)
+		goto out;
+	if (!pv->created)
+		pv->created = (int64_t)time(NULL);
+	if (drv->provision && (r = drv->provision(pv, sec.use, &vc.n, err)) < 0) {
+		pv_err_prefix(err, "volume %s: ", pv->name);
+		goto out;
+	}
+	r = pv_catalog_save(e->cfg.state_dir, pv, err);
+	if (r < 0 && drv->remove)
+		drv->remove(pv, sec.use, &vc.n, NULL); /* leave nothing half-done */
+out:
+	ctl_secrets_free(&sec);
+	return r;
+}
+
+int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s, pv_ctl_same_fn same, void *ud,
+		  struct pv_err *err)
+{
+	_cleanup_(pv_unlockp) int lock = -1;
+	const struct pv_driver *drv;
+	struct pv stored;
+	int r;
+
+	if ((r = pv_validate(pv, err)) < 0)
+		return r;
+	if (!(drv = ctl_driver(pv, err)))
+		return -EINVAL;
+	lock = pv_engine_lock(e, pv->name, err);
+	if (lock < 0)
+		return lock;
+	pv_init(&stored);
+	r = pv_catalog_load(e->cfg.state_dir, pv->name, &stored, err);
+	if (r == -ENOENT) {
+		pv_err_clear(err);
+		return provision_and_record(e, drv, pv, s, err);
+	}
+	if (r < 0)
+		return r;
+	if (!(same ? same : same_default)(&stored, pv, ud)) {
+		pv_free(&stored);
+		return pv_err_set(err, -EEXIST, PV_E_EXISTS,
+				  "volume %s already exists with a different definition (see: pvctl get %s -o json)",
+				  pv->name, pv->name);
+	}
+	pv_free(pv);
+	*pv = stored; /* a retried create: the volume as it was made */
+	return 0;
+}
+
+/* Refuse (or with force, undo) a stage of the volume on this node. */
+static int ctl_not_staged(struct pv_engine *e, const char *name, bool force, struct pv_err *err)
+{
+	struct pv_volume_state st;
+	int r = pv_engine_state(e, name, &st, err);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (st.phase == PV_NODE_DAMAGED)
+		r = pv_err_set(err, -EBUSY, PV_E_IN_USE,
+			       "volume %s: its node journal is damaged (%s), so it may still be mounted here; "
+			       "run pvctl reconcile --repair first", name, st.last_error);
+	else if (force)
+		r = pv_engine_teardown_locked(e, name, err);
+	else
+		r = pv_err_set(err, -EBUSY, PV_E_IN_USE, "volume %s is still %s on node %s at %s%s%s; %s first%s", name,
+			       pv_node_phase_name(st.phase), st.node_id, st.staging_path,
+			       st.n_targets ? " and published at " : "", st.n_targets ? st.targets[0].target : "",
+			       st.n_targets ? "unpublish and unstage it" : "unstage it", " (or pvctl delete --force)");
+	pv_volume_state_free(&st);
+	return r;
+}
+
+int pv_ctl_delete(struct pv_engine *e, const char *name, const struct pv_secrets *s, bool force, struct pv_err *err)
+{
+	_cleanup_(pv_unlockp) int lock = -1;
+	const struct pv_driver *drv;
+	struct ctl_secrets sec = { 0 };
+	struct pv_volctx vc;
+	struct pv pv;
+	int r;
+
+	lock = pv_engine_lock(e, name, err);
+	if (lock < 0)
+		return lock;
+	pv_init(&pv);
+	if ((r = pv_catalog_load(e->cfg.state_dir, name, &pv, err)) < 0)
+		return r;
+	r = ctl_not_staged(e, name, force, err);
+	if (r == 0)
+		r = ctl_secrets(e, &pv, s, &sec, err);
+	if (r == 0)
+		r = ctl_node(e, name, &vc, err);
+	drv = pv_driver_find(pv.driver);
+	if (r == 0 && drv && drv->remove && (r = drv->remove(&pv, sec.use, &vc.n, err)) < 0)
+		pv_err_prefix(err, "volume %s: ", name);
+	if (r == 0)
+		r = pv_catalog_remove(e->cfg.state_dir, name, err);
+	if (r == 0) { /* forget where it was published */
+		struct pv_attachments none = { 0 };
+		pv_attachments_save(e->cfg.state_dir, name, &none, NULL, NULL, NULL);
+	}
+	ctl_secrets_free(&sec);
+	pv_free(&pv);
+	return r;
+}
+
+static int ctl_grow(struct pv_engine *e, struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
+		    struct pv_err *err)
+{
+	const struct pv_driver *drv = ctl_driver(pv, err);
+	struct ctl_secrets sec;
+	struct pv_volctx vc;
+	int r;
+
+	if (!drv)
+		return -EINVAL;
+	if (!drv->expand)
+		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED, "volume %s: driver %s cannot grow volumes",
+				  pv->name, drv->name);
+	r = ctl_secrets(e, pv, s, &sec, err);
+	if (r == 0)
+		r = ctl_node(e, pv->name, &vc, err);
+	if (r == 0)
+		r = drv->expand(pv, bytes, sec.use, &vc.n, err);
+	ctl_secrets_free(&sec);
+	if (r < 0)
+		return r;
+	if (pv->capacity < bytes)
+		pv->capacity = bytes;
+	return pv_catalog_save(e->cfg.state_dir, pv, err);
+}
+
+static bool staged_here(struct pv_engine *e, const char *name)
+{
+	struct pv_volume_state st;
+	if (pv_engine_state(e, name, &st, NULL) < 0)
+		return false;
+	pv_volume_state_free(&st);
+	return true;
+}
+
+int pv_ctl_expand(struct pv_engine *e, const char *name, uint64_t bytes, uint64_t limit, const struct pv_secrets *s,
+		  bool on_node, struct pv_expand_result *res, struct pv_err *err)
+{
+	_cleanup_(pv_unlockp) int lock = -1;
+	char have[32];
+	struct pv pv;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	lock = pv_engine_lock(e, name, err);
+	if (lock < 0)
+		return lock;
+	pv_init(&pv);
+	if ((r = pv_catalog_load(e->cfg.state_dir, name, &pv, err)) < 0)
+		return r;
+	pv_quantity_format(pv.capacity, have, sizeof(have));
+	if (limit && pv.capacity > limit)
+		r = pv_err_set(err, -ERANGE, PV_E_RANGE, "volume %s is already %s, above the limit of %llu bytes "
+			       "(volumes only grow)", name, have, (unsigned long long)limit);
+	else if (bytes < pv.capacity && on_node)
+		r = pv_err_set(err, -ERANGE, PV_E_RANGE, "volume %s is %s: volumes only grow", name, have);
+	else if (bytes > pv.capacity)
+		r = ctl_grow(e, &pv, bytes, s, err);
+	res->capacity = pv.capacity;
+	res->node_expansion_required = pv.volume_mode == PV_VOLUME_FILESYSTEM;
+	if (r == 0 && on_node && staged_here(e, name)) {
+		uint64_t now = pv.capacity;
+		r = pv_engine_expand_locked(e, name, NULL, &now, err);
+		res->node_expansion_required = false;
+	}
+	pv_free(&pv);
+	return r;
+}
+
+int pv_ctl_publish(struct pv_engine *e, const char *name, const char *node, enum pv_access a, struct pv_err *err)
+{
+	_cleanup_(pv_unlockp) int lock = -1;
+	struct pv_attachments att = { 0 };
+	struct pv pv;
+	int r;
+
+	if (!pv_name_valid(node))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: node id '%s' is not valid", name, node);
+	lock = pv_engine_lock(e, name, err);
+	if (lock < 0)
+		return lock;
+	pv_init(&pv);
+	r = pv_ctl_find(e, name, &pv, NULL, NULL, err);
+	if (r == 0)
+		r = pv_attachments_load(e->cfg.state_dir, name, &att, err);
+	if (r == 0 && !pv_attachments_has(&att, node)) {
+		if (att.n && (a == PV_RWO || a == PV_RWOP))
+			r = pv_err_set(err, -EBUSY, PV_E_POLICY,
+				       "volume %s is already published to node %s and %s allows one node", name,
+				       att.nodes[0], pv_access_name(a));
+		else if (strcmp(node, e->cfg.node_id) != 0)
+			r = pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "node %s is not known to this plugin (it serves node %s)",
+				       node, e->cfg.node_id);
+		else if (!(pv.access_modes & PV_ACCESS_BIT(a)))
+			r = pv_err_set(err, -EPERM, PV_E_POLICY, "volume %s does not allow access mode %s", name,
+				       pv_access_name(a));
+		else
+			r = pv_attachments_save(e->cfg.state_dir, name, &att, node, NULL, err);
+	}
+	pv_attachments_free(&att);
+	pv_free(&pv);
+	return r;
+}
+
+/* One node: its backend fence (driver fence_release), then its record. */
+static int release_one(struct pv_engine *e, const struct pv *pv, const struct pv_secrets *s,
+		       const struct pv_attachments *att, const char *node, struct pv_err *err)
+{
+	const struct pv_driver *drv = pv_driver_find(pv->driver);
+	struct pv_volctx vc;
+	int r = 0;
+
+	if (drv && drv->fence_release) {
+		r = ctl_node(e, pv->name, &vc, err);
+		if (r == 0)
+			r = drv->fence_release(pv, s, node, &vc.n, err);
+	}
+	if (r == 0 && pv_attachments_has(att, node))
+		r = pv_attachments_save(e->cfg.state_dir, pv->name, att, NULL, node, err);
+	return r;
+}
+
+int pv_ctl_release(struct pv_engine *e, const char *name, const char *node, const struct pv_secrets *s,
+		   struct pv_err *err)
+{
+	_cleanup_(pv_unlockp) int lock = -1;
+	struct pv_attachments att = { 0 };
+	struct ctl_secrets sec = { 0 };
+	struct pv pv;
+	int r;
+
+	if (node && !pv_name_valid(node))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: node id '%s' is not valid", name, node);
+	lock = pv_engine_lock(e, name, err);
+	if (lock < 0)
+		return lock;
+	pv_init(&pv);
+	r = pv_catalog_load(e->cfg.state_dir, name, &pv, err);
+	if (r == -ENOENT) {
+		pv_err_clear(err);
+		return 0; /* gone: nothing can be held for it */
+	}
+	if (r < 0)
+		return r;
+	r = ctl_secrets(e, &pv, s, &sec, err);
+	if (r == 0)
+		r = pv_attachments_load(e->cfg.state_dir, name, &att, err);
+	if (r == 0 && node)
+		r = release_one(e, &pv, sec.use, &att, node, err);
+	while (r == 0 && !node && att.n) {
+		char *first = strdup(att.nodes[0]);
+		r = first ? release_one(e, &pv, sec.use, &att, first, err) : -ENOMEM;
+		free(first);
+		pv_attachments_free(&att);
+		if (r == 0)
+			r = pv_attachments_load(e->cfg.state_dir, name, &att, err);
+	}
+	pv_attachments_free(&att);
+	ctl_secrets_free(&sec);
+	pv_free(&pv);
+	return r;
+}
+
+int pv_ctl_find(struct pv_engine *e, const char *name, struct pv *pv, struct pv_secrets *s, bool *in_catalog,
+		struct pv_err *err)
+{
+	struct pv_volume_state st;
+	int r;
+
+	if (s)
+		pv_secrets_init(s);
+	if (in_catalog)
+		*in_catalog = true;
+	pv_init(pv);
+	r = pv_catalog_load(e->cfg.state_dir, name, pv, err);
+	if (r == -ENOENT && pv_engine_state(e, name, &st, NULL) == 0 && st.phase != PV_NODE_DAMAGED) {
+		pv_err_clear(err);
+		if (in_catalog)
+			*in_catalog = false;
+		r = pv_copy(pv, &st.pv, err);
+		pv_volume_state_free(&st);
+	}
+	if (r == 0 && s && pv->secret_ref && (r = pv_secrets_store_load(e->cfg.state_dir, pv->secret_ref, s, err)) < 0)
+		pv_free(pv);
+	return r;
+}

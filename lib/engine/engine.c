@@ -1,0 +1,245 @@
+/*
+ * engine.c — what the engine's files share: opening the engine on a configuration,
+ * per-volume locks and run directories, path checks, crash-test fault points, and the
+ * query of a volume's state on this node that front ends show (describe, get, CSI).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "pvnode/driver/os.h"
+#include "store/journal.h"
+
+int pv_engine_open(const struct pv_config *cfg, struct pv_engine **out, struct pv_err *err)
+{
+	static const char *const dirs[] = { "", "/catalog", "/journal", "/locks", "/run", "/staging", "/images" };
+	struct pv_engine *e;
+	char path[PATH_MAX];
+	int r;
+
+	if (!pv_path_clean(cfg->state_dir))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "state directory '%s' must be an absolute path without '..'", cfg->state_dir);
+	if (!pv_name_valid(cfg->node_id))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "node id '%s' is not valid (allowed: 1-128 of A-Z a-z 0-9 . _ : -)", cfg->node_id);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", cfg->state_dir, dirs[i]);
+		r = pv_mkdir_p(path, 0700, err);
+		if (r < 0)
+			return r;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	e->cfg = *cfg;
+	pthread_mutex_init(&e->usage_lock, NULL);
+	*out = e;
+	return 0;
+}
+
+void pv_engine_close(struct pv_engine *e)
+{
+	if (!e)
+		return;
+	pthread_mutex_destroy(&e->usage_lock);
+	free(e);
+}
+
+const struct pv_config *pv_engine_config(const struct pv_engine *e)
+{
+	return &e->cfg;
+}
+
+void pv_engine_volctx(const struct pv_engine *e, const char *volume, struct pv_volctx *vc)
+{
+	snprintf(vc->run_dir, sizeof(vc->run_dir), "%s/run/%s", e->cfg.state_dir, volume);
+	vc->n.state_dir = e->cfg.state_dir;
+	vc->n.node_id = e->cfg.node_id;
+	vc->n.run_dir = vc->run_dir;
+	vc->n.progress = e->cfg.progress;
+}
+
+int pv_engine_lock(struct pv_engine *e, const char *volume, struct pv_err *err)
+{
+	if (!pv_name_valid(volume))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume id '%s' is not valid (allowed: 1-128 of A-Z a-z 0-9 . _ : -)", volume ? volume : "");
+	return pv_lock_volume(e->cfg.state_dir, volume, e->cfg.wait_for_lock, err);
+}
+
+void pv_engine_note_error(struct pv_engine *e, const char *volume, const struct pv_err *err)
+{
+	struct pv_journal j;
+
+	if (!err || err->kind == PV_E_NONE || err->kind == PV_E_BUSY)
+		return;
+	if (pv_journal_load(e->cfg.state_dir, volume, &j, NULL) == 0) {
+		snprintf(j.last_error, sizeof(j.last_error), "%s", err->msg);
+		pv_journal_save(e->cfg.state_dir, &j, NULL);
+		pv_journal_free(&j);
+	}
+}
+
+#ifdef PV_FAULT_INJECTION
+void pv_fault_point(const char *point)
+{
+	const char *f = getenv("PVNODE_FAULT");
+	if (f && strcmp(f, point) == 0)
+		raise(SIGKILL);
+}
+#endif
+
+int pv_engine_check_path(const struct pv_engine *e, const char *what, const char *path, struct pv_err *err)
+{
+	char real[PATH_MAX], realprefix[PATH_MAX], probe[PATH_MAX];
+	bool under = false;
+
+	if (!path || !*path)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "%s is missing", what);
+	if (!pv_path_clean(path))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "%s '%s' must be an absolute path without '.', '..', '//' or control characters", what, path);
+	for (size_t i = 0; i < e->cfg.n_allowed_paths && !under; i++)
+		under = pv_path_under(path, e->cfg.allowed_paths[i]) && strcmp(path, e->cfg.allowed_paths[i]) != 0;
+	if (!under) {
+		char list[1024] = "";
+		size_t used = 0;
+		for (size_t i = 0; i < e->cfg.n_allowed_paths; i++)
+			used += (size_t)snprintf(list + used, used < sizeof(list) ? sizeof(list) - used : 0, "%s%s",
+						 i ? ", " : "", e->cfg.allowed_paths[i]);
+		return pv_err_set(err, -EPERM, PV_E_INVALID, "%s '%s' is outside the allowed prefixes (%s)", what, path,
+				  used ? list : "none");
+	}
+	/* Symlinks must not lead out: resolve the deepest existing ancestor. */
+	snprintf(probe, sizeof(probe), "%s", path);
+	while (realpath(probe, real) == NULL) {
+		char *slash = strrchr(probe, '/');
+		if (!slash || slash == probe)
+			return 0;
+		*slash = '\0';
+	}
+	for (size_t i = 0; i < e->cfg.n_allowed_paths; i++) {
+		if (realpath(e->cfg.allowed_paths[i], realprefix) == NULL)
+			snprintf(realprefix, sizeof(realprefix), "%s", e->cfg.allowed_paths[i]);
+		if (pv_path_under(real, realprefix) || pv_path_under(realprefix, real))
+			return 0;
+	}
+	return pv_err_set(err, -EPERM, PV_E_INVALID, "%s '%s' leads through a symbolic link outside the allowed prefixes",
+			  what, path);
+}
+
+
+
+static enum pv_node_phase phase_of(const struct pv_journal *j)
+{
+	switch (j->phase) {
+	case PV_PHASE_STAGING: return PV_NODE_STAGING;
+	case PV_PHASE_UNSTAGING: return PV_NODE_UNSTAGING;
+	case PV_PHASE_STAGED: return PV_NODE_STAGED;
+	default: return PV_NODE_NONE;
+	}
+}
+
+static int fill_state(const struct pv_journal *j, struct pv_volume_state *st, struct pv_err *err)
+{
+	st->phase = phase_of(j);
+	snprintf(st->node_id, sizeof(st->node_id), "%s", j->node_id);
+	snprintf(st->staging_path, sizeof(st->staging_path), "%s", j->staging_path);
+	snprintf(st->fs_type, sizeof(st->fs_type), "%s", j->fs_type);
+	st->access = j->access;
+	st->block = j->block;
+	st->readonly = j->readonly;
+	st->lost = j->lost;
+	snprintf(st->device, sizeof(st->device), "%s", j->att.device);
+	snprintf(st->backing, sizeof(st->backing), "%s", j->att.backing);
+	snprintf(st->source, sizeof(st->source), "%s", j->att.source);
+	snprintf(st->source_type, sizeof(st->source_type), "%s", j->att.fstype);
+	snprintf(st->summary, sizeof(st->summary), "%s", j->att.summary);
+	snprintf(st->fence, sizeof(st->fence), "%s", j->att.fence);
+	snprintf(st->last_error, sizeof(st->last_error), "%s", j->last_error);
+	st->helper_pid = j->att.helper.pid;
+	st->helper_running = pv_helper_alive(&j->att.helper);
+	if (j->n_publishes) {
+		st->targets = calloc(j->n_publishes, sizeof(*st->targets));
+		if (!st->targets)
+			return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	}
+	for (size_t i = 0; i < j->n_publishes; i++) {
+		const struct pv_publish_rec *p = &j->publishes[i];
+		struct pv_target_state *t = &st->targets[st->n_targets++];
+		snprintf(t->target, sizeof(t->target), "%s", p->target);
+		snprintf(t->selinux_label, sizeof(t->selinux_label), "%s", p->selinux_label);
+		t->readonly = p->readonly;
+		t->block = p->block;
+		t->lost = p->lost;
+		memcpy(t->groups, p->groups, sizeof(t->groups));
+		t->n_groups = p->n_groups;
+	}
+	return pv_copy(&st->pv, &j->pv, err);
+}
+
+int pv_engine_state(struct pv_engine *e, const char *volume, struct pv_volume_state *st, struct pv_err *err)
+{
+	struct pv_journal j;
+	struct pv_err jerr = { 0 };
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	pv_init(&st->pv);
+	r = pv_journal_load(e->cfg.state_dir, volume, &j, &jerr);
+	if (r == -ENOENT)
+		return -ENOENT;
+	if (r < 0 && jerr.kind == PV_E_INVALID)
+		return pv_err_set(err, r, jerr.kind, "%s", jerr.msg);
+	if (r < 0) {
+		/* unreadable or damaged: something may be mounted, nothing may be assumed */
+		st->phase = PV_NODE_DAMAGED;
+		snprintf(st->last_error, sizeof(st->last_error), "%s", jerr.msg);
+		return 0;
+	}
+	r = fill_state(&j, st, err);
+	pv_journal_free(&j);
+	if (r < 0)
+		pv_volume_state_free(st);
+	return r;
+}
+
+void pv_volume_state_free(struct pv_volume_state *st)
+{
+	free(st->targets);
+	st->targets = NULL;
+	st->n_targets = 0;
+	pv_free(&st->pv);
+}
+
+const char *pv_volume_status(const struct pv_volume_state *st)
+{
+	if (!st)
+		return "Available";
+	switch (st->phase) {
+	case PV_NODE_DAMAGED: return "Damaged";
+	case PV_NODE_STAGING: return "Staging";
+	case PV_NODE_UNSTAGING: return "Unstaging";
+	case PV_NODE_NONE: return "Available";
+	case PV_NODE_STAGED: break;
+	}
+	if (st->lost)
+		return "Lost";
+	for (size_t i = 0; i < st->n_targets; i++)
+		if (st->targets[i].lost)
+			return "Lost";
+	return st->n_targets ? "Published" : "Staged";
+}
+
+const char *pv_node_phase_name(enum pv_node_phase p)
+{
+	static const char *const names[] = { "none", "staging", "staged", "unstaging", "damaged" };
+	return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "unknown";
+}
