@@ -125,35 +125,43 @@ our_helpers() {
 	done
 }
 
+# unmount_under_t [lazy]: every mount below $T, deepest first; with "lazy", detach what
+# is still busy. Without it a busy mount stays: a helper's FUSE file under a loop device
+# must stay reachable until the loop is detached, else the loop's backing file no longer
+# shows a path under $T and nothing here could find that loop device again.
 unmount_under_t() {
 	local m
 	for m in $(awk -v t="$T/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
-		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+		umount "$m" 2>/dev/null || { [ "${1:-}" = lazy ] && umount -l "$m" 2>/dev/null; }
 	done
 }
 
-detach_loops_under_t() {
+loops_under_t() {
 	local dev back
 	losetup -nO NAME,BACK-FILE 2>/dev/null | while read -r dev back; do
-		case "$back" in "$T"/*) losetup -d "$dev" 2>/dev/null ;; esac
+		case "$back" in "$T"/*) echo "$dev" ;; esac
 	done
 }
 
-# Undo one driver's run: csi-sanity, pvnode, helpers, mounts, loops, backend server.
+# Undo one driver's run: csi-sanity, pvnode, then what a run cut short leaves staged
+# (pvnode keeps volumes staged across its own restarts): staging and publish mounts, loop
+# devices, helpers and their FUSE mounts; then the backend server.
 driver_cleanup() {
-	local p
+	local p l loops
 	if [ -n "$SANITY_PID" ]; then stop_pid "$SANITY_PID" 5; SANITY_PID=""; fi
 	if [ -n "$PVNODE_PID" ]; then stop_pid "$PVNODE_PID" 15; PVNODE_PID=""; fi
+	loops=$(loops_under_t)                 # while their backing files are still reachable
+	unmount_under_t                        # filesystems on the loops, bind mounts
 	unmount_under_t
+	for l in $loops; do losetup -d "$l" 2>/dev/null; done
 	for p in $(our_helpers); do kill -TERM "$p" 2>/dev/null; done
 	for _ in $(seq 30); do [ -z "$(our_helpers)" ] && break; sleep 0.1; done
 	for p in $(our_helpers); do kill -KILL "$p" 2>/dev/null; done
-	unmount_under_t
-	detach_loops_under_t
+	for l in $(loops_under_t); do losetup -d "$l" 2>/dev/null; done
+	unmount_under_t lazy
 	tgt_stop
 	if [ -n "$NFS_UP" ]; then nfs_fixture_stop; NFS_UP=""; fi
-	unmount_under_t
-	detach_loops_under_t
+	unmount_under_t lazy
 }
 
 cleanup() {
@@ -270,30 +278,40 @@ summary_of() {
 	local line
 	line=$(grep -E -- '-- [0-9]+ Passed \| [0-9]+ Failed' "$1" | tail -n 1)
 	if [ -z "$line" ]; then echo "- - -"; return 1; fi
-	sed -E 's/.*-- ([0-9]+) Passed \| ([0-9]+) Failed \| ([0-9]+) Pending \| ([0-9]+) Skipped.*/\1 \2 \4/' <<<"$line"
+	sed -E 's/.*-- ([0-9]+) Passed \| ([0-9]+) Failed \| ([0-9]+ Flaked \| )?[0-9]+ Pending \| ([0-9]+) Skipped.*/\1 \2 \4/' <<<"$line"
 }
 
-declare -A RESULT
-overall=0
-for d in $DRIVERS; do
-	case $d in file | nfs | iscsi) ;; *) log "unknown driver $d"; overall=1; continue ;; esac
-	log "=== $d"
+# connect_race_only OUTPUT: did every failure happen in csi-sanity's own connect
+# (sanity.go:272, "Connection timed out")? csi-sanity v5.3.1's utils.Connect calls
+# WaitForStateChange(ctx, GetState()) after a non-blocking Dial: when the channel is
+# READY before its first GetState(), it waits a minute for a change that never comes.
+# pvnode is not involved (it answered Probe before the run, and the next spec's fresh
+# connection works). Fixed upstream after v5.3.1 (utils/grpcutil.go polls the state first).
+connect_race_only() {
+	local sum
+	sum=$(sed -n '/^Summarizing [0-9]* Failure/,/^Ran [0-9]* of/p' "$1")
+	[ -n "$sum" ] || return 1
+	[ "$(grep -c '^\s*\[FAIL\]' <<<"$sum")" = "$(grep -c 'pkg/sanity/sanity.go:272$' <<<"$sum")" ] &&
+		grep -q 'Connection timed out' "$1"
+}
+
+# run_driver DRIVER: one csi-sanity run against a fresh backend and pvnode; sets
+# RESULT[DRIVER] and returns 0 passed, 1 failed, 2 failed only by the connect race.
+run_driver() {
+	local d=$1 rc=0 params out src p f s seed extra=()
 	mkdir -p "$T/$d"
-	rc=0
 	start_backend "$d" || rc=$?
-	if [ "$rc" = 77 ]; then RESULT[$d]="not run (backend not available)"; driver_cleanup; continue; fi
-	if [ "$rc" = 78 ]; then RESULT[$d]="not run (no block volumes on this driver)"; driver_cleanup; continue; fi
+	if [ "$rc" = 77 ]; then RESULT[$d]="not run (backend not available)"; driver_cleanup; return 0; fi
+	if [ "$rc" = 78 ]; then RESULT[$d]="not run (no block volumes on this driver)"; driver_cleanup; return 0; fi
 	if [ "$rc" != 0 ] || ! start_pvnode "$d"; then
 		RESULT[$d]="harness error (see $RESULTS_DIR/$d.pvnode.log)"
-		overall=1
-		cp "$T/pvnode.log" "$RESULTS_DIR/$d.pvnode.log" 2>/dev/null
 		driver_cleanup
-		continue
+		cp "$T/pvnode.log" "$RESULTS_DIR/$d.pvnode.log" 2>/dev/null
+		return 1
 	fi
 	params=$T/$d/params.yaml
 	write_params "$d" "$params"
 	cp "$params" "$RESULTS_DIR/$d.params.yaml"
-	extra=()
 	if [ "$d" = iscsi ] && [ "$ISCSI_CHAP" = 1 ]; then
 		write_secrets "$T/$d/secrets.yaml"
 		extra=(--csi.secrets="$T/$d/secrets.yaml")
@@ -312,21 +330,40 @@ for d in $DRIVERS; do
 	src=$?
 	SANITY_PID=""
 	alive "$PVNODE_PID" || log "pvnode ($d) is no longer running after csi-sanity"
+	driver_cleanup
+	cp "$T/pvnode.log" "$RESULTS_DIR/$d.pvnode.log" 2>/dev/null
+	rm -rf "${T:?}/$d"
+	seed=$(sed -n 's/^Random Seed: \([0-9]*\).*/\1/p' "$out" | head -n 1)
 	read -r p f s < <(summary_of "$out")
 	if [ "$p" = - ]; then
 		RESULT[$d]="no ginkgo summary (csi-sanity exit $src; see $out)"
-		overall=1
-	else
-		RESULT[$d]="$p passed, $f failed, $s skipped"
-		[ "$f" = 0 ] && [ "$src" = 0 ] || overall=1
+		return 1
 	fi
-	seed=$(sed -n 's/^Random Seed: \([0-9]*\).*/\1/p' "$out" | head -n 1)
+	RESULT[$d]="$p passed, $f failed, $s skipped"
 	log "$d: ${RESULT[$d]} (ginkgo seed ${seed:-?}; --ginkgo.seed=N repeats the order)"
 	# The failed specs, from ginkgo's "Summarizing N Failures" block.
-	sed -n '/^Summarizing [0-9]* Failure/,/^Ran [0-9]* of/p' "$out" | grep -E '^\s*\[(FAIL|PANICKED|TIMEDOUT|INTERRUPTED)\]' \
-		| sed 's/^/    /' >&2
-	driver_cleanup
-	cp "$T/pvnode.log" "$RESULTS_DIR/$d.pvnode.log" 2>/dev/null
+	sed -n '/^Summarizing [0-9]* Failure/,/^Ran [0-9]* of/p' "$out" |
+		grep -E '^\s*\[(FAIL|PANICKED|TIMEDOUT|INTERRUPTED)\]' | sed 's/^/    /' >&2
+	[ "$f" = 0 ] && [ "$src" = 0 ] && return 0
+	connect_race_only "$out" && return 2
+	return 1
+}
+
+declare -A RESULT
+overall=0
+for d in $DRIVERS; do
+	case $d in file | nfs | iscsi) ;; *) log "unknown driver $d"; overall=1; continue ;; esac
+	log "=== $d"
+	rc=0
+	run_driver "$d" || rc=$?
+	if [ "$rc" = 2 ]; then
+		log "$d: every failure is csi-sanity's connect race (utils.Connect, not pvnode); once more"
+		mv "$RESULTS_DIR/$d.out" "$RESULTS_DIR/$d.connect-race.out"
+		rc=0
+		run_driver "$d" || rc=$?
+		RESULT[$d]="${RESULT[$d]} (second run: the first hit csi-sanity's connect race)"
+	fi
+	[ "$rc" = 0 ] || overall=1
 done
 
 echo
