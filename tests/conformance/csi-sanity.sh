@@ -180,8 +180,8 @@ trap 'log "interrupted"; exit 130' INT TERM
 
 # Wait until pvnode answers Probe (csi_call), or at least listens (no csi_call built).
 wait_pvnode() {
-	local sock=$1 i
-	for i in $(seq 200); do
+	local sock=$1
+	for _ in $(seq 200); do
 		alive "$PVNODE_PID" || { log "pvnode exited at start:"; tail -n 20 "$T/pvnode.log" >&2; return 1; }
 		if [ -x "$CSI_CALL" ]; then
 			"$CSI_CALL" "unix://$sock" Probe 2>/dev/null | grep -q '"value":true' && return 0
