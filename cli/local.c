@@ -1,7 +1,8 @@
 /*
  * local.c — pvctl's in-process backend: each command through the controller layer
  * (create, delete, expand, fence-release) or the node engine (stage, publish, unpublish,
- * unstage, stats, reconcile), on this node's state directory.
+ * unstage, stats, reconcile), on this node's state directory. pvctl.c opens the engine
+ * (p->engine) before any of these runs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,26 +14,24 @@
 #include "pvnode/controller.h"
 #include "pvnode/util.h"
 
-static int engine(struct pvctl *p, struct pv_engine **e)
-{
-	struct pv_err err = { 0 };
+/* The PV a command names and its secrets: the catalog's, else the one staged here. */
+struct found {
+	struct pv pv;
+	struct pv_secrets s;
+	bool in_catalog;
+};
 
-	if (!p->engine && pv_engine_open(&p->cfg, &p->engine, &err) < 0)
-		return pvctl_fail(&err);
-	*e = p->engine;
-	return 0;
+static void found_free(struct found *f)
+{
+	pv_secrets_free(&f->s);
+	pv_free(&f->pv);
 }
 
-/* The PV of a node command and its secrets: the catalog, else the node's journal. */
-static int find(struct pvctl *p, const char *name, struct pv *pv, struct pv_secrets *s, bool *in_catalog)
+static int find(struct pvctl *p, const char *name, struct found *f)
 {
-	struct pv_engine *e = NULL;
 	struct pv_err err = { 0 };
-	int r = engine(p, &e);
 
-	if (r)
-		return r;
-	if (pv_ctl_find(e, name, pv, s, in_catalog, &err) < 0)
+	if (pv_ctl_find(p->engine, name, &f->pv, &f->s, &f->in_catalog, &err) < 0)
 		return pvctl_fail(&err);
 	return 0;
 }
@@ -40,16 +39,15 @@ static int find(struct pvctl *p, const char *name, struct pv *pv, struct pv_secr
 static int l_create(struct pvctl *p, const struct pvctl_req *r)
 {
 	struct pv_err err = { 0 };
-	struct pv_engine *e = NULL;
 	struct pv pv;
 	char q[32];
-	int rc;
+	int rc = 0;
 
 	if (pvctl_read_pv(r->file, &pv, &err) < 0) {
 		fprintf(stderr, "pvctl: %s: %s\n", r->file, err.msg);
 		return PVCTL_USAGE;
 	}
-	if ((rc = engine(p, &e)) == 0 && pv_ctl_create(e, &pv, NULL, NULL, NULL, &err) < 0)
+	if (pv_ctl_create(p->engine, &pv, NULL, NULL, NULL, &err) < 0)
 		rc = pvctl_fail(&err);
 	if (rc == 0 && pvctl_json(r)) {
 		_cleanup_(pv_freep) char *text = pv_to_json_text(&pv);
@@ -64,7 +62,8 @@ static int l_create(struct pvctl *p, const struct pvctl_req *r)
 
 static int l_get(struct pvctl *p, const struct pvctl_req *r)
 {
-	_cleanup_(pv_strv_freep) char **names = NULL;
+	_cleanup_(pv_strv_freep) char **all = NULL;
+	char *one[] = { (char *)r->name, NULL }, **names = one;
 	struct pv_err err = { 0 };
 	const char *out = r->output ? r->output : "table";
 
@@ -73,11 +72,10 @@ static int l_get(struct pvctl *p, const struct pvctl_req *r)
 		if (pv_catalog_load(p->cfg.state_dir, r->name, &pv, &err) < 0)
 			return pvctl_fail(&err);
 		pv_free(&pv);
-		names = calloc(2, sizeof(char *));
-		if (!names || !(names[0] = strdup(r->name)))
-			return pvctl_fail(&(struct pv_err){ .kind = PV_E_RESOURCE, .msg = "out of memory" });
-	} else if (pv_catalog_list(p->cfg.state_dir, &names, &err) < 0) {
+	} else if (pv_catalog_list(p->cfg.state_dir, &all, &err) < 0) {
 		return pvctl_fail(&err);
+	} else {
+		names = all;
 	}
 	if (strcmp(out, "json") == 0)
 		pvctl_print_json(p, names, r->name != NULL);
@@ -90,26 +88,18 @@ static int l_get(struct pvctl *p, const struct pvctl_req *r)
 
 static int l_describe(struct pvctl *p, const struct pvctl_req *r)
 {
-	bool in_catalog;
-	struct pv pv;
-	int rc = find(p, r->name, &pv, NULL, &in_catalog);
+	_cleanup_(found_free) struct found f = { 0 };
+	int rc = find(p, r->name, &f);
 
-	if (rc)
-		return rc;
-	pvctl_print_describe(p, &pv, in_catalog);
-	pv_free(&pv);
-	return 0;
+	if (rc == 0)
+		pvctl_print_describe(p, &f.pv, f.in_catalog);
+	return rc;
 }
 
 static int l_delete(struct pvctl *p, const struct pvctl_req *r)
 {
 	struct pv_err err = { 0 };
-	struct pv_engine *e = NULL;
-	int rc = engine(p, &e);
-
-	if (rc)
-		return rc;
-	if (pv_ctl_delete(e, r->name, NULL, r->force, &err) < 0)
+	if (pv_ctl_delete(p->engine, r->name, NULL, r->force, &err) < 0)
 		return pvctl_fail(&err);
 	printf("volume %s deleted\n", r->name);
 	return 0;
@@ -119,13 +109,8 @@ static int l_expand(struct pvctl *p, const struct pvctl_req *r)
 {
 	struct pv_expand_result res;
 	struct pv_err err = { 0 };
-	struct pv_engine *e = NULL;
 	char q[32];
-	int rc = engine(p, &e);
-
-	if (rc)
-		return rc;
-	if (pv_ctl_expand(e, r->name, r->capacity, 0, NULL, true, &res, &err) < 0)
+	if (pv_ctl_expand(p->engine, r->name, r->capacity, 0, NULL, true, &res, &err) < 0)
 		return pvctl_fail(&err);
 	pv_quantity_format(res.capacity, q, sizeof(q));
 	printf("volume %s expanded to %s\n", r->name, q);
@@ -134,62 +119,49 @@ static int l_expand(struct pvctl *p, const struct pvctl_req *r)
 
 static int l_stage(struct pvctl *p, const struct pvctl_req *r)
 {
+	_cleanup_(found_free) struct found f = { 0 };
 	struct pv_err err = { 0 };
-	struct pv_secrets s;
-	struct pv pv;
-	int rc = find(p, r->name, &pv, &s, NULL);
+	int rc = find(p, r->name, &f);
 
 	if (rc)
 		return rc;
 	struct pv_stage_req req = {
-		.pv = &pv, .secrets = &s, .access = r->access, .block = pv.volume_mode == PV_VOLUME_BLOCK,
+		.pv = &f.pv, .secrets = &f.s, .access = r->access, .block = f.pv.volume_mode == PV_VOLUME_BLOCK,
 		.staging_path = r->staging, .mount_flags = r->flags, .n_mount_flags = r->n_flags,
 		.readonly = r->readonly,
 	};
 	if (pv_engine_stage(p->engine, &req, &err) < 0)
-		rc = pvctl_fail(&err);
-	else
-		printf("volume %s staged\n", pv.name);
-	pv_secrets_free(&s);
-	pv_free(&pv);
-	return rc;
+		return pvctl_fail(&err);
+	printf("volume %s staged\n", f.pv.name);
+	return 0;
 }
 
 static int l_publish(struct pvctl *p, const struct pvctl_req *r)
 {
+	_cleanup_(found_free) struct found f = { 0 };
 	struct pv_publish_result res = { 0 };
 	struct pv_err err = { 0 };
-	struct pv_secrets s;
-	struct pv pv;
-	int rc = find(p, r->name, &pv, &s, NULL);
+	int rc = find(p, r->name, &f);
 
 	if (rc)
 		return rc;
 	struct pv_publish_req req = {
-		.pv = &pv, .secrets = &s, .access = r->access, .block = pv.volume_mode == PV_VOLUME_BLOCK,
+		.pv = &f.pv, .secrets = &f.s, .access = r->access, .block = f.pv.volume_mode == PV_VOLUME_BLOCK,
 		.staging_path = r->staging, .target = r->target, .readonly = r->readonly,
 		.selinux_level = r->selinux_level, .pod_identity = r->pod, .mount_flags = r->flags,
 		.n_mount_flags = r->n_flags, .relabel = r->relabel,
 	};
 	if (pv_engine_publish(p->engine, &req, &res, &err) < 0)
-		rc = pvctl_fail(&err);
-	else
-		pvctl_print_publish(pv.name, r->target, pvctl_json(r), res.readonly, res.selinux_label, res.groups,
-				    res.n_groups);
-	pv_secrets_free(&s);
-	pv_free(&pv);
-	return rc;
+		return pvctl_fail(&err);
+	pvctl_print_publish(f.pv.name, r->target, pvctl_json(r), res.readonly, res.selinux_label, res.groups,
+			    res.n_groups);
+	return 0;
 }
 
 static int l_unpublish(struct pvctl *p, const struct pvctl_req *r)
 {
 	struct pv_err err = { 0 };
-	struct pv_engine *e = NULL;
-	int rc = engine(p, &e);
-
-	if (rc)
-		return rc;
-	if (pv_engine_unpublish(e, r->name, r->target, &err) < 0)
+	if (pv_engine_unpublish(p->engine, r->name, r->target, &err) < 0)
 		return pvctl_fail(&err);
 	printf("volume %s unpublished from %s\n", r->name, r->target);
 	return 0;
@@ -198,12 +170,7 @@ static int l_unpublish(struct pvctl *p, const struct pvctl_req *r)
 static int l_unstage(struct pvctl *p, const struct pvctl_req *r)
 {
 	struct pv_err err = { 0 };
-	struct pv_engine *e = NULL;
-	int rc = engine(p, &e);
-
-	if (rc)
-		return rc;
-	if (pv_engine_unstage(e, r->name, r->staging, &err) < 0)
+	if (pv_engine_unstage(p->engine, r->name, r->staging, &err) < 0)
 		return pvctl_fail(&err);
 	printf("volume %s unstaged\n", r->name);
 	return 0;
@@ -213,12 +180,7 @@ static int l_stats(struct pvctl *p, const struct pvctl_req *r)
 {
 	struct pv_volume_stats st;
 	struct pv_err err = { 0 };
-	struct pv_engine *e = NULL;
-	int rc = engine(p, &e);
-
-	if (rc)
-		return rc;
-	if (pv_engine_stats(e, r->name, r->target ? r->target : r->staging, &st, &err) < 0)
+	if (pv_engine_stats(p->engine, r->name, r->target ? r->target : r->staging, &st, &err) < 0)
 		return pvctl_fail(&err);
 	if (pvctl_json(r)) {
 		printf("{\"bytes\": {\"total\": %llu, \"used\": %llu, \"available\": %llu}, \"abnormal\": %s, "
@@ -238,22 +200,19 @@ static int l_stats(struct pvctl *p, const struct pvctl_req *r)
 
 static int l_fence_release(struct pvctl *p, const struct pvctl_req *r)
 {
+	_cleanup_(found_free) struct found f = { 0 };
 	struct pv_err err = { 0 };
-	struct pv_engine *e = NULL;
-	struct pv pv;
-	int rc = find(p, r->name, &pv, NULL, NULL);
+	int rc = find(p, r->name, &f);
 
 	if (rc)
 		return rc;
-	e = p->engine;
-	if (!pv_driver_fences(pv.driver))
-		printf("volume %s: driver %s holds no fence across nodes: nothing to release\n", pv.name, pv.driver);
-	else if (pv_ctl_release(e, r->name, r->node, NULL, &err) < 0)
-		rc = pvctl_fail(&err);
+	if (!pv_driver_fences(f.pv.driver))
+		printf("volume %s: driver %s holds no fence across nodes: nothing to release\n", f.pv.name, f.pv.driver);
+	else if (pv_ctl_release(p->engine, r->name, r->node, NULL, &err) < 0)
+		return pvctl_fail(&err);
 	else
-		printf("volume %s: fence of node %s released\n", pv.name, r->node);
-	pv_free(&pv);
-	return rc;
+		printf("volume %s: fence of node %s released\n", f.pv.name, r->node);
+	return 0;
 }
 
 static void report_line(const char *line, bool problem, void *ud)
@@ -266,13 +225,8 @@ static void report_line(const char *line, bool problem, void *ud)
 static int l_reconcile(struct pvctl *p, const struct pvctl_req *r)
 {
 	struct pv_err err = { 0 };
-	struct pv_engine *e = NULL;
-	int rc = engine(p, &e);
-
 	(void)r;
-	if (rc)
-		return rc;
-	if (pv_engine_reconcile(e, report_line, NULL, &err) < 0)
+	if (pv_engine_reconcile(p->engine, report_line, NULL, &err) < 0)
 		return pvctl_fail(&err);
 	return 0;
 }

@@ -46,8 +46,6 @@ static void status_of(struct pvctl *p, const char *name, char *status, size_t sl
 
 	snprintf(status, slen, "Available");
 	snprintf(node, nlen, "-");
-	if (!p->engine && pv_engine_open(&p->cfg, &p->engine, NULL) < 0)
-		return;
 	if (pv_engine_state(p->engine, name, &st, NULL) < 0)
 		return;
 	snprintf(status, slen, "%s", pv_volume_status(&st));

@@ -141,6 +141,11 @@ static int run(struct pvctl *p, int argc, char **argv)
 		return pvctl_usage("%s acts on the local state directory: run it without --endpoint", req.cmd);
 	if (!fn)
 		return pvctl_usage("%s needs --endpoint unix:///path/to/csi.sock", req.cmd);
+	if (!p->endpoint && strcmp(req.cmd, "secret") != 0) {
+		struct pv_err err = { 0 };
+		if (pv_engine_open(&p->cfg, &p->engine, &err) < 0)
+			return pvctl_fail(&err);
+	}
 	return fn(p, &req);
 }
 

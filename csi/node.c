@@ -25,17 +25,32 @@ static void node_common_free(struct node_common *c)
 	pv_secrets_free(&c->secrets);
 }
 
-static int node_prepare(struct csi_ctx *ctx, const char *id, const Csi__V1__VolumeCapability *cap,
-			void *const *secrets, size_t n_secrets, void *const *vctx, size_t n_vctx,
-			struct node_common *c, struct pv_err *err)
+/* What stage and publish share: the id, the paths under the allowed prefixes (the
+ * target only for publish; the staging path required for stage), the capability, the
+ * secrets and the PV (volume_context first, else the catalog). */
+struct node_paths {
+	const char *staging;
+	bool staging_required;
+	const char *target;   /* NULL: stage */
+};
+
+static int node_prepare(struct csi_ctx *ctx, const char *id, const struct node_paths *paths,
+			const Csi__V1__VolumeCapability *cap, void *const *secrets, size_t n_secrets,
+			void *const *vctx, size_t n_vctx, struct node_common *c, struct pv_err *err)
 {
+	int r;
+
 	pv_init(&c->pv);
 	pv_secrets_init(&c->secrets);
-	int r = csi_check_capability(id, cap, &c->cap, err);
-	if (r < 0)
+	if ((r = csi_check_volume_id(id, err)) < 0)
 		return r;
-	r = csi_secrets_in(secrets, n_secrets, &c->secrets, err);
-	if (r < 0)
+	if (paths->target && (r = csi_check_path(ctx->svc, "target_path", paths->target, true, err)) < 0)
+		return r;
+	if ((r = csi_check_path(ctx->svc, "staging_target_path", paths->staging, paths->staging_required, err)) < 0)
+		return r;
+	if ((r = csi_check_capability(id, cap, &c->cap, err)) < 0)
+		return r;
+	if ((r = csi_secrets_in(secrets, n_secrets, &c->secrets, err)) < 0)
 		return r;
 	return csi_load_pv(ctx->svc, id, vctx, n_vctx, &c->pv, err);
 }
@@ -59,15 +74,10 @@ int csi_node_stage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 			  ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__NodeStageVolumeRequest *q = (const void *)req;
+	const struct node_paths paths = { .staging = q->staging_target_path, .staging_required = true };
 	struct node_common c;
-	int r = csi_check_volume_id(q->volume_id, err);
-	if (r < 0)
-		return r;
-	r = csi_check_path(ctx->svc, "staging_target_path", q->staging_target_path, true, err);
-	if (r < 0)
-		return r;
-	r = node_prepare(ctx, q->volume_id, q->volume_capability, (void *const *)q->secrets,
-			 q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
+	int r = node_prepare(ctx, q->volume_id, &paths, q->volume_capability, (void *const *)q->secrets,
+			     q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
 	if (r == 0 && !ctx->svc->dry_run) {
 		struct pv_stage_req sr = {
 			.pv = &c.pv,
@@ -89,19 +99,28 @@ int csi_node_stage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	return 0;
 }
 
+/* Unstage and unpublish: a valid id and path, a volume this node or the catalog knows
+ * (else NOT_FOUND), then the engine's operation, which is idempotent. */
+typedef int (*undo_fn)(struct pv_engine *e, const char *volume, const char *path, struct pv_err *err);
+
+static int node_undo(struct csi_ctx *ctx, const char *id, const char *what, const char *path, undo_fn op,
+		     struct pv_err *err)
+{
+	int r = csi_check_volume_id(id, err);
+	if (r == 0)
+		r = csi_check_path(ctx->svc, what, path, true, err);
+	if (r == 0)
+		r = check_known(ctx->svc, id, err);
+	if (r == 0 && !ctx->svc->dry_run)
+		r = op(ctx->svc->engine, id, path, err);
+	return r;
+}
+
 int csi_node_unstage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 			    ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__NodeUnstageVolumeRequest *q = (const void *)req;
-	int r = csi_check_volume_id(q->volume_id, err);
-	if (r < 0)
-		return r;
-	r = csi_check_path(ctx->svc, "staging_target_path", q->staging_target_path, true, err);
-	if (r < 0)
-		return r;
-	r = check_known(ctx->svc, q->volume_id, err);
-	if (r == 0 && !ctx->svc->dry_run)
-		r = pv_engine_unstage(ctx->svc->engine, q->volume_id, q->staging_target_path, err);
+	int r = node_undo(ctx, q->volume_id, "staging_target_path", q->staging_target_path, pv_engine_unstage, err);
 	if (r < 0)
 		return r;
 	*resp = CSI_NEW(ctx, node_unstage_volume_response);
@@ -112,18 +131,10 @@ int csi_node_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 			    ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__NodePublishVolumeRequest *q = (const void *)req;
+	const struct node_paths paths = { .staging = q->staging_target_path, .target = q->target_path };
 	struct node_common c;
-	int r = csi_check_volume_id(q->volume_id, err);
-	if (r < 0)
-		return r;
-	r = csi_check_path(ctx->svc, "target_path", q->target_path, true, err);
-	if (r < 0)
-		return r;
-	r = csi_check_path(ctx->svc, "staging_target_path", q->staging_target_path, false, err);
-	if (r < 0)
-		return r;
-	r = node_prepare(ctx, q->volume_id, q->volume_capability, (void *const *)q->secrets,
-			 q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
+	int r = node_prepare(ctx, q->volume_id, &paths, q->volume_capability, (void *const *)q->secrets,
+			     q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
 	if (r == 0 && !ctx->svc->dry_run) {
 		/* Kubernetes passes the pod's uid when podInfoOnMount is set: a stable
 		 * SELinux level is derived from it. */
@@ -158,15 +169,7 @@ int csi_node_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 			      ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__NodeUnpublishVolumeRequest *q = (const void *)req;
-	int r = csi_check_volume_id(q->volume_id, err);
-	if (r < 0)
-		return r;
-	r = csi_check_path(ctx->svc, "target_path", q->target_path, true, err);
-	if (r < 0)
-		return r;
-	r = check_known(ctx->svc, q->volume_id, err);
-	if (r == 0 && !ctx->svc->dry_run)
-		r = pv_engine_unpublish(ctx->svc->engine, q->volume_id, q->target_path, err);
+	int r = node_undo(ctx, q->volume_id, "target_path", q->target_path, pv_engine_unpublish, err);
 	if (r < 0)
 		return r;
 	*resp = CSI_NEW(ctx, node_unpublish_volume_response);
@@ -184,17 +187,23 @@ static Csi__V1__VolumeUsage *usage(struct csi_ctx *ctx, int unit, uint64_t avail
 	return u;
 }
 
+/* Stats and expand: a valid id, a volume_path, a volume this node or the catalog knows. */
+static int check_volume_path(struct csi_ctx *ctx, const char *id, const char *path, struct pv_err *err)
+{
+	int r = csi_check_volume_id(id, err);
+	if (r < 0)
+		return r;
+	if (!*path)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume_path is required");
+	return check_known(ctx->svc, id, err);
+}
+
 int csi_node_get_volume_stats(struct csi_ctx *ctx, const ProtobufCMessage *req,
 			      ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__NodeGetVolumeStatsRequest *q = (const void *)req;
 	struct pv_volume_stats st;
-	int r = csi_check_volume_id(q->volume_id, err);
-	if (r < 0)
-		return r;
-	if (!*q->volume_path)
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume_path is required");
-	r = check_known(ctx->svc, q->volume_id, err);
+	int r = check_volume_path(ctx, q->volume_id, q->volume_path, err);
 	if (r < 0)
 		return r;
 	/* Stats only read: a path that cannot be the volume's is "not there" (NOT_FOUND,
@@ -228,12 +237,7 @@ int csi_node_expand_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 {
 	const Csi__V1__NodeExpandVolumeRequest *q = (const void *)req;
 	uint64_t bytes = 0;
-	int r = csi_check_volume_id(q->volume_id, err);
-	if (r < 0)
-		return r;
-	if (!*q->volume_path)
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume_path is required");
-	r = check_known(ctx->svc, q->volume_id, err);
+	int r = check_volume_path(ctx, q->volume_id, q->volume_path, err);
 	if (r < 0)
 		return r;
 	r = csi_check_path(ctx->svc, "volume_path", q->volume_path, true, err);

@@ -267,102 +267,125 @@ static void handle_event(struct server *s, grpc_event ev)
 	}
 }
 
-int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *o,
-		   struct pv_err *err)
+/* Serve until a stop was asked for and every call in flight is done. */
+static void serve_loop(struct server *s)
 {
-	const char *path = csi_endpoint_path(o->endpoint);
-	if (!path)
-		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "endpoint %s: only unix:///absolute/path endpoints are supported",
-				  o->endpoint);
-	int r = prepare_socket(path, err);
-	if (r < 0)
-		return r;
-
-	/* Signals go to one thread; every thread started after this inherits the mask. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	pthread_t sig_tid;
-	pthread_create(&sig_tid, NULL, signal_thread, &set);
-
-	struct server s = {.svc = svc};
-	pthread_mutex_init(&s.mu, NULL);
-	pthread_cond_init(&s.cv, NULL);
-	grpc_init();
-	grpc_arg args[] = {
-		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-		 .value.integer = CSI_MAX_MESSAGE},
-	};
-	grpc_channel_args cargs = {.num_args = 1, .args = args};
-	s.cq = grpc_completion_queue_create_for_next(NULL);
-	s.server = grpc_server_create(&cargs, NULL);
-	grpc_server_register_completion_queue(s.server, s.cq, NULL);
-	char addr[PATH_MAX + 8];
-	snprintf(addr, sizeof(addr), "unix:%s", path);
-	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-	int port = grpc_server_add_http2_port(s.server, addr, creds);
-	grpc_server_credentials_release(creds);
-	unsigned nworkers = o->workers ? o->workers : 4;
-	pthread_t *tids = calloc(nworkers, sizeof(*tids));
-	if (!port || !tids) {
-		r = pv_err_set(err, -EADDRNOTAVAIL, PV_E_INTERNAL, "endpoint %s: cannot listen", path);
-		grpc_server_destroy(s.server);
-		goto out_cq;
-	}
-	grpc_server_start(s.server);
-	chmod(path, 0660);
-	for (unsigned i = 0; i < nworkers; i++)
-		pthread_create(&tids[i], NULL, worker, &s);
-	request_next(&s);
-	pv_info("serving CSI on unix://%s with %u workers", path, nworkers);
-
-	bool shutdown_sent = false, shutdown_done = false;
 	static int shutdown_tag;
+	bool shutdown_sent = false, shutdown_done = false;
+
 	while (!shutdown_done) {
 		grpc_event ev = grpc_completion_queue_next(
-			s.cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(200, GPR_TIMESPAN)),
+			s->cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(200, GPR_TIMESPAN)),
 			NULL);
 		if (ev.type == GRPC_OP_COMPLETE) {
 			if (ev.tag == &shutdown_tag)
 				shutdown_done = true;
 			else
-				handle_event(&s, ev);
+				handle_event(s, ev);
 		}
 		if (atomic_load(&stop_requested) && !shutdown_sent) {
-			grpc_server_shutdown_and_notify(s.server, s.cq, &shutdown_tag);
+			grpc_server_shutdown_and_notify(s->server, s->cq, &shutdown_tag);
 			shutdown_sent = true;
 		}
 	}
 	/* shutdown_and_notify fires once every call is done; drain what remains. */
-	while (atomic_load(&s.active) > 0) {
-		grpc_event ev = grpc_completion_queue_next(s.cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+	while (atomic_load(&s->active) > 0) {
+		grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
 		if (ev.type == GRPC_OP_COMPLETE)
-			handle_event(&s, ev);
+			handle_event(s, ev);
 	}
-	grpc_server_destroy(s.server);
+}
 
-	pthread_mutex_lock(&s.mu);
-	s.stopping = true;
-	pthread_cond_broadcast(&s.cv);
-	pthread_mutex_unlock(&s.mu);
-	for (unsigned i = 0; i < nworkers; i++)
+static void stop_workers(struct server *s, pthread_t *tids, unsigned n)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (unsigned i = 0; i < n; i++)
 		pthread_join(tids[i], NULL);
-	r = 0;
-out_cq:
-	free(tids);
-	grpc_completion_queue_shutdown(s.cq);
+}
+
+/* Shut the queue down, freeing calls that never started. */
+static void drain_queue(struct server *s)
+{
+	grpc_completion_queue_shutdown(s->cq);
 	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(s.cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+		grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
-		if (ev.type == GRPC_OP_COMPLETE && ev.tag != &shutdown_tag)
+		if (ev.type == GRPC_OP_COMPLETE && ev.tag)
 			call_free(ev.tag);
 	}
-	grpc_completion_queue_destroy(s.cq);
+	grpc_completion_queue_destroy(s->cq);
+}
+
+/* The gRPC server on `path`; 0 and listening, or an error (nothing left to free). */
+static int start_grpc(struct server *s, const char *path, struct pv_err *err)
+{
+	grpc_arg args[] = {
+		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+		 .value.integer = CSI_MAX_MESSAGE},
+	};
+	grpc_channel_args cargs = {.num_args = 1, .args = args};
+	char addr[PATH_MAX + 8];
+
+	s->cq = grpc_completion_queue_create_for_next(NULL);
+	s->server = grpc_server_create(&cargs, NULL);
+	grpc_server_register_completion_queue(s->server, s->cq, NULL);
+	snprintf(addr, sizeof(addr), "unix:%s", path);
+	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+	int port = grpc_server_add_http2_port(s->server, addr, creds);
+	grpc_server_credentials_release(creds);
+	if (!port) {
+		grpc_server_destroy(s->server);
+		drain_queue(s);
+		return pv_err_set(err, -EADDRNOTAVAIL, PV_E_INTERNAL, "endpoint %s: cannot listen", path);
+	}
+	grpc_server_start(s->server);
+	chmod(path, 0660);
+	return 0;
+}
+
+int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *o,
+		   struct pv_err *err)
+{
+	const char *path = csi_endpoint_path(o->endpoint);
+	unsigned nworkers = o->workers ? o->workers : 4;
+	struct server s = {.svc = svc};
+	pthread_t sig_tid, *tids;
+	sigset_t set;
+	int r;
+
+	if (!path)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "endpoint %s: only unix:///absolute/path endpoints are supported", o->endpoint);
+	if ((r = prepare_socket(path, err)) < 0)
+		return r;
+	if (!(tids = calloc(nworkers, sizeof(*tids))))
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	/* Signals go to one thread; every thread started after this inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_create(&sig_tid, NULL, signal_thread, &set);
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	grpc_init();
+	r = start_grpc(&s, path, err);
+	if (r == 0) {
+		for (unsigned i = 0; i < nworkers; i++)
+			pthread_create(&tids[i], NULL, worker, &s);
+		request_next(&s);
+		pv_info("serving CSI on unix://%s with %u workers", path, nworkers);
+		serve_loop(&s);
+		grpc_server_destroy(s.server);
+		stop_workers(&s, tids, nworkers);
+		drain_queue(&s);
+	}
+	free(tids);
 	grpc_shutdown();
 	unlink(path);
 	if (!atomic_load(&stop_requested))

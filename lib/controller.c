@@ -55,6 +55,17 @@ static int ctl_node(struct pv_engine *e, const char *name, struct pv_volctx *vc,
 	return pv_mkdir_p(vc->run_dir, 0700, err);
 }
 
+/* Take the volume's lock (into *lock, released by the caller's cleanup) and load its
+ * catalog record. */
+static int ctl_lock_load(struct pv_engine *e, const char *name, int *lock, struct pv *pv, struct pv_err *err)
+{
+	pv_init(pv);
+	*lock = pv_engine_lock(e, name, err);
+	if (*lock < 0)
+		return *lock;
+	return pv_catalog_load(e->cfg.state_dir, name, pv, err);
+}
+
 static bool same_definition(const struct pv *a, const struct pv *b)
 {
 	if (strcmp(a->driver, b->driver) != 0 || a->capacity != b->capacity || a->access_modes != b->access_modes ||
@@ -168,11 +179,7 @@ int pv_ctl_delete(struct pv_engine *e, const char *name, const struct pv_secrets
 	struct pv pv;
 	int r;
 
-	lock = pv_engine_lock(e, name, err);
-	if (lock < 0)
-		return lock;
-	pv_init(&pv);
-	if ((r = pv_catalog_load(e->cfg.state_dir, name, &pv, err)) < 0)
+	if ((r = ctl_lock_load(e, name, &lock, &pv, err)) < 0)
 		return r;
 	r = ctl_not_staged(e, name, force, err);
 	if (r == 0)
@@ -209,8 +216,8 @@ static int ctl_grow(struct pv_engine *e, struct pv *pv, uint64_t bytes, const st
 	r = ctl_secrets(e, pv, s, &sec, err);
 	if (r == 0)
 		r = ctl_node(e, pv->name, &vc, err);
-	if (r == 0)
-		r = drv->expand(pv, bytes, sec.use, &vc.n, err);
+	if (r == 0 && (r = drv->expand(pv, bytes, sec.use, &vc.n, err)) < 0)
+		pv_err_prefix(err, "volume %s: ", pv->name);
 	ctl_secrets_free(&sec);
 	if (r < 0)
 		return r;
@@ -237,11 +244,7 @@ int pv_ctl_expand(struct pv_engine *e, const char *name, uint64_t bytes, uint64_
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	lock = pv_engine_lock(e, name, err);
-	if (lock < 0)
-		return lock;
-	pv_init(&pv);
-	if ((r = pv_catalog_load(e->cfg.state_dir, name, &pv, err)) < 0)
+	if ((r = ctl_lock_load(e, name, &lock, &pv, err)) < 0)
 		return r;
 	pv_quantity_format(pv.capacity, have, sizeof(have));
 	if (limit && pv.capacity > limit)
@@ -307,8 +310,8 @@ static int release_one(struct pv_engine *e, const struct pv *pv, const struct pv
 
 	if (drv && drv->fence_release) {
 		r = ctl_node(e, pv->name, &vc, err);
-		if (r == 0)
-			r = drv->fence_release(pv, s, node, &vc.n, err);
+		if (r == 0 && (r = drv->fence_release(pv, s, node, &vc.n, err)) < 0)
+			pv_err_prefix(err, "volume %s: ", pv->name);
 	}
 	if (r == 0 && pv_attachments_has(att, node))
 		r = pv_attachments_save(e->cfg.state_dir, pv->name, att, NULL, node, err);

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pvnode/error.h"
@@ -13,8 +14,19 @@ int pv_err_setv(struct pv_err *err, int code, enum pv_err_kind kind, const char 
 		code = -code;
 	if (code == 0)
 		code = -EIO;
-	if (!err || err->kind != PV_E_NONE)
+	if (!err)
 		return code;
+	if (err->kind != PV_E_NONE) {
+		/* A second sentence for one failure is a bug: the first, innermost one is kept
+		 * (callers add context with pv_err_prefix, or pv_err_clear what they handled). */
+#ifdef PV_DEBUG_ERRORS
+		char second[PV_ERR_MSG_MAX];
+		vsnprintf(second, sizeof(second), fmt, ap);
+		fprintf(stderr, "BUG: error set twice: \"%s\", then \"%s\"\n", err->msg, second);
+		abort();
+#endif
+		return code;
+	}
 	err->code = code;
 	err->kind = kind;
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);

@@ -20,6 +20,19 @@ struct nodereq {
 	size_t n_ctx;
 };
 
+/* The path a node call names: an explicit one (PATH argument), --staging-path, else the
+ * staging path pvctl uses over CSI. */
+static void staging_of(const struct pvctl *p, const struct pvctl_req *a, const char *explicit_path, char *buf,
+		       size_t len)
+{
+	if (explicit_path)
+		snprintf(buf, len, "%s", explicit_path);
+	else if (a->staging)
+		snprintf(buf, len, "%s", a->staging);
+	else
+		pvctl_default_staging(p, a->name, buf, len);
+}
+
 static int nodereq_prepare(struct cli *cl, const struct pvctl_req *a, const char *name, struct nodereq *n)
 {
 	memset(n, 0, sizeof(*n));
@@ -42,10 +55,7 @@ static int nodereq_prepare(struct cli *cl, const struct pvctl_req *a, const char
 	n->ctx = (void *)csi_map_out(&n->ar, &csi__v1__volume__volume_context_entry__descriptor, &m,
 				     &n->n_ctx);
 	pv_map_free(&m);
-	if (a->staging)
-		snprintf(n->staging, sizeof(n->staging), "%s", a->staging);
-	else
-		pvctl_default_staging(cl->p, name, n->staging, sizeof(n->staging));
+	staging_of(cl->p, a, NULL, n->staging, sizeof(n->staging));
 	return 0;
 }
 
@@ -127,61 +137,55 @@ int pcsi_publish(struct pvctl *p, const struct pvctl_req *a)
 	return pcsi_finish(cl, r);
 }
 
-int pcsi_unpublish(struct pvctl *p, const struct pvctl_req *a)
+/* Open, make one call whose answer carries nothing to show, close: 0 or the exit status. */
+static int one_call(struct pvctl *p, const char *method, const void *q, const ProtobufCMessageDescriptor *rd)
 {
-	struct cli cl0, *cl = &cl0;
-	int r = pcsi_open(cl, p);
+	struct cli cl;
+	ProtobufCMessage *resp = NULL;
+	int r = pcsi_open(&cl, p);
+
 	if (r)
 		return r;
+	r = pcsi_call(&cl, method, q, rd, &resp);
+	pcsi_free_msg(&resp);
+	return pcsi_finish(&cl, r);
+}
+
+int pcsi_unpublish(struct pvctl *p, const struct pvctl_req *a)
+{
 	Csi__V1__NodeUnpublishVolumeRequest q = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
-	_msg_ Csi__V1__NodeUnpublishVolumeResponse *resp = NULL;
 	q.volume_id = (char *)a->name;
 	q.target_path = (char *)a->target;
-	r = pcsi_call(cl, "/csi.v1.Node/NodeUnpublishVolume", &q,
-		 &csi__v1__node_unpublish_volume_response__descriptor, &resp);
+	int r = one_call(p, "/csi.v1.Node/NodeUnpublishVolume", &q, &csi__v1__node_unpublish_volume_response__descriptor);
 	if (r == 0)
 		printf("volume %s unpublished from %s\n", a->name, a->target);
-	return pcsi_finish(cl, r);
+	return r;
 }
 
 int pcsi_unstage(struct pvctl *p, const struct pvctl_req *a)
 {
-	struct cli cl0, *cl = &cl0;
-	char staging[PATH_MAX];
-	int r = pcsi_open(cl, p);
-	if (r)
-		return r;
-	if (a->staging)
-		snprintf(staging, sizeof(staging), "%s", a->staging);
-	else
-		pvctl_default_staging(p, a->name, staging, sizeof(staging));
 	Csi__V1__NodeUnstageVolumeRequest q = CSI__V1__NODE_UNSTAGE_VOLUME_REQUEST__INIT;
-	_msg_ Csi__V1__NodeUnstageVolumeResponse *resp = NULL;
+	char staging[PATH_MAX];
+	staging_of(p, a, NULL, staging, sizeof(staging));
 	q.volume_id = (char *)a->name;
 	q.staging_target_path = staging;
-	r = pcsi_call(cl, "/csi.v1.Node/NodeUnstageVolume", &q,
-		 &csi__v1__node_unstage_volume_response__descriptor, &resp);
+	int r = one_call(p, "/csi.v1.Node/NodeUnstageVolume", &q, &csi__v1__node_unstage_volume_response__descriptor);
 	if (r == 0)
 		printf("volume %s unstaged\n", a->name);
-	return pcsi_finish(cl, r);
+	return r;
 }
 
 /* fence-release NAME --node ID: ControllerUnpublishVolume, which breaks the node's fence. */
 int pcsi_fence_release(struct pvctl *p, const struct pvctl_req *a)
 {
-	struct cli cl0, *cl = &cl0;
-	int r = pcsi_open(cl, p);
-	if (r)
-		return r;
 	Csi__V1__ControllerUnpublishVolumeRequest q = CSI__V1__CONTROLLER_UNPUBLISH_VOLUME_REQUEST__INIT;
-	_msg_ Csi__V1__ControllerUnpublishVolumeResponse *resp = NULL;
 	q.volume_id = (char *)a->name;
 	q.node_id = (char *)a->node;
-	r = pcsi_call(cl, "/csi.v1.Controller/ControllerUnpublishVolume", &q,
-		 &csi__v1__controller_unpublish_volume_response__descriptor, &resp);
+	int r = one_call(p, "/csi.v1.Controller/ControllerUnpublishVolume", &q,
+			 &csi__v1__controller_unpublish_volume_response__descriptor);
 	if (r == 0)
 		printf("volume %s: fence of node %s released\n", a->name, a->node);
-	return pcsi_finish(cl, r);
+	return r;
 }
 
 int pcsi_stats(struct pvctl *p, const struct pvctl_req *a)
@@ -191,12 +195,7 @@ int pcsi_stats(struct pvctl *p, const struct pvctl_req *a)
 	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
-	if (a->target)
-		snprintf(path, sizeof(path), "%s", a->target);
-	else if (a->staging)
-		snprintf(path, sizeof(path), "%s", a->staging);
-	else
-		pvctl_default_staging(p, a->name, path, sizeof(path));
+	staging_of(p, a, a->target, path, sizeof(path));
 	Csi__V1__NodeGetVolumeStatsRequest q = CSI__V1__NODE_GET_VOLUME_STATS_REQUEST__INIT;
 	_msg_ Csi__V1__NodeGetVolumeStatsResponse *resp = NULL;
 	q.volume_id = (char *)a->name;
@@ -241,10 +240,7 @@ int pcsi_expand(struct pvctl *p, const struct pvctl_req *a)
 		return pcsi_finish(cl, r);
 	uint64_t now = (uint64_t)resp->capacity_bytes;
 	if (resp->node_expansion_required) {
-		if (a->staging)
-			snprintf(path, sizeof(path), "%s", a->staging);
-		else
-			pvctl_default_staging(p, a->name, path, sizeof(path));
+		staging_of(p, a, NULL, path, sizeof(path));
 		Csi__V1__NodeExpandVolumeRequest nq = CSI__V1__NODE_EXPAND_VOLUME_REQUEST__INIT;
 		_msg_ Csi__V1__NodeExpandVolumeResponse *nresp = NULL;
 		nq.volume_id = (char *)a->name;

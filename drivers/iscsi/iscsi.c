@@ -22,11 +22,6 @@
 #include "iscsi_conn.h"
 #include "pvnode/driver/os.h"
 
-static int iscsi_validate(const struct pv *pv, struct pv_err *err)
-{
-	return pvi_validate(pv, err);
-}
-
 /* Key=value lookup in the helper's status file. */
 static bool status_get(const char *text, const char *key, char *out, size_t len)
 {
@@ -62,7 +57,7 @@ static int read_status(const struct pv_attachment *att, char *state, size_t slen
 	return 0;
 }
 
-static enum pv_health iscsi_health(const struct pv *pv, const struct pv_attachment *att, char *why,
+static enum pv_health pvi_health(const struct pv *pv, const struct pv_attachment *att, char *why,
 				   size_t why_len)
 {
 	char state[32] = "", reason[300] = "";
@@ -97,17 +92,18 @@ static enum pv_health iscsi_health(const struct pv *pv, const struct pv_attachme
 
 /* After the LUN grew: the helper re-reads the capacity (SIGUSR1), a stat() refreshes the
  * FUSE file's size in the kernel, then the loop device takes it. */
-static int iscsi_refresh(const struct pv *pv, struct pv_attachment *att, const struct pv_node_ctx *n,
+static int pvi_refresh(const struct pv *pv, struct pv_attachment *att, const struct pv_node_ctx *n,
 			 struct pv_err *err)
 {
 	char state[32], why[300], size[32] = "", before[32] = "";
 	struct stat st;
+	(void)pv;
 	(void)n;
 	if (pvi_attached_by_kernel(att))
 		return 0;   /* the kernel's SCSI layer sees the new capacity on rescan */
 	if (!pv_helper_alive(&att->helper))
 		return pv_err_set(err, -ESRCH, PV_E_UNAVAILABLE,
-				  "volume %s: the iSCSI helper is not running; stage again first", pv->name);
+				  "the iSCSI helper is not running; stage again first");
 	read_status(att, state, sizeof(state), why, sizeof(why), before, sizeof(before));
 	kill(att->helper.pid, SIGUSR1);
 	for (int i = 0; i < 50; i++) {
@@ -121,7 +117,7 @@ static int iscsi_refresh(const struct pv *pv, struct pv_attachment *att, const s
 	return att->device[0] ? pv_loop_set_capacity(att->device, err) : 0;
 }
 
-static int iscsi_fence_release(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
+static int pvi_release_node(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
 			       const struct pv_node_ctx *n, struct pv_err *err)
 {
 	struct pvi_target t;
@@ -136,7 +132,7 @@ static int iscsi_fence_release(const struct pv *pv, const struct pv_secrets *s, 
 	r = pvi_fence_release(&t, victim, own, err);
 	pvi_target_wipe(&t);
 	if (r < 0)
-		pv_err_prefix(err, "volume %s: fence release of node %s: ", pv->name, node_id);
+		pv_err_prefix(err, "fence release of node %s: ", node_id);
 	else
 		pv_info("volume %s: reservation key %016llx of node %s preempted on %s lun %d", pv->name,
 			(unsigned long long)victim, node_id, t.iqn, t.lun);
@@ -145,7 +141,7 @@ static int iscsi_fence_release(const struct pv *pv, const struct pv_secrets *s, 
 
 /* The LUN is grown on the target (pvnode does not administer targets): check that it
  * now holds `bytes`, with a short read-only session of its own, and record the size. */
-static int iscsi_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
+static int pvi_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
 			const struct pv_node_ctx *n, struct pv_err *err)
 {
 	struct pvi_target t;
@@ -166,8 +162,8 @@ static int iscsi_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *
 		pv_quantity_format(size, have, sizeof(have));
 		pv_quantity_format(bytes, want, sizeof(want));
 		r = pv_err_set(err, -ERANGE, PV_E_RANGE,
-			       "volume %s: LUN %d of %s at %s holds %s, less than %s; grow the LUN on the target first",
-			       pv->name, t.lun, t.iqn, portal, have, want);
+			       "LUN %d of %s at %s holds %s, less than %s; grow the LUN on the target first",
+			       t.lun, t.iqn, portal, have, want);
 	}
 	if (r == 0)
 		pv->capacity = bytes;
@@ -180,12 +176,12 @@ const struct pv_driver pv_driver_iscsi = {
 	.storage = PV_BLOCKDEV,
 	.attribute_names = pvi_attribute_names,
 	.required_attributes = pvi_required_attributes,
-	.validate = iscsi_validate,
-	.expand = iscsi_expand,
+	.validate = pvi_validate,
+	.expand = pvi_expand,
 	.attach = pvi_attach,
 	.detach = pvi_detach,
-	.health = iscsi_health,
+	.health = pvi_health,
 	.reattach = pvi_reattach,
-	.refresh = iscsi_refresh,
-	.fence_release = iscsi_fence_release,
+	.refresh = pvi_refresh,
+	.fence_release = pvi_release_node,
 };

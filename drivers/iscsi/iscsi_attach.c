@@ -315,15 +315,15 @@ int pvi_reattach(const struct pv_attach_req *req, struct pv_attachment *att, str
 {
 	if (pvi_attached_by_kernel(att))
 		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED,
-				  "volume %s: the kernel initiator has no helper to restart", req->pv->name);
+				  "the kernel initiator has no helper to restart");
 	if (pv_helper_alive(&att->helper))
 		return 0;
 	if (att->device[0]) {
 		int fd = open(att->device, O_RDONLY | O_EXCL | O_CLOEXEC);
 		if (fd < 0 && errno == EBUSY)
 			return pv_err_set(err, -EBUSY, PV_E_UNAVAILABLE,
-					  "volume %s: its iSCSI helper died while %s was mounted; unpublish and stage again to restore it",
-					  req->pv->name, att->device);
+					  "its iSCSI helper died while %s was mounted; unpublish and stage again to restore it",
+					  att->device);
 		if (fd >= 0)
 			close(fd);
 	}

@@ -309,7 +309,7 @@ int pvnfs_kernel_spec(const struct pv *pv, const struct pvnfs_cfg *cfg, bool rea
 	return 0;
 toolong:
 	return pv_err_set(err, -ENAMETOOLONG, PV_E_INVALID,
-			  "volume %s: the NFS mount source or options are too long", pv->name);
+			  "the NFS mount source or options are too long");
 }
 
 bool pvnfs_kernel_has_nfs(const char *path)

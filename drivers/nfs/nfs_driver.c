@@ -30,14 +30,13 @@
 #define HELPER "pvnode-nfs-fuse"
 #define HELPER_THREADS "8"
 
-static int nfs_validate(const struct pv *pv, struct pv_err *err)
+static int pvnfs_validate(const struct pv *pv, struct pv_err *err)
 {
 	struct pvnfs_cfg cfg;
 
 	if (pv->volume_mode == PV_VOLUME_BLOCK)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume %s: volumeMode Block is not possible on NFS (shared "
-				  "filesystem storage)", pv->name);
+				  "volumeMode: Block is not possible on NFS (shared filesystem storage)");
 	return pvnfs_cfg_from_pv(pv, &cfg, err);
 }
 
@@ -51,7 +50,7 @@ static bool use_kernel(const struct pvnfs_cfg *cfg)
 }
 
 /* Every component of subDir must be a real directory on the share. */
-static int check_volume_dir(const struct pv *pv, const struct pvnfs_cfg *cfg, struct pv_err *err)
+static int check_volume_dir(const struct pvnfs_cfg *cfg, struct pv_err *err)
 {
 	struct nfs_context *nfs = NULL;
 	size_t missing, total = 1;
@@ -65,14 +64,12 @@ static int check_volume_dir(const struct pv *pv, const struct pvnfs_cfg *cfg, st
 		return r;
 	r = pvnfs_walk_checked(nfs, cfg->subdir, &missing, err);
 	nfs_destroy_context(nfs);
-	if (r < 0) {
-		pv_err_prefix(err, "volume %s: ", pv->name);
+	if (r < 0)
 		return r;
-	}
 	if (missing < total)
 		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,
-				  "volume %s: directory %s/%s does not exist on %s (create the "
-				  "volume first)", pv->name, cfg->share, cfg->subdir, cfg->host);
+				  "directory %s/%s does not exist on %s (create the volume first)", cfg->share,
+				  cfg->subdir, cfg->host);
 	return 0;
 }
 
@@ -85,7 +82,8 @@ static int start_helper(const struct pv *pv, const struct pvnfs_cfg *cfg, bool r
 	int r;
 
 	if (pvnfs_volume_path(cfg, export, sizeof(export)) < 0)
-		return pv_err_set(err, -ENAMETOOLONG, PV_E_INVALID, "volume %s: path too long", pv->name);
+		return pv_err_set(err, -ENAMETOOLONG, PV_E_INVALID, "the path of %s on %s is too long", cfg->subdir,
+				  cfg->share);
 	snprintf(port, sizeof(port), "%d", cfg->port);
 	snprintf(timeout, sizeof(timeout), "%d", cfg->timeout_ms);
 	snprintf(what, sizeof(what), "the NFS helper for %s:%s", cfg->host, export);
@@ -96,7 +94,6 @@ static int start_helper(const struct pv *pv, const struct pvnfs_cfg *cfg, bool r
 	r = pv_helper_start(&spec, &att->helper, &ready, err);
 	if (r < 0) {
 		pv_umount_stale_fuse(mnt);
-		pv_err_prefix(err, "volume %s: ", pv->name);
 		return r;
 	}
 	if (strcmp(pv_map_get(&ready, "readonly") ?: "0", "1") == 0 && !readonly) {
@@ -109,7 +106,7 @@ static int start_helper(const struct pv *pv, const struct pvnfs_cfg *cfg, bool r
 							      : 0;
 }
 
-static int nfs_attach(const struct pv_attach_req *req, struct pv_attachment *att,
+static int pvnfs_attach(const struct pv_attach_req *req, struct pv_attachment *att,
 		      struct pv_err *err)
 {
 	const struct pv *pv = req->pv;
@@ -134,14 +131,13 @@ static int nfs_attach(const struct pv_attach_req *req, struct pv_attachment *att
 			"instead of %s", pv->name, cfg.version);
 	if (!req->staging_path || req->staging_path[0] != '/')
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume %s: the userspace NFS mounter needs a staging path", pv->name);
-	if ((r = check_volume_dir(pv, &cfg, err)) < 0)
+				  "the userspace NFS mounter needs a staging path");
+	if ((r = check_volume_dir(&cfg, err)) < 0)
 		return r;
 	pv_umount_stale_fuse(req->staging_path);
 	if (pv_is_mountpoint(req->staging_path))
 		return pv_err_set(err, -EBUSY, PV_E_EXISTS,
-				  "volume %s: something is already mounted at %s", pv->name,
-				  req->staging_path);
+				  "something is already mounted at %s", req->staging_path);
 	r = start_helper(pv, &cfg, readonly, req->staging_path, req->node, att, err);
 	if (r == 0)
 		snprintf(att->summary, sizeof(att->summary), "userspace NFSv3 %.64s:%.80s%s%.80s%s",
@@ -165,18 +161,17 @@ static int unmount_helper_mount(const char *mnt, struct pv_err *err)
 	return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot unmount %s: %m", mnt);
 }
 
-static int nfs_detach(const struct pv *pv, const struct pv_attachment *att,
+static int pvnfs_detach(const struct pv *pv, const struct pv_attachment *att,
 		      const struct pv_node_ctx *n, struct pv_err *err)
 {
 	struct pv_helper h = att->helper;
 	int r = 0;
 
+	(void)pv;
 	(void)n;
 	if (!att->mounted_by_driver)
 		return 0; /* kernel mount: the engine unmounts what it mounted */
 	r = unmount_helper_mount(pv_map_get(&att->priv, "mountpoint"), err);
-	if (r < 0)
-		pv_err_prefix(err, "volume %s: ", pv->name);
 	/* After the unmount the helper leaves on its own; SIGTERM if it lingers. */
 	for (int i = 0; i < 40 && pv_helper_alive(&h); i++)
 		usleep(25000);
@@ -184,7 +179,7 @@ static int nfs_detach(const struct pv *pv, const struct pv_attachment *att,
 	return r;
 }
 
-static enum pv_health nfs_health(const struct pv *pv, const struct pv_attachment *att,
+static enum pv_health pvnfs_health(const struct pv *pv, const struct pv_attachment *att,
 				 char *why, size_t why_len)
 {
 	struct pvnfs_cfg cfg;
@@ -216,7 +211,7 @@ static enum pv_health nfs_health(const struct pv *pv, const struct pv_attachment
 	return PV_HEALTHY;
 }
 
-static int nfs_reattach(const struct pv_attach_req *req, struct pv_attachment *att,
+static int pvnfs_reattach(const struct pv_attach_req *req, struct pv_attachment *att,
 			struct pv_err *err)
 {
 	struct pvnfs_cfg cfg;
@@ -246,12 +241,12 @@ const struct pv_driver pv_driver_nfs = {
 	.storage = PV_SHARED,
 	.attribute_names = pvnfs_attribute_names,
 	.required_attributes = pvnfs_required_attributes,
-	.validate = nfs_validate,
+	.validate = pvnfs_validate,
 	.provision = pvnfs_provision,
 	.remove = pvnfs_remove,
 	.expand = pvnfs_expand,
-	.attach = nfs_attach,
-	.detach = nfs_detach,
-	.health = nfs_health,
-	.reattach = nfs_reattach,
+	.attach = pvnfs_attach,
+	.detach = pvnfs_detach,
+	.health = pvnfs_health,
+	.reattach = pvnfs_reattach,
 };

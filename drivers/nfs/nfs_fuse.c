@@ -90,48 +90,98 @@ static int int_arg(const char *s, long lo, long hi, int *out)
 	return 0;
 }
 
-int main(int argc, char **argv)
+struct helper_args {
+	const char *host, *export, *mnt;
+	int port, timeout_ms, threads;
+	bool ro;
+};
+
+static int parse_args(int argc, char **argv, struct helper_args *h)
 {
 	static const struct option lo[] = {
-		{ "host", required_argument, NULL, 'h' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "export", required_argument, NULL, 'e' },
-		{ "mountpoint", required_argument, NULL, 'm' },
-		{ "ro", no_argument, NULL, 'r' },
-		{ "timeout-ms", required_argument, NULL, 't' },
-		{ "threads", required_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
+		{ "host", required_argument, NULL, 'h' },      { "port", required_argument, NULL, 'p' },
+		{ "export", required_argument, NULL, 'e' },    { "mountpoint", required_argument, NULL, 'm' },
+		{ "ro", no_argument, NULL, 'r' },              { "timeout-ms", required_argument, NULL, 't' },
+		{ "threads", required_argument, NULL, 'n' },   { NULL, 0, NULL, 0 },
 	};
-	const char *host = NULL, *export = NULL, *mnt = NULL;
-	int port = 0, timeout_ms = PVNFS_DEFAULT_TIMEOUT_MS, threads = 8;
-	bool ro = false;
-	char opts[2048], errbuf[512];
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse *fuse = NULL;
-	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 16 };
-	int c, r, status = 1;
+	int c, r = 0;
 
-	struct pv_err err = { 0 };
-	struct pv_secrets none;
-
-	pv_helper_child_init("pvnode-nfs-fuse");
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	*h = (struct helper_args){ .timeout_ms = PVNFS_DEFAULT_TIMEOUT_MS, .threads = 8 };
+	while (r == 0 && (c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'h': host = optarg; break;
-		case 'p': if (int_arg(optarg, 0, 65535, &port) < 0) { usage(); return 2; } break;
-		case 'e': export = optarg; break;
-		case 'm': mnt = optarg; break;
-		case 'r': ro = true; break;
-		case 't': if (int_arg(optarg, 1, 3600000, &timeout_ms) < 0) { usage(); return 2; } break;
-		case 'n': if (int_arg(optarg, 1, PVNFS_MAX_CONTEXTS, &threads) < 0) { usage(); return 2; } break;
-		default: usage(); return 2;
+		case 'h': h->host = optarg; break;
+		case 'p': r = int_arg(optarg, 0, 65535, &h->port); break;
+		case 'e': h->export = optarg; break;
+		case 'm': h->mnt = optarg; break;
+		case 'r': h->ro = true; break;
+		case 't': r = int_arg(optarg, 1, 3600000, &h->timeout_ms); break;
+		case 'n': r = int_arg(optarg, 1, PVNFS_MAX_CONTEXTS, &h->threads); break;
+		default: r = -EINVAL; break;
 		}
 	}
-	if (!host || !export || !mnt || export[0] != '/' || mnt[0] != '/' || threads < 1 ||
-	    threads > PVNFS_MAX_CONTEXTS) {
+	if (r < 0 || !h->host || !h->export || !h->mnt || h->export[0] != '/' || h->mnt[0] != '/') {
 		usage();
-		return 2;
+		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Mount the FUSE filesystem at h->mnt; *out on success. */
+static int mount_fuse(const struct helper_args *h, struct fuse_args *args, struct fuse **out, struct pv_err *err)
+{
+	char opts[2048];
+	struct fuse *fuse;
+
+	snprintf(opts, sizeof(opts), "allow_other,default_permissions,fsname=%s:%s,subtype=pvnfs,max_read=%d%s",
+		 h->host, h->export, PVNFS_MAX_IO, h->ro ? ",ro" : "");
+	if (fuse_opt_add_arg(args, "pvnode-nfs-fuse") || fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opts))
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	fuse = fuse_new(args, &pvnfs_ops, sizeof(pvnfs_ops), NULL);
+	if (!fuse)
+		return pv_err_set(err, -EIO, PV_E_INTERNAL, "cannot set up FUSE for %s", h->mnt);
+	if (fuse_mount(fuse, h->mnt) < 0) {
+		fuse_destroy(fuse);
+		return pv_err_set(err, -EIO, PV_E_INTERNAL, "cannot mount FUSE at %s (see the helper log)", h->mnt);
+	}
+	raise_readahead(h->mnt);
+	*out = fuse;
+	return 0;
+}
+
+/* Serve until unmounted or signalled; accepted writes still go out before the
+ * connections the writer threads use are destroyed. */
+static int serve(struct fuse *fuse, bool ro, struct pv_err *err)
+{
+	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 16 };
+	struct pv_map ready = { 0 };
+	int r, status;
+
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) < 0)
+		return pv_err_set(err, -EIO, PV_E_INTERNAL, "cannot install signal handlers");
+	if ((r = pvnfs_writers_start(PVNFS_WRITERS)) < 0)
+		return pv_err_set(err, r, PV_E_RESOURCE, "cannot start writer threads: %s", strerror(-r));
+	pv_map_set(&ready, "readonly", ro ? "1" : "0");
+	pv_helper_child_ready(&ready);
+	pv_map_free(&ready);
+	status = fuse_loop_mt(fuse, &lc) == 0 ? 0 : 1;
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	pvnfs_write_barrier_all();
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct pv_err err = { 0 };
+	struct helper_args h;
+	struct pv_secrets none;
+	struct fuse *fuse = NULL;
+	char errbuf[512];
+	int r, status;
+
+	pv_helper_child_init("pvnode-nfs-fuse");
+	if (parse_args(argc, argv, &h) < 0)
+		return 2;
 	/* 1 MiB buffers (ours and libnfs's PDUs) come and go per request: keep them in
 	 * the heap instead of fresh zeroed mmaps each time (page faults cost ~1/3 of the
 	 * write throughput). */
@@ -141,8 +191,7 @@ int main(int argc, char **argv)
 	if (pv_helper_child_secrets(&none, &err) < 0) /* none are needed; the protocol sends {} */
 		return pv_helper_child_fail(&err);
 	pv_secrets_free(&none);
-
-	r = pvnfs_pool_init(&pvnfs_helper_pool, host, port, export, timeout_ms, threads, errbuf,
+	r = pvnfs_pool_init(&pvnfs_helper_pool, h.host, h.port, h.export, h.timeout_ms, h.threads, errbuf,
 			    sizeof(errbuf));
 	if (r < 0) {
 		pv_err_set(&err, r, PV_E_UNAVAILABLE, "%s", errbuf);
@@ -150,59 +199,20 @@ int main(int argc, char **argv)
 	}
 	/* An export served read-only is mounted read-only, so writes get EROFS from the
 	 * kernel instead of an EACCES from the server's ACCESS check at open. */
-	if (!ro && export_is_readonly(pvnfs_helper_pool.ctx[0])) {
-		fprintf(stderr, "pvnode-nfs-fuse: %s:%s is exported read-only: mounting read-only\n",
-			host, export);
-		ro = true;
+	if (!h.ro && export_is_readonly(pvnfs_helper_pool.ctx[0])) {
+		fprintf(stderr, "pvnode-nfs-fuse: %s:%s is exported read-only: mounting read-only\n", h.host, h.export);
+		h.ro = true;
 	}
-	snprintf(opts, sizeof(opts),
-		 "allow_other,default_permissions,fsname=%s:%s,subtype=pvnfs,max_read=%d%s",
-		 host, export, PVNFS_MAX_IO, ro ? ",ro" : "");
-	if (fuse_opt_add_arg(&args, "pvnode-nfs-fuse") || fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, opts)) {
-		pv_err_set(&err, -ENOMEM, PV_E_RESOURCE, "out of memory");
-		goto fail;
-	}
-	fuse = fuse_new(&args, &pvnfs_ops, sizeof(pvnfs_ops), NULL);
-	if (!fuse) {
-		pv_err_set(&err, -EIO, PV_E_INTERNAL, "cannot set up FUSE for %s", mnt);
-		goto fail;
-	}
-	if (fuse_mount(fuse, mnt) < 0) {
-		pv_err_set(&err, -EIO, PV_E_INTERNAL, "cannot mount FUSE at %s (see the helper log)", mnt);
+	r = mount_fuse(&h, &args, &fuse, &err);
+	if (r == 0) {
+		status = serve(fuse, h.ro, &err);
+		if (status < 0)
+			status = pv_helper_child_fail(&err);
+		fuse_unmount(fuse);
 		fuse_destroy(fuse);
-		fuse = NULL;
-		goto fail;
+	} else {
+		status = pv_helper_child_fail(&err);
 	}
-	raise_readahead(mnt);
-	if (fuse_set_signal_handlers(fuse_get_session(fuse)) < 0) {
-		pv_err_set(&err, -EIO, PV_E_INTERNAL, "cannot install signal handlers");
-		goto fail_unmount;
-	}
-	r = pvnfs_writers_start(PVNFS_WRITERS);
-	if (r < 0) {
-		pv_err_set(&err, r, PV_E_RESOURCE, "cannot start writer threads: %s", strerror(-r));
-		goto fail_unmount;
-	}
-	struct pv_map ready = { 0 };
-	pv_map_set(&ready, "readonly", ro ? "1" : "0");
-	pv_helper_child_ready(&ready);
-	pv_map_free(&ready);
-	status = fuse_loop_mt(fuse, &lc) == 0 ? 0 : 1;
-	fuse_remove_signal_handlers(fuse_get_session(fuse));
-	/* Writes already accepted still go out (each bounded by the RPC timeout) before
-	 * the contexts the writer threads use are destroyed. */
-	pvnfs_write_barrier_all();
-	goto unmount;
-fail_unmount:
-	status = pv_helper_child_fail(&err);
-unmount:
-	fuse_unmount(fuse);
-	fuse_destroy(fuse);
-	goto out;
-fail:
-	status = pv_helper_child_fail(&err);
-out:
 	fuse_opt_free_args(&args);
 	pvnfs_pool_destroy(&pvnfs_helper_pool);
 	return status;

@@ -37,9 +37,10 @@ struct pv_err {
 };
 
 /* Fill `err` (may be NULL) and return `code` (a negative errno), so callers can write
- * `return pv_err_set(err, -EINVAL, PV_E_INVALID, "...", ...);`. Only the first error
- * set is kept unless pv_err_clear() was called: the innermost, most precise sentence
- * wins. */
+ * `return pv_err_set(err, -EINVAL, PV_E_INVALID, "...", ...);`. An error is set once,
+ * where it is understood: setting a second one without pv_err_clear() is a bug (debug
+ * builds abort; others keep the first, innermost sentence). Context is added with
+ * pv_err_prefix(). */
 int pv_err_set(struct pv_err *err, int code, enum pv_err_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 int pv_err_setv(struct pv_err *err, int code, enum pv_err_kind kind, const char *fmt, va_list ap);

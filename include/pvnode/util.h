@@ -34,6 +34,7 @@ void pv_freep(void *p);     /* for _cleanup_(pv_freep) char *x */
 void pv_closep(int *fd);    /* for _cleanup_(pv_closep) int fd = -1 */
 void pv_strv_free(char **v); /* a NULL-terminated array of strings */
 void pv_strv_freep(char ***v);
+void pv_json_decrefp(void *p);  /* for _cleanup_(pv_json_decrefp) json_t *o (jansson) */
 
 /* --- lib/os/fsutil.c --- */
 /* Write `len` bytes to `path` atomically: temp file in the same dir with `mode`, fsync,

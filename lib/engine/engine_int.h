@@ -32,6 +32,7 @@ int pv_policy_publish(const char *volume, enum pv_access stage_access, bool stag
 		      struct pv_err *err);
 
 /* --- shared by the engine's files --- */
+#define PV_MAX_MOUNT_FLAGS 32
 struct pv_journal;
 /* Directory usage of shared volumes, kept between NodeGetVolumeStats calls: walking a
  * volume is a getattr per file over the network, and kubelet asks every minute. */

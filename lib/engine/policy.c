@@ -1,7 +1,7 @@
 /*
  * policy.c — DESIGN.md's access-mode table as code. Pure functions, unit-tested.
  *
- *   mode   shared (nfs)            block, Filesystem                block, volumeMode Block
+ *   mode   shared                  block, Filesystem                block, volumeMode Block
  *   RWO    node-local              backend fence across nodes       backend fence
  *   RWOP   one publish on node     one publish + backend fence      same
  *   ROX    ro mount                ro mount, device ro, no fence    read-only device

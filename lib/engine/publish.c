@@ -108,8 +108,8 @@ static int bind_target(struct pv_engine *e, struct pv_journal *j, struct pv_publ
 		char parent[PATH_MAX];
 		snprintf(parent, sizeof(parent), "%s", target);
 		*strrchr(parent, '/') = '\0';
-		if (parent[0] && pv_mkdir_p(parent, 0750, err) < 0)
-			return -EIO;
+		if (parent[0] && (r = pv_mkdir_p(parent, 0750, err)) < 0)
+			return r;
 		if (stat(target, &st) < 0) {
 			fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
 			if (fd < 0)
@@ -136,8 +136,8 @@ static int bind_target(struct pv_engine *e, struct pv_journal *j, struct pv_publ
 		}
 		return r;
 	}
-	if (pv_mkdir_p(target, 0750, err) < 0)
-		return -EIO;
+	if ((r = pv_mkdir_p(target, 0750, err)) < 0)
+		return r;
 	return pv_bind_mount(j->staging_path, target, ro, flags, err);
 }
 
@@ -169,150 +169,161 @@ int pv_engine_rebind(struct pv_engine *e, struct pv_journal *j, struct pv_err *e
 	return r;
 }
 
+/* What a publish request resolves to. */
+struct publish_plan {
+	const char *pass[PV_MAX_MOUNT_FLAGS]; /* mount flags without context= (labels come separately) */
+	size_t npass;
+	char flags[512];                      /* the same, comma-joined, as recorded */
+	bool readonly;
+	struct pv_publish_rec *old;           /* this target's record, if published before */
+};
+
+static int publish_check(const struct pv_publish_req *r, struct pv_journal *j,
+			 struct publish_plan *p, struct pv_err *err)
+{
+	const char *name = r->pv->name;
+	char checked[512];
+	int rc;
+
+	if (r->staging_path && *r->staging_path && strcmp(r->staging_path, j->staging_path) != 0)
+		return pv_err_set(err, -ENOENT, PV_E_POLICY, "volume %s is staged at %s, not at %s", name,
+				  j->staging_path, r->staging_path);
+	if (r->block != j->block)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s was staged as %s: it cannot be published as %s",
+				  name, j->block ? "a block device" : "a filesystem",
+				  r->block ? "a block device" : "a filesystem");
+	for (size_t i = 0; i < r->n_mount_flags && p->npass < PV_MAX_MOUNT_FLAGS; i++)
+		if (strncmp(r->mount_flags[i], "context=", 8) != 0)
+			p->pass[p->npass++] = r->mount_flags[i];
+	const char *const *lists[] = { p->pass };
+	size_t counts[] = { p->npass };
+	if ((rc = pv_mount_options_join(lists, counts, 1, false, checked, sizeof(checked), err)) < 0)
+		return rc;
+	join_flags(p->pass, p->npass, p->flags, sizeof(p->flags));
+	p->old = find_target(j, r->target);
+	rc = pv_policy_publish(name, j->access, j->readonly, r->access, r->readonly, j->n_publishes - (p->old ? 1 : 0),
+			       &p->readonly, err);
+	if (rc == 0 && p->old && (p->old->readonly != p->readonly || p->old->block != r->block ||
+				   strcmp(p->old->mount_flags, p->flags) != 0))
+		rc = pv_err_set(err, -EEXIST, PV_E_EXISTS,
+				"volume %s is already published at %s with other options (%s): unpublish it first", name,
+				r->target, p->old->readonly ? "read-only" : "read-write");
+	return rc;
+}
+
+/* O(1): label the volume root where the kernel does not enforce SELinux (there the
+ * context= mount option did it); a recursive relabel only on request, and skipped when
+ * the root already carries the label. A read-only root keeps its label (noted). */
+static int publish_label(struct pv_engine *e, const struct pv_publish_req *r, const struct pv_journal *j,
+			 struct pv_publish_rec *rec, char *note, size_t nlen, struct pv_err *err)
+{
+	char current[256] = "";
+	size_t count;
+	int rc = 0;
+
+	if (!rec->selinux_label[0] || j->block || pv_selinux_kernel_enforces())
+		return 0;
+	if (r->relabel && !j->readonly)
+		return pv_selinux_relabel_tree(j->staging_path, rec->selinux_label, e->cfg.progress, &count, err);
+	if (pv_selinux_get(j->staging_path, current, sizeof(current)) == 0 && strcmp(current, rec->selinux_label) == 0)
+		return 0;
+	if (j->readonly) {
+		snprintf(note, nlen, "volume %s: read-only, its root keeps label %s", j->volume,
+			 current[0] ? current : "(none)");
+		rec->selinux_label[0] = '\0';
+		return 0;
+	}
+	rc = pv_selinux_set(j->staging_path, rec->selinux_label, err);
+	return rc;
+}
+
+/* Put rec in the journal (replacing the target's old record) and save it. */
+static int publish_record(struct pv_engine *e, struct pv_journal *j, struct publish_plan *p,
+			  const struct pv_publish_rec *rec, struct pv_err *err)
+{
+	if (p->old) {
+		*p->old = *rec;
+	} else {
+		struct pv_publish_rec *n = realloc(j->publishes, (j->n_publishes + 1) * sizeof(*n));
+		if (!n)
+			return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+		j->publishes = n;
+		n[j->n_publishes++] = *rec;
+	}
+	return pv_journal_save(e->cfg.state_dir, j, err);
+}
+
+static int publish_locked(struct pv_engine *e, const struct pv_publish_req *r, struct pv_journal *j,
+			  struct pv_publish_result *res, struct pv_err *err)
+{
+	const struct pv_driver *drv = pv_driver_find(j->pv.driver);
+	struct publish_plan p = { 0 };
+	struct pv_publish_rec rec = { 0 };
+	char note[512] = "";
+	int rc = publish_check(r, j, &p, err);
+
+	if (rc < 0)
+		return rc;
+	if (p.old && pv_is_mountpoint(r->target) && !p.old->lost) {
+		fill_result(p.old, res); /* idempotent */
+		return 0;
+	}
+	snprintf(rec.target, sizeof(rec.target), "%s", r->target);
+	snprintf(rec.mount_flags, sizeof(rec.mount_flags), "%s", p.flags);
+	rec.readonly = p.readonly;
+	rec.block = r->block;
+	rec.access = r->access ? r->access : j->access;
+	rc = choose_label(e, r, drv ? drv->storage : PV_BLOCKDEV, rec.selinux_label, sizeof(rec.selinux_label), err);
+	if (rc < 0)
+		return rc;
+	if (p.old)
+		unbind_target(p.old);
+	if ((rc = bind_target(e, j, &rec, p.flags, err)) < 0) {
+		pv_err_prefix(err, "volume %s: ", j->volume);
+		return rc;
+	}
+	if ((rc = publish_label(e, r, j, &rec, note, sizeof(note), err)) == 0 && j->pv.gid > 0) {
+		rec.groups[0] = (gid_t)j->pv.gid;
+		rec.n_groups = 1;
+		if (drv && drv->storage == PV_SHARED)
+			check_group_root(j, note, sizeof(note));
+	}
+	snprintf(j->last_error, sizeof(j->last_error), "%s", note);
+	if (rc == 0 && note[0])
+		pv_warn("%s", note);
+	if (rc == 0)
+		rc = publish_record(e, j, &p, &rec, err);
+	if (rc < 0) {
+		unbind_target(&rec);
+		return rc;
+	}
+	fill_result(&rec, res);
+	pv_info("volume %s published at %s%s", j->volume, r->target, p.readonly ? " (read-only)" : "");
+	return 0;
+}
+
 int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r, struct pv_publish_result *res,
 		      struct pv_err *err)
 {
-	const struct pv *pv = r->pv;
-	const struct pv_driver *drv;
-	struct pv_publish_rec rec, *old;
-	struct pv_journal j;
-	char flags[512], note[512] = "";
-	const char *pass[32];
-	size_t npass = 0;
-	bool ro;
-	int lock, rc;
+	_cleanup_(pv_journal_free) struct pv_journal j;
+	_cleanup_(pv_unlockp) int lock = -1;
+	int rc;
 
-	rc = pv_engine_check_path(e, "target path", r->target, err);
+	pv_journal_init(&j);
+	if ((rc = pv_engine_check_path(e, "target path", r->target, err)) < 0)
+		return rc;
+	if (r->staging_path && *r->staging_path &&
+	    (rc = pv_engine_check_path(e, "staging path", r->staging_path, err)) < 0)
+		return rc;
+	if ((lock = pv_engine_lock(e, r->pv->name, err)) < 0)
+		return lock;
+	rc = pv_journal_load(e->cfg.state_dir, r->pv->name, &j, err);
+	if (rc == -ENOENT || (rc == 0 && j.phase != PV_PHASE_STAGED))
+		return pv_err_set(err, -ENOENT, PV_E_POLICY, "volume %s is not staged on this node: stage it first",
+				  r->pv->name);
 	if (rc < 0)
 		return rc;
-	if (r->staging_path && *r->staging_path) {
-		rc = pv_engine_check_path(e, "staging path", r->staging_path, err);
-		if (rc < 0)
-			return rc;
-	}
-	lock = pv_engine_lock(e, pv->name, err);
-	if (lock < 0)
-		return lock;
-	rc = pv_journal_load(e->cfg.state_dir, pv->name, &j, err);
-	if (rc == -ENOENT || (rc == 0 && j.phase != PV_PHASE_STAGED)) {
-		rc = pv_err_set(err, -ENOENT, PV_E_POLICY, "volume %s is not staged on this node: stage it first", pv->name);
-		goto out;
-	}
-	if (rc < 0)
-		goto out_unlocked;
-	drv = pv_driver_find(j.pv.driver);
-	if (r->staging_path && *r->staging_path && strcmp(r->staging_path, j.staging_path) != 0) {
-		rc = pv_err_set(err, -ENOENT, PV_E_POLICY, "volume %s is staged at %s, not at %s", pv->name,
-				j.staging_path, r->staging_path);
-		goto out;
-	}
-	if (r->block != j.block) {
-		rc = pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s was staged as %s: it cannot be published as %s",
-				pv->name, j.block ? "a block device" : "a filesystem", r->block ? "a block device" : "a filesystem");
-		goto out;
-	}
-	for (size_t i = 0; i < r->n_mount_flags && npass < 32; i++)
-		if (strncmp(r->mount_flags[i], "context=", 8) != 0) /* labels are handled below */
-			pass[npass++] = r->mount_flags[i];
-	join_flags(pass, npass, flags, sizeof(flags));
-	old = find_target(&j, r->target);
-	rc = pv_policy_publish(pv->name, j.access, j.readonly, r->access, r->readonly,
-			       j.n_publishes - (old ? 1 : 0), &ro, err);
-	if (rc < 0)
-		goto out;
-	if (old) {
-		if (old->readonly != ro || old->block != r->block || strcmp(old->mount_flags, flags) != 0) {
-			rc = pv_err_set(err, -EEXIST, PV_E_EXISTS,
-					"volume %s is already published at %s with other options (%s): unpublish it first",
-					pv->name, r->target, old->readonly ? "read-only" : "read-write");
-			goto out;
-		}
-		if (pv_is_mountpoint(r->target) && !old->lost) {
-			fill_result(old, res); /* idempotent */
-			rc = 0;
-			goto out;
-		}
-	}
-	memset(&rec, 0, sizeof(rec));
-	snprintf(rec.target, sizeof(rec.target), "%s", r->target);
-	snprintf(rec.mount_flags, sizeof(rec.mount_flags), "%s", flags);
-	rec.readonly = ro;
-	rec.block = r->block;
-	rec.access = r->access ? r->access : j.access;
-	{
-		const char *const *lists[] = { pass };
-		size_t counts[] = { npass };
-		char checked[512];
-		rc = pv_mount_options_join(lists, counts, 1, false, checked, sizeof(checked), err);
-		if (rc < 0)
-			goto out;
-	}
-	rc = choose_label(e, r, drv ? drv->storage : PV_BLOCKDEV, rec.selinux_label, sizeof(rec.selinux_label), err);
-	if (rc < 0)
-		goto out;
-	if (old)
-		unbind_target(old);
-	rc = bind_target(e, &j, &rec, flags, err);
-	if (rc < 0) {
-		pv_err_prefix(err, "volume %s: ", pv->name);
-		goto out;
-	}
-	if (rec.selinux_label[0] && !j.block && !pv_selinux_kernel_enforces()) {
-		/* O(1): label the volume root; a recursive relabel only on request */
-		char current[256];
-		current[0] = '\0';
-		if (r->relabel && !j.readonly) {
-			/* recursive, and skipped when the root already carries the label */
-			size_t count;
-			rc = pv_selinux_relabel_tree(j.staging_path, rec.selinux_label, e->cfg.progress, &count, err);
-		} else if (pv_selinux_get(j.staging_path, current, sizeof(current)) < 0 ||
-			   strcmp(current, rec.selinux_label) != 0) {
-			rc = j.readonly ? -EROFS : pv_selinux_set(j.staging_path, rec.selinux_label, err);
-			if (rc == -EROFS) {
-				snprintf(note, sizeof(note), "volume %s: read-only, its root keeps label %s", pv->name,
-					 current[0] ? current : "(none)");
-				rec.selinux_label[0] = '\0';
-				rc = 0;
-			}
-		}
-		if (rc < 0) {
-			unbind_target(&rec);
-			goto out;
-		}
-	}
-	if (j.pv.gid > 0) {
-		rec.groups[0] = (gid_t)j.pv.gid;
-		rec.n_groups = 1;
-		if (drv && drv->storage == PV_SHARED)
-			check_group_root(&j, note, sizeof(note));
-	}
-	if (old) {
-		*old = rec;
-	} else {
-		struct pv_publish_rec *p = realloc(j.publishes, (j.n_publishes + 1) * sizeof(*p));
-		if (!p) {
-			unbind_target(&rec);
-			rc = pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
-			goto out;
-		}
-		j.publishes = p;
-		p[j.n_publishes++] = rec;
-	}
-	snprintf(j.last_error, sizeof(j.last_error), "%s", note);
-	if (note[0])
-		pv_warn("%s", note);
-	rc = pv_journal_save(e->cfg.state_dir, &j, err);
-	if (rc < 0) {
-		unbind_target(old ? old : &j.publishes[j.n_publishes - 1]);
-		goto out;
-	}
-	fill_result(&rec, res);
-	pv_info("volume %s published at %s%s", pv->name, r->target, ro ? " (read-only)" : "");
-out:
-	pv_journal_free(&j);
-out_unlocked:
-	pv_unlock(lock);
-	return rc;
+	return publish_locked(e, r, &j, res, err);
 }
 
 int pv_engine_unpublish_locked(struct pv_engine *e, const char *volume, const char *target, struct pv_err *err)

@@ -50,112 +50,135 @@ static bool looks_consistent(const struct pv_journal *j)
 	return true;
 }
 
+/* A stage or unstage that was interrupted: undo it. */
+static void finish_interrupted(struct rec_ctx *c, struct pv_journal *j)
+{
+	struct pv_err err = { 0 };
+	const char *what = j->phase == PV_PHASE_STAGING ? "stage" : "unstage";
+
+	if (pv_engine_undo_stage(c->e, j, &err) == 0) {
+		pv_journal_delete(c->e->cfg.state_dir, j->volume, NULL);
+		pv_secrets_stage_delete(c->e->cfg.state_dir, j->volume);
+		say(c, true, "volume %s: an interrupted %s was undone", j->volume, what);
+	} else {
+		c->problems++;
+		say(c, true, "volume %s: cannot undo an interrupted %s: %s", j->volume, what, err.msg);
+	}
+}
+
+/* A helper that died under a staged volume: restart it through the driver, with the
+ * secrets of its secretRef or those its stage brought, then bind the targets again. */
+static void restart_helper(struct rec_ctx *c, struct pv_journal *j, const struct pv_driver *drv)
+{
+	struct pv_err err = { 0 };
+	struct pv_secrets s;
+	struct pv_volctx vc;
+	pid_t dead = j->att.helper.pid;
+
+	if (!drv || !drv->reattach) {
+		c->problems++;
+		say(c, true, "volume %s: its helper (pid %d) is gone", j->volume, (int)dead);
+		return;
+	}
+	pv_engine_volctx(c->e, j->volume, &vc);
+	if (j->pv.secret_ref)
+		pv_secrets_store_load(c->e->cfg.state_dir, j->pv.secret_ref, &s, NULL);
+	else
+		pv_secrets_stage_load(c->e->cfg.state_dir, j->volume, &s);
+	struct pv_attach_req req = { .pv = &j->pv, .secrets = &s, .access = j->access, .readonly = j->readonly,
+				     .staging_path = j->staging_path, .node = &vc.n };
+	if (drv->reattach(&req, &j->att, &err) == 0) {
+		say(c, true, "volume %s: its helper (pid %d) had died and was restarted as pid %d", j->volume, (int)dead,
+		    (int)j->att.helper.pid);
+		j->lost = false;
+		if (pv_engine_rebind(c->e, j, &err) < 0) {
+			c->problems++;
+			say(c, true, "%s", err.msg);
+		}
+	} else {
+		c->problems++;
+		snprintf(j->last_error, sizeof(j->last_error), "helper died and could not be restarted: %s", err.msg);
+		say(c, true, "volume %s: %s", j->volume, j->last_error);
+	}
+	pv_secrets_free(&s);
+}
+
+/* Mounts the journal lists that vanished: flagged lost. Returns whether any was. */
+static bool flag_lost(struct rec_ctx *c, struct pv_journal *j)
+{
+	bool changed = false;
+
+	if (!j->block && !pv_is_mountpoint(j->staging_path) && !j->lost) {
+		j->lost = changed = true;
+		c->problems++;
+		snprintf(j->last_error, sizeof(j->last_error), "staging mount at %s is gone; stage again to restore it",
+			 j->staging_path);
+		say(c, true, "volume %s: %s", j->volume, j->last_error);
+	}
+	for (size_t i = 0; i < j->n_publishes; i++) {
+		struct pv_publish_rec *p = &j->publishes[i];
+		if (!p->lost && !pv_is_mountpoint(p->target)) {
+			p->lost = changed = true;
+			c->problems++;
+			say(c, true, "volume %s: publish at %s is gone; publish again to restore it", j->volume, p->target);
+		}
+	}
+	return changed;
+}
+
+/* Most volumes are fine: look without the lock first, so a periodic pass never makes a
+ * concurrent CSI call fail with ABORTED on a healthy volume. */
+static bool quick_look(struct rec_ctx *c, const char *volume)
+{
+	_cleanup_(pv_journal_free) struct pv_journal j;
+	bool fine;
+
+	pv_journal_init(&j);
+	if (pv_journal_load(c->e->cfg.state_dir, volume, &j, NULL) < 0)
+		return false;
+	fine = looks_consistent(&j);
+	if (fine && j.att.helper.pid)
+		say(c, false, "volume %s: re-adopted helper pid %d", volume, (int)j.att.helper.pid);
+	else if (fine)
+		say(c, false, "volume %s: staged at %s, %zu publish(es), consistent", volume, j.staging_path, j.n_publishes);
+	return fine;
+}
+
 static int reconcile_one(const char *volume, void *ud)
 {
+	_cleanup_(pv_journal_free) struct pv_journal j;
+	_cleanup_(pv_unlockp) int lock = -1;
 	struct rec_ctx *c = ud;
-	struct pv_engine *e = c->e;
-	const struct pv_driver *drv;
-	struct pv_journal j;
 	struct pv_err err = { 0 };
-	struct pv_volctx vc;
 	bool changed = false;
-	int lock;
 
-	/* Most volumes are fine: look without the lock first, so a periodic pass never makes
-	 * a concurrent CSI call fail with ABORTED on a healthy volume. */
-	if (pv_journal_load(e->cfg.state_dir, volume, &j, NULL) == 0) {
-		bool fine = looks_consistent(&j);
-		if (fine && j.att.helper.pid)
-			say(c, false, "volume %s: re-adopted helper pid %d", volume, (int)j.att.helper.pid);
-		else if (fine)
-			say(c, false, "volume %s: staged at %s, %zu publish(es), consistent", volume, j.staging_path,
-			    j.n_publishes);
-		pv_journal_free(&j);
-		if (fine)
-			return 0;
-	}
-	lock = pv_engine_lock(e, volume, &err);
+	pv_journal_init(&j);
+	if (quick_look(c, volume))
+		return 0;
+	lock = pv_engine_lock(c->e, volume, &err);
 	if (lock < 0) {
 		say(c, false, "volume %s: skipped (%s)", volume, err.msg);
 		return 0;
 	}
-	if (pv_journal_load(e->cfg.state_dir, volume, &j, &err) < 0) {
-		pv_unlock(lock);
+	if (pv_journal_load(c->e->cfg.state_dir, volume, &j, &err) < 0)
+		return 0;
+	if (j.phase == PV_PHASE_STAGING || j.phase == PV_PHASE_UNSTAGING) {
+		finish_interrupted(c, &j);
 		return 0;
 	}
-	drv = pv_driver_find(j.pv.driver);
-	pv_engine_volctx(e, volume, &vc);
-	if (j.phase == PV_PHASE_STAGING || j.phase == PV_PHASE_UNSTAGING) {
-		if (pv_engine_undo_stage(e, &j, &err) == 0) {
-			pv_journal_delete(e->cfg.state_dir, volume, NULL);
-			say(c, true, "volume %s: an interrupted %s was undone", volume,
-			    j.phase == PV_PHASE_STAGING ? "stage" : "unstage");
-		} else {
-			c->problems++;
-			say(c, true, "volume %s: cannot undo an interrupted %s: %s", volume, pv_phase_name(j.phase), err.msg);
-		}
-		goto out;
-	}
 	if (j.phase != PV_PHASE_STAGED)
-		goto out;
-	if (j.att.helper.pid && !pv_proc_alive(j.att.helper.pid, j.att.helper.start)) {
-		pid_t dead_pid = j.att.helper.pid;
-		if (drv && drv->reattach) {
-			struct pv_secrets s;
-			pv_secrets_init(&s);
-			if (j.pv.secret_ref)
-				pv_secrets_store_load(e->cfg.state_dir, j.pv.secret_ref, &s, NULL);
-			else
-				pv_secrets_stage_load(e->cfg.state_dir, volume, &s);
-			struct pv_attach_req req = { .pv = &j.pv, .secrets = &s, .access = j.access,
-						     .readonly = j.readonly, .staging_path = j.staging_path, .node = &vc.n };
-			pv_err_clear(&err);
-			if (drv->reattach(&req, &j.att, &err) == 0) {
-				say(c, true, "volume %s: its helper (pid %d) had died and was restarted as pid %d", volume,
-				    (int)dead_pid, (int)j.att.helper.pid);
-				j.lost = false;
-				if (pv_engine_rebind(e, &j, &err) < 0) {
-					c->problems++;
-					say(c, true, "%s", err.msg);
-				}
-			} else {
-				c->problems++;
-				snprintf(j.last_error, sizeof(j.last_error), "helper died and could not be restarted: %s", err.msg);
-				say(c, true, "volume %s: %s", volume, j.last_error);
-			}
-			pv_secrets_free(&s);
-			changed = true;
-		} else {
-			c->problems++;
-			say(c, true, "volume %s: its helper (pid %d) is gone", volume, (int)j.att.helper.pid);
-		}
+		return 0;
+	if (j.att.helper.pid && !pv_helper_alive(&j.att.helper)) {
+		restart_helper(c, &j, pv_driver_find(j.pv.driver));
+		changed = true;
 	} else if (j.att.helper.pid) {
 		say(c, false, "volume %s: re-adopted helper pid %d", volume, (int)j.att.helper.pid);
 	}
-	if (!j.block && !pv_is_mountpoint(j.staging_path) && !j.lost) {
-		j.lost = true;
-		changed = true;
-		c->problems++;
-		snprintf(j.last_error, sizeof(j.last_error), "staging mount at %s is gone; stage again to restore it",
-			 j.staging_path);
-		say(c, true, "volume %s: %s", volume, j.last_error);
-	}
-	for (size_t i = 0; i < j.n_publishes; i++) {
-		struct pv_publish_rec *p = &j.publishes[i];
-		if (!p->lost && !pv_is_mountpoint(p->target)) {
-			p->lost = true;
-			changed = true;
-			c->problems++;
-			say(c, true, "volume %s: publish at %s is gone; publish again to restore it", volume, p->target);
-		}
-	}
+	changed |= flag_lost(c, &j);
 	if (!changed && !j.lost)
 		say(c, false, "volume %s: staged at %s, %zu publish(es), consistent", volume, j.staging_path, j.n_publishes);
 	if (changed)
-		pv_journal_save(e->cfg.state_dir, &j, NULL);
-out:
-	pv_journal_free(&j);
-	pv_unlock(lock);
+		pv_journal_save(c->e->cfg.state_dir, &j, NULL);
 	return 0;
 }
 

@@ -118,8 +118,8 @@ static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, stru
 	rc = build_stage_options(e, r, j->readonly, opts, sizeof(opts), err);
 	if (rc < 0)
 		return rc;
-	if (pv_mkdir_p(j->staging_path, 0750, err) < 0)
-		return -errno;
+	if ((rc = pv_mkdir_p(j->staging_path, 0750, err)) < 0)
+		return rc;
 	if (drv->storage == PV_SHARED) {
 		if (j->att.mounted_by_driver)
 			return 0;
@@ -258,8 +258,7 @@ static int stage_attach(struct pv_engine *e, const struct pv_stage_req *r, const
 	};
 	rc = p->drv->attach(&areq, &j->att, err);
 	if (rc < 0) {
-		if (err && err->kind != PV_E_NONE && !strstr(err->msg, r->pv->name))
-			pv_err_prefix(err, "volume %s: ", r->pv->name);
+		pv_err_prefix(err, "volume %s: ", r->pv->name); /* drivers never name the volume */
 		return rc;
 	}
 	pv_fault_point("stage-after-attach");

@@ -19,6 +19,21 @@
 #include "pvnode/driver/os.h"
 #include "store/journal.h"
 
+/* The journal of a volume this node has staged, for a request naming `path` (may be
+ * NULL) as one of its paths. */
+static int load_staged(struct pv_engine *e, const char *volume, const char *path, struct pv_journal *j,
+		       struct pv_err *err)
+{
+	int rc;
+
+	if (path && *path && !pv_path_clean(path))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume path '%s' must be absolute without '..'", path);
+	rc = pv_journal_load(e->cfg.state_dir, volume, j, err);
+	if (rc == -ENOENT)
+		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "volume %s is not staged on this node", volume);
+	return rc;
+}
+
 static int device_size(const char *dev, uint64_t *bytes)
 {
 	int fd = open(dev, O_RDONLY | O_CLOEXEC);
@@ -76,14 +91,10 @@ int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path, s
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	pv_journal_init(&j);
 	if (!pv_name_valid(volume))
 		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume id '%s' is not valid", volume ? volume : "");
-	if (path && *path && !pv_path_clean(path))
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume path '%s' must be absolute without '..'", path);
-	rc = pv_journal_load(e->cfg.state_dir, volume, &j, err);
-	if (rc == -ENOENT)
-		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "volume %s is not staged on this node", volume);
-	if (rc < 0)
+	if ((rc = load_staged(e, volume, path, &j, err)) < 0)
 		return rc;
 	if (!path || !*path)
 		path = j.staging_path;
@@ -154,12 +165,7 @@ int pv_engine_expand_locked(struct pv_engine *e, const char *volume, const char 
 	int rc;
 
 	pv_journal_init(&j);
-	if (path && *path && !pv_path_clean(path))
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume path '%s' must be absolute without '..'", path);
-	rc = pv_journal_load(e->cfg.state_dir, volume, &j, err);
-	if (rc == -ENOENT)
-		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "volume %s is not staged on this node", volume);
-	if (rc < 0)
+	if ((rc = load_staged(e, volume, path, &j, err)) < 0)
 		return rc;
 	drv = pv_driver_find(j.pv.driver);
 	pv_engine_volctx(e, volume, &vc);
@@ -176,6 +182,8 @@ int pv_engine_expand_locked(struct pv_engine *e, const char *volume, const char 
 		rc = drv->refresh(&j.pv, &j.att, &vc.n, err);
 	else
 		rc = pv_loop_set_capacity(j.att.device, err);
+	if (rc < 0)
+		pv_err_prefix(err, "volume %s: ", volume);
 	if (rc == 0 && (rc = device_size(j.att.device, bytes)) < 0)
 		rc = pv_err_set(err, rc, PV_E_INTERNAL, "cannot read the size of %s: %s", j.att.device, strerror(-rc));
 	if (rc == 0 && *bytes > j.pv.capacity)

@@ -115,52 +115,54 @@ static int bad_type(struct pv_err *err, const char *path, const char *want)
 	return pv_err_set(err, -EINVAL, PV_E_INVALID, "%s: must be %s", path, want);
 }
 
-static int parse_object(json_t *root, struct pv *pv, struct pv_err *err)
-{
-	const char *key;
-	json_t *v;
-	char allowed[256];
+/* One parser per key of the PV object; each gets the key's value (NULL when absent). */
+typedef int (*field_fn)(json_t *v, struct pv *pv, struct pv_err *err);
 
-	if (!json_is_object(root))
-		return bad_type(err, "$", "a JSON object");
-	json_object_foreach(root, key, v) {
-		if (!in_list(key, pv_keys))
-			return pv_err_set(err, -EINVAL, PV_E_INVALID, "%s: unknown key (allowed: %s)", key, PV_KEYS_ALLOWED);
-	}
-	v = json_object_get(root, "name");
+static int f_name(json_t *v, struct pv *pv, struct pv_err *err)
+{
 	if (!json_is_string(v))
 		return bad_type(err, "name", "a string");
 	if (!pv_name_valid(json_string_value(v)))
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "name: '%s' is not a valid volume name (allowed: 1-128 of A-Z a-z 0-9 . _ : -)",
+				  "name: '%.200s' is not a valid volume name (allowed: 1-128 of A-Z a-z 0-9 . _ : -)",
 				  json_string_value(v));
 	snprintf(pv->name, sizeof(pv->name), "%s", json_string_value(v));
+	return 0;
+}
 
-	v = json_object_get(root, "driver");
+static int f_driver(json_t *v, struct pv *pv, struct pv_err *err)
+{
 	if (!json_is_string(v))
 		return bad_type(err, "driver", "a string naming a driver");
-	if (!pv_driver_find(json_string_value(v)))
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "driver: unknown driver '%s' (allowed: %s)",
+	if (!pv_driver_known(json_string_value(v)))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "driver: unknown driver '%.32s' (allowed: %s)",
 				  json_string_value(v), pv_driver_names());
 	snprintf(pv->driver, sizeof(pv->driver), "%s", json_string_value(v));
+	return 0;
+}
 
-	v = json_object_get(root, "capacity");
+static int f_capacity(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	int r;
+
+	if (!v)
+		return 0;
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0)
 			return pv_err_set(err, -EINVAL, PV_E_INVALID, "capacity: %lld is negative",
 					  (long long)json_integer_value(v));
 		pv->capacity = (uint64_t)json_integer_value(v);
-	} else if (json_is_string(v)) {
-		int r = pv_quantity_parse(json_string_value(v), &pv->capacity, err);
-		if (r < 0) {
-			pv_err_prefix(err, "capacity: ");
-			return r;
-		}
-	} else if (v) {
-		return bad_type(err, "capacity", "a quantity string such as \"1Gi\" or a number of bytes");
+		return 0;
 	}
+	if (!json_is_string(v))
+		return bad_type(err, "capacity", "a quantity string such as \"1Gi\" or a number of bytes");
+	if ((r = pv_quantity_parse(json_string_value(v), &pv->capacity, err)) < 0)
+		pv_err_prefix(err, "capacity: ");
+	return r;
+}
 
-	v = json_object_get(root, "accessModes");
+static int f_modes(json_t *v, struct pv *pv, struct pv_err *err)
+{
 	if (!json_is_array(v) || json_array_size(v) == 0)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID, "accessModes: must be a non-empty list (allowed: %s)",
 				  PV_ACCESS_ALLOWED);
@@ -168,86 +170,144 @@ static int parse_object(json_t *root, struct pv *pv, struct pv_err *err)
 		json_t *m = json_array_get(v, i);
 		enum pv_access a;
 		if (!json_is_string(m) || pv_access_parse(json_string_value(m), &a) < 0)
-			return pv_err_set(err, -EINVAL, PV_E_INVALID, "accessModes[%zu]: unknown access mode '%s' (allowed: %s)",
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "accessModes[%zu]: unknown access mode '%.32s' (allowed: %s)",
 					  i, json_is_string(m) ? json_string_value(m) : "(not a string)", PV_ACCESS_ALLOWED);
 		pv->access_modes |= PV_ACCESS_BIT(a);
 	}
-
-	v = json_object_get(root, "volumeMode");
-	if (v) {
-		const char *s = json_string_value(v);
-		if (s && strcmp(s, "Filesystem") == 0)
-			pv->volume_mode = PV_VOLUME_FILESYSTEM;
-		else if (s && strcmp(s, "Block") == 0)
-			pv->volume_mode = PV_VOLUME_BLOCK;
-		else
-			return pv_err_set(err, -EINVAL, PV_E_INVALID, "volumeMode: unknown mode '%s' (allowed: Filesystem, Block)",
-					  s ? s : "(not a string)");
-	}
-
-	v = json_object_get(root, "fsType");
-	if (v) {
-		if (!json_is_string(v) || strlen(json_string_value(v)) > PV_FSTYPE_MAX)
-			return pv_err_set(err, -EINVAL, PV_E_INVALID, "fsType: must be a filesystem name (allowed: %s)", FS_ALLOWED);
-		snprintf(pv->fs_type, sizeof(pv->fs_type), "%s", json_string_value(v));
-	}
-
-	v = json_object_get(root, "mountOptions");
-	if (v) {
-		if (!json_is_array(v))
-			return bad_type(err, "mountOptions", "a list of strings");
-		pv->mount_options = calloc(json_array_size(v) + 1, sizeof(char *));
-		if (!pv->mount_options)
-			return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			json_t *o = json_array_get(v, i);
-			if (!json_is_string(o))
-				return pv_err_set(err, -EINVAL, PV_E_INVALID, "mountOptions[%zu]: must be a string", i);
-			pv->mount_options[i] = strdup(json_string_value(o));
-			pv->n_mount_options++;
-		}
-	}
-
-	v = json_object_get(root, "gid");
-	if (v) {
-		if (!json_is_integer(v))
-			return bad_type(err, "gid", "a number (a group id)");
-		pv->gid = (long)json_integer_value(v);
-		if (pv->gid < 1 || json_integer_value(v) > 2147483647LL)
-			return pv_err_set(err, -EINVAL, PV_E_INVALID, "gid: %lld is not allowed (allowed: 1-2147483647)",
-					  (long long)json_integer_value(v));
-	}
-
-	v = json_object_get(root, "attributes");
-	if (v) {
-		json_t *av;
-		if (!json_is_object(v))
-			return bad_type(err, "attributes", "an object of strings");
-		json_object_foreach(v, key, av) {
-			if (!json_is_string(av))
-				return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.%s: must be a string", key);
-			if (strncmp(key, PV_CTX_PREFIX, strlen(PV_CTX_PREFIX)) == 0)
-				return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.%s: the prefix %s is reserved",
-						  key, PV_CTX_PREFIX);
-			if (pv_map_set(&pv->attributes, key, json_string_value(av)) < 0)
-				return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
-		}
-	}
-
-	v = json_object_get(root, "secretRef");
-	if (v) {
-		if (!json_is_string(v))
-			return bad_type(err, "secretRef", "a string naming a secret");
-		pv->secret_ref = strdup(json_string_value(v));
-	}
-	v = json_object_get(root, "createdAt");
-	if (v) {
-		if (!json_is_integer(v))
-			return bad_type(err, "createdAt", "unix seconds");
-		pv->created = json_integer_value(v);
-	}
-	(void)allowed;
 	return 0;
+}
+
+static int f_volume_mode(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	const char *s = json_string_value(v);
+
+	if (!v || (s && strcmp(s, "Filesystem") == 0))
+		pv->volume_mode = PV_VOLUME_FILESYSTEM;
+	else if (s && strcmp(s, "Block") == 0)
+		pv->volume_mode = PV_VOLUME_BLOCK;
+	else
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volumeMode: unknown mode '%.32s' (allowed: Filesystem, Block)",
+				  s ? s : "(not a string)");
+	return 0;
+}
+
+static int f_fs_type(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || strlen(json_string_value(v)) > PV_FSTYPE_MAX)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "fsType: must be a filesystem name (allowed: %s)", FS_ALLOWED);
+	snprintf(pv->fs_type, sizeof(pv->fs_type), "%s", json_string_value(v));
+	return 0;
+}
+
+static int f_mount_options(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	if (!v)
+		return 0;
+	if (!json_is_array(v))
+		return bad_type(err, "mountOptions", "a list of strings");
+	pv->mount_options = calloc(json_array_size(v) + 1, sizeof(char *));
+	if (!pv->mount_options)
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *o = json_array_get(v, i);
+		if (!json_is_string(o))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "mountOptions[%zu]: must be a string", i);
+		if (!(pv->mount_options[i] = strdup(json_string_value(o))))
+			return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+		pv->n_mount_options++;
+	}
+	return 0;
+}
+
+static int f_gid(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	if (!v)
+		return 0;
+	if (!json_is_integer(v))
+		return bad_type(err, "gid", "a number (a group id)");
+	if (json_integer_value(v) < 1 || json_integer_value(v) > 2147483647LL)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "gid: %lld is not allowed (allowed: 1-2147483647)",
+				  (long long)json_integer_value(v));
+	pv->gid = (long)json_integer_value(v);
+	return 0;
+}
+
+static int f_attributes(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	const char *key;
+	json_t *av;
+
+	if (!v)
+		return 0;
+	if (!json_is_object(v))
+		return bad_type(err, "attributes", "an object of strings");
+	json_object_foreach(v, key, av) {
+		if (!json_is_string(av))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.%.64s: must be a string", key);
+		if (strncmp(key, PV_CTX_PREFIX, strlen(PV_CTX_PREFIX)) == 0)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.%.64s: the prefix %s is reserved", key,
+					  PV_CTX_PREFIX);
+		if (pv_map_set(&pv->attributes, key, json_string_value(av)) < 0)
+			return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	}
+	return 0;
+}
+
+static int f_secret_ref(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return bad_type(err, "secretRef", "a string naming a secret");
+	if (!(pv->secret_ref = strdup(json_string_value(v))))
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	return 0;
+}
+
+static int f_created(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	if (!v)
+		return 0;
+	if (!json_is_integer(v))
+		return bad_type(err, "createdAt", "unix seconds");
+	pv->created = json_integer_value(v);
+	return 0;
+}
+
+static const struct {
+	const char *key;
+	field_fn parse;
+} fields[] = {
+	{ "name", f_name }, { "driver", f_driver }, { "capacity", f_capacity }, { "accessModes", f_modes },
+	{ "volumeMode", f_volume_mode }, { "fsType", f_fs_type }, { "mountOptions", f_mount_options },
+	{ "gid", f_gid }, { "attributes", f_attributes }, { "secretRef", f_secret_ref }, { "createdAt", f_created },
+};
+
+static int parse_object(json_t *root, struct pv *pv, struct pv_err *err)
+{
+	const char *key;
+	json_t *v;
+	int r;
+
+	if (!json_is_object(root))
+		return bad_type(err, "$", "a JSON object");
+	json_object_foreach(root, key, v) {
+		if (!in_list(key, pv_keys))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "%.64s: unknown key (allowed: %s)", key, PV_KEYS_ALLOWED);
+	}
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if ((r = fields[i].parse(json_object_get(root, fields[i].key), pv, err)) < 0)
+			return r;
+	return 0;
+}
+
+void pv_json_decrefp(void *p)
+{
+	json_t **o = p;
+	json_decref(*o);
+	*o = NULL;
 }
 
 int pv_parse_json(const char *text, struct pv *out, struct pv_err *err)

@@ -115,80 +115,36 @@ int pv_journal_save(const char *state_dir, const struct pv_journal *j, struct pv
 	return r;
 }
 
-int pv_journal_load(const char *state_dir, const char *volume, struct pv_journal *j, struct pv_err *err)
+static void load_attachment(json_t *att, struct pv_attachment *a)
 {
-	char path[PATH_MAX], *text = NULL, *pvtext;
-	json_t *o, *att, *pubs;
-	enum pv_access acc;
-	int r;
+	const char *k;
+	json_t *v;
 
-	pv_journal_init(j);
-	if (!pv_name_valid(volume))
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "'%s' is not a valid volume id", volume);
-	jpath(state_dir, volume, path, sizeof(path));
-	r = pv_read_file(path, &text, NULL, NULL);
-	if (r < 0)
-		return r == -ENOENT ? -ENOENT
-				    : pv_err_set(err, r, PV_E_INTERNAL, "cannot read journal %s: %s", path, strerror(-r));
-	o = json_loads(text, 0, NULL);
-	free(text);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return pv_err_set(err, -EINVAL, PV_E_INTERNAL, "journal %s is damaged", path);
-	}
-	get_str(o, "volume", j->volume, sizeof(j->volume));
-	get_str(o, "nodeId", j->node_id, sizeof(j->node_id));
-	for (int p = 0; p < 4; p++)
-		if (strcmp(phase_names[p], json_string_value(json_object_get(o, "phase")) ?: "") == 0)
-			j->phase = (enum pv_phase)p;
-	pvtext = json_dumps(json_object_get(o, "pv"), 0);
-	if (pvtext) {
-		/* The stored PV is trusted data we wrote; parse it without re-validating the
-		 * driver's attributes (a driver may have been rebuilt without that backend). */
-		if (pv_parse_json(pvtext, &j->pv, NULL) < 0) {
-			json_t *pvo = json_object_get(o, "pv");
-			get_str(pvo, "name", j->pv.name, sizeof(j->pv.name));
-			get_str(pvo, "driver", j->pv.driver, sizeof(j->pv.driver));
-		}
-		free(pvtext);
-	}
-	get_str(o, "stagingPath", j->staging_path, sizeof(j->staging_path));
-	if (pv_access_parse(json_string_value(json_object_get(o, "access")) ?: "", &acc) == 0)
-		j->access = acc;
-	j->block = json_is_true(json_object_get(o, "block"));
-	j->readonly = json_is_true(json_object_get(o, "readonly"));
-	j->lost = json_is_true(json_object_get(o, "lost"));
-	get_str(o, "fsType", j->fs_type, sizeof(j->fs_type));
-	get_str(o, "mountFlags", j->mount_flags, sizeof(j->mount_flags));
-	get_str(o, "lastError", j->last_error, sizeof(j->last_error));
-	j->updated = json_integer_value(json_object_get(o, "updated"));
-	att = json_object_get(o, "attachment");
-	get_str(att, "device", j->att.device, sizeof(j->att.device));
-	get_str(att, "backing", j->att.backing, sizeof(j->att.backing));
-	get_str(att, "source", j->att.source, sizeof(j->att.source));
-	get_str(att, "fstype", j->att.fstype, sizeof(j->att.fstype));
-	get_str(att, "options", j->att.options, sizeof(j->att.options));
-	get_str(att, "fence", j->att.fence, sizeof(j->att.fence));
-	get_str(att, "summary", j->att.summary, sizeof(j->att.summary));
-	{
-		const char *k;
-		json_t *v;
-		json_object_foreach(json_object_get(att, "driver"), k, v)
-			if (json_is_string(v))
-				pv_map_set(&j->att.priv, k, json_string_value(v));
-	}
-	j->att.mounted_by_driver = json_is_true(json_object_get(att, "mountedByDriver"));
-	j->att.readonly = json_is_true(json_object_get(att, "readonly"));
-	j->att.helper.pid = (pid_t)json_integer_value(json_object_get(att, "helperPid"));
-	j->att.helper.start = (unsigned long long)json_integer_value(json_object_get(att, "helperStart"));
-	pubs = json_object_get(o, "publishes");
-	if (json_array_size(pubs)) {
-		j->publishes = calloc(json_array_size(pubs), sizeof(*j->publishes));
-		if (!j->publishes) {
-			json_decref(o);
-			return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
-		}
-	}
+	get_str(att, "device", a->device, sizeof(a->device));
+	get_str(att, "backing", a->backing, sizeof(a->backing));
+	get_str(att, "source", a->source, sizeof(a->source));
+	get_str(att, "fstype", a->fstype, sizeof(a->fstype));
+	get_str(att, "options", a->options, sizeof(a->options));
+	get_str(att, "fence", a->fence, sizeof(a->fence));
+	get_str(att, "summary", a->summary, sizeof(a->summary));
+	json_object_foreach(json_object_get(att, "driver"), k, v)
+		if (json_is_string(v))
+			pv_map_set(&a->priv, k, json_string_value(v));
+	a->mounted_by_driver = json_is_true(json_object_get(att, "mountedByDriver"));
+	a->readonly = json_is_true(json_object_get(att, "readonly"));
+	a->helper.pid = (pid_t)json_integer_value(json_object_get(att, "helperPid"));
+	a->helper.start = (unsigned long long)json_integer_value(json_object_get(att, "helperStart"));
+}
+
+static int load_publishes(json_t *pubs, struct pv_journal *j, struct pv_err *err)
+{
+	enum pv_access acc;
+
+	if (!json_array_size(pubs))
+		return 0;
+	j->publishes = calloc(json_array_size(pubs), sizeof(*j->publishes));
+	if (!j->publishes)
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
 	for (size_t i = 0; i < json_array_size(pubs); i++) {
 		json_t *p = json_array_get(pubs, i);
 		struct pv_publish_rec *rec = &j->publishes[j->n_publishes++];
@@ -203,8 +159,58 @@ int pv_journal_load(const char *state_dir, const char *volume, struct pv_journal
 			rec->access = acc;
 		rec->n_groups = groups_load(json_object_get(p, "groups"), rec->groups);
 	}
-	json_decref(o);
 	return 0;
+}
+
+/* The stored PV is trusted data we wrote; parse it without re-validating the driver's
+ * attributes (a driver may have been rebuilt without that backend). */
+static void load_pv(json_t *pvo, struct pv *pv)
+{
+	_cleanup_(pv_freep) char *text = json_dumps(pvo, 0);
+
+	if (text && pv_parse_json(text, pv, NULL) == 0)
+		return;
+	get_str(pvo, "name", pv->name, sizeof(pv->name));
+	get_str(pvo, "driver", pv->driver, sizeof(pv->driver));
+}
+
+int pv_journal_load(const char *state_dir, const char *volume, struct pv_journal *j, struct pv_err *err)
+{
+	_cleanup_(pv_json_decrefp) json_t *o = NULL;
+	char path[PATH_MAX], *text = NULL;
+	enum pv_access acc;
+	int r;
+
+	pv_journal_init(j);
+	if (!pv_name_valid(volume))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "'%s' is not a valid volume id", volume);
+	jpath(state_dir, volume, path, sizeof(path));
+	r = pv_read_file(path, &text, NULL, NULL);
+	if (r < 0)
+		return r == -ENOENT ? -ENOENT
+				    : pv_err_set(err, r, PV_E_INTERNAL, "cannot read journal %s: %s", path, strerror(-r));
+	o = json_loads(text, 0, NULL);
+	free(text);
+	if (!json_is_object(o))
+		return pv_err_set(err, -EINVAL, PV_E_INTERNAL, "journal %s is damaged", path);
+	get_str(o, "volume", j->volume, sizeof(j->volume));
+	get_str(o, "nodeId", j->node_id, sizeof(j->node_id));
+	for (int p = 0; p < 4; p++)
+		if (strcmp(phase_names[p], json_string_value(json_object_get(o, "phase")) ?: "") == 0)
+			j->phase = (enum pv_phase)p;
+	load_pv(json_object_get(o, "pv"), &j->pv);
+	get_str(o, "stagingPath", j->staging_path, sizeof(j->staging_path));
+	if (pv_access_parse(json_string_value(json_object_get(o, "access")) ?: "", &acc) == 0)
+		j->access = acc;
+	j->block = json_is_true(json_object_get(o, "block"));
+	j->readonly = json_is_true(json_object_get(o, "readonly"));
+	j->lost = json_is_true(json_object_get(o, "lost"));
+	get_str(o, "fsType", j->fs_type, sizeof(j->fs_type));
+	get_str(o, "mountFlags", j->mount_flags, sizeof(j->mount_flags));
+	get_str(o, "lastError", j->last_error, sizeof(j->last_error));
+	j->updated = json_integer_value(json_object_get(o, "updated"));
+	load_attachment(json_object_get(o, "attachment"), &j->att);
+	return load_publishes(json_object_get(o, "publishes"), j, err);
 }
 
 int pv_journal_delete(const char *state_dir, const char *volume, struct pv_err *err)

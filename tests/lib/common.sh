@@ -62,7 +62,8 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "--- $*"; }
 
-pvctl() { "$PVCTL" "$@"; }
+# A pvctl that hangs is a failure that names the command, not a test killed at 300 s.
+pvctl() { timeout -k 5 "${PVCTL_TIMEOUT:-120}" "$PVCTL" "$@"; }
 
 # expect_rc N cmd...: run cmd, require exit status N; its stderr is kept in $LAST_ERR.
 expect_rc() {
@@ -72,6 +73,7 @@ expect_rc() {
 	LAST_OUT=$out
 	LAST_ERR=$(cat "$TESTDIR/.err")
 	if [ "$rc" -ne "$want" ]; then
+		[ "$rc" -eq 124 ] && echo "timed out: $*" >&2
 		echo "command: $*" >&2
 		echo "stdout: $out" >&2
 		echo "stderr: $LAST_ERR" >&2

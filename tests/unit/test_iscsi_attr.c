@@ -16,24 +16,31 @@
 #include "pvnode/pv.h"
 #include "pvnode/secrets.h"
 
+/* Each call gets an empty error: setting one twice is a bug the debug build aborts on. */
+static struct pv_err *fresh(struct pv_err *e)
+{
+	pv_err_clear(e);
+	return e;
+}
+
 static void test_portals(void **state)
 {
 	struct pvi_target t = { 0 };
 	struct pv_err err = { 0 };
 	(void)state;
-	assert_int_equal(pvi_parse_portals("127.0.0.1:13001", &t, &err), 0);
+	assert_int_equal(pvi_parse_portals("127.0.0.1:13001", &t, fresh(&err)), 0);
 	assert_int_equal(t.n_portals, 1);
 	assert_string_equal(t.portals[0], "127.0.0.1:13001");
-	assert_int_equal(pvi_parse_portals("a.example:1,b.example", &t, &err), 0);
+	assert_int_equal(pvi_parse_portals("a.example:1,b.example", &t, fresh(&err)), 0);
 	assert_int_equal(t.n_portals, 2);
 	assert_string_equal(t.portals[1], "b.example:3260");
-	assert_int_equal(pvi_parse_portals("[::1]:3261", &t, &err), 0);
+	assert_int_equal(pvi_parse_portals("[::1]:3261", &t, fresh(&err)), 0);
 	assert_string_equal(t.portals[0], "[::1]:3261");
 	const char *bad[] = { "", "host:0", "host:70000", "host:x", "ho st:1", "a:1,,b:2", "-x:1",
 			      "h;rm -rf:1", NULL };
 	for (int i = 0; bad[i]; i++) {
 		memset(&err, 0, sizeof(err));
-		assert_int_equal(pvi_parse_portals(bad[i], &t, &err), -EINVAL);
+		assert_int_equal(pvi_parse_portals(bad[i], &t, fresh(&err)), -EINVAL);
 		assert_int_equal(err.kind, PV_E_INVALID);
 		assert_non_null(strstr(err.msg, "portal"));
 	}
@@ -52,11 +59,11 @@ static void test_iqn_lun(void **state)
 	assert_false(pvi_iqn_valid("iqn.2026-11.ex ample"));
 	assert_false(pvi_iqn_valid("target1"));
 	assert_false(pvi_iqn_valid(NULL));
-	assert_int_equal(pvi_parse_lun("1", &lun, &err), 0);
+	assert_int_equal(pvi_parse_lun("1", &lun, fresh(&err)), 0);
 	assert_int_equal(lun, 1);
-	assert_int_equal(pvi_parse_lun("-1", &lun, &err), -EINVAL);
-	assert_int_equal(pvi_parse_lun("16384", &lun, &err), -EINVAL);
-	assert_int_equal(pvi_parse_lun("1x", &lun, &err), -EINVAL);
+	assert_int_equal(pvi_parse_lun("-1", &lun, fresh(&err)), -EINVAL);
+	assert_int_equal(pvi_parse_lun("16384", &lun, fresh(&err)), -EINVAL);
+	assert_int_equal(pvi_parse_lun("1x", &lun, fresh(&err)), -EINVAL);
 }
 
 static void test_default_initiator(void **state)
@@ -92,7 +99,7 @@ static void test_target_from_pv(void **state)
 	pv_secrets_init(&s);
 	pv_secrets_set(&s, PVI_KEY_USER, "u1");
 	pv_secrets_set(&s, PVI_KEY_PASS, "secretpass12");
-	assert_int_equal(pvi_target_from_pv(&pv, &s, "n1", &t, &err), 0);
+	assert_int_equal(pvi_target_from_pv(&pv, &s, "n1", &t, fresh(&err)), 0);
 	assert_string_equal(t.iqn, "iqn.2026-11.test:a");
 	assert_int_equal(t.lun, 1);
 	assert_true(t.discovery);
@@ -103,10 +110,10 @@ static void test_target_from_pv(void **state)
 	char *text = pv_secrets_to_json(&s, false);
 	assert_non_null(text);
 	struct pv_secrets s2;
-	assert_int_equal(pv_secrets_from_json(text, &s2, &err), 0);
+	assert_int_equal(pv_secrets_from_json(text, &s2, fresh(&err)), 0);
 	pv_secret_text_free(text);
 	struct pvi_target t2 = { 0 };
-	assert_int_equal(pvi_target_secrets(&t2, &s2, &err), 0);
+	assert_int_equal(pvi_target_secrets(&t2, &s2, fresh(&err)), 0);
 	assert_string_equal(t2.pass, "secretpass12");
 	pv_secrets_free(&s2);
 	pvi_target_wipe(&t2);
@@ -118,7 +125,7 @@ static void test_target_from_pv(void **state)
 	pv_secrets_init(&s);
 	pv_secrets_set(&s, PVI_KEY_USER, "u1");
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(pvi_target_from_pv(&pv, &s, "n1", &t, &err), -EINVAL);
+	assert_int_equal(pvi_target_from_pv(&pv, &s, "n1", &t, fresh(&err)), -EINVAL);
 	assert_non_null(strstr(err.msg, PVI_KEY_PASS));
 	pv_secrets_free(&s);
 	pv_free(&pv);
@@ -126,17 +133,17 @@ static void test_target_from_pv(void **state)
 	const char *both[] = { "portal", "h:1", "portals", "h:2", "iqn", "iqn.2026-11.test:a", "lun", "1", NULL };
 	set_attrs(&pv, both);
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(pvi_validate(&pv, &err), -EINVAL);
+	assert_int_equal(pvi_validate(&pv, fresh(&err)), -EINVAL);
 	pv_free(&pv);
 	const char *mode[] = { "portal", "h:1", "iqn", "iqn.2026-11.test:a", "lun", "1", "initiator", "magic", NULL };
 	set_attrs(&pv, mode);
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(pvi_validate(&pv, &err), -EINVAL);
+	assert_int_equal(pvi_validate(&pv, fresh(&err)), -EINVAL);
 	assert_non_null(strstr(err.msg, "auto, kernel or userspace"));
 	pv_free(&pv);
 	const char *nolun[] = { "portal", "h:1", "iqn", "iqn.2026-11.test:a", NULL };
 	set_attrs(&pv, nolun);
-	assert_int_equal(pvi_validate(&pv, &err), -EINVAL);
+	assert_int_equal(pvi_validate(&pv, fresh(&err)), -EINVAL);
 	pv_free(&pv);
 }
 
