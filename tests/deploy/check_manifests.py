@@ -196,6 +196,19 @@ def c_driver_name():
     return name
 
 
+def source_drivers():
+    """Driver names defined in the C sources (struct pv_driver ... = { .name = "x" })."""
+    names = set()
+    for root, dirs, files in os.walk(SRC):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "build")) and d not in ("tests", "deploy")]
+        for f in files:
+            if f.endswith(".c"):
+                with open(os.path.join(root, f), errors="replace") as fh:
+                    names |= set(re.findall(r'struct\s+pv_driver\s+\w+\s*=\s*\{[^}]*?\.name\s*=\s*"([a-z0-9-]+)"',
+                                            fh.read(), re.S))
+    return names
+
+
 def help_flags(prog):
     out = subprocess.run([prog, "--help"], capture_output=True, text=True, timeout=10)
     text = out.stdout + out.stderr
@@ -842,11 +855,13 @@ def check_storage(c, base_objs):
 
 
 def check_driver(c, where, what, drv, dname, drivers):
-    if c.drivers is not None and drv not in c.drivers:
+    if drv not in SOURCE_DRIVERS:
         if drv in FUTURE_DRIVERS:
-            note(f"{what}: driver {drv} is not built here ({FUTURE_DRIVERS[drv]})")
+            note(f"{what}: driver {drv} is not in the sources yet ({FUTURE_DRIVERS[drv]})")
         else:
-            fail(where, f"{what}: driver {drv} is not one pvnode has ({', '.join(sorted(c.drivers))})")
+            fail(where, f"{what}: driver {drv} is not one pvnode has ({', '.join(sorted(SOURCE_DRIVERS))})")
+    elif c.drivers is not None and drv not in c.drivers:
+        note(f"{what}: driver {drv} is not built in this build (pvctl --version: {', '.join(sorted(c.drivers))})")
     kind = DRIVER_KIND.get(drv)
     if kind is None:
         fail(where, f"{what}: driver {drv}: these checks do not know its kind of storage (DRIVER_KIND)")
@@ -1001,8 +1016,13 @@ def kubectl_checks(kdirs, rendered):
 # ---------------------------------------------------------------- main
 
 def main():
-    global CNAME
+    global CNAME, SOURCE_DRIVERS
     CNAME = c_driver_name()
+    SOURCE_DRIVERS = source_drivers()
+    if not SOURCE_DRIVERS:
+        fail("C sources", "no driver definitions found (struct pv_driver ... = { .name = ... })")
+    else:
+        note(f"drivers in the sources: {', '.join(sorted(SOURCE_DRIVERS))}")
     pvnode = find_program("PVNODE", "pvnode")
     pvctl = find_program("PVCTL", "pvctl")
     pvnode_flags = help_flags(pvnode) if pvnode else None

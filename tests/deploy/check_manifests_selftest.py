@@ -114,6 +114,14 @@ MUTATIONS = [
      r"is not in csi_plugin mount_dir /csi"),
 ]
 
+# caught only where pvnode is built (its --help is the reference)
+NEEDS_PVNODE = {"an option pvnode does not have", "the systemd unit uses a missing option"}
+
+
+def pvnode_built():
+    p = os.environ.get("PVNODE") or os.path.join(os.environ.get("PVNODE_BUILD_ROOT", ""), "pvnode")
+    return os.access(p, os.X_OK)
+
 
 def copy_tree(dst):
     for part in ("deploy", "examples", "include", "src", "drivers"):
@@ -131,7 +139,7 @@ def run(root):
 
 
 def main():
-    failed = 0
+    failed = skipped = 0
     with tempfile.TemporaryDirectory(prefix="pvnode-manifests-") as tmp:
         clean = os.path.join(tmp, "clean")
         os.mkdir(clean)
@@ -143,6 +151,10 @@ def main():
             return 1
         print("ok: the unbroken tree passes")
         for what, path, old, new, expect in MUTATIONS:
+            if what in NEEDS_PVNODE and not pvnode_built():
+                print(f"skip: {what} (pvnode is not built)")
+                skipped += 1
+                continue
             work = os.path.join(tmp, "work")
             shutil.copytree(clean, work)
             p = os.path.join(work, path)
@@ -163,7 +175,7 @@ def main():
                 failed += 1
             else:
                 print(f"ok: {what}")
-    print(f"{len(MUTATIONS) - failed}/{len(MUTATIONS)} mutations caught")
+    print(f"{len(MUTATIONS) - failed - skipped}/{len(MUTATIONS) - skipped} mutations caught")
     return 1 if failed else 0
 
 
