@@ -136,8 +136,26 @@ if ! E "${build[@]}" --build-arg BASE="$BASE" --build-arg JOBS=2 --build-arg VER
 	exit 1
 fi
 grep '^runtime packages:' "$log" | tail -1
-rm -f "$log"
 echo "built $IMAGE in $(($(date +%s) - t0)) s"
+
+# vfs storage copies every layer whole: drop the cache images of earlier builds (those
+# this build neither made nor reused), keep this build's for the next one
+if [ "$ENGINE" != docker ]; then
+	keep=$(sed -n 's/^--> \(Using cache \)\?\([0-9a-f]\{10,64\}\).*/\2/p' "$log")
+	freed=0
+	while :; do # removing a leaf can leave its parent dangling: until nothing goes
+		n=$freed
+		for id in $(E images -a -q --no-trunc --filter dangling=true 2>/dev/null); do
+			id=${id#sha256:}
+			used=0
+			for k in $keep; do [[ $id == "$k"* ]] && used=1 && break; done
+			((used)) || { E rmi "$id" >/dev/null 2>&1 && freed=$((freed + 1)); }
+		done
+		[ "$freed" -eq "$n" ] && break
+	done
+	[ "$freed" -gt 0 ] && echo "removed $freed cache images of earlier builds"
+fi
+rm -f "$log"
 
 # ---- checks inside the image
 fails=0
