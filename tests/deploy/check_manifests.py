@@ -23,6 +23,9 @@ snapshots overlay, the examples) built the way kustomize builds it:
   - examples/systemd/pvnode.service and examples/nomad/*.nomad use existing flags;
   - "kubectl kustomize" renders the same objects (where kubectl exists) and
     "kubectl apply --dry-run=client" accepts them (where an API server answers).
+
+The tables it applies (sidecar releases, RBAC, kinds of storage) are manifest_rules.py;
+how objects, flags and mounts are read is manifest_model.py.
 """
 import json
 import os
@@ -42,110 +45,15 @@ SRC = os.environ.get("PVNODE_SOURCE_ROOT") or os.path.dirname(os.path.dirname(
 BUILD = os.environ.get("PVNODE_BUILD_ROOT", "")
 DEPLOY = os.path.join(SRC, "deploy", "kubernetes")   # the base; overlays sit beside it
 
-# Flags the manifests use before pvnode has them. Each is checked as soon as
-# "pvnode --help" lists it; until then it is reported, never silently accepted.
-PENDING_FLAGS = {
-    "--role": "all|node|controller: which CSI services to serve (controllers, node plugins)",
-    "--metrics-address": "HOST:PORT for Prometheus text on /metrics",
-    "--driver-name": "the CSI driver name to serve (block.pvnode.csi.io, local.pvnode.csi.io)",
-}
-FUTURE_DRIVERS = {"rbd": "the rbd driver is to come (StorageClass pvnode-rbd)"}
-
-# Kind of storage per pvnode driver, and the driver name serving each kind (a prefix
-# to the name in the C sources): see doc/operations.md, "Why three driver names".
-DRIVER_KIND = {"nfs": "shared", "iscsi": "block", "rbd": "block", "file": "local"}
-KIND_PREFIX = {"shared": "", "block": "block.", "local": "local."}
-KIND_SELINUX_MOUNT = {"shared": False, "block": True, "local": True}
-
-KINDS = {  # kind: (apiVersion, namespaced)
-    "Namespace": ("v1", False), "ServiceAccount": ("v1", True), "Secret": ("v1", True),
-    "PersistentVolumeClaim": ("v1", True), "PersistentVolume": ("v1", False),
-    "Pod": ("v1", True),
-    "CSIDriver": ("storage.k8s.io/v1", False), "StorageClass": ("storage.k8s.io/v1", False),
-    "ClusterRole": ("rbac.authorization.k8s.io/v1", False),
-    "ClusterRoleBinding": ("rbac.authorization.k8s.io/v1", False),
-    "Role": ("rbac.authorization.k8s.io/v1", True),
-    "RoleBinding": ("rbac.authorization.k8s.io/v1", True),
-    "DaemonSet": ("apps/v1", True), "Deployment": ("apps/v1", True),
-    "VolumeSnapshotClass": ("snapshot.storage.k8s.io/v1", False),
-}
-
-# The sidecars, pinned: the flags of each release (read from its cmd/ and
-# csi-lib-utils/standardflags at that tag) and the RBAC rules its deploy/kubernetes
-# documents. A new tag needs its flags read again: the check fails until then.
-COMMON_FLAGS = {"version", "kubeconfig", "csi-address", "leader-election",
-                "leader-election-namespace", "leader-election-lease-duration",
-                "leader-election-renew-deadline", "leader-election-retry-period",
-                "leader-election-labels", "kube-api-qps", "kube-api-burst", "http-endpoint",
-                "metrics-address", "metrics-path", "v", "vmodule"}
-SIDECARS = {
-    "csi-provisioner": ("v6.3.0", COMMON_FLAGS | {
-        "capacity-for-immediate-binding", "capacity-ownerref-level", "capacity-poll-interval",
-        "capacity-threads", "cloning-protection-threads", "controller-publish-readonly",
-        "default-fstype", "enable-capacity", "enable-pprof", "extra-create-metadata",
-        "immediate-topology", "kube-api-capacity-burst", "kube-api-capacity-qps", "master",
-        "node-deployment", "node-deployment-base-delay", "node-deployment-immediate-binding",
-        "node-deployment-max-delay", "prevent-volume-mode-conversion", "retry-interval-max",
-        "retry-interval-start", "snapshot-orphan-sweep-interval", "strict-topology", "timeout",
-        "volume-name-prefix", "volume-name-uuid-length", "worker-threads", "feature-gates"}),
-    "csi-attacher": ("v4.12.0", COMMON_FLAGS | {
-        "default-fstype", "max-entries", "max-grpc-log-length", "reconcile-sync", "resync",
-        "retry-interval-max", "retry-interval-start", "timeout", "worker-threads"}),
-    "csi-resizer": ("v2.2.1", COMMON_FLAGS | {
-        "extra-modify-metadata", "feature-gates", "handle-volume-inuse-error", "master",
-        "resync-period", "retry-interval-max", "retry-interval-start", "timeout", "workers"}),
-    "csi-snapshotter": ("v8.6.0", COMMON_FLAGS | {
-        "extra-create-metadata", "node-deployment", "resync-period", "retry-interval-max",
-        "retry-interval-start", "snapshot-name-prefix", "snapshot-name-uuid-length", "timeout",
-        "worker-threads", "feature-gates"}),
-    "csi-node-driver-registrar": ("v2.17.0", {
-        "connection-timeout", "csi-address", "enable-pprof", "health-port", "http-endpoint",
-        "kubelet-registration-path", "mode", "plugin-registration-path", "timeout", "version",
-        "v", "vmodule"}),
-    "livenessprobe": ("v2.19.0", {
-        "csi-address", "http-endpoint", "metrics-address", "metrics-path", "probe-timeout",
-        "v", "vmodule"}),
-}
-LEASES = [("coordination.k8s.io", "leases", "get watch list delete update create")]
-RBAC_NEEDS = {
-    "csi-provisioner": [
-        ("", "persistentvolumes", "get list watch create patch delete"),
-        ("", "persistentvolumeclaims", "get list watch update"),
-        ("storage.k8s.io", "storageclasses", "get list watch"),
-        ("", "events", "list watch create update patch"),
-        ("storage.k8s.io", "csinodes", "get list watch"),
-        ("", "nodes", "get list watch"),
-        ("storage.k8s.io", "volumeattachments", "get list watch")],
-    "csi-attacher": [
-        ("", "persistentvolumes", "get list watch patch"),
-        ("storage.k8s.io", "csinodes", "get list watch"),
-        ("storage.k8s.io", "volumeattachments", "get list watch patch"),
-        ("storage.k8s.io", "volumeattachments/status", "patch")],
-    "csi-resizer": [
-        ("", "persistentvolumes", "get list watch patch"),
-        ("", "persistentvolumeclaims", "get list watch"),
-        ("", "pods", "get list watch"),
-        ("", "persistentvolumeclaims/status", "patch"),
-        ("", "events", "list watch create update patch"),
-        ("storage.k8s.io", "volumeattributesclasses", "get list watch")],
-    "csi-snapshotter": [
-        ("", "events", "list watch create update patch"),
-        ("snapshot.storage.k8s.io", "volumesnapshotclasses", "get list watch"),
-        ("snapshot.storage.k8s.io", "volumesnapshotcontents", "get list watch update patch"),
-        ("snapshot.storage.k8s.io", "volumesnapshotcontents/status", "update patch")],
-}
-# external-provisioner restoring from snapshots, where snapshots are deployed
-PROVISIONER_SNAPSHOT_NEEDS = [
-    ("snapshot.storage.k8s.io", "volumesnapshots", "get list watch update"),
-    ("snapshot.storage.k8s.io", "volumesnapshotcontents", "get list")]
-# StorageClass secret parameter -> the sidecar that reads the secret
-SECRET_READER = {"provisioner": "csi-provisioner", "controller-publish": "csi-attacher",
-                 "controller-expand": "csi-resizer", "node-stage": None,
-                 "node-publish": None, "node-expand": None, "snapshotter": "csi-snapshotter"}
-ISCSI_SECRET_KEYS = {"node.session.auth.username", "node.session.auth.password",
-                     "node.session.auth.username_in", "node.session.auth.password_in",
-                     "discovery.sendtargets.auth.username",
-                     "discovery.sendtargets.auth.password"}
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from manifest_rules import (  # noqa: E402  (the tables the checks apply)
+    DRIVER_KIND, FUTURE_DRIVERS, ISCSI_SECRET_KEYS, KINDS,
+    KIND_PREFIX, KIND_SELINUX_MOUNT, LEASES, PENDING_FLAGS,
+    PROVISIONER_SNAPSHOT_NEEDS, RBAC_NEEDS, SECRET_READER, SIDECARS)
+from manifest_model import (flag_values, has_flag, image_parts, mount_of, oid,  # noqa: E402
+                            one_flag, parse_args, pod_of, resolve, sidecar_kind,
+                            strategic_merge)
 
 errors, notes = [], []
 
@@ -241,38 +149,6 @@ def load_file(path):
     return objs
 
 
-def strategic_merge(base, patch):
-    """The part of kustomize's strategic merge these manifests use: maps merge, lists
-    of named maps (containers, volumes, env, volumeMounts by mountPath) merge by key."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        out = dict(base)
-        for k, v in patch.items():
-            out[k] = strategic_merge(base[k], v) if k in base else v
-        return out
-    if isinstance(base, list) and isinstance(patch, list):
-        key = None
-        for cand in ("name", "mountPath"):
-            if all(isinstance(x, dict) and cand in x for x in base + patch):
-                key = cand
-                break
-        if key is None:
-            return patch
-        out = list(base)
-        for p in patch:
-            idx = next((i for i, b in enumerate(out) if b[key] == p[key]), None)
-            if idx is None:
-                out.append(p)
-            else:
-                out[idx] = strategic_merge(out[idx], p)
-        return out
-    return patch
-
-
-def oid(o):
-    md = o.get("metadata", {})
-    return (o["kind"], md.get("namespace"), md.get("name"))
-
-
 def build(kdir, seen):
     """The objects kustomization kdir renders, with the files it takes in."""
     kfile = os.path.join(kdir, "kustomization.yaml")
@@ -346,83 +222,6 @@ def check_basics(objs, examples, base=()):
             for k in ("app.kubernetes.io/name", "app.kubernetes.io/part-of"):
                 if kind not in ("Secret",) and labels.get(k) != "pvnode":
                     fail(where, f"{kind} {name}: label {k} is not pvnode")
-
-
-def pod_of(o):
-    if o["kind"] == "Pod":
-        return o.get("spec") or {}
-    return ((o.get("spec") or {}).get("template") or {}).get("spec") or {}
-
-
-def image_parts(image):
-    repo, _, tag = image.rpartition(":")
-    if "/" in tag or not repo:
-        return image, ""
-    return repo, tag
-
-
-def parse_args(args):
-    """['--a=1', '--b', 'x', '--c'] -> [(flag, value or None)] (values after '=' only;
-    the manifests write --flag=value)."""
-    out = []
-    for a in args or []:
-        if a.startswith("-"):
-            flag, eq, val = a.partition("=")
-            out.append((flag, val if eq else None))
-    return out
-
-
-def flag_values(container, flag):
-    return [v for f, v in parse_args(container.get("args")) if f == flag]
-
-
-def has_flag(container, flag):
-    return any(f == flag for f, _ in parse_args(container.get("args")))
-
-
-def one_flag(container, flag, default=None):
-    v = flag_values(container, flag)
-    return v[-1] if v else default
-
-
-def sidecar_kind(container):
-    repo, _ = image_parts(container.get("image", ""))
-    base = repo.rsplit("/", 1)[-1]
-    if base in SIDECARS:
-        return base
-    if base == "pvnode":
-        return "pvnode"
-    return None
-
-
-def resolve(pod, container, path):
-    """A path inside container -> ('host', path) or ('emptyDir', volume, rest)."""
-    best = None
-    for m in container.get("volumeMounts") or []:
-        mp = m["mountPath"].rstrip("/") or "/"
-        if path == mp or path.startswith(mp + "/") or mp == "/":
-            if best is None or len(mp) > len(best[0]):
-                best = (mp, m)
-    if best is None:
-        return ("container", container["name"], path)
-    mp, m = best
-    restp = path[len(mp):].lstrip("/")
-    vol = next((v for v in pod.get("volumes") or [] if v["name"] == m["name"]), None)
-    if vol is None:
-        return ("missing-volume", m["name"], restp)
-    sub = m.get("subPath", "")
-    restp = os.path.join(sub, restp) if sub else restp
-    if "hostPath" in vol:
-        return ("host", os.path.normpath(os.path.join(vol["hostPath"]["path"], restp)))
-    return ("emptyDir" if "emptyDir" in vol else "volume", vol["name"], restp)
-
-
-def mount_of(pod, container, mount_path):
-    for m in container.get("volumeMounts") or []:
-        if m["mountPath"].rstrip("/") == mount_path:
-            vol = next((v for v in pod.get("volumes") or [] if v["name"] == m["name"]), {})
-            return m, vol
-    return None, None
 
 
 class Ctx:

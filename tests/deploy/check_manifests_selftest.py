@@ -144,7 +144,10 @@ def main():
         clean = os.path.join(tmp, "clean")
         os.mkdir(clean)
         copy_tree(clean)
-        shutil.copy(CHECKER, os.path.join(clean, "checker.py"))
+        for f in os.listdir(os.path.dirname(CHECKER)):
+            if f.endswith(".py") and f != os.path.basename(__file__):
+                shutil.copy(os.path.join(os.path.dirname(CHECKER), f), clean)
+        os.rename(os.path.join(clean, "check_manifests.py"), os.path.join(clean, "checker.py"))
         rc, out = run(clean)
         if rc != 0:
             print("FAIL: the unbroken tree does not pass:\n" + out)
