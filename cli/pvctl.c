@@ -169,10 +169,9 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		r = argc < 2 ? PVCTL_USAGE : PVCTL_OK;
 	} else if (strcmp(argv[1], "--version") == 0) {
-#ifdef PV_FAULT_INJECTION
-		printf("pvctl %s (drivers: %s; fault injection)\n", PV_VERSION, pv_driver_names());
-#else
 		printf("pvctl %s (drivers: %s)\n", PV_VERSION, pv_driver_names());
+#ifdef PV_FAULT_INJECTION
+		printf("built with fault injection (PVNODE_FAULT) for crash tests\n");
 #endif
 		r = PVCTL_OK;
 	} else {
