@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "pvnode/driver/driver.h"
+#include "model/mountopt.h"
 #include "pvnode/pv.h"
 
 static const char *const pv_keys[] = {
@@ -78,6 +79,16 @@ int pv_validate(const struct pv *pv, struct pv_err *err)
 	if (pv->volume_mode == PV_VOLUME_BLOCK && drv->storage == PV_SHARED)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "volumeMode: Block is not possible on %s (shared storage; allowed: Filesystem)", drv->name);
+	/* a block filesystem's options are the engine's to mount: the allow list applies now,
+	 * not at the first stage (a shared driver checks its own) */
+	for (size_t i = 0; drv->storage == PV_BLOCKDEV && i < pv->n_mount_options; i++) {
+		struct pv_mount_option mo;
+		int r = pv_mount_option_classify(pv->fs_type[0] ? pv->fs_type : "ext4", pv->mount_options[i], &mo, err);
+		if (r < 0) {
+			pv_err_prefix(err, "mountOptions[%zu]: ", i);
+			return r;
+		}
+	}
 	if (pv->gid < -1 || pv->gid > 2147483647L || pv->gid == 0)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID, "gid: %ld is not allowed (allowed: 1-2147483647)", pv->gid);
 	for (size_t i = 0; i < pv->n_mount_options; i++) {
