@@ -57,7 +57,8 @@ static const struct command commands[] = {
 	{ "unstage", 1, 1, O_STAGING, 0, "", "NAME [--staging-path DIR]", "undo a stage" },
 	{ "stats", 1, 2, O_STAGING | O_OUTPUT, 0, "text json", "NAME [PATH] [-o json]", "usage and condition of a staged volume" },
 	{ "fence-release", 1, 1, O_NODE, O_NODE, "", "NAME --node ID", "break a (dead) node's fence on a block volume" },
-	{ "reconcile", 0, 0, 0, 0, "", "", "compare the node journal with the mounts and helpers" },
+	{ "reconcile", 0, 0, O_REPAIR, 0, "", "[--repair]",
+	  "compare the node journal with the mounts and helpers (--repair: rebuild damaged journals)" },
 	{ "info", 0, 0, O_OUTPUT, 0, "text json", "[-o json]", "(with --endpoint) plugin info, capabilities, node info" },
 };
 

@@ -225,8 +225,7 @@ static void report_line(const char *line, bool problem, void *ud)
 static int l_reconcile(struct pvctl *p, const struct pvctl_req *r)
 {
 	struct pv_err err = { 0 };
-	(void)r;
-	if (pv_engine_reconcile(p->engine, report_line, NULL, &err) < 0)
+	if ((r->repair ? pv_engine_repair_all : pv_engine_reconcile)(p->engine, report_line, NULL, &err) < 0)
 		return pvctl_fail(&err);
 	return 0;
 }

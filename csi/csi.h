@@ -26,6 +26,7 @@
 #define CSI_MAX_MOUNT_FLAGS_BYTES 4096      /* the spec's limit on mount_flags */
 #define CSI_MAX_MAP_ENTRIES 256
 #define CSI_MAX_VALUE_BYTES 4096
+#define CSI_MIN_FREE_BYTES (1ULL << 20)       /* Probe: the state directory must have room */
 
 /* The daemon: one per process, shared read-only by the handlers. */
 struct csi_service {

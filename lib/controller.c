@@ -149,8 +149,13 @@ int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s
 static int ctl_not_staged(struct pv_engine *e, const char *name, bool force, struct pv_err *err)
 {
 	struct pv_volume_state st;
+	char what[128];
 	int r = pv_engine_state(e, name, &st, err);
 
+	if (r == -ENOENT && pv_engine_attached_unrecorded(e, name, what, sizeof(what)) > 0)
+		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
+				  "volume %s is still attached on this node (%s) although no stage is recorded; "
+				  "run pvctl reconcile, then unstage it", name, what);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)

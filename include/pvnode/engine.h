@@ -96,6 +96,10 @@ int pv_engine_expand(struct pv_engine *e, const char *volume, const char *path,
  * is still wrong. Returns the number of problems. Safe to run periodically. */
 int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud),
 			void *ud, struct pv_err *err);
+/* The same, and journals that cannot be read are rebuilt from the mount table and the
+ * loop devices tagged for the volume (pvctl reconcile --repair). */
+int pv_engine_repair_all(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud), void *ud,
+			 struct pv_err *err);
 
 /* --- a volume's state on this node (describe, get's STATUS, CSI checks) --- */
 enum pv_node_phase {

@@ -34,6 +34,24 @@ static int load_staged(struct pv_engine *e, const char *volume, const char *path
 	return rc;
 }
 
+/* A staging mount that was read-write and is read-only now: the kernel remounted the
+ * filesystem after errors (ext4 errors=remount-ro, an xfs shutdown). */
+static bool fs_went_readonly(const char *staging)
+{
+	struct statvfs vfs;
+	char sup[1024], *save = NULL;
+
+	if (statvfs(staging, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+		return true;
+	/* ext4 on newer kernels marks it emergency_ro instead of setting the sb read-only */
+	if (pv_mount_super_options(staging, sup, sizeof(sup)) < 0)
+		return false;
+	for (char *o = strtok_r(sup, ",", &save); o; o = strtok_r(NULL, ",", &save))
+		if (strcmp(o, "ro") == 0 || strcmp(o, "emergency_ro") == 0)
+			return true;
+	return false;
+}
+
 static int device_size(const char *dev, uint64_t *bytes)
 {
 	int fd = open(dev, O_RDONLY | O_CLOEXEC);
@@ -126,6 +144,12 @@ int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path, s
 		st->inodes_total = vfs.f_files;
 		st->inodes_free = vfs.f_ffree;
 		st->inodes_used = vfs.f_files - vfs.f_ffree;
+	}
+	if (!st->abnormal && !j.block && !j.readonly && fs_went_readonly(j.staging_path)) {
+		st->abnormal = true;
+		snprintf(st->condition, sizeof(st->condition),
+			 "the filesystem of volume %s is read-only: the kernel remounted it after I/O errors (see dmesg); "
+			 "writes fail with EROFS until it is unpublished, unstaged and staged again", volume);
 	}
 	if (!st->abnormal && drv && drv->storage == PV_SHARED) {
 		/* Shared storage: the volume is a directory on a bigger export, so usage is what
