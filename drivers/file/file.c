@@ -4,7 +4,8 @@
  * block pipeline (format, mount, labels, read-only, RWOP) with nothing else installed.
  *
  * Attribute `path`: the image file (absolute; default <state>/images/<name>.img, set at
- * provision). No fence: an image file on one node's disk cannot be reached by another.
+ * provision). `create --existing` registers an image that is there, of the PV's size,
+ * without touching it. No fence: an image file on one node's disk cannot be reached by another.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +74,35 @@ static int file_provision(struct pv *pv, const struct pv_secrets *s, const struc
 		}
 		close(fd);
 	}
+	if (!pv_map_get(&pv->attributes, "path") && pv_map_set(&pv->attributes, "path", path) < 0)
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	return 0;
+}
+
+/* Registration (create --existing): the image must be there, a regular file of exactly
+ * the PV's size (the loop device serves all of it). Nothing is created or changed; a
+ * PV without `path` gets the default one. */
+static int file_check_existing(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+			       struct pv_err *err)
+{
+	char path[PATH_MAX], want[32], have[32];
+	struct stat st;
+
+	(void)s;
+	image_path(pv, n, path, sizeof(path));
+	if (lstat(path, &st) < 0)
+		return pv_err_set(err, -errno, errno == ENOENT ? PV_E_NOT_FOUND : PV_E_INTERNAL,
+				  "image %s: %s (register an image that exists, or create without --existing to make one)",
+				  path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "image %s is not a regular file%s", path,
+				  S_ISLNK(st.st_mode) ? " but a symbolic link (give the image's own path)" : "");
+	pv_quantity_format(pv->capacity, want, sizeof(want));
+	pv_quantity_format((uint64_t)st.st_size, have, sizeof(have));
+	if ((uint64_t)st.st_size != pv->capacity)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "image %s holds %s (%lld bytes), not the capacity %s: set capacity to \"%s\"", path,
+				  have, (long long)st.st_size, want, have);
 	if (!pv_map_get(&pv->attributes, "path") && pv_map_set(&pv->attributes, "path", path) < 0)
 		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
 	return 0;
@@ -152,6 +182,7 @@ const struct pv_driver pv_driver_file = {
 	.provision = file_provision,
 	.remove = file_remove,
 	.expand = file_expand,
+	.check_existing = file_check_existing,
 	.attach = file_attach,
 	.detach = file_detach,
 	.health = file_health,
