@@ -89,6 +89,41 @@ static bool same_default(const struct pv *stored, const struct pv *wanted, void 
 	return same_definition(stored, wanted);
 }
 
+/* A capacity the backend would not store exactly: refused, naming the sizes around. */
+static int check_granularity(const struct pv *pv, const struct pv_driver *drv, uint64_t bytes, struct pv_err *err)
+{
+	uint64_t g = drv->capacity_granularity, lo = g ? bytes - bytes % g : bytes;
+	char want[32], down[32], up[32];
+
+	if (!g || bytes % g == 0)
+		return 0;
+	pv_quantity_format(bytes, want, sizeof(want));
+	pv_quantity_format(lo, down, sizeof(down));
+	pv_quantity_format(lo + g, up, sizeof(up));
+	return pv_err_set(err, -ERANGE, PV_E_RANGE,
+			  "volume %s: capacity %s is not a multiple of %llu bytes, so driver %s would round it down to %s; "
+			  "ask for %s%s%s", pv->name, want, (unsigned long long)g, drv->name, lo ? down : "0",
+			  lo ? down : "", lo ? " or " : "", up);
+}
+
+/* A filesystem smaller than mkfs makes would fail at the first stage: refused now. */
+static int check_fs_minimum(const struct pv *pv, const struct pv_driver *drv, struct pv_err *err)
+{
+	char source[128], have[32], need[32];
+	uint64_t min;
+
+	if (drv->storage != PV_BLOCKDEV || pv->volume_mode != PV_VOLUME_FILESYSTEM || !pv->fs_type[0])
+		return 0;
+	pv_fs_minimum(pv->fs_type, &min, source, sizeof(source));
+	if (!min || pv->capacity >= min)
+		return 0;
+	pv_quantity_format(pv->capacity, have, sizeof(have));
+	pv_quantity_format(min, need, sizeof(need));
+	return pv_err_set(err, -ERANGE, PV_E_RANGE,
+			  "volume %s: capacity %s is below the smallest %s filesystem, %s (%s); ask for at least %s "
+			  "or another fsType", pv->name, have, pv->fs_type, need, source, need);
+}
+
 /* How a create reaches the storage. */
 enum ctl_make { CTL_PROVISION, CTL_REGISTER, CTL_REGISTER_UNCHECKED };
 
@@ -145,6 +180,9 @@ static int ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secret
 		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED,
 				  "volume %s: driver %s cannot register existing storage (create it without --existing)",
 				  pv->name, drv->name);
+	if ((r = check_granularity(pv, drv, pv->capacity, err)) < 0 ||
+	    (how == CTL_PROVISION && (r = check_fs_minimum(pv, drv, err)) < 0))
+		return r;
 	lock = pv_engine_lock(e, pv->name, err);
 	if (lock < 0)
 		return lock;
@@ -248,6 +286,8 @@ static int ctl_grow(struct pv_engine *e, struct pv *pv, uint64_t bytes, const st
 	if (!drv->expand)
 		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED, "volume %s: driver %s cannot grow volumes",
 				  pv->name, drv->name);
+	if ((r = check_granularity(pv, drv, bytes, err)) < 0)
+		return r;
 	r = ctl_secrets(e, pv, s, &sec, err);
 	if (r == 0)
 		r = ctl_node(e, pv->name, &vc, err);

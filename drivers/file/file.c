@@ -178,6 +178,7 @@ const struct pv_driver pv_driver_file = {
 	.name = "file",
 	.storage = PV_BLOCKDEV,
 	.attribute_names = file_attributes,
+	.capacity_granularity = 512, /* the loop device serves whole sectors */
 	.validate = file_validate,
 	.provision = file_provision,
 	.remove = file_remove,

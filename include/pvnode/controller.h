@@ -40,6 +40,11 @@ int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s
 int pv_ctl_register(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s, bool check,
 		    struct pv_err *err);
 
+/* Both refuse, before anything is made, a capacity the driver would round
+ * (capacity_granularity, PV_E_RANGE naming the sizes around); pv_ctl_create also a
+ * block volume smaller than the smallest filesystem of its fsType mkfs makes here
+ * (PV_E_RANGE naming the minimum). */
+
 /* Remove the backing storage and the record. With reclaimPolicy Retain only the record
  * goes: the storage is never touched. A volume staged on this node is refused
  * (PV_E_POLICY, naming where) unless `force`, which unpublishes and unstages it first.
@@ -51,7 +56,8 @@ struct pv_expand_result {
 	uint64_t capacity;             /* the volume's size now */
 	bool node_expansion_required;  /* a filesystem on a node must still grow */
 };
-/* Grow to at least `bytes` (never shrink; `limit` > 0: at most that, else PV_E_RANGE;):
+/* Grow to at least `bytes` (never shrink; `limit` > 0: at most that, else PV_E_RANGE; a
+ * size the driver would round is PV_E_RANGE too):
  * the driver grows the backing storage, the record takes the new size. With `on_node`
  * and the volume staged here, its filesystem grows too (pvctl); otherwise the result
  * says whether a node must grow it (CSI: NodeExpandVolume follows). */

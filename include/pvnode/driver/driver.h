@@ -73,6 +73,10 @@ struct pv_driver {
 	enum pv_storage storage;    /* PV_SHARED or PV_BLOCKDEV */
 	const char *const *attribute_names; /* NULL-terminated: every attribute it accepts */
 	const char *const *required_attributes; /* NULL-terminated */
+	/* Capacities the backend stores exactly are multiples of this many bytes (0: any);
+	 * create and expand refuse others, naming the sizes around (the file driver: 512,
+	 * its loop device serves whole sectors and would drop the rest). */
+	uint64_t capacity_granularity;
 
 	/* Check attribute values (catalog create and every stage). */
 	int (*validate)(const struct pv *pv, struct pv_err *err);
