@@ -110,7 +110,7 @@ static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, stru
 			 const struct pv_driver *drv, struct pv_err *err)
 {
 	char opts[1024], what[128];
-	bool fresh = false;
+	bool fresh = false, grow_mounted = false;
 	int rc;
 
 	if (j->block)
@@ -142,8 +142,14 @@ static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, stru
 	} else if (strcmp(what, j->fs_type) != 0) {
 		return pv_err_set(err, -EEXIST, PV_E_POLICY,
 				  "volume %s holds %s, not %s: refusing to mount or format it", j->volume, what, j->fs_type);
+	} else if (!j->readonly && (rc = pv_fs_grow_unmounted(j->att.device, j->fs_type, &grow_mounted, err)) < 0) {
+		/* the device grew while unstaged (offline expansion) */
+		pv_err_prefix(err, "volume %s: ", j->volume);
+		return rc;
 	}
 	rc = pv_mount(j->att.device, j->staging_path, j->fs_type, opts, err);
+	if (rc == 0 && grow_mounted && (rc = pv_grow_fs(j->att.device, j->staging_path, j->fs_type, err)) < 0)
+		pv_err_prefix(err, "volume %s: ", j->volume);
 	if (rc == 0 && fresh && r->pv->gid > 0)
 		rc = pv_set_root_group(j->staging_path, r->pv->gid, err);
 	return rc;

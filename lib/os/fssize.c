@@ -1,6 +1,12 @@
 /*
- * fssize.c — filesystem sizes: the smallest filesystem mkfs makes, checked at create so
- * that a volume the first stage would fail to format is never made.
+ * fssize.c — filesystem sizes: the smallest filesystem mkfs makes (checked at create,
+ * so a volume stage would fail to format is never made), the size a filesystem records
+ * in its superblock, and growing a filesystem that is smaller than its device before it
+ * is mounted (the backend grew while the volume was unstaged: offline expansion).
+ *
+ * ext4 grows unmounted with e2fsck -f -p + resize2fs, which needs no CAP_SYS_RESOURCE
+ * (the online resize ioctl does); xfs grows only mounted, so the caller runs xfs_growfs
+ * after the mount.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -100,3 +106,104 @@ int pv_fs_minimum(const char *fstype, uint64_t *bytes, char *source, size_t len)
 	return 0;
 }
 
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The size a filesystem records in its superblock, in blocks of *block bytes. */
+static int fs_blocks(int fd, const char *fstype, uint64_t *blocks, uint32_t *block)
+{
+	unsigned char sb[1024];
+
+	if (strcmp(fstype, "ext4") == 0) {
+		if (pread(fd, sb, sizeof(sb), 1024) != (ssize_t)sizeof(sb))
+			return -EIO;
+		if (sb[0x38] != 0x53 || sb[0x39] != 0xef || le32(sb + 0x18) > 6)
+			return -EINVAL;
+		*block = 1024u << le32(sb + 0x18);
+		*blocks = le32(sb + 0x04);
+		if (le32(sb + 0x60) & 0x80) /* INCOMPAT_64BIT */
+			*blocks |= (uint64_t)le32(sb + 0x150) << 32;
+		return 0;
+	}
+	if (strcmp(fstype, "xfs") == 0) {
+		if (pread(fd, sb, 16, 0) != 16)
+			return -EIO;
+		if (memcmp(sb, "XFSB", 4) != 0)
+			return -EINVAL;
+		*block = (uint32_t)sb[4] << 24 | (uint32_t)sb[5] << 16 | (uint32_t)sb[6] << 8 | sb[7];
+		*blocks = be64(sb + 8);
+		return *block ? 0 : -EINVAL;
+	}
+	return -EOPNOTSUPP;
+}
+
+/* Is the filesystem on `dev` at least one block smaller than the device? */
+static int fs_smaller(const char *dev, const char *fstype, uint64_t *fs_bytes, uint64_t *dev_bytes,
+		      struct pv_err *err)
+{
+	_cleanup_(pv_closep) int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	uint64_t blocks;
+	uint32_t block;
+	int r;
+
+	if (fd < 0 || ioctl(fd, BLKGETSIZE64, dev_bytes) < 0)
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot read the size of %s: %s", dev, strerror(errno));
+	if ((r = fs_blocks(fd, fstype, &blocks, &block)) < 0)
+		return pv_err_set(err, r, PV_E_INTERNAL, "cannot read the %s superblock on %s: %s", fstype, dev,
+				  strerror(-r));
+	*fs_bytes = blocks * block;
+	return *dev_bytes / block > blocks;
+}
+
+/* Run a filesystem tool; exit statuses up to ok_max are success. */
+static int run_tool(const char *const argv[], int ok_max, const char *dev, const char *advice, struct pv_err *err)
+{
+	struct pv_spawn_opts o = { .stdin_fd = -1, .stdout_fd = -2, .stderr_fd = -2, .timeout_ms = 600000 };
+	_cleanup_(pv_freep) char *out = NULL;
+	int r = pv_spawn_run(argv, &o, &out, err);
+
+	if (r > ok_max) {
+		char *nl = out ? strchr(out, '\n') : NULL;
+		if (nl)
+			*nl = '\0';
+		return pv_err_set(err, -EIO, PV_E_INTERNAL, "%s %s failed (exit %d): %s; %s", argv[0], dev, r,
+				  out && *out ? out : "no output", advice);
+	}
+	return r < 0 ? r : 0;
+}
+
+int pv_fs_grow_unmounted(const char *dev, const char *fstype, bool *grow_mounted, struct pv_err *err)
+{
+	uint64_t fs_bytes = 0, dev_bytes = 0;
+	char have[32], want[32];
+	int r;
+
+	*grow_mounted = false;
+	if (strcmp(fstype, "ext4") != 0 && strcmp(fstype, "xfs") != 0)
+		return 0;
+	if ((r = fs_smaller(dev, fstype, &fs_bytes, &dev_bytes, err)) <= 0)
+		return r;
+	pv_quantity_format(fs_bytes, have, sizeof(have));
+	pv_quantity_format(dev_bytes, want, sizeof(want));
+	if (strcmp(fstype, "xfs") == 0) {
+		*grow_mounted = true; /* xfs_growfs works on a mounted filesystem only */
+		return 0;
+	}
+	const char *fsck[] = { "e2fsck", "-f", "-p", dev, NULL };
+	const char *grow[] = { "resize2fs", dev, NULL };
+	if ((r = run_tool(fsck, 1, dev, "repair it with e2fsck before staging the volume", err)) < 0 ||
+	    (r = run_tool(grow, 0, dev, "the filesystem keeps its size", err)) < 0)
+		return r;
+	pv_info("grew the ext4 filesystem on %s from %s to its device's %s before mounting it", dev, have, want);
+	return 0;
+}
