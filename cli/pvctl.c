@@ -136,6 +136,8 @@ static int run(struct pvctl *p, int argc, char **argv)
 		return exec_remote();
 #endif
 	}
+	if (p->endpoint && req.existing)
+		return pvctl_usage("create --existing registers in the local catalog: run it without --endpoint");
 	op_fn fn = backend_op(b, req.cmd);
 	if (!fn && p->endpoint)
 		return pvctl_usage("%s acts on the local state directory: run it without --endpoint", req.cmd);

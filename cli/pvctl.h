@@ -35,6 +35,7 @@ struct pvctl_req {
 	const char *selinux_level, *pod, *node, *output;
 	enum pv_access access;       /* --access-mode, PV_ACCESS_NONE: the PV's first */
 	bool readonly, relabel, force, repair;
+	bool existing;               /* create --existing */
 	uint64_t capacity;           /* --capacity, 0 none */
 	const char *flags[PVCTL_MAX_FLAGS]; /* --mount-flag */
 	size_t n_flags;
