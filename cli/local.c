@@ -245,6 +245,7 @@ int pvctl_secret(struct pvctl *p, const struct pvctl_req *r);
 const struct pvctl_backend pvctl_local = {
 	.name = "in-process",
 	.create = l_create,
+	.import = pvctl_import,
 	.get = l_get,
 	.describe = l_describe,
 	.delete_volume = l_delete,
