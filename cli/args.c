@@ -17,7 +17,7 @@
 enum opt_bit {
 	O_FILE = 1 << 0, O_OUTPUT = 1 << 1, O_ACCESS = 1 << 2, O_STAGING = 1 << 3, O_READONLY = 1 << 4,
 	O_FLAG = 1 << 5, O_LEVEL = 1 << 6, O_POD = 1 << 7, O_RELABEL = 1 << 8, O_CAPACITY = 1 << 9,
-	O_NODE = 1 << 10, O_FORCE = 1 << 11, O_REPAIR = 1 << 12,
+	O_NODE = 1 << 10, O_FORCE = 1 << 11, O_REPAIR = 1 << 12, O_EXISTING = 1 << 13, O_DRY_RUN = 1 << 14,
 };
 
 static const struct option long_opts[] = {
@@ -27,7 +27,8 @@ static const struct option long_opts[] = {
 	{ "selinux-level", required_argument, NULL, 'l' }, { "pod", required_argument, NULL, 'p' },
 	{ "relabel", no_argument, NULL, 'R' },             { "capacity", required_argument, NULL, 'c' },
 	{ "node", required_argument, NULL, 'n' },          { "force", no_argument, NULL, 'F' },
-	{ "repair", no_argument, NULL, 'P' },              { 0 },
+	{ "repair", no_argument, NULL, 'P' },              { "existing", no_argument, NULL, 'E' },
+	{ "dry-run", no_argument, NULL, 'D' },             { 0 },
 };
 
 struct command {
@@ -41,7 +42,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "create", 0, 0, O_FILE | O_OUTPUT, O_FILE, "text json", "-f FILE|-", "provision a PV from its JSON and record it" },
+	{ "create", 0, 0, O_FILE | O_OUTPUT | O_EXISTING, O_FILE, "text json", "-f FILE|- [--existing]",
+	  "provision a PV from its JSON and record it (--existing: register storage that is there, changing nothing)" },
+	{ "import", 0, 0, O_FILE | O_DRY_RUN, O_FILE, "", "-f FILE|- [--dry-run]",
+	  "register Kubernetes PersistentVolumes (YAML or JSON) as existing PVs (--dry-run: print them)" },
 	{ "get", 0, 1, O_OUTPUT, 0, "table json k8s", "[NAME] [-o table|json|k8s]", "show PVs" },
 	{ "describe", 1, 1, 0, 0, "", "NAME", "a PV with its node state (no secrets)" },
 	{ "delete", 1, 1, O_FORCE, 0, "", "NAME [--force]", "remove a PV and its storage (--force: unpublish and unstage first)" },
@@ -103,6 +107,8 @@ static unsigned bit_of(int c)
 	case 'n': return O_NODE;
 	case 'F': return O_FORCE;
 	case 'P': return O_REPAIR;
+	case 'E': return O_EXISTING;
+	case 'D': return O_DRY_RUN;
 	default: return 0;
 	}
 }
@@ -144,6 +150,8 @@ static int take(struct pvctl_req *r, int c, const char *v)
 	case 'n': r->node = v; break;
 	case 'F': r->force = true; break;
 	case 'P': r->repair = true; break;
+	case 'E': r->existing = true; break;
+	case 'D': r->dry_run = true; break;
 	case 'a':
 		if (pv_access_parse(v, &r->access) < 0)
 			return pvctl_usage("--access-mode: unknown access mode '%s' (allowed: %s)", v, PV_ACCESS_ALLOWED);

@@ -6,7 +6,8 @@
  * Attribute `path`: the image file (default <state>/images/<name>.img, not recorded).
  * It must lie in <state>/images and be a regular file reached without symbolic links: a
  * PV or a CSI volume_context naming a device of the host or any other file is refused.
- * No fence: an image file on one node's disk cannot be reached by another.
+ * `create --existing` registers an image that is there, of the PV's size, without
+ * touching it. No fence: an image file on one node's disk cannot be reached by another.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -142,6 +143,40 @@ static int file_provision(struct pv *pv, const struct pv_secrets *s, const struc
 	return 0;
 }
 
+/* Registration (create --existing): the image must be there, in <state>/images, a
+ * regular file reached without links, of exactly the PV's size (the loop device serves
+ * all of it). Nothing is created or changed, and the default path is not recorded. */
+static int file_check_existing(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+			       struct pv_err *err)
+{
+	char path[PATH_MAX], want[32], have[32];
+	struct stat st;
+	int fd, r;
+
+	(void)s;
+	if ((r = image_path(pv, n, path, sizeof(path), err)) < 0)
+		return r;
+	if ((fd = open_image(n, path, O_RDONLY, err)) < 0) {
+		if (fd != -ENOENT)
+			return fd;
+		pv_err_clear(err);
+		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,
+				  "image %s does not exist (register an image that exists, or create without --existing "
+				  "to make one)", path);
+	}
+	r = fstat(fd, &st);
+	close(fd);
+	if (r < 0)
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot stat image %s: %s", path, strerror(errno));
+	pv_quantity_format(pv->capacity, want, sizeof(want));
+	pv_quantity_format((uint64_t)st.st_size, have, sizeof(have));
+	if ((uint64_t)st.st_size != pv->capacity)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "image %s holds %s (%lld bytes), not the capacity %s: set capacity to \"%s\"", path,
+				  have, (long long)st.st_size, want, have);
+	return 0;
+}
+
 static int file_remove(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n, struct pv_err *err)
 {
 	char path[PATH_MAX];
@@ -219,10 +254,12 @@ const struct pv_driver pv_driver_file = {
 	.name = "file",
 	.storage = PV_BLOCKDEV,
 	.attribute_names = file_attributes,
+	.capacity_granularity = 512, /* the loop device serves whole sectors */
 	.validate = file_validate,
 	.provision = file_provision,
 	.remove = file_remove,
 	.expand = file_expand,
+	.check_existing = file_check_existing,
 	.attach = file_attach,
 	.detach = file_detach,
 	.health = file_health,

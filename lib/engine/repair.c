@@ -88,7 +88,9 @@ static void find_helper(const char *run_dir, struct pv_helper *h)
 
 	while (d && (de = readdir(d))) {
 		char path[300], buf[8192];
-		pid_t pid = (pid_t)atoi(de->d_name);
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		pid_t pid = *end == '\0' && v > 0 && v <= INT_MAX ? (pid_t)v : 0;
 		if (pid <= 0 || pid == getpid())
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);

@@ -131,19 +131,23 @@ static int open_staging(struct pv_engine *e, const struct pv_journal *j, struct 
 /* Format the volume's device when it is blank (never a read-only stage, never a device
  * that holds something else); *fresh says it was. */
 static int format_if_blank(struct pv_engine *e, const struct pv_stage_req *r, const struct pv_journal *j,
-			   bool *fresh, struct pv_err *err)
+			   bool *fresh, bool *grow_mounted, struct pv_err *err)
 {
 	char what[128];
 	int rc = pv_probe_device(j->att.device, what, sizeof(what), err);
 
-	*fresh = false;
+	*fresh = *grow_mounted = false;
 	if (rc < 0)
 		return rc;
 	if (rc == 1 && strcmp(what, j->fs_type) != 0)
 		return pv_err_set(err, -EEXIST, PV_E_POLICY,
 				  "volume %s holds %s, not %s: refusing to mount or format it", j->volume, what, j->fs_type);
-	if (rc == 1)
-		return 0;
+	if (rc == 1) {
+		/* formatted already; the device may have grown while unstaged (offline expansion) */
+		if (!j->readonly && (rc = pv_fs_grow_unmounted(j->att.device, j->fs_type, grow_mounted, err)) < 0)
+			pv_err_prefix(err, "volume %s: ", j->volume);
+		return rc < 0 ? rc : 0;
+	}
 	if (j->readonly)
 		return pv_err_set(err, -EPERM, PV_E_POLICY,
 				  "volume %s is blank and staged read-only (ReadOnlyMany): it must be written once "
@@ -159,7 +163,7 @@ static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, stru
 {
 	_cleanup_(pv_closep) int fd = -1;
 	char opts[1024], at[64];
-	bool fresh = false;
+	bool fresh = false, grow_mounted = false;
 	int rc;
 
 	if (j->block || (drv->storage == PV_SHARED && j->att.mounted_by_driver))
@@ -174,16 +178,21 @@ static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, stru
 		snprintf(all, sizeof(all), "%s%s%s", j->att.options, j->att.options[0] && opts[0] ? "," : "", opts);
 		return pv_mount(j->att.source, at, j->att.fstype, all, err);
 	}
-	if ((rc = format_if_blank(e, r, j, &fresh, err)) < 0)
+	if ((rc = format_if_blank(e, r, j, &fresh, &grow_mounted, err)) < 0)
 		return rc;
 	rc = pv_mount_fs_at(j->att.device, fd, j->staging_path, j->fs_type, opts, err);
-	if (rc == 0 && fresh && r->pv->gid > 0) {
+	if (rc == 0 && (grow_mounted || (fresh && r->pv->gid > 0))) {
 		/* the new mount's root, by a path that cannot be redirected */
 		_cleanup_(pv_closep) int root = openat(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		char rootpath[64];
-		snprintf(rootpath, sizeof(rootpath), "/proc/self/fd/%d", root);
-		rc = root < 0 ? pv_err_set(err, -errno, PV_E_INTERNAL, "cannot open %s: %s", j->staging_path, strerror(errno))
-			      : pv_set_root_group(rootpath, r->pv->gid, err);
+		/* by pid, not self: xfs_growfs runs in a child that reaches the fd through us */
+		snprintf(rootpath, sizeof(rootpath), "/proc/%d/fd/%d", (int)getpid(), root);
+		if (root < 0)
+			return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot open %s: %s", j->staging_path, strerror(errno));
+		if (grow_mounted && (rc = pv_grow_fs(j->att.device, rootpath, j->fs_type, err)) < 0)
+			pv_err_prefix(err, "volume %s: ", j->volume);
+		if (rc == 0 && fresh && r->pv->gid > 0)
+			rc = pv_set_root_group(rootpath, r->pv->gid, err);
 	}
 	return rc;
 }

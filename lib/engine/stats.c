@@ -145,6 +145,14 @@ int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path, s
 		st->inodes_free = vfs.f_ffree;
 		st->inodes_used = vfs.f_files - vfs.f_ffree;
 	}
+	/* the backend first: a lost session is the cause, a read-only filesystem its effect */
+	if (!st->abnormal && drv && drv->health) {
+		char why[200] = "";
+		if (drv->health(&j.pv, &j.att, why, sizeof(why)) != PV_HEALTHY) {
+			st->abnormal = true;
+			snprintf(st->condition, sizeof(st->condition), "volume %s: %s", volume, why[0] ? why : "backend unhealthy");
+		}
+	}
 	if (!st->abnormal && !j.block && !j.readonly && fs_went_readonly(j.staging_path)) {
 		st->abnormal = true;
 		snprintf(st->condition, sizeof(st->condition),
@@ -164,13 +172,6 @@ int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path, s
 				st->bytes_total = j.pv.capacity;
 				st->bytes_available = left < st->bytes_available ? left : st->bytes_available;
 			}
-		}
-	}
-	if (!st->abnormal && drv && drv->health) {
-		char why[200] = "";
-		if (drv->health(&j.pv, &j.att, why, sizeof(why)) != PV_HEALTHY) {
-			st->abnormal = true;
-			snprintf(st->condition, sizeof(st->condition), "volume %s: %s", volume, why[0] ? why : "backend unhealthy");
 		}
 	}
 	if (!st->abnormal)

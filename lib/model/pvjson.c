@@ -18,9 +18,9 @@
 
 static const char *const pv_keys[] = {
 	"name", "driver", "capacity", "accessModes", "volumeMode", "fsType", "mountOptions",
-	"gid", "attributes", "secretRef", "createdAt", NULL,
+	"gid", "attributes", "secretRef", "reclaimPolicy", "createdAt", NULL,
 };
-#define PV_KEYS_ALLOWED "name, driver, capacity, accessModes, volumeMode, fsType, mountOptions, gid, attributes, secretRef, createdAt"
+#define PV_KEYS_ALLOWED "name, driver, capacity, accessModes, volumeMode, fsType, mountOptions, gid, attributes, secretRef, reclaimPolicy, createdAt"
 #define FS_ALLOWED "ext4, xfs"
 
 static bool in_list(const char *s, const char *const *list)
@@ -277,6 +277,16 @@ static int f_secret_ref(json_t *v, struct pv *pv, struct pv_err *err)
 	return 0;
 }
 
+static int f_reclaim(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || pv_reclaim_parse(json_string_value(v), &pv->reclaim) < 0)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "reclaimPolicy: unknown policy '%.32s' (allowed: %s)",
+				  json_is_string(v) ? json_string_value(v) : "(not a string)", PV_RECLAIM_ALLOWED);
+	return 0;
+}
+
 static int f_created(json_t *v, struct pv *pv, struct pv_err *err)
 {
 	if (!v)
@@ -293,7 +303,8 @@ static const struct {
 } fields[] = {
 	{ "name", f_name }, { "driver", f_driver }, { "capacity", f_capacity }, { "accessModes", f_modes },
 	{ "volumeMode", f_volume_mode }, { "fsType", f_fs_type }, { "mountOptions", f_mount_options },
-	{ "gid", f_gid }, { "attributes", f_attributes }, { "secretRef", f_secret_ref }, { "createdAt", f_created },
+	{ "gid", f_gid }, { "attributes", f_attributes }, { "secretRef", f_secret_ref },
+	{ "reclaimPolicy", f_reclaim }, { "createdAt", f_created },
 };
 
 static int parse_object(json_t *root, struct pv *pv, struct pv_err *err)
@@ -385,6 +396,8 @@ void *pv_to_json(const struct pv *pv)
 	json_object_set_new(o, "attributes", attrs);
 	if (pv->secret_ref)
 		json_object_set_new(o, "secretRef", json_string(pv->secret_ref));
+	if (pv->reclaim)
+		json_object_set_new(o, "reclaimPolicy", json_string(pv_reclaim_name(pv->reclaim)));
 	if (pv->created)
 		json_object_set_new(o, "createdAt", json_integer(pv->created));
 	return o;
