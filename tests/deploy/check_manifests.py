@@ -84,7 +84,8 @@ def find_program(env, name):
 
 
 def c_driver_name():
-    """The CSI driver name: the string ending in csi.io in the C sources' #defines."""
+    """The base CSI driver name, from the C sources' #defines: one name per kind of
+    storage (KIND_PREFIX + base; include/pvnode/pv.h), the base the shortest."""
     names = {}
     for root, dirs, files in os.walk(SRC):
         dirs[:] = [d for d in dirs if not d.startswith((".", "build")) and
@@ -96,12 +97,16 @@ def c_driver_name():
                 with open(p, errors="replace") as fh:
                     for m in re.finditer(r'#\s*define\s+\w+\s+"([a-z0-9.-]+\.csi\.io)"', fh.read()):
                         names.setdefault(m.group(1), []).append(rel(p))
-    if len(names) != 1:
-        fail("C sources", f"expected one CSI driver name (#define ... \"*.csi.io\"), found {names or 'none'}")
+    if not names:
+        fail("C sources", "no CSI driver name (#define ... \"*.csi.io\") found")
         return "pvnode.csi.io"
-    name, where = next(iter(names.items()))
-    note(f"driver name {name} (from {', '.join(sorted(where))})")
-    return name
+    base = min(names, key=len)
+    want = {KIND_PREFIX[k] + base for k in KIND_PREFIX}
+    if set(names) != want:
+        fail("C sources", f"the CSI driver names {sorted(names)} are not one per kind of storage {sorted(want)}")
+    where = sorted({w for ws in names.values() for w in ws})
+    note(f"driver names {', '.join(sorted(names))} (from {', '.join(where)})")
+    return base
 
 
 def source_drivers():
