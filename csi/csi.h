@@ -34,6 +34,8 @@
 enum csi_role { CSI_ROLE_ALL = 0, CSI_ROLE_NODE, CSI_ROLE_CONTROLLER };
 enum csi_service_kind { CSI_SVC_IDENTITY = 0, CSI_SVC_CONTROLLER, CSI_SVC_NODE };
 
+struct csi_metrics;
+
 /* The daemon: one per process, shared read-only by the handlers. */
 struct csi_service {
 	struct pv_engine *engine;
@@ -46,6 +48,7 @@ struct csi_service {
 				       * (pv_driver_csi_name); else every driver built in */
 	unsigned max_volumes;         /* NodeGetInfo's max_volumes_per_node, held by
 				       * ControllerPublishVolume; 0: no limit */
+	struct csi_metrics *metrics;  /* NULL: no metrics endpoint */
 };
 
 /* validate.c — what this pvnode serves. */
@@ -184,6 +187,15 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 		   struct pv_err *err);
 /* "unix:///a/b" or "unix:/a/b" or "/a/b" → "/a/b"; NULL when not a unix endpoint. */
 const char *csi_endpoint_path(const char *endpoint);
+
+/* metrics.c — Prometheus text format on http://ADDRESS/metrics (libmicrohttpd): CSI
+ * calls by method and code with latency histograms, volumes per driver, the engine's
+ * counters. `address` is IP:PORT ([IPv6]:PORT). Started before the CSI server. */
+int csi_metrics_start(const char *address, const struct csi_service *svc, struct csi_metrics **out,
+		      struct pv_err *err);
+void csi_metrics_stop(struct csi_metrics *m);
+/* One call of csi_methods()[method] answered with gRPC `status` after `seconds`. */
+void csi_metrics_call(struct csi_metrics *m, size_t method, int status, double seconds);
 
 /* Handle one encoded request the way the server does, without gRPC: decode, validate,
  * run, encode. Used by the server and by the fuzzer. Returns the status code; *out

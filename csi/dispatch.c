@@ -156,5 +156,7 @@ int csi_dispatch(const struct csi_service *svc, const struct csi_method *m,
 		status = role_refusal(svc, m, msg, msg_len);
 	else
 		status = dispatch_one(svc, m, data, len, out, out_len, msg, msg_len, t0);
+	if (svc->metrics)
+		csi_metrics_call(svc->metrics, (size_t)(m - methods), status, (now_ms() - t0) / 1e3);
 	return status;
 }

@@ -1,12 +1,12 @@
 /*
  * pvnode.c — the daemon: parses its options, opens the node engine, reconciles the
- * journal with what is really mounted (logging each finding), then serves CSI Identity
- * and, by role, Controller and Node on a unix socket until SIGTERM / SIGINT
- * (csi/server.c).
+ * journal with what is really mounted (logging each finding), starts the metrics
+ * endpoint if asked, then serves CSI Identity and, by role, Controller and Node on a
+ * unix socket until SIGTERM / SIGINT (csi/server.c).
  *
  *   pvnode --endpoint unix:///path/csi.sock --node-id ID [--state-dir DIR]
  *          [--selinux auto|on|off] [--allowed-path P]... [--workers N]
- *          [--role all|node|controller] [--driver-name NAME]
+ *          [--role all|node|controller] [--driver-name NAME] [--metrics-address IP:PORT]
  *          [--max-volumes-per-node N] [--log-format text|json] [--default-driver NAME] [-v]
  *
  * --default-driver: the driver of a CreateVolume without a driver= parameter (e.g. for
@@ -41,11 +41,12 @@ static void usage(FILE *f)
 		"              [--selinux auto|on|off] [--allowed-path PREFIX]... [--workers N]\n"
 		"              [--reconcile-interval SECONDS (default 30, 0: only at start)]\n"
 		"              [--role all|node|controller] [--driver-name NAME]\n"
-		"              [--max-volumes-per-node N (default %d, 0: no limit)]\n"
+		"              [--metrics-address IP:PORT] [--max-volumes-per-node N (default %d, 0: no limit)]\n"
 		"              [--log-format text|json] [--default-driver NAME] [-v] [--version]\n"
 		"Serves CSI v1 Identity, and Controller and Node by --role (default all), on a unix socket.\n"
 		"--driver-name: serve that CSI name and only its drivers: %s (%s), %s (%s),\n"
 		"  %s (%s); without it: %s and every driver.\n"
+		"--metrics-address: Prometheus text on http://IP:PORT/metrics (off by default).\n"
 		"Environment: PVNODE_STATE_DIR (default /var/lib/pvnode), PVNODE_SELINUX,\n"
 		"PVNODE_ALLOWED_PATHS (colon-separated; default /var/lib/kubelet).\n",
 		CSI_MAX_VOLUMES_PER_NODE, PV_CSI_NAME_SHARED, shared, PV_CSI_NAME_BLOCK, block, PV_CSI_NAME_LOCAL, local,
@@ -114,6 +115,7 @@ struct daemon_opts {
 	unsigned reconcile_interval;
 	const char *default_driver;
 	const char *driver_name;      /* NULL: every driver, as pvnode.csi.io */
+	const char *metrics_address;  /* NULL: no metrics */
 	enum csi_role role;
 	unsigned max_volumes;
 	bool json, node_id_given;
@@ -142,7 +144,7 @@ static int number(const char *s, unsigned long lo, unsigned long hi, unsigned *o
 	return 0;
 }
 
-/* --role, --driver-name, --max-volumes-per-node; 0 or the exit status. */
+/* --role, --driver-name, --metrics-address, --max-volumes-per-node; 0 or the exit status. */
 static int daemon_option(int c, const char *v, struct daemon_opts *d)
 {
 	static const char *const roles[] = { "all", "node", "controller" };
@@ -160,6 +162,9 @@ static int daemon_option(int c, const char *v, struct daemon_opts *d)
 				   "%s (network block storage), %s (node-local storage)", v, PV_CSI_NAME_SHARED,
 				   PV_CSI_NAME_BLOCK, PV_CSI_NAME_LOCAL);
 		d->driver_name = v;
+		return 0;
+	case 'M':
+		d->metrics_address = v;
 		return 0;
 	default:
 		if (number(v, 0, 1u << 20, &d->max_volumes) < 0)
@@ -179,6 +184,7 @@ static int parse_options(int argc, char **argv, struct daemon_opts *d)
 		{"default-driver", required_argument, NULL, 'd'}, {"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
 		{"role", required_argument, NULL, 'r'}, {"driver-name", required_argument, NULL, 'N'},
+		{"metrics-address", required_argument, NULL, 'M'},
 		{"max-volumes-per-node", required_argument, NULL, 'X'}, {0},
 	};
 	struct pv_err err = {0};
@@ -215,7 +221,7 @@ static int parse_options(int argc, char **argv, struct daemon_opts *d)
 				return bad("--default-driver %s is not one of the drivers built in", optarg);
 			d->default_driver = optarg;
 			break;
-		case 'r': case 'N': case 'X':
+		case 'r': case 'N': case 'M': case 'X':
 			if ((c = daemon_option(c, optarg, d)) != 0)
 				return c;
 			break;
@@ -302,10 +308,16 @@ int main(int argc, char **argv)
 		pv_warn("reconcile: %s", err.msg);
 		pv_err_clear(&err);
 	}
+	if (d.metrics_address && csi_metrics_start(d.metrics_address, &svc, &svc.metrics, &err) < 0) {
+		pv_error("cannot start: %s", err.msg);
+		pv_engine_close(engine);
+		return 1;
+	}
 	struct watch w = {.engine = engine, .svc = &svc, .interval = d.reconcile_interval};
 	bool watching = start_watch(&w, &watch_tid);
 	r = csi_server_run(&svc, &d.so, &err);
 	stop_watch(&w, watch_tid, watching);
+	csi_metrics_stop(svc.metrics);
 	if (r < 0)
 		pv_error("%s", err.msg);
 	pv_engine_close(engine);
