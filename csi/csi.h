@@ -197,6 +197,10 @@ void csi_metrics_stop(struct csi_metrics *m);
 /* One call of csi_methods()[method] answered with gRPC `status` after `seconds`. */
 void csi_metrics_call(struct csi_metrics *m, size_t method, int status, double seconds);
 
+/* sdnotify.c — tell the service manager (systemd Type=notify) a state change, e.g.
+ * "READY=1": a datagram to $NOTIFY_SOCKET; nothing when it is unset. */
+void csi_sd_notify(const char *state);
+
 /* Handle one encoded request the way the server does, without gRPC: decode, validate,
  * run, encode. Used by the server and by the fuzzer. Returns the status code; *out
  * (malloc'd) gets the encoded response on OK, *msg the status sentence. */

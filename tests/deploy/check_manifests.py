@@ -732,6 +732,8 @@ def check_systemd_nomad(pvnode_flags, pending):
         for k, v in (("Type", "notify"), ("KillMode", "process"), ("StateDirectory", "pvnode")):
             if cfg.get(k) != v:
                 fail(where, f"{k}={cfg.get(k)}, expected {v}")
+        if cfg.get("RestrictSUIDSGID", "no").lower() in ("yes", "true", "1", "on"):
+            fail(where, "RestrictSUIDSGID=yes denies the setgid bit pvnode gives volume roots (gid, fsGroup)")
         check_flag_list(pvnode_flags, pending, [a.split("=", 1)[0] for a in args[1:] if a.startswith("-")], where)
         opts = dict(a.split("=", 1) for a in args[1:] if a.startswith("--") and "=" in a)
         if opts.get("--state-dir") != "/var/lib/pvnode":
