@@ -128,6 +128,18 @@ def help_flags(prog):
     return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])", text))
 
 
+def build_driver_names(prog):
+    """pvnode --help's mapping, "NAME (driver, driver)": the one place it is decided
+    is the C sources (pv_driver_csi_name); DRIVER_KIND must agree with it."""
+    out = subprocess.run([prog, "--help"], capture_output=True, text=True, timeout=10).stdout
+    got = {}
+    for name, drvs in re.findall(r"([a-z0-9.-]+\.csi\.io) \(([^)]*)\)", out):
+        for d in drvs.replace(",", " ").split():
+            if d != "none":
+                got[d] = name
+    return got
+
+
 def project_version():
     with open(os.path.join(SRC, "meson.build")) as f:
         m = re.search(r"version\s*:\s*'([^']+)'", f.read())
@@ -834,6 +846,14 @@ def main():
     pvnode_flags = help_flags(pvnode) if pvnode else None
     if pvnode_flags is None:
         note("pvnode is not built (-Dcsi=disabled?): pvnode flags not checked")
+    else:
+        served_as = build_driver_names(pvnode)
+        if not served_as:
+            fail("pvnode --help", "lists no CSI driver name with its drivers")
+        for drv, name in sorted(served_as.items()):
+            kind = DRIVER_KIND.get(drv)
+            if kind is None or KIND_PREFIX[kind] + CNAME != name:
+                fail("tests/deploy/manifest_rules.py", f"DRIVER_KIND says {drv} is {kind}, pvnode serves it as {name}")
     drivers = None
     if pvctl:
         out = subprocess.run([pvctl, "--version"], capture_output=True, text=True, timeout=10).stdout
