@@ -17,7 +17,8 @@
 enum opt_bit {
 	O_FILE = 1 << 0, O_OUTPUT = 1 << 1, O_ACCESS = 1 << 2, O_STAGING = 1 << 3, O_READONLY = 1 << 4,
 	O_FLAG = 1 << 5, O_LEVEL = 1 << 6, O_POD = 1 << 7, O_RELABEL = 1 << 8, O_CAPACITY = 1 << 9,
-	O_NODE = 1 << 10, O_FORCE = 1 << 11, O_REPAIR = 1 << 12, O_CLASS = 1 << 13,
+	O_NODE = 1 << 10, O_FORCE = 1 << 11, O_REPAIR = 1 << 12, O_EXISTING = 1 << 13, O_DRY_RUN = 1 << 14,
+	O_CLASS = 1 << 15,
 };
 
 static const struct option long_opts[] = {
@@ -27,7 +28,8 @@ static const struct option long_opts[] = {
 	{ "selinux-level", required_argument, NULL, 'l' }, { "pod", required_argument, NULL, 'p' },
 	{ "relabel", no_argument, NULL, 'R' },             { "capacity", required_argument, NULL, 'c' },
 	{ "node", required_argument, NULL, 'n' },          { "force", no_argument, NULL, 'F' },
-	{ "repair", no_argument, NULL, 'P' },              { "storage-class", required_argument, NULL, 'C' },
+	{ "repair", no_argument, NULL, 'P' },              { "existing", no_argument, NULL, 'E' },
+	{ "dry-run", no_argument, NULL, 'D' },             { "storage-class", required_argument, NULL, 'C' },
 	{ 0 },
 };
 
@@ -42,7 +44,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "create", 0, 0, O_FILE | O_OUTPUT, O_FILE, "text json", "-f FILE|-", "provision a PV from its JSON and record it" },
+	{ "create", 0, 0, O_FILE | O_OUTPUT | O_EXISTING, O_FILE, "text json", "-f FILE|- [--existing]",
+	  "provision a PV from its JSON and record it (--existing: register storage that is there, changing nothing)" },
+	{ "import", 0, 0, O_FILE | O_DRY_RUN, O_FILE, "", "-f FILE|- [--dry-run]",
+	  "register Kubernetes PersistentVolumes (YAML or JSON) as existing PVs (--dry-run: print them)" },
 	{ "get", 0, 1, O_OUTPUT | O_CLASS, 0, "table json k8s", "[NAME] [-o table|json|k8s] [--storage-class NAME]",
 	  "show PVs (k8s: PersistentVolume manifests, storageClassName \"\" unless --storage-class)" },
 	{ "describe", 1, 1, 0, 0, "", "NAME", "a PV with its node state (no secrets)" },
@@ -59,7 +64,8 @@ static const struct command commands[] = {
 	{ "unstage", 1, 1, O_STAGING, 0, "", "NAME [--staging-path DIR]", "undo a stage" },
 	{ "stats", 1, 2, O_STAGING | O_OUTPUT, 0, "text json", "NAME [PATH] [-o json]", "usage and condition of a staged volume" },
 	{ "fence-release", 1, 1, O_NODE, O_NODE, "", "NAME --node ID", "break a (dead) node's fence on a block volume" },
-	{ "reconcile", 0, 0, 0, 0, "", "", "compare the node journal with the mounts and helpers" },
+	{ "reconcile", 0, 0, O_REPAIR, 0, "", "[--repair]",
+	  "compare the node journal with the mounts and helpers (--repair: rebuild damaged journals)" },
 	{ "info", 0, 0, O_OUTPUT, 0, "text json", "[-o json]", "(with --endpoint) plugin info, capabilities, node info" },
 };
 
@@ -104,6 +110,8 @@ static unsigned bit_of(int c)
 	case 'n': return O_NODE;
 	case 'F': return O_FORCE;
 	case 'P': return O_REPAIR;
+	case 'E': return O_EXISTING;
+	case 'D': return O_DRY_RUN;
 	case 'C': return O_CLASS;
 	default: return 0;
 	}
@@ -146,6 +154,8 @@ static int take(struct pvctl_req *r, int c, const char *v)
 	case 'n': r->node = v; break;
 	case 'F': r->force = true; break;
 	case 'P': r->repair = true; break;
+	case 'E': r->existing = true; break;
+	case 'D': r->dry_run = true; break;
 	case 'C': r->storage_class = v; break;
 	case 'a':
 		if (pv_access_parse(v, &r->access) < 0)

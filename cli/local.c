@@ -47,14 +47,16 @@ static int l_create(struct pvctl *p, const struct pvctl_req *r)
 		fprintf(stderr, "pvctl: %s: %s\n", r->file, err.msg);
 		return PVCTL_USAGE;
 	}
-	if (pv_ctl_create(p->engine, &pv, NULL, NULL, NULL, &err) < 0)
+	if ((r->existing ? pv_ctl_register(p->engine, &pv, NULL, true, &err) :
+			   pv_ctl_create(p->engine, &pv, NULL, NULL, NULL, &err)) < 0)
 		rc = pvctl_fail(&err);
 	if (rc == 0 && pvctl_json(r)) {
 		_cleanup_(pv_freep) char *text = pv_to_json_text(&pv);
 		fputs(text ? text : "{}\n", stdout);
 	} else if (rc == 0) {
 		pv_quantity_format(pv.capacity, q, sizeof(q));
-		printf("volume %s created (%s%s%s)\n", pv.name, pv.driver, pv.capacity ? ", " : "", pv.capacity ? q : "");
+		printf("volume %s %s (%s%s%s, reclaimPolicy %s)\n", pv.name, r->existing ? "registered" : "created",
+		       pv.driver, pv.capacity ? ", " : "", pv.capacity ? q : "", pv_reclaim_name(pv.reclaim));
 	}
 	pv_free(&pv);
 	return rc;
@@ -99,9 +101,16 @@ static int l_describe(struct pvctl *p, const struct pvctl_req *r)
 static int l_delete(struct pvctl *p, const struct pvctl_req *r)
 {
 	struct pv_err err = { 0 };
+	struct pv pv;
+	bool retain = false;
+
+	if (pv_catalog_load(p->cfg.state_dir, r->name, &pv, NULL) == 0) { /* for the message only */
+		retain = pv.reclaim == PV_RECLAIM_RETAIN;
+		pv_free(&pv);
+	}
 	if (pv_ctl_delete(p->engine, r->name, NULL, r->force, &err) < 0)
 		return pvctl_fail(&err);
-	printf("volume %s deleted\n", r->name);
+	printf("volume %s deleted%s\n", r->name, retain ? " (reclaimPolicy Retain: its storage is kept as it was)" : "");
 	return 0;
 }
 
@@ -225,8 +234,7 @@ static void report_line(const char *line, bool problem, void *ud)
 static int l_reconcile(struct pvctl *p, const struct pvctl_req *r)
 {
 	struct pv_err err = { 0 };
-	(void)r;
-	if (pv_engine_reconcile(p->engine, report_line, NULL, &err) < 0)
+	if ((r->repair ? pv_engine_repair_all : pv_engine_reconcile)(p->engine, report_line, NULL, &err) < 0)
 		return pvctl_fail(&err);
 	return 0;
 }
@@ -236,6 +244,7 @@ int pvctl_secret(struct pvctl *p, const struct pvctl_req *r);
 const struct pvctl_backend pvctl_local = {
 	.name = "in-process",
 	.create = l_create,
+	.import = pvctl_import,
 	.get = l_get,
 	.describe = l_describe,
 	.delete_volume = l_delete,

@@ -55,8 +55,8 @@ static void status_of(struct pvctl *p, const char *name, char *status, size_t sl
 
 void pvctl_print_table(struct pvctl *p, char **names)
 {
-	printf("%-24s %-7s %-9s %-14s %-11s %-10s %-16s %s\n", "NAME", "DRIVER", "CAPACITY", "ACCESS MODES",
-	       "VOLUME MODE", "STATUS", "NODE", "AGE");
+	printf("%-24s %-7s %-9s %-14s %-11s %-7s %-10s %-16s %s\n", "NAME", "DRIVER", "CAPACITY", "ACCESS MODES",
+	       "VOLUME MODE", "RECLAIM", "STATUS", "NODE", "AGE");
 	for (char **n = names; n && *n; n++) {
 		struct pv pv;
 		char cap[32], modes[64], st[32], node[PV_NAME_MAX + 1], a[16];
@@ -68,8 +68,9 @@ void pvctl_print_table(struct pvctl *p, char **names)
 		modes_short(&pv, modes, sizeof(modes));
 		status_of(p, *n, st, sizeof(st), node, sizeof(node));
 		age(pv.created, a, sizeof(a));
-		printf("%-24s %-7s %-9s %-14s %-11s %-10s %-16s %s\n", pv.name, pv.driver, pv.capacity ? cap : "-", modes,
-		       pv.volume_mode == PV_VOLUME_BLOCK ? "Block" : "Filesystem", st, node, a);
+		printf("%-24s %-7s %-9s %-14s %-11s %-7s %-10s %-16s %s\n", pv.name, pv.driver, pv.capacity ? cap : "-",
+		       modes, pv.volume_mode == PV_VOLUME_BLOCK ? "Block" : "Filesystem", pv_reclaim_name(pv.reclaim), st,
+		       node, a);
 		pv_free(&pv);
 	}
 }
@@ -134,6 +135,13 @@ static json_t *k8s_manifest(const struct pv *pv, const char *storage_class, cons
 	json_t *spec = json_object(), *modes = json_array();
 	char q[32];
 
+	if (pv->created) { /* informational for Kubernetes; pvctl import takes it back */
+		time_t t = (time_t)pv->created;
+		struct tm tm;
+		char ts[32];
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+		json_object_set_new(meta, "creationTimestamp", json_string(ts));
+	}
 	if (pv->gid > 0) {
 		char g[24];
 		snprintf(g, sizeof(g), "%ld", pv->gid);
@@ -148,7 +156,7 @@ static json_t *k8s_manifest(const struct pv *pv, const char *storage_class, cons
 			json_array_append_new(modes, json_string(pv_access_name((enum pv_access)a)));
 	json_object_set_new(spec, "accessModes", modes);
 	json_object_set_new(spec, "volumeMode", json_string(pv->volume_mode == PV_VOLUME_BLOCK ? "Block" : "Filesystem"));
-	json_object_set_new(spec, "persistentVolumeReclaimPolicy", json_string("Retain"));
+	json_object_set_new(spec, "persistentVolumeReclaimPolicy", json_string(pv_reclaim_name(pv->reclaim)));
 	if (pv->n_mount_options) {
 		json_t *mo = json_array();
 		for (size_t i = 0; i < pv->n_mount_options; i++)
@@ -219,6 +227,8 @@ static void print_pv(const struct pv *pv, bool in_catalog)
 	printf("Capacity:       %s\n", pv->capacity ? q : "-");
 	printf("Access modes:   %s\n", modes);
 	printf("Volume mode:    %s\n", pv->volume_mode == PV_VOLUME_BLOCK ? "Block" : "Filesystem");
+	printf("Reclaim policy: %s%s\n", pv_reclaim_name(pv->reclaim),
+	       pv->reclaim == PV_RECLAIM_RETAIN ? " (delete removes the record only)" : "");
 	if (pv->fs_type[0])
 		printf("FS type:        %s\n", pv->fs_type);
 	if (pv->n_mount_options) {

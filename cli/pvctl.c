@@ -109,7 +109,8 @@ typedef int (*op_fn)(struct pvctl *, const struct pvctl_req *);
 static op_fn backend_op(const struct pvctl_backend *b, const char *cmd)
 {
 	const struct { const char *name; op_fn fn; } ops[] = {
-		{ "info", b->info }, { "create", b->create }, { "get", b->get }, { "describe", b->describe },
+		{ "info", b->info }, { "create", b->create }, { "import", b->import }, { "get", b->get },
+		{ "describe", b->describe },
 		{ "delete", b->delete_volume }, { "expand", b->expand }, { "stage", b->stage },
 		{ "publish", b->publish }, { "unpublish", b->unpublish }, { "unstage", b->unstage },
 		{ "stats", b->stats }, { "fence-release", b->fence_release }, { "reconcile", b->reconcile },
@@ -136,6 +137,8 @@ static int run(struct pvctl *p, int argc, char **argv)
 		return exec_remote();
 #endif
 	}
+	if (p->endpoint && req.existing)
+		return pvctl_usage("create --existing registers in the local catalog: run it without --endpoint");
 	op_fn fn = backend_op(b, req.cmd);
 	if (!fn && p->endpoint)
 		return pvctl_usage("%s acts on the local state directory: run it without --endpoint", req.cmd);

@@ -30,12 +30,13 @@ struct pvctl_req {
 	const char *cmd;             /* "stage" */
 	const char *name;            /* the volume (or secret set) */
 	const char *target;          /* publish/unpublish target; stats path */
-	const char *file;            /* create -f */
+	const char *file;            /* create -f, import -f */
 	const char *staging;         /* --staging-path */
 	const char *selinux_level, *pod, *node, *output;
 	const char *storage_class;   /* get -o k8s --storage-class */
 	enum pv_access access;       /* --access-mode, PV_ACCESS_NONE: the PV's first */
 	bool readonly, relabel, force, repair;
+	bool existing, dry_run;      /* create --existing, import --dry-run */
 	uint64_t capacity;           /* --capacity, 0 none */
 	const char *flags[PVCTL_MAX_FLAGS]; /* --mount-flag */
 	size_t n_flags;
@@ -55,6 +56,7 @@ struct pvctl_backend {
 	const char *name;            /* "in-process", "CSI" */
 	int (*info)(struct pvctl *p, const struct pvctl_req *r);
 	int (*create)(struct pvctl *p, const struct pvctl_req *r);
+	int (*import)(struct pvctl *p, const struct pvctl_req *r);
 	int (*get)(struct pvctl *p, const struct pvctl_req *r);
 	int (*describe)(struct pvctl *p, const struct pvctl_req *r);
 	int (*delete_volume)(struct pvctl *p, const struct pvctl_req *r);
@@ -86,6 +88,9 @@ bool pvctl_json(const struct pvctl_req *r);
 void pvctl_default_staging(const struct pvctl *p, const char *name, char *buf, size_t len);
 /* Read a PV file (or "-": standard input) and parse it. */
 int pvctl_read_pv(const char *file, struct pv *pv, struct pv_err *err);
+
+/* cli/import.c: pvctl import (in-process). */
+int pvctl_import(struct pvctl *p, const struct pvctl_req *r);
 
 /* cli/output.c */
 void pvctl_print_table(struct pvctl *p, char **names);

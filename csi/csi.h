@@ -29,6 +29,7 @@
  * node stages and publishes the volume read-only. */
 #define CSI_PUBLISH_READONLY PV_CTX_PREFIX "readonly"
 #define CSI_MAX_VALUE_BYTES 4096
+#define CSI_MIN_FREE_BYTES (1ULL << 20)       /* Probe: the state directory must have room */
 
 /* Which CSI services a pvnode serves besides Identity (--role). */
 enum csi_role { CSI_ROLE_ALL = 0, CSI_ROLE_NODE, CSI_ROLE_CONTROLLER };

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -64,7 +65,12 @@ int csi_identity_probe(struct csi_ctx *ctx, const ProtobufCMessage *req, Protobu
 	const char *dir = ctx->svc->cfg->state_dir;
 	Csi__V1__ProbeResponse *r = CSI_NEW(ctx, probe_response);
 	r->ready = csi_new(ctx, &google__protobuf__bool_value__descriptor);
-	r->ready->value = stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, R_OK | W_OK | X_OK) == 0;
+	/* ready only when the journal can be written: a full state filesystem would make
+	 * every stage and unpublish fail half-way */
+	struct statvfs vfs;
+	r->ready->value = stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, R_OK | W_OK | X_OK) == 0 &&
+			  statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize >= CSI_MIN_FREE_BYTES &&
+			  (vfs.f_files == 0 || vfs.f_favail > 16);
 	*resp = &r->base;
 	return 0;
 }

@@ -243,7 +243,9 @@ int csi_load_pv(const struct csi_service *svc, const char *id, void *const *ctx_
 		return r;
 	if (pv_map_get(&ctx, PV_CTX_PREFIX "driver")) {
 		r = pv_from_context(id, &ctx, out, err);
-		if (r < 0 && err && err->kind != PV_E_NOT_FOUND)
+		/* a context that does not parse is invalid; one the access-mode table refuses
+		 * (RWX filesystem on block storage) stays a policy refusal */
+		if (r < 0 && err && err->kind != PV_E_NOT_FOUND && err->kind != PV_E_POLICY)
 			err->kind = PV_E_INVALID;
 	} else {
 		r = pv_catalog_load(svc->cfg->state_dir, id, out, err);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/engine_int.h"
 #include "pvnode/catalog.h"
@@ -71,6 +72,8 @@ static bool same_definition(const struct pv *a, const struct pv *b)
 	if (strcmp(a->driver, b->driver) != 0 || a->capacity != b->capacity || a->access_modes != b->access_modes ||
 	    a->volume_mode != b->volume_mode || strcmp(a->fs_type, b->fs_type) != 0 || a->gid != b->gid)
 		return false;
+	if (b->reclaim && strcmp(pv_reclaim_name(a->reclaim), pv_reclaim_name(b->reclaim)) != 0)
+		return false;
 	/* every attribute asked for is there with that value; the driver may have added some */
 	for (size_t i = 0; i < b->attributes.n; i++) {
 		const char *v = pv_map_get(&a->attributes, b->attributes.items[i].key);
@@ -86,33 +89,83 @@ static bool same_default(const struct pv *stored, const struct pv *wanted, void 
 	return same_definition(stored, wanted);
 }
 
-static int provision_and_record(struct pv_engine *e, const struct pv_driver *drv, struct pv *pv,
-				const struct pv_secrets *given, struct pv_err *err)
+/* A capacity the backend would not store exactly: refused, naming the sizes around. */
+static int check_granularity(const struct pv *pv, const struct pv_driver *drv, uint64_t bytes, struct pv_err *err)
 {
-	struct ctl_secrets sec;
-	struct pv_volctx vc;
-	int r = ctl_secrets(e, pv, given, &sec, err);
+	uint64_t g = drv->capacity_granularity, lo = g ? bytes - bytes % g : bytes;
+	char want[32], down[32], up[32];
 
+	if (!g || bytes % g == 0)
+		return 0;
+	pv_quantity_format(bytes, want, sizeof(want));
+	pv_quantity_format(lo, down, sizeof(down));
+	pv_quantity_format(lo + g, up, sizeof(up));
+	return pv_err_set(err, -ERANGE, PV_E_RANGE,
+			  "volume %s: capacity %s is not a multiple of %llu bytes, so driver %s would round it down to %s; "
+			  "ask for %s%s%s", pv->name, want, (unsigned long long)g, drv->name, lo ? down : "0",
+			  lo ? down : "", lo ? " or " : "", up);
+}
+
+/* A filesystem smaller than mkfs makes would fail at the first stage: refused now. */
+static int check_fs_minimum(const struct pv *pv, const struct pv_driver *drv, struct pv_err *err)
+{
+	char source[128], have[32], need[32];
+	uint64_t min;
+
+	if (drv->storage != PV_BLOCKDEV || pv->volume_mode != PV_VOLUME_FILESYSTEM || !pv->fs_type[0])
+		return 0;
+	pv_fs_minimum(pv->fs_type, &min, source, sizeof(source));
+	if (!min || pv->capacity >= min)
+		return 0;
+	pv_quantity_format(pv->capacity, have, sizeof(have));
+	pv_quantity_format(min, need, sizeof(need));
+	return pv_err_set(err, -ERANGE, PV_E_RANGE,
+			  "volume %s: capacity %s is below the smallest %s filesystem, %s (%s); ask for at least %s "
+			  "or another fsType", pv->name, have, pv->fs_type, need, source, need);
+}
+
+/* How a create reaches the storage. */
+enum ctl_make { CTL_PROVISION, CTL_REGISTER, CTL_REGISTER_UNCHECKED };
+
+/* Provision (or check) through the driver, then record; nothing is left behind when
+ * either fails. */
+static int make_and_record(struct pv_engine *e, const struct pv_driver *drv, struct pv *pv,
+			   const struct pv_secrets *given, enum ctl_make how, struct pv_err *err)
+{
+	struct ctl_secrets sec = { .use = &sec.loaded };
+	struct pv_volctx vc;
+	int r = 0;
+
+	pv_secrets_init(&sec.loaded);
+	if (how != CTL_REGISTER_UNCHECKED && (r = ctl_secrets(e, pv, given, &sec, err)) < 0)
+		pv_err_prefix(err, "volume %s: ", pv->name); /* unchecked: an import whose secrets are to come */
 	if (r == 0)
 		r = ctl_node(e, pv->name, &vc, err);
 	if (r < 0)
 		goto out;
 	if (!pv->created)
 		pv->created = (int64_t)time(NULL);
-	if (drv->provision && (r = drv->provision(pv, sec.use, &vc.n, err)) < 0) {
+	if (!pv->reclaim)
+		pv->reclaim = how == CTL_PROVISION ? PV_RECLAIM_DELETE : PV_RECLAIM_RETAIN;
+	if (how == CTL_PROVISION && drv->provision)
+		r = drv->provision(pv, sec.use, &vc.n, err);
+	else if (how == CTL_REGISTER)
+		r = drv->check_existing(pv, sec.use, &vc.n, err);
+	if (r < 0) {
 		pv_err_prefix(err, "volume %s: ", pv->name);
+		rmdir(vc.run_dir); /* made above, empty unless the volume is staged here */
 		goto out;
 	}
 	r = pv_catalog_save(e->cfg.state_dir, pv, err);
-	if (r < 0 && drv->remove)
+	if (r < 0 && how == CTL_PROVISION && drv->remove)
 		drv->remove(pv, sec.use, &vc.n, NULL); /* leave nothing half-done */
 out:
 	ctl_secrets_free(&sec);
 	return r;
 }
 
-int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s, pv_ctl_same_fn same, void *ud,
-		  struct pv_err *err)
+static int ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s, pv_ctl_same_fn same,
+		      void *ud, enum ctl_make how, struct pv_err *err)
 {
 	_cleanup_(pv_unlockp) int lock = -1;
 	const struct pv_driver *drv;
@@ -123,6 +176,13 @@ int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s
 		return r;
 	if (!(drv = ctl_driver(pv, err)))
 		return -EINVAL;
+	if (how != CTL_PROVISION && !drv->check_existing)
+		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED,
+				  "volume %s: driver %s cannot register existing storage (create it without --existing)",
+				  pv->name, drv->name);
+	if ((r = check_granularity(pv, drv, pv->capacity, err)) < 0 ||
+	    (how == CTL_PROVISION && (r = check_fs_minimum(pv, drv, err)) < 0))
+		return r;
 	lock = pv_engine_lock(e, pv->name, err);
 	if (lock < 0)
 		return lock;
@@ -130,7 +190,7 @@ int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s
 	r = pv_catalog_load(e->cfg.state_dir, pv->name, &stored, err);
 	if (r == -ENOENT) {
 		pv_err_clear(err);
-		return provision_and_record(e, drv, pv, s, err);
+		return make_and_record(e, drv, pv, s, how, err);
 	}
 	if (r < 0)
 		return r;
@@ -145,12 +205,28 @@ int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s
 	return 0;
 }
 
+int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s, pv_ctl_same_fn same, void *ud,
+		  struct pv_err *err)
+{
+	return ctl_create(e, pv, s, same, ud, CTL_PROVISION, err);
+}
+
+int pv_ctl_register(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s, bool check, struct pv_err *err)
+{
+	return ctl_create(e, pv, s, NULL, NULL, check ? CTL_REGISTER : CTL_REGISTER_UNCHECKED, err);
+}
+
 /* Refuse (or with force, undo) a stage of the volume on this node. */
 static int ctl_not_staged(struct pv_engine *e, const char *name, bool force, struct pv_err *err)
 {
 	struct pv_volume_state st;
+	char what[128];
 	int r = pv_engine_state(e, name, &st, err);
 
+	if (r == -ENOENT && pv_engine_attached_unrecorded(e, name, what, sizeof(what)) > 0)
+		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
+				  "volume %s is still attached on this node (%s) although no stage is recorded; "
+				  "run pvctl reconcile, then unstage it", name, what);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -187,6 +263,8 @@ int pv_ctl_delete(struct pv_engine *e, const char *name, const struct pv_secrets
 	if (r == 0)
 		r = ctl_node(e, name, &vc, err);
 	drv = pv_driver_find(pv.driver);
+	if (pv.reclaim == PV_RECLAIM_RETAIN)
+		drv = NULL; /* the record goes, the storage stays as it is */
 	if (r == 0 && drv && drv->remove && (r = drv->remove(&pv, sec.use, &vc.n, err)) < 0)
 		pv_err_prefix(err, "volume %s: ", name);
 	if (r == 0)
@@ -213,6 +291,8 @@ static int ctl_grow(struct pv_engine *e, struct pv *pv, uint64_t bytes, const st
 	if (!drv->expand)
 		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED, "volume %s: driver %s cannot grow volumes",
 				  pv->name, drv->name);
+	if ((r = check_granularity(pv, drv, bytes, err)) < 0)
+		return r;
 	r = ctl_secrets(e, pv, s, &sec, err);
 	if (r == 0)
 		r = ctl_node(e, pv->name, &vc, err);
@@ -461,7 +541,9 @@ int pv_ctl_find(struct pv_engine *e, const char *name, struct pv *pv, struct pv_
 		r = pv_copy(pv, &st.pv, err);
 		pv_volume_state_free(&st);
 	}
-	if (r == 0 && s && pv->secret_ref && (r = pv_secrets_store_load(e->cfg.state_dir, pv->secret_ref, s, err)) < 0)
+	if (r == 0 && s && pv->secret_ref && (r = pv_secrets_store_load(e->cfg.state_dir, pv->secret_ref, s, err)) < 0) {
+		pv_err_prefix(err, "volume %s: ", name); /* e.g. an imported PV whose secret set is still to be made */
 		pv_free(pv);
+	}
 	return r;
 }

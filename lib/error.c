@@ -77,7 +77,7 @@ enum pv_err_kind pv_err_kind_from_errno(int code)
 		return PV_E_BUSY;
 	case ETIMEDOUT: case ECONNREFUSED: case EHOSTUNREACH: case ENETUNREACH: case ECONNRESET:
 		return PV_E_UNAVAILABLE;
-	case ENOSPC: case ENOMEM: case EMFILE: case ENFILE:
+	case ENOSPC: case EDQUOT: case ENOMEM: case EMFILE: case ENFILE:
 		return PV_E_RESOURCE;
 	case ERANGE: case EFBIG:
 		return PV_E_RANGE;

@@ -139,15 +139,14 @@ static int pvi_release_node(const struct pv *pv, const struct pv_secrets *s, con
 	return r;
 }
 
-/* The LUN is grown on the target (pvnode does not administer targets): check that it
- * now holds `bytes`, with a short read-only session of its own, and record the size. */
-static int pvi_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
-			const struct pv_node_ctx *n, struct pv_err *err)
+/* The LUN's size, from a short read-only session of the controller's own (its own
+ * initiator name, so it never looks like a node's session). */
+static int lun_size(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+		    uint64_t *size, char *where, size_t wlen, struct pv_err *err)
 {
 	struct pvi_target t;
 	struct iscsi_context *c = NULL;
-	char self[PV_NAME_MAX + 16], portal[128], have[32], want[32];
-	uint64_t size = 0;
+	char self[PV_NAME_MAX + 16], portal[128] = "";
 	uint32_t bs = 0;
 	int r = pvi_target_from_pv(pv, s, n->node_id, &t, err);
 	if (r < 0)
@@ -156,18 +155,49 @@ static int pvi_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
 	pvi_default_initiator(self, t.initiator_name, sizeof(t.initiator_name));
 	r = pvi_login(&t, &c, portal, sizeof(portal), err);
 	if (r == 0)
-		r = pvi_capacity(c, &t, &size, &bs, err);
+		r = pvi_capacity(c, &t, size, &bs, err);
 	pvi_logout(c);
+	snprintf(where, wlen, "LUN %d of %s at %s", t.lun, t.iqn, portal[0] ? portal : t.portals[0]);
+	pvi_target_wipe(&t);
+	return r;
+}
+
+/* The LUN is grown on the target (pvnode does not administer targets): check that it
+ * now holds `bytes` and record the size. */
+static int pvi_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
+			const struct pv_node_ctx *n, struct pv_err *err)
+{
+	char where[400], have[32], want[32];
+	uint64_t size = 0;
+	int r = lun_size(pv, s, n, &size, where, sizeof(where), err);
+
 	if (r == 0 && size < bytes) {
 		pv_quantity_format(size, have, sizeof(have));
 		pv_quantity_format(bytes, want, sizeof(want));
-		r = pv_err_set(err, -ERANGE, PV_E_RANGE,
-			       "LUN %d of %s at %s holds %s, less than %s; grow the LUN on the target first",
-			       t.lun, t.iqn, portal, have, want);
+		r = pv_err_set(err, -ERANGE, PV_E_RANGE, "%s holds %s, less than %s; grow the LUN on the target first",
+			       where, have, want);
 	}
 	if (r == 0)
 		pv->capacity = bytes;
-	pvi_target_wipe(&t);
+	return r;
+}
+
+/* Registration (create --existing): the LUN answers (CHAP from the secrets) and holds
+ * at least the PV's capacity. Nothing is written to it. */
+static int pvi_check_existing(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+			      struct pv_err *err)
+{
+	char where[400], have[32], want[32];
+	uint64_t size = 0;
+	int r = lun_size(pv, s, n, &size, where, sizeof(where), err);
+
+	if (r == 0 && size < pv->capacity) {
+		pv_quantity_format(size, have, sizeof(have));
+		pv_quantity_format(pv->capacity, want, sizeof(want));
+		r = pv_err_set(err, -ERANGE, PV_E_RANGE,
+			       "%s holds %s, less than the capacity %s: set capacity to at most %s, or grow the LUN",
+			       where, have, want, have);
+	}
 	return r;
 }
 
@@ -178,6 +208,7 @@ const struct pv_driver pv_driver_iscsi = {
 	.required_attributes = pvi_required_attributes,
 	.validate = pvi_validate,
 	.expand = pvi_expand,
+	.check_existing = pvi_check_existing,
 	.attach = pvi_attach,
 	.detach = pvi_detach,
 	.health = pvi_health,

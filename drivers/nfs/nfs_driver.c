@@ -245,6 +245,7 @@ const struct pv_driver pv_driver_nfs = {
 	.provision = pvnfs_provision,
 	.remove = pvnfs_remove,
 	.expand = pvnfs_expand,
+	.check_existing = pvnfs_check_existing,
 	.attach = pvnfs_attach,
 	.detach = pvnfs_detach,
 	.health = pvnfs_health,

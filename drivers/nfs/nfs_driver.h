@@ -13,6 +13,8 @@ int pvnfs_open_share(const struct pvnfs_cfg *cfg, int timeout_ms, struct nfs_con
 		     struct pv_err *err);
 int pvnfs_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
 		    struct pv_err *err);
+int pvnfs_check_existing(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+			 struct pv_err *err);
 int pvnfs_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
 		 const struct pv_node_ctx *n, struct pv_err *err);
 int pvnfs_remove(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,

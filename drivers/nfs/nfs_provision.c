@@ -3,7 +3,8 @@
  * `pvctl create` / CreateVolume make <share>/<subDir> (subDir defaults to the volume
  * name) owned by the PV's gid with mode 2770 (setgid), or 0777 without a gid;
  * `pvctl delete` / DeleteVolume deletes it, keeps it (onDelete=retain) or renames it to
- * archived-<name>-<time> (onDelete=archive). Every component is checked with lstat on
+ * archived-<name>-<time> (onDelete=archive); `create --existing` only checks that the
+ * share and subDir are there. Every component is checked with lstat on
  * the way down and no symlink is ever followed, so nothing outside the share (or in a
  * sibling volume) is touched. Both operations are idempotent. Expanding only records
  * the new nominal capacity.
@@ -30,6 +31,47 @@ int pvnfs_open_share(const struct pvnfs_cfg *cfg, int timeout_ms, struct nfs_con
 		return pv_err_set(err, r, r == -EACCES || r == -ENOENT ? PV_E_INVALID : PV_E_UNAVAILABLE,
 				  "%s", e);
 	return 0;
+}
+
+static size_t count_components(const char *rel)
+{
+	size_t n = 1;
+
+	for (const char *p = rel; *p; p++)
+		n += *p == '/';
+	return n;
+}
+
+/* Registration (create --existing): the share answers and, with subDir, every component
+ * of it is a directory (no symlink) that exists. Nothing is created or changed — no
+ * subDir is invented, no mkdir, chown or chmod — so a read-only export registers too
+ * (stage mounts it read-only). Without subDir the volume is the whole share. */
+int pvnfs_check_existing(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+			 struct pv_err *err)
+{
+	struct pvnfs_cfg cfg;
+	struct nfs_context *nfs = NULL;
+	struct nfs_stat_64 st;
+	size_t missing;
+	int r;
+
+	(void)s;
+	(void)n;
+	if ((r = pvnfs_cfg_from_pv(pv, &cfg, err)) < 0 ||
+	    (r = pvnfs_open_share(&cfg, cfg.timeout_ms, &nfs, err)) < 0)
+		return r;
+	if (cfg.subdir[0]) {
+		r = pvnfs_walk_checked(nfs, cfg.subdir, &missing, err);
+		if (r == 0 && missing < count_components(cfg.subdir))
+			r = pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,
+				       "directory %s/%s does not exist on %s (register a directory that is there; "
+				       "without --existing, create makes it)", cfg.share, cfg.subdir, cfg.host);
+	} else if ((r = nfs_stat64(nfs, "/", &st)) < 0 || !S_ISDIR(st.nfs_mode)) {
+		r = pv_err_set(err, r < 0 ? r : -ENOTDIR, PV_E_INVALID, "the root of %s on %s is not a directory: %s",
+			       cfg.share, cfg.host, r < 0 ? nfs_get_error(nfs) : "wrong type");
+	}
+	nfs_destroy_context(nfs);
+	return r;
 }
 
 int pvnfs_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
@@ -115,14 +157,6 @@ out:
 	return r;
 }
 
-static size_t count_components(const char *rel)
-{
-	size_t n = 1;
-
-	for (const char *p = rel; *p; p++)
-		n += *p == '/';
-	return n;
-}
 
 /* Delete `path` and everything below it without following symlinks. */
 static int remove_tree(struct nfs_context *nfs, const char *path, int depth, struct pv_err *err)

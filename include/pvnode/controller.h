@@ -22,15 +22,31 @@
 /* Does an existing record describe the PV a create asks for? */
 typedef bool (*pv_ctl_same_fn)(const struct pv *stored, const struct pv *wanted, void *ud);
 
-/* Provision through the driver, then record the PV; nothing is recorded when
- * provisioning fails, and nothing is left provisioned when recording fails. A name that
+/* Provision through the driver, then record the PV (reclaimPolicy Delete unless it says
+ * Retain); nothing is recorded when provisioning fails, and nothing is left provisioned
+ * when recording fails. A name that
  * exists is success when `same` (NULL: same driver, capacity, modes, volume mode,
  * fsType, gid and attributes, allowing attributes the driver filled in) says it is this
  * PV — *pv then becomes the stored one — else PV_E_EXISTS. `s` NULL: from secretRef. */
 int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s, pv_ctl_same_fn same,
 		  void *ud, struct pv_err *err);
 
-/* Remove the backing storage and the record. A volume staged on this node is refused
+/* Register storage that exists (pvctl create --existing, pvctl import) without
+ * provisioning: the driver's check_existing confirms it is there and fits the PV and
+ * changes nothing on it; then the PV is recorded, with reclaimPolicy Retain unless it
+ * says Delete. `check` false records it without contacting the storage (an import whose
+ * secret set does not exist yet: staging refuses until it does). A driver without
+ * check_existing is PV_E_UNSUPPORTED. Repeats and `s` as for pv_ctl_create. */
+int pv_ctl_register(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s, bool check,
+		    struct pv_err *err);
+
+/* Both refuse, before anything is made, a capacity the driver would round
+ * (capacity_granularity, PV_E_RANGE naming the sizes around); pv_ctl_create also a
+ * block volume smaller than the smallest filesystem of its fsType mkfs makes here
+ * (PV_E_RANGE naming the minimum). */
+
+/* Remove the backing storage and the record. With reclaimPolicy Retain only the record
+ * goes: the storage is never touched. A volume staged on this node is refused
  * (PV_E_POLICY, naming where) unless `force`, which unpublishes and unstages it first.
  * No such PV: -ENOENT with PV_E_NOT_FOUND. The nodes it was published to are forgotten. */
 int pv_ctl_delete(struct pv_engine *e, const char *name, const struct pv_secrets *s, bool force,
@@ -40,7 +56,8 @@ struct pv_expand_result {
 	uint64_t capacity;             /* the volume's size now */
 	bool node_expansion_required;  /* a filesystem on a node must still grow */
 };
-/* Grow to at least `bytes` (never shrink; `limit` > 0: at most that, else PV_E_RANGE):
+/* Grow to at least `bytes` (never shrink; `limit` > 0: at most that, else PV_E_RANGE; a
+ * size the driver would round is PV_E_RANGE too):
  * the driver grows the backing storage, the record takes the new size. With `on_node`
  * and the volume staged here, its filesystem grows too (pvctl); otherwise the result
  * says whether a node must grow it (CSI: NodeExpandVolume follows). */

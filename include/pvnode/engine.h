@@ -102,7 +102,7 @@ int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, bo
 			void *ud, struct pv_err *err);
 /* The same for the volumes `want` accepts (given the PV as staged), e.g. those of the
  * drivers one of several pvnodes sharing a state directory serves; NULL: every one. A
- * volume whose journal cannot be read is left to whoever serves it. */
+ * journal that cannot be read is reported (never repaired) whatever the filter. */
 typedef bool (*pv_engine_want_fn)(const struct pv *pv, void *ud);
 int pv_engine_reconcile_only(struct pv_engine *e, pv_engine_want_fn want, void *want_ud,
 			     void (*report)(const char *line, bool problem, void *ud), void *ud,
@@ -122,6 +122,10 @@ void pv_engine_counters(const struct pv_engine *e, struct pv_engine_counters *ou
 /* The volumes that have a journal on this node (whatever their phase); *names is
  * NULL-terminated, free with pv_strv_free. */
 int pv_engine_volumes(struct pv_engine *e, char ***names, struct pv_err *err);
+/* The same, and journals that cannot be read are rebuilt from the mount table and the
+ * loop devices tagged for the volume (pvctl reconcile --repair). */
+int pv_engine_repair_all(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud), void *ud,
+			 struct pv_err *err);
 
 /* --- a volume's state on this node (describe, get's STATUS, CSI checks) --- */
 enum pv_node_phase {

@@ -37,6 +37,10 @@ enum pv_access {
 #define PV_ACCESS_BIT(a) (1u << (a))
 
 enum pv_volume_mode { PV_VOLUME_FILESYSTEM = 0, PV_VOLUME_BLOCK = 1 };
+/* What `pvctl delete` / DeleteVolume does with the storage. Unset resolves at create:
+ * Delete for what pvnode provisions, Retain for registered storage (create --existing,
+ * import); a record without the key (older catalogs) is Delete. */
+enum pv_reclaim { PV_RECLAIM_UNSET = 0, PV_RECLAIM_DELETE = 1, PV_RECLAIM_RETAIN = 2 };
 enum pv_storage { PV_SHARED = 0, PV_BLOCKDEV = 1 };
 
 struct pv_kv {
@@ -62,6 +66,7 @@ struct pv {
 	struct pv_map attributes;   /* travels to the node as CSI volume_context */
 	char *secret_ref;           /* NULL: none */
 	int64_t created;            /* unix seconds, 0 unknown */
+	enum pv_reclaim reclaim;    /* reclaimPolicy */
 };
 
 void pv_init(struct pv *pv);
@@ -84,6 +89,11 @@ int pv_access_parse(const char *s, enum pv_access *out);
 const char *pv_access_name(enum pv_access a);  /* "ReadWriteOnce" */
 const char *pv_access_short(enum pv_access a); /* "RWO" */
 #define PV_ACCESS_ALLOWED "ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod (or RWO, ROX, RWX, RWOP)"
+
+/* Reclaim policies: "Delete", "Retain" (unset: "Delete", what an older record means). */
+int pv_reclaim_parse(const char *s, enum pv_reclaim *out);
+const char *pv_reclaim_name(enum pv_reclaim r);
+#define PV_RECLAIM_ALLOWED "Delete, Retain"
 
 /* The drivers built in, as front ends see them (lib/driver.c): "file, nfs, iscsi";
  * whether `name` is one; whether it serves block storage (else shared); whether it can

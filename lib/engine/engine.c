@@ -113,6 +113,15 @@ int pv_engine_lock(struct pv_engine *e, const char *volume, struct pv_err *err)
 	return pv_lock_volume(e->cfg.state_dir, volume, e->cfg.wait_for_lock, err);
 }
 
+int pv_engine_lock_brief(struct pv_engine *e, const char *volume, struct pv_err *err)
+{
+	if (!pv_name_valid(volume))
+		return pv_engine_lock(e, volume, err);
+	/* a kubelet unpublishes the targets of two pods of one volume at the same moment:
+	 * the second waits for the first instead of being told ABORTED */
+	return pv_lock_volume_for(e->cfg.state_dir, volume, e->cfg.wait_for_lock ? -1 : PV_BRIEF_LOCK_MS, err);
+}
+
 void pv_engine_note_error(struct pv_engine *e, const char *volume, const struct pv_err *err)
 {
 	struct pv_journal j;
@@ -167,7 +176,12 @@ int pv_engine_check_path(const struct pv_engine *e, const char *what, const char
 	for (size_t i = 0; i < e->cfg.n_allowed_paths; i++) {
 		if (realpath(e->cfg.allowed_paths[i], realprefix) == NULL)
 			snprintf(realprefix, sizeof(realprefix), "%s", e->cfg.allowed_paths[i]);
-		if (pv_path_under(real, realprefix) || pv_path_under(realprefix, real))
+		if (pv_path_under(real, realprefix))
+			return 0;
+		/* the prefix does not exist yet: what exists of the path is an ancestor of it,
+		 * reached without links (a link to an ancestor of the prefix would lead there
+		 * too, and the mount would hide the prefix itself) */
+		if (pv_path_under(realprefix, real) && strcmp(real, probe) == 0 && pv_path_under(path, e->cfg.allowed_paths[i]))
 			return 0;
 	}
 	return pv_err_set(err, -EPERM, PV_E_INVALID, "%s '%s' leads through a symbolic link outside the allowed prefixes",

@@ -58,9 +58,14 @@ struct pv_volctx {
 };
 void pv_engine_volctx(const struct pv_engine *e, const char *volume, struct pv_volctx *vc);
 int pv_engine_lock(struct pv_engine *e, const char *volume, struct pv_err *err);
+/* Publish and unpublish (quick, and sent concurrently per target): wait up to
+ * PV_BRIEF_LOCK_MS for the volume's lock even where others get PV_E_BUSY at once. */
+#define PV_BRIEF_LOCK_MS 3000
+int pv_engine_lock_brief(struct pv_engine *e, const char *volume, struct pv_err *err);
 /* Undo whatever a stage left on the node (mount, driver attachment, tagged loop
- * devices) as recorded in j; leaves the journal file alone. */
-int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, struct pv_err *err);
+ * devices) as recorded in j; leaves the journal file alone. `rollback`: the stage just
+ * failed, so a mount at its staging path that is not the volume's was never ours. */
+int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, bool rollback, struct pv_err *err);
 /* After a driver's reattach: bind every publish target to the (new) staging mount or
  * device again; a target that cannot be bound is marked lost. */
 int pv_engine_rebind(struct pv_engine *e, struct pv_journal *j, struct pv_err *err);
@@ -85,6 +90,33 @@ void pv_fault_point(const char *point);
  * setgid and group rwx, O(1). 0 applied; 1 not applied on shared storage whose server
  * refuses root (root squash): a sentence in `note`, logged, the publish goes on. */
 int pv_engine_mount_group(const struct pv_journal *j, long gid, char *note, size_t nlen, struct pv_err *err);
+
+/* --- targets.c: the places the engine mounts on --- */
+/* Open the parent of a staging path or target beneath its trusted root (the allowed
+ * prefix it is under, or the state directory) without following links. */
+int pv_engine_resolve(struct pv_engine *e, const char *path, bool create, struct pv_safe_path *sp,
+		      struct pv_err *err);
+enum { PV_MOUNT_NONE = 0, PV_MOUNT_OURS = 1, PV_MOUNT_FOREIGN = 2 };
+/* What is mounted at `path`: nothing, this volume's (its filesystem's superblock, or
+ * for a raw block target its device — `view_dev` when the target shows a read-only view),
+ * or something else. */
+int pv_engine_mount_state(struct pv_engine *e, const struct pv_journal *j, const char *path, bool block_target,
+			  const char *view_dev, struct pv_err *err);
+/* Unmount exactly one mount at `path` when it is this volume's; a foreign one on top is
+ * PV_E_IN_USE and stays. Nothing mounted is success. */
+int pv_engine_unmount_ours(struct pv_engine *e, const struct pv_journal *j, const char *path, bool block_target,
+			   const char *view_dev, struct pv_err *err);
+
+/* Mounts of this volume (its filesystem or device) that are neither its staging mount
+ * nor a recorded target; *first names one. */
+int pv_engine_stray_mounts(struct pv_engine *e, const struct pv_journal *j, char *first, size_t len);
+/* Loop devices of the volume still attached (and maybe mounted) although no stage is
+ * recorded (a damaged or deleted journal); *what says which. */
+int pv_engine_attached_unrecorded(struct pv_engine *e, const char *volume, char *what, size_t len);
+
+/* repair.c: rebuild a damaged journal from the mount table and tagged loop devices;
+ * *said gets what was done. */
+int pv_engine_repair(struct pv_engine *e, const char *volume, char *said, size_t len, struct pv_err *err);
 
 /* Record err's sentence as the volume's last error (best effort). */
 void pv_engine_note_error(struct pv_engine *e, const char *volume, const struct pv_err *err);

@@ -112,59 +112,82 @@ static void add_group(struct pv_publish_rec *rec, long gid)
 		rec->groups[rec->n_groups++] = (gid_t)gid;
 }
 
-/* Undo bind_target: unmount the target and drop the read-only view device, if any. */
-static void unbind_target(struct pv_publish_rec *rec)
+/* Undo bind_target: unmount the target (ours only) and drop its read-only view device. */
+static void unbind_target(struct pv_engine *e, const struct pv_journal *j, struct pv_publish_rec *rec)
 {
-	pv_umount(rec->target, NULL);
+	pv_engine_unmount_ours(e, j, rec->target, rec->block, rec->device, NULL);
 	if (rec->device[0]) {
 		pv_loop_detach(rec->device, NULL);
 		rec->device[0] = '\0';
 	}
 }
 
-static int bind_target(struct pv_engine *e, struct pv_journal *j, struct pv_publish_rec *rec, const char *flags,
-		       struct pv_err *err)
+/* An O_PATH fd of what a publish binds: the staging mount's root (opened without links),
+ * or the device node of a raw block volume. */
+static int bind_source(struct pv_engine *e, const struct pv_journal *j, const char *dev, struct pv_err *err)
 {
-	const char *target = rec->target, *dev = j->att.device;
-	bool ro = rec->readonly;
-	struct stat st;
+	struct pv_safe_path sp;
 	int fd, r;
 
 	if (j->block) {
-		char parent[PATH_MAX];
-		snprintf(parent, sizeof(parent), "%s", target);
-		*strrchr(parent, '/') = '\0';
-		if (parent[0] && (r = pv_mkdir_p(parent, 0750, err)) < 0)
-			return r;
-		if (stat(target, &st) < 0) {
-			fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
-			if (fd < 0)
-				return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot create target file %s: %s", target,
-						  strerror(errno));
-			close(fd);
-		} else if (S_ISDIR(st.st_mode)) {
-			return pv_err_set(err, -EISDIR, PV_E_INVALID,
-					  "target %s is a directory: a Block volume is published as a file", target);
-		}
-		if (ro && !j->att.readonly) {
-			/* a read-only view of a read-write device: its own read-only loop device */
-			char tag[64];
-			pv_loop_tag(e->cfg.state_dir, j->volume, tag, sizeof(tag));
-			r = pv_loop_attach_tagged(j->att.device, tag, true, false, rec->device, sizeof(rec->device), err);
-			if (r < 0)
-				return r;
-			dev = rec->device;
-		}
-		r = pv_bind_mount(dev, target, ro, NULL, err);
-		if (r < 0 && rec->device[0]) {
-			pv_loop_detach(rec->device, NULL);
-			rec->device[0] = '\0';
-		}
-		return r;
+		fd = open(dev, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+		return fd < 0 ? pv_err_set(err, -errno, PV_E_INTERNAL, "cannot open %s: %s", dev, strerror(errno)) : fd;
 	}
-	if ((r = pv_mkdir_p(target, 0750, err)) < 0)
+	if ((r = pv_engine_resolve(e, j->staging_path, false, &sp, err)) < 0)
 		return r;
-	return pv_bind_mount(j->staging_path, target, ro, flags, err);
+	fd = pv_safe_open(&sp, PV_SAFE_DIR, false, err);
+	pv_safe_path_close(&sp);
+	return fd;
+}
+
+/* A read-only view of a read-write raw device: its own read-only loop device. */
+static int readonly_view(struct pv_engine *e, const struct pv_journal *j, struct pv_publish_rec *rec,
+			 struct pv_err *err)
+{
+	char tag[64];
+
+	pv_loop_tag(e->cfg.state_dir, j->volume, tag, sizeof(tag));
+	return pv_loop_attach_tagged(j->att.device, tag, true, false, rec->device, sizeof(rec->device), err);
+}
+
+/* Bind the volume at rec->target: the target (a directory, or a file for a raw block
+ * volume) is made and opened without following links, refused when something else is
+ * already mounted there, and bound onto by file descriptor. */
+static int bind_target(struct pv_engine *e, struct pv_journal *j, struct pv_publish_rec *rec, const char *flags,
+		       struct pv_err *err)
+{
+	_cleanup_(pv_closep) int src = -1, tfd = -1, mnt = -1;
+	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
+	struct pv_fd_mount m;
+	int r;
+
+	if ((r = pv_engine_resolve(e, rec->target, true, &sp, err)) < 0)
+		return r;
+	tfd = pv_safe_open(&sp, j->block ? PV_SAFE_FILE : PV_SAFE_DIR, true, err);
+	if (tfd < 0)
+		return tfd;
+	if (pv_fd_mount_info(tfd, &m) == 0 && m.is_mount_root)
+		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
+				  "target %s is already a mount point of something else: refusing to stack on it",
+				  rec->target);
+	if (j->block && rec->readonly && !j->att.readonly && (r = readonly_view(e, j, rec, err)) < 0)
+		return r;
+	src = bind_source(e, j, rec->device[0] ? rec->device : j->att.device, err);
+	r = src < 0 ? src : pv_bind_at(src, &sp, tfd, rec->readonly, j->block ? NULL : flags, &mnt, err);
+	/* the directory bound onto was renamed between its opening and the bind: the mount is
+	 * inside the prefix but not at the target's name: take exactly it away again */
+	if (r == 0 && pv_engine_mount_state(e, j, rec->target, j->block, rec->device, NULL) != PV_MOUNT_OURS) {
+		char at[64];
+		snprintf(at, sizeof(at), "/proc/self/fd/%d", mnt);
+		if (mnt >= 0)
+			umount2(at, MNT_DETACH);
+		r = pv_err_set(err, -EAGAIN, PV_E_BUSY, "target %s was moved while it was being published: retry", rec->target);
+	}
+	if (r < 0 && rec->device[0]) {
+		pv_loop_detach(rec->device, NULL);
+		rec->device[0] = '\0';
+	}
+	return r;
 }
 
 int pv_engine_rebind(struct pv_engine *e, struct pv_journal *j, struct pv_err *err)
@@ -175,8 +198,15 @@ int pv_engine_rebind(struct pv_engine *e, struct pv_journal *j, struct pv_err *e
 		struct pv_publish_rec *rec = &j->publishes[i];
 		if (rec->lost)
 			continue;
-		/* the old bind shows a dead connection or a detached device: drop it, bind anew */
-		umount2(rec->target, MNT_DETACH | UMOUNT_NOFOLLOW);
+		/* the old bind shows a dead connection or a detached device: drop it, bind anew
+		 * (lazily: a dead FUSE connection cannot be unmounted otherwise) */
+		struct pv_safe_path sp;
+		if (pv_engine_resolve(e, rec->target, false, &sp, NULL) == 0) {
+			char path[64 + NAME_MAX];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", sp.dirfd, sp.name);
+			umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW);
+			pv_safe_path_close(&sp);
+		}
 		if (rec->device[0]) {
 			pv_loop_detach(rec->device, NULL);
 			rec->device[0] = '\0';
@@ -267,8 +297,11 @@ static int publish_label(struct pv_engine *e, const struct pv_publish_req *r, co
 static int publish_record(struct pv_engine *e, struct pv_journal *j, struct publish_plan *p,
 			  const struct pv_publish_rec *rec, struct pv_err *err)
 {
-	if (p->old) {
-		*p->old = *rec;
+	struct pv_publish_rec *old = find_target(j, rec->target);
+
+	(void)p;
+	if (old) {
+		*old = *rec;
 	} else {
 		struct pv_publish_rec *n = realloc(j->publishes, (j->n_publishes + 1) * sizeof(*n));
 		if (!n)
@@ -279,21 +312,54 @@ static int publish_record(struct pv_engine *e, struct pv_journal *j, struct publ
 	return pv_journal_save(e->cfg.state_dir, j, err);
 }
 
+/* Take a target's record out of the journal (a publish that failed). */
+static void drop_record(struct pv_engine *e, struct pv_journal *j, const char *target)
+{
+	struct pv_publish_rec *rec = find_target(j, target);
+
+	if (!rec)
+		return;
+	*rec = j->publishes[j->n_publishes - 1];
+	j->n_publishes--;
+	pv_journal_save(e->cfg.state_dir, j, NULL);
+}
+
+/* A record already there: 1 when the target shows this volume as asked (idempotent; a
+ * publish killed after its bind is finished), 0 after clearing a stale one. */
+static int publish_existing(struct pv_engine *e, struct pv_journal *j, struct pv_publish_rec *old,
+			    struct pv_publish_result *res, struct pv_err *err)
+{
+	int state = pv_engine_mount_state(e, j, old->target, old->block, old->device, NULL);
+
+	if (state == PV_MOUNT_OURS && !old->lost && old->state != PV_PUB_UNPUBLISHING) {
+		if (old->state == PV_PUB_PUBLISHING) {
+			old->state = PV_PUB_DONE;
+			if (pv_journal_save(e->cfg.state_dir, j, err) < 0)
+				return -EIO;
+		}
+		fill_result(old, res);
+		return 1;
+	}
+	unbind_target(e, j, old); /* lost, or half-done: start clean */
+	return 0;
+}
+
 static int publish_locked(struct pv_engine *e, const struct pv_publish_req *r, struct pv_journal *j,
 			  struct pv_publish_result *res, struct pv_err *err)
 {
 	const struct pv_driver *drv = pv_driver_find(j->pv.driver);
 	struct publish_plan p = { 0 };
-	struct pv_publish_rec rec = { 0 };
+	struct pv_publish_rec rec = { 0 }, *cur;
 	char note[512] = "";
 	int rc = publish_check(r, j, &p, err);
 
 	if (rc < 0)
 		return rc;
-	if (p.old && pv_is_mountpoint(r->target) && !p.old->lost) {
-		fill_result(p.old, res); /* idempotent */
-		return 0;
-	}
+	if (pv_path_under(r->target, j->staging_path))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: target %s is its staging path or inside it",
+				  j->volume, r->target);
+	if (p.old && (rc = publish_existing(e, j, p.old, res, err)) != 0)
+		return rc > 0 ? 0 : rc;
 	snprintf(rec.target, sizeof(rec.target), "%s", r->target);
 	snprintf(rec.mount_flags, sizeof(rec.mount_flags), "%s", p.flags);
 	rec.readonly = p.readonly;
@@ -302,33 +368,41 @@ static int publish_locked(struct pv_engine *e, const struct pv_publish_req *r, s
 	rc = choose_label(e, r, drv ? drv->storage : PV_BLOCKDEV, rec.selinux_label, sizeof(rec.selinux_label), err);
 	if (rc < 0)
 		return rc;
-	if (p.old)
-		unbind_target(p.old);
-	if ((rc = bind_target(e, j, &rec, p.flags, err)) < 0) {
-		pv_err_prefix(err, "volume %s: ", j->volume);
+	/* the intent first: a process killed after the bind leaves a record, not a stray mount */
+	rec.state = PV_PUB_PUBLISHING;
+	if ((rc = publish_record(e, j, &p, &rec, err)) < 0)
 		return rc;
-	}
-	if ((rc = publish_label(e, r, j, &rec, note, sizeof(note), err)) == 0 && j->pv.gid > 0) {
-		add_group(&rec, j->pv.gid);
+	cur = find_target(j, r->target);
+	pv_fault_point("publish-after-intent");
+	rc = bind_target(e, j, cur, p.flags, err);
+	pv_fault_point("publish-after-bind");
+	if (rc == 0)
+		rc = publish_label(e, r, j, cur, note, sizeof(note), err);
+	if (rc == 0 && j->pv.gid > 0) {
+		add_group(cur, j->pv.gid);
 		if (drv && drv->storage == PV_SHARED)
 			check_group_root(j, note, sizeof(note));
 	}
 	if (rc == 0 && r->mount_group > 0 && !j->block && !j->readonly && !p.readonly) {
 		int g = pv_engine_mount_group(j, r->mount_group, note, sizeof(note), err);
 		if (g == 0)
-			add_group(&rec, r->mount_group);
+			add_group(cur, r->mount_group);
 		rc = g < 0 ? g : 0;
 	}
-	snprintf(j->last_error, sizeof(j->last_error), "%s", note);
-	if (rc == 0 && note[0])
-		pv_warn("%s", note);
-	if (rc == 0)
-		rc = publish_record(e, j, &p, &rec, err);
+	if (rc == 0) {
+		cur->state = PV_PUB_DONE;
+		snprintf(j->last_error, sizeof(j->last_error), "%s", note);
+		rc = pv_journal_save(e->cfg.state_dir, j, err);
+	}
 	if (rc < 0) {
-		unbind_target(&rec);
+		unbind_target(e, j, cur);
+		drop_record(e, j, r->target);
+		pv_err_prefix(err, "volume %s: ", j->volume);
 		return rc;
 	}
-	fill_result(&rec, res);
+	if (note[0])
+		pv_warn("%s", note);
+	fill_result(cur, res);
 	pv_info("volume %s published at %s%s", j->volume, r->target, p.readonly ? " (read-only)" : "");
 	return 0;
 }
@@ -346,7 +420,7 @@ int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r, struc
 	if (r->staging_path && *r->staging_path &&
 	    (rc = pv_engine_check_path(e, "staging path", r->staging_path, err)) < 0)
 		return rc;
-	if ((lock = pv_engine_lock(e, r->pv->name, err)) < 0)
+	if ((lock = pv_engine_lock_brief(e, r->pv->name, err)) < 0)
 		return lock;
 	rc = pv_journal_load(e->cfg.state_dir, r->pv->name, &j, err);
 	if (rc == -ENOENT || (rc == 0 && j.phase != PV_PHASE_STAGED))
@@ -355,6 +429,32 @@ int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r, struc
 	if (rc < 0)
 		return rc;
 	return publish_locked(e, r, &j, res, err);
+}
+
+/* The target the engine made (a directory, or a file for a raw block volume), removed
+ * through its parent opened without links; something left inside stays. */
+static void remove_target(struct pv_engine *e, const char *target, bool file)
+{
+	struct pv_safe_path sp;
+
+	if (pv_engine_resolve(e, target, false, &sp, NULL) < 0)
+		return;
+	unlinkat(sp.dirfd, sp.name, file ? 0 : AT_REMOVEDIR);
+	pv_safe_path_close(&sp);
+}
+
+/* No record for the target: a publish killed before it recorded anything could only have
+ * left a mount of this volume there (the intent comes first now, but an older pvctl, or a
+ * record lost with a damaged journal, may have): it is recognised and unmounted. */
+static int unpublish_unrecorded(struct pv_engine *e, const struct pv_journal *j, const char *target,
+				struct pv_err *err)
+{
+	int state = pv_engine_mount_state(e, j, target, j->block, NULL, NULL);
+
+	if (state != PV_MOUNT_OURS)
+		return 0;
+	pv_warn("volume %s: %s was mounted without a record in the journal; unmounting it", j->volume, target);
+	return pv_engine_unmount_ours(e, j, target, j->block, NULL, err);
 }
 
 int pv_engine_unpublish_locked(struct pv_engine *e, const char *volume, const char *target, struct pv_err *err)
@@ -369,23 +469,22 @@ int pv_engine_unpublish_locked(struct pv_engine *e, const char *volume, const ch
 		return 0; /* not published here: nothing to do */
 	if (rc < 0)
 		return rc;
-	rec = find_target(&j, target);
-	if (!rec)
-		return 0;
-	rc = pv_umount(target, err);
+	if (!(rec = find_target(&j, target)))
+		return unpublish_unrecorded(e, &j, target, err);
+	/* the intent first: with a full state directory nothing is unmounted, and a retry
+	 * after a kill finds the record */
+	rec->state = PV_PUB_UNPUBLISHING;
+	if ((rc = pv_journal_save(e->cfg.state_dir, &j, err)) < 0)
+		return rc;
+	pv_fault_point("unpublish-after-intent");
+	rc = pv_engine_unmount_ours(e, &j, target, rec->block, rec->device, err);
 	if (rc < 0) {
 		pv_err_prefix(err, "volume %s: ", volume);
 		return rc;
 	}
-	if (rec->device[0]) {
-		rc = pv_loop_detach(rec->device, err);
-		if (rc < 0)
-			return rc;
-	}
-	if (rec->block)
-		unlink(target);
-	else
-		rmdir(target);
+	if (rec->device[0] && (rc = pv_loop_detach(rec->device, err)) < 0)
+		return rc;
+	remove_target(e, target, rec->block);
 	*rec = j.publishes[j.n_publishes - 1];
 	j.n_publishes--;
 	rc = pv_journal_save(e->cfg.state_dir, &j, err);
@@ -400,7 +499,7 @@ int pv_engine_unpublish(struct pv_engine *e, const char *volume, const char *tar
 
 	if (rc < 0)
 		return rc;
-	lock = pv_engine_lock(e, volume, err);
+	lock = pv_engine_lock_brief(e, volume, err);
 	if (lock < 0)
 		return lock;
 	return pv_engine_unpublish_locked(e, volume, target, err);

@@ -6,6 +6,10 @@
  * stage or publish), never silently trusted.
  */
 #include <errno.h>
+#include <limits.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +22,7 @@ struct rec_ctx {
 	struct pv_engine *e;
 	pv_engine_want_fn want;
 	void *want_ud;
+	bool repair;
 	void (*report)(const char *line, bool problem, void *ud);
 	void *ud;
 	int problems;
@@ -38,17 +43,24 @@ static void say(struct rec_ctx *c, bool problem, const char *fmt, ...)
 }
 
 /* Nothing to do: staged, helper (if any) alive, every mount where the journal says. */
-static bool looks_consistent(const struct pv_journal *j)
+static bool mounted(struct rec_ctx *c, const struct pv_journal *j, const char *path, bool block, const char *view)
+{
+	return pv_engine_mount_state(c->e, j, path, block, view, NULL) == PV_MOUNT_OURS;
+}
+
+static bool looks_consistent(struct rec_ctx *c, const struct pv_journal *j)
 {
 	if (j->phase != PV_PHASE_STAGED || j->lost)
 		return false;
-	if (j->att.helper.pid && !pv_proc_alive(j->att.helper.pid, j->att.helper.start))
+	if (j->att.helper.pid && !pv_helper_alive(&j->att.helper))
 		return false;
-	if (!j->block && !pv_is_mountpoint(j->staging_path))
+	if (!j->block && !mounted(c, j, j->staging_path, false, NULL))
 		return false;
-	for (size_t i = 0; i < j->n_publishes; i++)
-		if (!j->publishes[i].lost && !pv_is_mountpoint(j->publishes[i].target))
+	for (size_t i = 0; i < j->n_publishes; i++) {
+		const struct pv_publish_rec *p = &j->publishes[i];
+		if (p->state != PV_PUB_DONE || (!p->lost && !mounted(c, j, p->target, p->block, p->device)))
 			return false;
+	}
 	return true;
 }
 
@@ -58,7 +70,7 @@ static void finish_interrupted(struct rec_ctx *c, struct pv_journal *j)
 	struct pv_err err = { 0 };
 	const char *what = j->phase == PV_PHASE_STAGING ? "stage" : "unstage";
 
-	if (pv_engine_undo_stage(c->e, j, &err) == 0) {
+	if (pv_engine_undo_stage(c->e, j, false, &err) == 0) {
 		pv_journal_delete(c->e->cfg.state_dir, j->volume, NULL);
 		pv_secrets_stage_delete(c->e->cfg.state_dir, j->volume);
 		pv_engine_count(c->e, interrupted_undone);
@@ -115,7 +127,7 @@ static bool flag_lost(struct rec_ctx *c, struct pv_journal *j)
 {
 	bool changed = false;
 
-	if (!j->block && !pv_is_mountpoint(j->staging_path) && !j->lost) {
+	if (!j->block && !j->lost && !mounted(c, j, j->staging_path, false, NULL)) {
 		j->lost = changed = true;
 		pv_engine_count(c->e, mounts_lost);
 		c->problems++;
@@ -125,7 +137,7 @@ static bool flag_lost(struct rec_ctx *c, struct pv_journal *j)
 	}
 	for (size_t i = 0; i < j->n_publishes; i++) {
 		struct pv_publish_rec *p = &j->publishes[i];
-		if (!p->lost && !pv_is_mountpoint(p->target)) {
+		if (!p->lost && !mounted(c, j, p->target, p->block, p->device)) {
 			p->lost = changed = true;
 			pv_engine_count(c->e, mounts_lost);
 			c->problems++;
@@ -136,9 +148,9 @@ static bool flag_lost(struct rec_ctx *c, struct pv_journal *j)
 }
 
 /* Most volumes are fine: look without the lock first, so a periodic pass never makes a
- * concurrent CSI call fail with ABORTED on a healthy volume. A volume this pass must
- * leave alone (the filter, or a journal it cannot read to apply the filter to) is
- * "fine" too. */
+ * concurrent CSI call fail with ABORTED on a healthy volume. A volume the filter leaves
+ * out is "fine" too; a journal that cannot be read is not (damaged() reports it, whoever
+ * serves the volume). */
 static bool quick_look(struct rec_ctx *c, const char *volume)
 {
 	_cleanup_(pv_journal_free) struct pv_journal j;
@@ -146,15 +158,33 @@ static bool quick_look(struct rec_ctx *c, const char *volume)
 
 	pv_journal_init(&j);
 	if (pv_journal_load(c->e->cfg.state_dir, volume, &j, NULL) < 0)
-		return c->want != NULL;
+		return false;
 	if (c->want && !c->want(&j.pv, c->want_ud))
 		return true;
-	fine = looks_consistent(&j);
+	fine = looks_consistent(c, &j);
 	if (fine && j.att.helper.pid)
 		say(c, false, "volume %s: re-adopted helper pid %d", volume, (int)j.att.helper.pid);
 	else if (fine)
 		say(c, false, "volume %s: staged at %s, %zu publish(es), consistent", volume, j.staging_path, j.n_publishes);
 	return fine;
+}
+
+/* A journal that cannot be read: reported (the volume may be mounted; delete refuses
+ * it), or rebuilt with --repair. */
+static void damaged(struct rec_ctx *c, const char *volume, const struct pv_err *why)
+{
+	struct pv_err err = { 0 };
+	char said[512] = "";
+
+	c->problems++;
+	if (!c->repair) {
+		say(c, true, "volume %s: its journal is damaged (%s); run pvctl reconcile --repair", volume, why->msg);
+		return;
+	}
+	if (pv_engine_repair(c->e, volume, said, sizeof(said), &err) == 0)
+		say(c, true, "volume %s: %s", volume, said);
+	else
+		say(c, true, "volume %s: cannot repair its journal: %s", volume, err.msg);
 }
 
 static int reconcile_one(const char *volume, void *ud)
@@ -173,8 +203,10 @@ static int reconcile_one(const char *volume, void *ud)
 		say(c, false, "volume %s: skipped (%s)", volume, err.msg);
 		return 0;
 	}
-	if (pv_journal_load(c->e->cfg.state_dir, volume, &j, &err) < 0)
+	if (pv_journal_load(c->e->cfg.state_dir, volume, &j, &err) < 0) {
+		damaged(c, volume, &err);
 		return 0;
+	}
 	if (c->want && !c->want(&j.pv, c->want_ud))
 		return 0;
 	if (j.phase == PV_PHASE_STAGING || j.phase == PV_PHASE_UNSTAGING) {
@@ -197,10 +229,36 @@ static int reconcile_one(const char *volume, void *ud)
 	return 0;
 }
 
-int pv_engine_reconcile_only(struct pv_engine *e, pv_engine_want_fn want, void *want_ud,
-			     void (*report)(const char *line, bool problem, void *ud), void *ud, struct pv_err *err)
+/* Temp files of atomic writes (<name>.tmp.<pid>) whose writer is gone: a process killed
+ * between write and rename left them. */
+static void sweep_temp_files(struct rec_ctx *c)
 {
-	struct rec_ctx c = { .e = e, .want = want, .want_ud = want_ud, .report = report, .ud = ud };
+	static const char *const dirs[] = { "journal", "catalog", "secrets", "secrets/staged", "attachments", "images" };
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s/%s", c->e->cfg.state_dir, dirs[i]);
+		DIR *d = opendir(dir);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			const char *t = strstr(de->d_name, ".tmp.");
+			char *end;
+			long pid = t ? strtol(t + 5, &end, 10) : 0;
+			if (!t || pid <= 0 || *end || pv_proc_start_time((pid_t)pid))
+				continue;
+			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+				say(c, false, "removed %s/%s, left by a process that was killed (pid %ld)", dir, de->d_name, pid);
+		}
+		if (d)
+			closedir(d);
+	}
+}
+
+static int reconcile_all(struct pv_engine *e, bool repair, pv_engine_want_fn want, void *want_ud,
+			 void (*report)(const char *line, bool problem, void *ud), void *ud, struct pv_err *err)
+{
+	struct rec_ctx c = { .e = e, .repair = repair, .want = want, .want_ud = want_ud, .report = report, .ud = ud };
+	sweep_temp_files(&c);
 	int r = pv_journal_list(e->cfg.state_dir, reconcile_one, &c, err);
 	return r < 0 ? r : c.problems;
 }
@@ -208,5 +266,17 @@ int pv_engine_reconcile_only(struct pv_engine *e, pv_engine_want_fn want, void *
 int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud), void *ud,
 			struct pv_err *err)
 {
-	return pv_engine_reconcile_only(e, NULL, NULL, report, ud, err);
+	return reconcile_all(e, false, NULL, NULL, report, ud, err);
+}
+
+int pv_engine_reconcile_only(struct pv_engine *e, pv_engine_want_fn want, void *want_ud,
+			     void (*report)(const char *line, bool problem, void *ud), void *ud, struct pv_err *err)
+{
+	return reconcile_all(e, false, want, want_ud, report, ud, err);
+}
+
+int pv_engine_repair_all(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud), void *ud,
+			 struct pv_err *err)
+{
+	return reconcile_all(e, true, NULL, NULL, report, ud, err);
 }

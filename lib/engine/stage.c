@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
@@ -31,15 +33,18 @@ static enum pv_access first_mode(const struct pv *pv)
 	return PV_RWO;
 }
 
-int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, struct pv_err *err)
+int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, bool rollback, struct pv_err *err)
 {
 	const struct pv_driver *drv = pv_driver_find(j->pv.driver);
 	struct pv_volctx vc;
 	int r = 0;
 
 	pv_engine_volctx(e, j->volume, &vc);
-	if (j->staging_path[0] && !j->block) {
-		r = pv_umount(j->staging_path, err);
+	/* a stage that failed on something else's mount at its staging path never mounted
+	 * there: leave that mount alone and still detach what was attached */
+	bool skip = rollback && pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) == PV_MOUNT_FOREIGN;
+	if (j->staging_path[0] && !j->block && !j->att.mounted_by_driver && !skip) {
+		r = pv_engine_unmount_ours(e, j, j->staging_path, false, NULL, err);
 		if (r < 0)
 			return r;
 	}
@@ -62,19 +67,20 @@ static bool same_stage(const struct pv_journal *j, const char *staging, enum pv_
 }
 
 /* Is a STAGED journal's state really there? */
-static bool stage_present(const struct pv_journal *j)
+static bool stage_present(struct pv_engine *e, const struct pv_journal *j)
 {
 	struct stat st;
 	if (j->block)
 		return j->att.device[0] && stat(j->att.device, &st) == 0 && S_ISBLK(st.st_mode);
-	return pv_is_mountpoint(j->staging_path);
+	return pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) == PV_MOUNT_OURS;
 }
 
 /* Present and, where the driver can tell, backed by a live helper or session: a stage
  * whose helper died is done again, not reported as fine. */
-static bool stage_healthy(const struct pv_journal *j, const struct pv_driver *drv, char *why, size_t len)
+static bool stage_healthy(struct pv_engine *e, const struct pv_journal *j, const struct pv_driver *drv, char *why,
+			  size_t len)
 {
-	if (!stage_present(j))
+	if (!stage_present(e, j))
 		return false;
 	if (drv->health && drv->health(&j->pv, &j->att, why, len) != PV_HEALTHY)
 		return false;
@@ -105,47 +111,104 @@ static int build_stage_options(struct pv_engine *e, const struct pv_stage_req *r
 	return pv_mount_options_join(lists, counts, 2, ro, opts, len, err);
 }
 
-/* After attach: format if blank and mount (block), or mount the spec (shared). */
+/* The staging directory, made and opened without following links; refused when
+ * something is already mounted there. */
+static int open_staging(struct pv_engine *e, const struct pv_journal *j, struct pv_safe_path *sp,
+			struct pv_err *err)
+{
+	struct pv_fd_mount m;
+	int fd, r;
+
+	if ((r = pv_engine_resolve(e, j->staging_path, true, sp, err)) < 0)
+		return r;
+	fd = pv_safe_open(sp, PV_SAFE_DIR, true, err);
+	if (fd >= 0 && pv_fd_mount_info(fd, &m) == 0 && m.is_mount_root) {
+		close(fd);
+		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
+				  "staging path %s is already a mount point of something else: refusing to stack on it",
+				  j->staging_path);
+	}
+	return fd;
+}
+
+/* Format the volume's device when it is blank (never a read-only stage, never a device
+ * that holds something else); *fresh says it was. */
+static int format_if_blank(struct pv_engine *e, const struct pv_stage_req *r, const struct pv_journal *j,
+			   bool *fresh, bool *grow_mounted, struct pv_err *err)
+{
+	char what[128];
+	int rc = pv_probe_device(j->att.device, what, sizeof(what), err);
+
+	*fresh = *grow_mounted = false;
+	if (rc < 0)
+		return rc;
+	if (rc == 1 && strcmp(what, j->fs_type) != 0)
+		return pv_err_set(err, -EEXIST, PV_E_POLICY,
+				  "volume %s holds %s, not %s: refusing to mount or format it", j->volume, what, j->fs_type);
+	if (rc == 1) {
+		/* formatted already; the device may have grown while unstaged (offline expansion) */
+		if (!j->readonly && (rc = pv_fs_grow_unmounted(j->att.device, j->fs_type, grow_mounted, err)) < 0)
+			pv_err_prefix(err, "volume %s: ", j->volume);
+		return rc < 0 ? rc : 0;
+	}
+	if (j->readonly)
+		return pv_err_set(err, -EPERM, PV_E_POLICY,
+				  "volume %s is blank and staged read-only (ReadOnlyMany): it must be written once "
+				  "by a ReadWriteOnce stage first", j->volume);
+	*fresh = true;
+	return pv_mkfs(j->att.device, j->fs_type, r->pv->capacity, e->cfg.progress, err);
+}
+
+/* After attach: format if blank and mount (block), or mount the spec (shared), onto the
+ * staging directory by file descriptor. */
 static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, struct pv_journal *j,
 			 const struct pv_driver *drv, struct pv_err *err)
 {
-	char opts[1024], what[128];
-	bool fresh = false;
+	_cleanup_(pv_closep) int fd = -1, mnt = -1;
+	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
+	char opts[1024], at[64];
+	bool fresh = false, grow_mounted = false;
 	int rc;
 
-	if (j->block)
+	if (j->block || (drv->storage == PV_SHARED && j->att.mounted_by_driver))
 		return 0;
-	rc = build_stage_options(e, r, j->readonly, opts, sizeof(opts), err);
-	if (rc < 0)
+	if ((rc = build_stage_options(e, r, j->readonly, opts, sizeof(opts), err)) < 0)
 		return rc;
-	if ((rc = pv_mkdir_p(j->staging_path, 0750, err)) < 0)
-		return rc;
+	if ((fd = open_staging(e, j, &sp, err)) < 0)
+		return fd;
+	snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
 	if (drv->storage == PV_SHARED) {
-		if (j->att.mounted_by_driver)
-			return 0;
 		char all[2048];
 		snprintf(all, sizeof(all), "%s%s%s", j->att.options, j->att.options[0] && opts[0] ? "," : "", opts);
-		return pv_mount(j->att.source, j->staging_path, j->att.fstype, all, err);
+		return pv_mount(j->att.source, at, j->att.fstype, all, err);
 	}
-	rc = pv_probe_device(j->att.device, what, sizeof(what), err);
-	if (rc < 0)
+	if ((rc = format_if_blank(e, r, j, &fresh, &grow_mounted, err)) < 0)
 		return rc;
-	if (rc == 0) {
-		if (j->readonly)
-			return pv_err_set(err, -EPERM, PV_E_POLICY,
-					  "volume %s is blank and staged read-only (ReadOnlyMany): it must be written once "
-					  "by a ReadWriteOnce stage first", j->volume);
-		rc = pv_mkfs(j->att.device, j->fs_type, r->pv->capacity, e->cfg.progress, err);
-		if (rc < 0)
-			return rc;
-		fresh = true;
-	} else if (strcmp(what, j->fs_type) != 0) {
-		return pv_err_set(err, -EEXIST, PV_E_POLICY,
-				  "volume %s holds %s, not %s: refusing to mount or format it", j->volume, what, j->fs_type);
+	rc = pv_mount_fs_at(j->att.device, &sp, fd, j->fs_type, opts, &mnt, err);
+	/* the directory mounted onto was renamed between its opening and the mount: the
+	 * filesystem is not at the staging path's name: take exactly it away again */
+	if (rc == 0 && pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) != PV_MOUNT_OURS) {
+		char mat[64];
+		snprintf(mat, sizeof(mat), "/proc/self/fd/%d", mnt);
+		if (mnt >= 0)
+			umount2(mat, MNT_DETACH);
+		return pv_err_set(err, -EAGAIN, PV_E_BUSY, "staging path %s was moved while it was being mounted: retry",
+				  j->staging_path);
 	}
-	rc = pv_mount(j->att.device, j->staging_path, j->fs_type, opts, err);
-	if (rc == 0 && fresh && r->pv->gid > 0)
-		rc = pv_set_root_group(j->staging_path, r->pv->gid, err);
+	if (rc == 0 && (grow_mounted || (fresh && r->pv->gid > 0))) {
+		/* the new mount's root, by a path that cannot be redirected (not fd/.: "."
+		 * stays on the directory below the mount) */
+		char rootpath[64];
+		/* by pid, not self: xfs_growfs runs in a child that reaches the fd through us */
+		snprintf(rootpath, sizeof(rootpath), "/proc/%d/fd/%d", (int)getpid(), mnt);
+		if (mnt < 0)
+			return pv_err_set(err, -ESTALE, PV_E_BUSY, "staging path %s moved while it was being mounted: retry",
+					  j->staging_path);
+		if (grow_mounted && (rc = pv_grow_fs(j->att.device, rootpath, j->fs_type, err)) < 0)
+			pv_err_prefix(err, "volume %s: ", j->volume);
+		if (rc == 0 && fresh && r->pv->gid > 0)
+			rc = pv_set_root_group(rootpath, r->pv->gid, err);
+	}
 	return rc;
 }
 
@@ -202,7 +265,7 @@ static int stage_existing(struct pv_engine *e, const struct pv_stage_req *r, con
 					  "volume %s is already staged at %s as %s%s: unstage it before staging it differently",
 					  name, j->staging_path, pv_access_name(j->access), j->readonly ? " (read-only)" : "");
 		char why[200] = "its staging mount is gone";
-		if (stage_healthy(j, p->drv, why, sizeof(why)) && !j->lost)
+		if (stage_healthy(e, j, p->drv, why, sizeof(why)) && !j->lost)
 			return 1;
 		if (j->n_publishes)
 			return pv_err_set(err, -EIO, PV_E_INTERNAL,
@@ -210,7 +273,7 @@ static int stage_existing(struct pv_engine *e, const struct pv_stage_req *r, con
 					  name, j->staging_path, why, j->publishes[0].target);
 	}
 	/* an interrupted stage or unstage, or a lost staging mount: start clean */
-	rc = pv_engine_undo_stage(e, j, err);
+	rc = pv_engine_undo_stage(e, j, false, err);
 	if (rc < 0)
 		pv_err_prefix(err, "volume %s: cleaning up an earlier stage: ", name);
 	return rc;
@@ -240,6 +303,23 @@ static int stage_intent(struct pv_engine *e, const struct pv_stage_req *r, const
 	return rc;
 }
 
+/* The staging directory exists before attach (a userspace mounter mounts there), made
+ * without following links. */
+static int make_staging_dir(struct pv_engine *e, const char *staging, struct pv_err *err)
+{
+	struct pv_safe_path sp;
+	int fd, r;
+
+	if ((r = pv_engine_resolve(e, staging, true, &sp, err)) < 0)
+		return r;
+	fd = pv_safe_open(&sp, PV_SAFE_DIR, true, err);
+	pv_safe_path_close(&sp);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 /* Attach through the driver, then format and mount (block) or mount the spec. */
 static int stage_attach(struct pv_engine *e, const struct pv_stage_req *r, const struct stage_plan *p,
 			struct pv_journal *j, struct pv_err *err)
@@ -250,7 +330,7 @@ static int stage_attach(struct pv_engine *e, const struct pv_stage_req *r, const
 	int rc;
 
 	pv_engine_volctx(e, r->pv->name, &vc);
-	if ((rc = pv_mkdir_p(vc.run_dir, 0700, err)) < 0 || (rc = pv_mkdir_p(p->staging, 0750, err)) < 0)
+	if ((rc = pv_mkdir_p(vc.run_dir, 0700, err)) < 0 || (rc = make_staging_dir(e, p->staging, err)) < 0)
 		return rc;
 	pv_secrets_init(&none);
 	struct pv_attach_req areq = {
@@ -299,7 +379,14 @@ int pv_engine_stage(struct pv_engine *e, const struct pv_stage_req *r, struct pv
 		return rc;
 	rc = stage_attach(e, r, &p, &j, err);
 	if (rc < 0) {
-		pv_engine_undo_stage(e, &j, NULL);
+		struct pv_err undo = { 0 };
+		if (pv_engine_undo_stage(e, &j, true, &undo) < 0) {
+			/* the journal stays (phase staging): a retry or reconcile finishes the undo */
+			pv_warn("volume %s: undoing the failed stage: %s", r->pv->name, undo.msg);
+			snprintf(j.last_error, sizeof(j.last_error), "%s", undo.msg);
+			pv_journal_save(e->cfg.state_dir, &j, NULL);
+			return rc;
+		}
 		pv_journal_delete(e->cfg.state_dir, r->pv->name, NULL);
 		pv_secrets_stage_delete(e->cfg.state_dir, r->pv->name);
 		if (!r->staging_path)
@@ -312,10 +399,11 @@ int pv_engine_stage(struct pv_engine *e, const struct pv_stage_req *r, struct pv
 }
 
 /* Is any publish target still mounted? Its path, or NULL. */
-static const char *still_published(const struct pv_journal *j)
+static const char *still_published(struct pv_engine *e, const struct pv_journal *j)
 {
 	for (size_t i = 0; i < j->n_publishes; i++)
-		if (!j->publishes[i].lost && pv_is_mountpoint(j->publishes[i].target))
+		if (!j->publishes[i].lost && pv_engine_mount_state(e, j, j->publishes[i].target, j->publishes[i].block,
+								   j->publishes[i].device, NULL) == PV_MOUNT_OURS)
 			return j->publishes[i].target;
 	return NULL;
 }
@@ -348,14 +436,19 @@ int pv_engine_unstage_locked(struct pv_engine *e, const char *volume, const char
 	if (staging_path && *staging_path && strcmp(staging_path, j.staging_path) != 0)
 		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "volume %s is staged at %s, not at %s", volume,
 				  j.staging_path, staging_path);
-	if ((busy = still_published(&j)))
+	if ((busy = still_published(e, &j)))
 		return pv_err_set(err, -EBUSY, PV_E_POLICY, "volume %s is still published at %s: unpublish it first",
 				  volume, busy);
+	char stray[PATH_MAX];
+	if (pv_engine_stray_mounts(e, &j, stray, sizeof(stray)) > 0)
+		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
+				  "volume %s is still mounted at %s, which the journal does not list (a killed publish?): "
+				  "unpublish it (pvctl unpublish %s %s) first", volume, stray, volume, stray);
 	j.phase = PV_PHASE_UNSTAGING;
 	rc = pv_journal_save(e->cfg.state_dir, &j, err);
 	pv_fault_point("unstage-begin");
 	if (rc == 0)
-		rc = pv_engine_undo_stage(e, &j, err);
+		rc = pv_engine_undo_stage(e, &j, false, err);
 	if (rc < 0) {
 		pv_err_prefix(err, "volume %s: ", volume);
 		snprintf(j.last_error, sizeof(j.last_error), "%s", err ? err->msg : "unstage failed");

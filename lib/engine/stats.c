@@ -34,6 +34,24 @@ static int load_staged(struct pv_engine *e, const char *volume, const char *path
 	return rc;
 }
 
+/* A staging mount that was read-write and is read-only now: the kernel remounted the
+ * filesystem after errors (ext4 errors=remount-ro, an xfs shutdown). */
+static bool fs_went_readonly(const char *staging)
+{
+	struct statvfs vfs;
+	char sup[1024], *save = NULL;
+
+	if (statvfs(staging, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+		return true;
+	/* ext4 on newer kernels marks it emergency_ro instead of setting the sb read-only */
+	if (pv_mount_super_options(staging, sup, sizeof(sup)) < 0)
+		return false;
+	for (char *o = strtok_r(sup, ",", &save); o; o = strtok_r(NULL, ",", &save))
+		if (strcmp(o, "ro") == 0 || strcmp(o, "emergency_ro") == 0)
+			return true;
+	return false;
+}
+
 static int device_size(const char *dev, uint64_t *bytes)
 {
 	int fd = open(dev, O_RDONLY | O_CLOEXEC);
@@ -127,6 +145,20 @@ int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path, s
 		st->inodes_free = vfs.f_ffree;
 		st->inodes_used = vfs.f_files - vfs.f_ffree;
 	}
+	/* the backend first: a lost session is the cause, a read-only filesystem its effect */
+	if (!st->abnormal && drv && drv->health) {
+		char why[200] = "";
+		if (drv->health(&j.pv, &j.att, why, sizeof(why)) != PV_HEALTHY) {
+			st->abnormal = true;
+			snprintf(st->condition, sizeof(st->condition), "volume %s: %s", volume, why[0] ? why : "backend unhealthy");
+		}
+	}
+	if (!st->abnormal && !j.block && !j.readonly && fs_went_readonly(j.staging_path)) {
+		st->abnormal = true;
+		snprintf(st->condition, sizeof(st->condition),
+			 "the filesystem of volume %s is read-only: the kernel remounted it after I/O errors (see dmesg); "
+			 "writes fail with EROFS until it is unpublished, unstaged and staged again", volume);
+	}
 	if (!st->abnormal && drv && drv->storage == PV_SHARED) {
 		/* Shared storage: the volume is a directory on a bigger export, so usage is what
 		 * is below it and the total is the PV's capacity (bounded by the export's free
@@ -140,13 +172,6 @@ int pv_engine_stats(struct pv_engine *e, const char *volume, const char *path, s
 				st->bytes_total = j.pv.capacity;
 				st->bytes_available = left < st->bytes_available ? left : st->bytes_available;
 			}
-		}
-	}
-	if (!st->abnormal && drv && drv->health) {
-		char why[200] = "";
-		if (drv->health(&j.pv, &j.att, why, sizeof(why)) != PV_HEALTHY) {
-			st->abnormal = true;
-			snprintf(st->condition, sizeof(st->condition), "volume %s: %s", volume, why[0] ? why : "backend unhealthy");
 		}
 	}
 	if (!st->abnormal)

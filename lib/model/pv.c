@@ -178,3 +178,19 @@ bool pv_value_printable(const char *s, size_t max)
 			return false;
 	return true;
 }
+
+int pv_reclaim_parse(const char *s, enum pv_reclaim *out)
+{
+	if (s && strcmp(s, "Delete") == 0)
+		*out = PV_RECLAIM_DELETE;
+	else if (s && strcmp(s, "Retain") == 0)
+		*out = PV_RECLAIM_RETAIN;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *pv_reclaim_name(enum pv_reclaim r)
+{
+	return r == PV_RECLAIM_RETAIN ? "Retain" : "Delete";
+}

@@ -13,13 +13,14 @@
 #include <jansson.h>
 
 #include "pvnode/driver/driver.h"
+#include "model/mountopt.h"
 #include "pvnode/pv.h"
 
 static const char *const pv_keys[] = {
 	"name", "driver", "capacity", "accessModes", "volumeMode", "fsType", "mountOptions",
-	"gid", "attributes", "secretRef", "createdAt", NULL,
+	"gid", "attributes", "secretRef", "reclaimPolicy", "createdAt", NULL,
 };
-#define PV_KEYS_ALLOWED "name, driver, capacity, accessModes, volumeMode, fsType, mountOptions, gid, attributes, secretRef, createdAt"
+#define PV_KEYS_ALLOWED "name, driver, capacity, accessModes, volumeMode, fsType, mountOptions, gid, attributes, secretRef, reclaimPolicy, createdAt"
 #define FS_ALLOWED "ext4, xfs"
 
 static bool in_list(const char *s, const char *const *list)
@@ -78,6 +79,16 @@ int pv_validate(const struct pv *pv, struct pv_err *err)
 	if (pv->volume_mode == PV_VOLUME_BLOCK && drv->storage == PV_SHARED)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "volumeMode: Block is not possible on %s (shared storage; allowed: Filesystem)", drv->name);
+	/* a block filesystem's options are the engine's to mount: the allow list applies now,
+	 * not at the first stage (a shared driver checks its own) */
+	for (size_t i = 0; drv->storage == PV_BLOCKDEV && i < pv->n_mount_options; i++) {
+		struct pv_mount_option mo;
+		int r = pv_mount_option_classify(pv->fs_type[0] ? pv->fs_type : "ext4", pv->mount_options[i], &mo, err);
+		if (r < 0) {
+			pv_err_prefix(err, "mountOptions[%zu]: ", i);
+			return r;
+		}
+	}
 	if (pv->gid < -1 || pv->gid > 2147483647L || pv->gid == 0)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID, "gid: %ld is not allowed (allowed: 1-2147483647)", pv->gid);
 	for (size_t i = 0; i < pv->n_mount_options; i++) {
@@ -266,6 +277,16 @@ static int f_secret_ref(json_t *v, struct pv *pv, struct pv_err *err)
 	return 0;
 }
 
+static int f_reclaim(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || pv_reclaim_parse(json_string_value(v), &pv->reclaim) < 0)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "reclaimPolicy: unknown policy '%.32s' (allowed: %s)",
+				  json_is_string(v) ? json_string_value(v) : "(not a string)", PV_RECLAIM_ALLOWED);
+	return 0;
+}
+
 static int f_created(json_t *v, struct pv *pv, struct pv_err *err)
 {
 	if (!v)
@@ -282,7 +303,8 @@ static const struct {
 } fields[] = {
 	{ "name", f_name }, { "driver", f_driver }, { "capacity", f_capacity }, { "accessModes", f_modes },
 	{ "volumeMode", f_volume_mode }, { "fsType", f_fs_type }, { "mountOptions", f_mount_options },
-	{ "gid", f_gid }, { "attributes", f_attributes }, { "secretRef", f_secret_ref }, { "createdAt", f_created },
+	{ "gid", f_gid }, { "attributes", f_attributes }, { "secretRef", f_secret_ref },
+	{ "reclaimPolicy", f_reclaim }, { "createdAt", f_created },
 };
 
 static int parse_object(json_t *root, struct pv *pv, struct pv_err *err)
@@ -374,6 +396,8 @@ void *pv_to_json(const struct pv *pv)
 	json_object_set_new(o, "attributes", attrs);
 	if (pv->secret_ref)
 		json_object_set_new(o, "secretRef", json_string(pv->secret_ref));
+	if (pv->reclaim)
+		json_object_set_new(o, "reclaimPolicy", json_string(pv_reclaim_name(pv->reclaim)));
 	if (pv->created)
 		json_object_set_new(o, "createdAt", json_integer(pv->created));
 	return o;

@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,13 +79,15 @@ int pv_quantity_parse(const char *s, uint64_t *bytes, struct pv_err *err)
 			goto big;
 		whole += fnum * (mult / fden);
 	}
+	if (whole > (uint64_t)INT64_MAX)
+		goto big; /* a file, a device and CSI's int64 capacity all stop there */
 	*bytes = whole;
 	return 0;
 bad:
 	return pv_err_set(err, -EINVAL, PV_E_INVALID, "'%s' is not a quantity (allowed: %s)", s,
 			  QUANTITY_ALLOWED);
 big:
-	return pv_err_set(err, -ERANGE, PV_E_INVALID, "quantity '%s' is too large (at most 16Ei)", s);
+	return pv_err_set(err, -ERANGE, PV_E_INVALID, "quantity '%s' is too large (at most 8Ei less one byte)", s);
 }
 
 void pv_quantity_format(uint64_t bytes, char *buf, size_t len)

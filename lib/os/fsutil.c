@@ -73,7 +73,7 @@ int pv_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		return pv_err_set(err, -ENAMETOOLONG, PV_E_INTERNAL, "path too long: %s", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot create %s: %s", tmp, strerror(errno));
+		return pv_err_set(err, -errno, pv_err_kind_from_errno(errno), "cannot create %s: %s", tmp, strerror(errno));
 	if (fchmod(fd, mode) < 0)
 		goto fail;
 	while (len > 0) {
@@ -92,7 +92,7 @@ int pv_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 	if (rename(tmp, path) < 0) {
 		r = -errno;
 		unlink(tmp);
-		return pv_err_set(err, r, PV_E_INTERNAL, "cannot rename %s to %s: %s", tmp, path, strerror(-r));
+		return pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot rename %s to %s: %s", tmp, path, strerror(-r));
 	}
 	r = fsync_dir_of(path);
 	if (r < 0)
@@ -102,7 +102,8 @@ fail:
 	r = -errno;
 	close(fd);
 	unlink(tmp);
-	return pv_err_set(err, r, PV_E_INTERNAL, "cannot write %s: %s", path, strerror(-r));
+	/* ENOSPC, EDQUOT: out of space (CSI RESOURCE_EXHAUSTED), as for any other call */
+	return pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot write %s: %s", path, strerror(-r));
 }
 
 int pv_read_file(const char *path, char **data, size_t *len, struct pv_err *err)

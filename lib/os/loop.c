@@ -120,9 +120,10 @@ int pv_loop_backing(const char *dev, char *file, size_t len)
 	return 0;
 }
 
-/* Calls match(dev, info) for each configured loop device; detaches those it accepts. */
-static int detach_matching(bool (*match)(const char *dev, const struct loop_info64 *li, const void *ud),
-			   const void *ud, struct pv_err *err)
+/* Calls match(dev, info) for each configured loop device; detaches those it accepts
+ * (or, with `first` set, only counts them and names the first). */
+static int each_matching(bool (*match)(const char *dev, const struct loop_info64 *li, const void *ud),
+			 const void *ud, char *first, size_t flen, struct pv_err *err)
 {
 	DIR *d = opendir("/sys/block");
 	struct dirent *de;
@@ -142,7 +143,10 @@ static int detach_matching(bool (*match)(const char *dev, const struct loop_info
 		if (fd < 0)
 			continue;
 		memset(&li, 0, sizeof(li)); /* valgrind does not model this ioctl */
-		if (ioctl(fd, LOOP_GET_STATUS64, &li) == 0 && match(dev, &li, ud)) {
+		if (ioctl(fd, LOOP_GET_STATUS64, &li) == 0 && match(dev, &li, ud) && first) {
+			if (!count++)
+				snprintf(first, flen, "%s", dev);
+		} else if (ioctl(fd, LOOP_GET_STATUS64, &li) == 0 && match(dev, &li, ud)) {
 			if (ioctl(fd, LOOP_CLR_FD, 0) < 0 && errno != ENXIO)
 				r = pv_err_set(err, -errno, PV_E_INTERNAL, "cannot detach %s: %s", dev,
 					       strerror(errno));
@@ -165,7 +169,15 @@ int pv_loop_detach_tagged(const char *tag, struct pv_err *err)
 {
 	char t[LO_NAME_SIZE];
 	snprintf(t, sizeof(t), "%s", tag);
-	return detach_matching(match_tag, t, err);
+	return each_matching(match_tag, t, NULL, 0, err);
+}
+
+int pv_loop_find_tagged(const char *tag, char *first, size_t len)
+{
+	char t[LO_NAME_SIZE];
+	snprintf(t, sizeof(t), "%s", tag);
+	first[0] = '\0';
+	return each_matching(match_tag, t, first, len, NULL);
 }
 
 bool pv_loop_serves(const char *dev, const char *backing)
@@ -198,5 +210,16 @@ int pv_loop_set_capacity(const char *dev, struct pv_err *err)
 	if (ioctl(fd, LOOP_SET_CAPACITY, 0) < 0)
 		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot refresh the size of %s: %s", dev,
 				  strerror(errno));
+	return 0;
+}
+
+int pv_loop_tag_of(int fd, char *tag, size_t len)
+{
+	struct loop_info64 li;
+
+	memset(&li, 0, sizeof(li));
+	if (ioctl(fd, LOOP_GET_STATUS64, &li) < 0)
+		return -errno;
+	snprintf(tag, len, "%.*s", (int)LO_NAME_SIZE, (const char *)li.lo_file_name);
 	return 0;
 }

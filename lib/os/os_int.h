@@ -16,6 +16,13 @@
 #include "pvnode/error.h"
 #include "pvnode/pv.h"
 
+/* --- safepath.c --- */
+/* True when the kernel's newer path and mount calls (openat2, fsopen, open_tree) are to be
+ * avoided: they returned ENOSYS once (kernels before 5.6, valgrind 3.19), or a
+ * fault-injection build runs with PVNODE_LEGACY_MOUNT_API=1 (to test the fallback). */
+bool pv_os_legacy_api(void);
+void pv_os_legacy_api_seen(void);
+
 /* --- selinux.c --- */
 #define PV_SELINUX_TYPE_PREFIX "system_u:object_r:container_file_t:"
 bool pv_selinux_level_valid(const char *level);
@@ -42,6 +49,16 @@ int pv_mount_options_join(const char *const *lists[], const size_t counts[], siz
 int pv_probe_device(const char *dev, char *what, size_t len, struct pv_err *err);
 int pv_mkfs(const char *dev, const char *fstype, uint64_t bytes, bool progress, struct pv_err *err);
 int pv_grow_fs(const char *dev, const char *mountpoint, const char *fstype, struct pv_err *err);
+/* --- fssize.c --- */
+/* The smallest filesystem of `fstype` that mkfs makes here (xfs: what the installed
+ * mkfs.xfs states, else a table by its version; ext4: 8 MiB, the smallest with a
+ * journal); *bytes 0 when there is none. `source` says where the figure comes from. */
+int pv_fs_minimum(const char *fstype, uint64_t *bytes, char *source, size_t len);
+/* Before mounting: a filesystem smaller than its device (the backend grew while the
+ * volume was unstaged) grows to it. ext4 here, unmounted (e2fsck -f -p, resize2fs: no
+ * CAP_SYS_RESOURCE needed); xfs grows only mounted: *grow_mounted asks the caller to
+ * run pv_grow_fs after the mount. */
+int pv_fs_grow_unmounted(const char *dev, const char *fstype, bool *grow_mounted, struct pv_err *err);
 /* Make the root of a fresh filesystem group-owned by gid, mode 2770. */
 int pv_set_root_group(const char *root, long gid, struct pv_err *err);
 /* fsGroup in O(1): the root's group becomes gid, with setgid and group rwx (the other

@@ -42,6 +42,12 @@ int pv_catalog_load(const char *state_dir, const char *name, struct pv *out, str
 	free(text);
 	if (r < 0)
 		pv_err_prefix(err, "catalog entry %s: ", name);
+	if (r == 0 && strcmp(out->name, name) != 0) {
+		/* a file renamed or copied by hand: which volume it means is not clear */
+		r = pv_err_set(err, -EINVAL, PV_E_INTERNAL, "catalog entry %s.json names volume '%s': fix or remove the file",
+			       name, out->name);
+		pv_free(out);
+	}
 	return r;
 }
 

@@ -90,11 +90,12 @@ int pv_journal_save(const char *state_dir, const struct pv_journal *j, struct pv
 	pubs = json_array();
 	for (size_t i = 0; i < j->n_publishes; i++) {
 		const struct pv_publish_rec *p = &j->publishes[i];
-		json_array_append_new(pubs, json_pack("{s:s, s:b, s:b, s:s, s:s, s:o, s:s, s:b, s:s}",
+		static const char *const states[] = { "done", "publishing", "unpublishing" };
+		json_array_append_new(pubs, json_pack("{s:s, s:b, s:b, s:s, s:s, s:o, s:s, s:b, s:s, s:s}",
 			"target", p->target, "readonly", p->readonly, "block", p->block,
 			"access", pv_access_short(p->access), "selinuxLabel", p->selinux_label,
 			"groups", groups_json(p->groups, p->n_groups), "mountFlags", p->mount_flags, "lost", p->lost,
-			"device", p->device));
+			"device", p->device, "state", states[p->state % 3]));
 	}
 	o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:b, s:b, s:s, s:s, s:o, s:o, s:b, s:s, s:I}",
 		      "volume", j->volume, "nodeId", j->node_id, "phase", pv_phase_name(j->phase),
@@ -158,6 +159,9 @@ static int load_publishes(json_t *pubs, struct pv_journal *j, struct pv_err *err
 		if (pv_access_parse(json_string_value(json_object_get(p, "access")) ?: "", &acc) == 0)
 			rec->access = acc;
 		rec->n_groups = groups_load(json_object_get(p, "groups"), rec->groups);
+		const char *state = json_string_value(json_object_get(p, "state")) ?: "done";
+		rec->state = strcmp(state, "publishing") == 0 ? PV_PUB_PUBLISHING :
+			     strcmp(state, "unpublishing") == 0 ? PV_PUB_UNPUBLISHING : PV_PUB_DONE;
 	}
 	return 0;
 }

@@ -24,6 +24,11 @@ enum pv_phase {
 	PV_PHASE_UNSTAGING, /* unstage started */
 };
 
+/* A publish record is written before the bind (PUBLISHING) and before the unmount
+ * (UNPUBLISHING), so a process killed in between leaves a record the next operation
+ * or reconcile finishes — never a mount the journal does not know. */
+enum pv_publish_state { PV_PUB_DONE = 0, PV_PUB_PUBLISHING, PV_PUB_UNPUBLISHING };
+
 struct pv_publish_rec {
 	char target[PATH_MAX];
 	bool readonly;
@@ -37,6 +42,7 @@ struct pv_publish_rec {
 				    * read-only loop device over the volume's device that this
 				    * target shows (a ro bind of a device node does not stop writes) */
 	bool lost;                 /* its mount vanished (reconcile) */
+	enum pv_publish_state state; /* an intent recorded before its bind or unmount */
 };
 
 struct pv_journal {

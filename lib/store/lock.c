@@ -14,6 +14,11 @@
 
 int pv_lock_volume(const char *state_dir, const char *name, bool wait, struct pv_err *err)
 {
+	return pv_lock_volume_for(state_dir, name, wait ? -1 : 0, err);
+}
+
+int pv_lock_volume_for(const char *state_dir, const char *name, int timeout_ms, struct pv_err *err)
+{
 	char path[PATH_MAX];
 	int fd, r;
 
@@ -25,10 +30,15 @@ int pv_lock_volume(const char *state_dir, const char *name, bool wait, struct pv
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot open lock %s: %s", path, strerror(errno));
-	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+	for (int waited = 0; flock(fd, LOCK_EX | (timeout_ms < 0 ? 0 : LOCK_NB)) < 0;) {
 		r = -errno;
 		if (r == -EINTR)
 			continue;
+		if (r == -EWOULDBLOCK && waited < timeout_ms) {
+			usleep(20000);
+			waited += 20;
+			continue;
+		}
 		close(fd);
 		if (r == -EWOULDBLOCK)
 			return pv_err_set(err, -EBUSY, PV_E_BUSY,

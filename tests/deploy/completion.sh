@@ -20,10 +20,10 @@ ln -s "$PVCTL" "$T/bin/pvctl"
 ln -s "$(dirname "$PVCTL")/pvnode" "$T/bin/pvnode" 2>/dev/null || true
 export PATH="$T/bin:$PATH"
 for v in web-data db:primary; do
-	printf '{"name":"%s","driver":"file","capacity":"1Mi","accessModes":["ReadWriteOnce"]}' "$v" |
+	printf '{"name":"%s","driver":"file","capacity":"16Mi","accessModes":["ReadWriteOnce"]}' "$v" |
 		pvctl --state-dir "$T/state" create -f - >/dev/null || { echo "FAIL: cannot create $v"; exit 1; }
 done
-printf '{"name":"elsewhere","driver":"file","capacity":"1Mi","accessModes":["ReadWriteOnce"]}' |
+printf '{"name":"elsewhere","driver":"file","capacity":"16Mi","accessModes":["ReadWriteOnce"]}' |
 	pvctl --state-dir "$T/other" create -f - >/dev/null
 echo secret | pvctl --state-dir "$T/state" secret set chap-a password=- >/dev/null 2>&1 ||
 	pvctl --state-dir "$T/state" secret set chap-a password=x >/dev/null
@@ -65,7 +65,7 @@ expect() {
 }
 
 run_checks() {
-	expect "pvctl " "create get describe delete expand secret stage publish unpublish unstage fence-release reconcile info stats" ""
+	expect "pvctl " "create import get describe delete expand secret stage publish unpublish unstage fence-release reconcile info stats" ""
 	expect "pvctl st" "stage stats" "create"
 	expect "pvctl --ver" "--version --verbose" ""
 	expect "pvctl --state-dir $T/state describe " "web-data db:primary" "elsewhere"
@@ -78,6 +78,8 @@ run_checks() {
 	expect "pvctl publish web-data /tmp -" "--readonly --selinux-level --pod --relabel --mount-flag -o -v" "--force --capacity --version"
 	expect "pvctl publish web-data $T/st" "$T/state" ""   # TARGET: a directory
 	expect "pvctl delete x --" "--force" "--capacity"
+	expect "pvctl create --" "--existing" "--dry-run"
+	expect "pvctl import --" "--dry-run" "--existing"
 	expect "pvctl get -o " "table json k8s" ""
 	expect "pvctl --selinux " "auto on off" ""
 	expect "pvctl secret " "set list delete" ""
@@ -107,7 +109,7 @@ if [ -x "$PVNODE" ]; then
 		--allowed-path "$T" --reconcile-interval 0 >"$T/pvnode.log" 2>&1 &
 	daemon=$!
 	for _ in $(seq 50); do [ -S "$T/csi.sock" ] && break; sleep 0.1; done
-	printf '{"name":"over-csi","driver":"file","capacity":"1Mi","accessModes":["ReadWriteOnce"]}' |
+	printf '{"name":"over-csi","driver":"file","capacity":"16Mi","accessModes":["ReadWriteOnce"]}' |
 		pvctl --endpoint "unix://$T/csi.sock" create -f - >/dev/null ||
 		{ echo "FAIL: CreateVolume through pvnode: $(cat "$T/pvnode.log")"; exit 1; }
 else

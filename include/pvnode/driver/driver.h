@@ -75,6 +75,10 @@ struct pv_driver {
 				     * create, serve or delete it): topology, CSI driver name */
 	const char *const *attribute_names; /* NULL-terminated: every attribute it accepts */
 	const char *const *required_attributes; /* NULL-terminated */
+	/* Capacities the backend stores exactly are multiples of this many bytes (0: any);
+	 * create and expand refuse others, naming the sizes around (the file driver: 512,
+	 * its loop device serves whole sectors and would drop the rest). */
+	uint64_t capacity_granularity;
 
 	/* Check attribute values (catalog create and every stage). */
 	int (*validate)(const struct pv *pv, struct pv_err *err);
@@ -88,6 +92,15 @@ struct pv_driver {
 	/* Grow the backing storage to `bytes` (controller side). */
 	int (*expand)(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
 		      const struct pv_node_ctx *n, struct pv_err *err);
+	/* Register storage that exists (pvctl create --existing, pvctl import): check that
+	 * it is there and fits the PV — holds at least its capacity (exactly, for an image
+	 * file), is of the right kind, has what its access modes need — and change nothing
+	 * on it: no mkdir, chown, chmod, resize or format. May fill in attributes that
+	 * locate it, as provision does. Refusals say what was found and what the PV wants
+	 * (PV_E_NOT_FOUND missing, PV_E_RANGE too small, PV_E_INVALID the wrong kind).
+	 * NULL: the driver cannot register existing storage (PV_E_UNSUPPORTED). */
+	int (*check_existing)(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+			      struct pv_err *err);
 
 	/* Attach: block → att->device; shared → a mount spec or a driver-made mount. Fencing
 	 * of block RWO/RWOP happens inside attach when it must share the I/O session (iSCSI

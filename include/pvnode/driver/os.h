@@ -43,6 +43,8 @@ int pv_proc_stop(pid_t pid, unsigned long long start, int timeout_ms);
 /* Returns an fd >= 0 holding <state>/locks/<name>.lock, or -EBUSY (PV_E_BUSY) when
  * another process holds it and !wait. */
 int pv_lock_volume(const char *state_dir, const char *name, bool wait, struct pv_err *err);
+/* The same, waiting at most timeout_ms (-1: for good, 0: not at all). */
+int pv_lock_volume_for(const char *state_dir, const char *name, int timeout_ms, struct pv_err *err);
 void pv_unlock(int fd);
 void pv_unlockp(int *fd);   /* for _cleanup_(pv_unlockp) int lock = -1 */
 
@@ -54,6 +56,10 @@ int pv_loop_attach_tagged(const char *file, const char *tag, bool readonly, bool
 			  char *dev, size_t devlen, struct pv_err *err);
 int pv_loop_detach(const char *dev, struct pv_err *err);
 int pv_loop_detach_tagged(const char *tag, struct pv_err *err);
+/* The tag of the loop device open at fd. */
+int pv_loop_tag_of(int fd, char *tag, size_t len);
+/* How many loop devices carry `tag`; *first names one. */
+int pv_loop_find_tagged(const char *tag, char *first, size_t len);
 /* A tag unique to (state dir, volume): "pvnode:<hash>:<volume>" cut to 63 bytes. */
 void pv_loop_tag(const char *state_dir, const char *volume, char *tag, size_t len);
 /* The backing file of `dev` ("" if none). */
@@ -69,11 +75,18 @@ int pv_loop_set_capacity(const char *dev, struct pv_err *err);
 /* --- lib/os/mountinfo.c --- */
 /* Undo mountinfo's \ooo escapes (space, tab, newline, backslash) in place. */
 void pv_mountinfo_unescape(char *s);
+/* The superblock options of the topmost mount at `path` ("rw,errors=remount-ro"). */
+int pv_mount_super_options(const char *path, char *buf, size_t len);
 /* Is `path` a mount point (per /proc/self/mountinfo)? */
 bool pv_is_mountpoint(const char *path);
 /* Source device / fstype / options of the mount at `path`; -ENOENT if none. */
 int pv_mount_info(const char *path, char *source, size_t slen, char *fstype, size_t flen,
 		  bool *readonly);
+
+/* Every mount of device `dev` (a filesystem on it, at any root), or with root_name set,
+ * every bind of the device node "/<root_name>" (a raw block publish). Calls cb (may be
+ * NULL) with each mount point; returns how many. */
+int pv_mounts_of_dev(dev_t dev, const char *root_name, void (*cb)(const char *mnt, bool ro, void *ud), void *ud);
 
 /* --- lib/os/mount.c (libmount) --- */
 int pv_mount(const char *source, const char *target, const char *fstype, const char *options,
@@ -85,6 +98,46 @@ int pv_umount(const char *target, struct pv_err *err);
 /* A FUSE mount whose server died answers ENOTCONN: detach it lazily so the directory can
  * be used again. Returns true when one was cleared. */
 bool pv_umount_stale_fuse(const char *mnt);
+
+/* --- lib/os/safepath.c --- paths from requests, opened without following links */
+struct pv_safe_path {
+	int dirfd;               /* O_PATH fd of the parent directory, reached without links */
+	char name[256];          /* the last component */
+	char path[4096];         /* the textual path, for messages */
+};
+/* Open the parent of `path` (below the trusted directory `root`, e.g. an allowed prefix
+ * or the state directory), every component without following a symbolic link, making
+ * missing directories when `create`. Release with pv_safe_path_close. */
+int pv_safe_parent(const char *root, const char *path, bool create, struct pv_safe_path *sp, struct pv_err *err);
+void pv_safe_path_close(struct pv_safe_path *sp);
+enum pv_safe_kind { PV_SAFE_DIR, PV_SAFE_FILE };
+/* An O_PATH fd of the last component (a directory, or a regular file), made when
+ * missing and `create`; a symbolic link there is refused (PV_E_INVALID). */
+int pv_safe_open(const struct pv_safe_path *sp, enum pv_safe_kind kind, bool create, struct pv_err *err);
+/* What an fd is as a mount: the root of a mount, its mount id, device, inode. */
+struct pv_fd_mount {
+	bool is_mount_root;
+	unsigned long long mnt_id;
+	dev_t dev, rdev;
+	unsigned long long ino;
+};
+int pv_fd_mount_info(int fd, struct pv_fd_mount *m);
+
+/* --- lib/os/mount.c: the kernel's mount API onto file descriptors --- */
+/* Mount filesystem `fstype` of device `source` onto the directory fd `target`, the last
+ * component of `sp` (kept open: without the mount API the new mount's root is found
+ * through it); options are checked against the allow list; nosuid,nodev. *mount_fd (may
+ * be NULL) gets an fd of the new mount's root (to detach exactly it again), or -1 when it
+ * could not be told (the directory was renamed meanwhile, on kernels without the API). */
+int pv_mount_fs_at(const char *source, const struct pv_safe_path *sp, int target, const char *fstype,
+		   const char *options, int *mount_fd, struct pv_err *err);
+/* Bind what the O_PATH fd `source` is (a mount's root directory, a device node) onto
+ * `target` (fd); options may only be VFS attributes (noexec, nosuid, ...). *mount_fd
+ * (may be NULL) gets an fd of the new mount (to detach exactly it again). */
+int pv_bind_at(int source, const struct pv_safe_path *sp, int target, bool readonly, const char *options,
+	       int *mount_fd, struct pv_err *err);
+/* Unmount exactly the top mount at sp's name (not lazily: busy is an error). */
+int pv_umount_at(const struct pv_safe_path *sp, struct pv_err *err);
 
 /* --- lib/os/fsutil.c --- */
 /* Bytes allocated and inodes used below `dir` (one filesystem, symlinks not followed).
