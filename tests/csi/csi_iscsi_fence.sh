@@ -53,6 +53,18 @@ on node-a; create
 CTX=$(context_args "$OUT")
 on node-b; create
 
+# node-b takes VOLUME over once its fence is broken (stage at $ALLOWED/b/DIR, write,
+# unstage), then node-a's dead stage at $ALLOWED/a/DIR unstages.
+take_over() { # VOLUME DIR
+	on node-b
+	expect OK NodeStageVolume volume_id="$1" staging_target_path="$ALLOWED/b/$2" $CAP $CTX
+	echo took-over >"$ALLOWED/b/$2/owner" && sync || fail "node-b cannot write $1 after the take-over"
+	expect OK NodeUnstageVolume volume_id="$1" staging_target_path="$ALLOWED/b/$2"
+	on node-a
+	call NodeUnstageVolume volume_id="$1" staging_target_path="$ALLOWED/a/$2"
+	[ "$ST" = OK ] || fail "node-a's dead stage of $1 does not unstage: $ERRMSG"
+}
+
 on node-a
 expect OK NodeStageVolume volume_id=shared staging_target_path="$ALLOWED/a/stg" $CAP $CTX
 mountpoint -q "$ALLOWED/a/stg" || fail "not mounted on node-a"
@@ -70,13 +82,7 @@ expect FAILED_PRECONDITION NodeStageVolume volume_id=shared staging_target_path=
 
 # The CO detaches the dead node's volume: ControllerUnpublishVolume breaks the fence.
 expect OK ControllerUnpublishVolume volume_id=shared node_id=node-a
-expect OK NodeStageVolume volume_id=shared staging_target_path="$ALLOWED/b/stg" $CAP $CTX
-echo took-over >"$ALLOWED/b/stg/owner" && sync || fail "node-b cannot write after the take-over"
-expect OK NodeUnstageVolume volume_id=shared staging_target_path="$ALLOWED/b/stg"
-
-on node-a
-call NodeUnstageVolume volume_id=shared staging_target_path="$ALLOWED/a/stg"
-[ "$ST" = OK ] || fail "node-a's dead stage does not unstage: $ERRMSG"
+take_over shared stg
 for n in node-a node-b; do on $n; expect OK DeleteVolume volume_id=shared; done
 
 # --- a cluster's block controller and a static PV ---
@@ -94,13 +100,7 @@ expect FAILED_PRECONDITION ControllerPublishVolume volume_id=web node_id=node-b 
 expect OK ControllerUnpublishVolume volume_id=web node_id=node-a
 [ -e "$T/ctl/attachments/@pv/web.json" ] && fail "the controller keeps the static PV after its last node went"
 expect OK ControllerPublishVolume volume_id=web node_id=node-b $CAP $CTX
-on node-b
-expect OK NodeStageVolume volume_id=web staging_target_path="$ALLOWED/b/web" $CAP $CTX
-echo took-over >"$ALLOWED/b/web/owner" && sync || fail "node-b cannot write the static volume after the take-over"
-expect OK NodeUnstageVolume volume_id=web staging_target_path="$ALLOWED/b/web"
-on node-a
-call NodeUnstageVolume volume_id=web staging_target_path="$ALLOWED/a/web"
-[ "$ST" = OK ] || fail "node-a's dead stage of web does not unstage: $ERRMSG"
+take_over web web
 on ctl
 expect OK ControllerUnpublishVolume volume_id=web node_id=node-b
 echo "csi iscsi fence: ok"
