@@ -18,6 +18,7 @@ enum opt_bit {
 	O_FILE = 1 << 0, O_OUTPUT = 1 << 1, O_ACCESS = 1 << 2, O_STAGING = 1 << 3, O_READONLY = 1 << 4,
 	O_FLAG = 1 << 5, O_LEVEL = 1 << 6, O_POD = 1 << 7, O_RELABEL = 1 << 8, O_CAPACITY = 1 << 9,
 	O_NODE = 1 << 10, O_FORCE = 1 << 11, O_REPAIR = 1 << 12, O_EXISTING = 1 << 13, O_DRY_RUN = 1 << 14,
+	O_CLASS = 1 << 15,
 };
 
 static const struct option long_opts[] = {
@@ -28,7 +29,8 @@ static const struct option long_opts[] = {
 	{ "relabel", no_argument, NULL, 'R' },             { "capacity", required_argument, NULL, 'c' },
 	{ "node", required_argument, NULL, 'n' },          { "force", no_argument, NULL, 'F' },
 	{ "repair", no_argument, NULL, 'P' },              { "existing", no_argument, NULL, 'E' },
-	{ "dry-run", no_argument, NULL, 'D' },             { 0 },
+	{ "dry-run", no_argument, NULL, 'D' },             { "storage-class", required_argument, NULL, 'C' },
+	{ 0 },
 };
 
 struct command {
@@ -46,7 +48,8 @@ static const struct command commands[] = {
 	  "provision a PV from its JSON and record it (--existing: register storage that is there, changing nothing)" },
 	{ "import", 0, 0, O_FILE | O_DRY_RUN, O_FILE, "", "-f FILE|- [--dry-run]",
 	  "register Kubernetes PersistentVolumes (YAML or JSON) as existing PVs (--dry-run: print them)" },
-	{ "get", 0, 1, O_OUTPUT, 0, "table json k8s", "[NAME] [-o table|json|k8s]", "show PVs" },
+	{ "get", 0, 1, O_OUTPUT | O_CLASS, 0, "table json k8s", "[NAME] [-o table|json|k8s] [--storage-class NAME]",
+	  "show PVs (k8s: PersistentVolume manifests, storageClassName \"\" unless --storage-class)" },
 	{ "describe", 1, 1, 0, 0, "", "NAME", "a PV with its node state (no secrets)" },
 	{ "delete", 1, 1, O_FORCE, 0, "", "NAME [--force]", "remove a PV and its storage (--force: unpublish and unstage first)" },
 	{ "expand", 1, 1, O_CAPACITY | O_STAGING, O_CAPACITY, "", "NAME --capacity SIZE", "grow the backing storage, then the filesystem if staged" },
@@ -109,6 +112,7 @@ static unsigned bit_of(int c)
 	case 'P': return O_REPAIR;
 	case 'E': return O_EXISTING;
 	case 'D': return O_DRY_RUN;
+	case 'C': return O_CLASS;
 	default: return 0;
 	}
 }
@@ -152,6 +156,7 @@ static int take(struct pvctl_req *r, int c, const char *v)
 	case 'P': r->repair = true; break;
 	case 'E': r->existing = true; break;
 	case 'D': r->dry_run = true; break;
+	case 'C': r->storage_class = v; break;
 	case 'a':
 		if (pv_access_parse(v, &r->access) < 0)
 			return pvctl_usage("--access-mode: unknown access mode '%s' (allowed: %s)", v, PV_ACCESS_ALLOWED);
@@ -169,6 +174,21 @@ static int take(struct pvctl_req *r, int c, const char *v)
 	return 0;
 }
 
+/* A Kubernetes object name (DNS subdomain): 1-253 of a-z 0-9 '-' '.', alphanumeric ends. */
+static bool k8s_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && ((c != '-' && c != '.') || i == 0 || i == n - 1))
+			return false;
+	}
+	return true;
+}
+
 static int check_request(const struct command *cmd, struct pvctl_req *r, unsigned given, int npos)
 {
 	if ((cmd->required & given) != cmd->required)
@@ -181,6 +201,11 @@ static int check_request(const struct command *cmd, struct pvctl_req *r, unsigne
 		return pvctl_usage("--staging-path %s: expected a clean absolute path", r->staging);
 	if (r->node && !pv_name_valid(r->node))
 		return pvctl_usage("--node: '%s' is not a valid node id", r->node);
+	if (r->storage_class && !k8s_name_valid(r->storage_class))
+		return pvctl_usage("--storage-class: '%s' is not a Kubernetes object name (lower-case letters, digits, '-', '.')",
+				   r->storage_class);
+	if (r->storage_class && (!r->output || strcmp(r->output, "k8s") != 0))
+		return pvctl_usage("--storage-class goes with -o k8s");
 	return 0;
 }
 

@@ -82,7 +82,7 @@ static int l_get(struct pvctl *p, const struct pvctl_req *r)
 	if (strcmp(out, "json") == 0)
 		pvctl_print_json(p, names, r->name != NULL);
 	else if (strcmp(out, "k8s") == 0)
-		pvctl_print_k8s(p, names);
+		pvctl_print_k8s(p, names, r->storage_class);
 	else
 		pvctl_print_table(p, names);
 	return 0;

@@ -95,11 +95,44 @@ void pvctl_print_json(struct pvctl *p, char **names, bool single)
 	json_decref(items);
 }
 
-static json_t *k8s_manifest(const struct pv *pv)
+/* spec.nodeAffinity of a node-local volume: the topology key of the node it lives on. */
+static json_t *node_affinity(const char *node)
+{
+	return json_pack("{s:{s:[{s:[{s:s, s:s, s:[s]}]}]}}", "required", "nodeSelectorTerms", "matchExpressions", "key",
+			 PV_TOPOLOGY_NODE_KEY, "operator", "In", "values", node);
+}
+
+static json_t *secret_ref(const char *name)
+{
+	return json_pack("{s:s, s:s}", "name", name, "namespace", "pvnode");   /* where deploy/ keeps them */
+}
+
+static json_t *k8s_csi(const struct pv *pv)
+{
+	const char *driver = pv_driver_csi_name(pv->driver);
+	json_t *csi, *attrs = json_object();
+	struct pv_map ctx = { 0 };
+
+	pv_to_context(pv, &ctx, NULL);
+	for (size_t i = 0; i < ctx.n; i++)
+		json_object_set_new(attrs, ctx.items[i].key, json_string(ctx.items[i].value));
+	pv_map_free(&ctx);
+	csi = json_pack("{s:s, s:s, s:o}", "driver", driver ? driver : PV_CSI_DRIVER_NAME, "volumeHandle", pv->name,
+			"volumeAttributes", attrs);
+	if (pv->fs_type[0])
+		json_object_set_new(csi, "fsType", json_string(pv->fs_type));
+	if (pv->secret_ref) {
+		json_object_set_new(csi, "nodeStageSecretRef", secret_ref(pv->secret_ref));
+		json_object_set_new(csi, "controllerPublishSecretRef", secret_ref(pv->secret_ref));
+		json_object_set_new(csi, "controllerExpandSecretRef", secret_ref(pv->secret_ref));
+	}
+	return csi;
+}
+
+static json_t *k8s_manifest(const struct pv *pv, const char *storage_class, const char *node)
 {
 	json_t *meta = json_pack("{s:s, s:{s:s}}", "name", pv->name, "labels", "app.kubernetes.io/managed-by", "pvnode");
-	json_t *spec = json_object(), *modes = json_array(), *csi, *attrs = json_object();
-	struct pv_map ctx = { 0 };
+	json_t *spec = json_object(), *modes = json_array();
 	char q[32];
 
 	if (pv->created) { /* informational for Kubernetes; pvctl import takes it back */
@@ -114,6 +147,7 @@ static json_t *k8s_manifest(const struct pv *pv)
 		snprintf(g, sizeof(g), "%ld", pv->gid);
 		json_object_set_new(meta, "annotations", json_pack("{s:s}", "pv.beta.kubernetes.io/gid", g));
 	}
+	json_object_set_new(spec, "storageClassName", json_string(storage_class ? storage_class : ""));
 	pv_quantity_format(pv->capacity, q, sizeof(q));
 	if (pv->capacity)
 		json_object_set_new(spec, "capacity", json_pack("{s:s}", "storage", q));
@@ -129,29 +163,15 @@ static json_t *k8s_manifest(const struct pv *pv)
 			json_array_append_new(mo, json_string(pv->mount_options[i]));
 		json_object_set_new(spec, "mountOptions", mo);
 	}
-	pv_to_context(pv, &ctx, NULL);
-	for (size_t i = 0; i < ctx.n; i++)
-		json_object_set_new(attrs, ctx.items[i].key, json_string(ctx.items[i].value));
-	pv_map_free(&ctx);
-	csi = json_pack("{s:s, s:s, s:o}", "driver", PV_CSI_DRIVER_NAME, "volumeHandle", pv->name, "volumeAttributes", attrs);
-	if (pv->fs_type[0])
-		json_object_set_new(csi, "fsType", json_string(pv->fs_type));
-	if (pv->secret_ref)
-		json_object_set_new(csi, "nodeStageSecretRef", json_pack("{s:s, s:s}", "name", pv->secret_ref, "namespace", "default"));
-	json_object_set_new(spec, "csi", csi);
+	json_object_set_new(spec, "csi", k8s_csi(pv));
+	if (pv_driver_node_local(pv->driver) && node && *node)
+		json_object_set_new(spec, "nodeAffinity", node_affinity(node));
 	return json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1", "kind", "PersistentVolume", "metadata", meta, "spec", spec);
 }
 
-void pvctl_print_k8s(struct pvctl *p, char **names)
+static void print_items(json_t *items)
 {
-	json_t *items = json_array(), *out;
-	for (char **n = names; n && *n; n++) {
-		struct pv pv;
-		if (pv_catalog_load(p->cfg.state_dir, *n, &pv, NULL) == 0) {
-			json_array_append_new(items, k8s_manifest(&pv));
-			pv_free(&pv);
-		}
-	}
+	json_t *out;
 	if (json_array_size(items) == 1)
 		out = json_incref(json_array_get(items, 0));
 	else
@@ -160,6 +180,28 @@ void pvctl_print_k8s(struct pvctl *p, char **names)
 	printf("\n");
 	json_decref(out);
 	json_decref(items);
+}
+
+void pvctl_print_k8s(struct pvctl *p, char **names, const char *storage_class)
+{
+	json_t *items = json_array();
+	for (char **n = names; n && *n; n++) {
+		struct pv pv;
+		if (pv_catalog_load(p->cfg.state_dir, *n, &pv, NULL) == 0) {
+			/* a node-local volume of this catalog lives on this node */
+			json_array_append_new(items, k8s_manifest(&pv, storage_class, p->cfg.node_id));
+			pv_free(&pv);
+		}
+	}
+	print_items(items);
+}
+
+void pvctl_print_k8s_pvs(const struct pv *pvs, const char *const *nodes, size_t n, const char *storage_class)
+{
+	json_t *items = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(items, k8s_manifest(&pvs[i], storage_class, nodes ? nodes[i] : NULL));
+	print_items(items);
 }
 
 static void human(uint64_t b, char *buf, size_t len)

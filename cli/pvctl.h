@@ -33,6 +33,7 @@ struct pvctl_req {
 	const char *file;            /* create -f, import -f */
 	const char *staging;         /* --staging-path */
 	const char *selinux_level, *pod, *node, *output;
+	const char *storage_class;   /* get -o k8s --storage-class */
 	enum pv_access access;       /* --access-mode, PV_ACCESS_NONE: the PV's first */
 	bool readonly, relabel, force, repair;
 	bool existing, dry_run;      /* create --existing, import --dry-run */
@@ -94,7 +95,12 @@ int pvctl_import(struct pvctl *p, const struct pvctl_req *r);
 /* cli/output.c */
 void pvctl_print_table(struct pvctl *p, char **names);
 void pvctl_print_json(struct pvctl *p, char **names, bool single);
-void pvctl_print_k8s(struct pvctl *p, char **names);
+/* PersistentVolume manifests: spec.csi.driver the CSI name that serves the PV's driver,
+ * storageClassName `storage_class` ("" when NULL, so a default StorageClass does not
+ * keep the PV from binding), nodeAffinity to `node` for node-local storage. */
+void pvctl_print_k8s(struct pvctl *p, char **names, const char *storage_class);
+/* The same for PVs at hand (over CSI); nodes[i]: the node of a node-local pvs[i]. */
+void pvctl_print_k8s_pvs(const struct pv *pvs, const char *const *nodes, size_t n, const char *storage_class);
 void pvctl_print_describe(struct pvctl *p, const struct pv *pv, bool in_catalog);
 void pvctl_print_publish(const char *volume, const char *target, bool json, bool readonly, const char *label,
 			 const gid_t *groups, size_t n_groups);

@@ -7,8 +7,11 @@
  * CreateVolume turns its parameters into the PV JSON `pvctl create -f` reads and goes
  * through the same strict parser (pv_parse_json), so a StorageClass gets the same
  * refusals, with the same sentences, as an administrator. The volume id is the PV
- * name; the returned volume_context (pv_to_context) lets any node stage the volume
- * without the catalog.
+ * name: the CreateVolume name itself when it is a valid id, else one derived from it
+ * (csi_volume_id_for_name), the name kept in the reserved attribute pvnode.io/csiName.
+ * The returned volume_context (pv_to_context) lets any node stage the volume without the
+ * catalog. A pvnode serving one CSI driver name handles only that name's drivers; a
+ * node-local volume is made on this node only, and says so in accessible_topology.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -35,7 +38,56 @@ static Csi__V1__Volume *volume_out(struct csi_ctx *ctx, const struct pv *pv, str
 	v->volume_context = (void *)csi_map_out(&ctx->arena, &csi__v1__volume__volume_context_entry__descriptor,
 						&m, &v->n_volume_context);
 	pv_map_free(&m);
+	if (pv_driver_node_local(pv->driver)) {   /* it lives on this node's disk */
+		v->accessible_topology = csi_alloc(&ctx->arena, sizeof(*v->accessible_topology));
+		v->accessible_topology[0] = csi_node_topology(ctx);
+		v->n_accessible_topology = 1;
+	}
 	return v;
+}
+
+/* The CSI name as the reserved attribute keeps it: '%', tab, LF and CR (which CSI names
+ * may hold, attribute values not) percent-encoded. */
+static void name_attribute(const char *name, char *buf, size_t len)
+{
+	size_t n = 0;
+	for (const char *p = name; *p && n + 4 < len; p++) {
+		if (*p == '%' || *p == '\t' || *p == '\n' || *p == '\r')
+			n += (size_t)snprintf(buf + n, len - n, "%%%02X", (unsigned char)*p);
+		else
+			buf[n++] = *p;
+	}
+	buf[n] = '\0';
+}
+
+/* A segment allows this node when it names it, or says nothing of the node key. */
+static bool segment_allows(const Csi__V1__Topology *t, const char *node)
+{
+	for (size_t i = 0; i < t->n_segments; i++)
+		if (strcmp(t->segments[i]->key, PV_TOPOLOGY_NODE_KEY) == 0)
+			return strcmp(t->segments[i]->value, node) == 0;
+	return true;
+}
+
+/* A node-local volume is made here: accessibility_requirements (requisite, else
+ * preferred) must allow this node, else RESOURCE_EXHAUSTED as the spec says. */
+static int check_topology(const Csi__V1__CreateVolumeRequest *q, const char *id, const char *driver,
+			  const char *node, struct pv_err *err)
+{
+	const Csi__V1__TopologyRequirement *t = q->accessibility_requirements;
+	if (!t || !pv_driver_node_local(driver))
+		return 0;
+	Csi__V1__Topology **list = t->n_requisite ? t->requisite : t->preferred;
+	size_t n = t->n_requisite ? t->n_requisite : t->n_preferred;
+	for (size_t i = 0; i < n; i++)
+		if (segment_allows(list[i], node))
+			return 0;
+	if (!n)
+		return 0;
+	return pv_err_set(err, -ENOSPC, PV_E_RESOURCE,
+			  "volume %s: driver %s keeps a volume on the node that creates it (%s=%s), and the "
+			  "request's accessibility_requirements %s exclude that node", id, driver,
+			  PV_TOPOLOGY_NODE_KEY, node, t->n_requisite ? "requisite" : "preferred");
 }
 
 struct create_want {
@@ -44,18 +96,18 @@ struct create_want {
 	uint64_t required, limit, size;
 };
 
-static int create_want(const Csi__V1__CreateVolumeRequest *q, struct create_want *w,
+static int create_want(const Csi__V1__CreateVolumeRequest *q, const char *id, struct create_want *w,
 		       const char **fs_type, struct pv_err *err)
 {
 	memset(w, 0, sizeof(*w));
 	*fs_type = "";
 	if (!q->n_volume_capabilities)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: volume_capabilities is required",
-				  q->name);
+				  id);
 	bool mount = false;
 	for (size_t i = 0; i < q->n_volume_capabilities; i++) {
 		struct csi_cap c;
-		int r = csi_check_capability(q->name, q->volume_capabilities[i], &c, err);
+		int r = csi_check_capability(id, q->volume_capabilities[i], &c, err);
 		if (r < 0)
 			return r;
 		w->modes |= PV_ACCESS_BIT(c.access);
@@ -68,16 +120,16 @@ static int create_want(const Csi__V1__CreateVolumeRequest *q, struct create_want
 	}
 	if (w->block && mount)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume %s: volume_capabilities mix block and mount access", q->name);
+				  "volume %s: volume_capabilities mix block and mount access", id);
 	const Csi__V1__CapacityRange *cr = q->capacity_range;
 	if (cr && (cr->required_bytes < 0 || cr->limit_bytes < 0))
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume %s: capacity_range has a negative value", q->name);
+				  "volume %s: capacity_range has a negative value", id);
 	w->required = cr ? (uint64_t)cr->required_bytes : 0;
 	w->limit = cr ? (uint64_t)cr->limit_bytes : 0;
 	if (w->limit && w->required > w->limit)
 		return pv_err_set(err, -ERANGE, PV_E_RANGE,
-				  "volume %s: required_bytes %llu is above limit_bytes %llu", q->name,
+				  "volume %s: required_bytes %llu is above limit_bytes %llu", id,
 				  (unsigned long long)w->required, (unsigned long long)w->limit);
 	w->size = w->required ? w->required : CSI_DEFAULT_CAPACITY;
 	if (w->limit && w->size > w->limit)
@@ -86,12 +138,17 @@ static int create_want(const Csi__V1__CreateVolumeRequest *q, struct create_want
 }
 
 /* The PV JSON for a new volume, parsed by the same strict parser as pvctl create. */
-static int create_pv(const Csi__V1__CreateVolumeRequest *q, const struct create_want *w,
-		     const char *cap_fs, const char *default_driver, struct pv *out,
-		     struct pv_err *err)
+static int create_pv(const Csi__V1__CreateVolumeRequest *q, const char *id, bool mapped,
+		     const struct create_want *w, const char *cap_fs, const char *default_driver,
+		     struct pv *out, struct pv_err *err)
 {
 	const char *driver = default_driver, *fs = NULL, *gid = NULL;
 	json_t *attrs = json_object();
+	if (mapped) {
+		char kept[3 * PV_NAME_MAX + 1];
+		name_attribute(q->name, kept, sizeof(kept));
+		json_object_set_new(attrs, PV_ATTR_CSI_NAME, json_string(kept));
+	}
 	for (size_t i = 0; i < q->n_parameters; i++) {
 		const char *k = q->parameters[i]->key, *v = q->parameters[i]->value;
 		if (strcmp(k, "driver") == 0)
@@ -104,19 +161,19 @@ static int create_pv(const Csi__V1__CreateVolumeRequest *q, const struct create_
 			 json_object_set_new(attrs, k, json_string(v)) < 0) {
 			json_decref(attrs);
 			return pv_err_set(err, -EINVAL, PV_E_INVALID,
-					  "volume %s: parameter %zu is not valid UTF-8", q->name, i + 1);
+					  "volume %s: parameter %zu is not valid UTF-8", id, i + 1);
 		}
 	}
 	if (!driver || !*driver) {
 		json_decref(attrs);
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume %s: parameters need driver=<name> (one of: %s)", q->name,
+				  "volume %s: parameters need driver=<name> (one of: %s)", id,
 				  pv_driver_names());
 	}
 	if (!pv_driver_known(driver)) {
 		json_decref(attrs);
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume %s: parameter driver=%.32s is not one of: %s", q->name,
+				  "volume %s: parameter driver=%.32s is not one of: %s", id,
 				  driver, pv_driver_names());
 	}
 	char cap[32];
@@ -125,7 +182,7 @@ static int create_pv(const Csi__V1__CreateVolumeRequest *q, const struct create_
 	for (int a = PV_RWO; a <= PV_RWOP; a++)
 		if (w->modes & PV_ACCESS_BIT(a))
 			json_array_append_new(modes, json_string(pv_access_name(a)));
-	json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "name", q->name, "driver", driver,
+	json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "name", id, "driver", driver,
 			      "capacity", cap, "accessModes", modes, "volumeMode",
 			      w->block ? "Block" : "Filesystem", "attributes", attrs);
 	if (!fs)
@@ -138,7 +195,7 @@ static int create_pv(const Csi__V1__CreateVolumeRequest *q, const struct create_
 		if (!*gid || *end || g < 0 || g > 0x7fffffff) {
 			json_decref(j);
 			return pv_err_set(err, -EINVAL, PV_E_INVALID,
-					  "volume %s: parameter gid=%.32s is not a group id", q->name, gid);
+					  "volume %s: parameter gid=%.32s is not a group id", id, gid);
 		}
 		json_object_set_new(j, "gid", json_integer(g));
 	}
@@ -146,7 +203,7 @@ static int create_pv(const Csi__V1__CreateVolumeRequest *q, const struct create_
 	json_decref(j);
 	if (!text)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume %s: parameters are not valid UTF-8", q->name);
+				  "volume %s: parameters are not valid UTF-8", id);
 	int r = pv_parse_json(text, out, err);
 	if (r < 0 && err->kind != PV_E_RANGE)
 		err->kind = PV_E_INVALID;
@@ -188,54 +245,79 @@ static bool create_compatible(const struct pv *pv, const struct create_want *w, 
 }
 
 /* An existing volume answers a CreateVolume when it fits the capacity range, modes and
- * parameters asked for (CSI: idempotent by name, ALREADY_EXISTS otherwise). */
+ * parameters asked for, and came from the same CSI name (CSI: idempotent by name,
+ * ALREADY_EXISTS otherwise). */
 struct create_match {
 	const Csi__V1__CreateVolumeRequest *q;
 	const struct create_want *w;
 	const char *driver;
+	const char *kept;   /* the name as pvnode.io/csiName keeps it; NULL: the name is the id */
 };
 
 static bool create_same(const struct pv *stored, const struct pv *wanted, void *ud)
 {
 	const struct create_match *m = ud;
+	const char *had = pv_map_get(&stored->attributes, PV_ATTR_CSI_NAME);
 	(void)wanted;
+	if ((had || m->kept) && (!had || !m->kept || strcmp(had, m->kept) != 0))
+		return false;   /* another name that maps to this id */
 	return create_compatible(stored, m->w, m->driver) && params_match(stored, m->q);
+}
+
+/* Everything CreateVolume checks before it provisions: the name and its id, the
+ * capabilities and capacity, the PV the parameters describe, that this pvnode serves
+ * its driver and, for node-local storage, that the topology allows this node. */
+static int create_prepare(struct csi_ctx *ctx, const Csi__V1__CreateVolumeRequest *q, char id[PV_NAME_MAX + 1],
+			  struct create_want *w, struct pv *pv, struct pv_err *err)
+{
+	const char *cap_fs;
+	bool mapped;
+	int r;
+
+	pv_init(pv);
+	if ((r = csi_check_name(q->name, err)) < 0)
+		return r;
+	mapped = csi_volume_id_for_name(q->name, id);
+	if ((r = create_want(q, id, w, &cap_fs, err)) < 0)
+		return r;
+	if (q->volume_content_source)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: creating from a snapshot or a volume is not supported", id);
+	if ((r = create_pv(q, id, mapped, w, cap_fs, ctx->svc->default_driver, pv, err)) < 0)
+		return r;
+	if ((r = csi_check_served(ctx->svc, pv, err)) < 0)
+		return r;
+	return check_topology(q, id, pv->driver, ctx->svc->cfg->node_id, err);
 }
 
 int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 				 ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__CreateVolumeRequest *q = (const void *)req;
+	char id[PV_NAME_MAX + 1];
 	struct create_want w;
-	const char *cap_fs, *driver = NULL;
+	const char *driver = NULL;
 	struct pv pv;
 	struct pv_secrets sec;
 	int r;
 
-	if (!*q->name)
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "name is required");
-	r = csi_check_volume_id(q->name, err);
-	if (r < 0)
-		return r;
-	r = create_want(q, &w, &cap_fs, err);
-	if (r < 0)
-		return r;
-	if (q->volume_content_source)
-		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume %s: creating from a snapshot or a volume is not supported",
-				  q->name);
-	for (size_t i = 0; i < q->n_parameters; i++)
-		if (strcmp(q->parameters[i]->key, "driver") == 0)
-			driver = q->parameters[i]->value;
-	pv_init(&pv);
-	r = create_pv(q, &w, cap_fs, ctx->svc->default_driver, &pv, err);
+	r = create_prepare(ctx, q, id, &w, &pv, err);
 	if (r == 0)
 		r = csi_secrets_in((void *const *)q->secrets, q->n_secrets, &sec, err);
 	if (r < 0) {
 		pv_free(&pv);
 		return r;
 	}
-	struct create_match m = { .q = q, .w = &w, .driver = driver };
+	for (size_t i = 0; i < q->n_parameters; i++)
+		if (strcmp(q->parameters[i]->key, "driver") == 0)
+			driver = q->parameters[i]->value;
+	struct create_match m = { .q = q, .w = &w, .driver = driver,
+				  .kept = pv_map_get(&pv.attributes, PV_ATTR_CSI_NAME) };
+	char kept[3 * PV_NAME_MAX + 1];
+	if (m.kept) {   /* pv changes below: keep a copy */
+		snprintf(kept, sizeof(kept), "%s", m.kept);
+		m.kept = kept;
+	}
 	if (!ctx->svc->dry_run)
 		r = pv_ctl_create(ctx->svc->engine, &pv, q->n_secrets ? &sec : NULL, create_same, &m, err);
 	if (r == 0) {
@@ -250,12 +332,27 @@ int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 	return r;
 }
 
+/* The catalog's PV of an id, when there is one, must be of a driver this pvnode serves. */
+static int check_served_id(struct csi_ctx *ctx, const char *id, struct pv_err *err)
+{
+	struct pv pv;
+	int r = 0;
+
+	pv_init(&pv);
+	if (pv_catalog_load(ctx->svc->cfg->state_dir, id, &pv, NULL) == 0)
+		r = csi_check_served(ctx->svc, &pv, err);
+	pv_free(&pv);
+	return r;
+}
+
 int csi_controller_delete_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 				 ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__DeleteVolumeRequest *q = (const void *)req;
 	struct pv_secrets sec;
 	int r = csi_check_volume_id(q->volume_id, err);
+	if (r == 0)
+		r = check_served_id(ctx, q->volume_id, err);
 	if (r < 0)
 		return r;
 	r = csi_secrets_in((void *const *)q->secrets, q->n_secrets, &sec, err);
@@ -294,6 +391,8 @@ int csi_controller_validate_volume_capabilities(struct csi_ctx *ctx, const Proto
 	}
 	pv_init(&pv);
 	r = csi_load_pv(ctx->svc, q->volume_id, NULL, 0, &pv, err);
+	if (r == 0)
+		r = csi_check_served(ctx->svc, &pv, err);
 	if (r < 0) {
 		pv_free(&pv);
 		return r;
@@ -330,6 +429,28 @@ int csi_controller_validate_volume_capabilities(struct csi_ctx *ctx, const Proto
 	return 0;
 }
 
+/* Leave out of `names` the volumes of drivers this pvnode does not serve (several
+ * pvnodes may share a state directory). */
+static void keep_served(struct csi_ctx *ctx, char **names)
+{
+	size_t out = 0;
+	if (!ctx->svc->one_kind || !names)
+		return;
+	for (size_t i = 0; names[i]; i++) {
+		struct pv pv;
+		bool keep = true;
+		pv_init(&pv);
+		if (pv_catalog_load(ctx->svc->cfg->state_dir, names[i], &pv, NULL) == 0)
+			keep = csi_serves_driver(ctx->svc, pv.driver);
+		pv_free(&pv);
+		if (keep)
+			names[out++] = names[i];
+		else
+			free(names[i]);
+	}
+	names[out] = NULL;
+}
+
 int csi_controller_list_volumes(struct csi_ctx *ctx, const ProtobufCMessage *req,
 				ProtobufCMessage **resp, struct pv_err *err)
 {
@@ -341,6 +462,7 @@ int csi_controller_list_volumes(struct csi_ctx *ctx, const ProtobufCMessage *req
 	int r = pv_catalog_list(ctx->svc->cfg->state_dir, &names, err);
 	if (r < 0)
 		return r;
+	keep_served(ctx, names);
 	while (names && names[n])
 		n++;
 	if (*q->starting_token) {
@@ -408,6 +530,7 @@ int csi_controller_get_capabilities(struct csi_ctx *ctx, const ProtobufCMessage 
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__GET_CAPACITY,
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
+		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__PUBLISH_READONLY,
 	};
 	size_t n = sizeof(caps) / sizeof(caps[0]);
 	Csi__V1__ControllerGetCapabilitiesResponse *o = CSI_NEW(ctx, controller_get_capabilities_response);

@@ -1,9 +1,12 @@
 /*
  * controller_publish.c — the CSI Controller calls that act on an existing volume,
- * translated to the controller layer: ControllerPublishVolume (the node is recorded; a
- * single-node volume published elsewhere is refused; nothing to attach, the node
- * attaches at stage), ControllerUnpublishVolume (the node's backend fence is broken,
- * e.g. a dead node's SCSI reservation preempted) and ControllerExpandVolume.
+ * translated to the controller layer: ControllerPublishVolume (the node and the
+ * capability are recorded; a single-node volume published elsewhere is refused, a
+ * repeat with another capability is ALREADY_EXISTS, a node at max_volumes_per_node is
+ * RESOURCE_EXHAUSTED; nothing to attach, the node attaches at stage; a read-only
+ * publish says so in publish_context, which NodeStage and NodePublish honour),
+ * ControllerUnpublishVolume (the node's backend fence is broken, e.g. a dead node's SCSI
+ * reservation preempted) and ControllerExpandVolume.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,11 +17,26 @@
 #include "csi.h"
 #include "pvnode/controller.h"
 
+/* The volume_context's description of a volume (a static PV), when it carries one. */
+static int context_pv(struct csi_ctx *ctx, const Csi__V1__ControllerPublishVolumeRequest *q, struct pv *pv,
+		      bool *have, struct pv_err *err)
+{
+	int r = csi_load_pv(ctx->svc, q->volume_id, (void *const *)q->volume_context, q->n_volume_context, pv, err);
+	*have = r == 0;
+	if (r == -ENOENT && err->kind == PV_E_NOT_FOUND) {   /* the controller layer says NOT_FOUND */
+		pv_err_clear(err);
+		r = 0;
+	}
+	return r == 0 && *have ? csi_check_served(ctx->svc, pv, err) : r;
+}
+
 int csi_controller_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 				  ProtobufCMessage **resp, struct pv_err *err)
 {
 	const Csi__V1__ControllerPublishVolumeRequest *q = (const void *)req;
 	struct csi_cap cap;
+	struct pv pv;
+	bool have = false;
 	int r = csi_check_volume_id(q->volume_id, err);
 	if (r < 0)
 		return r;
@@ -31,12 +49,39 @@ int csi_controller_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *r
 	r = csi_check_capability(q->volume_id, q->volume_capability, &cap, err);
 	if (r < 0)
 		return r;
-	if (!ctx->svc->dry_run)
-		r = pv_ctl_publish(ctx->svc->engine, q->volume_id, q->node_id, cap.access, err);
+	pv_init(&pv);
+	r = context_pv(ctx, q, &pv, &have, err);
+	struct pv_ctl_publish_req pr = {
+		.node = q->node_id, .access = cap.access, .block = cap.block, .readonly = q->readonly,
+		.pv = have ? &pv : NULL, .max_per_node = ctx->svc->max_volumes,
+	};
+	if (r == 0 && !ctx->svc->dry_run)
+		r = pv_ctl_publish(ctx->svc->engine, q->volume_id, &pr, err);
+	pv_free(&pv);
 	if (r < 0)
 		return r;
-	*resp = CSI_NEW(ctx, controller_publish_volume_response);
+	Csi__V1__ControllerPublishVolumeResponse *o = CSI_NEW(ctx, controller_publish_volume_response);
+	if (q->readonly) {
+		struct pv_map m = {0};
+		pv_map_set(&m, CSI_PUBLISH_READONLY, "true");
+		o->publish_context = (void *)csi_map_out(&ctx->arena,
+			&csi__v1__controller_publish_volume_response__publish_context_entry__descriptor, &m,
+			&o->n_publish_context);
+		pv_map_free(&m);
+	}
+	*resp = &o->base;
 	return 0;
+}
+
+/* The catalog's PV of an id, when there is one, must be of a driver this pvnode serves. */
+static int check_served_id(struct csi_ctx *ctx, const char *id, struct pv_err *err)
+{
+	struct pv pv;
+	int r = pv_ctl_find(ctx->svc->engine, id, &pv, NULL, NULL, NULL);
+
+	r = r == 0 ? csi_check_served(ctx->svc, &pv, err) : 0;
+	pv_free(&pv);
+	return r;
 }
 
 int csi_controller_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
@@ -45,6 +90,8 @@ int csi_controller_unpublish_volume(struct csi_ctx *ctx, const ProtobufCMessage 
 	const Csi__V1__ControllerUnpublishVolumeRequest *q = (const void *)req;
 	struct pv_secrets sec;
 	int r = csi_check_volume_id(q->volume_id, err);
+	if (r == 0)
+		r = check_served_id(ctx, q->volume_id, err);
 	if (r < 0)
 		return r;
 	/* node_id is optional: without it the volume is unpublished from every node. */
@@ -72,6 +119,8 @@ int csi_controller_expand_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 	struct pv_expand_result res = { 0 };
 	struct pv_secrets sec;
 	int r = csi_check_volume_id(q->volume_id, err);
+	if (r == 0)
+		r = check_served_id(ctx, q->volume_id, err);
 	if (r < 0)
 		return r;
 	if (!cr || (!cr->required_bytes && !cr->limit_bytes))

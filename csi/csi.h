@@ -22,11 +22,20 @@
 #include "pvnode/secrets.h"
 
 #define CSI_DEFAULT_CAPACITY (1ULL << 30)   /* CreateVolume without a capacity range */
-#define CSI_MAX_VOLUMES_PER_NODE 256
+#define CSI_MAX_VOLUMES_PER_NODE 256         /* default of --max-volumes-per-node */
 #define CSI_MAX_MOUNT_FLAGS_BYTES 4096      /* the spec's limit on mount_flags */
 #define CSI_MAX_MAP_ENTRIES 256
+/* publish_context key of a read-only ControllerPublishVolume (PUBLISH_READONLY): the
+ * node stages and publishes the volume read-only. */
+#define CSI_PUBLISH_READONLY PV_CTX_PREFIX "readonly"
 #define CSI_MAX_VALUE_BYTES 4096
 #define CSI_MIN_FREE_BYTES (1ULL << 20)       /* Probe: the state directory must have room */
+
+/* Which CSI services a pvnode serves besides Identity (--role). */
+enum csi_role { CSI_ROLE_ALL = 0, CSI_ROLE_NODE, CSI_ROLE_CONTROLLER };
+enum csi_service_kind { CSI_SVC_IDENTITY = 0, CSI_SVC_CONTROLLER, CSI_SVC_NODE };
+
+struct csi_metrics;
 
 /* The daemon: one per process, shared read-only by the handlers. */
 struct csi_service {
@@ -34,7 +43,24 @@ struct csi_service {
 	const struct pv_config *cfg;   /* the engine's: state dir, node id, allowed paths */
 	bool dry_run;   /* the fuzzer: decode and validate every request, never act on one */
 	const char *default_driver;   /* CreateVolume without driver=: this one (NULL: refuse) */
+	enum csi_role role;
+	const char *driver_name;      /* GetPluginInfo's name; NULL: PV_CSI_DRIVER_NAME */
+	bool one_kind;                /* --driver-name given: only the drivers that name serves
+				       * (pv_driver_csi_name); else every driver built in */
+	unsigned max_volumes;         /* NodeGetInfo's max_volumes_per_node, held by
+				       * ControllerPublishVolume; 0: no limit */
+	struct csi_metrics *metrics;  /* NULL: no metrics endpoint */
 };
+
+/* validate.c — what this pvnode serves. */
+const char *csi_driver_name(const struct csi_service *svc);
+bool csi_serves_driver(const struct csi_service *svc, const char *driver);
+/* INVALID_ARGUMENT naming the driver and the name that serves it, for a PV of a driver
+ * this pvnode's name does not serve (e.g. nfs on block.pvnode.csi.io). */
+int csi_check_served(const struct csi_service *svc, const struct pv *pv, struct pv_err *err);
+/* Does it serve a node-local driver (topology: NodeGetInfo, CreateVolume)? */
+bool csi_serves_node_local(const struct csi_service *svc);
+bool csi_serves(const struct csi_service *svc, enum csi_service_kind kind);
 
 /* A per-call allocation arena: everything a handler allocates for its response lives
  * until the adapter has encoded it. */
@@ -66,6 +92,7 @@ typedef int (*csi_handler_fn)(struct csi_ctx *ctx, const ProtobufCMessage *req,
 
 struct csi_method {
 	const char *path;                          /* "/csi.v1.Node/NodeStageVolume" */
+	enum csi_service_kind service;
 	const ProtobufCMessageDescriptor *input;
 	const ProtobufCMessageDescriptor *output;
 	csi_handler_fn handler;
@@ -84,6 +111,15 @@ enum pv_err_kind csi_kind_from_status(int code);
 
 /* validate.c — request checks shared by the handlers; each fills err (PV_E_INVALID). */
 int csi_check_volume_id(const char *id, struct pv_err *err);
+/* CreateVolume's name: any UTF-8 string of 1..128 bytes without the spec's control
+ * characters (U+0000-U+0008, U+000B, U+000C, U+000E-U+001F, U+007F-U+009F). */
+int csi_check_name(const char *name, struct pv_err *err);
+/* The volume id of a name: the name itself when it is a valid id, else, always the same
+ * for the same name, its valid characters ("v" when it has none), '-' and 16 hex digits
+ * of its FNV-1a 64 hash, at most PV_NAME_MAX bytes. Returns whether the name was mapped. */
+bool csi_volume_id_for_name(const char *name, char id[PV_NAME_MAX + 1]);
+/* The topology segment of this node (node-local volumes, NodeGetInfo). */
+Csi__V1__Topology *csi_node_topology(struct csi_ctx *ctx);
 int csi_check_path(const struct csi_service *svc, const char *what, const char *path,
 		   bool required, struct pv_err *err);
 struct csi_cap {
@@ -152,6 +188,19 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 		   struct pv_err *err);
 /* "unix:///a/b" or "unix:/a/b" or "/a/b" → "/a/b"; NULL when not a unix endpoint. */
 const char *csi_endpoint_path(const char *endpoint);
+
+/* metrics.c — Prometheus text format on http://ADDRESS/metrics (libmicrohttpd): CSI
+ * calls by method and code with latency histograms, volumes per driver, the engine's
+ * counters. `address` is IP:PORT ([IPv6]:PORT). Started before the CSI server. */
+int csi_metrics_start(const char *address, const struct csi_service *svc, struct csi_metrics **out,
+		      struct pv_err *err);
+void csi_metrics_stop(struct csi_metrics *m);
+/* One call of csi_methods()[method] answered with gRPC `status` after `seconds`. */
+void csi_metrics_call(struct csi_metrics *m, size_t method, int status, double seconds);
+
+/* sdnotify.c — tell the service manager (systemd Type=notify) a state change, e.g.
+ * "READY=1": a datagram to $NOTIFY_SOCKET; nothing when it is unset. */
+void csi_sd_notify(const char *state);
 
 /* Handle one encoded request the way the server does, without gRPC: decode, validate,
  * run, encode. Used by the server and by the fuzzer. Returns the status code; *out

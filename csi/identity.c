@@ -1,6 +1,8 @@
 /*
- * identity.c — the CSI Identity service: plugin name and version, plugin capabilities,
- * and Probe (ready only when the state directory is usable).
+ * identity.c — the CSI Identity service: plugin name (--driver-name) and version, plugin
+ * capabilities (CONTROLLER_SERVICE unless --role node; VOLUME_ACCESSIBILITY_CONSTRAINTS
+ * where it serves node-local storage), and Probe (ready only when the state directory
+ * is usable).
  */
 #include <errno.h>
 #include <sys/stat.h>
@@ -16,10 +18,19 @@ int csi_identity_get_plugin_info(struct csi_ctx *ctx, const ProtobufCMessage *re
 	(void)req;
 	(void)err;
 	Csi__V1__GetPluginInfoResponse *r = CSI_NEW(ctx, get_plugin_info_response);
-	r->name = PV_CSI_DRIVER_NAME;
+	r->name = csi_strdup(&ctx->arena, csi_driver_name(ctx->svc));
 	r->vendor_version = PV_VERSION;
 	*resp = &r->base;
 	return 0;
+}
+
+static Csi__V1__PluginCapability *service_cap(struct csi_ctx *ctx, int type)
+{
+	Csi__V1__PluginCapability *c = CSI_NEW(ctx, plugin_capability);
+	c->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE;
+	c->service = CSI_NEW(ctx, plugin_capability__service);
+	c->service->type = type;
+	return c;
 }
 
 int csi_identity_get_plugin_capabilities(struct csi_ctx *ctx, const ProtobufCMessage *req,
@@ -28,20 +39,19 @@ int csi_identity_get_plugin_capabilities(struct csi_ctx *ctx, const ProtobufCMes
 	(void)req;
 	(void)err;
 	Csi__V1__GetPluginCapabilitiesResponse *r = CSI_NEW(ctx, get_plugin_capabilities_response);
-	r->n_capabilities = 2;
-	r->capabilities = csi_alloc(&ctx->arena, 2 * sizeof(*r->capabilities));
+	r->capabilities = csi_alloc(&ctx->arena, 3 * sizeof(*r->capabilities));
+	if (csi_serves(ctx->svc, CSI_SVC_CONTROLLER))
+		r->capabilities[r->n_capabilities++] =
+			service_cap(ctx, CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE);
+	if (csi_serves_node_local(ctx->svc))
+		r->capabilities[r->n_capabilities++] =
+			service_cap(ctx, CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__VOLUME_ACCESSIBILITY_CONSTRAINTS);
 
 	Csi__V1__PluginCapability *c = CSI_NEW(ctx, plugin_capability);
-	c->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE;
-	c->service = CSI_NEW(ctx, plugin_capability__service);
-	c->service->type = CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE;
-	r->capabilities[0] = c;
-
-	c = CSI_NEW(ctx, plugin_capability);
 	c->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_VOLUME_EXPANSION;
 	c->volume_expansion = CSI_NEW(ctx, plugin_capability__volume_expansion);
 	c->volume_expansion->type = CSI__V1__PLUGIN_CAPABILITY__VOLUME_EXPANSION__TYPE__ONLINE;
-	r->capabilities[1] = c;
+	r->capabilities[r->n_capabilities++] = c;
 	*resp = &r->base;
 	return 0;
 }

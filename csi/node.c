@@ -4,9 +4,13 @@
  *
  * Each handler checks its request (ids, paths under the allowed prefixes, the volume
  * capability), finds the PV (volume_context first, so a node that never saw the catalog
- * can stage; else the catalog), and calls the engine, which owns locking (a concurrent
- * call on the same volume gets PV_E_BUSY → ABORTED), idempotency and the access policy.
+ * can stage; else the catalog), checks that this pvnode serves its driver, and calls
+ * the engine, which owns locking (a concurrent call on the same volume gets PV_E_BUSY →
+ * ABORTED), idempotency and the access policy. A volume_mount_group (the pod's fsGroup,
+ * VOLUME_MOUNT_GROUP) becomes the volume root's group in O(1); a publish_context that
+ * says read-only (a read-only ControllerPublishVolume) stages and publishes read-only.
  */
+#include <stdlib.h>
 #include <errno.h>
 #include <string.h>
 
@@ -52,7 +56,36 @@ static int node_prepare(struct csi_ctx *ctx, const char *id, const struct node_p
 		return r;
 	if ((r = csi_secrets_in(secrets, n_secrets, &c->secrets, err)) < 0)
 		return r;
-	return csi_load_pv(ctx->svc, id, vctx, n_vctx, &c->pv, err);
+	if ((r = csi_load_pv(ctx->svc, id, vctx, n_vctx, &c->pv, err)) < 0)
+		return r;
+	return csi_check_served(ctx->svc, &c->pv, err);
+}
+
+/* A capability's volume_mount_group: 0 none, else a group id (INVALID_ARGUMENT if not). */
+static int mount_group(const char *id, const Csi__V1__VolumeCapability *cap, long *gid, struct pv_err *err)
+{
+	const char *g = cap && cap->mount ? cap->mount->volume_mount_group : NULL;
+	char *end;
+
+	*gid = 0;
+	if (!g || !*g)
+		return 0;
+	*gid = strtol(g, &end, 10);
+	if (*end || *gid <= 0 || *gid > 0x7fffffffL || g[0] == '-' || g[0] == '+')
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: volume_mount_group '%.32s' is not a group id (1-2147483647)", id, g);
+	return 0;
+}
+
+/* Did ControllerPublishVolume publish the volume read-only? */
+static bool published_readonly(void *const *entries, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct csi_kv *kv = entries[i];
+		if (strcmp(kv->key, CSI_PUBLISH_READONLY) == 0 && strcmp(kv->value, "true") == 0)
+			return true;
+	}
+	return false;
 }
 
 /* Does this node or the catalog know the volume at all? Unpublish and unstage of an
@@ -63,11 +96,14 @@ static int check_known(const struct csi_service *svc, const char *id, struct pv_
 	struct pv pv;
 	int r = pv_ctl_find(svc->engine, id, &pv, NULL, NULL, NULL);
 
-	pv_free(&pv);
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
+		pv_free(&pv);
 		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND,
 				  "volume %s: no such volume on node %s", id, svc->cfg->node_id);
-	return 0;
+	}
+	r = r == 0 ? csi_check_served(svc, &pv, err) : 0;   /* another pvnode's volume: not ours */
+	pv_free(&pv);
+	return r;
 }
 
 int csi_node_stage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
@@ -76,8 +112,11 @@ int csi_node_stage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	const Csi__V1__NodeStageVolumeRequest *q = (const void *)req;
 	const struct node_paths paths = { .staging = q->staging_target_path, .staging_required = true };
 	struct node_common c;
+	long gid = 0;
 	int r = node_prepare(ctx, q->volume_id, &paths, q->volume_capability, (void *const *)q->secrets,
 			     q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
+	if (r == 0)
+		r = mount_group(q->volume_id, q->volume_capability, &gid, err);
 	if (r == 0 && !ctx->svc->dry_run) {
 		struct pv_stage_req sr = {
 			.pv = &c.pv,
@@ -88,7 +127,9 @@ int csi_node_stage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 			.fs_type = c.cap.fs_type,
 			.mount_flags = c.cap.flags,
 			.n_mount_flags = c.cap.n_flags,
-			.readonly = c.cap.readonly_mode,
+			.readonly = c.cap.readonly_mode ||
+				    published_readonly((void *const *)q->publish_context, q->n_publish_context),
+			.mount_group = gid,
 		};
 		r = pv_engine_stage(ctx->svc->engine, &sr, err);
 	}
@@ -133,8 +174,11 @@ int csi_node_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	const Csi__V1__NodePublishVolumeRequest *q = (const void *)req;
 	const struct node_paths paths = { .staging = q->staging_target_path, .target = q->target_path };
 	struct node_common c;
+	long gid = 0;
 	int r = node_prepare(ctx, q->volume_id, &paths, q->volume_capability, (void *const *)q->secrets,
 			     q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
+	if (r == 0)
+		r = mount_group(q->volume_id, q->volume_capability, &gid, err);
 	if (r == 0 && !ctx->svc->dry_run) {
 		/* Kubernetes passes the pod's uid when podInfoOnMount is set: a stable
 		 * SELinux level is derived from it. */
@@ -149,10 +193,12 @@ int csi_node_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 			.block = c.cap.block,
 			.staging_path = *q->staging_target_path ? q->staging_target_path : NULL,
 			.target = q->target_path,
-			.readonly = q->readonly || c.cap.readonly_mode,
+			.readonly = q->readonly || c.cap.readonly_mode ||
+				    published_readonly((void *const *)q->publish_context, q->n_publish_context),
 			.pod_identity = pod,
 			.mount_flags = c.cap.flags,
 			.n_mount_flags = c.cap.n_flags,
+			.mount_group = gid,
 		};
 		struct pv_publish_result res;
 		memset(&res, 0, sizeof(res));
@@ -279,6 +325,7 @@ int csi_node_get_capabilities(struct csi_ctx *ctx, const ProtobufCMessage *req,
 		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
 		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__VOLUME_CONDITION,
 		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__VOLUME_MOUNT_GROUP,
 	};
 	size_t n = sizeof(caps) / sizeof(caps[0]);
 	Csi__V1__NodeGetCapabilitiesResponse *o = CSI_NEW(ctx, node_get_capabilities_response);
@@ -302,7 +349,20 @@ int csi_node_get_info(struct csi_ctx *ctx, const ProtobufCMessage *req, Protobuf
 	(void)err;
 	Csi__V1__NodeGetInfoResponse *o = CSI_NEW(ctx, node_get_info_response);
 	o->node_id = csi_strdup(&ctx->arena, ctx->svc->cfg->node_id);
-	o->max_volumes_per_node = CSI_MAX_VOLUMES_PER_NODE;
+	o->max_volumes_per_node = ctx->svc->max_volumes;
+	if (csi_serves_node_local(ctx->svc))   /* its volumes are reachable from this node only */
+		o->accessible_topology = csi_node_topology(ctx);
 	*resp = &o->base;
 	return 0;
+}
+
+Csi__V1__Topology *csi_node_topology(struct csi_ctx *ctx)
+{
+	struct pv_map m = {0};
+	Csi__V1__Topology *t = CSI_NEW(ctx, topology);
+	pv_map_set(&m, PV_TOPOLOGY_NODE_KEY, ctx->svc->cfg->node_id);
+	t->segments = (void *)csi_map_out(&ctx->arena, &csi__v1__topology__segments_entry__descriptor, &m,
+					  &t->n_segments);
+	pv_map_free(&m);
+	return t;
 }

@@ -1,14 +1,19 @@
 /*
  * pvnode.c — the daemon: parses its options, opens the node engine, reconciles the
- * journal with what is really mounted (logging each finding), then serves CSI Identity,
- * Controller and Node on a unix socket until SIGTERM / SIGINT (csi/server.c).
+ * journal with what is really mounted (logging each finding), starts the metrics
+ * endpoint if asked, then serves CSI Identity and, by role, Controller and Node on a
+ * unix socket until SIGTERM / SIGINT (csi/server.c).
  *
  *   pvnode --endpoint unix:///path/csi.sock --node-id ID [--state-dir DIR]
  *          [--selinux auto|on|off] [--allowed-path P]... [--workers N]
- *          [--log-format text|json] [--default-driver NAME] [-v]
+ *          [--role all|node|controller] [--driver-name NAME] [--metrics-address IP:PORT]
+ *          [--max-volumes-per-node N] [--log-format text|json] [--default-driver NAME] [-v]
  *
  * --default-driver: the driver of a CreateVolume without a driver= parameter (e.g. for
  * a conformance suite run without a parameters file); without it such a call is refused.
+ * --driver-name: one of the three CSI names (pv_driver_csi_name); pvnode then serves
+ * only the drivers of that name and reconciles only their volumes, so one pvnode per
+ * name can share a state directory. Without it: pvnode.csi.io, every driver.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,14 +32,25 @@
 
 static void usage(FILE *f)
 {
+	char shared[128], block[128], local[128];
+	pv_csi_name_drivers(PV_CSI_NAME_SHARED, shared, sizeof(shared));
+	pv_csi_name_drivers(PV_CSI_NAME_BLOCK, block, sizeof(block));
+	pv_csi_name_drivers(PV_CSI_NAME_LOCAL, local, sizeof(local));
 	fprintf(f,
 		"usage: pvnode --endpoint unix:///path/csi.sock --node-id ID [--state-dir DIR]\n"
 		"              [--selinux auto|on|off] [--allowed-path PREFIX]... [--workers N]\n"
 		"              [--reconcile-interval SECONDS (default 30, 0: only at start)]\n"
+		"              [--role all|node|controller] [--driver-name NAME]\n"
+		"              [--metrics-address IP:PORT] [--max-volumes-per-node N (default %d, 0: no limit)]\n"
 		"              [--log-format text|json] [--default-driver NAME] [-v] [--version]\n"
-		"Serves CSI v1 Identity, Controller and Node on a unix socket.\n"
+		"Serves CSI v1 Identity, and Controller and Node by --role (default all), on a unix socket.\n"
+		"--driver-name: serve that CSI name and only its drivers: %s (%s), %s (%s),\n"
+		"  %s (%s); without it: %s and every driver.\n"
+		"--metrics-address: Prometheus text on http://IP:PORT/metrics (off by default).\n"
 		"Environment: PVNODE_STATE_DIR (default /var/lib/pvnode), PVNODE_SELINUX,\n"
-		"PVNODE_ALLOWED_PATHS (colon-separated; default /var/lib/kubelet).\n");
+		"PVNODE_ALLOWED_PATHS (colon-separated; default /var/lib/kubelet).\n",
+		CSI_MAX_VOLUMES_PER_NODE, PV_CSI_NAME_SHARED, shared, PV_CSI_NAME_BLOCK, block, PV_CSI_NAME_LOCAL, local,
+		PV_CSI_DRIVER_NAME);
 }
 
 static void report(const char *line, bool problem, void *ud)
@@ -47,11 +63,19 @@ static void report(const char *line, bool problem, void *ud)
  * restarted within one interval, lost mounts are flagged; only problems are logged. */
 struct watch {
 	struct pv_engine *engine;
+	const struct csi_service *svc;   /* whose drivers' volumes to reconcile */
 	unsigned interval;
 	bool stop;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
+
+/* Several pvnodes (one per CSI driver name) may share a state directory: each
+ * reconciles the volumes of its own drivers only. */
+static bool served(const struct pv *pv, void *ud)
+{
+	return csi_serves_driver(ud, pv->driver);
+}
 
 static void report_problems(const char *line, bool problem, void *ud)
 {
@@ -77,7 +101,7 @@ static void *watch_thread(void *arg)
 			break;
 		pthread_mutex_unlock(&w->mu);
 		struct pv_err err = {0};
-		if (pv_engine_reconcile(w->engine, report_problems, NULL, &err) < 0)
+		if (pv_engine_reconcile_only(w->engine, served, (void *)w->svc, report_problems, NULL, &err) < 0)
 			pv_warn("reconcile: %s", err.msg);
 		pthread_mutex_lock(&w->mu);
 	}
@@ -90,6 +114,10 @@ struct daemon_opts {
 	struct csi_server_opts so;
 	unsigned reconcile_interval;
 	const char *default_driver;
+	const char *driver_name;      /* NULL: every driver, as pvnode.csi.io */
+	const char *metrics_address;  /* NULL: no metrics */
+	enum csi_role role;
+	unsigned max_volumes;
 	bool json, node_id_given;
 	int verbose;
 };
@@ -116,6 +144,35 @@ static int number(const char *s, unsigned long lo, unsigned long hi, unsigned *o
 	return 0;
 }
 
+/* --role, --driver-name, --metrics-address, --max-volumes-per-node; 0 or the exit status. */
+static int daemon_option(int c, const char *v, struct daemon_opts *d)
+{
+	static const char *const roles[] = { "all", "node", "controller" };
+	switch (c) {
+	case 'r':
+		for (int i = 0; i < 3; i++)
+			if (strcmp(v, roles[i]) == 0) {
+				d->role = (enum csi_role)i;
+				return 0;
+			}
+		return bad("--role must be all, node or controller");
+	case 'N':
+		if (!pv_csi_name_known(v))
+			return bad("--driver-name %s is not one of pvnode's CSI driver names: %s (shared filesystems), "
+				   "%s (network block storage), %s (node-local storage)", v, PV_CSI_NAME_SHARED,
+				   PV_CSI_NAME_BLOCK, PV_CSI_NAME_LOCAL);
+		d->driver_name = v;
+		return 0;
+	case 'M':
+		d->metrics_address = v;
+		return 0;
+	default:
+		if (number(v, 0, 1u << 20, &d->max_volumes) < 0)
+			return bad("--max-volumes-per-node must be 0 (no limit) .. 1048576");
+		return 0;
+	}
+}
+
 /* Options; 0 to go on, else the exit status (1 printed --help/--version: 0). */
 static int parse_options(int argc, char **argv, struct daemon_opts *d)
 {
@@ -125,7 +182,10 @@ static int parse_options(int argc, char **argv, struct daemon_opts *d)
 		{"allowed-path", required_argument, NULL, 'a'}, {"workers", required_argument, NULL, 'w'},
 		{"reconcile-interval", required_argument, NULL, 'R'}, {"log-format", required_argument, NULL, 'l'},
 		{"default-driver", required_argument, NULL, 'd'}, {"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'}, {0},
+		{"version", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
+		{"role", required_argument, NULL, 'r'}, {"driver-name", required_argument, NULL, 'N'},
+		{"metrics-address", required_argument, NULL, 'M'},
+		{"max-volumes-per-node", required_argument, NULL, 'X'}, {0},
 	};
 	struct pv_err err = {0};
 	int c, idx;
@@ -161,6 +221,10 @@ static int parse_options(int argc, char **argv, struct daemon_opts *d)
 				return bad("--default-driver %s is not one of the drivers built in", optarg);
 			d->default_driver = optarg;
 			break;
+		case 'r': case 'N': case 'M': case 'X':
+			if ((c = daemon_option(c, optarg, d)) != 0)
+				return c;
+			break;
 		case 'v': d->verbose++; break;
 		case 'V': printf("pvnode %s (drivers: %s)\n", PV_VERSION, pv_driver_names()); return 1;
 		case 'h': usage(stdout); return 1;
@@ -174,6 +238,9 @@ static int parse_options(int argc, char **argv, struct daemon_opts *d)
 	}
 	if (!csi_endpoint_path(d->so.endpoint))
 		return bad("--endpoint must be unix:///absolute/path");
+	if (d->default_driver && d->driver_name && strcmp(pv_driver_csi_name(d->default_driver), d->driver_name) != 0)
+		return bad("--default-driver %s is served by %s, not by --driver-name %s", d->default_driver,
+			   pv_driver_csi_name(d->default_driver), d->driver_name);
 	return 0;
 }
 
@@ -209,7 +276,7 @@ static void stop_watch(struct watch *w, pthread_t tid, bool running)
 
 int main(int argc, char **argv)
 {
-	struct daemon_opts d = {.so = {.workers = 4}, .reconcile_interval = 30};
+	struct daemon_opts d = {.so = {.workers = 4}, .reconcile_interval = 30, .max_volumes = CSI_MAX_VOLUMES_PER_NODE};
 	struct pv_err err = {0};
 	struct pv_engine *engine = NULL;
 	pthread_t watch_tid = 0;
@@ -222,22 +289,35 @@ int main(int argc, char **argv)
 	d.cfg.wait_for_lock = false;   /* a call on a busy volume is ABORTED; the CO retries */
 	if ((r = parse_options(argc, argv, &d)) != 0)
 		return r == 1 ? 0 : r;
+	d.cfg.any_node = d.role == CSI_ROLE_CONTROLLER;   /* a cluster's controller: every node */
 	pv_log_setup(d.verbose ? PV_LOG_DEBUG : PV_LOG_INFO, d.json, "pvnode");
 	if (pv_engine_open(&d.cfg, &engine, &err) < 0) {
 		pv_error("cannot start: %s", err.msg);
 		return 1;
 	}
-	pv_info("pvnode %s node %s state %s", PV_VERSION, d.cfg.node_id, d.cfg.state_dir);
-	if (pv_engine_reconcile(engine, report, NULL, &err) < 0) {
+	struct csi_service svc = {.engine = engine, .cfg = pv_engine_config(engine),
+				  .default_driver = d.default_driver, .role = d.role,
+				  .driver_name = d.driver_name, .one_kind = d.driver_name != NULL,
+				  .max_volumes = d.max_volumes};
+	char drivers[256];
+	pv_csi_name_drivers(csi_driver_name(&svc), drivers, sizeof(drivers));
+	pv_info("pvnode %s node %s state %s: %s, role %s, drivers %s", PV_VERSION, d.cfg.node_id, d.cfg.state_dir,
+		csi_driver_name(&svc), d.role == CSI_ROLE_NODE ? "node" : d.role == CSI_ROLE_CONTROLLER ? "controller" : "all",
+		svc.one_kind ? drivers : pv_driver_names());
+	if (pv_engine_reconcile_only(engine, served, &svc, report, NULL, &err) < 0) {
 		pv_warn("reconcile: %s", err.msg);
 		pv_err_clear(&err);
 	}
-	struct csi_service svc = {.engine = engine, .cfg = pv_engine_config(engine),
-				  .default_driver = d.default_driver};
-	struct watch w = {.engine = engine, .interval = d.reconcile_interval};
+	if (d.metrics_address && csi_metrics_start(d.metrics_address, &svc, &svc.metrics, &err) < 0) {
+		pv_error("cannot start: %s", err.msg);
+		pv_engine_close(engine);
+		return 1;
+	}
+	struct watch w = {.engine = engine, .svc = &svc, .interval = d.reconcile_interval};
 	bool watching = start_watch(&w, &watch_tid);
 	r = csi_server_run(&svc, &d.so, &err);
 	stop_watch(&w, watch_tid, watching);
+	csi_metrics_stop(svc.metrics);
 	if (r < 0)
 		pv_error("%s", err.msg);
 	pv_engine_close(engine);

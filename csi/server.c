@@ -11,6 +11,9 @@
  * SIGTERM / SIGINT: a signal thread sets a flag; the main thread stops accepting calls,
  * lets in-flight calls finish, stops the workers and removes the socket. A stale socket
  * file (nobody listening) is replaced at start; a live one is refused.
+ *
+ * The service manager (systemd Type=notify) hears READY=1 once the socket serves and
+ * STOPPING=1 when a stop begins (sdnotify.c).
  */
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
@@ -284,6 +287,7 @@ static void serve_loop(struct server *s)
 				handle_event(s, ev);
 		}
 		if (atomic_load(&stop_requested) && !shutdown_sent) {
+			csi_sd_notify("STOPPING=1");
 			grpc_server_shutdown_and_notify(s->server, s->cq, &shutdown_tag);
 			shutdown_sent = true;
 		}
@@ -380,6 +384,9 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 			pthread_create(&tids[i], NULL, worker, &s);
 		request_next(&s);
 		pv_info("serving CSI on unix://%s with %u workers", path, nworkers);
+		char ready[PATH_MAX + 64];
+		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving CSI on unix://%s", path);
+		csi_sd_notify(ready);
 		serve_loop(&s);
 		grpc_server_destroy(s.server);
 		stop_workers(&s, tids, nworkers);

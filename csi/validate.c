@@ -7,6 +7,8 @@
  * names the field, so a CO's log says what to fix.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +26,67 @@ int csi_check_volume_id(const char *id, struct pv_err *err)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "volume_id '%.128s' has characters outside [A-Za-z0-9._:-]", id);
 	return 0;
+}
+
+/* The length of the UTF-8 sequence at s and its code point; 0 when it is not one. */
+static size_t utf8_next(const unsigned char *s, unsigned *cp)
+{
+	size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+	static const unsigned min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	if (!n)
+		return 0;
+	*cp = n == 1 ? s[0] : s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = (*cp << 6) | (s[i] & 0x3f);
+	}
+	if (*cp < min[n] || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+int csi_check_name(const char *name, struct pv_err *err)
+{
+	if (!name || !*name)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "name is required");
+	if (strlen(name) > PV_NAME_MAX)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "name is longer than %d bytes", PV_NAME_MAX);
+	for (const unsigned char *p = (const unsigned char *)name; *p;) {
+		unsigned cp = 0;
+		size_t n = utf8_next(p, &cp);
+		if (!n)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "name is not valid UTF-8 (byte %zu)",
+					  (size_t)(p - (const unsigned char *)name) + 1);
+		if ((cp <= 0x1f && cp != 0x09 && cp != 0x0a && cp != 0x0d) || (cp >= 0x7f && cp <= 0x9f))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "name has the control character U+%04X (byte %zu), which CSI names may not hold",
+					  cp, (size_t)(p - (const unsigned char *)name) + 1);
+		p += n;
+	}
+	return 0;
+}
+
+bool csi_volume_id_for_name(const char *name, char id[PV_NAME_MAX + 1])
+{
+	uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a 64 */
+	size_t n = 0;
+
+	if (pv_name_valid(name) && strlen(name) <= PV_NAME_MAX) {
+		snprintf(id, PV_NAME_MAX + 1, "%s", name);
+		return false;
+	}
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ull;
+		char one[2] = { (char)*p, 0 };
+		if (n < PV_NAME_MAX - 17 && pv_name_valid(one))
+			id[n++] = (char)*p;
+	}
+	if (!n)   /* no valid character at all: never an id that starts with '-' */
+		id[n++] = 'v';
+	snprintf(id + n, PV_NAME_MAX + 1 - n, "-%016llx", (unsigned long long)h);
+	return true;
 }
 
 int csi_check_path(const struct csi_service *svc, const char *what, const char *path,
@@ -195,4 +258,49 @@ int csi_load_pv(const struct csi_service *svc, const char *id, void *const *ctx_
 	}
 	pv_map_free(&ctx);
 	return r;
+}
+
+const char *csi_driver_name(const struct csi_service *svc)
+{
+	return svc->driver_name ? svc->driver_name : PV_CSI_DRIVER_NAME;
+}
+
+bool csi_serves_driver(const struct csi_service *svc, const char *driver)
+{
+	const char *name = pv_driver_csi_name(driver);
+	if (!name)
+		return false;
+	return !svc->one_kind || strcmp(name, csi_driver_name(svc)) == 0;
+}
+
+int csi_check_served(const struct csi_service *svc, const struct pv *pv, struct pv_err *err)
+{
+	const char *name = pv_driver_csi_name(pv->driver);
+	if (!name || csi_serves_driver(svc, pv->driver))
+		return 0;   /* a driver not built in is refused where it is looked up */
+	char mine[128];
+	pv_csi_name_drivers(csi_driver_name(svc), mine, sizeof(mine));
+	return pv_err_set(err, -EINVAL, PV_E_INVALID,
+			  "volume %s: driver %s is served by CSI driver %s, not by %s (which serves: %s); "
+			  "use a StorageClass or PV of %s", pv->name, pv->driver, name, csi_driver_name(svc), mine, name);
+}
+
+bool csi_serves_node_local(const struct csi_service *svc)
+{
+	char list[256], *save = NULL;
+	snprintf(list, sizeof(list), "%s", pv_driver_names());
+	for (char *d = strtok_r(list, ", ", &save); d; d = strtok_r(NULL, ", ", &save))
+		if (pv_driver_node_local(d) && csi_serves_driver(svc, d))
+			return true;
+	return false;
+}
+
+bool csi_serves(const struct csi_service *svc, enum csi_service_kind kind)
+{
+	switch (kind) {
+	case CSI_SVC_CONTROLLER: return svc->role != CSI_ROLE_NODE;
+	case CSI_SVC_NODE: return svc->role != CSI_ROLE_CONTROLLER;
+	case CSI_SVC_IDENTITY:
+	default: return true;
+	}
 }

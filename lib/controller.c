@@ -271,7 +271,7 @@ int pv_ctl_delete(struct pv_engine *e, const char *name, const struct pv_secrets
 		r = pv_catalog_remove(e->cfg.state_dir, name, err);
 	if (r == 0) { /* forget where it was published */
 		struct pv_attachments none = { 0 };
-		pv_attachments_save(e->cfg.state_dir, name, &none, NULL, NULL, NULL);
+		pv_attachments_save(e->cfg.state_dir, name, &none, NULL, NULL, NULL, NULL);
 	}
 	ctl_secrets_free(&sec);
 	pv_free(&pv);
@@ -345,39 +345,117 @@ int pv_ctl_expand(struct pv_engine *e, const char *name, uint64_t bytes, uint64_
 	return r;
 }
 
-int pv_ctl_publish(struct pv_engine *e, const char *name, const char *node, enum pv_access a, struct pv_err *err)
+/* The PV a publish is about: the catalog's or this node's, else the caller's own
+ * description (a static PV the CO describes in volume_context). */
+static int publish_find(struct pv_engine *e, const char *name, const struct pv_ctl_publish_req *r, struct pv *pv,
+			bool *given, struct pv_err *err)
+{
+	int rc = pv_ctl_find(e, name, pv, NULL, NULL, err);
+
+	*given = false;
+	if (rc == -ENOENT && r->pv && strcmp(r->pv->name, name) == 0) {
+		pv_err_clear(err);
+		*given = true;
+		rc = pv_copy(pv, r->pv, err);
+	}
+	return rc;
+}
+
+static const char *cap_text(enum pv_access a, bool block, bool ro, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s %s", pv_access_name(a), block ? "block" : "mount", ro ? "read-only" : "read-write");
+	return buf;
+}
+
+/* A repeat for a node the volume is published to: the same capability, or PV_E_EXISTS. */
+static int publish_repeat(const char *name, const struct pv_ctl_publish_req *r, const struct pv_attach_cap *had,
+			  struct pv_err *err)
+{
+	char a[96], b[96];
+
+	if (!had->known || (had->access == r->access && had->block == r->block && had->readonly == r->readonly))
+		return 0;
+	return pv_err_set(err, -EEXIST, PV_E_EXISTS,
+			  "volume %s is already published to node %s as %s, not %s: unpublish it from that node first",
+			  name, r->node, cap_text(had->access, had->block, had->readonly, a, sizeof(a)),
+			  cap_text(r->access, r->block, r->readonly, b, sizeof(b)));
+}
+
+/* A node new to the volume: may it have it? */
+static int publish_check_new(struct pv_engine *e, const struct pv *pv, const struct pv_ctl_publish_req *r,
+			     const struct pv_attachments *att, struct pv_err *err)
+{
+	const char *name = pv->name;
+
+	if (att->n && (r->access == PV_RWO || r->access == PV_RWOP)) {
+		pv_engine_count(e, fence_refusals_publish);
+		return pv_err_set(err, -EBUSY, PV_E_POLICY, "volume %s is already published to node %s and %s allows one node",
+				  name, att->nodes[0], pv_access_name(r->access));
+	}
+	if (!e->cfg.any_node && strcmp(r->node, e->cfg.node_id) != 0)
+		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "node %s is not known to this plugin (it serves node %s)",
+				  r->node, e->cfg.node_id);
+	if (pv_driver_node_local(pv->driver) && strcmp(r->node, e->cfg.node_id) != 0)
+		return pv_err_set(err, -EPERM, PV_E_POLICY,
+				  "volume %s lives on node %s (driver %s keeps it on that node's disk): it cannot be "
+				  "published to node %s", name, e->cfg.node_id, pv->driver, r->node);
+	if (!(pv->access_modes & PV_ACCESS_BIT(r->access)))
+		return pv_err_set(err, -EPERM, PV_E_POLICY, "volume %s does not allow access mode %s", name,
+				  pv_access_name(r->access));
+	return 0;
+}
+
+/* Record the node, within its limit (the count and the save under the node lock), and
+ * the description of a volume the caller described (so a release can break its fence). */
+static int publish_record(struct pv_engine *e, const struct pv *pv, bool given, const struct pv_ctl_publish_req *r,
+			  const struct pv_attachments *att, struct pv_err *err)
+{
+	const char *name = pv->name;
+	_cleanup_(pv_unlockp) int nodes = -1;
+	struct pv_attach_cap cap = { .known = true, .access = r->access, .block = r->block, .readonly = r->readonly };
+	size_t count = 0;
+	int rc;
+
+	if (r->max_per_node) {
+		if ((nodes = pv_attachments_lock_nodes(e->cfg.state_dir, err)) < 0)
+			return nodes;
+		if ((rc = pv_attachments_count_node(e->cfg.state_dir, r->node, &count, err)) < 0)
+			return rc;
+		if (count >= r->max_per_node)
+			return pv_err_set(err, -ENOSPC, PV_E_RESOURCE,
+					  "volume %s: node %s already has %zu volumes published, its limit "
+					  "(max_volumes_per_node); unpublish one first", name, r->node, count);
+	}
+	if (given && (rc = pv_attachments_save_pv(e->cfg.state_dir, pv, err)) < 0)
+		return rc;
+	return pv_attachments_save(e->cfg.state_dir, name, att, r->node, &cap, NULL, err);
+}
+
+int pv_ctl_publish(struct pv_engine *e, const char *name, const struct pv_ctl_publish_req *r, struct pv_err *err)
 {
 	_cleanup_(pv_unlockp) int lock = -1;
 	struct pv_attachments att = { 0 };
+	const struct pv_attach_cap *had;
 	struct pv pv;
-	int r;
+	bool given;
+	int rc;
 
-	if (!pv_name_valid(node))
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: node id '%s' is not valid", name, node);
+	if (!pv_name_valid(r->node))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume %s: node id '%s' is not valid", name, r->node);
 	lock = pv_engine_lock(e, name, err);
 	if (lock < 0)
 		return lock;
 	pv_init(&pv);
-	r = pv_ctl_find(e, name, &pv, NULL, NULL, err);
-	if (r == 0)
-		r = pv_attachments_load(e->cfg.state_dir, name, &att, err);
-	if (r == 0 && !pv_attachments_has(&att, node)) {
-		if (att.n && (a == PV_RWO || a == PV_RWOP))
-			r = pv_err_set(err, -EBUSY, PV_E_POLICY,
-				       "volume %s is already published to node %s and %s allows one node", name,
-				       att.nodes[0], pv_access_name(a));
-		else if (strcmp(node, e->cfg.node_id) != 0)
-			r = pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "node %s is not known to this plugin (it serves node %s)",
-				       node, e->cfg.node_id);
-		else if (!(pv.access_modes & PV_ACCESS_BIT(a)))
-			r = pv_err_set(err, -EPERM, PV_E_POLICY, "volume %s does not allow access mode %s", name,
-				       pv_access_name(a));
-		else
-			r = pv_attachments_save(e->cfg.state_dir, name, &att, node, NULL, err);
-	}
+	rc = publish_find(e, name, r, &pv, &given, err);
+	if (rc == 0)
+		rc = pv_attachments_load(e->cfg.state_dir, name, &att, err);
+	if (rc == 0 && (had = pv_attachments_cap(&att, r->node)))
+		rc = publish_repeat(name, r, had, err);
+	else if (rc == 0 && (rc = publish_check_new(e, &pv, r, &att, err)) == 0)
+		rc = publish_record(e, &pv, given, r, &att, err);
 	pv_attachments_free(&att);
 	pv_free(&pv);
-	return r;
+	return rc;
 }
 
 /* One node: its backend fence (driver fence_release), then its record. */
@@ -394,7 +472,7 @@ static int release_one(struct pv_engine *e, const struct pv *pv, const struct pv
 			pv_err_prefix(err, "volume %s: ", pv->name);
 	}
 	if (r == 0 && pv_attachments_has(att, node))
-		r = pv_attachments_save(e->cfg.state_dir, pv->name, att, NULL, node, err);
+		r = pv_attachments_save(e->cfg.state_dir, pv->name, att, NULL, NULL, node, err);
 	return r;
 }
 
@@ -414,10 +492,12 @@ int pv_ctl_release(struct pv_engine *e, const char *name, const char *node, cons
 		return lock;
 	pv_init(&pv);
 	r = pv_catalog_load(e->cfg.state_dir, name, &pv, err);
-	if (r == -ENOENT) {
+	if (r == -ENOENT) {   /* a volume the CO described at publish (static PV)? */
 		pv_err_clear(err);
-		return 0; /* gone: nothing can be held for it */
+		r = pv_attachments_load_pv(e->cfg.state_dir, name, &pv, err);
 	}
+	if (r == -ENOENT)
+		return 0; /* gone: nothing can be held for it */
 	if (r < 0)
 		return r;
 	r = ctl_secrets(e, &pv, s, &sec, err);
@@ -433,6 +513,9 @@ int pv_ctl_release(struct pv_engine *e, const char *name, const char *node, cons
 		if (r == 0)
 			r = pv_attachments_load(e->cfg.state_dir, name, &att, err);
 	}
+	pv_attachments_free(&att);
+	if (r == 0 && pv_attachments_load(e->cfg.state_dir, name, &att, NULL) == 0 && !att.n)
+		pv_attachments_forget_pv(e->cfg.state_dir, name);
 	pv_attachments_free(&att);
 	ctl_secrets_free(&sec);
 	pv_free(&pv);

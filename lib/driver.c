@@ -1,7 +1,9 @@
 /*
  * driver.c — looking drivers up in the registry (pv_drivers[], generated from
- * drivers/meson.build into driver_table.c), and the node key drivers derive fences from.
+ * drivers/meson.build into driver_table.c), the CSI driver name that serves each kind of
+ * storage, and the node key drivers derive fences from.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "pvnode/driver/driver.h"
@@ -39,6 +41,43 @@ bool pv_driver_fences(const char *name)
 {
 	const struct pv_driver *d = pv_driver_find(name);
 	return d && d->fence_release;
+}
+
+bool pv_driver_node_local(const char *name)
+{
+	const struct pv_driver *d = pv_driver_find(name);
+	return d && d->node_local;
+}
+
+/* The one mapping from a kind of storage to the CSI driver name that serves it. */
+static const char *csi_name_of(const struct pv_driver *d)
+{
+	if (d->node_local)
+		return PV_CSI_NAME_LOCAL;
+	return d->storage == PV_SHARED ? PV_CSI_NAME_SHARED : PV_CSI_NAME_BLOCK;
+}
+
+const char *pv_driver_csi_name(const char *driver)
+{
+	const struct pv_driver *d = pv_driver_find(driver);
+	return d ? csi_name_of(d) : NULL;
+}
+
+bool pv_csi_name_known(const char *name)
+{
+	return name && (strcmp(name, PV_CSI_NAME_SHARED) == 0 || strcmp(name, PV_CSI_NAME_BLOCK) == 0 ||
+			strcmp(name, PV_CSI_NAME_LOCAL) == 0);
+}
+
+void pv_csi_name_drivers(const char *name, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (const struct pv_driver *const *d = pv_drivers; *d && used < len; d++)
+		if (strcmp(csi_name_of(*d), name) == 0)
+			used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", (*d)->name);
+	if (!used)
+		snprintf(buf, len, "none");
 }
 
 void pv_attachment_free(struct pv_attachment *att)

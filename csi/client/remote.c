@@ -162,75 +162,139 @@ static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
 	return ev ? ev->name : "UNKNOWN";
 }
 
-static int cmd_info(struct pvctl *p, const struct pvctl_req *req)
+/* What `info` asks: the Identity answers always; the Controller and Node ones where the
+ * plugin serves them (a --role node pvnode has no Controller service, a controller no
+ * Node service: those stay NULL). */
+struct info {
+	Csi__V1__GetPluginInfoResponse *info;
+	Csi__V1__GetPluginCapabilitiesResponse *pcaps;
+	Csi__V1__ProbeResponse *probe;
+	Csi__V1__ControllerGetCapabilitiesResponse *ccaps;
+	Csi__V1__NodeGetCapabilitiesResponse *ncaps;
+	Csi__V1__NodeGetInfoResponse *ninfo;
+};
+
+static void info_free(struct info *i)
 {
-	struct cli cl0, *cl = &cl0;
-	int r = pcsi_open(cl, p);
-	if (r)
-		return r;
+	pcsi_free_msg(&i->info);
+	pcsi_free_msg(&i->pcaps);
+	pcsi_free_msg(&i->probe);
+	pcsi_free_msg(&i->ccaps);
+	pcsi_free_msg(&i->ncaps);
+	pcsi_free_msg(&i->ninfo);
+}
+
+static bool has_service(const Csi__V1__GetPluginCapabilitiesResponse *c, int type)
+{
+	for (size_t i = 0; i < c->n_capabilities; i++)
+		if (c->capabilities[i]->type_case == CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE &&
+		    (int)c->capabilities[i]->service->type == type)
+			return true;
+	return false;
+}
+
+/* A call of a service the plugin may not serve: UNIMPLEMENTED leaves *resp NULL. */
+static int optional_call(struct cli *cl, const char *method, const void *q, const ProtobufCMessageDescriptor *d,
+			 void *resp)
+{
+	int r = pcsi_call(cl, method, q, d, resp);
+	if (r < 0 && cl->err.kind == PV_E_UNSUPPORTED) {
+		pv_err_clear(&cl->err);
+		return 0;
+	}
+	return r;
+}
+
+static int info_fetch(struct cli *cl, struct info *i)
+{
 	Csi__V1__GetPluginInfoRequest q1 = CSI__V1__GET_PLUGIN_INFO_REQUEST__INIT;
 	Csi__V1__GetPluginCapabilitiesRequest q2 = CSI__V1__GET_PLUGIN_CAPABILITIES_REQUEST__INIT;
 	Csi__V1__ProbeRequest q3 = CSI__V1__PROBE_REQUEST__INIT;
 	Csi__V1__ControllerGetCapabilitiesRequest q4 = CSI__V1__CONTROLLER_GET_CAPABILITIES_REQUEST__INIT;
 	Csi__V1__NodeGetCapabilitiesRequest q5 = CSI__V1__NODE_GET_CAPABILITIES_REQUEST__INIT;
 	Csi__V1__NodeGetInfoRequest q6 = CSI__V1__NODE_GET_INFO_REQUEST__INIT;
-	_msg_ Csi__V1__GetPluginInfoResponse *info = NULL;
-	_msg_ Csi__V1__GetPluginCapabilitiesResponse *pcaps = NULL;
-	_msg_ Csi__V1__ProbeResponse *probe = NULL;
-	_msg_ Csi__V1__ControllerGetCapabilitiesResponse *ccaps = NULL;
-	_msg_ Csi__V1__NodeGetCapabilitiesResponse *ncaps = NULL;
-	_msg_ Csi__V1__NodeGetInfoResponse *ninfo = NULL;
-	if ((r = pcsi_call(cl, "/csi.v1.Identity/GetPluginInfo", &q1,
-		      &csi__v1__get_plugin_info_response__descriptor, &info)) < 0 ||
+	int r;
+
+	if ((r = pcsi_call(cl, "/csi.v1.Identity/GetPluginInfo", &q1, &csi__v1__get_plugin_info_response__descriptor,
+			   &i->info)) < 0 ||
 	    (r = pcsi_call(cl, "/csi.v1.Identity/GetPluginCapabilities", &q2,
-		      &csi__v1__get_plugin_capabilities_response__descriptor, &pcaps)) < 0 ||
-	    (r = pcsi_call(cl, "/csi.v1.Identity/Probe", &q3, &csi__v1__probe_response__descriptor,
-		      &probe)) < 0 ||
+			   &csi__v1__get_plugin_capabilities_response__descriptor, &i->pcaps)) < 0 ||
+	    (r = pcsi_call(cl, "/csi.v1.Identity/Probe", &q3, &csi__v1__probe_response__descriptor, &i->probe)) < 0)
+		return r;
+	if (has_service(i->pcaps, CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE) &&
 	    (r = pcsi_call(cl, "/csi.v1.Controller/ControllerGetCapabilities", &q4,
-		      &csi__v1__controller_get_capabilities_response__descriptor, &ccaps)) < 0 ||
-	    (r = pcsi_call(cl, "/csi.v1.Node/NodeGetCapabilities", &q5,
-		      &csi__v1__node_get_capabilities_response__descriptor, &ncaps)) < 0 ||
-	    (r = pcsi_call(cl, "/csi.v1.Node/NodeGetInfo", &q6, &csi__v1__node_get_info_response__descriptor,
-		      &ninfo)) < 0)
-		return pcsi_finish(cl, r);
-	if (pvctl_json(req)) {
-		_cleanup_(pv_freep) char *s1 = csi_msg_to_json(&info->base, false);
-		_cleanup_(pv_freep) char *s2 = csi_msg_to_json(&pcaps->base, false);
-		_cleanup_(pv_freep) char *s3 = csi_msg_to_json(&probe->base, false);
-		_cleanup_(pv_freep) char *s4 = csi_msg_to_json(&ccaps->base, false);
-		_cleanup_(pv_freep) char *s5 = csi_msg_to_json(&ncaps->base, false);
-		_cleanup_(pv_freep) char *s6 = csi_msg_to_json(&ninfo->base, false);
-		printf("{\"pluginInfo\": %s, \"pluginCapabilities\": %s, \"probe\": %s, "
-		       "\"controllerCapabilities\": %s, \"nodeCapabilities\": %s, \"nodeInfo\": %s}\n",
-		       s1, s2, s3, s4, s5, s6);
-		return pcsi_finish(cl, 0);
+			   &csi__v1__controller_get_capabilities_response__descriptor, &i->ccaps)) < 0)
+		return r;
+	if ((r = optional_call(cl, "/csi.v1.Node/NodeGetCapabilities", &q5,
+			       &csi__v1__node_get_capabilities_response__descriptor, &i->ncaps)) < 0)
+		return r;
+	if (i->ncaps)
+		r = pcsi_call(cl, "/csi.v1.Node/NodeGetInfo", &q6, &csi__v1__node_get_info_response__descriptor, &i->ninfo);
+	return r;
+}
+
+static void info_json(const struct info *i)
+{
+	const ProtobufCMessage *m[] = { &i->info->base, &i->pcaps->base, &i->probe->base,
+					i->ccaps ? &i->ccaps->base : NULL, i->ncaps ? &i->ncaps->base : NULL,
+					i->ninfo ? &i->ninfo->base : NULL };
+	const char *keys[] = { "pluginInfo", "pluginCapabilities", "probe", "controllerCapabilities",
+			       "nodeCapabilities", "nodeInfo" };
+	printf("{");
+	for (size_t k = 0; k < 6; k++) {
+		_cleanup_(pv_freep) char *s = m[k] ? csi_msg_to_json(m[k], false) : NULL;
+		printf("%s\"%s\": %s", k ? ", " : "", keys[k], s ? s : "null");
 	}
-	printf("plugin:         %s %s\n", info->name, info->vendor_version);
-	printf("ready:          %s\n", !probe->ready || probe->ready->value ? "yes" : "no");
+	printf("}\n");
+}
+
+static void info_text(const struct info *i)
+{
+	printf("plugin:         %s %s\n", i->info->name, i->info->vendor_version);
+	printf("ready:          %s\n", !i->probe->ready || i->probe->ready->value ? "yes" : "no");
 	printf("plugin caps:   ");
-	for (size_t i = 0; i < pcaps->n_capabilities; i++) {
-		const Csi__V1__PluginCapability *c = pcaps->capabilities[i];
+	for (size_t k = 0; k < i->pcaps->n_capabilities; k++) {
+		const Csi__V1__PluginCapability *c = i->pcaps->capabilities[k];
 		if (c->type_case == CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE)
-			printf(" %s", enum_name(&csi__v1__plugin_capability__service__type__descriptor,
-						c->service->type));
+			printf(" %s", enum_name(&csi__v1__plugin_capability__service__type__descriptor, c->service->type));
 		else if (c->type_case == CSI__V1__PLUGIN_CAPABILITY__TYPE_VOLUME_EXPANSION)
 			printf(" VOLUME_EXPANSION_%s",
 			       enum_name(&csi__v1__plugin_capability__volume_expansion__type__descriptor,
 					 c->volume_expansion->type));
 	}
 	printf("\ncontroller:    ");
-	for (size_t i = 0; i < ccaps->n_capabilities; i++)
-		if (ccaps->capabilities[i]->type_case == CSI__V1__CONTROLLER_SERVICE_CAPABILITY__TYPE_RPC)
+	for (size_t k = 0; i->ccaps && k < i->ccaps->n_capabilities; k++)
+		if (i->ccaps->capabilities[k]->type_case == CSI__V1__CONTROLLER_SERVICE_CAPABILITY__TYPE_RPC)
 			printf(" %s", enum_name(&csi__v1__controller_service_capability__rpc__type__descriptor,
-						ccaps->capabilities[i]->rpc->type));
-	printf("\nnode:          ");
-	for (size_t i = 0; i < ncaps->n_capabilities; i++)
-		if (ncaps->capabilities[i]->type_case == CSI__V1__NODE_SERVICE_CAPABILITY__TYPE_RPC)
+						i->ccaps->capabilities[k]->rpc->type));
+	printf("%s\nnode:          ", i->ccaps ? "" : " (not served)");
+	for (size_t k = 0; i->ncaps && k < i->ncaps->n_capabilities; k++)
+		if (i->ncaps->capabilities[k]->type_case == CSI__V1__NODE_SERVICE_CAPABILITY__TYPE_RPC)
 			printf(" %s", enum_name(&csi__v1__node_service_capability__rpc__type__descriptor,
-						ncaps->capabilities[i]->rpc->type));
-	printf("\nnode id:        %s (max volumes %lld)\n", ninfo->node_id,
-	       (long long)ninfo->max_volumes_per_node);
-	return pcsi_finish(cl, 0);
+						i->ncaps->capabilities[k]->rpc->type));
+	printf("%s\n", i->ncaps ? "" : " (not served)");
+	if (i->ninfo)
+		printf("node id:        %s (max volumes %lld)\n", i->ninfo->node_id,
+		       (long long)i->ninfo->max_volumes_per_node);
+	for (size_t k = 0; i->ninfo && i->ninfo->accessible_topology && k < i->ninfo->accessible_topology->n_segments; k++)
+		printf("topology:       %s=%s\n", i->ninfo->accessible_topology->segments[k]->key,
+		       i->ninfo->accessible_topology->segments[k]->value);
+}
+
+static int cmd_info(struct pvctl *p, const struct pvctl_req *req)
+{
+	struct cli cl0, *cl = &cl0;
+	struct info i = {0};
+	int r = pcsi_open(cl, p);
+	if (r)
+		return r;
+	r = info_fetch(cl, &i);
+	if (r == 0 && pvctl_json(req))
+		info_json(&i);
+	else if (r == 0)
+		info_text(&i);
+	info_free(&i);
+	return pcsi_finish(cl, r);
 }
 
 /* CreateVolume from a PV file: parameters carry driver, fsType, gid and attributes. */
@@ -305,12 +369,88 @@ static int cmd_create(struct pvctl *p, const struct pvctl_req *req)
 	return pcsi_finish(cl, r);
 }
 
+/* The node of a node-local volume, from its accessible_topology. */
+static const char *topology_node(const Csi__V1__Volume *v)
+{
+	for (size_t i = 0; i < v->n_accessible_topology; i++)
+		for (size_t k = 0; k < v->accessible_topology[i]->n_segments; k++)
+			if (strcmp(v->accessible_topology[i]->segments[k]->key, PV_TOPOLOGY_NODE_KEY) == 0)
+				return v->accessible_topology[i]->segments[k]->value;
+	return NULL;
+}
+
+struct k8s_list {
+	struct pv *pvs;
+	char **nodes;
+	size_t n;
+};
+
+static int k8s_add(struct k8s_list *l, const Csi__V1__Volume *v, struct pv_err *err)
+{
+	struct pv_map m = {0};
+	struct pv *pvs = realloc(l->pvs, (l->n + 1) * sizeof(*pvs));
+	char **nodes = pvs ? realloc(l->nodes, (l->n + 1) * sizeof(*nodes)) : NULL;
+	if (pvs)
+		l->pvs = pvs;
+	if (nodes)
+		l->nodes = nodes;
+	if (!pvs || !nodes)
+		return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory");
+	for (size_t k = 0; k < v->n_volume_context; k++)
+		pv_map_set(&m, v->volume_context[k]->key, v->volume_context[k]->value);
+	int r = pv_from_context(v->volume_id, &m, &l->pvs[l->n], err);
+	pv_map_free(&m);
+	if (r < 0)
+		return r;
+	const char *node = topology_node(v);
+	l->nodes[l->n++] = node ? strdup(node) : NULL;
+	return 0;
+}
+
+/* get [NAME] -o k8s over CSI: the PVs ListVolumes describes, as manifests. */
+static int cmd_get_k8s(struct cli *cl, const struct pvctl_req *req)
+{
+	struct k8s_list l = {0};
+	char token[32] = "";
+	int r = 0;
+	for (;;) {
+		Csi__V1__ListVolumesRequest q = CSI__V1__LIST_VOLUMES_REQUEST__INIT;
+		_msg_ Csi__V1__ListVolumesResponse *resp = NULL;
+		q.starting_token = token;
+		if ((r = pcsi_call(cl, "/csi.v1.Controller/ListVolumes", &q, &csi__v1__list_volumes_response__descriptor,
+				   &resp)) < 0)
+			break;
+		for (size_t i = 0; r == 0 && i < resp->n_entries; i++) {
+			const Csi__V1__Volume *v = resp->entries[i]->volume;
+			if (v && (!req->name || strcmp(v->volume_id, req->name) == 0))
+				r = k8s_add(&l, v, &cl->err);
+		}
+		if (r < 0 || !*resp->next_token)
+			break;
+		snprintf(token, sizeof(token), "%s", resp->next_token);
+	}
+	if (r == 0 && req->name && !l.n)
+		r = pv_err_set(&cl->err, -ENOENT, PV_E_NOT_FOUND, "volume %s: no such volume on %s", req->name,
+			       cl->p->endpoint);
+	if (r == 0)
+		pvctl_print_k8s_pvs(l.pvs, (const char *const *)l.nodes, l.n, req->storage_class);
+	for (size_t i = 0; i < l.n; i++) {
+		pv_free(&l.pvs[i]);
+		free(l.nodes[i]);
+	}
+	free(l.pvs);
+	free(l.nodes);
+	return pcsi_finish(cl, r);
+}
+
 static int cmd_get(struct pvctl *p, const struct pvctl_req *req)
 {
 	struct cli cl0, *cl = &cl0;
 	int r = pcsi_open(cl, p);
 	if (r)
 		return r;
+	if (req->output && strcmp(req->output, "k8s") == 0)
+		return cmd_get_k8s(cl, req);
 	if (req->name) {
 		struct found f;
 		r = pcsi_find_volume(cl, req->name, &f);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "remote.h"
 
@@ -20,8 +21,33 @@ struct nodereq {
 	size_t n_ctx;
 };
 
-/* The path a node call names: an explicit one (PATH argument), --staging-path, else the
- * staging path pvctl uses over CSI. */
+/* Where pvnode staged the volume, from the node journal it keeps in the state directory:
+ * pvctl reaches pvnode over a unix socket, so it runs on that node and (with the same
+ * --state-dir) reads the daemon's own record, whoever staged the volume (pvctl or a
+ * kubelet). False when that directory or the volume's record is not there. */
+static bool recorded_staging(const struct pvctl *p, const char *name, char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+	struct pv_engine *e = NULL;
+	struct pv_volume_state st;
+	bool found;
+
+	snprintf(dir, sizeof(dir), "%s/journal", p->cfg.state_dir);
+	if (access(dir, R_OK | X_OK) < 0 || pv_engine_open(&p->cfg, &e, NULL) < 0)
+		return false;
+	int r = pv_engine_state(e, name, &st, NULL);
+	found = r == 0 && st.phase == PV_NODE_STAGED && st.staging_path[0];
+	if (found)
+		snprintf(buf, len, "%s", st.staging_path);
+	if (r == 0)
+		pv_volume_state_free(&st);
+	pv_engine_close(e);
+	return found;
+}
+
+/* The path a node call names: an explicit one (PATH argument), --staging-path, where
+ * the volume is staged (stage: never, it is what is asked), else the staging path pvctl
+ * uses over CSI. */
 static void staging_of(const struct pvctl *p, const struct pvctl_req *a, const char *explicit_path, char *buf,
 		       size_t len)
 {
@@ -29,7 +55,7 @@ static void staging_of(const struct pvctl *p, const struct pvctl_req *a, const c
 		snprintf(buf, len, "%s", explicit_path);
 	else if (a->staging)
 		snprintf(buf, len, "%s", a->staging);
-	else
+	else if (strcmp(a->cmd, "stage") == 0 || !recorded_staging(p, a->name, buf, len))
 		pvctl_default_staging(p, a->name, buf, len);
 }
 

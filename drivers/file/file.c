@@ -279,6 +279,7 @@ static enum pv_health file_health(const struct pv *pv, const struct pv_attachmen
 const struct pv_driver pv_driver_file = {
 	.name = "file",
 	.storage = PV_BLOCKDEV,
+	.node_local = true,
 	.attribute_names = file_attributes,
 	.capacity_granularity = 512, /* the loop device serves whole sectors */
 	.validate = file_validate,

@@ -34,6 +34,8 @@ struct pv_config {
 	size_t n_allowed_paths;
 	bool progress;           /* report long operations on stderr (a terminal is attached) */
 	bool wait_for_lock;      /* pvctl: wait for a volume's lock; pvnode: PV_E_BUSY (ABORTED) */
+	bool any_node;           /* a cluster's controller (pvnode --role controller): publishing
+				  * to a node accepts every node id, not only node_id */
 	/* internal: the option replaced the environment's prefixes */
 	bool allowed_from_option;
 };

@@ -64,11 +64,26 @@ struct pv_expand_result {
 int pv_ctl_expand(struct pv_engine *e, const char *name, uint64_t bytes, uint64_t limit,
 		  const struct pv_secrets *s, bool on_node, struct pv_expand_result *res, struct pv_err *err);
 
-/* Record that `node` uses the volume with access mode `a` (CSI ControllerPublish). A
- * single-node mode (RWO, RWOP) held by another node is PV_E_POLICY naming it; a node
- * other than this plugin's is PV_E_NOT_FOUND; a mode the PV does not allow is
- * PV_E_POLICY. Repeats are success. */
-int pv_ctl_publish(struct pv_engine *e, const char *name, const char *node, enum pv_access a,
+/* A publish to a node (CSI ControllerPublishVolume). */
+struct pv_ctl_publish_req {
+	const char *node;             /* the node id */
+	enum pv_access access;
+	bool block;                   /* access type block, else mount */
+	bool readonly;
+	const struct pv *pv;          /* the caller's description of the volume (CSI
+				       * volume_context of a static PV) for a volume neither
+				       * the catalog nor this node knows; NULL: none */
+	unsigned max_per_node;        /* a new node-volume pair beyond this many volumes on
+				       * the node is PV_E_RESOURCE; 0: no limit */
+};
+/* Record that `node` uses the volume with the request's capability. A single-node mode
+ * (RWO, RWOP) held by another node is PV_E_POLICY naming it; a node other than this
+ * plugin's is PV_E_NOT_FOUND unless the configuration says any_node (a cluster's
+ * controller); node-local storage is published to its own node only (PV_E_POLICY); a
+ * mode the PV does not allow is PV_E_POLICY; a node at max_per_node volumes is
+ * PV_E_RESOURCE. A repeat with the same capability is success, with another one
+ * PV_E_EXISTS. */
+int pv_ctl_publish(struct pv_engine *e, const char *name, const struct pv_ctl_publish_req *r,
 		   struct pv_err *err);
 /* Release `node` (NULL: every node it is published to): break its backend fence through
  * the driver (e.g. preempt a dead node's SCSI reservation, break an RBD lock), then

@@ -38,6 +38,9 @@ struct pv_stage_req {
 	const char *const *mount_flags;   /* extra mount options (may carry context=) */
 	size_t n_mount_flags;
 	bool readonly;                    /* stage read-only */
+	long mount_group;                 /* CSI volume_mount_group (a pod's fsGroup), 0 none:
+					   * the volume root gets this group, setgid and group
+					   * rwx, in O(1) (never a recursive chown) */
 };
 
 struct pv_publish_req {
@@ -53,6 +56,7 @@ struct pv_publish_req {
 	const char *const *mount_flags;
 	size_t n_mount_flags;
 	bool relabel;                     /* recursive relabel on request */
+	long mount_group;                 /* as in pv_stage_req; reported as a supplemental group */
 };
 
 #define PV_MAX_GROUPS 8
@@ -96,6 +100,28 @@ int pv_engine_expand(struct pv_engine *e, const char *volume, const char *path,
  * is still wrong. Returns the number of problems. Safe to run periodically. */
 int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud),
 			void *ud, struct pv_err *err);
+/* The same for the volumes `want` accepts (given the PV as staged), e.g. those of the
+ * drivers one of several pvnodes sharing a state directory serves; NULL: every one. A
+ * journal that cannot be read is reported (never repaired) whatever the filter. */
+typedef bool (*pv_engine_want_fn)(const struct pv *pv, void *ud);
+int pv_engine_reconcile_only(struct pv_engine *e, pv_engine_want_fn want, void *want_ud,
+			     void (*report)(const char *line, bool problem, void *ud), void *ud,
+			     struct pv_err *err);
+
+/* What the engine counted since it was opened (pvnode's metrics). */
+struct pv_engine_counters {
+	uint64_t helper_restarts;          /* dead helpers restarted by reconcile */
+	uint64_t helper_restart_failures;  /* ... that could not be restarted */
+	uint64_t interrupted_undone;       /* interrupted stages or unstages undone */
+	uint64_t interrupted_failed;       /* ... that could not be undone */
+	uint64_t mounts_lost;              /* staging or publish mounts found gone */
+	uint64_t fence_refusals_stage;     /* a backend fence refused a stage (another node holds it) */
+	uint64_t fence_refusals_publish;   /* a single-node volume refused to a second node (controller) */
+};
+void pv_engine_counters(const struct pv_engine *e, struct pv_engine_counters *out);
+/* The volumes that have a journal on this node (whatever their phase); *names is
+ * NULL-terminated, free with pv_strv_free. */
+int pv_engine_volumes(struct pv_engine *e, char ***names, struct pv_err *err);
 /* The same, and journals that cannot be read are rebuilt from the mount table and the
  * loop devices tagged for the volume (pvctl reconcile --repair). */
 int pv_engine_repair_all(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud), void *ud,

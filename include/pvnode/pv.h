@@ -16,7 +16,15 @@
 #include "pvnode/error.h"
 
 #define PV_NAME_MAX 128      /* volume ids: [A-Za-z0-9._:-]{1,128} */
-#define PV_CSI_DRIVER_NAME "pvnode.csi.io" /* the CSI driver name (GetPluginInfo, k8s manifests) */
+/* The CSI driver names pvnode registers, one per kind of storage (README, "Driver
+ * names": two CSIDriver fields differ per kind). pv_driver_csi_name() is the one
+ * mapping from a driver to the name that serves it. */
+#define PV_CSI_NAME_SHARED "pvnode.csi.io"       /* shared filesystems */
+#define PV_CSI_NAME_BLOCK "block.pvnode.csi.io"  /* network block storage */
+#define PV_CSI_NAME_LOCAL "local.pvnode.csi.io"  /* node-local storage (topology per node) */
+#define PV_CSI_DRIVER_NAME PV_CSI_NAME_SHARED    /* pvnode's name when none is chosen */
+/* The topology key of node-local volumes (CSI accessible_topology, k8s nodeAffinity). */
+#define PV_TOPOLOGY_NODE_KEY "topology.pvnode.io/node"
 #define PV_FSTYPE_MAX 16
 
 enum pv_access {
@@ -94,6 +102,15 @@ const char *pv_driver_names(void);
 bool pv_driver_known(const char *name);
 bool pv_driver_is_block(const char *name);
 bool pv_driver_fences(const char *name);
+/* Whether the driver's storage lives on one node (only that node serves it). */
+bool pv_driver_node_local(const char *name);
+/* The CSI driver name that serves `driver` (one of PV_CSI_NAME_*), NULL when the
+ * driver is not built in. */
+const char *pv_driver_csi_name(const char *driver);
+/* Whether `name` is one of PV_CSI_NAME_*. */
+bool pv_csi_name_known(const char *name);
+/* The built-in drivers `name` serves, as "file, nfs" ("none" when it serves none). */
+void pv_csi_name_drivers(const char *name, char *buf, size_t len);
 
 /* Names and ids: [A-Za-z0-9._:-], 1..128 bytes. */
 bool pv_name_valid(const char *s);
@@ -121,6 +138,11 @@ int pv_complete(struct pv *pv, int r, struct pv *out, struct pv_err *err);
  * under the "pvnode.io/" prefix (driver, capacity, fsType, gid, volumeMode, accessModes,
  * mountOptions, secretRef) so a node that never saw the catalog can stage from it. */
 #define PV_CTX_PREFIX "pvnode.io/"
+/* The one reserved attribute a PV may carry: the CSI CreateVolume name of a volume whose
+ * name was not a valid id (the id is derived from it), so a repeated CreateVolume finds
+ * the volume. No driver sees it as its own. */
+#define PV_ATTR_CSI_NAME PV_CTX_PREFIX "csiName"
+bool pv_attr_reserved(const char *key);
 int pv_to_context(const struct pv *pv, struct pv_map *ctx, struct pv_err *err);
 int pv_from_context(const char *name, const struct pv_map *ctx, struct pv *out, struct pv_err *err);
 

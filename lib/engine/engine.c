@@ -57,6 +57,45 @@ const struct pv_config *pv_engine_config(const struct pv_engine *e)
 	return &e->cfg;
 }
 
+void pv_engine_counters(const struct pv_engine *e, struct pv_engine_counters *out)
+{
+	const uint64_t *from = (const uint64_t *)&e->counters;
+	uint64_t *to = (uint64_t *)out;
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		to[i] = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
+}
+
+struct name_list {
+	char **v;
+	size_t n;
+};
+
+static int add_name(const char *volume, void *ud)
+{
+	struct name_list *l = ud;
+	char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	if (!(v[l->n] = strdup(volume)))
+		return -ENOMEM;
+	v[++l->n] = NULL;
+	return 0;
+}
+
+int pv_engine_volumes(struct pv_engine *e, char ***names, struct pv_err *err)
+{
+	struct name_list l = { 0 };
+	int r = pv_journal_list(e->cfg.state_dir, add_name, &l, err);
+
+	if (r < 0) {
+		pv_strv_free(l.v);
+		return err && err->kind != PV_E_NONE ? r : pv_err_set(err, r, PV_E_INTERNAL, "out of memory listing volumes");
+	}
+	*names = l.v;
+	return 0;
+}
+
 void pv_engine_volctx(const struct pv_engine *e, const char *volume, struct pv_volctx *vc)
 {
 	snprintf(vc->run_dir, sizeof(vc->run_dir), "%s/run/%s", e->cfg.state_dir, volume);

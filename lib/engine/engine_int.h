@@ -48,7 +48,10 @@ struct pv_engine {
 	struct pv_config cfg;
 	pthread_mutex_t usage_lock;
 	struct pv_usage_entry usage[PV_USAGE_CACHE];
+	struct pv_engine_counters counters;   /* updated with pv_engine_count() */
 };
+/* Add one to a counter from any thread: pv_engine_count(e, mounts_lost). */
+#define pv_engine_count(e, field) __atomic_fetch_add(&(e)->counters.field, 1, __ATOMIC_RELAXED)
 struct pv_volctx {
 	char run_dir[PATH_MAX];
 	struct pv_node_ctx n;
@@ -82,6 +85,11 @@ void pv_fault_point(const char *point);
 #else
 #define pv_fault_point(point) ((void)0)
 #endif
+
+/* fsGroup (CSI volume_mount_group) on the volume root, the staging path: its group,
+ * setgid and group rwx, O(1). 0 applied; 1 not applied on shared storage whose server
+ * refuses root (root squash): a sentence in `note`, logged, the publish goes on. */
+int pv_engine_mount_group(const struct pv_journal *j, long gid, char *note, size_t nlen, struct pv_err *err);
 
 /* --- targets.c: the places the engine mounts on --- */
 /* Open the parent of a staging path or target beneath its trusted root (the allowed

@@ -86,6 +86,32 @@ static void check_group_root(const struct pv_journal *j, char *note, size_t len)
 			 (unsigned)(st.st_mode & 07777), j->pv.gid, j->pv.gid);
 }
 
+int pv_engine_mount_group(const struct pv_journal *j, long gid, char *note, size_t nlen, struct pv_err *err)
+{
+	const struct pv_driver *drv = pv_driver_find(j->pv.driver);
+	struct pv_err one = { 0 };
+
+	if (pv_set_mount_group(j->staging_path, gid, &one) == 0)
+		return 0;
+	if (drv && drv->storage == PV_SHARED) {
+		snprintf(note, nlen, "volume %s: %s; the server refuses it (root squash?): give the volume's directory "
+			 "that group on the server, or set the PV's gid", j->volume, one.msg);
+		pv_warn("%s", note);
+		return 1;
+	}
+	return pv_err_set(err, one.code, one.kind, "volume %s: %s", j->volume, one.msg);
+}
+
+/* The publish's supplemental groups: the PV's gid, then the pod's fsGroup. */
+static void add_group(struct pv_publish_rec *rec, long gid)
+{
+	for (size_t i = 0; i < rec->n_groups; i++)
+		if (rec->groups[i] == (gid_t)gid)
+			return;
+	if (rec->n_groups < PV_MAX_GROUPS)
+		rec->groups[rec->n_groups++] = (gid_t)gid;
+}
+
 /* Undo bind_target: unmount the target (ours only) and drop its read-only view device. */
 static void unbind_target(struct pv_engine *e, const struct pv_journal *j, struct pv_publish_rec *rec)
 {
@@ -353,10 +379,15 @@ static int publish_locked(struct pv_engine *e, const struct pv_publish_req *r, s
 	if (rc == 0)
 		rc = publish_label(e, r, j, cur, note, sizeof(note), err);
 	if (rc == 0 && j->pv.gid > 0) {
-		cur->groups[0] = (gid_t)j->pv.gid;
-		cur->n_groups = 1;
+		add_group(cur, j->pv.gid);
 		if (drv && drv->storage == PV_SHARED)
 			check_group_root(j, note, sizeof(note));
+	}
+	if (rc == 0 && r->mount_group > 0 && !j->block && !j->readonly && !p.readonly) {
+		int g = pv_engine_mount_group(j, r->mount_group, note, sizeof(note), err);
+		if (g == 0)
+			add_group(cur, r->mount_group);
+		rc = g < 0 ? g : 0;
 	}
 	if (rc == 0) {
 		cur->state = PV_PUB_DONE;

@@ -20,6 +20,8 @@
 
 struct rec_ctx {
 	struct pv_engine *e;
+	pv_engine_want_fn want;
+	void *want_ud;
 	bool repair;
 	void (*report)(const char *line, bool problem, void *ud);
 	void *ud;
@@ -71,8 +73,10 @@ static void finish_interrupted(struct rec_ctx *c, struct pv_journal *j)
 	if (pv_engine_undo_stage(c->e, j, false, &err) == 0) {
 		pv_journal_delete(c->e->cfg.state_dir, j->volume, NULL);
 		pv_secrets_stage_delete(c->e->cfg.state_dir, j->volume);
+		pv_engine_count(c->e, interrupted_undone);
 		say(c, true, "volume %s: an interrupted %s was undone", j->volume, what);
 	} else {
+		pv_engine_count(c->e, interrupted_failed);
 		c->problems++;
 		say(c, true, "volume %s: cannot undo an interrupted %s: %s", j->volume, what, err.msg);
 	}
@@ -88,6 +92,7 @@ static void restart_helper(struct rec_ctx *c, struct pv_journal *j, const struct
 	pid_t dead = j->att.helper.pid;
 
 	if (!drv || !drv->reattach) {
+		pv_engine_count(c->e, helper_restart_failures);
 		c->problems++;
 		say(c, true, "volume %s: its helper (pid %d) is gone", j->volume, (int)dead);
 		return;
@@ -100,6 +105,7 @@ static void restart_helper(struct rec_ctx *c, struct pv_journal *j, const struct
 	struct pv_attach_req req = { .pv = &j->pv, .secrets = &s, .access = j->access, .readonly = j->readonly,
 				     .staging_path = j->staging_path, .node = &vc.n };
 	if (drv->reattach(&req, &j->att, &err) == 0) {
+		pv_engine_count(c->e, helper_restarts);
 		say(c, true, "volume %s: its helper (pid %d) had died and was restarted as pid %d", j->volume, (int)dead,
 		    (int)j->att.helper.pid);
 		j->lost = false;
@@ -108,6 +114,7 @@ static void restart_helper(struct rec_ctx *c, struct pv_journal *j, const struct
 			say(c, true, "%s", err.msg);
 		}
 	} else {
+		pv_engine_count(c->e, helper_restart_failures);
 		c->problems++;
 		snprintf(j->last_error, sizeof(j->last_error), "helper died and could not be restarted: %s", err.msg);
 		say(c, true, "volume %s: %s", j->volume, j->last_error);
@@ -122,6 +129,7 @@ static bool flag_lost(struct rec_ctx *c, struct pv_journal *j)
 
 	if (!j->block && !j->lost && !mounted(c, j, j->staging_path, false, NULL)) {
 		j->lost = changed = true;
+		pv_engine_count(c->e, mounts_lost);
 		c->problems++;
 		snprintf(j->last_error, sizeof(j->last_error), "staging mount at %s is gone; stage again to restore it",
 			 j->staging_path);
@@ -131,6 +139,7 @@ static bool flag_lost(struct rec_ctx *c, struct pv_journal *j)
 		struct pv_publish_rec *p = &j->publishes[i];
 		if (!p->lost && !mounted(c, j, p->target, p->block, p->device)) {
 			p->lost = changed = true;
+			pv_engine_count(c->e, mounts_lost);
 			c->problems++;
 			say(c, true, "volume %s: publish at %s is gone; publish again to restore it", j->volume, p->target);
 		}
@@ -139,7 +148,9 @@ static bool flag_lost(struct rec_ctx *c, struct pv_journal *j)
 }
 
 /* Most volumes are fine: look without the lock first, so a periodic pass never makes a
- * concurrent CSI call fail with ABORTED on a healthy volume. */
+ * concurrent CSI call fail with ABORTED on a healthy volume. A volume the filter leaves
+ * out is "fine" too; a journal that cannot be read is not (damaged() reports it, whoever
+ * serves the volume). */
 static bool quick_look(struct rec_ctx *c, const char *volume)
 {
 	_cleanup_(pv_journal_free) struct pv_journal j;
@@ -148,6 +159,8 @@ static bool quick_look(struct rec_ctx *c, const char *volume)
 	pv_journal_init(&j);
 	if (pv_journal_load(c->e->cfg.state_dir, volume, &j, NULL) < 0)
 		return false;
+	if (c->want && !c->want(&j.pv, c->want_ud))
+		return true;
 	fine = looks_consistent(c, &j);
 	if (fine && j.att.helper.pid)
 		say(c, false, "volume %s: re-adopted helper pid %d", volume, (int)j.att.helper.pid);
@@ -194,6 +207,8 @@ static int reconcile_one(const char *volume, void *ud)
 		damaged(c, volume, &err);
 		return 0;
 	}
+	if (c->want && !c->want(&j.pv, c->want_ud))
+		return 0;
 	if (j.phase == PV_PHASE_STAGING || j.phase == PV_PHASE_UNSTAGING) {
 		finish_interrupted(c, &j);
 		return 0;
@@ -239,10 +254,10 @@ static void sweep_temp_files(struct rec_ctx *c)
 	}
 }
 
-static int reconcile_all(struct pv_engine *e, bool repair, void (*report)(const char *line, bool problem, void *ud),
-			 void *ud, struct pv_err *err)
+static int reconcile_all(struct pv_engine *e, bool repair, pv_engine_want_fn want, void *want_ud,
+			 void (*report)(const char *line, bool problem, void *ud), void *ud, struct pv_err *err)
 {
-	struct rec_ctx c = { .e = e, .repair = repair, .report = report, .ud = ud };
+	struct rec_ctx c = { .e = e, .repair = repair, .want = want, .want_ud = want_ud, .report = report, .ud = ud };
 	sweep_temp_files(&c);
 	int r = pv_journal_list(e->cfg.state_dir, reconcile_one, &c, err);
 	return r < 0 ? r : c.problems;
@@ -251,11 +266,17 @@ static int reconcile_all(struct pv_engine *e, bool repair, void (*report)(const 
 int pv_engine_reconcile(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud), void *ud,
 			struct pv_err *err)
 {
-	return reconcile_all(e, false, report, ud, err);
+	return reconcile_all(e, false, NULL, NULL, report, ud, err);
+}
+
+int pv_engine_reconcile_only(struct pv_engine *e, pv_engine_want_fn want, void *want_ud,
+			     void (*report)(const char *line, bool problem, void *ud), void *ud, struct pv_err *err)
+{
+	return reconcile_all(e, false, want, want_ud, report, ud, err);
 }
 
 int pv_engine_repair_all(struct pv_engine *e, void (*report)(const char *line, bool problem, void *ud), void *ud,
 			 struct pv_err *err)
 {
-	return reconcile_all(e, true, report, ud, err);
+	return reconcile_all(e, true, NULL, NULL, report, ud, err);
 }

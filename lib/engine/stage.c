@@ -324,6 +324,7 @@ static int make_staging_dir(struct pv_engine *e, const char *staging, struct pv_
 static int stage_attach(struct pv_engine *e, const struct pv_stage_req *r, const struct stage_plan *p,
 			struct pv_journal *j, struct pv_err *err)
 {
+	char note[PV_ERR_MSG_MAX] = "";
 	struct pv_secrets none;
 	struct pv_volctx vc;
 	int rc;
@@ -338,6 +339,8 @@ static int stage_attach(struct pv_engine *e, const struct pv_stage_req *r, const
 	};
 	rc = p->drv->attach(&areq, &j->att, err);
 	if (rc < 0) {
+		if (err && err->kind == PV_E_POLICY)   /* attach refuses only for a fence held elsewhere */
+			pv_engine_count(e, fence_refusals_stage);
 		pv_err_prefix(err, "volume %s: ", r->pv->name); /* drivers never name the volume */
 		return rc;
 	}
@@ -345,11 +348,13 @@ static int stage_attach(struct pv_engine *e, const struct pv_stage_req *r, const
 	rc = pv_journal_save(e->cfg.state_dir, j, err);
 	if (rc == 0)
 		rc = mount_staging(e, r, j, p->drv, err);
+	if (rc == 0 && r->mount_group > 0 && !j->block && !j->readonly)
+		rc = pv_engine_mount_group(j, r->mount_group, note, sizeof(note), err);
 	if (rc < 0)
 		return rc;
 	pv_fault_point("stage-after-mount");
 	j->phase = PV_PHASE_STAGED;
-	j->last_error[0] = '\0';
+	snprintf(j->last_error, sizeof(j->last_error), "%s", note);
 	return pv_journal_save(e->cfg.state_dir, j, err);
 }
 

@@ -13,6 +13,11 @@
 
 #define K(x) PV_CTX_PREFIX x
 
+bool pv_attr_reserved(const char *key)
+{
+	return key && strcmp(key, PV_ATTR_CSI_NAME) == 0;
+}
+
 int pv_to_context(const struct pv *pv, struct pv_map *ctx, struct pv_err *err)
 {
 	char buf[1024];
@@ -87,6 +92,9 @@ int pv_from_context(const char *name, const struct pv_map *ctx, struct pv *out, 
 		k += strlen(PV_CTX_PREFIX);
 		if (strcmp(k, "driver") == 0) {
 			continue;
+		} else if (pv_attr_reserved(kv->key)) {
+			if (pv_map_set(&pv.attributes, kv->key, kv->value) < 0)
+				goto oom;
 		} else if (strcmp(k, "capacity") == 0) {
 			r = pv_quantity_parse(kv->value, &pv.capacity, err);
 		} else if (strcmp(k, "fsType") == 0) {

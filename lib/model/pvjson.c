@@ -102,7 +102,7 @@ int pv_validate(const struct pv *pv, struct pv_err *err)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID, "secretRef: '%s' is not a valid secret name", pv->secret_ref);
 	for (size_t i = 0; i < pv->attributes.n; i++) {
 		const struct pv_kv *kv = &pv->attributes.items[i];
-		if (!in_list(kv->key, drv->attribute_names)) {
+		if (!in_list(kv->key, drv->attribute_names) && !pv_attr_reserved(kv->key)) {
 			join_list(drv->attribute_names, allowed, sizeof(allowed));
 			return pv_err_set(err, -EINVAL, PV_E_INVALID,
 					  "attributes.%s: unknown attribute for driver %s (allowed: %s)", kv->key,
@@ -257,7 +257,7 @@ static int f_attributes(json_t *v, struct pv *pv, struct pv_err *err)
 	json_object_foreach(v, key, av) {
 		if (!json_is_string(av))
 			return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.%.64s: must be a string", key);
-		if (strncmp(key, PV_CTX_PREFIX, strlen(PV_CTX_PREFIX)) == 0)
+		if (strncmp(key, PV_CTX_PREFIX, strlen(PV_CTX_PREFIX)) == 0 && !pv_attr_reserved(key))
 			return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.%.64s: the prefix %s is reserved", key,
 					  PV_CTX_PREFIX);
 		if (pv_map_set(&pv->attributes, key, json_string_value(av)) < 0)

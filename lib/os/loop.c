@@ -121,7 +121,11 @@ int pv_loop_backing(const char *dev, char *file, size_t len)
 }
 
 /* Calls match(dev, info) for each configured loop device; detaches those it accepts
- * (or, with `first` set, only counts them and names the first). */
+ * (or, with `first` set, only counts them and names the first, leaving out a device whose
+ * detach is already under way: LOOP_CLR_FD of a device another process still has open,
+ * e.g. a loop scan of another pvnode or a mount namespace holding the filesystem, sets
+ * autoclear and the kernel detaches it at the last close; pvnode never attaches with
+ * autoclear itself). */
 static int each_matching(bool (*match)(const char *dev, const struct loop_info64 *li, const void *ud),
 			 const void *ud, char *first, size_t flen, struct pv_err *err)
 {
@@ -143,8 +147,10 @@ static int each_matching(bool (*match)(const char *dev, const struct loop_info64
 		if (fd < 0)
 			continue;
 		memset(&li, 0, sizeof(li)); /* valgrind does not model this ioctl */
-		if (ioctl(fd, LOOP_GET_STATUS64, &li) == 0 && match(dev, &li, ud) && first) {
-			if (!count++)
+		if (first) {
+			bool hit = ioctl(fd, LOOP_GET_STATUS64, &li) == 0 && match(dev, &li, ud) &&
+				   !(li.lo_flags & LO_FLAGS_AUTOCLEAR);
+			if (hit && count++ == 0)
 				snprintf(first, flen, "%s", dev);
 		} else if (ioctl(fd, LOOP_GET_STATUS64, &li) == 0 && match(dev, &li, ud)) {
 			if (ioctl(fd, LOOP_CLR_FD, 0) < 0 && errno != ENXIO)

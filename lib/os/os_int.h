@@ -61,5 +61,9 @@ int pv_fs_minimum(const char *fstype, uint64_t *bytes, char *source, size_t len)
 int pv_fs_grow_unmounted(const char *dev, const char *fstype, bool *grow_mounted, struct pv_err *err);
 /* Make the root of a fresh filesystem group-owned by gid, mode 2770. */
 int pv_set_root_group(const char *root, long gid, struct pv_err *err);
+/* fsGroup in O(1): the root's group becomes gid, with setgid and group rwx (the other
+ * mode bits kept); nothing below the root is touched; nothing is written when it is so
+ * already. */
+int pv_set_mount_group(const char *root, long gid, struct pv_err *err);
 
 #endif

@@ -1,12 +1,16 @@
 /*
  * attachments.c — which nodes a volume is published to by the controller (CSI
- * ControllerPublishVolume), so that a second node asking for a single-node volume gets
- * FAILED_PRECONDITION and ControllerUnpublishVolume without a node id knows whom to
- * release.
+ * ControllerPublishVolume) and with which capability, so that a second node asking for
+ * a single-node volume gets FAILED_PRECONDITION, a repeat with another capability gets
+ * ALREADY_EXISTS, a node's count can be held to its limit, and ControllerUnpublishVolume
+ * without a node id knows whom to release.
  *
- * One small text file per volume, <state>/attachments/<volume>, one node id a line,
- * written atomically; no file means published nowhere. Callers hold the volume lock.
+ * One small text file per volume, <state>/attachments/<volume>, one line per node:
+ * "NODE<TAB>ACCESS<TAB>mount|block<TAB>rw|ro" (a line of the node id alone, as written
+ * before capabilities were kept, is a node whose capability is unknown), written
+ * atomically; no file means published nowhere. Callers hold the volume lock.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -32,18 +36,52 @@ void pv_attachments_free(struct pv_attachments *a)
 	for (size_t i = 0; i < a->n; i++)
 		free(a->nodes[i]);
 	free(a->nodes);
+	free(a->caps);
 	a->nodes = NULL;
+	a->caps = NULL;
 	a->n = 0;
 }
 
+/* "NODE[\tACCESS\tTYPE\tRO]" → node (in place) and its capability; false: not a record. */
+static bool parse_line(char *line, struct pv_attach_cap *cap)
+{
+	char *save = NULL, *node = strtok_r(line, "\t", &save);
+	char *mode = strtok_r(NULL, "\t", &save), *type = strtok_r(NULL, "\t", &save);
+	char *ro = strtok_r(NULL, "\t", &save);
+
+	memset(cap, 0, sizeof(*cap));
+	if (!node || !pv_name_valid(node))
+		return false;
+	if (mode && type && ro && pv_access_parse(mode, &cap->access) == 0) {
+		cap->known = true;
+		cap->block = strcmp(type, "block") == 0;
+		cap->readonly = strcmp(ro, "ro") == 0;
+	}
+	return true;
+}
+
+static int add_node(struct pv_attachments *a, const char *node, const struct pv_attach_cap *cap)
+{
+	char **v = realloc(a->nodes, (a->n + 1) * sizeof(*v));
+	if (v)
+		a->nodes = v;
+	struct pv_attach_cap *c = v ? realloc(a->caps, (a->n + 1) * sizeof(*c)) : NULL;
+	if (c)
+		a->caps = c;
+	if (!v || !c || !(a->nodes[a->n] = strdup(node)))
+		return -ENOMEM;
+	a->caps[a->n++] = *cap;
+	return 0;
+}
+
 int pv_attachments_load(const char *state, const char *volume, struct pv_attachments *a,
-			 struct pv_err *err)
+			struct pv_err *err)
 {
 	char path[PATH_MAX];
-	char *text = NULL, *save = NULL;
+	_cleanup_(pv_freep) char *text = NULL;
+	char *save = NULL;
 	size_t len;
-	a->nodes = NULL;
-	a->n = 0;
+	memset(a, 0, sizeof(*a));
 	int r = att_path(state, volume, path, sizeof(path), err);
 	if (r < 0)
 		return r;
@@ -53,33 +91,42 @@ int pv_attachments_load(const char *state, const char *volume, struct pv_attachm
 	if (r < 0)
 		return r;
 	for (char *t = strtok_r(text, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
-		if (!pv_name_valid(t))
+		struct pv_attach_cap cap;
+		if (!parse_line(t, &cap))
 			continue;
-		char **v = realloc(a->nodes, (a->n + 1) * sizeof(*v));
-		if (!v || !(v[a->n] = strdup(t))) {
-			free(v ? v : a->nodes);
-			a->nodes = NULL;
-			free(text);
+		if (add_node(a, t, &cap) < 0) {
+			pv_attachments_free(a);
 			return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory");
 		}
-		a->nodes = v;
-		a->n++;
 	}
-	free(text);
 	return 0;
+}
+
+const struct pv_attach_cap *pv_attachments_cap(const struct pv_attachments *a, const char *node)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->nodes[i], node) == 0)
+			return &a->caps[i];
+	return NULL;
 }
 
 bool pv_attachments_has(const struct pv_attachments *a, const char *node)
 {
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->nodes[i], node) == 0)
-			return true;
-	return false;
+	return pv_attachments_cap(a, node) != NULL;
 }
 
-/* Write the list with `add` appended (may be NULL) and `drop` left out (may be NULL). */
+static void write_line(FILE *m, const char *node, const struct pv_attach_cap *cap)
+{
+	if (!cap || !cap->known)
+		fprintf(m, "%s\n", node);
+	else
+		fprintf(m, "%s\t%s\t%s\t%s\n", node, pv_access_short(cap->access), cap->block ? "block" : "mount",
+			cap->readonly ? "ro" : "rw");
+}
+
 int pv_attachments_save(const char *state, const char *volume, const struct pv_attachments *a,
-			 const char *add, const char *drop, struct pv_err *err)
+			const char *add, const struct pv_attach_cap *cap, const char *drop,
+			struct pv_err *err)
 {
 	char path[PATH_MAX], dir[PATH_MAX];
 	char *buf = NULL;
@@ -92,9 +139,9 @@ int pv_attachments_save(const char *state, const char *volume, const struct pv_a
 		return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory");
 	for (size_t i = 0; i < a->n; i++)
 		if (!drop || strcmp(a->nodes[i], drop) != 0)
-			fprintf(m, "%s\n", a->nodes[i]);
+			write_line(m, a->nodes[i], &a->caps[i]);
 	if (add && !pv_attachments_has(a, add))
-		fprintf(m, "%s\n", add);
+		write_line(m, add, cap);
 	fclose(m);
 	if (len == 0) {
 		free(buf);
@@ -109,4 +156,91 @@ int pv_attachments_save(const char *state, const char *volume, const struct pv_a
 		r = pv_write_atomic(path, buf, len, 0600, err);
 	free(buf);
 	return r;
+}
+
+/* A temp file of pv_write_atomic: "<name>.tmp.<pid>". */
+static bool is_temp(const char *name)
+{
+	const char *t = strstr(name, ".tmp."), *last = t;
+	while (t && (t = strstr(t + 1, ".tmp.")))
+		last = t;
+	if (!last || !last[5])
+		return false;
+	for (const char *p = last + 5; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+int pv_attachments_count_node(const char *state, const char *node, size_t *count, struct pv_err *err)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	*count = 0;
+	snprintf(dir, sizeof(dir), "%s/attachments", state);
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : pv_err_set(err, -errno, PV_E_INTERNAL, "cannot read %s: %s", dir,
+							  strerror(errno));
+	while ((de = readdir(d))) {
+		struct pv_attachments a;
+		if (!pv_name_valid(de->d_name) || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    is_temp(de->d_name))
+			continue;   /* the directory itself, temp files of an atomic write */
+		if (pv_attachments_load(state, de->d_name, &a, NULL) < 0)
+			continue;
+		*count += pv_attachments_has(&a, node);
+		pv_attachments_free(&a);
+	}
+	closedir(d);
+	return 0;
+}
+
+static void pv_file(const char *state, const char *volume, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/attachments/@pv/%s.json", state, volume);
+}
+
+int pv_attachments_save_pv(const char *state, const struct pv *pv, struct pv_err *err)
+{
+	char path[PATH_MAX];
+	_cleanup_(pv_freep) char *text = pv_to_json_text(pv);
+	int r;
+
+	if (!text)
+		return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory");
+	snprintf(path, sizeof(path), "%s/attachments/@pv", state);
+	if ((r = pv_mkdir_p(path, 0700, err)) < 0)
+		return r;
+	pv_file(state, pv->name, path, sizeof(path));
+	return pv_write_atomic(path, text, strlen(text), 0600, err);
+}
+
+int pv_attachments_load_pv(const char *state, const char *volume, struct pv *pv, struct pv_err *err)
+{
+	char path[PATH_MAX];
+	_cleanup_(pv_freep) char *text = NULL;
+	int r;
+
+	pv_init(pv);
+	pv_file(state, volume, path, sizeof(path));
+	if (access(path, F_OK) < 0)
+		return -ENOENT;
+	if ((r = pv_read_file(path, &text, NULL, err)) < 0)
+		return r;
+	return pv_parse_json(text, pv, err);
+}
+
+void pv_attachments_forget_pv(const char *state, const char *volume)
+{
+	char path[PATH_MAX];
+	pv_file(state, volume, path, sizeof(path));
+	unlink(path);
+}
+
+int pv_attachments_lock_nodes(const char *state, struct pv_err *err)
+{
+	/* '@' is not a volume id character: this lock cannot be a volume's */
+	return pv_lock_volume(state, "@attachments", true, err);
 }

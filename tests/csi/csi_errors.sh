@@ -23,8 +23,10 @@ expect INVALID_ARGUMENT CreateVolume name=e0 "volume_capabilities[0].mount.fs_ty
 	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER"          # no driver
 expect INVALID_ARGUMENT CreateVolume name=e0 "volume_capabilities[0].mount.fs_type=ext4" \
 	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=nosuch
-expect INVALID_ARGUMENT CreateVolume name=a/b "volume_capabilities[0].mount.fs_type=ext4" \
-	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file
+expect INVALID_ARGUMENT CreateVolume name=$'a\001b' "volume_capabilities[0].mount.fs_type=ext4" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file   # a control character
+expect INVALID_ARGUMENT CreateVolume name="$(printf 'n%.0s' $(seq 129))" "volume_capabilities[0].mount.fs_type=ext4" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file   # over 128 bytes
 expect INVALID_ARGUMENT CreateVolume name=e0 "volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" \
 	parameters.driver=file                                                # no access type
 expect INVALID_ARGUMENT CreateVolume name=e0 "volume_capabilities[0].mount.fs_type=ext4" \

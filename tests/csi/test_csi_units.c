@@ -1,13 +1,15 @@
 /*
  * test_csi_units.c — cmocka tests of the CSI layer's pure logic: the error-kind →
  * status-code table (and back, for pvctl), request redaction in logs, volume id and
- * volume capability checks, and the method table.
+ * volume capability checks, the method table, CreateVolume names and the ids they map
+ * to, the CSI driver name of each driver and what a pvnode of one name serves.
  */
 #include <errno.h>
 #include <grpc/status.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,6 +180,87 @@ static void test_methods(void **state)
 	assert_null(csi_endpoint_path("tcp://127.0.0.1:1"));
 }
 
+static void test_names(void **state)
+{
+	(void)state;
+	struct pv_err e = {0};
+	char id[PV_NAME_MAX + 1], id2[PV_NAME_MAX + 1];
+	char long_name[200];
+
+	assert_int_equal(csi_check_name("pvc-0d1f", &e), 0);
+	assert_int_equal(csi_check_name("a b/c+d\t\n\r", NULL), 0);      /* tab, LF, CR are allowed */
+	assert_int_equal(csi_check_name("\xc3\xbcml", NULL), 0);          /* UTF-8 */
+	assert_int_equal(csi_check_name("a\x01", NULL), -EINVAL);
+	assert_int_equal(csi_check_name("a\x7f", NULL), -EINVAL);
+	assert_int_equal(csi_check_name("a\xc2\x85", NULL), -EINVAL);     /* U+0085 */
+	assert_int_equal(csi_check_name("a\xc3", NULL), -EINVAL);          /* cut UTF-8 */
+	assert_int_equal(csi_check_name("\xc0\xaf", NULL), -EINVAL);      /* overlong */
+	assert_int_equal(csi_check_name("", NULL), -EINVAL);
+	memset(long_name, 'x', 129);
+	long_name[129] = '\0';
+	assert_int_equal(csi_check_name(long_name, NULL), -EINVAL);
+
+	assert_false(csi_volume_id_for_name("pvc-0d1f", id));
+	assert_string_equal(id, "pvc-0d1f");
+	assert_true(csi_volume_id_for_name("vol+1", id));
+	assert_int_equal(strlen(id), 4 + 17);
+	assert_memory_equal(id, "vol1-", 5);
+	assert_true(pv_name_valid(id));
+	assert_true(csi_volume_id_for_name("vol+1", id2));
+	assert_string_equal(id, id2);                               /* deterministic */
+	assert_true(csi_volume_id_for_name("vol1+", id2));
+	assert_string_not_equal(id, id2);
+	assert_true(csi_volume_id_for_name("+", id));
+	assert_memory_equal(id, "v-", 2);
+	memset(long_name, 'y', 127);
+	long_name[127] = '/';
+	long_name[128] = '\0';
+	assert_true(csi_volume_id_for_name(long_name, id));
+	assert_int_equal(strlen(id), PV_NAME_MAX);
+	assert_true(pv_name_valid(id));
+}
+
+static void test_driver_names(void **state)
+{
+	(void)state;
+	char buf[128];
+	struct csi_service all = {0}, block = {.one_kind = true, .driver_name = PV_CSI_NAME_BLOCK};
+	struct csi_service local = {.one_kind = true, .driver_name = PV_CSI_NAME_LOCAL, .role = CSI_ROLE_NODE};
+	struct pv pv;
+	struct pv_err e = {0};
+
+	assert_string_equal(pv_driver_csi_name("file"), PV_CSI_NAME_LOCAL);
+	assert_null(pv_driver_csi_name("nosuch"));
+	assert_true(pv_csi_name_known("block.pvnode.csi.io"));
+	assert_false(pv_csi_name_known("csi.example.com"));
+	pv_csi_name_drivers(PV_CSI_NAME_LOCAL, buf, sizeof(buf));
+	assert_string_equal(buf, "file");
+	if (pv_driver_known("nfs"))
+		assert_string_equal(pv_driver_csi_name("nfs"), PV_CSI_NAME_SHARED);
+	if (pv_driver_known("iscsi")) {
+		assert_string_equal(pv_driver_csi_name("iscsi"), PV_CSI_NAME_BLOCK);
+		assert_true(csi_serves_driver(&block, "iscsi"));
+	}
+	assert_string_equal(csi_driver_name(&all), PV_CSI_DRIVER_NAME);
+	assert_true(csi_serves_driver(&all, "file"));
+	assert_false(csi_serves_driver(&block, "file"));
+	assert_true(csi_serves_driver(&local, "file"));
+	assert_true(csi_serves_node_local(&all));
+	assert_false(csi_serves_node_local(&block));
+	assert_true(csi_serves(&local, CSI_SVC_NODE));
+	assert_false(csi_serves(&local, CSI_SVC_CONTROLLER));
+	assert_true(csi_serves(&local, CSI_SVC_IDENTITY));
+
+	pv_init(&pv);
+	snprintf(pv.name, sizeof(pv.name), "v");
+	snprintf(pv.driver, sizeof(pv.driver), "file");
+	assert_int_equal(csi_check_served(&local, &pv, &e), 0);
+	assert_int_equal(csi_check_served(&block, &pv, &e), -EINVAL);
+	assert_int_equal(e.kind, PV_E_INVALID);
+	assert_non_null(strstr(e.msg, "driver file is served by CSI driver local.pvnode.csi.io"));
+	pv_free(&pv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +269,8 @@ int main(void)
 		cmocka_unit_test(test_volume_id),
 		cmocka_unit_test(test_capability),
 		cmocka_unit_test(test_methods),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_driver_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,7 +84,8 @@ def find_program(env, name):
 
 
 def c_driver_name():
-    """The CSI driver name: the string ending in csi.io in the C sources' #defines."""
+    """The base CSI driver name, from the C sources' #defines: one name per kind of
+    storage (KIND_PREFIX + base; include/pvnode/pv.h), the base the shortest."""
     names = {}
     for root, dirs, files in os.walk(SRC):
         dirs[:] = [d for d in dirs if not d.startswith((".", "build")) and
@@ -96,12 +97,16 @@ def c_driver_name():
                 with open(p, errors="replace") as fh:
                     for m in re.finditer(r'#\s*define\s+\w+\s+"([a-z0-9.-]+\.csi\.io)"', fh.read()):
                         names.setdefault(m.group(1), []).append(rel(p))
-    if len(names) != 1:
-        fail("C sources", f"expected one CSI driver name (#define ... \"*.csi.io\"), found {names or 'none'}")
+    if not names:
+        fail("C sources", "no CSI driver name (#define ... \"*.csi.io\") found")
         return "pvnode.csi.io"
-    name, where = next(iter(names.items()))
-    note(f"driver name {name} (from {', '.join(sorted(where))})")
-    return name
+    base = min(names, key=len)
+    want = {KIND_PREFIX[k] + base for k in KIND_PREFIX}
+    if set(names) != want:
+        fail("C sources", f"the CSI driver names {sorted(names)} are not one per kind of storage {sorted(want)}")
+    where = sorted({w for ws in names.values() for w in ws})
+    note(f"driver names {', '.join(sorted(names))} (from {', '.join(where)})")
+    return base
 
 
 def source_drivers():
@@ -121,6 +126,18 @@ def help_flags(prog):
     out = subprocess.run([prog, "--help"], capture_output=True, text=True, timeout=10)
     text = out.stdout + out.stderr
     return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])", text))
+
+
+def build_driver_names(prog):
+    """pvnode --help's mapping, "NAME (driver, driver)": the one place it is decided
+    is the C sources (pv_driver_csi_name); DRIVER_KIND must agree with it."""
+    out = subprocess.run([prog, "--help"], capture_output=True, text=True, timeout=10).stdout
+    got = {}
+    for name, drvs in re.findall(r"([a-z0-9.-]+\.csi\.io) \(([^)]*)\)", out):
+        for d in drvs.replace(",", " ").split():
+            if d != "none":
+                got[d] = name
+    return got
 
 
 def project_version():
@@ -727,6 +744,8 @@ def check_systemd_nomad(pvnode_flags, pending):
         for k, v in (("Type", "notify"), ("KillMode", "process"), ("StateDirectory", "pvnode")):
             if cfg.get(k) != v:
                 fail(where, f"{k}={cfg.get(k)}, expected {v}")
+        if cfg.get("RestrictSUIDSGID", "no").lower() in ("yes", "true", "1", "on"):
+            fail(where, "RestrictSUIDSGID=yes denies the setgid bit pvnode gives volume roots (gid, fsGroup)")
         check_flag_list(pvnode_flags, pending, [a.split("=", 1)[0] for a in args[1:] if a.startswith("-")], where)
         opts = dict(a.split("=", 1) for a in args[1:] if a.startswith("--") and "=" in a)
         if opts.get("--state-dir") != "/var/lib/pvnode":
@@ -827,6 +846,14 @@ def main():
     pvnode_flags = help_flags(pvnode) if pvnode else None
     if pvnode_flags is None:
         note("pvnode is not built (-Dcsi=disabled?): pvnode flags not checked")
+    else:
+        served_as = build_driver_names(pvnode)
+        if not served_as:
+            fail("pvnode --help", "lists no CSI driver name with its drivers")
+        for drv, name in sorted(served_as.items()):
+            kind = DRIVER_KIND.get(drv)
+            if kind is None or KIND_PREFIX[kind] + CNAME != name:
+                fail("tests/deploy/manifest_rules.py", f"DRIVER_KIND says {drv} is {kind}, pvnode serves it as {name}")
     drivers = None
     if pvctl:
         out = subprocess.run([pvctl, "--version"], capture_output=True, text=True, timeout=10).stdout

@@ -86,6 +86,10 @@ run_checks() {
 	expect "pvctl --state-dir $T/state secret delete " "chap-a" ""
 	expect "pvnode --" "--endpoint --node-id --state-dir --selinux --allowed-path --workers --reconcile-interval --log-format --default-driver" ""
 	expect "pvnode --log-format " "text json" ""
+	expect "pvnode --role " "all node controller" ""
+	expect "pvnode --driver-name " "pvnode.csi.io block.pvnode.csi.io local.pvnode.csi.io" ""
+	expect "pvnode --ro" "--role" ""
+	expect "pvctl get web-data -o k8s --st" "--storage-class" ""
 	local drivers
 	drivers=$(pvctl --version | sed -n 's/.*(drivers: \(.*\)).*/\1/p' | tr -d ',')
 	expect "pvnode --default-driver " "$drivers" ""

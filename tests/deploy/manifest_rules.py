@@ -6,11 +6,7 @@ its repository documents. Edit here when a sidecar is bumped or a driver is adde
 
 # Flags the manifests use before pvnode has them. Each is checked as soon as
 # "pvnode --help" lists it; until then it is reported, never silently accepted.
-PENDING_FLAGS = {
-    "--role": "all|node|controller: which CSI services to serve (controllers, node plugins)",
-    "--metrics-address": "HOST:PORT for Prometheus text on /metrics",
-    "--driver-name": "the CSI driver name to serve (block.pvnode.csi.io, local.pvnode.csi.io)",
-}
+PENDING_FLAGS = {}
 FUTURE_DRIVERS = {"rbd": "the rbd driver is to come (StorageClass pvnode-rbd)"}
 
 # Kind of storage per pvnode driver, and the driver name serving each kind (a prefix

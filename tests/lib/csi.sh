@@ -39,7 +39,12 @@ csi_unmount_all() {
 }
 
 csi_cleanup() {
-	local rc=$?
+	local rc=$? pid
+	for pid in ${EXTRA_PIDS[@]+"${EXTRA_PIDS[@]}"}; do
+		kill -TERM "$pid" 2>/dev/null || continue
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
 	if [ -n "${PVNODE_PID:-}" ] && kill -0 "$PVNODE_PID" 2>/dev/null; then
 		kill -TERM "$PVNODE_PID" 2>/dev/null
 		for _ in $(seq 50); do kill -0 "$PVNODE_PID" 2>/dev/null || break; sleep 0.1; done
@@ -68,6 +73,30 @@ csi_start() {
 		sleep 0.05
 	done
 	csi_fail "pvnode did not answer Probe within 5 s"
+}
+
+# csi_start_extra NAME [pvnode options...]: one more pvnode, on $T/NAME.sock (log
+# $T/NAME.log; the options give its node id and state dir); waits until Probe answers.
+# Its PID is appended to EXTRA_PIDS (stopped by the cleanup) and left in EXTRA_PID.
+EXTRA_PIDS=()
+csi_start_extra() {
+	local name=$1
+	shift
+	"$PVNODE" --endpoint "unix://$T/$name.sock" --allowed-path "$ALLOWED" --selinux off "$@" \
+		>>"$T/$name.log" 2>&1 &
+	EXTRA_PID=$!
+	EXTRA_PIDS+=("$EXTRA_PID")
+	for _ in $(seq 100); do
+		if "$CSI_CALL" "unix://$T/$name.sock" Probe >/dev/null 2>&1; then return 0; fi
+		kill -0 "$EXTRA_PID" 2>/dev/null || { tail -5 "$T/$name.log" >&2; csi_fail "pvnode $name exited at start"; }
+		sleep 0.05
+	done
+	csi_fail "pvnode $name did not answer Probe within 5 s"
+}
+
+# A TCP port on 127.0.0.1 nobody listens on (for --metrics-address).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 # csi_stop [SIGNAL]: stop our pvnode and wait for it; sets STOP_RC.

@@ -71,6 +71,8 @@ enum pv_health { PV_HEALTHY = 0, PV_ABNORMAL = 1 };
 struct pv_driver {
 	const char *name;           /* "file", "nfs", "iscsi", "rbd" */
 	enum pv_storage storage;    /* PV_SHARED or PV_BLOCKDEV */
+	bool node_local;            /* the storage lives on one node's disk (only that node can
+				     * create, serve or delete it): topology, CSI driver name */
 	const char *const *attribute_names; /* NULL-terminated: every attribute it accepts */
 	const char *const *required_attributes; /* NULL-terminated */
 	/* Capacities the backend stores exactly are multiples of this many bytes (0: any);

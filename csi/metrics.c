@@ -1,0 +1,371 @@
+/*
+ * metrics.c — pvnode's Prometheus endpoint (--metrics-address IP:PORT, off by default):
+ * the text exposition format (version 0.0.4) on http://IP:PORT/metrics, served by
+ * libmicrohttpd's own thread.
+ *
+ *   pvnode_build_info{version,driver_name,role}        1
+ *   pvnode_csi_calls_total{method,code}                counter, every CSI call answered
+ *   pvnode_csi_call_duration_seconds{method}           histogram of their latency
+ *   pvnode_volumes_staged{driver}                      volumes staged on this node
+ *   pvnode_volumes_published{driver}                   ... of them published somewhere
+ *   pvnode_helper_restarts_total{result}               dead helpers restarted (or not)
+ *   pvnode_fence_refusals_total{where}                 stage: a backend fence held by
+ *                                                      another node; controller_publish:
+ *                                                      a single-node volume elsewhere
+ *   pvnode_reconcile_findings_total{finding}           what reconciliation found and did
+ *   process_resident_memory_bytes, process_start_time_seconds
+ *
+ * Calls are counted in csi_dispatch (csi_metrics_call) under one mutex; the volume
+ * gauges are read from the node journal at each scrape (one small file per volume),
+ * for the drivers this pvnode serves; the engine counts the rest
+ * (pv_engine_counters). A scrape costs about what reading those files costs.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "csi.h"
+#include "pvnode/util.h"
+
+#define N_CODES 17   /* gRPC status codes 0..16 */
+static const double buckets[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
+#define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+struct method_stats {
+	uint64_t codes[N_CODES];
+	uint64_t bucket[N_BUCKETS];   /* observations <= buckets[i] (not cumulative) */
+	uint64_t count;
+	double sum;
+};
+
+struct csi_metrics {
+	const struct csi_service *svc;
+	struct MHD_Daemon *daemon;
+	pthread_mutex_t mu;
+	const struct csi_method *methods;
+	size_t n_methods;
+	struct method_stats *stats;
+	double start_time;   /* unix seconds */
+};
+
+void csi_metrics_call(struct csi_metrics *m, size_t method, int status, double seconds)
+{
+	if (!m || method >= m->n_methods)
+		return;
+	pthread_mutex_lock(&m->mu);
+	struct method_stats *s = &m->stats[method];
+	s->codes[status >= 0 && status < N_CODES ? status : 2 /* UNKNOWN */]++;
+	for (size_t i = 0; i < N_BUCKETS; i++)
+		if (seconds <= buckets[i]) {
+			s->bucket[i]++;
+			break;
+		}
+	s->count++;
+	s->sum += seconds;
+	pthread_mutex_unlock(&m->mu);
+}
+
+static const char *method_name(const struct csi_method *m)
+{
+	return strrchr(m->path, '/') + 1;
+}
+
+static void header(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void calls(FILE *f, struct csi_metrics *m)
+{
+	header(f, "pvnode_csi_calls_total", "counter", "CSI calls answered, by method and gRPC status code.");
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; i < m->n_methods; i++)
+		for (int c = 0; c < N_CODES; c++)
+			if (m->stats[i].codes[c])
+				fprintf(f, "pvnode_csi_calls_total{method=\"%s\",code=\"%s\"} %llu\n",
+					method_name(&m->methods[i]), csi_status_name(c),
+					(unsigned long long)m->stats[i].codes[c]);
+	header(f, "pvnode_csi_call_duration_seconds", "histogram", "Time from a CSI request to its answer.");
+	for (size_t i = 0; i < m->n_methods; i++) {
+		const struct method_stats *s = &m->stats[i];
+		uint64_t cum = 0;
+		if (!s->count)
+			continue;
+		for (size_t b = 0; b < N_BUCKETS; b++) {
+			cum += s->bucket[b];
+			fprintf(f, "pvnode_csi_call_duration_seconds_bucket{method=\"%s\",le=\"%g\"} %llu\n",
+				method_name(&m->methods[i]), buckets[b], (unsigned long long)cum);
+		}
+		fprintf(f, "pvnode_csi_call_duration_seconds_bucket{method=\"%s\",le=\"+Inf\"} %llu\n",
+			method_name(&m->methods[i]), (unsigned long long)s->count);
+		fprintf(f, "pvnode_csi_call_duration_seconds_sum{method=\"%s\"} %.9g\n", method_name(&m->methods[i]),
+			s->sum);
+		fprintf(f, "pvnode_csi_call_duration_seconds_count{method=\"%s\"} %llu\n", method_name(&m->methods[i]),
+			(unsigned long long)s->count);
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+#define MAX_DRIVERS 16
+struct census {
+	char names[MAX_DRIVERS][32];
+	size_t n;
+	unsigned staged[MAX_DRIVERS], published[MAX_DRIVERS];
+};
+
+/* The drivers this pvnode serves, each counted from zero. */
+static void census_init(const struct csi_service *svc, struct census *c)
+{
+	char list[512], *save = NULL;
+	memset(c, 0, sizeof(*c));
+	snprintf(list, sizeof(list), "%s", pv_driver_names());
+	for (char *d = strtok_r(list, ", ", &save); d && c->n < MAX_DRIVERS; d = strtok_r(NULL, ", ", &save))
+		if (csi_serves_driver(svc, d))
+			snprintf(c->names[c->n++], sizeof(c->names[0]), "%s", d);
+}
+
+static void census_count(struct census *c, const struct pv_volume_state *st)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->names[i], st->pv.driver) == 0) {
+			c->staged[i] += st->phase == PV_NODE_STAGED;
+			c->published[i] += st->phase == PV_NODE_STAGED && st->n_targets > 0;
+		}
+}
+
+static void volumes(FILE *f, const struct csi_service *svc)
+{
+	struct census c;
+	char **names = NULL;
+
+	census_init(svc, &c);
+	if (pv_engine_volumes(svc->engine, &names, NULL) == 0)
+		for (char **n = names; n && *n; n++) {
+			struct pv_volume_state st;
+			if (pv_engine_state(svc->engine, *n, &st, NULL) < 0)
+				continue;
+			census_count(&c, &st);
+			pv_volume_state_free(&st);
+		}
+	pv_strv_free(names);
+	header(f, "pvnode_volumes_staged", "gauge", "Volumes staged on this node, by driver.");
+	for (size_t i = 0; i < c.n; i++)
+		fprintf(f, "pvnode_volumes_staged{driver=\"%s\"} %u\n", c.names[i], c.staged[i]);
+	header(f, "pvnode_volumes_published", "gauge", "Volumes staged on this node and published at a target, by driver.");
+	for (size_t i = 0; i < c.n; i++)
+		fprintf(f, "pvnode_volumes_published{driver=\"%s\"} %u\n", c.names[i], c.published[i]);
+}
+
+static void counters(FILE *f, const struct csi_service *svc)
+{
+	struct pv_engine_counters k;
+	pv_engine_counters(svc->engine, &k);
+	header(f, "pvnode_helper_restarts_total", "counter",
+	       "Userspace data-path helpers found dead and restarted (result ok) or not (failed).");
+	fprintf(f, "pvnode_helper_restarts_total{result=\"ok\"} %llu\n", (unsigned long long)k.helper_restarts);
+	fprintf(f, "pvnode_helper_restarts_total{result=\"failed\"} %llu\n",
+		(unsigned long long)k.helper_restart_failures);
+	header(f, "pvnode_fence_refusals_total", "counter",
+	       "Requests refused because another node holds the volume: a backend fence at stage, or a "
+	       "single-node volume at ControllerPublishVolume.");
+	fprintf(f, "pvnode_fence_refusals_total{where=\"stage\"} %llu\n", (unsigned long long)k.fence_refusals_stage);
+	fprintf(f, "pvnode_fence_refusals_total{where=\"controller_publish\"} %llu\n",
+		(unsigned long long)k.fence_refusals_publish);
+	header(f, "pvnode_reconcile_findings_total", "counter",
+	       "What reconciling the node journal with the mounts and helpers found, by finding.");
+	const struct { const char *name; uint64_t v; } fx[] = {
+		{ "helper_restarted", k.helper_restarts }, { "helper_restart_failed", k.helper_restart_failures },
+		{ "interrupted_undone", k.interrupted_undone }, { "interrupted_undo_failed", k.interrupted_failed },
+		{ "mount_lost", k.mounts_lost },
+	};
+	for (size_t i = 0; i < sizeof(fx) / sizeof(fx[0]); i++)
+		fprintf(f, "pvnode_reconcile_findings_total{finding=\"%s\"} %llu\n", fx[i].name, (unsigned long long)fx[i].v);
+}
+
+static void process(FILE *f, const struct csi_metrics *m)
+{
+	long long rss = 0;
+	char line[128], *end;
+	FILE *sm = fopen("/proc/self/statm", "re");
+	if (sm) {   /* "size resident shared ..." in pages */
+		if (fgets(line, sizeof(line), sm)) {
+			strtoll(line, &end, 10);
+			rss = strtoll(end, NULL, 10);
+		}
+		fclose(sm);
+	}
+	header(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	fprintf(f, "process_resident_memory_bytes %lld\n", rss * sysconf(_SC_PAGESIZE));
+	header(f, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+	fprintf(f, "process_start_time_seconds %.3f\n", m->start_time);
+}
+
+/* The whole exposition; malloc'd. */
+static char *render(struct csi_metrics *m, size_t *len)
+{
+	char *buf = NULL;
+	const struct csi_service *svc = m->svc;
+	FILE *f = open_memstream(&buf, len);
+	if (!f)
+		return NULL;
+	header(f, "pvnode_build_info", "gauge", "pvnode's version, CSI driver name and role.");
+	fprintf(f, "pvnode_build_info{version=\"%s\",driver_name=\"%s\",role=\"%s\"} 1\n", PV_VERSION,
+		csi_driver_name(svc), svc->role == CSI_ROLE_NODE ? "node" : svc->role == CSI_ROLE_CONTROLLER ? "controller" : "all");
+	calls(f, m);
+	volumes(f, svc);
+	counters(f, svc);
+	process(f, m);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, char *body, size_t len, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct csi_metrics *m = cls;
+	(void)version;
+	(void)upload;
+	(void)con_cls;
+	if (*upload_size)   /* a body: not ours to read */
+		return MHD_NO;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, strdup("only GET /metrics\n"), 18, "text/plain");
+	if (strcmp(url, "/metrics") != 0)
+		return reply(c, MHD_HTTP_NOT_FOUND, strdup("pvnode serves /metrics\n"), 23, "text/plain");
+	size_t len = 0;
+	char *body = render(m, &len);
+	if (!body)
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, strdup("out of memory\n"), 14, "text/plain");
+	return reply(c, MHD_HTTP_OK, body, len, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	pv_warn("metrics: %s", line);
+}
+
+/* "IP:PORT" or "[IPv6]:PORT" (numeric only: the address a daemon binds). */
+static int parse_address(const char *address, struct sockaddr_storage *sa, socklen_t *len, struct pv_err *err)
+{
+	char host[128];
+	const char *port;
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+
+	if (address[0] == '[') {
+		const char *close = strchr(address, ']');
+		if (!close || close[1] != ':' || (size_t)(close - address - 1) >= sizeof(host))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "--metrics-address %s: expected [IPv6]:PORT", address);
+		snprintf(host, sizeof(host), "%.*s", (int)(close - address - 1), address + 1);
+		port = close + 2;
+	} else {
+		const char *colon = strrchr(address, ':');
+		if (!colon || colon == address || (size_t)(colon - address) >= sizeof(host))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "--metrics-address %s: expected IP:PORT, e.g. 127.0.0.1:9820", address);
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - address), address);
+		port = colon + 1;
+	}
+	char *end;
+	long n = strtol(port, &end, 10);
+	int g = getaddrinfo(host, port, &hints, &res);
+	if (g != 0 || !res || *end || n <= 0 || n > 65535) {
+		if (res)
+			freeaddrinfo(res);
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "--metrics-address %s: '%s' is not a numeric IP address or '%s' not a port (1-65535)",
+				  address, host, port);
+	}
+	memcpy(sa, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static double unix_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int csi_metrics_start(const char *address, const struct csi_service *svc, struct csi_metrics **out,
+		      struct pv_err *err)
+{
+	struct sockaddr_storage sa = {0};
+	socklen_t salen = 0;
+	sigset_t all, old;
+	int r = parse_address(address, &sa, &salen, err);
+
+	if (r < 0)
+		return r;
+	struct csi_metrics *m = calloc(1, sizeof(*m));
+	if (!m)
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	m->svc = svc;
+	m->methods = csi_methods(&m->n_methods);
+	m->stats = calloc(m->n_methods, sizeof(*m->stats));
+	m->start_time = unix_now();
+	pthread_mutex_init(&m->mu, NULL);
+	/* its thread must never take SIGTERM: signals belong to the server's sigwait thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (m->stats)
+		m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+					     (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+					     0, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+					     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_CONNECTION_LIMIT, 16u,
+					     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	r = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!m->daemon) {
+		csi_metrics_stop(m);
+		return pv_err_set(err, -EADDRNOTAVAIL, PV_E_INVALID,
+				  "--metrics-address %s: cannot listen there (%s; is the port taken, or the address "
+				  "not this host's?)", address, strerror(r ? r : EADDRINUSE));
+	}
+	pv_info("serving metrics on http://%s/metrics", address);
+	*out = m;
+	return 0;
+}
+
+void csi_metrics_stop(struct csi_metrics *m)
+{
+	if (!m)
+		return;
+	if (m->daemon)
+		MHD_stop_daemon(m->daemon);
+	pthread_mutex_destroy(&m->mu);
+	free(m->stats);
+	free(m);
+}
