@@ -25,17 +25,6 @@
 
 #define REQ_MAX (64 * 1024)
 
-static const char *kind_name(enum pv_err_kind k)
-{
-	static const char *const names[] = {
-		[PV_E_NONE] = "internal", [PV_E_INTERNAL] = "internal", [PV_E_INVALID] = "invalid",
-		[PV_E_NOT_FOUND] = "not-found", [PV_E_EXISTS] = "exists", [PV_E_POLICY] = "policy",
-		[PV_E_BUSY] = "busy", [PV_E_UNAVAILABLE] = "unavailable", [PV_E_RANGE] = "range",
-		[PV_E_RESOURCE] = "resource", [PV_E_UNSUPPORTED] = "unsupported",
-	};
-	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "internal";
-}
-
 static int read_request(char *buf, size_t cap, size_t *len, struct pv_err *err)
 {
 	size_t n = 0;
@@ -150,7 +139,7 @@ static void write_reply(json_t *reply, const struct pv_err *err, int r)
 	json_t *out = r == 0 ? reply : json_object();
 	json_object_set_new(out, "ok", json_boolean(r == 0));
 	if (r < 0) {
-		json_object_set_new(out, "kind", json_string(kind_name(err->kind)));
+		json_object_set_new(out, "kind", json_string(pvr_kind_name(err->kind)));
 		json_object_set_new(out, "errno", json_integer(err->code ? err->code : r));
 		json_object_set_new(out, "error", json_string(err->msg[0] ? err->msg : strerror(-r)));
 	}
