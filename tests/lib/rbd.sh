@@ -57,9 +57,19 @@ helper_stop() {
 
 status_get() { sed -n "s/^$2=//p" "$1" 2>/dev/null; }
 
-# cleanup: helpers this test started (by pid), before the cluster goes
+# cleanup, before the cluster goes: filesystems on our loop devices, the loop devices
+# over our FUSE files (while those are still mounted: a lazily unmounted FUSE file shows
+# as "/disk" and cannot be matched any more), then the helpers this test started.
 _rbd_cleanup_helpers() {
-	local p
+	local p f m
+	for f in /sys/block/loop*/loop/backing_file; do
+		[ -e "$f" ] && grep -q "^$TESTDIR/" "$f" 2>/dev/null || continue
+		p=/dev/$(basename "$(dirname "$(dirname "$f")")")
+		for m in $(awk -v d="$p" '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 2) == d) print $5; break } }' /proc/self/mountinfo); do
+			umount -l "$m"
+		done
+		losetup -d "$p"
+	done
 	for p in "${RBD_HELPERS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${RBD_HELPERS[@]}"; do
 		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -67,5 +77,5 @@ _rbd_cleanup_helpers() {
 		wait "$p" 2>/dev/null
 	done
 }
-CLEANUP_HOOKS+=(cleanup_mounts_and_loops _rbd_cleanup_helpers)
+CLEANUP_HOOKS+=(_rbd_cleanup_helpers)
 [ -x "$RBD_CTL" ] || { echo "FAIL: no pvnode-rbd at $RBD_CTL (build with librbd-dev)" >&2; exit 1; }
