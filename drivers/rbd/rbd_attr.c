@@ -396,23 +396,10 @@ void pvr_cred_wipe(struct pvr_cred *c)
 	explicit_bzero(c, sizeof(*c));
 }
 
-static const char *const pvr_kind_names[] = {
-	[PV_E_NONE] = "internal", [PV_E_INTERNAL] = "internal", [PV_E_INVALID] = "invalid",
-	[PV_E_NOT_FOUND] = "not-found", [PV_E_EXISTS] = "exists", [PV_E_POLICY] = "policy",
-	[PV_E_BUSY] = "busy", [PV_E_UNAVAILABLE] = "unavailable", [PV_E_RANGE] = "range",
-	[PV_E_RESOURCE] = "resource", [PV_E_UNSUPPORTED] = "unsupported",
-};
-#define N_KINDS (sizeof(pvr_kind_names) / sizeof(pvr_kind_names[0]))
-
-const char *pvr_kind_name(enum pv_err_kind kind)
-{
-	return (unsigned)kind < N_KINDS ? pvr_kind_names[kind] : "internal";
-}
-
 enum pv_err_kind pvr_kind_from_name(const char *name)
 {
-	for (size_t i = PV_E_INTERNAL; name && i < N_KINDS; i++)
-		if (strcmp(name, pvr_kind_names[i]) == 0)
-			return (enum pv_err_kind)i;
+	for (int k = PV_E_INTERNAL; name && k <= PV_E_UNSUPPORTED; k++)
+		if (strcmp(name, pv_err_kind_name((enum pv_err_kind)k)) == 0)
+			return (enum pv_err_kind)k;
 	return PV_E_INTERNAL;
 }

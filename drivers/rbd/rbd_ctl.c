@@ -8,8 +8,8 @@
  *    "features":"layering,exclusive-lock","dataPool":"ec","size":1073741824}
  *   → {"ok":true,"created":true,"size":1073741824}
  *   → {"ok":false,"kind":"exists","errno":-17,"error":"image rbd/db exists with ..."}
- * kinds: invalid not-found exists policy busy unavailable range resource unsupported
- * internal. Exit status 0 when the reply says ok, 1 otherwise. The key is read from
+ * kinds: pv_err_kind_name()'s: invalid not-found exists refused busy unavailable
+ * out-of-range exhausted unsupported internal. Exit status 0 when the reply says ok, 1 otherwise. The key is read from
  * stdin only, given to librados in memory and wiped from our buffers; the process is
  * not dumpable. Every librados call is bounded by the request's timeouts.
  */
@@ -139,7 +139,7 @@ static void write_reply(json_t *reply, const struct pv_err *err, int r)
 	json_t *out = r == 0 ? reply : json_object();
 	json_object_set_new(out, "ok", json_boolean(r == 0));
 	if (r < 0) {
-		json_object_set_new(out, "kind", json_string(pvr_kind_name(err->kind)));
+		json_object_set_new(out, "kind", json_string(pv_err_kind_name(err->kind ? err->kind : PV_E_INTERNAL)));
 		json_object_set_new(out, "errno", json_integer(err->code ? err->code : r));
 		json_object_set_new(out, "error", json_string(err->msg[0] ? err->msg : strerror(-r)));
 	}

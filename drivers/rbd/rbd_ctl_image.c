@@ -5,7 +5,7 @@
  *
  * Idempotent where the driver needs it: create of an image that exists with the same
  * size reuses it, remove of a missing image succeeds with "existed":false. A live
- * watcher blocks remove (kind policy, naming its address) unless the request names it
+ * watcher blocks remove (kind refused, naming its address) unless the request names it
  * in "blocklist" (this volume's own dead helper), which is then blocklisted first, so a
  * crashed helper's watch does not block deletion for 30 s.
  */

@@ -9,7 +9,7 @@
  * --node-id in the image metadata (pvnode.holder) so another node's refusal can name
  * us. Then it serves <mountpoint>/disk through blockfuse until SIGTERM, when it stops
  * serving, flushes, forgets the holder record, releases the lock and exits 0.
- * Readiness goes to fd 3 (rbd_ready.h):
+ * Readiness goes to fd 3 (the shared protocol of pvnode/driver/helper.h):
  *   "READY client=<rados client address> size=<bytes>"  or  "ERROR <kind> <errno> <sentence>"
  * The client address is what `pvnode-rbd remove` / fence-release blocklist when this
  * helper died. SIGUSR1: re-read the image size (after a resize).
@@ -22,7 +22,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +31,8 @@
 #include "rbd_cluster.h"
 #include "rbd_ctl.h"
 #include "rbd_io.h"
-#include "rbd_ready.h"
-#include "pvnode/blockfuse.h"
+#include "pvnode/driver/blockfuse.h"
+#include "pvnode/driver/helper.h"
 #include "pvnode/util.h"
 
 struct helper_args {
@@ -42,7 +41,7 @@ struct helper_args {
 };
 
 static struct pvr_io *g_io;
-static char g_ready[512];
+static struct pv_map g_ready;
 
 static void on_usr1(int sig)
 {
@@ -54,7 +53,7 @@ static void on_usr1(int sig)
 static void on_ready(void *ctx)
 {
 	(void)ctx;
-	pvr_ready_ok(g_ready);
+	pv_helper_child_ready(&g_ready);
 }
 
 static int parse_args(int argc, char **argv, struct helper_args *a, struct pv_err *err)
@@ -111,32 +110,13 @@ static int make_target(const struct helper_args *a, struct pvr_target *t, struct
 /* {"userID": ..., "userKey": ...} on stdin, then EOF. */
 static int read_secrets(struct pvr_cred *c, struct pv_err *err)
 {
-	static char buf[8192];
-	size_t n = 0;
-	ssize_t r;
-	json_error_t je;
-	while (n < sizeof(buf) - 1 && (r = read(0, buf + n, sizeof(buf) - 1 - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		n += (size_t)r;
-	}
-	json_t *j = json_loadb(buf, n, 0, &je);
-	explicit_bzero(buf, sizeof(buf));
-	struct pv_map m = { 0 };
-	const char *k;
-	json_t *v;
-	json_object_foreach(j, k, v)
-		if (json_is_string(v))
-			pv_map_set(&m, k, json_string_value(v));
-	json_t *key = json_object_get(j, "userKey");
-	if (json_is_string(key))
-		explicit_bzero((char *)json_string_value(key), json_string_length(key));
-	json_decref(j);
-	int rc = pvr_cred_from_map(&m, c, err);
-	pv_map_free_secure(&m);
-	return rc;
+	struct pv_secrets s;
+	pv_secrets_init(&s);
+	int r = pv_helper_child_secrets(&s, err);
+	if (r == 0)
+		r = pvr_cred_from_map(&s.map, c, err);
+	pv_secrets_free(&s);
+	return r;
 }
 
 /* The exclusive lock before anything is served; a refusal names the holder's node. */
@@ -217,8 +197,10 @@ static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t
 	if (r < 0)
 		return r;
 	pvr_io_ops(&ops);
-	snprintf(g_ready, sizeof(g_ready), "client=%s size=%llu", client,
-		 (unsigned long long)pvr_io_size(g_io));
+	char size[32];
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)pvr_io_size(g_io));
+	pv_map_set(&g_ready, "client", client);
+	pv_map_set(&g_ready, "size", size);
 	signal(SIGUSR1, on_usr1);
 	struct pv_blockfuse_cfg bc = { .mountpoint = a->mnt, .file_name = "disk", .block_size = 512,
 				       .readonly = a->readonly, .on_ready = on_ready };
@@ -240,13 +222,11 @@ int main(int argc, char **argv)
 	rbd_image_t img = NULL;
 	int r;
 
-	pv_process_harden();
-	pv_log_setup(getenv("PVNODE_DEBUG") ? PV_LOG_DEBUG : PV_LOG_INFO, false, "pvnode-rbd-fuse");
-	pvr_ready_init();
+	pv_helper_child_init("pvnode-rbd-fuse");
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = parse_args(argc, argv, &a, &err)) < 0 || (r = make_target(&a, &t, &err)) < 0 ||
 	    (r = read_secrets(&c, &err)) < 0)
-		return pvr_ready_error(&err);
+		return pv_helper_child_fail(&err);
 	if (chdir("/") < 0) { /* harmless */ }
 	r = pvr_connect(&t, &c, tuning(), &conn, &err);
 	pvr_cred_wipe(&c);
@@ -265,7 +245,7 @@ int main(int argc, char **argv)
 		rbd_close(img);
 	pvr_disconnect(&conn);
 	if (r < 0)
-		return pvr_ready_error(&err);
+		return pv_helper_child_fail(&err);
 	pv_info("stopped; %s/%s released", t.pool, t.image);
 	return 0;
 }

@@ -21,7 +21,7 @@
 
 #include <rbd/librbd.h>
 
-#include "pvnode/blockfuse.h"
+#include "pvnode/driver/blockfuse.h"
 #include "pvnode/error.h"
 
 struct pvr_io;

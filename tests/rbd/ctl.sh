@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/rbd/ctl.sh — pvnode-rbd against a private cluster: one JSON request in, one JSON
-# reply out, with the error kinds the driver maps (invalid, not-found, exists, policy,
-# range, unavailable), credentials and an unreachable cluster failing clearly and in
+# reply out, with the error kinds the driver maps (invalid, not-found, exists, refused,
+# out-of-range, unavailable), credentials and an unreachable cluster failing clearly and in
 # bounded time, remove refused while a live helper watches the image but not blocked by
 # a dead one, break-lock fencing a stopped holder (its late writes fail), snapshots and
 # format-2 clones with the snapshot trash.
@@ -38,7 +38,7 @@ assert_contains "$LAST_OUT" '"exists":false'
 step "resize grows only"
 ctl_ok '"op":"resize","image":"a","size":134217728'
 assert_contains "$(rbd_cli info "$CEPH_POOL/a")" "size 128 MiB"
-ctl_fails range '"op":"resize","image":"a","size":1048576'
+ctl_fails out-of-range '"op":"resize","image":"a","size":1048576'
 assert_contains "$LAST_OUT" "cannot shrink"
 
 step "metadata"
@@ -89,7 +89,7 @@ assert_contains "$out" '"kind":"unavailable"'
 step "remove: refused while a live helper watches, not blocked by a dead one"
 helper_start a --exclusive --node-id node-a || fail "helper: $HELPER_LINE"
 client=$(sed 's/.*client=\([^ ]*\).*/\1/' <<<"$HELPER_LINE")
-ctl_fails policy '"op":"remove","image":"a"'
+ctl_fails refused '"op":"remove","image":"a"'
 assert_contains "$LAST_OUT" "client at $client"
 echo "refused: $LAST_OUT"
 kill -9 "$HELPER_PID"; wait "$HELPER_PID" 2>/dev/null || true
@@ -110,7 +110,7 @@ A=$HELPER_PID A_MNT=$HELPER_MNT A_STATUS=$HELPER_STATUS
 dd if=/dev/zero of="$A_MNT/disk" bs=4096 count=1 conv=notrunc oflag=direct status=none || fail "write as holder"
 ctl_ok '"op":"lock-owners","image":"f"'
 assert_contains "$LAST_OUT" '"holder":"node-a"'
-ctl_fails policy '"op":"break-lock","image":"f","node":"node-x"'
+ctl_fails refused '"op":"break-lock","image":"f","node":"node-x"'
 assert_contains "$LAST_OUT" "held by node node-a, not node-x"
 kill -STOP "$A"
 ctl_ok '"op":"break-lock","image":"f","node":"node-a"'
@@ -138,7 +138,7 @@ assert_contains "$LAST_OUT" '"name":"s1"'
 ctl_ok '"op":"clone","image":"f","snap":"s1","dest":"f-clone"'
 ctl_ok '"op":"children","image":"f","snap":"s1"'
 assert_contains "$LAST_OUT" '"image":"f-clone"'
-ctl_fails policy '"op":"remove","image":"f"'
+ctl_fails refused '"op":"remove","image":"f"'
 assert_contains "$LAST_OUT" "1 snapshot"
 ctl_ok '"op":"snap-remove","image":"f","snap":"s1"'      # has a clone: to the snapshot trash
 ctl_ok '"op":"snap-list","image":"f"'

@@ -42,7 +42,7 @@ umount "$TESTDIR/m"
 step "a second exclusive instance is refused, naming node-a"
 helper_start vol --exclusive --node-id node-b && fail "a second exclusive helper became ready"
 echo "$HELPER_LINE"
-assert_contains "$HELPER_LINE" "ERROR policy" "refusal"
+assert_contains "$HELPER_LINE" "ERROR refused" "refusal"
 assert_contains "$HELPER_LINE" "node node-a" "refusal"
 rc=0; wait "$HELPER_PID" || rc=$?
 assert_eq "$rc" 3 "refused helper's exit status"
