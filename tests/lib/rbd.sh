@@ -70,6 +70,9 @@ _rbd_cleanup_helpers() {
 		done
 		losetup -d "$p"
 	done
+	for m in $(awk -v d="$TESTDIR/" 'index($5, d) == 1 && / - fuse/ { print $5 }' /proc/self/mountinfo); do
+		umount -l "$m"   # a FUSE server whose cluster is gone may never answer
+	done
 	for p in "${RBD_HELPERS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${RBD_HELPERS[@]}"; do
 		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
