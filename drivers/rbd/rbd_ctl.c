@@ -129,7 +129,7 @@ static int run(struct pvr_req *q, char *text, size_t len, struct pv_err *err)
 		r = pvr_connect(&q->t, &cred, NULL, &q->conn, err);
 	pvr_cred_wipe(&cred);
 	wipe_request(q->json, text, len);
-	if (r == 0)
+	if (r == 0 && op)
 		r = op->run(q, err);
 	return r;
 }

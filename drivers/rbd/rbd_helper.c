@@ -42,12 +42,15 @@ struct helper_args {
 
 static struct pvr_io *g_io;
 static struct pv_map g_ready;
+static volatile sig_atomic_t g_resize;   /* SIGUSR1: re-read the size */
+static int g_wake_fd = -1;               /* wakes the I/O watchdog */
 
 static void on_usr1(int sig)
 {
+	uint64_t one = 1;
 	(void)sig;
-	if (g_io)
-		pvr_io_refresh(g_io);
+	g_resize = 1;
+	if (g_wake_fd >= 0 && write(g_wake_fd, &one, sizeof(one)) < 0) { /* already awake */ }
 }
 
 static void on_ready(void *ctx)
@@ -146,7 +149,7 @@ static void release_lock(rbd_image_t img, const char *node)
 {
 	char holder[256];
 	size_t n = sizeof(holder);
-	if (rbd_metadata_get(img, PVR_HOLDER_KEY, holder, &n) == 0 && strcmp(holder, node) == 0)
+	if (node && rbd_metadata_get(img, PVR_HOLDER_KEY, holder, &n) == 0 && strcmp(holder, node) == 0)
 		rbd_metadata_remove(img, PVR_HOLDER_KEY);
 	rbd_lock_release(img);
 }
@@ -192,7 +195,7 @@ static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t
 	struct pv_blockfuse_ops ops;
 	client_address(conn->cluster, client, sizeof(client));
 	struct pvr_io_cfg ic = { .image = img, .readonly = a->readonly, .status_path = a->status,
-				 .client_addr = client };
+				 .client_addr = client, .resize_flag = &g_resize };
 	int r = pvr_io_start(&ic, &g_io, err);
 	if (r < 0)
 		return r;
@@ -201,6 +204,7 @@ static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)pvr_io_size(g_io));
 	pv_map_set(&g_ready, "client", client);
 	pv_map_set(&g_ready, "size", size);
+	g_wake_fd = pvr_io_wake_fd(g_io);
 	signal(SIGUSR1, on_usr1);
 	struct pv_blockfuse_cfg bc = { .mountpoint = a->mnt, .file_name = "disk", .block_size = 512,
 				       .readonly = a->readonly, .on_ready = on_ready };
@@ -224,10 +228,9 @@ int main(int argc, char **argv)
 
 	pv_helper_child_init("pvnode-rbd-fuse");
 	signal(SIGPIPE, SIG_IGN);
-	if ((r = parse_args(argc, argv, &a, &err)) < 0 || (r = make_target(&a, &t, &err)) < 0 ||
-	    (r = read_secrets(&c, &err)) < 0)
+	if (parse_args(argc, argv, &a, &err) < 0 || make_target(&a, &t, &err) < 0 ||
+	    read_secrets(&c, &err) < 0)
 		return pv_helper_child_fail(&err);
-	if (chdir("/") < 0) { /* harmless */ }
 	r = pvr_connect(&t, &c, tuning(), &conn, &err);
 	pvr_cred_wipe(&c);
 	if (r == 0)

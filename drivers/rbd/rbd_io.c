@@ -179,6 +179,11 @@ void pvr_io_refresh(struct pvr_io *io)
 	if (write(io->efd, &one, sizeof(one)) < 0) { /* already woken */ }
 }
 
+int pvr_io_wake_fd(const struct pvr_io *io)
+{
+	return io->efd;
+}
+
 bool pvr_io_fenced(const struct pvr_io *io)
 {
 	return __atomic_load_n(&io->state, __ATOMIC_RELAXED) == ST_FENCED;
@@ -207,7 +212,10 @@ static void *watchdog(void *arg)
 		struct pollfd p = { .fd = io->efd, .events = POLLIN };
 		uint64_t v;
 		if (poll(&p, 1, 1000) > 0 && read(io->efd, &v, sizeof(v)) < 0) { /* spurious */ }
-		if (__atomic_exchange_n(&io->refresh, 0, __ATOMIC_RELAXED))
+		bool sig = io->cfg.resize_flag && *io->cfg.resize_flag;
+		if (sig)
+			*io->cfg.resize_flag = 0;
+		if (__atomic_exchange_n(&io->refresh, 0, __ATOMIC_RELAXED) || sig)
 			refresh_size(io);
 		int64_t idle = now_ms() - __atomic_load_n(&io->last_done_ms, __ATOMIC_RELAXED);
 		if (__atomic_load_n(&io->inflight, __ATOMIC_RELAXED) > 0 && idle > io->cfg.stall_s * 1000L) {

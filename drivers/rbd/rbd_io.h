@@ -16,6 +16,7 @@
 #ifndef PVNODE_RBD_IO_H
 #define PVNODE_RBD_IO_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ struct pvr_io_cfg {
 	const char *status_path;   /* NULL: none */
 	const char *client_addr;   /* shown in the status file */
 	int stall_s;               /* I/O outstanding this long with none completing: down */
+	volatile sig_atomic_t *resize_flag; /* set (by SIGUSR1): re-read the size */
 };
 
 int pvr_io_start(const struct pvr_io_cfg *cfg, struct pvr_io **out, struct pv_err *err);
@@ -39,8 +41,11 @@ int pvr_io_start(const struct pvr_io_cfg *cfg, struct pvr_io **out, struct pv_er
 void pvr_io_stop(struct pvr_io *io);
 void pvr_io_ops(struct pv_blockfuse_ops *ops);
 uint64_t pvr_io_size(void *io);
-/* Re-read the size soon (async-signal-safe: for SIGUSR1). */
+/* Re-read the size soon. */
 void pvr_io_refresh(struct pvr_io *io);
+/* An eventfd: writing 1 to it (after setting *resize_flag) wakes the watchdog; for a
+ * signal handler. */
+int pvr_io_wake_fd(const struct pvr_io *io);
 /* Has a write been refused because we lost the lock / were blocklisted? */
 bool pvr_io_fenced(const struct pvr_io *io);
 

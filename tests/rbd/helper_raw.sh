@@ -3,7 +3,7 @@
 # image as a FUSE file a loop device + ext4 can use, holds the exclusive lock so a
 # second --exclusive instance is refused naming the first node, serves read-only
 # without a lock, fails I/O in bounded time while the OSD is stopped and recovers after,
-# and on SIGTERM releases everything (no lock, no watcher, no holder record).
+# shows a resize done by pvnode-rbd while it holds the lock, and on SIGTERM releases everything (no lock, no watcher, no holder record).
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/ceph.sh"
 . "$(dirname "$0")/../lib/rbd.sh"
@@ -78,6 +78,13 @@ done
 [ $ok = 1 ] || fail "I/O did not recover after SIGCONT"
 assert_eq "$(status_get "$A_STATUS" state)" up "status after recovery"
 mount "$dev" "$TESTDIR/m" 2>/dev/null && umount "$TESTDIR/m"
+
+step "resize while served: the FUSE file grows (header watch, SIGUSR1)"
+rbd_ctl '"op":"resize","image":"vol","size":402653184' >/dev/null || fail "resize under the helper"
+kill -USR1 "$A"
+for i in $(seq 1 40); do [ "$(stat -c %s "$A_MNT/disk")" = 402653184 ] && break; sleep 0.1; done
+assert_eq "$(stat -c %s "$A_MNT/disk")" 402653184 "FUSE file size after resize"
+assert_eq "$(status_get "$A_STATUS" size)" 402653184 "status size after resize"
 
 step "SIGTERM: lock, holder record and watch released"
 losetup -d "$dev"
