@@ -92,8 +92,8 @@ static int parse_common(json_t *req, const struct pvr_op *op, struct pvr_target 
 
 static const struct pvr_op *find_op(const char *name)
 {
-	const struct pvr_op *tables[] = { pvr_image_ops, pvr_snap_ops };
-	for (size_t i = 0; name && i < 2; i++)
+	const struct pvr_op *tables[] = { pvr_image_ops, pvr_snap_ops, pvr_lock_ops };
+	for (size_t i = 0; name && i < 3; i++)
 		for (const struct pvr_op *o = tables[i]; o->name; o++)
 			if (strcmp(o->name, name) == 0)
 				return o;

@@ -1,11 +1,11 @@
 /*
  * rbd_ctl_image.c — pvnode-rbd's image operations: create, info, remove, resize,
- * lock-owners, break-lock, metadata-get / metadata-set / metadata-remove, plus the
- * request helpers every operation uses.
+ * metadata-get / metadata-set / metadata-remove, plus the request helpers every
+ * operation uses (the lock operations are in rbd_ctl_lock.c).
  *
  * Idempotent where the driver needs it: create of an image that exists with the same
  * size reuses it, remove of a missing image succeeds with "existed":false. A live
- * watcher blocks remove (kind refused, naming its address) unless the request names it
+ * watcher blocks remove (kind in-use, naming its address) unless the request names it
  * in "blocklist" (this volume's own dead helper), which is then blocklisted first, so a
  * crashed helper's watch does not block deletion for 30 s.
  */
@@ -158,59 +158,6 @@ static int list_watchers(struct pvr_req *q, rbd_image_t img, json_t **out, struc
 	return 0;
 }
 
-/* The exclusive lock's owners as librbd names them (what rbd_lock_break takes); needs
- * an image opened read-write. */
-static int lock_owners(struct pvr_req *q, rbd_image_t img, json_t **out, struct pv_err *err)
-{
-	char *owners[8];
-	size_t n = 8;
-	rbd_lock_mode_t mode;
-	int r = rbd_lock_get_owners(img, &mode, owners, &n);
-	*out = json_array();
-	if (r == -ENOENT)
-		return 0;         /* nobody holds it */
-	if (r < 0) {
-		json_decref(*out);
-		return pvr_fail(&q->conn, r, "cannot read the lock owners of", err);
-	}
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(*out, json_string(owners[i]));
-	rbd_lock_get_owners_cleanup(owners, n);
-	return 0;
-}
-
-/* [{"client":"client.4123","cookie":"auto 1402...","address":"127.0.0.1:0/..."}]: who
- * holds the header lock (the managed exclusive lock among them); works read-only. */
-static int lockers(struct pvr_req *q, rbd_image_t img, json_t **out, struct pv_err *err)
-{
-	char tag[256], clients[4096], cookies[4096], addrs[4096];
-	size_t tl = sizeof(tag), cl = sizeof(clients), kl = sizeof(cookies), al = sizeof(addrs);
-	int excl = 0;
-	ssize_t n = rbd_list_lockers(img, &excl, tag, &tl, clients, &cl, cookies, &kl, addrs, &al);
-	*out = json_array();
-	if (n < 0) {
-		json_decref(*out);
-		return pvr_fail(&q->conn, (int)n, "cannot list the lockers of", err);
-	}
-	const char *c = clients, *k = cookies, *a = addrs;
-	for (ssize_t i = 0; i < n; i++) {
-		json_array_append_new(*out, json_pack("{s:s,s:s,s:s}", "client", c, "cookie", k,
-						      "address", a));
-		c += strlen(c) + 1;
-		k += strlen(k) + 1;
-		a += strlen(a) + 1;
-	}
-	return 0;
-}
-
-/* The node recorded as fence holder in the image metadata, "" if none. */
-static void read_holder(rbd_image_t img, char *buf, size_t len)
-{
-	size_t n = len;
-	if (rbd_metadata_get(img, PVR_HOLDER_KEY, buf, &n) < 0)
-		buf[0] = '\0';
-}
-
 static int info_fields(struct pvr_req *q, rbd_image_t img, struct pv_err *err)
 {
 	uint64_t size = 0, features = 0;
@@ -221,12 +168,12 @@ static int info_fields(struct pvr_req *q, rbd_image_t img, struct pv_err *err)
 		return pvr_fail(&q->conn, r, "cannot read", err);
 	if ((r = list_watchers(q, img, &watchers, err)) < 0)
 		return r;
-	if ((r = lockers(q, img, &owners, err)) < 0) {
+	if ((r = pvr_lockers(q, img, &owners, err)) < 0) {
 		json_decref(watchers);
 		return r;
 	}
 	pvr_features_text(features, text, sizeof(text));
-	read_holder(img, holder, sizeof(holder));
+	pvr_read_holder(img, holder, sizeof(holder));
 	json_object_set_new(q->reply, "size", json_integer((json_int_t)size));
 	json_object_set_new(q->reply, "features", json_string(text));
 	json_object_set_new(q->reply, "featureBits", json_integer((json_int_t)features));
@@ -252,39 +199,6 @@ static int op_info(struct pvr_req *q, struct pv_err *err)
 	return r;
 }
 
-/* A client address as watchers show it: "127.0.0.1:0/3141592", "[::1]:0/42". */
-static bool client_addr_valid(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	const char *slash = s ? strrchr(s, '/') : NULL;
-	if (n < 5 || n > 80 || !slash || !slash[1] || strspn(slash + 1, "0123456789") != strlen(slash + 1))
-		return false;
-	if (strncmp(s, "v1:", 3) == 0 || strncmp(s, "v2:", 3) == 0)
-		s += 3;
-	return strspn(s, "0123456789abcdefABCDEF.:[]") == (size_t)(slash - s);
-}
-
-/* Blocklist the addresses in request.blocklist (the volume's own dead helpers). */
-static int blocklist_dead(struct pvr_req *q, json_t *list, struct pv_err *err)
-{
-	size_t i;
-	json_t *v;
-	if (!list)
-		return 0;
-	if (!json_is_array(list))
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "request.blocklist: expected a list of client addresses");
-	json_array_foreach(list, i, v) {
-		const char *a = json_string_value(v);
-		if (!client_addr_valid(a))
-			return pv_err_set(err, -EINVAL, PV_E_INVALID, "request.blocklist: \"%.80s\" is not a client "
-					  "address like 127.0.0.1:0/3141592", a ? a : "");
-		int r = rados_blocklist_add(q->conn.cluster, (char *)a, 0);
-		if (r < 0)
-			return pvr_fail(&q->conn, r, "cannot blocklist the dead client of", err);
-	}
-	return (int)json_array_size(list);
-}
-
 /* Wait (bounded) until no watcher is left; the last list in *left. */
 static int wait_unwatched(struct pvr_req *q, rbd_image_t img, bool waited, json_t **left,
 			  struct pv_err *err)
@@ -302,7 +216,7 @@ static int refuse_watched(struct pvr_req *q, json_t *left, struct pv_err *err)
 {
 	char spec[400];
 	json_t *w = json_array_get(left, 0);
-	return pv_err_set(err, -EBUSY, PV_E_POLICY,
+	return pv_err_set(err, -EBUSY, PV_E_IN_USE,
 			  "image %s is still in use by the client at %s%s (a node has it attached); "
 			  "detach it there first, or fence-release that node if it is dead",
 			  pvr_spec(&q->t, NULL, spec, sizeof(spec)),
@@ -351,7 +265,7 @@ static int remove_image(struct pvr_req *q, struct pv_err *err)
 		return pv_err_set(err, r, PV_E_POLICY, "image %s has %d snapshot%s; delete %s first",
 				  spec, users, users == 1 ? "" : "s", users == 1 ? "it" : "them");
 	if (r == -EBUSY)
-		return pv_err_set(err, r, PV_E_POLICY, "image %s is in use (it has watchers)", spec);
+		return pv_err_set(err, r, PV_E_IN_USE, "image %s is in use (it has watchers)", spec);
 	if (r < 0 && r != -ENOENT)
 		return pvr_fail(&q->conn, r, "cannot remove", err);
 	return 0;
@@ -368,9 +282,7 @@ static int op_remove(struct pvr_req *q, struct pv_err *err)
 	}
 	if (r < 0)
 		return pvr_fail(&q->conn, r, "cannot open (read-only)", err);
-	int n = blocklist_dead(q, json_object_get(q->json, "blocklist"), err);
-	if (n > 0)
-		rados_wait_for_latest_osdmap(q->conn.cluster);
+	int n = pvr_blocklist(q, json_object_get(q->json, "blocklist"), err);
 	r = n < 0 ? n : wait_unwatched(q, img, n > 0, &left, err);
 	rbd_close(img);
 	if (r == 0 && json_array_size(left) > 0)
@@ -405,70 +317,6 @@ static int op_resize(struct pvr_req *q, struct pv_err *err)
 		json_object_set_new(q->reply, "size", json_integer((json_int_t)size));
 		json_object_set_new(q->reply, "resized", json_boolean(size > have));
 	}
-	return r;
-}
-
-static int op_lock_owners(struct pvr_req *q, struct pv_err *err)
-{
-	rbd_image_t img;
-	json_t *owners = NULL, *lk = NULL;
-	char holder[256];
-	int r = pvr_req_open(q, false, &img, err);
-	if (r < 0)
-		return r;
-	r = lock_owners(q, img, &owners, err);
-	if (r == 0 && (r = lockers(q, img, &lk, err)) < 0)
-		json_decref(owners);
-	read_holder(img, holder, sizeof(holder));
-	rbd_close(img);
-	if (r < 0)
-		return r;
-	json_object_set_new(q->reply, "lockOwners", owners);
-	json_object_set_new(q->reply, "lockers", lk);
-	json_object_set_new(q->reply, "holder", json_string(holder));
-	return 0;
-}
-
-/* Break the exclusive lock of request.owner, or of whoever holds it when request.node
- * is the node recorded as holder. The owner is blocklisted, so its late writes fail. */
-static int break_owner(struct pvr_req *q, rbd_image_t img, json_t *owners, struct pv_err *err)
-{
-	const char *want = json_string_value(json_object_get(q->json, "owner"));
-	const char *node = json_string_value(json_object_get(q->json, "node"));
-	char holder[256], spec[400];
-	const char *victim = json_string_value(json_array_get(owners, 0));
-	read_holder(img, holder, sizeof(holder));
-	pvr_spec(&q->t, NULL, spec, sizeof(spec));
-	if (!want && !node)
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "break-lock needs request.owner or request.node");
-	if (want && (!victim || strcmp(want, victim) != 0))
-		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "the lock on %s is not held by %s", spec, want);
-	if (!want && node && holder[0] && strcmp(holder, node) != 0)
-		return pv_err_set(err, -EBUSY, PV_E_POLICY,
-				  "the lock on %s is held by node %s, not %s: refusing to break it", spec,
-				  holder, node);
-	int r = rbd_lock_break(img, RBD_LOCK_MODE_EXCLUSIVE, victim);
-	if (r < 0 && r != -ENOENT)
-		return pvr_fail(&q->conn, r, "cannot break the lock of", err);
-	json_object_set_new(q->reply, "broken", json_string(victim));
-	json_object_set_new(q->reply, "holder", json_string(holder));
-	return 0;
-}
-
-static int op_break_lock(struct pvr_req *q, struct pv_err *err)
-{
-	rbd_image_t img;
-	json_t *owners = NULL;
-	int r = pvr_req_open(q, false, &img, err);
-	if (r < 0)
-		return r;
-	r = lock_owners(q, img, &owners, err);
-	if (r == 0 && json_array_size(owners) == 0)
-		json_object_set_new(q->reply, "broken", json_null());   /* nothing to break */
-	else if (r == 0)
-		r = break_owner(q, img, owners, err);
-	json_decref(owners);
-	rbd_close(img);
 	return r;
 }
 
@@ -525,8 +373,6 @@ const struct pvr_op pvr_image_ops[] = {
 	{ "info", true, op_info },
 	{ "remove", true, op_remove },
 	{ "resize", true, op_resize },
-	{ "lock-owners", true, op_lock_owners },
-	{ "break-lock", true, op_break_lock },
 	{ "metadata-get", true, op_meta_get },
 	{ "metadata-set", true, op_meta_set },
 	{ "metadata-remove", true, op_meta_remove },

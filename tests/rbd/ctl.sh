@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/rbd/ctl.sh — pvnode-rbd against a private cluster: one JSON request in, one JSON
 # reply out, with the error kinds the driver maps (invalid, not-found, exists, refused,
-# out-of-range, unavailable), credentials and an unreachable cluster failing clearly and in
+# in-use, out-of-range, unavailable), credentials and an unreachable cluster failing clearly and in
 # bounded time, remove refused while a live helper watches the image but not blocked by
 # a dead one, break-lock fencing a stopped holder (its late writes fail), snapshots and
 # format-2 clones with the snapshot trash.
@@ -89,7 +89,7 @@ assert_contains "$out" '"kind":"unavailable"'
 step "remove: refused while a live helper watches, not blocked by a dead one"
 helper_start a --exclusive --node-id node-a || fail "helper: $HELPER_LINE"
 client=$(sed 's/.*client=\([^ ]*\).*/\1/' <<<"$HELPER_LINE")
-ctl_fails refused '"op":"remove","image":"a"'
+ctl_fails in-use '"op":"remove","image":"a"'
 assert_contains "$LAST_OUT" "client at $client"
 echo "refused: $LAST_OUT"
 kill -9 "$HELPER_PID"; wait "$HELPER_PID" 2>/dev/null || true
