@@ -8,7 +8,8 @@
  * (rbd_lock_acquire(EXCLUSIVE): librbd then refuses to hand it over) and records
  * --node-id in the image metadata (pvnode.holder) so another node's refusal can name
  * us. Then it serves <mountpoint>/disk through blockfuse until SIGTERM, when it stops
- * serving, flushes, forgets the holder record, releases the lock and exits 0.
+ * serving, flushes, forgets the holder record, releases the lock, writes state=stopped
+ * to the status file and exits 0.
  * Readiness goes to fd 3 (the shared protocol of pvnode/driver/helper.h):
  *   "READY client=<rados client address> size=<bytes>"  or  "ERROR <kind> <errno> <sentence>"
  * The client address is what `pvnode-rbd remove` / fence-release blocklist when this
@@ -122,21 +123,60 @@ static int read_secrets(struct pvr_cred *c, struct pv_err *err)
 	return r;
 }
 
-/* The exclusive lock before anything is served; a refusal names the holder's node. */
-static int take_lock(struct pvr_conn *conn, rbd_image_t img, const char *node, struct pv_err *err)
+/* "v1:127.0.0.1:0/42" and "127.0.0.1:0/42" name the same client. */
+static const char *bare_addr(const char *a)
+{
+	return strncmp(a, "v1:", 3) == 0 || strncmp(a, "v2:", 3) == 0 ? a + 3 : a;
+}
+
+/* Does the lock have an owner whose client still watches the image (alive, or dead for
+ * less than the OSDs' watch timeout)? Its address into `owner`. Such an owner never
+ * hands the lock over (it took it with rbd_lock_acquire), and librbd would wait for a
+ * dead one's watch to expire (30 s) before breaking its lock: refuse at once instead,
+ * and let fence-release (or the node's own detach) blocklist a dead one. */
+static bool live_owner(rbd_image_t img, char *owner, size_t len)
+{
+	char *owners[4];
+	size_t n = 4, nw = 64;
+	rbd_lock_mode_t mode;
+	rbd_image_watcher_t w[64];
+	bool live = false;
+	if (rbd_lock_get_owners(img, &mode, owners, &n) < 0 || n == 0)
+		return false;
+	snprintf(owner, len, "%s", owners[0]);
+	rbd_lock_get_owners_cleanup(owners, n);
+	if (rbd_watchers_list(img, w, &nw) < 0)
+		return true;   /* cannot tell: let the lock request decide */
+	for (size_t i = 0; i < nw && !live; i++)
+		live = strcmp(bare_addr(w[i].addr), bare_addr(owner)) == 0;
+	rbd_watchers_list_cleanup(w, nw);
+	return live;
+}
+
+static int refuse_locked(struct pvr_conn *conn, rbd_image_t img, const char *node, const char *owner,
+			 struct pv_err *err)
 {
 	char holder[256] = "", spec[400];
 	size_t n = sizeof(holder);
+	if (rbd_metadata_get(img, PVR_HOLDER_KEY, holder, &n) < 0 || !holder[0])
+		snprintf(holder, sizeof(holder), "(unrecorded, client %s)", owner[0] ? owner : "unknown");
+	return pv_err_set(err, -EBUSY, PV_E_POLICY,
+			  "image %s is locked by node %s (exclusive lock); node %s cannot attach it read-write "
+			  "(if that node is dead, break its lock with fence-release --node %s)",
+			  pvr_spec(conn->t, NULL, spec, sizeof(spec)), holder, node, holder);
+}
+
+/* The exclusive lock before anything is served; a refusal names the holder's node. */
+static int take_lock(struct pvr_conn *conn, rbd_image_t img, const char *node, struct pv_err *err)
+{
+	char owner[128] = "";
+	if (live_owner(img, owner, sizeof(owner)))
+		return refuse_locked(conn, img, node, owner, err);
 	int r = rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE);
-	if (r < 0) {
-		if (rbd_metadata_get(img, PVR_HOLDER_KEY, holder, &n) < 0)
-			snprintf(holder, sizeof(holder), "another client");
-		if (r == -EROFS || r == -EBUSY || r == -EAGAIN || r == -ETIMEDOUT)
-			return pv_err_set(err, -EBUSY, PV_E_POLICY,
-					  "image %s is locked by node %s (exclusive lock); node %s cannot attach it read-write",
-					  pvr_spec(conn->t, NULL, spec, sizeof(spec)), holder, node);
+	if (r == -EROFS || r == -EBUSY || r == -EAGAIN || r == -ETIMEDOUT)
+		return refuse_locked(conn, img, node, owner, err);
+	if (r < 0)
 		return pvr_fail(conn, r, "cannot take the exclusive lock of", err);
-	}
 	r = rbd_metadata_set(img, PVR_HOLDER_KEY, node);
 	if (r < 0) {
 		rbd_lock_release(img);
@@ -249,6 +289,9 @@ int main(int argc, char **argv)
 	pvr_disconnect(&conn);
 	if (r < 0)
 		return pv_helper_child_fail(&err);
+	/* tells the driver the lock and the watch went cleanly: no blocklisting needed */
+	if (a.status)
+		pv_write_atomic(a.status, "state=stopped\n", 14, 0644, NULL);
 	pv_info("stopped; %s/%s released", t.pool, t.image);
 	return 0;
 }

@@ -29,6 +29,7 @@ struct pvr_io {
 	int64_t last_done_ms;          /* atomic: last completion */
 	int state;                     /* atomic enum io_state */
 	int refresh;                   /* atomic: re-read the size */
+	unsigned refreshes;            /* size re-reads done (status "refreshed=") */
 	int stop;
 	int efd;
 	uint64_t watch_handle;
@@ -52,10 +53,11 @@ static void write_status(struct pvr_io *io)
 	char buf[768];
 	pthread_mutex_lock(&io->status_lock);
 	int st = __atomic_load_n(&io->state, __ATOMIC_ACQUIRE);
-	int n = snprintf(buf, sizeof(buf), "state=%s\nwhy=%s\nsize=%llu\nclient=%s\nreadonly=%d\n",
+	int n = snprintf(buf, sizeof(buf), "state=%s\nwhy=%s\nsize=%llu\nclient=%s\nreadonly=%d\nrefreshed=%u\n",
 			 names[st], st == ST_UP ? "" : io->why,
 			 (unsigned long long)__atomic_load_n(&io->size, __ATOMIC_RELAXED),
-			 io->cfg.client_addr ? io->cfg.client_addr : "", io->cfg.readonly);
+			 io->cfg.client_addr ? io->cfg.client_addr : "", io->cfg.readonly,
+			 __atomic_load_n(&io->refreshes, __ATOMIC_RELAXED));
 	if (io->cfg.status_path && strcmp(buf, io->status) != 0) {
 		snprintf(io->status, sizeof(io->status), "%s", buf);
 		pv_write_atomic(io->cfg.status_path, buf, (size_t)n, 0644, NULL);
@@ -201,8 +203,9 @@ static void refresh_size(struct pvr_io *io)
 	if (r == 0 && size != __atomic_load_n(&io->size, __ATOMIC_RELAXED)) {
 		pv_info("image size is now %llu bytes", (unsigned long long)size);
 		__atomic_store_n(&io->size, size, __ATOMIC_RELAXED);
-		write_status(io);
 	}
+	__atomic_add_fetch(&io->refreshes, 1, __ATOMIC_RELAXED);
+	write_status(io);   /* refreshed= tells the driver the re-read is done */
 }
 
 static void *watchdog(void *arg)
