@@ -395,11 +395,3 @@ void pvr_cred_wipe(struct pvr_cred *c)
 {
 	explicit_bzero(c, sizeof(*c));
 }
-
-enum pv_err_kind pvr_kind_from_name(const char *name)
-{
-	for (int k = PV_E_INTERNAL; name && k <= PV_E_UNSUPPORTED; k++)
-		if (strcmp(name, pv_err_kind_name((enum pv_err_kind)k)) == 0)
-			return (enum pv_err_kind)k;
-	return PV_E_INTERNAL;
-}

@@ -92,9 +92,4 @@ int pvr_key_decode(const char *key, unsigned char *out, size_t cap);
 int pvr_cred_from_map(const struct pv_map *secrets, struct pvr_cred *c, struct pv_err *err);
 void pvr_cred_wipe(struct pvr_cred *c);
 
-/* pvnode-rbd's replies name error kinds as pv_err_kind_name() does (invalid, not-found,
- * exists, refused (policy), busy, unavailable, out-of-range, exhausted, unsupported,
- * internal), like every helper's ERROR line; this is the way back. Unknown: internal. */
-enum pv_err_kind pvr_kind_from_name(const char *name);
-
 #endif
