@@ -59,7 +59,8 @@ status_get() { sed -n "s/^$2=//p" "$1" 2>/dev/null; }
 
 # cleanup, before the cluster goes: filesystems on our loop devices, the loop devices
 # over our FUSE files (while those are still mounted: a lazily unmounted FUSE file shows
-# as "/disk" and cannot be matched any more), then the helpers this test started.
+# as "/disk" and cannot be matched any more), then the helpers this test started
+# itself or through pvctl/pvnode (their mountpoint is under TESTDIR).
 _rbd_cleanup_helpers() {
 	local p f m
 	for f in /sys/block/loop*/loop/backing_file; do
@@ -73,6 +74,8 @@ _rbd_cleanup_helpers() {
 	for m in $(awk -v d="$TESTDIR/" 'index($5, d) == 1 && / - fuse/ { print $5 }' /proc/self/mountinfo); do
 		umount -l "$m"   # a FUSE server whose cluster is gone may never answer
 	done
+	# ours, and those pvctl/pvnode started for this test's state directories
+	RBD_HELPERS+=($(pgrep -f "pvnode-rbd-fuse .*--mountpoint $TESTDIR/" || true))
 	for p in "${RBD_HELPERS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${RBD_HELPERS[@]}"; do
 		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
