@@ -231,10 +231,13 @@ static const char **tuning(void)
 static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t img,
 		 struct pv_err *err)
 {
-	char client[256];
+	char client[256], id[64], header[96];
 	struct pv_blockfuse_ops ops;
 	client_address(conn->cluster, client, sizeof(client));
-	struct pvr_io_cfg ic = { .image = img, .readonly = a->readonly, .status_path = a->status,
+	bool probe = rbd_get_id(img, id, sizeof(id)) == 0;
+	snprintf(header, sizeof(header), "rbd_header.%s", probe ? id : "");
+	struct pvr_io_cfg ic = { .image = img, .ioctx = conn->io, .header_oid = probe ? header : NULL,
+				 .readonly = a->readonly, .status_path = a->status,
 				 .client_addr = client, .resize_flag = &g_resize };
 	int r = pvr_io_start(&ic, &g_io, err);
 	if (r < 0)

@@ -5,7 +5,9 @@
  * Health: requests count themselves in and out (atomics); a watchdog thread wakes
  * every second (or at once through an eventfd after SIGUSR1 or a header update),
  * re-reads the size when asked, and turns "I/O outstanding but nothing completed for
- * stall_s" into state=down. The first completion after that makes it up again.
+ * stall_s" into state=down. The first completion after that makes it up again. When
+ * nothing was asked for PVR_PROBE_IDLE_S, it sends a probe (a stat of the header
+ * object) that counts like a request.
  */
 #include <errno.h>
 #include <poll.h>
@@ -29,6 +31,7 @@ struct pvr_io {
 	int64_t last_done_ms;          /* atomic: last completion */
 	int state;                     /* atomic enum io_state */
 	int refresh;                   /* atomic: re-read the size */
+	int probing;                   /* atomic: an idle probe is in flight */
 	unsigned refreshes;            /* size re-reads done (status "refreshed=") */
 	int stop;
 	int efd;
@@ -208,6 +211,38 @@ static void refresh_size(struct pvr_io *io)
 	write_status(io);   /* refreshed= tells the driver the re-read is done */
 }
 
+static void probe_done(rados_completion_t c, void *arg)
+{
+	struct pvr_io *io = arg;
+	int r = rados_aio_get_return_value(c);
+	io_result(io, r, false);
+	rados_aio_release(c);
+	__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
+}
+
+/* Idle for a while: does the cluster still answer? */
+static void probe(struct pvr_io *io, int64_t idle_ms)
+{
+	static uint64_t size;   /* results nobody reads */
+	static time_t mtime;
+	rados_completion_t c;
+	if (!io->cfg.header_oid || idle_ms < PVR_PROBE_IDLE_S * 1000L ||
+	    __atomic_load_n(&io->inflight, __ATOMIC_RELAXED) > 0 ||
+	    __atomic_exchange_n(&io->probing, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (rados_aio_create_completion2(io, probe_done, &c) < 0) {
+		__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
+		return;
+	}
+	__atomic_add_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+	if (rados_aio_stat(io->cfg.ioctx, io->cfg.header_oid, c, &size, &mtime) < 0) {
+		__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+		rados_aio_release(c);
+		__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
+	}
+}
+
 static void *watchdog(void *arg)
 {
 	struct pvr_io *io = arg;
@@ -227,6 +262,7 @@ static void *watchdog(void *arg)
 				 (long long)(idle / 1000));
 			set_state(io, ST_DOWN, why);
 		}
+		probe(io, idle);
 	}
 	return NULL;
 }
@@ -275,6 +311,9 @@ void pvr_io_stop(struct pvr_io *io)
 	__atomic_store_n(&io->stop, 1, __ATOMIC_RELAXED);
 	pvr_io_refresh(io);
 	pthread_join(io->thread, NULL);
+	/* a probe still in flight ends within the OSD timeout; its callback uses io */
+	while (__atomic_load_n(&io->probing, __ATOMIC_ACQUIRE))
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	if (io->watching)
 		rbd_update_unwatch(io->cfg.image, io->watch_handle);
 	close(io->efd);

@@ -10,6 +10,10 @@
  * client (another node broke our lock) is state=fenced for good: every later request
  * fails at once, writes with EROFS.
  *
+ * An idle volume would never notice an outage: after PVR_PROBE_IDLE_S without I/O the
+ * watchdog stats the image's header object (asynchronously, bounded by the same
+ * timeout), so the status goes down while the cluster is away and up when it is back.
+ *
  * The size is cached and re-read when the image header changes (rbd_update_watch) or
  * after pvr_io_refresh() (SIGUSR1), so reads and writes never pay for it.
  */
@@ -20,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <rados/librados.h>
 #include <rbd/librbd.h>
 
 #include "pvnode/driver/blockfuse.h"
@@ -27,8 +32,12 @@
 
 struct pvr_io;
 
+#define PVR_PROBE_IDLE_S 10
+
 struct pvr_io_cfg {
 	rbd_image_t image;         /* open; owned by the caller */
+	rados_ioctx_t ioctx;       /* its pool: the idle probe stats header_oid there */
+	const char *header_oid;    /* "rbd_header.<id>", NULL: no probe */
 	bool readonly;
 	const char *status_path;   /* NULL: none */
 	const char *client_addr;   /* shown in the status file */
