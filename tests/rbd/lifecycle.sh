@@ -3,8 +3,8 @@
 # the image (idempotent; another catalog asking another size is refused naming both,
 # the same size reuses it), stage (helper + exclusive lock + loop + mkfs) and publish,
 # data survives unstage + stage, describe shows the lock, the cephx key is nowhere it
-# must not be, delete removes the image, and nothing is left: no mount, loop device,
-# helper, watcher or lock.
+# must not be, delete is refused while another node uses the image, delete removes the
+# image, and nothing is left: no mount, loop device, helper, watcher or lock.
 . "$(dirname "$0")/../lib/rbd_test.sh"
 rbd_secret node-a
 rbd_secret node-b
@@ -49,6 +49,13 @@ expect_rc 0 pvn node-a publish v4 "$TESTDIR/pod/v4"
 cmp "$TESTDIR/data" "$TESTDIR/pod/v4/data" || fail "data differs after unstage + stage"
 expect_rc 0 pvn node-a unpublish v4 "$TESTDIR/pod/v4"
 expect_rc 0 pvn node-a unstage v4
+
+step "delete is refused while another node uses the image, naming its client"
+expect_rc 0 pvn node-b stage v4
+expect_rc 1 pvn node-a delete v4
+echo "$LAST_ERR"
+assert_contains "$LAST_ERR" "still in use by the client at"
+expect_rc 0 pvn node-b unstage v4
 
 step "delete removes the image; the other catalog's delete finds it gone"
 expect_rc 0 pvn node-a delete v4
