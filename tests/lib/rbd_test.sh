@@ -11,8 +11,8 @@
 #   assert_clean [IMAGE...]    no mount, loop device or helper of this test left, and
 #                              no watcher or locker on the images
 #   assert_key_absent WHERE... the admin key is in no /proc/*/cmdline or environ and in
-#                              none of the files given (directories: recursively,
-#                              secrets/ excepted)
+#                              none of WHERE: files, directories (recursively, secrets/
+#                              excepted) or text
 # Cleanup (also on failure): every volume staged by pvn is torn down (delete --force)
 # while the cluster still runs, then rbd.sh's and ceph.sh's cleanup.
 if [ -z "${PVNODE_RBD_PRIVATE_NS:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
@@ -74,6 +74,8 @@ assert_key_absent() {
 	for f in "$@"; do
 		if [ -d "$f" ]; then
 			if grep -rlaF --exclude-dir=secrets -- "$key" "$f"; then fail "the cephx key is in a file under $f"; fi
+		elif [ -f "$f" ]; then
+			if grep -qaF -- "$key" "$f"; then fail "the cephx key is in $f"; fi
 		elif grep -qaF -- "$key" <<<"$f"; then
 			fail "the cephx key is in: $f"
 		fi
