@@ -1,9 +1,9 @@
 #!/bin/bash
 # tests/rbd/block.sh — volumeMode Block: the device itself is published (RWO: with the
 # exclusive lock), data written raw reads back after unstage + stage; a --readonly
-# publish is a read-only device of its own; ReadWriteMany raw block on two nodes at once
-# (pvnode takes no lock; each sees the other's direct writes); ReadWriteMany with a
-# filesystem is refused.
+# publish is a read-only device of its own; ReadWriteMany raw block (features
+# layering) on two nodes at once, without a lock, each seeing the other's direct
+# writes; ReadWriteMany with a filesystem is refused.
 . "$(dirname "$0")/../lib/rbd_test.sh"
 rbd_secret node-a
 rbd_secret node-b
@@ -32,14 +32,15 @@ expect_rc 0 pvn node-a delete raw --force
 
 step "RWX raw block on two nodes at once, no lock"
 for n in node-a node-b; do
-	rbd_pv multi 64Mi ReadWriteMany '"volumeMode":"Block"' | expect_rc 0 pvn $n create -f -
+	# no exclusive-lock feature: two writers would pass librbd's cooperative lock back
+	# and forth on every write (correct, but slow)
+	rbd_pv multi 64Mi ReadWriteMany '"volumeMode":"Block"' '"imageFeatures":"layering"' |
+		expect_rc 0 pvn $n create -f -
 	expect_rc 0 pvn $n stage multi
 	expect_rc 0 pvn $n publish multi "$TESTDIR/pod-$n/multi"
 done
 expect_rc 0 pvn node-b describe multi
 assert_contains "$LAST_OUT" "Fence:        none"
-# pvnode takes no lock; with the exclusive-lock feature librbd itself hands its
-# cooperative lock from writer to writer
 printf 'AAAA%.0s' $(seq 1024) | dd of="$TESTDIR/pod-node-a/multi" bs=4k count=1 oflag=direct status=none
 printf 'BBBB%.0s' $(seq 1024) | dd of="$TESTDIR/pod-node-b/multi" bs=4k seek=1 count=1 oflag=direct status=none
 assert_eq "$(dd if="$TESTDIR/pod-node-b/multi" bs=4k count=1 iflag=direct status=none | head -c 4)" AAAA "node-a's block on node-b"
