@@ -23,7 +23,7 @@
 
 #include "rbd_driver.h"
 
-static int rbd_validate(const struct pv *pv, struct pv_err *err)
+static int pvr_drv_validate(const struct pv *pv, struct pv_err *err)
 {
 	struct pvr_target t;
 	return pvr_target_from_pv(pv, &t, err);
@@ -59,7 +59,7 @@ static int check_existing(const struct pv *pv, const struct pvr_target *t, const
 	return r;
 }
 
-static int rbd_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+static int pvr_drv_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
 			 struct pv_err *err)
 {
 	struct pvr_target t;
@@ -95,7 +95,7 @@ static json_t *dead_clients(const struct pv_node_ctx *n, char *path, size_t len)
 	return list;
 }
 
-static int rbd_remove(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+static int pvr_drv_remove(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
 		      struct pv_err *err)
 {
 	struct pvr_target t;
@@ -116,7 +116,7 @@ static int rbd_remove(const struct pv *pv, const struct pv_secrets *s, const str
 	return r;
 }
 
-static int rbd_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s, const struct pv_node_ctx *n,
+static int pvr_drv_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s, const struct pv_node_ctx *n,
 		      struct pv_err *err)
 {
 	struct pvr_target t;
@@ -133,7 +133,7 @@ static int rbd_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
 
 /* Break the exclusive lock of `node_id` (it must be the holder recorded on the image):
  * librbd blocklists its client, so a node that only hung cannot write after it. */
-static int rbd_fence_release(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
+static int pvr_drv_fence_release(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
 			     const struct pv_node_ctx *n, struct pv_err *err)
 {
 	struct pvr_target t;
@@ -176,7 +176,7 @@ static bool status_get(const struct pv_attachment *att, const char *key, char *o
 	return false;
 }
 
-static enum pv_health rbd_health(const struct pv *pv, const struct pv_attachment *att, char *why, size_t len)
+static enum pv_health pvr_drv_health(const struct pv *pv, const struct pv_attachment *att, char *why, size_t len)
 {
 	char state[32], reason[300];
 	struct stat st;
@@ -211,17 +211,18 @@ static enum pv_health rbd_health(const struct pv *pv, const struct pv_attachment
 
 /* After a resize: the helper re-reads the size (SIGUSR1; it counts re-reads in its
  * status), a stat() refreshes the FUSE file's size, then the loop device takes it. */
-static int rbd_refresh(const struct pv *pv, struct pv_attachment *att, const struct pv_node_ctx *n,
+static int pvr_drv_refresh(const struct pv *pv, struct pv_attachment *att, const struct pv_node_ctx *n,
 		       struct pv_err *err)
 {
 	char now[32], before[32];
 	struct stat st;
+	(void)pv;
 	(void)n;
 	if (pvr_attached_by_kernel(att))
 		return 0;   /* krbd follows the image header itself */
 	if (!pv_helper_alive(&att->helper))
 		return pv_err_set(err, -ESRCH, PV_E_UNAVAILABLE,
-				  "volume %s: the RBD helper is not running; stage it again first", pv->name);
+				  "the RBD helper is not running; stage the volume again first");
 	status_get(att, "refreshed", before, sizeof(before));
 	kill(att->helper.pid, SIGUSR1);
 	for (int i = 0; i < 100; i++) {
@@ -238,14 +239,14 @@ const struct pv_driver pv_driver_rbd = {
 	.storage = PV_BLOCKDEV,
 	.attribute_names = pvr_attribute_names,
 	.required_attributes = pvr_required_attributes,
-	.validate = rbd_validate,
-	.provision = rbd_provision,
-	.remove = rbd_remove,
-	.expand = rbd_expand,
+	.validate = pvr_drv_validate,
+	.provision = pvr_drv_provision,
+	.remove = pvr_drv_remove,
+	.expand = pvr_drv_expand,
 	.attach = pvr_attach,
 	.detach = pvr_detach,
-	.health = rbd_health,
+	.health = pvr_drv_health,
 	.reattach = pvr_reattach,
-	.refresh = rbd_refresh,
-	.fence_release = rbd_fence_release,
+	.refresh = pvr_drv_refresh,
+	.fence_release = pvr_drv_fence_release,
 };

@@ -145,9 +145,8 @@ int pvr_attach(const struct pv_attach_req *req, struct pv_attachment *att, struc
 	int r = pvr_prepare(req->pv, req->secrets, &t, &c, err);
 	if (r == 0 && t.mounter == PVR_MOUNTER_KERNEL && !kernel)
 		r = pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED,
-			       "volume %s: attributes.mounter is kernel, but this node's kernel has no rbd module "
-			       "(no %s): load it (modprobe rbd) or use mounter auto or userspace",
-			       req->pv->name, "/sys/bus/rbd/add_single_major");
+			       "attributes.mounter is kernel, but this node's kernel has no rbd module (no %s): "
+			       "load it (modprobe rbd) or use mounter auto or userspace", "/sys/bus/rbd/add_single_major");
 	else if (r == 0 && (t.mounter == PVR_MOUNTER_KERNEL || (t.mounter == PVR_MOUNTER_AUTO && kernel)))
 		r = pvr_kernel_attach(req, &t, &c, att, err);
 	else if (r == 0)
@@ -216,16 +215,15 @@ int pvr_detach(const struct pv *pv, const struct pv_attachment *att, const struc
 int pvr_reattach(const struct pv_attach_req *req, struct pv_attachment *att, struct pv_err *err)
 {
 	if (pvr_attached_by_kernel(att))
-		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED,
-				  "volume %s: the kernel RBD client has no helper to restart", req->pv->name);
+		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED, "the kernel RBD client has no helper to restart");
 	if (pv_helper_alive(&att->helper))
 		return 0;
 	if (att->device[0]) {
 		int fd = open(att->device, O_RDONLY | O_EXCL | O_CLOEXEC);
 		if (fd < 0 && errno == EBUSY)
 			return pv_err_set(err, -EBUSY, PV_E_UNAVAILABLE,
-					  "volume %s: its RBD helper died while %s was mounted; unpublish and unstage it, "
-					  "then stage it again", req->pv->name, att->device);
+					  "its RBD helper died while %s was mounted; unpublish and unstage it, then stage it again",
+					  att->device);
 		if (fd >= 0)
 			close(fd);
 	}

@@ -167,6 +167,7 @@ int pvr_kernel_attach(const struct pv_attach_req *req, const struct pvr_target *
 int pvr_kernel_detach(const struct pv *pv, const struct pv_attachment *att, struct pv_err *err)
 {
 	char req[32];
+	(void)pv;
 	if (pvr_krbd_remove_string(parse_id(pv_map_get(&att->priv, "devid")), false, req, sizeof(req)) < 0)
 		return 0;
 	int r = write_sysfs(PVR_KRBD_REMOVE, req);
@@ -174,6 +175,6 @@ int pvr_kernel_detach(const struct pv *pv, const struct pv_attachment *att, stru
 		return 0;   /* unmapped already */
 	if (r < 0)
 		return pv_err_set(err, r, r == -EBUSY ? PV_E_IN_USE : PV_E_INTERNAL,
-				  "volume %s: the kernel could not unmap %s: %s", pv->name, att->device, strerror(-r));
+				  "the kernel could not unmap %s: %s", att->device, strerror(-r));
 	return 0;
 }

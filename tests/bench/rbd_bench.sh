@@ -20,6 +20,7 @@ export CEPH_MEMSTORE_BYTES=$((3 * 1024 * 1024 * 1024))
 . "$(dirname "$0")/../lib/rbd.sh"
 command -v fio >/dev/null || fail "fio is missing (scripts/deps/rbd.txt)"
 ceph_start || fail "ceph_start"
+cd "$TESTDIR"   # whatever fio lays out stays in the test's directory
 SIZE=256M RUNTIME=${RBD_BENCH_RUNTIME:-15}
 
 # fio JSON → MB/s (bw in KiB/s) or IOPS

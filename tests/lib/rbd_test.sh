@@ -30,10 +30,10 @@ shopt -s lastpipe   # `... | expect_rc N cmd` sets LAST_OUT and LAST_ERR here
 export PVNODE_HELPER_DIR
 step() { echo "--- [${SECONDS}s] $*"; }
 
-pvn() {
+pvn() {   # a pvctl that hangs fails naming the command, as common.sh's pvctl does
 	local node=$1
 	shift
-	"$PVCTL" --state-dir "$TESTDIR/$node" --node-id "$node" --allowed-path "$TESTDIR" --selinux off "$@"
+	timeout -k 5 "${PVCTL_TIMEOUT:-120}" "$PVCTL" --state-dir "$TESTDIR/$node" --node-id "$node" --allowed-path "$TESTDIR" --selinux off "$@"
 }
 
 rbd_secret() { pvn "$1" secret set ceph userID=admin userKey=- <"$CEPH_KEY_FILE" >/dev/null; }
