@@ -185,13 +185,15 @@ static int take_lock(struct pvr_conn *conn, rbd_image_t img, const char *node, s
 	return 0;
 }
 
-static void release_lock(rbd_image_t img, const char *node)
+/* 0 when the lock is released (a stale holder record is harmless: the next holder
+ * overwrites it). */
+static int release_lock(rbd_image_t img, const char *node)
 {
 	char holder[256];
 	size_t n = sizeof(holder);
 	if (node && rbd_metadata_get(img, PVR_HOLDER_KEY, holder, &n) == 0 && strcmp(holder, node) == 0)
 		rbd_metadata_remove(img, PVR_HOLDER_KEY);
-	rbd_lock_release(img);
+	return rbd_lock_release(img);
 }
 
 static void client_address(rados_t cl, char *buf, size_t len)
@@ -285,19 +287,21 @@ int main(int argc, char **argv)
 		rbd_close(img);
 		img = NULL;
 	}
+	bool clean = true;   /* lock released and watch removed */
 	if (r == 0) {
 		r = serve(&a, &conn, img, &err);
 		if (a.exclusive)
-			release_lock(img, a.node_id);
+			clean = release_lock(img, a.node_id) == 0;
 	}
 	if (img)
-		rbd_close(img);
+		clean = rbd_close(img) == 0 && clean;
 	pvr_disconnect(&conn);
 	if (r < 0)
 		return pv_helper_child_fail(&err);
-	/* tells the driver the lock and the watch went cleanly: no blocklisting needed */
-	if (a.status)
+	/* tells the driver the lock and the watch went: no blocklisting needed. Otherwise
+	 * (cluster unreachable at the end) the driver blocklists this client. */
+	if (a.status && clean)
 		pv_write_atomic(a.status, "state=stopped\n", 14, 0644, NULL);
-	pv_info("stopped; %s/%s released", t.pool, t.image);
+	pv_info("stopped; %s/%s %s", t.pool, t.image, clean ? "released" : "not released cleanly (cluster unreachable?)");
 	return 0;
 }

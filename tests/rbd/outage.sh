@@ -7,7 +7,7 @@
 # and the filesystem volume is healthy after unstage + stage, with the data written
 # before the outage.
 . "$(dirname "$0")/../lib/rbd_test.sh"
-T=3
+T=5   # 3 s made ordinary operations right after the outage time out on a loaded VM
 rbd_secret node-a
 rbd_pv fsvol 64Mi ReadWriteOnce "" "\"osdTimeout\":\"$T\",\"monTimeout\":\"$T\"" | expect_rc 0 pvn node-a create -f -
 rbd_pv blk 64Mi ReadWriteOnce '"volumeMode":"Block"' "\"osdTimeout\":\"$T\",\"monTimeout\":\"$T\"" |
