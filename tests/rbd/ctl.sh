@@ -116,9 +116,10 @@ kill -STOP "$A"
 ctl_ok '"op":"break-lock","image":"f","node":"node-a"'
 assert_contains "$LAST_OUT" '"broken":"'
 kill -CONT "$A"
-if dd if=/dev/zero of="$A_MNT/disk" bs=4096 count=1 conv=notrunc oflag=direct status=none 2>"$TESTDIR/late.err"; then
-	fail "a late write of the fenced holder succeeded"
-fi
+rc=0
+timeout 30 dd if=/dev/zero of="$A_MNT/disk" bs=4096 count=1 conv=notrunc oflag=direct status=none 2>"$TESTDIR/late.err" || rc=$?
+[ $rc != 0 ] || fail "a late write of the fenced holder succeeded"
+[ $rc != 124 ] || fail "a late write of the fenced holder hung instead of failing"
 echo "late write: $(cat "$TESTDIR/late.err"); status: $(status_get "$A_STATUS" state) - $(status_get "$A_STATUS" why)"
 assert_eq "$(status_get "$A_STATUS" state)" fenced "fenced holder's status"
 helper_start f --exclusive --node-id node-b || fail "node-b after the break: $HELPER_LINE"

@@ -61,9 +61,10 @@ expect_rc 0 pvn node-b stage vol
 echo "from node-b" >"$TESTDIR/node-b/staging/vol/owner"
 sync -f "$TESTDIR/node-b/staging/vol/owner"
 kill -CONT "$A"
-if dd if=/dev/urandom of="$TESTDIR/pod-a/late" bs=64k count=4 oflag=direct status=none 2>"$TESTDIR/late.err"; then
-	fail "node-a wrote after its lock was broken"
-fi
+rc=0
+timeout 30 dd if=/dev/urandom of="$TESTDIR/pod-a/late" bs=64k count=4 oflag=direct status=none 2>"$TESTDIR/late.err" || rc=$?
+[ $rc != 0 ] || fail "node-a wrote after its lock was broken"
+[ $rc != 124 ] || fail "node-a's late write hung instead of failing"
 echo "node-a's late write: $(cat "$TESTDIR/late.err")"
 expect_rc 0 pvn node-a describe vol
 assert_contains "$LAST_OUT" "fenced"
