@@ -30,8 +30,8 @@ static int pvr_drv_validate(const struct pv *pv, struct pv_err *err)
 }
 
 /* Does an image that exists fit the PV: at least its capacity, and the features its
- * access modes need? Provision uses it for an image that was already there; registering
- * existing storage (`pvctl create --existing`) needs exactly this check. */
+ * access modes need? For registering it (check_existing) and for provision of an image
+ * that was already there. Only reads: pvnode-rbd info opens the image read-only. */
 static int check_existing(const struct pv *pv, const struct pvr_target *t, const struct pvr_cred *c,
 			  struct pv_err *err)
 {
@@ -77,6 +77,23 @@ static int pvr_drv_provision(struct pv *pv, const struct pv_secrets *s, const st
 		pv_info("volume %s: RBD image %s/%s %s", pv->name, t.pool, t.image,
 			json_is_true(json_object_get(reply, "created")) ? "created" : "exists with that size: reused");
 	json_decref(reply);
+	pvr_cred_wipe(&c);
+	return r;
+}
+
+/* pvctl create --existing / import: the image is there and fits; `image` is recorded
+ * (default the PV name) and nothing on the cluster changes. */
+static int pvr_drv_check_existing(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+				  struct pv_err *err)
+{
+	struct pvr_target t;
+	struct pvr_cred c;
+	(void)n;
+	int r = pvr_prepare(pv, s, &t, &c, err);
+	if (r == 0)
+		r = check_existing(pv, &t, &c, err);
+	if (r == 0 && !pv_map_get(&pv->attributes, "image") && pv_map_set(&pv->attributes, "image", t.image) < 0)
+		r = pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
 	pvr_cred_wipe(&c);
 	return r;
 }
@@ -239,10 +256,12 @@ const struct pv_driver pv_driver_rbd = {
 	.storage = PV_BLOCKDEV,
 	.attribute_names = pvr_attribute_names,
 	.required_attributes = pvr_required_attributes,
+	.capacity_granularity = 512, /* the loop device serves whole sectors of the FUSE file */
 	.validate = pvr_drv_validate,
 	.provision = pvr_drv_provision,
 	.remove = pvr_drv_remove,
 	.expand = pvr_drv_expand,
+	.check_existing = pvr_drv_check_existing,
 	.attach = pvr_attach,
 	.detach = pvr_detach,
 	.health = pvr_drv_health,
