@@ -96,20 +96,46 @@ static int unlink_image(const struct pv_node_ctx *n, const char *path)
 	return r;
 }
 
+/* Make the image whole or not at all: sized and synced under a temporary name, then
+ * renamed into place without replacing anything, so a create killed half-way never
+ * leaves a short image that a retry would refuse (a temporary file of a dead process
+ * is swept by reconcile). */
 static int create_image(const struct pv *pv, const struct pv_node_ctx *n, const char *path, struct pv_err *err)
 {
-	_cleanup_(pv_closep) int fd = open_image(n, path, O_RDWR | O_CREAT | O_EXCL, err);
-	int r;
+	char dir[PATH_MAX], tmp[NAME_MAX + 1];
+	struct pv_safe_path sp;
+	int fd, r;
 
-	if (fd < 0)
-		return fd;
-	if (ftruncate(fd, (off_t)pv->capacity) < 0 || fsync(fd) < 0) {
-		r = -errno;
-		unlink_image(n, path);
-		return pv_err_set(err, r, r == -ENOSPC || r == -EFBIG ? PV_E_RESOURCE : PV_E_INTERNAL,
-				  "cannot size image %s to %llu bytes: %s", path, (unsigned long long)pv->capacity,
-				  strerror(-r));
+	snprintf(dir, sizeof(dir), "%s/images", n->state_dir);
+	if ((r = pv_mkdir_p(dir, 0700, err)) < 0 || (r = pv_safe_parent(dir, path, true, &sp, err)) < 0)
+		return r;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", sp.name, (int)getpid()) >= sizeof(tmp)) {
+		pv_safe_path_close(&sp);
+		return pv_err_set(err, -ENAMETOOLONG, PV_E_INVALID, "image name %s is too long", path);
 	}
+	unlinkat(sp.dirfd, tmp, 0);
+	fd = openat(sp.dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	r = fd < 0 || ftruncate(fd, (off_t)pv->capacity) < 0 || fsync(fd) < 0 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	if (r == 0 && renameat2(sp.dirfd, tmp, sp.dirfd, sp.name, RENAME_NOREPLACE) < 0)
+		r = -errno;
+	if (r == 0) {
+		int d = openat(sp.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (d >= 0) {
+			fsync(d); /* the name too survives a power cut */
+			close(d);
+		}
+	} else if (fd >= 0)
+		unlinkat(sp.dirfd, tmp, 0);
+	pv_safe_path_close(&sp);
+	if (r == -EEXIST)
+		return pv_err_set(err, r, PV_E_EXISTS, "image %s appeared while it was being made: refusing to replace it",
+				  path);
+	if (r < 0)
+		return pv_err_set(err, r, r == -ENOSPC || r == -EFBIG || r == -EDQUOT ? PV_E_RESOURCE : PV_E_INTERNAL,
+				  "cannot make image %s of %llu bytes: %s", path, (unsigned long long)pv->capacity,
+				  strerror(-r));
 	return 0;
 }
 

@@ -60,8 +60,9 @@ int pv_engine_lock(struct pv_engine *e, const char *volume, struct pv_err *err);
 #define PV_BRIEF_LOCK_MS 3000
 int pv_engine_lock_brief(struct pv_engine *e, const char *volume, struct pv_err *err);
 /* Undo whatever a stage left on the node (mount, driver attachment, tagged loop
- * devices) as recorded in j; leaves the journal file alone. */
-int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, struct pv_err *err);
+ * devices) as recorded in j; leaves the journal file alone. `rollback`: the stage just
+ * failed, so a mount at its staging path that is not the volume's was never ours. */
+int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, bool rollback, struct pv_err *err);
 /* After a driver's reattach: bind every publish target to the (new) staging mount or
  * device again; a target that cannot be bound is marked lost. */
 int pv_engine_rebind(struct pv_engine *e, struct pv_journal *j, struct pv_err *err);

@@ -131,14 +131,13 @@ static int bind_target(struct pv_engine *e, struct pv_journal *j, struct pv_publ
 		       struct pv_err *err)
 {
 	_cleanup_(pv_closep) int src = -1, tfd = -1, mnt = -1;
-	struct pv_safe_path sp;
+	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
 	struct pv_fd_mount m;
 	int r;
 
 	if ((r = pv_engine_resolve(e, rec->target, true, &sp, err)) < 0)
 		return r;
 	tfd = pv_safe_open(&sp, j->block ? PV_SAFE_FILE : PV_SAFE_DIR, true, err);
-	pv_safe_path_close(&sp);
 	if (tfd < 0)
 		return tfd;
 	if (pv_fd_mount_info(tfd, &m) == 0 && m.is_mount_root)
@@ -148,13 +147,14 @@ static int bind_target(struct pv_engine *e, struct pv_journal *j, struct pv_publ
 	if (j->block && rec->readonly && !j->att.readonly && (r = readonly_view(e, j, rec, err)) < 0)
 		return r;
 	src = bind_source(e, j, rec->device[0] ? rec->device : j->att.device, err);
-	r = src < 0 ? src : pv_bind_at(src, tfd, rec->target, rec->readonly, j->block ? NULL : flags, &mnt, err);
+	r = src < 0 ? src : pv_bind_at(src, &sp, tfd, rec->readonly, j->block ? NULL : flags, &mnt, err);
 	/* the directory bound onto was renamed between its opening and the bind: the mount is
 	 * inside the prefix but not at the target's name: take exactly it away again */
 	if (r == 0 && pv_engine_mount_state(e, j, rec->target, j->block, rec->device, NULL) != PV_MOUNT_OURS) {
 		char at[64];
 		snprintf(at, sizeof(at), "/proc/self/fd/%d", mnt);
-		umount2(at, MNT_DETACH);
+		if (mnt >= 0)
+			umount2(at, MNT_DETACH);
 		r = pv_err_set(err, -EAGAIN, PV_E_BUSY, "target %s was moved while it was being published: retry", rec->target);
 	}
 	if (r < 0 && rec->device[0]) {

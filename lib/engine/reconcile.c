@@ -68,7 +68,7 @@ static void finish_interrupted(struct rec_ctx *c, struct pv_journal *j)
 	struct pv_err err = { 0 };
 	const char *what = j->phase == PV_PHASE_STAGING ? "stage" : "unstage";
 
-	if (pv_engine_undo_stage(c->e, j, &err) == 0) {
+	if (pv_engine_undo_stage(c->e, j, false, &err) == 0) {
 		pv_journal_delete(c->e->cfg.state_dir, j->volume, NULL);
 		pv_secrets_stage_delete(c->e->cfg.state_dir, j->volume);
 		say(c, true, "volume %s: an interrupted %s was undone", j->volume, what);
@@ -218,7 +218,7 @@ static int reconcile_one(const char *volume, void *ud)
  * between write and rename left them. */
 static void sweep_temp_files(struct rec_ctx *c)
 {
-	static const char *const dirs[] = { "journal", "catalog", "secrets", "secrets/staged", "attachments" };
+	static const char *const dirs[] = { "journal", "catalog", "secrets", "secrets/staged", "attachments", "images" };
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		char dir[PATH_MAX];

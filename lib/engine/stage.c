@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
@@ -32,14 +33,17 @@ static enum pv_access first_mode(const struct pv *pv)
 	return PV_RWO;
 }
 
-int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, struct pv_err *err)
+int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, bool rollback, struct pv_err *err)
 {
 	const struct pv_driver *drv = pv_driver_find(j->pv.driver);
 	struct pv_volctx vc;
 	int r = 0;
 
 	pv_engine_volctx(e, j->volume, &vc);
-	if (j->staging_path[0] && !j->block && !j->att.mounted_by_driver) {
+	/* a stage that failed on something else's mount at its staging path never mounted
+	 * there: leave that mount alone and still detach what was attached */
+	bool skip = rollback && pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) == PV_MOUNT_FOREIGN;
+	if (j->staging_path[0] && !j->block && !j->att.mounted_by_driver && !skip) {
 		r = pv_engine_unmount_ours(e, j, j->staging_path, false, NULL, err);
 		if (r < 0)
 			return r;
@@ -109,16 +113,15 @@ static int build_stage_options(struct pv_engine *e, const struct pv_stage_req *r
 
 /* The staging directory, made and opened without following links; refused when
  * something is already mounted there. */
-static int open_staging(struct pv_engine *e, const struct pv_journal *j, struct pv_err *err)
+static int open_staging(struct pv_engine *e, const struct pv_journal *j, struct pv_safe_path *sp,
+			struct pv_err *err)
 {
-	struct pv_safe_path sp;
 	struct pv_fd_mount m;
 	int fd, r;
 
-	if ((r = pv_engine_resolve(e, j->staging_path, true, &sp, err)) < 0)
+	if ((r = pv_engine_resolve(e, j->staging_path, true, sp, err)) < 0)
 		return r;
-	fd = pv_safe_open(&sp, PV_SAFE_DIR, true, err);
-	pv_safe_path_close(&sp);
+	fd = pv_safe_open(sp, PV_SAFE_DIR, true, err);
 	if (fd >= 0 && pv_fd_mount_info(fd, &m) == 0 && m.is_mount_root) {
 		close(fd);
 		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
@@ -161,7 +164,8 @@ static int format_if_blank(struct pv_engine *e, const struct pv_stage_req *r, co
 static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, struct pv_journal *j,
 			 const struct pv_driver *drv, struct pv_err *err)
 {
-	_cleanup_(pv_closep) int fd = -1;
+	_cleanup_(pv_closep) int fd = -1, mnt = -1;
+	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
 	char opts[1024], at[64];
 	bool fresh = false, grow_mounted = false;
 	int rc;
@@ -170,7 +174,7 @@ static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, stru
 		return 0;
 	if ((rc = build_stage_options(e, r, j->readonly, opts, sizeof(opts), err)) < 0)
 		return rc;
-	if ((fd = open_staging(e, j, err)) < 0)
+	if ((fd = open_staging(e, j, &sp, err)) < 0)
 		return fd;
 	snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
 	if (drv->storage == PV_SHARED) {
@@ -180,15 +184,26 @@ static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, stru
 	}
 	if ((rc = format_if_blank(e, r, j, &fresh, &grow_mounted, err)) < 0)
 		return rc;
-	rc = pv_mount_fs_at(j->att.device, fd, j->staging_path, j->fs_type, opts, err);
+	rc = pv_mount_fs_at(j->att.device, &sp, fd, j->fs_type, opts, &mnt, err);
+	/* the directory mounted onto was renamed between its opening and the mount: the
+	 * filesystem is not at the staging path's name: take exactly it away again */
+	if (rc == 0 && pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) != PV_MOUNT_OURS) {
+		char mat[64];
+		snprintf(mat, sizeof(mat), "/proc/self/fd/%d", mnt);
+		if (mnt >= 0)
+			umount2(mat, MNT_DETACH);
+		return pv_err_set(err, -EAGAIN, PV_E_BUSY, "staging path %s was moved while it was being mounted: retry",
+				  j->staging_path);
+	}
 	if (rc == 0 && (grow_mounted || (fresh && r->pv->gid > 0))) {
-		/* the new mount's root, by a path that cannot be redirected */
-		_cleanup_(pv_closep) int root = openat(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		/* the new mount's root, by a path that cannot be redirected (not fd/.: "."
+		 * stays on the directory below the mount) */
 		char rootpath[64];
 		/* by pid, not self: xfs_growfs runs in a child that reaches the fd through us */
-		snprintf(rootpath, sizeof(rootpath), "/proc/%d/fd/%d", (int)getpid(), root);
-		if (root < 0)
-			return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot open %s: %s", j->staging_path, strerror(errno));
+		snprintf(rootpath, sizeof(rootpath), "/proc/%d/fd/%d", (int)getpid(), mnt);
+		if (mnt < 0)
+			return pv_err_set(err, -ESTALE, PV_E_BUSY, "staging path %s moved while it was being mounted: retry",
+					  j->staging_path);
 		if (grow_mounted && (rc = pv_grow_fs(j->att.device, rootpath, j->fs_type, err)) < 0)
 			pv_err_prefix(err, "volume %s: ", j->volume);
 		if (rc == 0 && fresh && r->pv->gid > 0)
@@ -258,7 +273,7 @@ static int stage_existing(struct pv_engine *e, const struct pv_stage_req *r, con
 					  name, j->staging_path, why, j->publishes[0].target);
 	}
 	/* an interrupted stage or unstage, or a lost staging mount: start clean */
-	rc = pv_engine_undo_stage(e, j, err);
+	rc = pv_engine_undo_stage(e, j, false, err);
 	if (rc < 0)
 		pv_err_prefix(err, "volume %s: cleaning up an earlier stage: ", name);
 	return rc;
@@ -359,7 +374,14 @@ int pv_engine_stage(struct pv_engine *e, const struct pv_stage_req *r, struct pv
 		return rc;
 	rc = stage_attach(e, r, &p, &j, err);
 	if (rc < 0) {
-		pv_engine_undo_stage(e, &j, NULL);
+		struct pv_err undo = { 0 };
+		if (pv_engine_undo_stage(e, &j, true, &undo) < 0) {
+			/* the journal stays (phase staging): a retry or reconcile finishes the undo */
+			pv_warn("volume %s: undoing the failed stage: %s", r->pv->name, undo.msg);
+			snprintf(j.last_error, sizeof(j.last_error), "%s", undo.msg);
+			pv_journal_save(e->cfg.state_dir, &j, NULL);
+			return rc;
+		}
 		pv_journal_delete(e->cfg.state_dir, r->pv->name, NULL);
 		pv_secrets_stage_delete(e->cfg.state_dir, r->pv->name);
 		if (!r->staging_path)
@@ -421,7 +443,7 @@ int pv_engine_unstage_locked(struct pv_engine *e, const char *volume, const char
 	rc = pv_journal_save(e->cfg.state_dir, &j, err);
 	pv_fault_point("unstage-begin");
 	if (rc == 0)
-		rc = pv_engine_undo_stage(e, &j, err);
+		rc = pv_engine_undo_stage(e, &j, false, err);
 	if (rc < 0) {
 		pv_err_prefix(err, "volume %s: ", volume);
 		snprintf(j.last_error, sizeof(j.last_error), "%s", err ? err->msg : "unstage failed");

@@ -37,7 +37,8 @@ static const struct fs_option ext4_options[] = {
 	{ "noinit_itable", NULL }, { "stripe", "#" }, { "min_batch_time", "#" }, { "max_batch_time", "#" },
 	{ "inode_readahead_blks", "#" }, { "dioread_nolock", NULL }, { "dioread_lock", NULL },
 	{ "nombcache", NULL }, { "usrquota", NULL }, { "grpquota", NULL }, { "prjquota", NULL },
-	{ "noquota", NULL }, { "lazytime", NULL }, { "nolazytime", NULL }, { NULL, NULL },
+	{ "noquota", NULL }, { "lazytime", NULL }, { "nolazytime", NULL }, { "sync", NULL }, { "dirsync", NULL },
+	{ NULL, NULL },
 };
 
 static const struct fs_option xfs_options[] = {
@@ -45,7 +46,8 @@ static const struct fs_option xfs_options[] = {
 	{ "largeio", NULL }, { "nolargeio", NULL }, { "logbufs", "#" }, { "logbsize", "#" },
 	{ "allocsize", "#" }, { "noquota", NULL }, { "uquota", NULL }, { "gquota", NULL }, { "pquota", NULL },
 	{ "usrquota", NULL }, { "grpquota", NULL }, { "prjquota", NULL }, { "nouuid", NULL },
-	{ "swalloc", NULL }, { "wsync", NULL }, { "lazytime", NULL }, { "nolazytime", NULL }, { NULL, NULL },
+	{ "swalloc", NULL }, { "wsync", NULL }, { "lazytime", NULL }, { "nolazytime", NULL }, { "sync", NULL },
+	{ "dirsync", NULL }, { NULL, NULL },
 };
 
 static const char *const selinux_options[] = { "context", "fscontext", "defcontext", "rootcontext", NULL };

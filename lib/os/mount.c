@@ -12,6 +12,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -170,12 +171,38 @@ static unsigned mount_attrs(unsigned attr)
 	return a;
 }
 
-/* Each option of a comma-separated list: a filesystem parameter goes to fsconfig, a
- * VFS attribute into *attr. Every option is checked against the allow list. */
-static int fs_options(int fs, const char *fstype, const char *options, unsigned *attr, struct pv_err *err)
+static unsigned long mount_flags(unsigned attr)
 {
-	char copy[2048], *save = NULL, msg[256];
+	unsigned long f = 0;
+	if (attr & PV_MNT_RDONLY)
+		f |= MS_RDONLY;
+	if (attr & PV_MNT_NOSUID)
+		f |= MS_NOSUID;
+	if (attr & PV_MNT_NODEV)
+		f |= MS_NODEV;
+	if (attr & PV_MNT_NOEXEC)
+		f |= MS_NOEXEC;
+	if (attr & PV_MNT_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (attr & PV_MNT_NOATIME)
+		f |= MS_NOATIME;
+	else if (attr & PV_MNT_STRICTATIME)
+		f |= MS_STRICTATIME;
+	else if (attr & PV_MNT_RELATIME)
+		f |= MS_RELATIME;
+	return f;
+}
 
+/* Each option of a comma-separated list is checked against the allow list: a VFS
+ * attribute goes into *attr, a filesystem parameter into `params` (comma-separated, what
+ * fsconfig gets one by one and mount(2) as its data). */
+static int split_options(const char *fstype, const char *options, unsigned *attr, char *params, size_t len,
+			 struct pv_err *err)
+{
+	char copy[2048], *save = NULL;
+	size_t used = 0;
+
+	params[0] = '\0';
 	if ((size_t)snprintf(copy, sizeof(copy), "%s", options ? options : "") >= sizeof(copy))
 		return pv_err_set(err, -E2BIG, PV_E_INVALID, "too many mount options");
 	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
@@ -185,12 +212,24 @@ static int fs_options(int fs, const char *fstype, const char *options, unsigned 
 			return r;
 		if (mo.kind == PV_MNT_VFS) {
 			*attr |= mo.attr;
-			if (mo.attr & PV_MNT_RDONLY)
-				r = fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0);
-			if (r < 0)
-				return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot mount read-only: %s", strerror(errno));
 			continue;
 		}
+		if (!fstype)
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "mount option '%s' cannot apply to a bind mount", o);
+		if (used + strlen(o) + 2 > len)
+			return pv_err_set(err, -E2BIG, PV_E_INVALID, "too many mount options");
+		used += (size_t)snprintf(params + used, len - used, "%s%s", used ? "," : "", o);
+	}
+	return 0;
+}
+
+static int fs_config(int fs, const char *fstype, char *params, unsigned attr, struct pv_err *err)
+{
+	char *save = NULL, msg[256];
+
+	if ((attr & PV_MNT_RDONLY) && fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0)
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot mount read-only: %s", strerror(errno));
+	for (char *o = strtok_r(params, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(o, '=');
 		if (eq)
 			*eq = '\0';
@@ -204,62 +243,122 @@ static int fs_options(int fs, const char *fstype, const char *options, unsigned 
 	return 0;
 }
 
-int pv_mount_fs_at(const char *source, int target, const char *where, const char *fstype, const char *options,
-		   struct pv_err *err)
+static int legacy_root(const struct pv_safe_path *sp, int target, int *mount_fd)
 {
-	_cleanup_(pv_closep) int fs = fsopen(fstype, FSOPEN_CLOEXEC);
+	struct pv_fd_mount below, root;
+	int fd = openat(sp->dirfd, sp->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (pv_fd_mount_info(target, &below) < 0 || pv_fd_mount_info(fd, &root) < 0 || !root.is_mount_root ||
+	    root.mnt_id == below.mnt_id) {
+		close(fd);
+		return -ESTALE;
+	}
+	*mount_fd = fd;
+	return 0;
+}
+
+static int legacy_mount(const char *source, const struct pv_safe_path *sp, int target, const char *fstype,
+			unsigned long flags, const char *data, int *mount_fd, struct pv_err *err)
+{
+	char at[64];
+	int fd = -1;
+
+	snprintf(at, sizeof(at), "/proc/self/fd/%d", target);
+	if (mount(source, at, fstype ? fstype : "none", flags, data && *data ? data : NULL) < 0)
+		return pv_err_set(err, -errno, errno == EINVAL ? PV_E_INVALID : PV_E_INTERNAL, "cannot mount %s at %s: %s",
+				  fstype ? source : "a bind", sp->path, strerror(errno));
+	if (legacy_root(sp, target, &fd) < 0)
+		pv_warn("the new mount at %s is not at that name any more (renamed while mounting?)", sp->path);
+	if (fd >= 0 && (flags & MS_BIND) && (flags & ~(unsigned long)(MS_BIND | MS_REC))) {
+		/* a bind takes its attributes in a second step */
+		snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
+		if (mount("none", at, "none", MS_REMOUNT | flags, NULL) < 0) {
+			int e = errno;
+			umount2(at, MNT_DETACH);
+			close(fd);
+			return pv_err_set(err, -e, PV_E_INTERNAL, "cannot set the options of the bind at %s: %s", sp->path,
+					  strerror(e));
+		}
+	}
+	if (mount_fd)
+		*mount_fd = fd;
+	else if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+int pv_mount_fs_at(const char *source, const struct pv_safe_path *sp, int target, const char *fstype,
+		   const char *options, int *mount_fd, struct pv_err *err)
+{
+	bool legacy = pv_os_legacy_api();
+	_cleanup_(pv_closep) int fs = legacy ? -1 : fsopen(fstype, FSOPEN_CLOEXEC);
 	_cleanup_(pv_closep) int mnt = -1;
 	unsigned attr = PV_MNT_NOSUID | PV_MNT_NODEV;
-	char msg[256];
+	char msg[256], params[2048];
 	int r;
 
+	if (mount_fd)
+		*mount_fd = -1;
+	if ((r = split_options(fstype, options, &attr, params, sizeof(params), err)) < 0)
+		return r;
+	if (fs < 0 && (legacy || errno == ENOSYS)) {
+		pv_os_legacy_api_seen();
+		return legacy_mount(source, sp, target, fstype, mount_flags(attr), params, mount_fd, err);
+	}
 	if (fs < 0)
 		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot mount %s: filesystem type %s: %s", source, fstype,
 				  strerror(errno));
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "source", source, 0) < 0)
 		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot mount %s: %s", source, strerror(errno));
-	if ((r = fs_options(fs, fstype, options, &attr, err)) < 0)
+	if ((r = fs_config(fs, fstype, params, attr, err)) < 0)
 		return r;
 	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		int e = errno;
 		fs_message(fs, msg, sizeof(msg));
 		return pv_err_set(err, -e, pv_err_kind_from_errno(e) == PV_E_INVALID ? PV_E_INVALID : PV_E_INTERNAL,
-				  "cannot mount %s (%s) at %s: %s", source, fstype, where, msg[0] ? msg : strerror(e));
+				  "cannot mount %s (%s) at %s: %s", source, fstype, sp->path, msg[0] ? msg : strerror(e));
 	}
 	mnt = fsmount(fs, FSMOUNT_CLOEXEC, mount_attrs(attr));
 	if (mnt < 0)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot mount %s at %s: %s", source, where, strerror(errno));
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot mount %s at %s: %s", source, sp->path, strerror(errno));
 	if (move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot mount %s at %s: %s", source, where, strerror(errno));
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot mount %s at %s: %s", source, sp->path, strerror(errno));
+	if (mount_fd)
+		*mount_fd = TAKE_FD(mnt);
 	return 0;
 }
 
-int pv_bind_at(int source, int target, const char *where, bool readonly, const char *options, int *mount_fd,
-	       struct pv_err *err)
+int pv_bind_at(int source, const struct pv_safe_path *sp, int target, bool readonly, const char *options,
+	       int *mount_fd, struct pv_err *err)
 {
-	_cleanup_(pv_closep) int tree = open_tree(source, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	_cleanup_(pv_closep) int tree = -1;
 	unsigned attr = readonly ? PV_MNT_RDONLY : 0;
-	char copy[2048], *save = NULL;
+	char params[8];
+	int r;
 
-	if ((size_t)snprintf(copy, sizeof(copy), "%s", options ? options : "") >= sizeof(copy))
-		return pv_err_set(err, -E2BIG, PV_E_INVALID, "too many mount options");
-	if (tree < 0)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot bind onto %s: %s", where, strerror(errno));
-	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-		struct pv_mount_option mo;
-		int r = pv_mount_option_classify(NULL, o, &mo, err);
-		if (r < 0)
-			return r;
-		if (mo.kind != PV_MNT_VFS)
-			return pv_err_set(err, -EINVAL, PV_E_INVALID, "mount option '%s' cannot apply to a bind mount", o);
-		attr |= mo.attr;
+	if (mount_fd)
+		*mount_fd = -1;
+	if ((r = split_options(NULL, options, &attr, params, sizeof(params), err)) < 0)
+		return r;
+	bool legacy = pv_os_legacy_api();
+	if (!legacy)
+		tree = open_tree(source, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (tree < 0 && (legacy || errno == ENOSYS)) {
+		char from[64];
+		pv_os_legacy_api_seen();
+		snprintf(from, sizeof(from), "/proc/self/fd/%d", source);
+		return legacy_mount(from, sp, target, NULL, MS_BIND | mount_flags(attr), NULL, mount_fd, err);
 	}
+	if (tree < 0)
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot bind onto %s: %s", sp->path, strerror(errno));
 	struct mount_attr ma = { .attr_set = mount_attrs(attr) };
 	if (ma.attr_set && mount_setattr(tree, "", AT_EMPTY_PATH, &ma, sizeof(ma)) < 0)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot set the options of the bind at %s: %s", where,
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot set the options of the bind at %s: %s", sp->path,
 				  strerror(errno));
 	if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot bind at %s: %s", where, strerror(errno));
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot bind at %s: %s", sp->path, strerror(errno));
 	if (mount_fd)
 		*mount_fd = TAKE_FD(tree);
 	return 0;

@@ -16,6 +16,13 @@
 #include "pvnode/error.h"
 #include "pvnode/pv.h"
 
+/* --- safepath.c --- */
+/* True when the kernel's newer path and mount calls (openat2, fsopen, open_tree) are to be
+ * avoided: they returned ENOSYS once (kernels before 5.6, valgrind 3.19), or a
+ * fault-injection build runs with PVNODE_LEGACY_MOUNT_API=1 (to test the fallback). */
+bool pv_os_legacy_api(void);
+void pv_os_legacy_api_seen(void);
+
 /* --- selinux.c --- */
 #define PV_SELINUX_TYPE_PREFIX "system_u:object_r:container_file_t:"
 bool pv_selinux_level_valid(const char *level);

@@ -11,8 +11,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -22,6 +24,43 @@
 #include "os_int.h"
 #include "pvnode/driver/os.h"
 
+/* Kernels before 5.6 (and valgrind up to 3.19) have no openat2: every caller passes one
+ * component, so openat with O_NOFOLLOW, no "." or "..", and a symlink refused, is the
+ * same check. */
+static int openat_one(int dirfd, const char *name, int flags, mode_t mode)
+{
+	struct stat st;
+	int fd;
+
+	if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EXDEV;
+	fd = openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	if ((flags & O_PATH) && (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode))) {
+		close(fd);
+		return -ELOOP; /* O_PATH|O_NOFOLLOW opens the link itself */
+	}
+	return fd;
+}
+
+static _Atomic bool legacy_seen;
+
+void pv_os_legacy_api_seen(void)
+{
+	legacy_seen = true;
+}
+
+bool pv_os_legacy_api(void)
+{
+#ifdef PV_FAULT_INJECTION
+	const char *f = getenv("PVNODE_LEGACY_MOUNT_API");
+	if (f && strcmp(f, "1") == 0)
+		return true;
+#endif
+	return legacy_seen;
+}
+
 static int openat2_beneath(int dirfd, const char *name, int flags, mode_t mode)
 {
 	struct open_how how = {
@@ -29,7 +68,15 @@ static int openat2_beneath(int dirfd, const char *name, int flags, mode_t mode)
 		.mode = (flags & O_CREAT) ? mode : 0,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
-	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	long fd;
+
+	if (pv_os_legacy_api())
+		return openat_one(dirfd, name, flags, mode);
+	fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) {
+		pv_os_legacy_api_seen();
+		return openat_one(dirfd, name, flags, mode);
+	}
 	return fd < 0 ? -errno : (int)fd;
 }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Issue 9 item 6: publishing onto a mount that is not this volume's own publish is
-# refused; unpublish unmounts exactly one mount, and only its own.
+# refused; unpublish unmounts exactly one mount, and only its own. A stage refused
+# because something else is mounted at its staging path detaches what it attached (the
+# hostile loop found its loop device left behind with no journal).
 . "$(dirname "$0")/../lib/common.sh"
 expect_rc 0 pvctl create -f "$(mkpv fa file 64Mi RWO)"
 expect_rc 0 pvctl create -f "$(mkpv fb file 64Mi RWO)"
@@ -14,6 +16,19 @@ assert_contains "$LAST_ERR" "already a mount point"
 expect_rc 0 pvctl unpublish fa "$TESTDIR/targets/tmp"
 mountpoint -q "$TESTDIR/targets/tmp" || fail "unpublish took the foreign tmpfs away"
 umount "$TESTDIR/targets/tmp"
+step "a foreign tmpfs at the staging path"
+expect_rc 0 pvctl create -f "$(mkpv fc file 64Mi RWO)"
+mkdir -p "$TESTDIR/targets/stg"
+mount -t tmpfs pvnode-test "$TESTDIR/targets/stg"
+expect_rc 1 pvctl --allowed-path "$TESTDIR/targets" stage fc --staging-path "$TESTDIR/targets/stg"
+assert_contains "$LAST_ERR" "already a mount point"
+assert_eq "$(loops_of "$PVNODE_STATE_DIR/images/fc.img")" 0 "loop devices left on fc's image"
+[ -e "$PVNODE_STATE_DIR/journal/fc.json" ] && fail "a journal is left for the refused stage"
+mountpoint -q "$TESTDIR/targets/stg" || fail "the refused stage took the foreign tmpfs away"
+umount "$TESTDIR/targets/stg"
+expect_rc 0 pvctl --allowed-path "$TESTDIR/targets" stage fc --staging-path "$TESTDIR/targets/stg"
+expect_rc 0 pvctl unstage fc
+expect_rc 0 pvctl delete fc
 step "another volume's target"
 expect_rc 0 pvctl publish fb "$TESTDIR/targets/b"
 expect_rc 1 pvctl publish fa "$TESTDIR/targets/b"

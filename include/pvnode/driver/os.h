@@ -124,15 +124,18 @@ struct pv_fd_mount {
 int pv_fd_mount_info(int fd, struct pv_fd_mount *m);
 
 /* --- lib/os/mount.c: the kernel's mount API onto file descriptors --- */
-/* Mount filesystem `fstype` of device `source` onto the directory fd `target` (`where`
- * names it in sentences); options are checked against the allow list; nosuid,nodev. */
-int pv_mount_fs_at(const char *source, int target, const char *where, const char *fstype, const char *options,
-		   struct pv_err *err);
+/* Mount filesystem `fstype` of device `source` onto the directory fd `target`, the last
+ * component of `sp` (kept open: without the mount API the new mount's root is found
+ * through it); options are checked against the allow list; nosuid,nodev. *mount_fd (may
+ * be NULL) gets an fd of the new mount's root (to detach exactly it again), or -1 when it
+ * could not be told (the directory was renamed meanwhile, on kernels without the API). */
+int pv_mount_fs_at(const char *source, const struct pv_safe_path *sp, int target, const char *fstype,
+		   const char *options, int *mount_fd, struct pv_err *err);
 /* Bind what the O_PATH fd `source` is (a mount's root directory, a device node) onto
  * `target` (fd); options may only be VFS attributes (noexec, nosuid, ...). *mount_fd
  * (may be NULL) gets an fd of the new mount (to detach exactly it again). */
-int pv_bind_at(int source, int target, const char *where, bool readonly, const char *options, int *mount_fd,
-	       struct pv_err *err);
+int pv_bind_at(int source, const struct pv_safe_path *sp, int target, bool readonly, const char *options,
+	       int *mount_fd, struct pv_err *err);
 /* Unmount exactly the top mount at sp's name (not lazily: busy is an error). */
 int pv_umount_at(const struct pv_safe_path *sp, struct pv_err *err);
 
