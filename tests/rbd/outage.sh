@@ -65,15 +65,27 @@ done
 echo "the raw device writes again $((SECONDS - t0)) s after SIGCONT"
 expect_rc 0 pvn node-a describe blk
 assert_contains "$LAST_OUT" "Condition:    healthy"
-for _ in $(seq 1 40); do
+# the idle volume is healthy at its first probe that completes: a probe sent before
+# SIGCONT may still time out after it (osdTimeout), the next one follows 10 s later
+t1=$SECONDS
+while [ $((SECONDS - t1)) -lt $((T + 10 + 20)) ]; do
 	pvn node-a describe idle | grep -q "Condition:    healthy" && break
 	sleep 0.5
 done
+echo "the idle volume is healthy again $((SECONDS - t0)) s after SIGCONT"
 expect_rc 0 pvn node-a describe idle
 assert_contains "$LAST_OUT" "Condition:    healthy"
 expect_rc 0 pvn node-a unpublish fsvol "$TESTDIR/pod/fs"
 expect_rc 0 pvn node-a unstage fsvol
-expect_rc 0 pvn node-a stage fsvol
+# osdTimeout 5 is tight for opening an image on a loaded 2-core VM right after the
+# outage: a stage may fail "did not answer" (unavailable) and is retried, as kubelet would
+for try in 1 2 3; do
+	rc=0
+	pvn node-a stage fsvol 2>"$TESTDIR/stage.err" || rc=$?
+	[ $rc != 0 ] || break
+	grep -q "did not answer" "$TESTDIR/stage.err" && [ $try -lt 3 ] || { cat "$TESTDIR/stage.err" >&2; fail "stage after the outage"; }
+	echo "stage after the outage, try $try: $(cat "$TESTDIR/stage.err")"
+done
 expect_rc 0 pvn node-a publish fsvol "$TESTDIR/pod/fs"
 assert_eq "$(cat "$TESTDIR/pod/fs/keep")" "before the outage" "data from before the outage"
 echo "after" >"$TESTDIR/pod/fs/after" && sync -f "$TESTDIR/pod/fs/after" || fail "write after recovery"
