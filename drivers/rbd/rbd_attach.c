@@ -218,24 +218,10 @@ int pvr_reattach(const struct pv_attach_req *req, struct pv_attachment *att, str
 		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED, "the kernel RBD client has no helper to restart");
 	if (pv_helper_alive(&att->helper))
 		return 0;
-	if (att->device[0]) {
-		int fd = open(att->device, O_RDONLY | O_EXCL | O_CLOEXEC);
-		if (fd < 0 && errno == EBUSY)
-			return pv_err_set(err, -EBUSY, PV_E_UNAVAILABLE,
-					  "its RBD helper died while %s was mounted; unpublish and unstage it, then stage it again",
-					  att->device);
-		if (fd >= 0)
-			close(fd);
-	}
+	int r = pv_loop_check_unmounted(att->device, "RBD helper", err);
+	if (r < 0)
+		return r;
 	pv_loop_release(req->node->state_dir, req->pv->name, att->device, att->backing, NULL);
 	stop_helper(req->pv, att, req->node);
-	struct pv_attachment fresh = { 0 };
-	int r = pvr_attach(req, &fresh, err);
-	if (r < 0) {
-		pv_attachment_free(&fresh);
-		return r;
-	}
-	pv_attachment_free(att);
-	*att = fresh;
-	return 0;
+	return pv_attachment_renew(req, att, pvr_attach, err);
 }
