@@ -85,6 +85,21 @@ void pv_attachment_free(struct pv_attachment *att)
 	pv_map_free(&att->priv);
 }
 
+int pv_attachment_renew(const struct pv_attach_req *req, struct pv_attachment *att,
+			int (*attach)(const struct pv_attach_req *req, struct pv_attachment *att, struct pv_err *err),
+			struct pv_err *err)
+{
+	struct pv_attachment fresh = { 0 };
+	int r = attach(req, &fresh, err);
+	if (r < 0) {
+		pv_attachment_free(&fresh);
+		return r;
+	}
+	pv_attachment_free(att);
+	*att = fresh;
+	return 0;
+}
+
 unsigned long long pv_node_key(const char *node_id)
 {
 	/* FNV-1a 64: stable across builds and hosts; never 0 (0 means "no key" in SCSI PR) */

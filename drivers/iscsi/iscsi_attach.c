@@ -318,23 +318,9 @@ int pvi_reattach(const struct pv_attach_req *req, struct pv_attachment *att, str
 				  "the kernel initiator has no helper to restart");
 	if (pv_helper_alive(&att->helper))
 		return 0;
-	if (att->device[0]) {
-		int fd = open(att->device, O_RDONLY | O_EXCL | O_CLOEXEC);
-		if (fd < 0 && errno == EBUSY)
-			return pv_err_set(err, -EBUSY, PV_E_UNAVAILABLE,
-					  "its iSCSI helper died while %s was mounted; unpublish and stage again to restore it",
-					  att->device);
-		if (fd >= 0)
-			close(fd);
-	}
-	pv_loop_release(req->node->state_dir, req->pv->name, att->device, att->backing, NULL);
-	struct pv_attachment fresh = { 0 };
-	int r = pvi_attach(req, &fresh, err);
-	if (r < 0) {
-		pv_attachment_free(&fresh);
+	int r = pv_loop_check_unmounted(att->device, "iSCSI helper", err);
+	if (r < 0)
 		return r;
-	}
-	pv_attachment_free(att);
-	*att = fresh;
-	return 0;
+	pv_loop_release(req->node->state_dir, req->pv->name, att->device, att->backing, NULL);
+	return pv_attachment_renew(req, att, pvi_attach, err);
 }

@@ -229,3 +229,17 @@ int pv_loop_tag_of(int fd, char *tag, size_t len)
 	snprintf(tag, len, "%.*s", (int)LO_NAME_SIZE, (const char *)li.lo_file_name);
 	return 0;
 }
+
+int pv_loop_check_unmounted(const char *dev, const char *helper, struct pv_err *err)
+{
+	if (!dev[0])
+		return 0;
+	int fd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd < 0 && errno == EBUSY)
+		return pv_err_set(err, -EBUSY, PV_E_UNAVAILABLE,
+				  "its %s died while %s was mounted; unpublish and unstage it, then stage it again",
+				  helper, dev);
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}

@@ -10,7 +10,7 @@
 #   CSI_SANITY    the csi-sanity binary (default /opt/csi-sanity/csi-sanity); it is not
 #                 built by meson (see tests/conformance/README.md), so this script is not
 #                 a meson test
-#   DRIVERS       drivers to run (default "file nfs iscsi")
+#   DRIVERS       drivers to run (default "file nfs iscsi rbd")
 #   RESULTS_DIR   where each run's output, junit report and pvnode log are kept
 #                 (default ./csi-sanity-results)
 #   VOLUME_SIZE / EXPAND_SIZE   bytes for --csi.testvolumesize / testvolumeexpandsize
@@ -28,6 +28,9 @@
 #   iscsi  tgtd on a free loopback port (tests/lib/iscsi.sh) with ONE target and ONE LUN:
 #          pvnode does not create LUNs and csi-sanity gives every volume the same
 #          parameters, so every volume it creates names the same LUN (see README.md)
+#   rbd    a private one-mon, one-memstore-OSD Ceph cluster (tests/lib/ceph.sh) on free
+#          loopback ports; CreateVolume makes an image per volume; the cephx admin key
+#          travels as CSI secrets (--csi.secrets) on every call; userspace data path
 # Prints "DRIVER: N passed, N failed, N skipped" per driver (ginkgo's summary; skipped
 # counts specs ginkgo did not run, filtered or Skip()ped) and the failed specs' names.
 # Exit 0 when every run passed, 1 otherwise, 77 when something needed is missing.
@@ -57,7 +60,7 @@ if [ -z "${PVNODE_SANITY_PRIVATE_NS:-}" ]; then
 fi
 
 CSI_SANITY=${CSI_SANITY:-/opt/csi-sanity/csi-sanity}
-DRIVERS=${DRIVERS:-file nfs iscsi}
+DRIVERS=${DRIVERS:-file nfs iscsi rbd}
 RESULTS_DIR=${RESULTS_DIR:-$PWD/csi-sanity-results}
 VOLUME_SIZE=${VOLUME_SIZE:-$((256 << 20))}
 EXPAND_SIZE=${EXPAND_SIZE:-$((512 << 20))}
@@ -88,6 +91,8 @@ CHAP_PASS=Sanity-Secret-42
 . "$SRC/tests/lib/nfs.sh"
 # shellcheck source=../lib/iscsi.sh
 . "$SRC/tests/lib/iscsi.sh"
+# shellcheck source=../lib/ceph.sh
+. "$SRC/tests/lib/ceph.sh"
 
 mkdir -p "$RESULTS_DIR" || exit 1
 T=$(mktemp -d /tmp/pvnode-csi-sanity.XXXXXX) || exit 1
@@ -96,6 +101,7 @@ echo $$ >"$T/owner.pid"
 PVNODE_PID=""
 SANITY_PID=""
 NFS_UP=""
+RBD_UP=""
 
 log() { echo "[csi-sanity.sh] $*" >&2; }
 
@@ -120,7 +126,7 @@ stop_pid() {   # stop_pid PID [seconds]: TERM, wait, KILL; reaps it if it is our
 # its PID's TERM (should not happen): their command lines name $T.
 our_helpers() {
 	local p
-	for p in $(pgrep -f "pvnode(-iscsi-fuse|-nfs-fuse)? .*$T/" 2>/dev/null); do
+	for p in $(pgrep -f "pvnode(-iscsi-fuse|-nfs-fuse|-rbd-fuse|-rbd)? .*$T/" 2>/dev/null); do
 		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$T/" && echo "$p"
 	done
 }
@@ -161,6 +167,7 @@ driver_cleanup() {
 	unmount_under_t lazy
 	tgt_stop
 	if [ -n "$NFS_UP" ]; then nfs_fixture_stop; NFS_UP=""; fi
+	if [ -n "$RBD_UP" ]; then ceph_stop; RBD_UP=""; fi
 	unmount_under_t lazy
 }
 
@@ -227,18 +234,21 @@ write_params() {
 	iscsi)
 		printf 'driver: "iscsi"\nportal: "%s"\niqn: "%s"\nlun: "1"\ninitiator: "userspace"\n' \
 			"$TGT_PORTAL" "$ISCSI_IQN" >"$2" ;;
+	rbd)
+		printf 'driver: "rbd"\nmonitors: "%s"\npool: "%s"\nmounter: "userspace"\n' \
+			"$CEPH_MONITORS" "$CEPH_POOL" >"$2" ;;
 	esac
 }
 
-# write_secrets FILE: csi-sanity's secrets YAML, the CHAP credentials for every call.
+# write_secrets FILE KEY1 VALUE1 KEY2 VALUE2: csi-sanity's secrets YAML, the same two
+# secrets (CHAP credentials, a cephx user and key) for every call. 0600: a key is in it.
 write_secrets() {
 	local k
-	: >"$1"
+	(umask 077 && : >"$1")
 	for k in CreateVolumeSecret DeleteVolumeSecret ControllerPublishVolumeSecret \
 		ControllerUnpublishVolumeSecret ControllerValidateVolumeCapabilitiesSecret \
 		NodeStageVolumeSecret NodePublishVolumeSecret ControllerExpandVolumeSecret; do
-		printf '%s:\n  node.session.auth.username: "%s"\n  node.session.auth.password: "%s"\n' \
-			"$k" "$CHAP_USER" "$CHAP_PASS" >>"$1"
+		printf '%s:\n  %s: "%s"\n  %s: "%s"\n' "$k" "$2" "$3" "$4" "$5" >>"$1"
 	done
 }
 
@@ -269,6 +279,15 @@ start_backend() {
 		if [ "$ISCSI_CHAP" = 1 ]; then
 			tgt_add_chap 1 "$CHAP_USER" "$CHAP_PASS" || return 1
 		fi
+		;;
+	rbd)
+		command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null ||
+			{ log "ceph-mon / ceph-osd not installed (scripts/deps/rbd.txt)"; return 77; }
+		[ -c /dev/fuse ] || { log "no /dev/fuse"; return 77; }
+		[ -x "$BUILD/pvnode-rbd-fuse" ] || { log "the rbd driver is not built"; return 77; }
+		mkdir -p "$T/rbd-server"
+		RBD_UP=1
+		CEPH_PARENT_DIR=$T/rbd-server ceph_start || { log "the Ceph cluster did not start"; return 1; }
 		;;
 	esac
 }
@@ -313,7 +332,12 @@ run_driver() {
 	write_params "$d" "$params"
 	cp "$params" "$RESULTS_DIR/$d.params.yaml"
 	if [ "$d" = iscsi ] && [ "$ISCSI_CHAP" = 1 ]; then
-		write_secrets "$T/$d/secrets.yaml"
+		write_secrets "$T/$d/secrets.yaml" node.session.auth.username "$CHAP_USER" \
+			node.session.auth.password "$CHAP_PASS"
+		extra=(--csi.secrets="$T/$d/secrets.yaml")
+	fi
+	if [ "$d" = rbd ]; then
+		write_secrets "$T/$d/secrets.yaml" userID "$CEPH_USER" userKey "$(cat "$CEPH_KEY_FILE")"
 		extra=(--csi.secrets="$T/$d/secrets.yaml")
 	fi
 	out=$RESULTS_DIR/$d.out
@@ -352,7 +376,7 @@ run_driver() {
 declare -A RESULT
 overall=0
 for d in $DRIVERS; do
-	case $d in file | nfs | iscsi) ;; *) log "unknown driver $d"; overall=1; continue ;; esac
+	case $d in file | nfs | iscsi | rbd) ;; *) log "unknown driver $d"; overall=1; continue ;; esac
 	log "=== $d"
 	rc=0
 	run_driver "$d" || rc=$?

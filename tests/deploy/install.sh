@@ -38,6 +38,7 @@ want=("$SBIN/pvctl 755" "$MAN8/pvctl.8 644" "$MAN8/pvnode.8 644" "$COMPDIR/pvctl
 [ -x "$BUILD/pvnode" ] && want+=("$SBIN/pvnode 755" "$LIBEXEC/pvctl-csi 755")
 [ -x "$BUILD/pvnode-nfs-fuse" ] && want+=("$LIBEXEC/pvnode-nfs-fuse 755")
 [ -x "$BUILD/pvnode-iscsi-fuse" ] && want+=("$LIBEXEC/pvnode-iscsi-fuse 755")
+[ -x "$BUILD/pvnode-rbd-fuse" ] && want+=("$LIBEXEC/pvnode-rbd 755" "$LIBEXEC/pvnode-rbd-fuse 755")
 
 expected=$(for w in "${want[@]}"; do echo "${w% *}"; done | sort)
 got=$(cd "$DEST" && find . \( -type f -o -type l \) | sed 's|^\.||' | sort)

@@ -2,22 +2,35 @@
 # tests/nfs/nfs_import.sh — pvctl import of tests/nfs/import_fixture.yaml (in-tree nfs
 # on the fixture's ganesha, iscsi with CHAP, rbd, and an awsElasticBlockStore PV):
 # --dry-run registers nothing; the import registers the nfs and iscsi PVs (the iSCSI
-# one unchecked, naming the secret set to create), refuses rbd (no driver in this
-# build), skips the unsupported one by name; the nfs PV stages and publishes against
+# one unchecked, naming the secret set to create), registers rbd the same way when the
+# rbd driver is built and refuses it (unknown driver) when not, skips the unsupported
+# one by name; the nfs PV stages and publishes against
 # ganesha, the read-only one gets EROFS, the iSCSI one refuses to stage until its secret
 # set exists; `get -o k8s | import -f -` on a second state dir gives the same PVs.
 set -euo pipefail
 . "$(dirname "$0")/../lib/nfs.sh"
 nfs_test_setup "$@"
 FIXTURE="$(dirname "$0")/import_fixture.yaml"
+# with the rbd driver (pvctl --version lists it) legacy-rbd is one more unchecked PV;
+# without it the import refuses it, and a refused PV makes the exit status 2
+if "$PVCTL" --version | grep -q '^pvctl .*drivers:.*\brbd\b'; then
+	RBD=1 WANT_RC=0 IMPORTED="legacy-iscsi legacy-nfs legacy-nfs-ro legacy-rbd"
+	REPORT="5 PersistentVolumes: 4 registered, 1 skipped, 0 failed"
+else
+	RBD=0 WANT_RC=2 IMPORTED="legacy-iscsi legacy-nfs legacy-nfs-ro"
+	REPORT="5 PersistentVolumes: 3 registered, 1 skipped, 1 failed"
+fi
 
 rc=0
 pv1 import -f "$FIXTURE" --dry-run >"$T/dry.json" 2>"$T/dry.err" || rc=$?
-[ "$rc" = 2 ] || nfs_fail "dry run: exit $rc, wanted 2 (rbd refused): $(cat "$T/dry.err")"
-python3 - "$T/dry.json" <<'PY' || nfs_fail "dry run output: $(cat "$T/dry.json")"
+[ "$rc" = "$WANT_RC" ] || nfs_fail "dry run: exit $rc, wanted $WANT_RC (rbd built: $RBD): $(cat "$T/dry.err")"
+python3 - "$T/dry.json" "$IMPORTED" <<'PY' || nfs_fail "dry run output: $(cat "$T/dry.json")"
 import json, sys
 items = {p["name"]: p for p in json.load(open(sys.argv[1]))["items"]}
-assert sorted(items) == ["legacy-iscsi", "legacy-nfs", "legacy-nfs-ro"], sorted(items)
+assert sorted(items) == sys.argv[2].split(), sorted(items)
+if "legacy-rbd" in items:
+    assert items["legacy-rbd"]["attributes"] == {"monitors": "127.0.0.1:6789", "pool": "kube", "image": "legacy"}
+    assert items["legacy-rbd"]["secretRef"] == "ceph-kube" and items["legacy-rbd"]["reclaimPolicy"] == "Retain"
 assert items["legacy-nfs"]["attributes"] == {"server": "127.0.0.1", "share": "/rw"}
 assert items["legacy-nfs"]["gid"] == 5555 and items["legacy-nfs"]["reclaimPolicy"] == "Retain"
 assert items["legacy-nfs-ro"]["accessModes"] == ["ReadOnlyMany"]
@@ -30,15 +43,20 @@ nfs_ok "--dry-run prints the PVs and registers nothing"
 
 rc=0
 pv1 import -f "$FIXTURE" >"$T/out" 2>"$T/err" || rc=$?
-[ "$rc" = 2 ] || nfs_fail "import: exit $rc, wanted 2: $(cat "$T/out" "$T/err")"
+[ "$rc" = "$WANT_RC" ] || nfs_fail "import: exit $rc, wanted $WANT_RC: $(cat "$T/out" "$T/err")"
 for want in "volume legacy-nfs registered from its nfs source (driver nfs, 5Gi, reclaimPolicy Retain)" \
 	"volume legacy-nfs-ro registered" "volume legacy-iscsi registered" \
 	"pvctl secret set legacy-chap node.session.auth.username=USER node.session.auth.password=-" \
-	"skipped legacy-ebs: source awsElasticBlockStore" "5 PersistentVolumes: 3 registered, 1 skipped, 1 failed"; do
+	"skipped legacy-ebs: source awsElasticBlockStore" "$REPORT"; do
 	grep -qF -- "$want" "$T/out" || nfs_fail "import report lacks '$want': $(cat "$T/out")"
 done
-grep -q "legacy-rbd (rbd): driver: unknown driver 'rbd'" "$T/err" || nfs_fail "rbd: $(cat "$T/err")"
-nfs_ok "import: nfs and iscsi registered, rbd refused, awsElasticBlockStore skipped: $(tail -1 "$T/out")"
+if [ "$RBD" = 1 ]; then
+	grep -qF "pvctl secret set ceph-kube userID=kube userKey=-" "$T/out" || nfs_fail "rbd: $(cat "$T/out")"
+	nfs_ok "import: nfs, iscsi and rbd registered, awsElasticBlockStore skipped: $(tail -1 "$T/out")"
+else
+	grep -q "legacy-rbd (rbd): driver: unknown driver 'rbd'" "$T/err" || nfs_fail "rbd: $(cat "$T/err")"
+	nfs_ok "import: nfs and iscsi registered, rbd refused, awsElasticBlockStore skipped: $(tail -1 "$T/out")"
+fi
 
 echo hello >"$T/hello"
 pv1 stage legacy-nfs || nfs_fail "stage legacy-nfs"
@@ -58,7 +76,7 @@ nfs_ok "the imported nfs PV stages and publishes on ganesha; readOnly gets EROFS
 
 pv1 get -o k8s >"$T/k8s.json" || nfs_fail "get -o k8s"
 pv2 import -f - <"$T/k8s.json" >"$T/out2" 2>&1 || nfs_fail "round trip import: $(cat "$T/out2")"
-for v in legacy-nfs legacy-nfs-ro legacy-iscsi; do
+for v in $IMPORTED; do
 	[ "$(pv1 get "$v" -o json)" = "$(pv2 get "$v" -o json)" ] ||
 		nfs_fail "$v differs after get -o k8s | import: $(pv1 get "$v" -o json) vs $(pv2 get "$v" -o json)"
 done

@@ -65,6 +65,11 @@ struct pv_attach_req {
 	const char *staging_path;          /* absolute; a shared userspace driver mounts here */
 	const struct pv_node_ctx *node;
 };
+/* For a reattach: make a fresh attachment with `attach` and, when it worked, let it
+ * replace *att (the old one freed); on failure *att stays as it was. */
+int pv_attachment_renew(const struct pv_attach_req *req, struct pv_attachment *att,
+			int (*attach)(const struct pv_attach_req *req, struct pv_attachment *att, struct pv_err *err),
+			struct pv_err *err);
 
 enum pv_health { PV_HEALTHY = 0, PV_ABNORMAL = 1 };
 

@@ -71,6 +71,10 @@ bool pv_loop_serves(const char *dev, const char *backing);
 int pv_loop_release(const char *state_dir, const char *volume, const char *dev, const char *backing,
 		    struct pv_err *err);
 int pv_loop_set_capacity(const char *dev, struct pv_err *err);
+/* Before a dead userspace helper's loop device `dev` ("" none) is replaced: a filesystem
+ * still mounted on it (an O_EXCL open gives EBUSY) cannot move to a new device, so that
+ * is PV_E_UNAVAILABLE ("its `helper` died while ... was mounted"), else 0. */
+int pv_loop_check_unmounted(const char *dev, const char *helper, struct pv_err *err);
 
 /* --- lib/os/mountinfo.c --- */
 /* Undo mountinfo's \ooo escapes (space, tab, newline, backslash) in place. */

@@ -1,0 +1,322 @@
+/*
+ * rbd_io.c — librbd behind blockfuse, and the status file (see rbd_io.h).
+ *
+ * Requests: one aio call per FUSE request, waited for on the worker's own completion.
+ * Health: requests count themselves in and out (atomics); a watchdog thread wakes
+ * every second (or at once through an eventfd after SIGUSR1 or a header update),
+ * re-reads the size when asked, and turns "I/O outstanding but nothing completed for
+ * stall_s" into state=down. The first completion after that makes it up again. When
+ * nothing was asked for PVR_PROBE_IDLE_S, it sends a probe (a stat of the header
+ * object) that counts like a request.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rbd_io.h"
+#include "pvnode/util.h"
+
+enum io_state { ST_UP = 0, ST_DOWN, ST_FENCED };
+
+struct pvr_io {
+	struct pvr_io_cfg cfg;
+	uint64_t size;                 /* atomic */
+	int inflight;                  /* atomic */
+	int64_t last_done_ms;          /* atomic: last completion */
+	int state;                     /* atomic enum io_state */
+	int refresh;                   /* atomic: re-read the size */
+	int probing;                   /* atomic: an idle probe is in flight */
+	unsigned refreshes;            /* size re-reads done (status "refreshed=") */
+	int stop;
+	int efd;
+	uint64_t watch_handle;
+	bool watching;
+	pthread_t thread;
+	pthread_mutex_t status_lock;
+	char status[768];
+	char why[256];
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_status(struct pvr_io *io)
+{
+	static const char *const names[] = { "up", "down", "fenced" };
+	char buf[768];
+	pthread_mutex_lock(&io->status_lock);
+	int st = __atomic_load_n(&io->state, __ATOMIC_ACQUIRE);
+	int n = snprintf(buf, sizeof(buf), "state=%s\nwhy=%s\nsize=%llu\nclient=%s\nreadonly=%d\nrefreshed=%u\n",
+			 names[st], st == ST_UP ? "" : io->why,
+			 (unsigned long long)__atomic_load_n(&io->size, __ATOMIC_RELAXED),
+			 io->cfg.client_addr ? io->cfg.client_addr : "", io->cfg.readonly,
+			 __atomic_load_n(&io->refreshes, __ATOMIC_RELAXED));
+	if (io->cfg.status_path && strcmp(buf, io->status) != 0) {
+		snprintf(io->status, sizeof(io->status), "%s", buf);
+		pv_write_atomic(io->cfg.status_path, buf, (size_t)n, 0644, NULL);
+	}
+	pthread_mutex_unlock(&io->status_lock);
+}
+
+static void set_state(struct pvr_io *io, int st, const char *why)
+{
+	int old = __atomic_load_n(&io->state, __ATOMIC_ACQUIRE);
+	if (old == st || old == ST_FENCED)
+		return;      /* fenced is final */
+	pthread_mutex_lock(&io->status_lock);
+	snprintf(io->why, sizeof(io->why), "%s", why);
+	__atomic_store_n(&io->state, st, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&io->status_lock);
+	if (st != ST_UP)
+		pv_warn("%s", why);
+	else
+		pv_info("I/O completes again");
+	write_status(io);
+}
+
+/* Map a librbd result to what the kernel gets, noting health on the way. */
+static int io_result(struct pvr_io *io, ssize_t r, bool write)
+{
+	__atomic_store_n(&io->last_done_ms, now_ms(), __ATOMIC_RELAXED);
+	if (r >= 0 || r == -EINVAL || r == -EOPNOTSUPP) {
+		if (r >= 0 && __atomic_load_n(&io->state, __ATOMIC_RELAXED) == ST_DOWN)
+			set_state(io, ST_UP, "");
+		return r < 0 ? (int)r : 0;
+	}
+	if (r == -ESHUTDOWN || (write && r == -EROFS)) {   /* ESHUTDOWN: Ceph's EBLOCKLISTED */
+		set_state(io, ST_FENCED, r == -ESHUTDOWN
+			  ? "this client was blocklisted: another node broke our exclusive lock"
+			  : "a write was refused: another client holds the exclusive lock");
+		return write ? -EROFS : -EIO;
+	}
+	if (r == -ETIMEDOUT)
+		set_state(io, ST_DOWN, "a request to the Ceph cluster timed out (OSDs unreachable)");
+	return -EIO;
+}
+
+enum op { OP_READ, OP_WRITE, OP_FLUSH, OP_DISCARD, OP_ZERO };
+
+static int submit(struct pvr_io *io, enum op op, void *buf, size_t len, uint64_t off, int zflags)
+{
+	rbd_completion_t c;
+	rbd_image_t img = io->cfg.image;
+	int st = __atomic_load_n(&io->state, __ATOMIC_RELAXED);
+	if (st == ST_FENCED)
+		return op == OP_READ ? -EIO : -EROFS;
+	int r = rbd_aio_create_completion(NULL, NULL, &c);
+	if (r < 0)
+		return -ENOMEM;
+	__atomic_add_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+	switch (op) {
+	case OP_READ: r = rbd_aio_read(img, off, len, buf, c); break;
+	case OP_WRITE: r = rbd_aio_write(img, off, len, buf, c); break;
+	case OP_FLUSH: r = rbd_aio_flush(img, c); break;
+	case OP_DISCARD: r = rbd_aio_discard(img, off, len, c); break;
+	case OP_ZERO: r = rbd_aio_write_zeroes(img, off, len, c, zflags, 0); break;
+	}
+	ssize_t ret = r;
+	if (r >= 0) {
+		rbd_aio_wait_for_complete(c);
+		ret = rbd_aio_get_return_value(c);
+	}
+	rbd_aio_release(c);
+	__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+	if (op == OP_READ && ret >= 0 && (size_t)ret < len)
+		memset((char *)buf + ret, 0, len - (size_t)ret);
+	return io_result(io, ret, op != OP_READ);
+}
+
+static int io_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	return submit(ctx, OP_READ, buf, len, off, 0);
+}
+
+static int io_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	return submit(ctx, OP_WRITE, (void *)buf, len, off, 0);
+}
+
+static int io_flush(void *ctx)
+{
+	return submit(ctx, OP_FLUSH, NULL, 0, 0, 0);
+}
+
+static int io_discard(void *ctx, uint64_t off, uint64_t len)
+{
+	return submit(ctx, OP_DISCARD, NULL, (size_t)len, off, 0);
+}
+
+/* librbd reads back zeroes from a discarded range, so both kinds of zeroing are exact:
+ * may_unmap → discard-like (deallocate), else write zeroes keeping the allocation. */
+static int io_write_zeroes(void *ctx, uint64_t off, uint64_t len, bool may_unmap)
+{
+	return submit(ctx, OP_ZERO, NULL, (size_t)len, off,
+		      may_unmap ? 0 : RBD_WRITE_ZEROES_FLAG_THICK_PROVISION);
+}
+
+uint64_t pvr_io_size(void *ctx)
+{
+	struct pvr_io *io = ctx;
+	return __atomic_load_n(&io->size, __ATOMIC_RELAXED);
+}
+
+void pvr_io_ops(struct pv_blockfuse_ops *ops)
+{
+	*ops = (struct pv_blockfuse_ops){ .read = io_read, .write = io_write, .flush = io_flush,
+					  .discard = io_discard, .write_zeroes = io_write_zeroes,
+					  .size = pvr_io_size };
+}
+
+void pvr_io_refresh(struct pvr_io *io)
+{
+	uint64_t one = 1;
+	__atomic_store_n(&io->refresh, 1, __ATOMIC_RELAXED);
+	if (write(io->efd, &one, sizeof(one)) < 0) { /* already woken */ }
+}
+
+int pvr_io_wake_fd(const struct pvr_io *io)
+{
+	return io->efd;
+}
+
+bool pvr_io_fenced(const struct pvr_io *io)
+{
+	return __atomic_load_n(&io->state, __ATOMIC_RELAXED) == ST_FENCED;
+}
+
+static void on_header_update(void *arg)
+{
+	pvr_io_refresh(arg);
+}
+
+static void refresh_size(struct pvr_io *io)
+{
+	uint64_t size = 0;
+	int r = rbd_get_size(io->cfg.image, &size);
+	if (r == 0 && size != __atomic_load_n(&io->size, __ATOMIC_RELAXED)) {
+		pv_info("image size is now %llu bytes", (unsigned long long)size);
+		__atomic_store_n(&io->size, size, __ATOMIC_RELAXED);
+	}
+	__atomic_add_fetch(&io->refreshes, 1, __ATOMIC_RELAXED);
+	write_status(io);   /* refreshed= tells the driver the re-read is done */
+}
+
+static void probe_done(rados_completion_t c, void *arg)
+{
+	struct pvr_io *io = arg;
+	int r = rados_aio_get_return_value(c);
+	io_result(io, r, false);
+	rados_aio_release(c);
+	__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
+}
+
+/* Idle for a while: does the cluster still answer? */
+static void probe(struct pvr_io *io, int64_t idle_ms)
+{
+	static uint64_t size;   /* results nobody reads */
+	static time_t mtime;
+	rados_completion_t c;
+	if (!io->cfg.header_oid || idle_ms < PVR_PROBE_IDLE_S * 1000L ||
+	    __atomic_load_n(&io->inflight, __ATOMIC_RELAXED) > 0 ||
+	    __atomic_exchange_n(&io->probing, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (rados_aio_create_completion2(io, probe_done, &c) < 0) {
+		__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
+		return;
+	}
+	__atomic_add_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+	if (rados_aio_stat(io->cfg.ioctx, io->cfg.header_oid, c, &size, &mtime) < 0) {
+		__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+		rados_aio_release(c);
+		__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
+	}
+}
+
+static void *watchdog(void *arg)
+{
+	struct pvr_io *io = arg;
+	while (!__atomic_load_n(&io->stop, __ATOMIC_RELAXED)) {
+		struct pollfd p = { .fd = io->efd, .events = POLLIN };
+		uint64_t v;
+		if (poll(&p, 1, 1000) > 0 && read(io->efd, &v, sizeof(v)) < 0) { /* spurious */ }
+		bool sig = io->cfg.resize_flag && *io->cfg.resize_flag;
+		if (sig)
+			*io->cfg.resize_flag = 0;
+		if (__atomic_exchange_n(&io->refresh, 0, __ATOMIC_RELAXED) || sig)
+			refresh_size(io);
+		int64_t idle = now_ms() - __atomic_load_n(&io->last_done_ms, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&io->inflight, __ATOMIC_RELAXED) > 0 && idle > io->cfg.stall_s * 1000L) {
+			char why[128];
+			snprintf(why, sizeof(why), "no I/O has completed for %lld s: the Ceph cluster does not answer",
+				 (long long)(idle / 1000));
+			set_state(io, ST_DOWN, why);
+		}
+		probe(io, idle);
+	}
+	return NULL;
+}
+
+int pvr_io_start(const struct pvr_io_cfg *cfg, struct pvr_io **out, struct pv_err *err)
+{
+	struct pvr_io *io = calloc(1, sizeof(*io));
+	uint64_t size = 0;
+	int r;
+	if (!io)
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	io->cfg = *cfg;
+	if (io->cfg.stall_s <= 0)
+		io->cfg.stall_s = 5;
+	pthread_mutex_init(&io->status_lock, NULL);
+	r = rbd_get_size(cfg->image, &size);
+	io->size = size;
+	io->last_done_ms = now_ms();
+	io->efd = r < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r < 0 || io->efd < 0) {
+		r = pv_err_set(err, r < 0 ? r : -errno, PV_E_INTERNAL, "cannot read the image size: %s",
+			       strerror(r < 0 ? -r : errno));
+		goto fail;
+	}
+	io->watching = rbd_update_watch(cfg->image, &io->watch_handle, on_header_update, io) == 0;
+	if ((r = -pthread_create(&io->thread, NULL, watchdog, io)) < 0) {
+		r = pv_err_set(err, r, PV_E_INTERNAL, "cannot start the watchdog thread");
+		goto fail;
+	}
+	write_status(io);
+	*out = io;
+	return 0;
+fail:
+	if (io->watching)
+		rbd_update_unwatch(cfg->image, io->watch_handle);
+	if (io->efd >= 0)
+		close(io->efd);
+	free(io);
+	return r;
+}
+
+void pvr_io_stop(struct pvr_io *io)
+{
+	if (!io)
+		return;
+	__atomic_store_n(&io->stop, 1, __ATOMIC_RELAXED);
+	pvr_io_refresh(io);
+	pthread_join(io->thread, NULL);
+	/* a probe still in flight ends within the OSD timeout; its callback uses io */
+	while (__atomic_load_n(&io->probing, __ATOMIC_ACQUIRE))
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	if (io->watching)
+		rbd_update_unwatch(io->cfg.image, io->watch_handle);
+	close(io->efd);
+	pthread_mutex_destroy(&io->status_lock);
+	free(io);
+}

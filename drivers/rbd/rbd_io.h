@@ -1,0 +1,61 @@
+/*
+ * rbd_io.h — the helper's I/O backend: librbd behind the blockfuse ops table, plus the
+ * volume's health as the driver sees it in the status file.
+ *
+ * Every blockfuse worker thread submits its request with librbd's aio calls and waits
+ * for the completion, so as many requests are in flight as the kernel queues (loop's
+ * direct I/O, FUSE async DIO). librados bounds each request (rados_osd_op_timeout):
+ * during an outage requests fail with EIO after the timeout instead of hanging, and the
+ * status file says state=down until one completes again (state=up). A blocklisted
+ * client (another node broke our lock) is state=fenced for good: every later request
+ * fails at once, writes with EROFS.
+ *
+ * An idle volume would never notice an outage: after PVR_PROBE_IDLE_S without I/O the
+ * watchdog stats the image's header object (asynchronously, bounded by the same
+ * timeout), so the status goes down while the cluster is away and up when it is back.
+ *
+ * The size is cached and re-read when the image header changes (rbd_update_watch) or
+ * after pvr_io_refresh() (SIGUSR1), so reads and writes never pay for it.
+ */
+#ifndef PVNODE_RBD_IO_H
+#define PVNODE_RBD_IO_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+
+#include "pvnode/driver/blockfuse.h"
+#include "pvnode/error.h"
+
+struct pvr_io;
+
+#define PVR_PROBE_IDLE_S 10
+
+struct pvr_io_cfg {
+	rbd_image_t image;         /* open; owned by the caller */
+	rados_ioctx_t ioctx;       /* its pool: the idle probe stats header_oid there */
+	const char *header_oid;    /* "rbd_header.<id>", NULL: no probe */
+	bool readonly;
+	const char *status_path;   /* NULL: none */
+	const char *client_addr;   /* shown in the status file */
+	int stall_s;               /* I/O outstanding this long with none completing: down */
+	volatile sig_atomic_t *resize_flag; /* set (by SIGUSR1): re-read the size */
+};
+
+int pvr_io_start(const struct pvr_io_cfg *cfg, struct pvr_io **out, struct pv_err *err);
+/* Stop the watchdog thread and the header watch; the image stays open. */
+void pvr_io_stop(struct pvr_io *io);
+void pvr_io_ops(struct pv_blockfuse_ops *ops);
+uint64_t pvr_io_size(void *io);
+/* Re-read the size soon. */
+void pvr_io_refresh(struct pvr_io *io);
+/* An eventfd: writing 1 to it (after setting *resize_flag) wakes the watchdog; for a
+ * signal handler. */
+int pvr_io_wake_fd(const struct pvr_io *io);
+/* Has a write been refused because we lost the lock / were blocklisted? */
+bool pvr_io_fenced(const struct pvr_io *io);
+
+#endif

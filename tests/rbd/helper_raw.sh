@@ -1,0 +1,97 @@
+#!/bin/bash
+# tests/rbd/helper_raw.sh — pvnode-rbd-fuse by hand, without the driver: it serves an
+# image as a FUSE file a loop device + ext4 can use, holds the exclusive lock so a
+# second --exclusive instance is refused naming the first node, serves read-only
+# without a lock, fails I/O in bounded time while the OSD is stopped and recovers after,
+# shows a resize done by pvnode-rbd while it holds the lock, and on SIGTERM releases everything (no lock, no watcher, no holder record).
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/ceph.sh"
+. "$(dirname "$0")/../lib/rbd.sh"
+ceph_start || fail "ceph_start"
+T=3   # osd/mon timeout for the outage part
+
+step "create and serve exclusively as node-a"
+rbd_ctl '"op":"create","image":"vol","size":268435456' >/dev/null || fail "create"
+helper_start vol --exclusive --node-id node-a --osd-timeout $T --mon-timeout $T || fail "helper: $HELPER_LINE"
+A=$HELPER_PID A_MNT=$HELPER_MNT A_STATUS=$HELPER_STATUS
+echo "$HELPER_LINE"
+assert_contains "$HELPER_LINE" "client=" "READY line"
+assert_eq "$(status_get "$A_STATUS" state)" up "status state"
+assert_eq "$(stat -c %s "$A_MNT/disk")" 268435456 "FUSE file size"
+out=$(rbd_ctl '"op":"lock-owners","image":"vol"')
+assert_contains "$out" '"holder":"node-a"' "lock-owners"
+key=$(cat "$CEPH_KEY_FILE")
+for f in /proc/$A/cmdline /proc/$A/environ; do
+	! grep -qF "$key" "$f" || fail "the key is in $f"
+done
+
+step "loop + ext4 + data"
+dev=$(losetup --direct-io=on -f --show "$A_MNT/disk") || fail "losetup"
+mkfs.ext4 -q -b 4096 "$dev" || fail "mkfs"
+mkdir -p "$TESTDIR/m"
+mount "$dev" "$TESTDIR/m" || fail "mount"
+head -c 20000000 /dev/urandom >"$TESTDIR/src"
+cp "$TESTDIR/src" "$TESTDIR/m/f"
+sync
+umount "$TESTDIR/m"
+echo 3 >/proc/sys/vm/drop_caches
+mount "$dev" "$TESTDIR/m" || fail "mount again"
+cmp "$TESTDIR/src" "$TESTDIR/m/f" || fail "data differs after remount"
+umount "$TESTDIR/m"
+
+step "a second exclusive instance is refused, naming node-a"
+helper_start vol --exclusive --node-id node-b && fail "a second exclusive helper became ready"
+echo "$HELPER_LINE"
+assert_contains "$HELPER_LINE" "ERROR refused" "refusal"
+assert_contains "$HELPER_LINE" "node node-a" "refusal"
+rc=0; wait "$HELPER_PID" || rc=$?
+assert_eq "$rc" 3 "refused helper's exit status"
+
+step "read-only instance: no lock needed, writes refused"
+helper_start vol --readonly || fail "read-only helper: $HELPER_LINE"
+R=$HELPER_PID
+cmp -n 4096 "$HELPER_MNT/disk" "$dev" || fail "read-only view differs"
+if dd if=/dev/zero of="$HELPER_MNT/disk" bs=4096 count=1 conv=notrunc status=none 2>"$TESTDIR/ro.err"; then
+	fail "a write through the read-only helper succeeded"
+fi
+echo "read-only write: $(cat "$TESTDIR/ro.err")"
+helper_stop "$R" || fail "read-only helper exit"
+
+step "OSD stopped longer than the timeout: bounded EIO, then recovery"
+dd if=/dev/urandom of="$dev" bs=1M count=4 oflag=direct status=none || fail "write before the outage"
+kill -STOP "$CEPH_OSD_PID"
+t0=$(date +%s)
+if dd if=/dev/zero of="$dev" bs=64k count=16 oflag=direct status=none 2>"$TESTDIR/dd.err"; then
+	kill -CONT "$CEPH_OSD_PID"; fail "a write succeeded with the OSD stopped"
+fi
+took=$(( $(date +%s) - t0 ))
+state=$(status_get "$A_STATUS" state)
+kill -CONT "$CEPH_OSD_PID"
+echo "outage: write failed after ${took}s ($(head -1 "$TESTDIR/dd.err")), state=$state"
+[ "$took" -le $((3 * T + 5)) ] || fail "the write needed ${took}s to fail (timeout ${T}s)"
+assert_eq "$state" down "status during the outage"
+ok=0
+for i in $(seq 1 60); do
+	if dd if=/dev/zero of="$dev" bs=64k count=1 oflag=direct status=none 2>/dev/null; then ok=1; break; fi
+	sleep 0.5
+done
+[ $ok = 1 ] || fail "I/O did not recover after SIGCONT"
+assert_eq "$(status_get "$A_STATUS" state)" up "status after recovery"
+mount "$dev" "$TESTDIR/m" 2>/dev/null && umount "$TESTDIR/m"
+
+step "resize while served: the FUSE file grows (header watch, SIGUSR1)"
+rbd_ctl '"op":"resize","image":"vol","size":402653184' >/dev/null || fail "resize under the helper"
+kill -USR1 "$A"
+for i in $(seq 1 40); do [ "$(stat -c %s "$A_MNT/disk")" = 402653184 ] && break; sleep 0.1; done
+assert_eq "$(stat -c %s "$A_MNT/disk")" 402653184 "FUSE file size after resize"
+assert_eq "$(status_get "$A_STATUS" size)" 402653184 "status size after resize"
+
+step "SIGTERM: lock, holder record and watch released"
+losetup -d "$dev"
+helper_stop "$A" || fail "helper exit status $?"
+out=$(rbd_ctl '"op":"info","image":"vol"') || fail "info: $out"
+assert_contains "$out" '"lockers":[]' "info after stop"
+assert_contains "$out" '"watchers":[]' "info after stop"
+assert_contains "$out" '"holder":""' "info after stop"
+if grep -q " $A_MNT " /proc/self/mountinfo; then fail "FUSE still mounted at $A_MNT"; fi
+rbd_ctl '"op":"remove","image":"vol"' >/dev/null || fail "remove"

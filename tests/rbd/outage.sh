@@ -1,0 +1,97 @@
+#!/bin/bash
+# tests/rbd/outage.sh — the OSD stopped (SIGSTOP) for longer than osdTimeout while
+# volumes are written: writes fail with an error after about the timeout (no process
+# hangs in D state), describe reports the volumes abnormal meanwhile — an idle one too
+# (the helper probes the cluster when nothing was asked for 10 s) — and once the OSD
+# runs again the raw device writes again, the idle volume is healthy again by itself,
+# and the filesystem volume is healthy after unstage + stage, with the data written
+# before the outage.
+. "$(dirname "$0")/../lib/rbd_test.sh"
+T=5   # 3 s made ordinary operations right after the outage time out on a loaded VM
+rbd_secret node-a
+rbd_pv fsvol 64Mi ReadWriteOnce "" "\"osdTimeout\":\"$T\",\"monTimeout\":\"$T\"" | expect_rc 0 pvn node-a create -f -
+rbd_pv blk 64Mi ReadWriteOnce '"volumeMode":"Block"' "\"osdTimeout\":\"$T\",\"monTimeout\":\"$T\"" |
+	expect_rc 0 pvn node-a create -f -
+expect_rc 0 pvn node-a stage fsvol
+expect_rc 0 pvn node-a publish fsvol "$TESTDIR/pod/fs"
+expect_rc 0 pvn node-a stage blk
+expect_rc 0 pvn node-a publish blk "$TESTDIR/pod/blk"
+rbd_pv idle 64Mi ReadWriteOnce '"volumeMode":"Block"' "\"osdTimeout\":\"$T\",\"monTimeout\":\"$T\"" |
+	expect_rc 0 pvn node-a create -f -
+expect_rc 0 pvn node-a stage idle
+echo "before the outage" >"$TESTDIR/pod/fs/keep"
+sync -f "$TESTDIR/pod/fs/keep"
+
+# a write can need three OSD requests that each time out (object map update, its
+# invalidation, the data): the bound is 3 x osdTimeout
+step "OSD stopped: writes fail within 3 x ${T}s"
+kill -STOP "$CEPH_OSD_PID"
+t0=$SECONDS
+# the filesystem write runs meanwhile: the OSD stays stopped only as long as needed
+fs_rc=0
+(timeout 60 dd if=/dev/urandom of="$TESTDIR/pod/fs/new" bs=1M count=4 oflag=direct status=none 2>"$TESTDIR/fs.err") &
+FS_DD=$!
+if timeout 60 dd if=/dev/urandom of="$TESTDIR/pod/blk" bs=1M count=8 oflag=direct status=none 2>"$TESTDIR/dd.err"; then
+	fail "a raw write succeeded with the OSD stopped"
+fi
+took=$((SECONDS - t0))
+echo "raw write failed after ${took}s: $(head -1 "$TESTDIR/dd.err")"
+[ "$took" -le $((3 * T + 5)) ] || fail "the raw write needed ${took}s to fail (osdTimeout ${T}s)"
+wait "$FS_DD" || fs_rc=$?
+[ $fs_rc != 124 ] || fail "a write to the filesystem hung"
+[ $fs_rc != 0 ] || fail "a write to the filesystem succeeded with the OSD stopped"
+echo "filesystem write: exit $fs_rc after $((SECONDS - t0))s $(head -1 "$TESTDIR/fs.err")"
+
+step "describe reports the volumes abnormal, the idle one too"
+# the idle volume's helper notices at its next probe: after 10 s without I/O, then one
+# watchdog tick — up to about 12 s after the stop, which the writes above may not last
+while [ $((SECONDS - t0)) -lt 20 ] && ! pvn node-a describe idle | grep -q "RBD image $CEPH_POOL/idle down"; do
+	sleep 0.5
+done
+for v in blk fsvol idle; do
+	expect_rc 0 pvn node-a describe "$v"
+	echo "$LAST_OUT" | grep "Condition:"
+	assert_contains "$LAST_OUT" "Condition:    volume $v: RBD image $CEPH_POOL/$v down"
+done
+
+step "the OSD runs again: the raw device writes, the filesystem volume is restored"
+kill -CONT "$CEPH_OSD_PID"
+ok=0 t0=$SECONDS
+while [ $((SECONDS - t0)) -lt 90 ]; do
+	if timeout 30 dd if=/dev/zero of="$TESTDIR/pod/blk" bs=64k count=1 oflag=direct status=none 2>/dev/null; then ok=1; break; fi
+	sleep 0.5
+done
+[ $ok = 1 ] || fail "the raw device did not recover within 90 s of SIGCONT"
+echo "the raw device writes again $((SECONDS - t0)) s after SIGCONT"
+expect_rc 0 pvn node-a describe blk
+assert_contains "$LAST_OUT" "Condition:    healthy"
+# the idle volume is healthy at its first probe that completes: a probe sent before
+# SIGCONT may still time out after it (osdTimeout), the next one follows 10 s later
+t1=$SECONDS
+while [ $((SECONDS - t1)) -lt $((T + 10 + 20)) ]; do
+	pvn node-a describe idle | grep -q "Condition:    healthy" && break
+	sleep 0.5
+done
+echo "the idle volume is healthy again $((SECONDS - t0)) s after SIGCONT"
+expect_rc 0 pvn node-a describe idle
+assert_contains "$LAST_OUT" "Condition:    healthy"
+expect_rc 0 pvn node-a unpublish fsvol "$TESTDIR/pod/fs"
+expect_rc 0 pvn node-a unstage fsvol
+# osdTimeout 5 is tight for opening an image on a loaded 2-core VM right after the
+# outage: a stage may fail "did not answer" (unavailable) and is retried, as kubelet would
+for try in 1 2 3; do
+	rc=0
+	pvn node-a stage fsvol 2>"$TESTDIR/stage.err" || rc=$?
+	[ $rc != 0 ] || break
+	grep -q "did not answer" "$TESTDIR/stage.err" && [ $try -lt 3 ] || { cat "$TESTDIR/stage.err" >&2; fail "stage after the outage"; }
+	echo "stage after the outage, try $try: $(cat "$TESTDIR/stage.err")"
+done
+expect_rc 0 pvn node-a publish fsvol "$TESTDIR/pod/fs"
+assert_eq "$(cat "$TESTDIR/pod/fs/keep")" "before the outage" "data from before the outage"
+echo "after" >"$TESTDIR/pod/fs/after" && sync -f "$TESTDIR/pod/fs/after" || fail "write after recovery"
+expect_rc 0 pvn node-a describe fsvol
+assert_contains "$LAST_OUT" "Condition:    healthy"
+expect_rc 0 pvn node-a delete fsvol --force
+expect_rc 0 pvn node-a delete blk --force
+expect_rc 0 pvn node-a delete idle --force
+assert_clean
