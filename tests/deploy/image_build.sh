@@ -177,9 +177,10 @@ set -u
 fail() { echo "FAIL: \$*"; n=\$((n + 1)); }
 n=0
 out=\$(/usr/bin/tini -s -- /usr/sbin/pvnode --version) && case "\$out" in "pvnode $VERSION "*|"pvnode $VERSION") ;; *) false ;; esac || fail "entry point: \$out"
-pvctl --version | grep -q "drivers: file, nfs, iscsi" || fail "pvctl --version: \$(pvctl --version)"
+pvctl --version | grep -q "drivers: file, nfs, iscsi, rbd" || fail "pvctl --version: \$(pvctl --version)"
 for f in /usr/sbin/pvctl /usr/sbin/pvnode /usr/libexec/pvnode/pvctl-csi /usr/libexec/pvnode/pvnode-nfs-fuse \
-	/usr/libexec/pvnode/pvnode-iscsi-fuse /usr/share/man/man8/pvctl.8 /usr/share/man/man8/pvnode.8 \
+	/usr/libexec/pvnode/pvnode-iscsi-fuse /usr/libexec/pvnode/pvnode-rbd /usr/libexec/pvnode/pvnode-rbd-fuse \
+	/usr/share/man/man8/pvctl.8 /usr/share/man/man8/pvnode.8 \
 	/usr/share/bash-completion/completions/pvctl; do
 	[ -e "\$f" ] || fail "\$f is missing"
 done
