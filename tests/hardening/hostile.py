@@ -698,6 +698,9 @@ def csi_fuzz():
             bad = check_world(after_recovery=True, state=CSTATE)
             why = "; ".join(bad) if bad else None
         record(cat, why is None, why, " ".join(args)[:200])
+        if why and os.environ.get("HOSTILE_DEBUG"):
+            with open(f"{T}/pvnode.log", errors="replace") as f:
+                print("--- pvnode log, last lines ---\n" + "".join(f.readlines()[-30:]))
         if not d.alive():
             d.start()
         if why:
@@ -1017,6 +1020,9 @@ def main():
             if ONLY and name not in ONLY:
                 continue
             t0 = time.monotonic()
+            # each category draws from its own sequence: one cut short by its time budget
+            # does not change what the next one tries
+            rng.seed(f"{SEED}:{name}")
             try:
                 fn()
             except Exception as e:   # a harness error is a failed try, not a pass
