@@ -64,7 +64,10 @@ static int node_prepare(struct csi_ctx *ctx, const char *id, const struct node_p
 /* A capability's volume_mount_group: 0 none, else a group id (INVALID_ARGUMENT if not). */
 static int mount_group(const char *id, const Csi__V1__VolumeCapability *cap, long *gid, struct pv_err *err)
 {
-	const char *g = cap && cap->mount ? cap->mount->volume_mount_group : NULL;
+	/* mount and block share a oneof: read mount only when that is the case set */
+	const char *g = cap && cap->access_type_case == CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT && cap->mount
+				? cap->mount->volume_mount_group
+				: NULL;
 	char *end;
 
 	*gid = 0;
