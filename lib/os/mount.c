@@ -149,47 +149,49 @@ static void fs_message(int fs, char *buf, size_t len)
 	}
 }
 
+/* Each VFS attribute as the mount API and as mount(2) spell it. */
+static const struct {
+	unsigned pv;
+	unsigned attr;
+	unsigned long ms;
+} vfs_flags[] = {
+	{ PV_MNT_RDONLY, MOUNT_ATTR_RDONLY, MS_RDONLY },
+	{ PV_MNT_NOSUID, MOUNT_ATTR_NOSUID, MS_NOSUID },
+	{ PV_MNT_NODEV, MOUNT_ATTR_NODEV, MS_NODEV },
+	{ PV_MNT_NOEXEC, MOUNT_ATTR_NOEXEC, MS_NOEXEC },
+	{ PV_MNT_NODIRATIME, MOUNT_ATTR_NODIRATIME, MS_NODIRATIME },
+	{ PV_MNT_NOATIME, MOUNT_ATTR_NOATIME, MS_NOATIME },
+	{ PV_MNT_STRICTATIME, MOUNT_ATTR_STRICTATIME, MS_STRICTATIME },
+	{ PV_MNT_RELATIME, MOUNT_ATTR_RELATIME, MS_RELATIME },
+};
+
+/* One atime mode at most: noatime over strictatime over relatime. */
+static unsigned one_atime(unsigned attr)
+{
+	if (attr & PV_MNT_NOATIME)
+		return attr & ~(unsigned)(PV_MNT_STRICTATIME | PV_MNT_RELATIME);
+	if (attr & PV_MNT_STRICTATIME)
+		return attr & ~(unsigned)PV_MNT_RELATIME;
+	return attr;
+}
+
 static unsigned mount_attrs(unsigned attr)
 {
 	unsigned a = 0;
-	if (attr & PV_MNT_RDONLY)
-		a |= MOUNT_ATTR_RDONLY;
-	if (attr & PV_MNT_NOSUID)
-		a |= MOUNT_ATTR_NOSUID;
-	if (attr & PV_MNT_NODEV)
-		a |= MOUNT_ATTR_NODEV;
-	if (attr & PV_MNT_NOEXEC)
-		a |= MOUNT_ATTR_NOEXEC;
-	if (attr & PV_MNT_NODIRATIME)
-		a |= MOUNT_ATTR_NODIRATIME;
-	if (attr & PV_MNT_NOATIME)
-		a |= MOUNT_ATTR_NOATIME;
-	else if (attr & PV_MNT_STRICTATIME)
-		a |= MOUNT_ATTR_STRICTATIME;
-	else if (attr & PV_MNT_RELATIME)
-		a |= MOUNT_ATTR_RELATIME;
+	attr = one_atime(attr);
+	for (size_t i = 0; i < sizeof(vfs_flags) / sizeof(vfs_flags[0]); i++)
+		if (attr & vfs_flags[i].pv)
+			a |= vfs_flags[i].attr;
 	return a;
 }
 
 static unsigned long mount_flags(unsigned attr)
 {
 	unsigned long f = 0;
-	if (attr & PV_MNT_RDONLY)
-		f |= MS_RDONLY;
-	if (attr & PV_MNT_NOSUID)
-		f |= MS_NOSUID;
-	if (attr & PV_MNT_NODEV)
-		f |= MS_NODEV;
-	if (attr & PV_MNT_NOEXEC)
-		f |= MS_NOEXEC;
-	if (attr & PV_MNT_NODIRATIME)
-		f |= MS_NODIRATIME;
-	if (attr & PV_MNT_NOATIME)
-		f |= MS_NOATIME;
-	else if (attr & PV_MNT_STRICTATIME)
-		f |= MS_STRICTATIME;
-	else if (attr & PV_MNT_RELATIME)
-		f |= MS_RELATIME;
+	attr = one_atime(attr);
+	for (size_t i = 0; i < sizeof(vfs_flags) / sizeof(vfs_flags[0]); i++)
+		if (attr & vfs_flags[i].pv)
+			f |= vfs_flags[i].ms;
 	return f;
 }
 
