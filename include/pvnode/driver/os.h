@@ -83,9 +83,6 @@ void pv_mountinfo_unescape(char *s);
 int pv_mount_super_options(const char *path, char *buf, size_t len);
 /* Is `path` a mount point (per /proc/self/mountinfo)? */
 bool pv_is_mountpoint(const char *path);
-/* Source device / fstype / options of the mount at `path`; -ENOENT if none. */
-int pv_mount_info(const char *path, char *source, size_t slen, char *fstype, size_t flen,
-		  bool *readonly);
 
 /* Every mount of device `dev` (a filesystem on it, at any root), or with root_name set,
  * every bind of the device node "/<root_name>" (a raw block publish). Calls cb (may be
