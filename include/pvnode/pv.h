@@ -88,6 +88,9 @@ void pv_quantity_format(uint64_t bytes, char *buf, size_t len);
 int pv_access_parse(const char *s, enum pv_access *out);
 const char *pv_access_name(enum pv_access a);  /* "ReadWriteOnce" */
 const char *pv_access_short(enum pv_access a); /* "RWO" */
+/* The first of a PV's access modes (RWO when it names none): what a stage without an
+ * explicit mode uses. */
+enum pv_access pv_access_first(const struct pv *pv);
 #define PV_ACCESS_ALLOWED "ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod (or RWO, ROX, RWX, RWOP)"
 
 /* Reclaim policies: "Delete", "Retain" (unset: "Delete", what an older record means). */

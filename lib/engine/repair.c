@@ -51,32 +51,14 @@ static void add_mount(const char *mnt, bool ro, void *ud)
 static bool find_device(struct pv_engine *e, const char *volume, struct evidence *ev)
 {
 	char tag[64];
-	DIR *d = opendir("/sys/block");
-	struct dirent *de;
 
 	pv_loop_tag(e->cfg.state_dir, volume, tag, sizeof(tag));
-	while (d && (de = readdir(d))) {
-		char dev[300], backing[PATH_MAX], name[128] = "", path[400];
-		if (strncmp(de->d_name, "loop", 4) != 0)
-			continue;
-		snprintf(dev, sizeof(dev), "/dev/%s", de->d_name);
-		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
-		if (pv_loop_backing(dev, backing, sizeof(backing)) < 0 || !backing[0] || strncmp(backing, "/dev/loop", 9) == 0)
-			continue;
-		int fd = open(dev, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		bool ours = pv_loop_tag_of(fd, name, sizeof(name)) == 0 && strcmp(name, tag) == 0;
-		close(fd);
-		if (ours) {
-			snprintf(ev->device, sizeof(ev->device), "%s", dev);
-			snprintf(ev->backing, sizeof(ev->backing), "%s", backing);
-			break;
-		}
+	if (pv_loop_find_own(tag, ev->device, sizeof(ev->device)) <= 0 ||
+	    pv_loop_backing(ev->device, ev->backing, sizeof(ev->backing)) < 0) {
+		ev->device[0] = '\0';
+		return false;
 	}
-	if (d)
-		closedir(d);
-	return ev->device[0] != '\0';
+	return true;
 }
 
 /* A process whose command line names the volume's run directory: its helper. */
@@ -121,12 +103,7 @@ static int rebuild(struct pv_engine *e, const struct pv *pv, const struct eviden
 	snprintf(j->node_id, sizeof(j->node_id), "%s", e->cfg.node_id);
 	j->phase = PV_PHASE_STAGED;
 	j->block = pv->volume_mode == PV_VOLUME_BLOCK;
-	j->access = PV_RWO;
-	for (int a = PV_RWO; a <= PV_RWOP; a++)
-		if (pv->access_modes & PV_ACCESS_BIT(a)) {
-			j->access = (enum pv_access)a;
-			break;
-		}
+	j->access = pv_access_first(pv);
 	snprintf(j->fs_type, sizeof(j->fs_type), "%s", j->block ? "" : pv->fs_type);
 	snprintf(j->att.device, sizeof(j->att.device), "%s", ev->device);
 	snprintf(j->att.backing, sizeof(j->att.backing), "%s", ev->backing);

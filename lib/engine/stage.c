@@ -25,14 +25,6 @@
 #include "store/journal.h"
 #include "pvnode/driver/os.h"
 
-static enum pv_access first_mode(const struct pv *pv)
-{
-	for (int a = PV_RWO; a <= PV_RWOP; a++)
-		if (pv->access_modes & PV_ACCESS_BIT(a))
-			return (enum pv_access)a;
-	return PV_RWO;
-}
-
 int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, bool rollback, struct pv_err *err)
 {
 	const struct pv_driver *drv = pv_driver_find(j->pv.driver);
@@ -239,7 +231,7 @@ static int stage_plan(struct pv_engine *e, const struct pv_stage_req *r, struct 
 	} else {
 		snprintf(p->staging, sizeof(p->staging), "%s/staging/%s", e->cfg.state_dir, pv->name);
 	}
-	p->access = r->access ? r->access : first_mode(pv);
+	p->access = r->access ? r->access : pv_access_first(pv);
 	if ((rc = pv_policy_stage(pv, p->drv->storage, p->access, r->block, err)) < 0)
 		return rc;
 	p->readonly = pv_policy_stage_readonly(p->access, r->readonly);

@@ -150,6 +150,14 @@ const char *pv_access_short(enum pv_access a)
 	return a >= PV_RWO && a <= PV_RWOP ? access_names[a].shortname : "-";
 }
 
+enum pv_access pv_access_first(const struct pv *pv)
+{
+	for (int a = PV_RWO; a <= PV_RWOP; a++)
+		if (pv->access_modes & PV_ACCESS_BIT(a))
+			return (enum pv_access)a;
+	return PV_RWO;
+}
+
 bool pv_name_valid(const char *s)
 {
 	size_t n = 0;
