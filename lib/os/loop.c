@@ -186,6 +186,23 @@ int pv_loop_find_tagged(const char *tag, char *first, size_t len)
 	return each_matching(match_tag, t, first, len, NULL);
 }
 
+/* A volume's own device: tagged for it and backed by a file, not by another loop device
+ * (a read-only view). */
+static bool match_tag_own(const char *dev, const struct loop_info64 *li, const void *ud)
+{
+	char backing[PATH_MAX];
+	return match_tag(dev, li, ud) && pv_loop_backing(dev, backing, sizeof(backing)) == 0 && backing[0] &&
+	       strncmp(backing, "/dev/loop", 9) != 0;
+}
+
+int pv_loop_find_own(const char *tag, char *dev, size_t len)
+{
+	char t[LO_NAME_SIZE];
+	snprintf(t, sizeof(t), "%s", tag);
+	dev[0] = '\0';
+	return each_matching(match_tag_own, t, dev, len, NULL);
+}
+
 bool pv_loop_serves(const char *dev, const char *backing)
 {
 	char file[PATH_MAX];

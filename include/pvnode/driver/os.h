@@ -60,6 +60,8 @@ int pv_loop_detach_tagged(const char *tag, struct pv_err *err);
 int pv_loop_tag_of(int fd, char *tag, size_t len);
 /* How many loop devices carry `tag`; *first names one. */
 int pv_loop_find_tagged(const char *tag, char *first, size_t len);
+/* The same for the volume's own device only (backed by a file, not a read-only view). */
+int pv_loop_find_own(const char *tag, char *dev, size_t len);
 /* A tag unique to (state dir, volume): "pvnode:<hash>:<volume>" cut to 63 bytes. */
 void pv_loop_tag(const char *state_dir, const char *volume, char *tag, size_t len);
 /* The backing file of `dev` ("" if none). */
