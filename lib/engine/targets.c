@@ -38,50 +38,54 @@ int pv_engine_resolve(struct pv_engine *e, const char *path, bool create, struct
 	return pv_safe_parent(root, path, create, sp, err);
 }
 
+/* What is at `path` as a mount (an O_PATH fd reached without links, then let go):
+ * -ENOENT when nothing can be opened there, another error when the path is refused. */
+static int mount_info_at(struct pv_engine *e, const char *path, enum pv_safe_kind kind, struct pv_fd_mount *m,
+			 struct pv_err *err)
+{
+	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
+	int fd, r;
+
+	if ((r = pv_engine_resolve(e, path, false, &sp, err)) < 0)
+		return r;
+	if ((fd = pv_safe_open(&sp, kind, false, NULL)) < 0)
+		return -ENOENT;
+	r = pv_fd_mount_info(fd, m);
+	close(fd);
+	return r < 0 ? -ENOENT : 0;
+}
+
 /* The device a volume's filesystem (or raw device) lives on, as st_dev of its files. */
 static int volume_dev(struct pv_engine *e, const struct pv_journal *j, dev_t *dev)
 {
-	struct pv_safe_path sp;
 	struct pv_fd_mount m;
 	struct stat st;
-	int fd, r;
+	int r;
 
 	if (j->att.device[0] && stat(j->att.device, &st) == 0 && S_ISBLK(st.st_mode)) {
 		*dev = st.st_rdev;
 		return 0;
 	}
 	/* shared storage: the superblock of the staging mount */
-	if ((r = pv_engine_resolve(e, j->staging_path, false, &sp, NULL)) < 0)
+	r = mount_info_at(e, j->staging_path, PV_SAFE_DIR, &m, NULL);
+	if (r < 0)
 		return r;
-	fd = pv_safe_open(&sp, PV_SAFE_DIR, false, NULL);
-	pv_safe_path_close(&sp);
-	if (fd < 0)
-		return fd;
-	r = pv_fd_mount_info(fd, &m);
-	close(fd);
-	if (r == 0 && !m.is_mount_root)
-		r = -ENOENT;
+	if (!m.is_mount_root)
+		return -ENOENT;
 	*dev = m.dev;
-	return r;
+	return 0;
 }
 
 int pv_engine_mount_state(struct pv_engine *e, const struct pv_journal *j, const char *path, bool block_target,
 			  const char *view_dev, struct pv_err *err)
 {
-	struct pv_safe_path sp;
 	struct pv_fd_mount m;
 	struct stat st;
 	dev_t ours = 0;
-	int fd, r;
+	int r = mount_info_at(e, path, block_target ? PV_SAFE_FILE : PV_SAFE_DIR, &m, err);
 
-	if ((r = pv_engine_resolve(e, path, false, &sp, err)) < 0)
-		return r == -ENOENT ? PV_MOUNT_NONE : r;
-	fd = pv_safe_open(&sp, block_target ? PV_SAFE_FILE : PV_SAFE_DIR, false, NULL);
-	pv_safe_path_close(&sp);
-	if (fd < 0)
-		return PV_MOUNT_NONE;
-	r = pv_fd_mount_info(fd, &m);
-	close(fd);
+	if (r < 0 && r != -ENOENT)
+		return r;
 	if (r < 0 || !m.is_mount_root)
 		return PV_MOUNT_NONE;
 	if (view_dev && view_dev[0] && stat(view_dev, &st) == 0)
