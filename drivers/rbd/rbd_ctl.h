@@ -55,5 +55,6 @@ void pvr_read_holder(rbd_image_t img, char *buf, size_t len);
 int pvr_blocklist(struct pvr_req *q, json_t *list, struct pv_err *err);
 
 #define PVR_HOLDER_KEY "pvnode.holder"   /* image metadata: the node holding the fence */
+#define PVR_MADE_KEY "pvnode.provisioned" /* image metadata: pvnode created this image */
 
 #endif

@@ -93,27 +93,63 @@ static int create_options(const struct pvr_req *q, rbd_image_options_t o, struct
 	return 0;
 }
 
-/* The image exists: the same size is success, another size is kind exists. */
+/* Was the image made by pvnode? Its mark says so. (pvnode-rbd marks a new image right
+ * after rbd_create4; a pvctl or pvnode killed meanwhile does not stop it, only a kill of
+ * pvnode-rbd itself can leave a new image unmarked, and the refusal then says so.) */
+static bool made_by_pvnode(rbd_image_t img)
+{
+	char v[16];
+	size_t n = sizeof(v);
+	return rbd_metadata_get(img, PVR_MADE_KEY, v, &n) == 0;
+}
+
+/* The image exists: the same size is success when pvnode made it (a retry, or another
+ * node's catalog asking for it again); another size, or an image of someone else, is
+ * kind exists — reusing that would let a later delete remove what pvnode never made. */
 static int create_existing(struct pvr_req *q, uint64_t size, struct pv_err *err)
 {
 	rbd_image_t img;
 	uint64_t have = 0;
 	char spec[400], a[64], b[64];
+	bool ours = false;
 	int r = pvr_req_open(q, true, &img, err);
 	if (r < 0)
 		return r;
 	r = rbd_get_size(img, &have);
+	if (r == 0)
+		ours = made_by_pvnode(img);
 	rbd_close(img);
 	if (r < 0)
 		return pvr_fail(&q->conn, r, "cannot read the size of", err);
+	pvr_spec(&q->t, NULL, spec, sizeof(spec));
 	if (have != size)
+		return pv_err_set(err, -EEXIST, PV_E_EXISTS, "image %s already exists with size %s, not the %s asked for",
+				  spec, pvr_size_text(have, a, sizeof(a)), pvr_size_text(size, b, sizeof(b)));
+	if (!ours)
 		return pv_err_set(err, -EEXIST, PV_E_EXISTS,
-				  "image %s already exists with size %s, not the %s asked for",
-				  pvr_spec(&q->t, NULL, spec, sizeof(spec)), pvr_size_text(have, a, sizeof(a)),
-				  pvr_size_text(size, b, sizeof(b)));
+				  "image %s already exists and pvnode did not make it (it has no %s mark): register it "
+				  "with pvctl create --existing (it is then kept at delete), or choose another image name",
+				  spec, PVR_MADE_KEY);
 	json_object_set_new(q->reply, "created", json_false());
 	json_object_set_new(q->reply, "size", json_integer((json_int_t)have));
 	return 0;
+}
+
+/* The mark that lets a retry reuse the image; a new image that cannot be marked is
+ * removed again (nothing half-done). */
+static int mark_made(struct pvr_req *q, struct pv_err *err)
+{
+	rbd_image_t img;
+	int r = pvr_req_open(q, false, &img, err);
+	if (r == 0) {
+		r = rbd_metadata_set(img, PVR_MADE_KEY, "1");
+		rbd_close(img);
+		if (r < 0)
+			r = pvr_fail(&q->conn, r, "cannot mark the new image", err);
+	}
+	if (r < 0)
+		rbd_remove(q->conn.io, q->t.image);
+	return r;
 }
 
 static int op_create(struct pvr_req *q, struct pv_err *err)
@@ -137,6 +173,8 @@ static int op_create(struct pvr_req *q, struct pv_err *err)
 				  q->t.data_pool);
 	if (r < 0)
 		return err->kind ? r : pvr_fail(&q->conn, r, "cannot create image", err);
+	if ((r = mark_made(q, err)) < 0)
+		return r;
 	json_object_set_new(q->reply, "created", json_true());
 	json_object_set_new(q->reply, "size", json_integer((json_int_t)size));
 	return 0;

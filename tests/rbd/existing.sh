@@ -4,7 +4,8 @@
 # registered (reclaimPolicy Retain) without a change to it; a capacity above the
 # image's, an image without exclusive-lock for RWO and a missing image are refused and
 # nothing is recorded; the registered image stages with its data, and deleting the
-# Retain PV leaves the image as it was.
+# Retain PV leaves the image as it was. A plain create naming an image made outside
+# pvnode, of the very size, is refused: it would be deleted with the PV (reclaim Delete).
 . "$(dirname "$0")/../lib/rbd_test.sh"
 rbd_secret node-a
 rbd_cli create --size 64 "$CEPH_POOL/pre" || fail "rbd create pre"
@@ -21,6 +22,13 @@ step "refusals: too small, no exclusive-lock for RWO, missing"
 refused 2 "holds 64Mi, less than the volume's capacity 128Mi" big "$(rbd_pv big 128Mi ReadWriteOnce "" '"image":"pre"')"
 refused 2 "without exclusive-lock" nolock "$(rbd_pv nolock 64Mi ReadWriteOnce "" '"image":"plain"')"
 refused 1 "does not exist" missing "$(rbd_pv missing 64Mi ReadWriteOnce)"
+
+step "a plain create does not take over an image pvnode did not make"
+rbd_pv pre 64Mi ReadWriteOnce | expect_rc 1 pvn node-a create -f -
+assert_contains "$LAST_ERR" "pvnode did not make it"
+assert_contains "$LAST_ERR" "create --existing"
+[ -e "$TESTDIR/node-a/catalog/pre.json" ] && fail "pre: recorded although refused"
+assert_eq "$(rbd_cli ls "$CEPH_POOL" | grep -cx pre || true)" 1 "image pre after the refused create"
 
 step "registered as Retain, unchanged; stages with its data; delete keeps it"
 before=$(rbd_cli info --format json "$CEPH_POOL/pre")
