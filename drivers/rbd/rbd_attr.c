@@ -109,11 +109,12 @@ int pvr_parse_name(const char *attr, const char *s, char *out, size_t len, struc
 	size_t n = s ? strlen(s) : 0;
 	bool ok = n >= 1 && n <= PVR_NAME_MAX && n < len && s[0] != '-' && s[0] != '.';
 	for (size_t i = 0; ok && i < n; i++)
-		ok = s[i] > ' ' && s[i] < 0x7f && s[i] != '/' && s[i] != '@';
+		/* ',' and '=' would split or add options of the kernel's map string */
+		ok = s[i] > ' ' && s[i] < 0x7f && !strchr("/@,=\\\"'", s[i]);
 	if (!ok)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "attributes.%s: \"%.*s\" is not a valid Ceph name; expected 1-%d printable "
-				  "ASCII characters without '/', '@', spaces or a leading '-' or '.'",
+				  "ASCII characters without / @ , = \\ quotes or spaces, and no leading '-' or '.'",
 				  attr, n > 200 ? 200 : (int)n, s ? s : "", PVR_NAME_MAX);
 	memcpy(out, s, n + 1);
 	return 0;

@@ -63,7 +63,8 @@ static void test_names(void **state)
 	assert_int_equal(pvr_parse_name("image", "csi-vol_1.a:b", out, sizeof(out), &err), 0);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	const char *bad[] = { "", "a/b", "img@snap", "a b", "a\nb", "a\tb", "-x", ".x", "\x7f", big, NULL };
+	const char *bad[] = { "", "a/b", "img@snap", "a b", "a\nb", "a\tb", "-x", ".x", "\x7f", big,
+			      "x,read_write", "a=b", "a\\b", "a\"b", NULL };
 	for (int i = 0; bad[i]; i++) {
 		memset(&err, 0, sizeof(err));
 		expect_invalid(pvr_parse_name("image", bad[i], out, sizeof(out), &err), &err,
