@@ -18,8 +18,8 @@
  *   pvnode-rbd-fuse --monitors M --pool P [--namespace NS] --image I --mountpoint DIR
  *                   [--readonly | --exclusive --node-id ID] [--status FILE]
  *                   [--osd-timeout S] [--mon-timeout S]
- * PVNODE_RBD_CONF="name=value,..." in the environment adds librados/librbd settings
- * (tuning experiments only; nothing secret goes there).
+ * PVNODE_RBD_CONF="rbd_name=value,..." in the environment adds librbd settings
+ * (tuning experiments only; other names are ignored).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -206,7 +206,10 @@ static void client_address(rados_t cl, char *buf, size_t len)
 	}
 }
 
-/* The data path's librbd settings, then PVNODE_RBD_CONF ("a=b,c=d", tuning experiments).
+/* The data path's librbd settings, then PVNODE_RBD_CONF ("rbd_x=a,rbd_y=b", tuning
+ * experiments; only librbd's own rbd_* settings: the helper inherits its parent's
+ * environment, and mon_host, keyring or log_file from there would send the key elsewhere
+ * or write files that outlive the call).
  * No librbd cache: a write returns once the OSD has it, as with the kernel client, so an
  * outage shows as EIO on the write itself within osdTimeout. No zero-copy writes
  * (rbd_disable_zero_copy_writes stays true) although each worker waits for its write:
@@ -223,9 +226,12 @@ static const char **tuning(void)
 	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && n < 36;
 	     tok = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(tok, '=');
-		if (!eq)
+		if (eq)
+			*eq = '\0'; /* the name only, ever: a value may be anything */
+		if (!eq || strncmp(tok, "rbd_", 4) != 0) {
+			pv_warn("PVNODE_RBD_CONF: ignoring \"%.64s\" (only rbd_* settings are taken)", tok);
 			continue;
-		*eq = '\0';
+		}
 		kv[n++] = tok;
 		kv[n++] = eq + 1;
 	}
