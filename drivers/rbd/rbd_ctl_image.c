@@ -283,8 +283,21 @@ static int user_snapshots(struct pvr_req *q, struct pv_err *err)
 	return n < 0 ? pvr_fail(&q->conn, n, "cannot list the snapshots of", err) : users;
 }
 
+/* The image's id, which names it in the trash once it is moved there. */
+static void image_id(struct pvr_req *q, char *id, size_t len)
+{
+	rbd_image_t img;
+	id[0] = '\0';
+	if (rbd_open_read_only(q->conn.io, q->t.image, &img, NULL) == 0) {
+		if (rbd_get_id(img, id, len) < 0)
+			id[0] = '\0';
+		rbd_close(img);
+	}
+}
+
 /* rbd_remove; an image whose only snapshots are kept for clones (or any, with
- * request.trash) goes to the RBD trash instead, where trash-purge finds it later. */
+ * request.trash) goes to the RBD trash instead; the reply names its trash id, which
+ * trash-remove takes once nothing depends on it. */
 static int remove_image(struct pvr_req *q, struct pv_err *err)
 {
 	char spec[400];
@@ -293,9 +306,12 @@ static int remove_image(struct pvr_req *q, struct pv_err *err)
 	if (r == -ENOTEMPTY && (users = user_snapshots(q, err)) < 0)
 		return users;
 	if (r == -ENOTEMPTY && (users == 0 || pvr_req_bool(q, "trash"))) {
+		char id[64];
+		image_id(q, id, sizeof(id));
 		r = rbd_trash_move(q->conn.io, q->t.image, 0);
 		if (r == 0) {
 			json_object_set_new(q->reply, "trashed", json_true());
+			json_object_set_new(q->reply, "trashId", json_string(id));
 			return 0;
 		}
 	}

@@ -1,6 +1,6 @@
 /*
  * rbd_ctl_snap.c — pvnode-rbd's snapshot and clone operations (for the snapshot
- * issue): snap-create, snap-remove, snap-list, clone, flatten, children, trash-purge.
+ * issue): snap-create, snap-remove, snap-list, clone, flatten, children, trash-remove.
  *
  * Clones are format 2 (rbd_clone3 with RBD_IMAGE_OPTION_CLONE_FORMAT 2): no protect
  * step, and removing a snapshot that still has clones moves it to librbd's snapshot
@@ -156,12 +156,20 @@ static int op_children(struct pvr_req *q, struct pv_err *err)
 	return 0;
 }
 
-/* Remove what remove moved to the trash once nothing depends on it any more. */
-static int op_trash_purge(struct pvr_req *q, struct pv_err *err)
+/* Remove one image remove moved to the trash (request.id, its trash id), once nothing
+ * depends on it any more. Never the whole pool's trash: other users' entries there may
+ * still be restored. */
+static int op_trash_remove(struct pvr_req *q, struct pv_err *err)
 {
-	int r = rbd_trash_purge(q->conn.io, time(NULL), -1);
+	char id[64];
+	int r = pvr_req_name(q, "id", true, id, sizeof(id), err);
+	if (r < 0)
+		return r;
+	r = rbd_trash_remove(q->conn.io, id, false);
+	if (r == -ENOTEMPTY || r == -EBUSY)
+		return pv_err_set(err, r, PV_E_IN_USE, "trashed image %s still has clones or users; flatten them first", id);
 	if (r < 0 && r != -ENOENT)
-		return pvr_fail(&q->conn, r, "cannot purge the trash of pool", err);
+		return pvr_fail(&q->conn, r, "cannot remove from the trash the image with id", err);
 	return 0;
 }
 
@@ -172,6 +180,6 @@ const struct pvr_op pvr_snap_ops[] = {
 	{ "clone", true, op_clone },
 	{ "flatten", true, op_flatten },
 	{ "children", true, op_children },
-	{ "trash-purge", false, op_trash_purge },
+	{ "trash-remove", false, op_trash_remove },
 	{ NULL, false, NULL },
 };

@@ -146,11 +146,15 @@ ctl_ok '"op":"snap-list","image":"f"'
 assert_contains "$LAST_OUT" '"snapshots":[]'
 ctl_ok '"op":"remove","image":"f"'                       # kept for the clone: to the trash
 assert_contains "$LAST_OUT" '"trashed":true'
+trash_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["trashId"])' <<<"$LAST_OUT")
+rbd_cli create --size 4 "$CEPH_POOL/other" && rbd_cli trash mv "$CEPH_POOL/other" || fail "someone else's trashed image"
 rbd_cli export --no-progress "$CEPH_POOL/f-clone" "$TESTDIR/clone.img" >/dev/null 2>&1 || fail "the clone is unreadable"
 cmp -n 4096 "$TESTDIR/clone.img" /dev/zero || fail "the clone lost its parent's data"
 ctl_ok '"op":"flatten","image":"f-clone"'
-ctl_ok '"op":"trash-purge"'
-assert_eq "$(rbd_cli trash ls "$CEPH_POOL" | wc -l)" 0 "trash after purge"
+ctl_ok "\"op\":\"trash-remove\",\"id\":\"$trash_id\""
+assert_eq "$(rbd_cli trash ls "$CEPH_POOL" | grep -c " f$" || true)" 0 "f in the trash after trash-remove"
+assert_eq "$(rbd_cli trash ls "$CEPH_POOL" | grep -c " other$" || true)" 1 "someone else's trashed image kept"
+rbd_cli trash rm "$CEPH_POOL/$(rbd_cli trash ls "$CEPH_POOL" | awk '$2 == "other" {print $1}')" >/dev/null || fail "trash rm other"
 ctl_ok '"op":"remove","image":"f-clone"'
 ctl_ok '"op":"remove","image":"b"'
 assert_eq "$(rbd_cli ls "$CEPH_POOL" | wc -l)" 0 "images left"
