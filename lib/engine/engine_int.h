@@ -89,7 +89,8 @@ void pv_fault_point(const char *point);
 /* fsGroup (CSI volume_mount_group) on the volume root, the staging path: its group,
  * setgid and group rwx, O(1). 0 applied; 1 not applied on shared storage whose server
  * refuses root (root squash): a sentence in `note`, logged, the publish goes on. */
-int pv_engine_mount_group(const struct pv_journal *j, long gid, char *note, size_t nlen, struct pv_err *err);
+int pv_engine_mount_group(struct pv_engine *e, const struct pv_journal *j, long gid, char *note, size_t nlen,
+			  struct pv_err *err);
 
 /* --- targets.c: the places the engine mounts on --- */
 /* Open the parent of a staging path or target beneath its trusted root (the allowed

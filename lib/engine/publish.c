@@ -86,12 +86,28 @@ static void check_group_root(const struct pv_journal *j, char *note, size_t len)
 			 (unsigned)(st.st_mode & 07777), j->pv.gid, j->pv.gid);
 }
 
-int pv_engine_mount_group(const struct pv_journal *j, long gid, char *note, size_t nlen, struct pv_err *err)
+int pv_engine_mount_group(struct pv_engine *e, const struct pv_journal *j, long gid, char *note, size_t nlen,
+			  struct pv_err *err)
 {
 	const struct pv_driver *drv = pv_driver_find(j->pv.driver);
+	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
+	_cleanup_(pv_closep) int root = -1;
 	struct pv_err one = { 0 };
+	struct pv_fd_mount m;
+	char at[64];
+	int r;
 
-	if (pv_set_mount_group(j->staging_path, gid, &one) == 0)
+	/* the staging mount's root, reached without links: chown and chmod go through its fd
+	 * (a name swapped for a link after the mount cannot redirect them) */
+	if ((r = pv_engine_resolve(e, j->staging_path, false, &sp, err)) < 0)
+		return r;
+	if ((root = pv_safe_open(&sp, PV_SAFE_DIR, false, err)) < 0)
+		return root;
+	if (pv_fd_mount_info(root, &m) < 0 || !m.is_mount_root)
+		return pv_err_set(err, -ENOENT, PV_E_INTERNAL, "volume %s: nothing is mounted at its staging path %s",
+				  j->volume, j->staging_path);
+	snprintf(at, sizeof(at), "/proc/self/fd/%d", root);
+	if (pv_set_mount_group(at, j->staging_path, gid, &one) == 0)
 		return 0;
 	if (drv && drv->storage == PV_SHARED) {
 		snprintf(note, nlen, "volume %s: %s; the server refuses it (root squash?): give the volume's directory "
@@ -384,7 +400,7 @@ static int publish_locked(struct pv_engine *e, const struct pv_publish_req *r, s
 			check_group_root(j, note, sizeof(note));
 	}
 	if (rc == 0 && r->mount_group > 0 && !j->block && !j->readonly && !p.readonly) {
-		int g = pv_engine_mount_group(j, r->mount_group, note, sizeof(note), err);
+		int g = pv_engine_mount_group(e, j, r->mount_group, note, sizeof(note), err);
 		if (g == 0)
 			add_group(cur, r->mount_group);
 		rc = g < 0 ? g : 0;

@@ -341,7 +341,7 @@ static int stage_attach(struct pv_engine *e, const struct pv_stage_req *r, const
 	if (rc == 0)
 		rc = mount_staging(e, r, j, p->drv, err);
 	if (rc == 0 && r->mount_group > 0 && !j->block && !j->readonly)
-		rc = pv_engine_mount_group(j, r->mount_group, note, sizeof(note), err);
+		rc = pv_engine_mount_group(e, j, r->mount_group, note, sizeof(note), err);
 	if (rc < 0)
 		return rc;
 	pv_fault_point("stage-after-mount");

@@ -123,18 +123,19 @@ int pv_set_root_group(const char *root, long gid, struct pv_err *err)
 	return 0;
 }
 
-int pv_set_mount_group(const char *root, long gid, struct pv_err *err)
+int pv_set_mount_group(const char *root, const char *shown, long gid, struct pv_err *err)
 {
 	struct stat st;
 
 	if (gid <= 0)
 		return 0;
 	if (stat(root, &st) < 0)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot read the volume root %s: %s", root, strerror(errno));
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot read the volume root %s: %s", shown, strerror(errno));
 	if (st.st_gid == (gid_t)gid && (st.st_mode & 02070) == 02070)
 		return 0;
 	if ((st.st_gid != (gid_t)gid && chown(root, (uid_t)-1, (gid_t)gid) < 0) ||
 	    chmod(root, (st.st_mode & 07777) | 02070) < 0)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot give the volume root %s to group %ld (fsGroup): %s", root, gid, strerror(errno));
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot give the volume root %s to group %ld (fsGroup): %s",
+				  shown, gid, strerror(errno));
 	return 0;
 }

@@ -63,7 +63,7 @@ int pv_fs_grow_unmounted(const char *dev, const char *fstype, bool *grow_mounted
 int pv_set_root_group(const char *root, long gid, struct pv_err *err);
 /* fsGroup in O(1): the root's group becomes gid, with setgid and group rwx (the other
  * mode bits kept); nothing below the root is touched; nothing is written when it is so
- * already. */
-int pv_set_mount_group(const char *root, long gid, struct pv_err *err);
+ * already. `root` may be /proc/self/fd/N; `shown` names it in sentences. */
+int pv_set_mount_group(const char *root, const char *shown, long gid, struct pv_err *err);
 
 #endif
