@@ -40,6 +40,14 @@ void pv_json_decrefp(void *p);  /* for _cleanup_(pv_json_decrefp) json_t *o (jan
 /* Write `len` bytes to `path` atomically: temp file in the same dir with `mode`, fsync,
  * rename, fsync of the directory. */
 int pv_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct pv_err *err);
+/* Is `name` a temp file of pv_write_atomic (or of the file driver's image create):
+ * "<name>.tmp.<digits>"? */
+bool pv_temp_name(const char *name);
+/* A temp file (in directory fd `dirfd`) whose writer was killed: one older than
+ * PV_TEMP_STALE_S. Age, not the pid in its name: pvnodes in separate pid namespaces (the
+ * containers of a node's pod) share the state directory, so a pid says nothing here. */
+#define PV_TEMP_STALE_S 120
+bool pv_temp_stale(int dirfd, const char *name);
 int pv_read_file(const char *path, char **data, size_t *len, struct pv_err *err);
 int pv_mkdir_p(const char *path, mode_t mode, struct pv_err *err);
 /* path is absolute, normalised, has no ".." component and no control characters. */

@@ -230,10 +230,12 @@ static int reconcile_one(const char *volume, void *ud)
 }
 
 /* Temp files of atomic writes (<name>.tmp.<pid>) whose writer is gone: a process killed
- * between write and rename left them. */
+ * between write and rename left them (pv_temp_stale: by age). */
 static void sweep_temp_files(struct rec_ctx *c)
 {
-	static const char *const dirs[] = { "journal", "catalog", "secrets", "secrets/staged", "attachments", "images" };
+	static const char *const dirs[] = {
+		"journal", "catalog", "secrets", "secrets/staged", "attachments", "attachments/@pv", "images",
+	};
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		char dir[PATH_MAX];
@@ -241,13 +243,10 @@ static void sweep_temp_files(struct rec_ctx *c)
 		DIR *d = opendir(dir);
 		struct dirent *de;
 		while (d && (de = readdir(d))) {
-			const char *t = strstr(de->d_name, ".tmp.");
-			char *end;
-			long pid = t ? strtol(t + 5, &end, 10) : 0;
-			if (!t || pid <= 0 || *end || pv_proc_start_time((pid_t)pid))
+			if (!pv_temp_stale(dirfd(d), de->d_name))
 				continue;
 			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-				say(c, false, "removed %s/%s, left by a process that was killed (pid %ld)", dir, de->d_name, pid);
+				say(c, false, "removed %s/%s, left by a writer that was killed", dir, de->d_name);
 		}
 		if (d)
 			closedir(d);

@@ -63,6 +63,26 @@ static int fsync_dir_of(const char *path)
 	return r;
 }
 
+bool pv_temp_name(const char *name)
+{
+	const char *t = strstr(name, ".tmp."), *last = t;
+	while (t && (t = strstr(t + 1, ".tmp.")))
+		last = t;
+	if (!last || !last[5])
+		return false;
+	for (const char *p = last + 5; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+bool pv_temp_stale(int dirfd, const char *name)
+{
+	struct stat st;
+	return pv_temp_name(name) && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       time(NULL) - st.st_mtime > PV_TEMP_STALE_S;
+}
+
 int pv_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct pv_err *err)
 {
 	char tmp[PATH_MAX];

@@ -158,20 +158,6 @@ int pv_attachments_save(const char *state, const char *volume, const struct pv_a
 	return r;
 }
 
-/* A temp file of pv_write_atomic: "<name>.tmp.<pid>". */
-static bool is_temp(const char *name)
-{
-	const char *t = strstr(name, ".tmp."), *last = t;
-	while (t && (t = strstr(t + 1, ".tmp.")))
-		last = t;
-	if (!last || !last[5])
-		return false;
-	for (const char *p = last + 5; *p; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	return true;
-}
-
 int pv_attachments_count_node(const char *state, const char *node, size_t *count, struct pv_err *err)
 {
 	char dir[PATH_MAX];
@@ -186,7 +172,7 @@ int pv_attachments_count_node(const char *state, const char *node, size_t *count
 	while ((de = readdir(d))) {
 		struct pv_attachments a;
 		if (!pv_name_valid(de->d_name) || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-		    is_temp(de->d_name))
+		    pv_temp_name(de->d_name))
 			continue;   /* the directory itself, temp files of an atomic write */
 		if (pv_attachments_load(state, de->d_name, &a, NULL) < 0)
 			continue;
