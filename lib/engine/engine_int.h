@@ -72,6 +72,11 @@ int pv_engine_rebind(struct pv_engine *e, struct pv_journal *j, struct pv_err *e
 /* The operations with the volume's lock already held (the controller layer and the
  * public wrappers take it). */
 int pv_engine_unpublish_locked(struct pv_engine *e, const char *volume, const char *target, struct pv_err *err);
+/* Publish records a killed publish or unpublish left (PUBLISHING, UNPUBLISHING): their
+ * mount (ours only) is taken away and the record dropped — an unpublish finished, a
+ * publish undone for its caller to retry. How many; -EBUSY when one cannot be (busy, or
+ * something stacked on it), `said` the sentence of the last. */
+int pv_engine_settle_publishes(struct pv_engine *e, struct pv_journal *j, char *said, size_t len);
 int pv_engine_unstage_locked(struct pv_engine *e, const char *volume, const char *staging_path,
 			     struct pv_err *err);
 int pv_engine_teardown_locked(struct pv_engine *e, const char *volume, struct pv_err *err);

@@ -128,14 +128,17 @@ static void add_group(struct pv_publish_rec *rec, long gid)
 		rec->groups[rec->n_groups++] = (gid_t)gid;
 }
 
-/* Undo bind_target: unmount the target (ours only) and drop its read-only view device. */
-static void unbind_target(struct pv_engine *e, const struct pv_journal *j, struct pv_publish_rec *rec)
+/* Undo bind_target: unmount the target (ours only) and drop its read-only view device;
+ * < 0 when our mount is still there (busy) or something else is stacked on it. */
+static int unbind_target(struct pv_engine *e, const struct pv_journal *j, struct pv_publish_rec *rec,
+			 struct pv_err *err)
 {
-	pv_engine_unmount_ours(e, j, rec->target, rec->block, rec->device, NULL);
-	if (rec->device[0]) {
+	int r = pv_engine_unmount_ours(e, j, rec->target, rec->block, rec->device, err);
+	if (r == 0 && rec->device[0]) {
 		pv_loop_detach(rec->device, NULL);
 		rec->device[0] = '\0';
 	}
+	return r;
 }
 
 /* An O_PATH fd of what a publish binds: the staging mount's root (opened without links),
@@ -328,16 +331,58 @@ static int publish_record(struct pv_engine *e, struct pv_journal *j, struct publ
 	return pv_journal_save(e->cfg.state_dir, j, err);
 }
 
-/* Take a target's record out of the journal (a publish that failed). */
-static void drop_record(struct pv_engine *e, struct pv_journal *j, const char *target)
+/* The target the engine made (a directory, or a file for a raw block volume), removed
+ * through its parent opened without links; something left inside stays. */
+static void remove_target(struct pv_engine *e, const char *target, bool file)
+{
+	struct pv_safe_path sp;
+
+	if (pv_engine_resolve(e, target, false, &sp, NULL) < 0)
+		return;
+	unlinkat(sp.dirfd, sp.name, file ? 0 : AT_REMOVEDIR);
+	pv_safe_path_close(&sp);
+}
+
+/* Take a target's record out of the journal (a publish undone or finished). */
+static int drop_record(struct pv_engine *e, struct pv_journal *j, const char *target, struct pv_err *err)
 {
 	struct pv_publish_rec *rec = find_target(j, target);
 
 	if (!rec)
-		return;
+		return 0;
 	*rec = j->publishes[j->n_publishes - 1];
 	j->n_publishes--;
-	pv_journal_save(e->cfg.state_dir, j, NULL);
+	return pv_journal_save(e->cfg.state_dir, j, err);
+}
+
+int pv_engine_settle_publishes(struct pv_engine *e, struct pv_journal *j, char *said, size_t len)
+{
+	int n = 0;
+
+	said[0] = '\0';
+	for (size_t i = 0; i < j->n_publishes;) {
+		struct pv_publish_rec *p = &j->publishes[i];
+		char target[PATH_MAX];
+		struct pv_err err = { 0 };
+		bool unpublishing = p->state == PV_PUB_UNPUBLISHING;
+
+		if (p->state == PV_PUB_DONE) {
+			i++;
+			continue;
+		}
+		snprintf(target, sizeof(target), "%s", p->target);
+		if (unbind_target(e, j, p, &err) < 0) {
+			snprintf(said, len, "an interrupted %s at %s cannot be undone: %s",
+				 unpublishing ? "unpublish" : "publish", target, err.msg);
+			return -EBUSY;
+		}
+		remove_target(e, target, p->block);
+		drop_record(e, j, target, NULL); /* moves the last record here: look at i again */
+		snprintf(said, len, "an interrupted %s at %s was %s", unpublishing ? "unpublish" : "publish", target,
+			 unpublishing ? "finished" : "undone (publish again)");
+		n++;
+	}
+	return n;
 }
 
 /* A record already there: 1 when the target shows this volume as asked (idempotent; a
@@ -356,7 +401,7 @@ static int publish_existing(struct pv_engine *e, struct pv_journal *j, struct pv
 		fill_result(old, res);
 		return 1;
 	}
-	unbind_target(e, j, old); /* lost, or half-done: start clean */
+	unbind_target(e, j, old, NULL); /* lost, or half-done: start clean */
 	return 0;
 }
 
@@ -411,8 +456,8 @@ static int publish_locked(struct pv_engine *e, const struct pv_publish_req *r, s
 		rc = pv_journal_save(e->cfg.state_dir, j, err);
 	}
 	if (rc < 0) {
-		unbind_target(e, j, cur);
-		drop_record(e, j, r->target);
+		unbind_target(e, j, cur, NULL);
+		drop_record(e, j, r->target, NULL);
 		pv_err_prefix(err, "volume %s: ", j->volume);
 		return rc;
 	}
@@ -447,17 +492,6 @@ int pv_engine_publish(struct pv_engine *e, const struct pv_publish_req *r, struc
 	return publish_locked(e, r, &j, res, err);
 }
 
-/* The target the engine made (a directory, or a file for a raw block volume), removed
- * through its parent opened without links; something left inside stays. */
-static void remove_target(struct pv_engine *e, const char *target, bool file)
-{
-	struct pv_safe_path sp;
-
-	if (pv_engine_resolve(e, target, false, &sp, NULL) < 0)
-		return;
-	unlinkat(sp.dirfd, sp.name, file ? 0 : AT_REMOVEDIR);
-	pv_safe_path_close(&sp);
-}
 
 /* No record for the target: a publish killed before it recorded anything could only have
  * left a mount of this volume there (the intent comes first now, but an older pvctl, or a
@@ -501,9 +535,7 @@ int pv_engine_unpublish_locked(struct pv_engine *e, const char *volume, const ch
 	if (rec->device[0] && (rc = pv_loop_detach(rec->device, err)) < 0)
 		return rc;
 	remove_target(e, target, rec->block);
-	*rec = j.publishes[j.n_publishes - 1];
-	j.n_publishes--;
-	rc = pv_journal_save(e->cfg.state_dir, &j, err);
+	rc = drop_record(e, &j, target, err);
 	pv_info("volume %s unpublished from %s", volume, target);
 	return rc;
 }

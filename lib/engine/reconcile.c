@@ -215,6 +215,16 @@ static int reconcile_one(const char *volume, void *ud)
 	}
 	if (j.phase != PV_PHASE_STAGED)
 		return 0;
+	char said[PATH_MAX + 200];
+	int settled = pv_engine_settle_publishes(c->e, &j, said, sizeof(said));
+	if (settled > 0)
+		pv_engine_count(c->e, interrupted_undone);
+	if (settled < 0) {
+		pv_engine_count(c->e, interrupted_failed);
+		c->problems++;
+	}
+	if (settled != 0)
+		say(c, true, "volume %s: %s", volume, said);
 	if (j.att.helper.pid && !pv_helper_alive(&j.att.helper)) {
 		restart_helper(c, &j, pv_driver_find(j.pv.driver));
 		changed = true;

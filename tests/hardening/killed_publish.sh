@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 9 item 4: a publish or unpublish killed half-way never leaves a mount the journal
 # does not know: a retry does not stack a second mount, unpublish finds and removes the
-# mount, unstage and delete refuse while any mount of the volume is left.
+# mount, unstage and delete refuse while any mount of the volume is left; reconcile
+# finishes an interrupted unpublish and undoes an interrupted publish.
 . "$(dirname "$0")/../lib/common.sh"
 "$PVCTL" --version | grep -q "fault injection" || { echo "SKIP: this build has no fault injection (meson -Dfault_injection=true)"; exit 77; }
 t="$TESTDIR/targets/k"
@@ -25,6 +26,20 @@ rc=0; PVNODE_FAULT=unpublish-after-intent "$PVCTL" unpublish kp "$t" >/dev/null 
 assert_eq "$rc" 137 "exit status of the killed pvctl"
 expect_rc 0 pvctl unpublish kp "$t"
 assert_eq "$(count_at "$t")" 0 "mounts at the target after the retried unpublish"
+step "reconcile settles what a killed publish or unpublish left"
+for point in publish-after-bind unpublish-after-intent; do
+	[ $point = unpublish-after-intent ] && expect_rc 0 pvctl publish kp "$t"
+	cmd=publish; [ $point = unpublish-after-intent ] && cmd=unpublish
+	rc=0; PVNODE_FAULT=$point "$PVCTL" $cmd kp "$t" >/dev/null 2>&1 || rc=$?
+	assert_eq "$rc" 137 "exit status of the killed pvctl $cmd"
+	expect_rc 0 pvctl reconcile
+	assert_contains "$LAST_OUT" "an interrupted $cmd at $t was"
+	assert_eq "$(count_at "$t")" 0 "mounts at the target after reconcile ($point)"
+	expect_rc 0 pvctl describe kp
+	[[ "$LAST_OUT" == *"$t"* ]] && fail "the journal still lists $t after reconcile ($point)"
+	expect_rc 0 pvctl reconcile
+	assert_contains "$LAST_OUT" "consistent"
+done
 step "a mount of the volume the journal does not list (an older pvctl killed after its bind)"
 mkdir -p "$TESTDIR/targets/stray"
 mount --bind "$PVNODE_STATE_DIR/staging/kp" "$TESTDIR/targets/stray"
