@@ -18,6 +18,7 @@
 #include "pvnode/error.h"
 #include "pvnode/pv.h"
 #include "pvnode/secrets.h"
+#include "pvnode/snapshot.h"
 
 /* Does an existing record describe the PV a create asks for? */
 typedef bool (*pv_ctl_same_fn)(const struct pv *stored, const struct pv *wanted, void *ud);
@@ -30,6 +31,12 @@ typedef bool (*pv_ctl_same_fn)(const struct pv *stored, const struct pv *wanted,
  * PV — *pv then becomes the stored one — else PV_E_EXISTS. `s` NULL: from secretRef. */
 int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s, pv_ctl_same_fn same,
 		  void *ud, struct pv_err *err);
+/* With pv->source_kind set, pv_ctl_create restores (PV_SOURCE_SNAPSHOT) or clones
+ * (PV_SOURCE_VOLUME) instead of provisioning empty: a source that does not exist is
+ * PV_E_NOT_FOUND; one of another driver, volume mode or fsType is PV_E_INVALID; a
+ * capacity below the source's size is PV_E_RANGE; a driver without restore / clone is
+ * PV_E_UNSUPPORTED naming it. The source stays in the record (round trip); a repeat
+ * with another source is PV_E_EXISTS. */
 
 /* Register storage that exists (pvctl create --existing, pvctl import) without
  * provisioning: the driver's check_existing confirms it is there and fits the PV and
@@ -48,7 +55,9 @@ int pv_ctl_register(struct pv_engine *e, struct pv *pv, const struct pv_secrets 
 /* Remove the backing storage and the record. With reclaimPolicy Retain only the record
  * goes: the storage is never touched. A volume staged on this node is refused
  * (PV_E_POLICY, naming where) unless `force`, which unpublishes and unstages it first.
- * No such PV: -ENOENT with PV_E_NOT_FOUND. The nodes it was published to are forgotten. */
+ * No such PV: -ENOENT with PV_E_NOT_FOUND. The nodes it was published to are forgotten.
+ * Snapshots of the volume stay usable: a driver whose snapshots depend on the volume's
+ * storage (rbd) keeps what they need until the last of them is deleted. */
 int pv_ctl_delete(struct pv_engine *e, const char *name, const struct pv_secrets *s, bool force,
 		  struct pv_err *err);
 
@@ -90,6 +99,17 @@ int pv_ctl_publish(struct pv_engine *e, const char *name, const struct pv_ctl_pu
  * forget it. A PV that does not exist holds nothing: success. */
 int pv_ctl_release(struct pv_engine *e, const char *name, const char *node, const struct pv_secrets *s,
 		   struct pv_err *err);
+
+/* Snapshot `volume` as `name` (the volume's lock held for the call; frozen when staged
+ * here with a filesystem, see driver.h). Idempotent by name: the same name and source
+ * is success with the recorded snapshot in *out, another source PV_E_EXISTS. No such
+ * volume: PV_E_NOT_FOUND; a driver that cannot snapshot: PV_E_UNSUPPORTED naming it;
+ * an invalid name: PV_E_INVALID. `s` NULL: the volume's secretRef. *out may be NULL. */
+int pv_ctl_snapshot_create(struct pv_engine *e, const char *volume, const char *name, const struct pv_secrets *s,
+			   struct pv_snapshot *out, struct pv_err *err);
+/* Delete a snapshot's data, then its record. No such snapshot: -ENOENT with
+ * PV_E_NOT_FOUND (CSI DeleteSnapshot answers success). Volumes restored from it stay. */
+int pv_ctl_snapshot_delete(struct pv_engine *e, const char *name, const struct pv_secrets *s, struct pv_err *err);
 
 /* The PV called `name`: the catalog's, else the one staged on this node (a volume
  * staged through CSI). `s` (may be NULL) gets the secrets of its secretRef;

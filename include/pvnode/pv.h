@@ -42,6 +42,9 @@ enum pv_volume_mode { PV_VOLUME_FILESYSTEM = 0, PV_VOLUME_BLOCK = 1 };
  * import); a record without the key (older catalogs) is Delete. */
 enum pv_reclaim { PV_RECLAIM_UNSET = 0, PV_RECLAIM_DELETE = 1, PV_RECLAIM_RETAIN = 2 };
 enum pv_storage { PV_SHARED = 0, PV_BLOCKDEV = 1 };
+/* Where a volume's first data comes from (PV JSON "source": {"snapshot": NAME} or
+ * {"volume": NAME}; CSI CreateVolume volume_content_source): a restore or a clone. */
+enum pv_source_kind { PV_SOURCE_NONE = 0, PV_SOURCE_SNAPSHOT = 1, PV_SOURCE_VOLUME = 2 };
 
 struct pv_kv {
 	char *key;
@@ -67,6 +70,8 @@ struct pv {
 	char *secret_ref;           /* NULL: none */
 	int64_t created;            /* unix seconds, 0 unknown */
 	enum pv_reclaim reclaim;    /* reclaimPolicy */
+	enum pv_source_kind source_kind; /* PV_SOURCE_NONE: provisioned empty */
+	char source[PV_NAME_MAX + 1];    /* the snapshot's or the volume's name */
 };
 
 void pv_init(struct pv *pv);

@@ -29,6 +29,7 @@
 #include "pvnode/error.h"
 #include "pvnode/pv.h"
 #include "pvnode/secrets.h"
+#include "pvnode/snapshot.h"
 
 /* Where and for whom an operation runs. */
 struct pv_node_ctx {
@@ -106,6 +107,34 @@ struct pv_driver {
 	 * NULL: the driver cannot register existing storage (PV_E_UNSUPPORTED). */
 	int (*check_existing)(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
 			      struct pv_err *err);
+
+	/* Snapshots and clones (all optional; a driver without snapshot_create cannot
+	 * snapshot: the controller refuses with PV_E_UNSUPPORTED naming the driver). The
+	 * controller holds the source volume's lock, records the snapshot only after
+	 * snapshot_create succeeded, and removes its record only after snapshot_delete did.
+	 *
+	 * snapshot_create: make snap->name's point-in-time copy of `pv` and fill
+	 * snap->attributes with where it lives (and snap->ready). When the volume is staged
+	 * on this node with a filesystem, the controller freezes that filesystem
+	 * (FIFREEZE, always thawed) around the call, so the copy is crash-consistent; a
+	 * driver need not freeze. Idempotent for the same snap->name. Long copies report
+	 * progress on stderr when n->progress. */
+	int (*snapshot_create)(const struct pv *pv, struct pv_snapshot *snap, const struct pv_secrets *s,
+			       const struct pv_node_ctx *n, struct pv_err *err);
+	/* Remove a snapshot's data. Must work when the source volume is gone (snap->origin
+	 * has what it was) and must leave volumes restored from it readable. Idempotent:
+	 * what is gone is success. */
+	int (*snapshot_delete)(const struct pv_snapshot *snap, const struct pv_secrets *s,
+			       const struct pv_node_ctx *n, struct pv_err *err);
+	/* Provision `pv` (as provision does: may fill attributes) with the data of `snap`.
+	 * pv->capacity >= snap->size (the controller checks); a bigger volume is grown. On
+	 * failure nothing is left. */
+	int (*restore)(struct pv *pv, const struct pv_snapshot *snap, const struct pv_secrets *s,
+		       const struct pv_node_ctx *n, struct pv_err *err);
+	/* Provision `pv` as a copy of the volume `src` (its lock held). pv->capacity >=
+	 * src->capacity. On failure nothing is left. */
+	int (*clone)(struct pv *pv, const struct pv *src, const struct pv_secrets *s,
+		     const struct pv_node_ctx *n, struct pv_err *err);
 
 	/* Attach: block → att->device; shared → a mount spec or a driver-made mount. Fencing
 	 * of block RWO/RWOP happens inside attach when it must share the I/O session (iSCSI
