@@ -29,12 +29,21 @@ int pv_engine_undo_stage(struct pv_engine *e, const struct pv_journal *j, bool r
 {
 	const struct pv_driver *drv = pv_driver_find(j->pv.driver);
 	struct pv_volctx vc;
+	struct stat st;
 	int r = 0;
 
 	pv_engine_volctx(e, j->volume, &vc);
-	/* a stage that failed on something else's mount at its staging path never mounted
-	 * there: leave that mount alone and still detach what was attached */
-	bool skip = rollback && pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) == PV_MOUNT_FOREIGN;
+	/* Something else's mount at the staging path: a stage that failed on it (rollback)
+	 * or was killed before its mount never mounted there, so leave it alone and still
+	 * detach what was attached. Only a stage killed after its mount, with something
+	 * stacked on top since, can have ours beneath: then the device is still mounted. */
+	bool skip = j->staging_path[0] &&
+		    pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) == PV_MOUNT_FOREIGN;
+	if (skip && !rollback && j->att.device[0] && stat(j->att.device, &st) == 0 && S_ISBLK(st.st_mode) &&
+	    pv_mounts_of_dev(st.st_rdev, NULL, NULL, NULL) > 0)
+		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
+				  "volume %s: %s has a mount on it that is not this volume's, and the volume's device %s "
+				  "is still mounted; unmount that first", j->volume, j->staging_path, j->att.device);
 	if (j->staging_path[0] && !j->block && !j->att.mounted_by_driver && !skip) {
 		r = pv_engine_unmount_ours(e, j, j->staging_path, false, NULL, err);
 		if (r < 0)
@@ -329,6 +338,7 @@ static int stage_attach(struct pv_engine *e, const struct pv_stage_req *r, const
 		.pv = r->pv, .secrets = r->secrets ? r->secrets : &none, .access = p->access, .readonly = p->readonly,
 		.staging_path = p->staging, .node = &vc.n,
 	};
+	pv_fault_point("stage-before-attach");
 	rc = p->drv->attach(&areq, &j->att, err);
 	if (rc < 0) {
 		if (err && err->kind == PV_E_POLICY)   /* attach refuses only for a fence held elsewhere */

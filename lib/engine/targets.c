@@ -66,7 +66,15 @@ static int volume_dev(struct pv_engine *e, const struct pv_journal *j, dev_t *de
 		*dev = st.st_rdev;
 		return 0;
 	}
-	/* shared storage: the superblock of the staging mount */
+	/* Shared storage: the superblock of the staging mount, once a finished attach says
+	 * the driver made it or a spec for it (before that, whatever is mounted at the
+	 * staging path is someone else's: the hostile loop saw a failed stage unmount a
+	 * foreign tmpfs there). A block volume is known by its device alone. */
+	const struct pv_driver *drv = pv_driver_find(j->pv.driver);
+	if (!drv || drv->storage != PV_SHARED)
+		return -ENOENT;
+	if (j->phase == PV_PHASE_STAGING && !j->att.mounted_by_driver && !j->att.source[0])
+		return -ENOENT;
 	r = mount_info_at(e, j->staging_path, PV_SAFE_DIR, &m, NULL);
 	if (r < 0)
 		return r;

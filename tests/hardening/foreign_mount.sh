@@ -20,11 +20,29 @@ step "a foreign tmpfs at the staging path"
 expect_rc 0 pvctl create -f "$(mkpv fc file 64Mi RWO)"
 mkdir -p "$TESTDIR/targets/stg"
 mount -t tmpfs pvnode-test "$TESTDIR/targets/stg"
+echo foreign > "$TESTDIR/targets/stg/marker"
 expect_rc 1 pvctl --allowed-path "$TESTDIR/targets" stage fc --staging-path "$TESTDIR/targets/stg"
 assert_contains "$LAST_ERR" "already a mount point"
 assert_eq "$(loops_of "$PVNODE_STATE_DIR/images/fc.img")" 0 "loop devices left on fc's image"
 [ -e "$PVNODE_STATE_DIR/journal/fc.json" ] && fail "a journal is left for the refused stage"
 mountpoint -q "$TESTDIR/targets/stg" || fail "the refused stage took the foreign tmpfs away"
+step "a stage whose attach fails leaves the foreign tmpfs at its staging path (hostile loop, csi-fuzz)"
+mv "$PVNODE_STATE_DIR/images/fc.img" "$TESTDIR/fc.img.away"
+expect_rc 1 pvctl --allowed-path "$TESTDIR/targets" stage fc --staging-path "$TESTDIR/targets/stg"
+mountpoint -q "$TESTDIR/targets/stg" || fail "a stage that failed in attach took the foreign tmpfs away"
+[ -e "$TESTDIR/targets/stg/marker" ] || fail "the foreign tmpfs lost its file"
+mv "$TESTDIR/fc.img.away" "$PVNODE_STATE_DIR/images/fc.img"
+if "$PVCTL" --version | grep -q "fault injection"; then
+	step "reconcile of a stage killed before its attach leaves the foreign tmpfs"
+	rc=0; PVNODE_FAULT=stage-before-attach "$PVCTL" --allowed-path "$TESTDIR/targets" stage fc \
+		--staging-path "$TESTDIR/targets/stg" >/dev/null 2>&1 || rc=$?
+	assert_eq "$rc" 137 "exit status of the killed pvctl"
+	"$PVCTL" --allowed-path "$TESTDIR/targets" reconcile >/dev/null 2>&1 || true
+	mountpoint -q "$TESTDIR/targets/stg" || fail "reconcile of the interrupted stage took the foreign tmpfs away"
+	[ -e "$TESTDIR/targets/stg/marker" ] || fail "the foreign tmpfs lost its file (reconcile)"
+	assert_eq "$(loops_of "$PVNODE_STATE_DIR/images/fc.img")" 0 "loop devices left on fc's image (reconcile)"
+	[ -e "$PVNODE_STATE_DIR/journal/fc.json" ] && fail "reconcile left the interrupted stage's journal"
+fi
 umount "$TESTDIR/targets/stg"
 expect_rc 0 pvctl --allowed-path "$TESTDIR/targets" stage fc --staging-path "$TESTDIR/targets/stg"
 expect_rc 0 pvctl unstage fc
