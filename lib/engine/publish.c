@@ -196,10 +196,7 @@ static int bind_target(struct pv_engine *e, struct pv_journal *j, struct pv_publ
 	/* the directory bound onto was renamed between its opening and the bind: the mount is
 	 * inside the prefix but not at the target's name: take exactly it away again */
 	if (r == 0 && pv_engine_mount_state(e, j, rec->target, j->block, rec->device, NULL) != PV_MOUNT_OURS) {
-		char at[64];
-		snprintf(at, sizeof(at), "/proc/self/fd/%d", mnt);
-		if (mnt >= 0)
-			umount2(at, MNT_DETACH);
+		pv_umount_root_fd(mnt);
 		r = pv_err_set(err, -EAGAIN, PV_E_BUSY, "target %s was moved while it was being published: retry", rec->target);
 	}
 	if (r < 0 && rec->device[0]) {
@@ -221,9 +218,7 @@ int pv_engine_rebind(struct pv_engine *e, struct pv_journal *j, struct pv_err *e
 		 * (lazily: a dead FUSE connection cannot be unmounted otherwise) */
 		struct pv_safe_path sp;
 		if (pv_engine_resolve(e, rec->target, false, &sp, NULL) == 0) {
-			char path[64 + NAME_MAX];
-			snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", sp.dirfd, sp.name);
-			umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW);
+			pv_umount_at(&sp, true, NULL);
 			pv_safe_path_close(&sp);
 		}
 		if (rec->device[0]) {
@@ -313,12 +308,11 @@ static int publish_label(struct pv_engine *e, const struct pv_publish_req *r, co
 }
 
 /* Put rec in the journal (replacing the target's old record) and save it. */
-static int publish_record(struct pv_engine *e, struct pv_journal *j, struct publish_plan *p,
-			  const struct pv_publish_rec *rec, struct pv_err *err)
+static int publish_record(struct pv_engine *e, struct pv_journal *j, const struct pv_publish_rec *rec,
+			  struct pv_err *err)
 {
 	struct pv_publish_rec *old = find_target(j, rec->target);
 
-	(void)p;
 	if (old) {
 		*old = *rec;
 	} else {
@@ -431,7 +425,7 @@ static int publish_locked(struct pv_engine *e, const struct pv_publish_req *r, s
 		return rc;
 	/* the intent first: a process killed after the bind leaves a record, not a stray mount */
 	rec.state = PV_PUB_PUBLISHING;
-	if ((rc = publish_record(e, j, &p, &rec, err)) < 0)
+	if ((rc = publish_record(e, j, &rec, err)) < 0)
 		return rc;
 	cur = find_target(j, r->target);
 	pv_fault_point("publish-after-intent");

@@ -189,10 +189,7 @@ static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, stru
 	/* the directory mounted onto was renamed between its opening and the mount: the
 	 * filesystem is not at the staging path's name: take exactly it away again */
 	if (rc == 0 && pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) != PV_MOUNT_OURS) {
-		char mat[64];
-		snprintf(mat, sizeof(mat), "/proc/self/fd/%d", mnt);
-		if (mnt >= 0)
-			umount2(mat, MNT_DETACH);
+		pv_umount_root_fd(mnt);
 		return pv_err_set(err, -EAGAIN, PV_E_BUSY, "staging path %s was moved while it was being mounted: retry",
 				  j->staging_path);
 	}

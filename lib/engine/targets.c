@@ -119,7 +119,7 @@ int pv_engine_unmount_ours(struct pv_engine *e, const struct pv_journal *j, cons
 				  path);
 	if ((r = pv_engine_resolve(e, path, false, &sp, err)) < 0)
 		return r;
-	r = pv_umount_at(&sp, err);
+	r = pv_umount_at(&sp, false, err);
 	pv_safe_path_close(&sp);
 	return r;
 }

@@ -366,13 +366,23 @@ int pv_bind_at(int source, const struct pv_safe_path *sp, int target, bool reado
 	return 0;
 }
 
-int pv_umount_at(const struct pv_safe_path *sp, struct pv_err *err)
+void pv_umount_root_fd(int mount_fd)
+{
+	char at[64];
+
+	if (mount_fd < 0)
+		return;
+	snprintf(at, sizeof(at), "/proc/self/fd/%d", mount_fd);
+	umount2(at, MNT_DETACH);
+}
+
+int pv_umount_at(const struct pv_safe_path *sp, bool lazy, struct pv_err *err)
 {
 	char path[64 + NAME_MAX];
 
 	/* the parent was opened without following links; the last name is not followed */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", sp->dirfd, sp->name);
-	if (umount2(path, UMOUNT_NOFOLLOW) == 0)
+	if (umount2(path, UMOUNT_NOFOLLOW | (lazy ? MNT_DETACH : 0)) == 0)
 		return 0;
 	if (errno == EINVAL)
 		return 0; /* not a mount point (any more) */

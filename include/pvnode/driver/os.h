@@ -139,8 +139,12 @@ int pv_mount_fs_at(const char *source, const struct pv_safe_path *sp, int target
  * (may be NULL) gets an fd of the new mount (to detach exactly it again). */
 int pv_bind_at(int source, const struct pv_safe_path *sp, int target, bool readonly, const char *options,
 	       int *mount_fd, struct pv_err *err);
-/* Unmount exactly the top mount at sp's name (not lazily: busy is an error). */
-int pv_umount_at(const struct pv_safe_path *sp, struct pv_err *err);
+/* Unmount exactly the top mount at sp's name; `lazy` (MNT_DETACH: a dead FUSE
+ * connection cannot be unmounted otherwise) never reports busy, else busy is an error. */
+int pv_umount_at(const struct pv_safe_path *sp, bool lazy, struct pv_err *err);
+/* Detach lazily exactly the mount whose root `mount_fd` is (one pv_mount_fs_at or
+ * pv_bind_at gave), wherever it is now; a negative fd does nothing. */
+void pv_umount_root_fd(int mount_fd);
 
 /* --- lib/os/fsutil.c --- */
 /* Bytes allocated and inodes used below `dir` (one filesystem, symlinks not followed).
