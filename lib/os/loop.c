@@ -22,8 +22,17 @@
 
 void pv_loop_tag(const char *state_dir, const char *volume, char *tag, size_t len)
 {
-	snprintf(tag, len < LO_NAME_SIZE ? len : LO_NAME_SIZE, "pvnode:%08llx:%s",
-		 pv_node_key(state_dir) & 0xffffffffull, volume);
+	unsigned long long dir = pv_node_key(state_dir) & 0xffffffffull;
+	size_t room = (len < LO_NAME_SIZE ? len : LO_NAME_SIZE) - 1, head = strlen("pvnode:00000000:");
+
+	/* a name too long for lo_file_name keeps its start and gets a hash of all of it:
+	 * cut short, two volumes with the same first 47 characters shared one tag, and
+	 * releasing one detached the other's device */
+	if (head + strlen(volume) <= room)
+		snprintf(tag, room + 1, "pvnode:%08llx:%s", dir, volume);
+	else
+		snprintf(tag, room + 1, "pvnode:%08llx:%.*s~%016llx", dir, (int)(room - head - 17), volume,
+			 pv_node_key(volume));
 }
 
 static int configure(int loopfd, int filefd, const char *tag, bool readonly, bool direct_io)

@@ -62,7 +62,8 @@ int pv_loop_tag_of(int fd, char *tag, size_t len);
 int pv_loop_find_tagged(const char *tag, char *first, size_t len);
 /* The same for the volume's own device only (backed by a file, not a read-only view). */
 int pv_loop_find_own(const char *tag, char *dev, size_t len);
-/* A tag unique to (state dir, volume): "pvnode:<hash>:<volume>" cut to 63 bytes. */
+/* A tag unique to (state dir, volume): "pvnode:<hash>:<volume>", or for a name too long
+ * for 63 bytes "pvnode:<hash>:<its first 30 characters>~<hash of the name>". */
 void pv_loop_tag(const char *state_dir, const char *volume, char *tag, size_t len);
 /* The backing file of `dev` ("" if none). */
 int pv_loop_backing(const char *dev, char *file, size_t len);
