@@ -226,7 +226,7 @@ static int ctl_not_staged(struct pv_engine *e, const char *name, bool force, str
 	if (r == -ENOENT && pv_engine_attached_unrecorded(e, name, what, sizeof(what)) > 0)
 		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
 				  "volume %s is still attached on this node (%s) although no stage is recorded; "
-				  "run pvctl reconcile, then unstage it", name, what);
+				  "run pvctl reconcile --repair (it detaches it once nothing has it mounted)", name, what);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine_int.h"
+#include "pvnode/catalog.h"
 #include "store/journal.h"
 #include "pvnode/driver/os.h"
 
@@ -263,12 +264,50 @@ static void sweep_temp_files(struct rec_ctx *c)
 	}
 }
 
+/* --repair: a catalog volume with no journal whose tagged loop device is still attached
+ * (a pvctl from before the stage intent was written first, killed after its attach, or
+ * a journal removed by hand). Nothing can be using an unmounted one: detach it. */
+static void detach_unrecorded(struct rec_ctx *c)
+{
+	char **names = NULL;
+
+	if (pv_catalog_list(c->e->cfg.state_dir, &names, NULL) < 0)
+		return;
+	for (char **n = names; n && *n; n++) {
+		_cleanup_(pv_unlockp) int lock = -1;
+		struct pv_journal j;
+		char what[128], tag[64];
+
+		if (pv_engine_attached_unrecorded(c->e, *n, what, sizeof(what)) <= 0)
+			continue;
+		if ((lock = pv_engine_lock(c->e, *n, NULL)) < 0)
+			continue;
+		pv_journal_init(&j);
+		int r = pv_journal_load(c->e->cfg.state_dir, *n, &j, NULL);
+		pv_journal_free(&j);
+		if (r != -ENOENT) /* staged meanwhile, or damaged: the journal pass sees it */
+			continue;
+		if (strstr(what, "still mounted")) {
+			c->problems++;
+			say(c, true, "volume %s: %s with no stage recorded; unmount it, then run pvctl reconcile --repair",
+			    *n, what);
+			continue;
+		}
+		pv_loop_tag(c->e->cfg.state_dir, *n, tag, sizeof(tag));
+		if (pv_loop_detach_tagged(tag, NULL) >= 0)
+			say(c, true, "volume %s: detached %s, attached with no stage recorded", *n, what);
+	}
+	pv_strv_free(names);
+}
+
 static int reconcile_all(struct pv_engine *e, bool repair, pv_engine_want_fn want, void *want_ud,
 			 void (*report)(const char *line, bool problem, void *ud), void *ud, struct pv_err *err)
 {
 	struct rec_ctx c = { .e = e, .repair = repair, .want = want, .want_ud = want_ud, .report = report, .ud = ud };
 	sweep_temp_files(&c);
 	int r = pv_journal_list(e->cfg.state_dir, reconcile_one, &c, err);
+	if (r >= 0 && repair)
+		detach_unrecorded(&c);
 	return r < 0 ? r : c.problems;
 }
 

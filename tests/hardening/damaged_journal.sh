@@ -36,4 +36,18 @@ expect_rc 0 pvctl reconcile --repair
 assert_contains "$LAST_OUT" "set aside"
 expect_rc 0 pvctl stage dj2
 expect_rc 0 pvctl delete dj2 --force
+step "no journal at all, a tagged loop device still attached: delete says how, --repair detaches it"
+expect_rc 0 pvctl create -f "$(mkpv dj3 file 64Mi RWO)"
+expect_rc 0 pvctl stage dj3
+umount "$PVNODE_STATE_DIR/staging/dj3"
+rm "$PVNODE_STATE_DIR/journal/dj3.json"
+assert_eq "$(loops_of "$PVNODE_STATE_DIR/images/dj3.img")" 1 "loop devices of dj3 before"
+expect_rc 1 pvctl delete dj3
+assert_contains "$LAST_ERR" "pvctl reconcile --repair"
+expect_rc 0 pvctl reconcile
+assert_eq "$(loops_of "$PVNODE_STATE_DIR/images/dj3.img")" 1 "a plain reconcile leaves the device (it is --repair's)"
+expect_rc 0 pvctl reconcile --repair
+assert_contains "$LAST_OUT" "attached with no stage recorded"
+assert_eq "$(loops_of "$PVNODE_STATE_DIR/images/dj3.img")" 0 "loop devices of dj3 after --repair"
+expect_rc 0 pvctl delete dj3
 exit 0
