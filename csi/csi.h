@@ -129,6 +129,7 @@ struct csi_cap {
 	const char *const *flags;   /* mount flags */
 	size_t n_flags;
 	bool readonly_mode;         /* a reader-only access mode */
+	long mount_group;           /* mount.volume_mount_group (the pod's fsGroup), 0 none */
 };
 int csi_check_capability(const char *volume, const Csi__V1__VolumeCapability *c,
 			 struct csi_cap *out, struct pv_err *err);

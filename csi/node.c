@@ -61,25 +61,6 @@ static int node_prepare(struct csi_ctx *ctx, const char *id, const struct node_p
 	return csi_check_served(ctx->svc, &c->pv, err);
 }
 
-/* A capability's volume_mount_group: 0 none, else a group id (INVALID_ARGUMENT if not). */
-static int mount_group(const char *id, const Csi__V1__VolumeCapability *cap, long *gid, struct pv_err *err)
-{
-	/* mount and block share a oneof: read mount only when that is the case set */
-	const char *g = cap && cap->access_type_case == CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT && cap->mount
-				? cap->mount->volume_mount_group
-				: NULL;
-	char *end;
-
-	*gid = 0;
-	if (!g || !*g)
-		return 0;
-	*gid = strtol(g, &end, 10);
-	if (*end || *gid <= 0 || *gid > 0x7fffffffL || g[0] == '-' || g[0] == '+')
-		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume %s: volume_mount_group '%.32s' is not a group id (1-2147483647)", id, g);
-	return 0;
-}
-
 /* Did ControllerPublishVolume publish the volume read-only? */
 static bool published_readonly(void *const *entries, size_t n)
 {
@@ -115,11 +96,8 @@ int csi_node_stage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	const Csi__V1__NodeStageVolumeRequest *q = (const void *)req;
 	const struct node_paths paths = { .staging = q->staging_target_path, .staging_required = true };
 	struct node_common c;
-	long gid = 0;
 	int r = node_prepare(ctx, q->volume_id, &paths, q->volume_capability, (void *const *)q->secrets,
 			     q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
-	if (r == 0)
-		r = mount_group(q->volume_id, q->volume_capability, &gid, err);
 	if (r == 0 && !ctx->svc->dry_run) {
 		struct pv_stage_req sr = {
 			.pv = &c.pv,
@@ -132,7 +110,7 @@ int csi_node_stage_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 			.n_mount_flags = c.cap.n_flags,
 			.readonly = c.cap.readonly_mode ||
 				    published_readonly((void *const *)q->publish_context, q->n_publish_context),
-			.mount_group = gid,
+			.mount_group = c.cap.mount_group,
 		};
 		r = pv_engine_stage(ctx->svc->engine, &sr, err);
 	}
@@ -177,11 +155,8 @@ int csi_node_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 	const Csi__V1__NodePublishVolumeRequest *q = (const void *)req;
 	const struct node_paths paths = { .staging = q->staging_target_path, .target = q->target_path };
 	struct node_common c;
-	long gid = 0;
 	int r = node_prepare(ctx, q->volume_id, &paths, q->volume_capability, (void *const *)q->secrets,
 			     q->n_secrets, (void *const *)q->volume_context, q->n_volume_context, &c, err);
-	if (r == 0)
-		r = mount_group(q->volume_id, q->volume_capability, &gid, err);
 	if (r == 0 && !ctx->svc->dry_run) {
 		/* Kubernetes passes the pod's uid when podInfoOnMount is set: a stable
 		 * SELinux level is derived from it. */
@@ -201,7 +176,7 @@ int csi_node_publish_volume(struct csi_ctx *ctx, const ProtobufCMessage *req,
 			.pod_identity = pod,
 			.mount_flags = c.cap.flags,
 			.n_mount_flags = c.cap.n_flags,
-			.mount_group = gid,
+			.mount_group = c.cap.mount_group,
 		};
 		struct pv_publish_result res;
 		memset(&res, 0, sizeof(res));

@@ -186,6 +186,16 @@ int csi_check_capability(const char *volume, const Csi__V1__VolumeCapability *c,
 				  CSI_MAX_MOUNT_FLAGS_BYTES);
 	out->flags = (const char *const *)mv->mount_flags;
 	out->n_flags = mv->n_mount_flags;
+	const char *g = mv->volume_mount_group;
+	if (g && *g) {
+		char *end;
+		long gid = strtol(g, &end, 10);
+		if (*end || gid <= 0 || gid > 0x7fffffffL || g[0] == '-' || g[0] == '+')
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "volume %s: volume_mount_group '%.32s' is not a group id (1-2147483647)",
+					  volume, g);
+		out->mount_group = gid;
+	}
 	return 0;
 }
 

@@ -161,6 +161,23 @@ static void test_capability(void **state)
 	pv_err_clear(&e);
 	mv.mount_flags = bad;
 	assert_int_equal(csi_check_capability("v", &cap, &c, &e), 0);
+	assert_int_equal(c.mount_group, 0);
+	/* volume_mount_group: a group id, else INVALID_ARGUMENT */
+	mv.volume_mount_group = "2000";
+	assert_int_equal(csi_check_capability("v", &cap, &c, &e), 0);
+	assert_int_equal(c.mount_group, 2000);
+	const char *groups[] = {"0", "-5", "+5", "12x", "2147483648", "99999999999999999999"};
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		mv.volume_mount_group = (char *)groups[i];
+		assert_true(csi_check_capability("v", &cap, &c, &e) < 0);
+		assert_int_equal(e.kind, PV_E_INVALID);
+		pv_err_clear(&e);
+	}
+	/* mount and block share a oneof: a block capability has no mount group to read */
+	cap.access_type_case = CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK;
+	cap.block = &bv;
+	assert_int_equal(csi_check_capability("v", &cap, &c, &e), 0);
+	assert_int_equal(c.mount_group, 0);
 }
 
 static void test_methods(void **state)
