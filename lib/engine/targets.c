@@ -80,6 +80,15 @@ static int volume_dev(struct pv_engine *e, const struct pv_journal *j, dev_t *de
 		return r;
 	if (!m.is_mount_root)
 		return -ENOENT;
+	/* While the stage is unfinished, a kernel mount the engine made from the
+	 * attachment's spec must show that source: a stage killed before its mount, or one
+	 * that failed, may have found something else there. (Once staged the mount was
+	 * ours; its source as the kernel shows it is not compared then.) */
+	char type[64], src[1024];
+	if (j->phase == PV_PHASE_STAGING && !j->att.mounted_by_driver && j->att.source[0] &&
+	    (pv_mount_source_of(m.mnt_id, type, sizeof(type), src, sizeof(src)) < 0 || strcmp(src, j->att.source) != 0 ||
+	     (j->att.fstype[0] && strncmp(type, j->att.fstype, strlen(j->att.fstype)) != 0)))
+		return -ENOENT;
 	*dev = m.dev;
 	return 0;
 }

@@ -65,6 +65,31 @@ int pv_mounts_of_dev(dev_t dev, const char *root_name, void (*cb)(const char *mn
 	return n;
 }
 
+int pv_mount_source_of(unsigned long long mnt_id, char *fstype, size_t flen, char *source, size_t slen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int found = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (found < 0 && getline(&line, &cap, f) > 0) {
+		char *sep = strstr(line, " - "), type[64], src[PATH_MAX];
+		unsigned long long id;
+		if (!sep || sscanf(line, "%llu", &id) != 1 || id != mnt_id ||
+		    sscanf(sep + 3, "%63s %4095s", type, src) != 2)
+			continue;
+		pv_mountinfo_unescape(src);
+		snprintf(fstype, flen, "%s", type);
+		snprintf(source, slen, "%s", src);
+		found = 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 int pv_mount_super_options(const char *path, char *buf, size_t len)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");

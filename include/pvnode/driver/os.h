@@ -84,6 +84,9 @@ int pv_loop_check_unmounted(const char *dev, const char *helper, struct pv_err *
 void pv_mountinfo_unescape(char *s);
 /* The superblock options of the topmost mount at `path` ("rw,errors=remount-ro"). */
 int pv_mount_super_options(const char *path, char *buf, size_t len);
+/* The filesystem type and source of the mount with this id (statx STATX_MNT_ID,
+ * mountinfo's first field); -ENOENT when there is none. */
+int pv_mount_source_of(unsigned long long mnt_id, char *fstype, size_t flen, char *source, size_t slen);
 /* Is `path` a mount point (per /proc/self/mountinfo)? */
 bool pv_is_mountpoint(const char *path);
 
