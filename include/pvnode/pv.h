@@ -46,6 +46,9 @@ enum pv_storage { PV_SHARED = 0, PV_BLOCKDEV = 1 };
  * {"volume": NAME}; CSI CreateVolume volume_content_source): a restore or a clone. */
 enum pv_source_kind { PV_SOURCE_NONE = 0, PV_SOURCE_SNAPSHOT = 1, PV_SOURCE_VOLUME = 2 };
 
+/* "snapshot", "volume" (the key of PV JSON "source"), "none". */
+const char *pv_source_kind_name(enum pv_source_kind k);
+
 struct pv_kv {
 	char *key;
 	char *value;
