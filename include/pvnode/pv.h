@@ -113,6 +113,10 @@ const char *pv_driver_names(void);
 bool pv_driver_known(const char *name);
 bool pv_driver_is_block(const char *name);
 bool pv_driver_fences(const char *name);
+/* Whether the driver can take snapshots (and restore them); whether it can clone a
+ * volume. */
+bool pv_driver_snapshots(const char *name);
+bool pv_driver_clones(const char *name);
 /* Whether the driver's storage lives on one node (only that node serves it). */
 bool pv_driver_node_local(const char *name);
 /* The CSI driver name that serves `driver` (one of PV_CSI_NAME_*), NULL when the
