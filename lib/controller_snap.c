@@ -202,7 +202,7 @@ static int snap_lock(struct pv_engine *e, const char *name, struct pv_err *err)
 	if (!pv_name_valid(name))
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "'%s' is not a valid snapshot name (allowed: 1-128 of A-Z a-z 0-9 . _ : -)", name ? name : "");
-	snprintf(lock, sizeof(lock), "@snapshot.%s", name);
+	snprintf(lock, sizeof(lock), PV_SNAPSHOT_LOCK_PREFIX "%s", name);
 	fd = pv_lock_volume(e->cfg.state_dir, lock, e->cfg.wait_for_lock, NULL);
 	if (fd == -EBUSY)
 		return pv_err_set(err, fd, PV_E_BUSY, "snapshot %s: another operation on it is in progress", name);

@@ -80,6 +80,15 @@ assert_eq "$rc" 137
 not_frozen "$src"
 [ -e "$S/catalog/snapshots/k2.json" ] && fail "k2 recorded although killed before the record"
 expect_rc 1 pvctl snapshot delete k2
+# its image, recorded nowhere: reconcile takes it away once stale, never a fresh one
+[ -e "$S/snapshots/k2.img" ] || fail "no image of k2 (the fault point moved?)"
+expect_rc 0 pvctl reconcile
+[ -e "$S/snapshots/k2.img" ] || fail "reconcile removed a fresh snapshot image"
+touch -d '-10 min' "$S/snapshots/k2.img"
+expect_rc 0 pvctl reconcile
+assert_contains "$LAST_OUT" "removed $S/snapshots/k2.img: no snapshot records it"
+[ -e "$S/snapshots/k2.img" ] && fail "reconcile left the orphaned image of k2"
+[ -e "$S/snapshots/k3.img" ] || fail "reconcile removed the image of k3, which is recorded"
 echo changed >"$src/later"
 sync -f "$src/later"
 expect_rc 0 pvctl snapshot create kv k2
