@@ -147,7 +147,7 @@ static int freeze_begin(struct pv_engine *e, const char *volume, struct ctl_free
 		return 0; /* a raw device, or a filesystem nobody writes to */
 	drv = pv_driver_find(j.pv.driver);
 	if (!drv || drv->storage == PV_SHARED || !j.att.device[0])
-		return 0; /* shared storage (an NFS mount): no filesystem of ours to freeze */
+		return 0; /* shared storage (a network mount): no filesystem of ours to freeze */
 	if ((fd = open_staging(e, &j, err)) == -ENOENT)
 		return 0;
 	if (fd < 0)
