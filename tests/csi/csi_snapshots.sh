@@ -99,7 +99,7 @@ fi
 # --- ListSnapshots
 ids() { jf '" ".join(sorted(e["snapshot"]["snapshot_id"] for e in o.get("entries", [])))'; }
 expect OK ListSnapshots
-[ "$(ids)" = "$MAPPED s1 s2 s3" ] || csi_fail "ListSnapshots: $(ids)"
+[ "$(ids)" = "s1 s2 s3 $MAPPED" ] || csi_fail "ListSnapshots: $(ids)"
 [ "$(jf 'o.get("next_token", "")')" = "" ] || csi_fail "a next_token without max_entries: $OUT"
 jf 'all(e["snapshot"]["creation_time"]["seconds"] > 0 and e["snapshot"]["ready_to_use"] for e in o["entries"])' |
 	grep -q True || csi_fail "entries lack creation_time or ready_to_use: $OUT"
@@ -109,7 +109,7 @@ expect OK ListSnapshots snapshot_id=s1
 expect OK ListSnapshots snapshot_id=nosuch
 [ "$(ids)" = "" ] || csi_fail "a missing snapshot_id lists: $OUT"
 expect OK ListSnapshots source_volume_id=src2
-[ "$(ids)" = "$MAPPED s2 s3" ] || csi_fail "by source_volume_id: $(ids)"
+[ "$(ids)" = "s2 s3 $MAPPED" ] || csi_fail "by source_volume_id: $(ids)"
 expect OK ListSnapshots source_volume_id=nosuch
 [ "$(ids)" = "" ] || csi_fail "a missing source lists: $OUT"
 expect OK ListSnapshots snapshot_id=s1 source_volume_id=src2
@@ -124,7 +124,7 @@ TOK=$(jf 'o["next_token"]')
 [ "$(jf 'len(o["entries"])')" = 3 ] && [ -n "$TOK" ] || csi_fail "page 1: $OUT"
 expect OK ListSnapshots starting_token="$TOK"
 P2=$(ids)
-[ "$(echo $P1 $P2 | tr ' ' '\n' | sort | tr '\n' ' ')" = "$MAPPED s1 s2 s3 " ] || csi_fail "pages: '$P1' + '$P2'"
+[ "$(echo $P1 $P2 | tr ' ' '\n' | LC_ALL=C sort | tr '\n' ' ')" = "s1 s2 s3 $MAPPED " ] || csi_fail "pages: '$P1' + '$P2'"
 [ "$(jf 'o.get("next_token", "")')" = "" ] || csi_fail "last page has a next_token: $OUT"
 expect OK ListSnapshots max_entries=1 source_volume_id=src2
 [ "$(jf 'o["next_token"]')" = 1 ] || csi_fail "filtered paging: $OUT"
