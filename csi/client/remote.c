@@ -7,6 +7,7 @@
  *   get [NAME]           ListVolumes
  *   delete NAME          DeleteVolume
  *   stage, publish, unpublish, unstage, stats, expand, fence-release (remote_node.c)
+ *   snapshot create|list|delete (remote_snapshot.c)
  *
  * The node calls need the volume's description: it comes from ListVolumes (the
  * volume_context CreateVolume returned), exactly what a CO would pass. Without
@@ -531,4 +532,7 @@ const struct pvctl_backend pvctl_remote = {
 	.unstage = pcsi_unstage,
 	.stats = pcsi_stats,
 	.fence_release = pcsi_fence_release,
+	.snapshot_create = pcsi_snapshot_create,
+	.snapshot_list = pcsi_snapshot_list,
+	.snapshot_delete = pcsi_snapshot_delete,
 };

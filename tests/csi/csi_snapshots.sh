@@ -7,8 +7,9 @@
 # by snapshot_id, by source_volume_id, paging, ABORTED on a bad token), CreateVolume from
 # a snapshot and from a volume (size, OUT_OF_RANGE, NOT_FOUND, ALREADY_EXISTS for another
 # source, content_source echoed, the data of the snapshot / of the source), DeleteSnapshot
-# (idempotent, restored volumes stay readable), the per-method call counters, and that
-# secrets sent with the snapshot calls never reach the log.
+# (idempotent, restored volumes stay readable), the per-method call counters, that
+# secrets sent with the snapshot calls never reach the log, and pvctl --endpoint
+# snapshot create|list|delete (over CSI, with the in-process output and exit statuses).
 set -eu
 . "${CSI_TEST_LIB:-$(dirname "$0")/../lib/csi.sh}"
 csi_require_root
@@ -257,6 +258,43 @@ fi
 # --- secrets never reach the log
 grep -q "$SECRET" "$T/pvnode.log" && csi_fail "a snapshot call's secret reached the log"
 grep -q '"secrets":"<redacted>"' "$T/pvnode.log" || csi_fail "the snapshot calls are not logged redacted"
+
+# --- pvctl --endpoint snapshot create|list|delete: over CSI, with the in-process output
+# and exit statuses
+PR() { "$PVCTL" --endpoint "$EP" --allowed-path "$ALLOWED" --state-dir "$T/state" "$@"; }
+PL() { "$PVCTL" --allowed-path "$ALLOWED" --state-dir "$T/state" "$@"; }
+PR snapshot create src2 p1 >"$T/out" || csi_fail "pvctl snapshot create over CSI: $(cat "$T/out")"
+grep -qx "snapshot p1 of volume src2 created (16Mi)" "$T/out" || csi_fail "create output: $(cat "$T/out")"
+grep -q 'CreateSnapshot request {"name":"p1","source_volume_id":"src2"}' "$T/pvnode.log" ||
+	csi_fail "pvctl --endpoint did not go through CSI"
+PR snapshot create src2 p1 -o json >"$T/out" || csi_fail "idempotent create: $(cat "$T/out")"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["name"] == "p1" and o["source"] == "src2" and o["readyToUse"] and o["size"] == "16Mi" and o["createdAt"] > 0, o' "$T/out" ||
+	csi_fail "create -o json: $(cat "$T/out")"
+rc=0; PR snapshot create src p1 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "ALREADY_EXISTS" "$T/err" || csi_fail "create over another source: rc $rc $(cat "$T/err")"
+rc=0; PR snapshot create nosuch p2 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "NOT_FOUND" "$T/err" || csi_fail "create of a missing volume: rc $rc $(cat "$T/err")"
+rc=0; PR snapshot create src2 'p/2' 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || csi_fail "an invalid snapshot name over CSI: rc $rc"
+[ -n "$HAVE_ISCSI" ] && {
+	rc=0; PR snapshot create b1 p3 2>"$T/err" || rc=$?
+	[ "$rc" = 2 ] && grep -q iscsi "$T/err" || csi_fail "iscsi over CSI: rc $rc $(cat "$T/err")"
+}
+# list: the same table as in-process (AGE aside), every page, by volume
+PR snapshot list >"$T/remote" || csi_fail "pvctl snapshot list over CSI"
+PL snapshot list >"$T/local" || csi_fail "pvctl snapshot list"
+diff <(awk '{print $1, $2, $3, $4}' "$T/local") <(awk '{print $1, $2, $3, $4}' "$T/remote") ||
+	csi_fail "the table differs over CSI"
+grep -q "^p1 .*src2 .*16Mi .*true" "$T/remote" || csi_fail "list: $(cat "$T/remote")"
+PR snapshot list src2 -o json >"$T/out" || csi_fail "list VOLUME -o json"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); n=sorted(i["name"] for i in o["items"]); assert n == sorted(["p1", "s2", "s3", sys.argv[2]]), n' \
+	"$T/out" "$MAPPED" || csi_fail "list src2 -o json: $(cat "$T/out")"
+rc=0; PR snapshot list nosuch 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "no such volume" "$T/err" || csi_fail "list of a missing volume: rc $rc $(cat "$T/err")"
+PR snapshot delete p1 >"$T/out" && grep -qx "snapshot p1 deleted" "$T/out" || csi_fail "delete: $(cat "$T/out")"
+rc=0; PR snapshot delete p1 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "no such snapshot" "$T/err" || csi_fail "delete of a missing snapshot: rc $rc $(cat "$T/err")"
+PL snapshot list | grep -q "^p1 " && csi_fail "p1 is still there"
 
 # --- the rest goes away cleanly
 for s in s2 s3 "$MAPPED"; do expect OK DeleteSnapshot snapshot_id="$s"; done
