@@ -77,17 +77,21 @@ static int load_source(const struct csi_service *svc, const char *id, struct pv 
 }
 
 /* An existing snapshot of the id answers a CreateSnapshot of the same source (the spec's
- * idempotence); of another source it is ALREADY_EXISTS. */
-static int check_existing(const struct csi_service *svc, const char *id, const char *source, struct pv_err *err)
+ * idempotence: 1, the record in *s, also when the volume is gone since); of another
+ * source it is ALREADY_EXISTS; 0 when there is none. */
+static int find_existing(const struct csi_service *svc, const char *id, const char *source, struct pv_snapshot *s,
+			 struct pv_err *err)
 {
-	struct pv_snapshot s;
-	int r = 0;
-	pv_snapshot_init(&s);
-	if (pv_snapshot_load(svc->cfg->state_dir, id, &s, NULL) == 0 && strcmp(s.source, source) != 0)
-		r = pv_err_set(err, -EEXIST, PV_E_EXISTS,
-			       "snapshot %s exists already, of volume %s, not of %s", id, s.source, source);
-	pv_snapshot_free(&s);
-	return r;
+	if (pv_snapshot_load(svc->cfg->state_dir, id, s, NULL) < 0) {
+		pv_snapshot_free(s);
+		pv_snapshot_init(s);
+		return 0;
+	}
+	if (strcmp(s->source, source) != 0)
+		return pv_err_set(err, -EEXIST, PV_E_EXISTS, "snapshot %s exists already, of volume %s, not of %s",
+				  id, s->source, source);
+	int r = check_served_snapshot(svc, s, err);
+	return r < 0 ? r : 1;
 }
 
 /* What a dry run (the fuzzer) answers: the snapshot as it would be made. */
@@ -119,12 +123,16 @@ int csi_controller_create_snapshot(struct csi_ctx *ctx, const ProtobufCMessage *
 		return r;
 	pv_init(&pv);
 	pv_snapshot_init(&snap);
-	r = load_source(ctx->svc, q->source_volume_id, &pv, err);
+	r = find_existing(ctx->svc, id, q->source_volume_id, &snap, err);
 	if (r == 0)
-		r = check_existing(ctx->svc, id, q->source_volume_id, err);
-	if (r == 0 && ctx->svc->dry_run)
+		r = load_source(ctx->svc, q->source_volume_id, &pv, err);
+	else if (r == 1)   /* the recorded snapshot answers */
+		r = 0;
+	else
+		goto out;
+	if (r == 0 && !snap.name[0] && ctx->svc->dry_run)
 		dry_snapshot(&pv, id, &snap);
-	else if (r == 0)
+	else if (r == 0 && !snap.name[0])
 		r = pv_ctl_snapshot_create(ctx->svc->engine, q->source_volume_id, id, q->n_secrets ? &sec : NULL,
 					   &snap, err);
 	csi_unsupported_is_invalid(err);
@@ -133,6 +141,7 @@ int csi_controller_create_snapshot(struct csi_ctx *ctx, const ProtobufCMessage *
 		o->snapshot = snapshot_out(ctx, &snap);
 		*resp = &o->base;
 	}
+out:
 	pv_snapshot_free(&snap);
 	pv_free(&pv);
 	pv_secrets_free(&sec);

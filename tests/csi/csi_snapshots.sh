@@ -296,9 +296,18 @@ rc=0; PR snapshot delete p1 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "no such snapshot" "$T/err" || csi_fail "delete of a missing snapshot: rc $rc $(cat "$T/err")"
 PL snapshot list | grep -q "^p1 " && csi_fail "p1 is still there"
 
+# --- a snapshot outlives its volume: a repeated CreateSnapshot still answers it, and it
+# still restores
+expect OK DeleteVolume volume_id=src2
+expect OK CreateSnapshot name=s2 source_volume_id=src2
+[ "$(jf 'o["snapshot"]["size_bytes"]')" = $((16 * MiB)) ] || csi_fail "s2 after its volume: $OUT"
+expect NOT_FOUND CreateSnapshot name=s4 source_volume_id=src2
+from_snap OK r5 s2
+[ "$(jf 'o["volume"]["capacity_bytes"]')" = $((16 * MiB)) ] || csi_fail "restore after the volume went: $OUT"
+
 # --- the rest goes away cleanly
 for s in s2 s3 "$MAPPED"; do expect OK DeleteSnapshot snapshot_id="$s"; done
-for v in r1 r2 c1 src src2 ${HAVE_ISCSI:+b1}; do expect OK DeleteVolume volume_id="$v"; done
+for v in r1 r2 r5 c1 src ${HAVE_ISCSI:+b1}; do expect OK DeleteVolume volume_id="$v"; done
 expect OK ListSnapshots
 [ "$(ids)" = "" ] || csi_fail "snapshots left: $OUT"
 echo PASS
