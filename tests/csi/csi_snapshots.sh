@@ -295,6 +295,12 @@ PR snapshot delete p1 >"$T/out" && grep -qx "snapshot p1 deleted" "$T/out" || cs
 rc=0; PR snapshot delete p1 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "no such snapshot" "$T/err" || csi_fail "delete of a missing snapshot: rc $rc $(cat "$T/err")"
 PL snapshot list | grep -q "^p1 " && csi_fail "p1 is still there"
+# get over CSI says where a volume came from (content_source), as in-process does
+PR get r1 -o json >"$T/out" || csi_fail "get r1 -o json over CSI"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["source"] == {"snapshot": "s1"}, o' "$T/out" ||
+	csi_fail "get -o json over CSI lost the source: $(cat "$T/out")"
+PR get c1 -o k8s | grep -q 'pvnode.io/dataSource.*PersistentVolume.*src' ||
+	csi_fail "get -o k8s over CSI: $(PR get c1 -o k8s)"
 
 # --- a snapshot outlives its volume: a repeated CreateSnapshot still answers it, and it
 # still restores
