@@ -371,7 +371,8 @@ int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 	m.source = source;
 	if (!ctx->svc->dry_run)
 		r = pv_ctl_create(ctx->svc->engine, &pv, q->n_secrets ? &sec : NULL, create_same, &m, err);
-	csi_unsupported_is_invalid(err);   /* a driver that cannot restore or clone */
+	if (m.source_kind != PV_SOURCE_NONE)
+		csi_unsupported_is_invalid(err);   /* a driver that cannot restore or clone */
 	if (r == 0) {
 		Csi__V1__CreateVolumeResponse *o = CSI_NEW(ctx, create_volume_response);
 		o->volume = volume_out(ctx, &pv, err);
