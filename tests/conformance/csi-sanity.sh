@@ -250,7 +250,8 @@ write_secrets() {
 	(umask 077 && : >"$1")
 	for k in CreateVolumeSecret DeleteVolumeSecret ControllerPublishVolumeSecret \
 		ControllerUnpublishVolumeSecret ControllerValidateVolumeCapabilitiesSecret \
-		NodeStageVolumeSecret NodePublishVolumeSecret ControllerExpandVolumeSecret; do
+		NodeStageVolumeSecret NodePublishVolumeSecret ControllerExpandVolumeSecret \
+		CreateSnapshotSecret DeleteSnapshotSecret ListSnapshotsSecret; do
 		printf '%s:\n  %s: "%s"\n  %s: "%s"\n' "$k" "$2" "$3" "$4" "$5" >>"$1"
 	done
 }
