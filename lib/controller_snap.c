@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,15 +49,11 @@ struct ctl_freeze {
  * threads). It outlives a killed parent and then thaws. */
 static void __attribute__((noreturn)) freeze_guard(int fd, int pipe_r)
 {
-	struct sigaction ign = { .sa_handler = SIG_IGN };
 	char c = 0;
 	ssize_t n;
 
-	/* a ^C meant for pvctl must not take the guard with it */
-	sigaction(SIGINT, &ign, NULL);
-	sigaction(SIGTERM, &ign, NULL);
-	sigaction(SIGHUP, &ign, NULL);
-	sigaction(SIGPIPE, &ign, NULL);
+	/* SIGINT, SIGTERM, SIGHUP arrive blocked (freeze_begin): a ^C meant for pvctl does
+	 * not take the guard with it */
 	while ((n = read(pipe_r, &c, 1)) < 0 && errno == EINTR)
 		;
 	if (n != 1 || c != 'T')
@@ -161,12 +158,22 @@ static int freeze_begin(struct pv_engine *e, const char *volume, struct ctl_free
 		close(fd);
 		return pv_err_set(err, r, PV_E_INTERNAL, "volume %s: cannot make a pipe: %s", volume, strerror(-r));
 	}
-	/* the guard first: from the freeze on, something must be there to thaw */
+	/* the guard first: from the freeze on, something must be there to thaw. It is born
+	 * with the signals a terminal or a service manager sends blocked (set here, where
+	 * libc may run, not in the child of a threaded process) */
+	sigset_t block, was;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &block, &was);
 	f->guard = fork();
 	if (f->guard == 0) {
 		close(p[1]);
 		freeze_guard(fd, p[0]);
 	}
+	pthread_sigmask(SIG_SETMASK, &was, NULL);
 	close(p[0]);
 	if (f->guard < 0) {
 		r = -errno;
@@ -202,7 +209,7 @@ static int snap_lock(struct pv_engine *e, const char *name, struct pv_err *err)
 	if (!pv_name_valid(name))
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "'%s' is not a valid snapshot name (allowed: 1-128 of A-Z a-z 0-9 . _ : -)", name ? name : "");
-	snprintf(lock, sizeof(lock), "@snapshot.%s", name);
+	snprintf(lock, sizeof(lock), PV_SNAPSHOT_LOCK_PREFIX "%s", name);
 	fd = pv_lock_volume(e->cfg.state_dir, lock, e->cfg.wait_for_lock, NULL);
 	if (fd == -EBUSY)
 		return pv_err_set(err, fd, PV_E_BUSY, "snapshot %s: another operation on it is in progress", name);
