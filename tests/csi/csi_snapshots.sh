@@ -263,6 +263,8 @@ grep -q '"secrets":"<redacted>"' "$T/pvnode.log" || csi_fail "the snapshot calls
 # and exit statuses
 PR() { "$PVCTL" --endpoint "$EP" --allowed-path "$ALLOWED" --state-dir "$T/state" "$@"; }
 PL() { "$PVCTL" --allowed-path "$ALLOWED" --state-dir "$T/state" "$@"; }
+PR info | grep -q "^controller: .*CREATE_DELETE_SNAPSHOT LIST_SNAPSHOTS CLONE_VOLUME" ||
+	csi_fail "pvctl info: $(PR info)"
 PR snapshot create src2 p1 >"$T/out" || csi_fail "pvctl snapshot create over CSI: $(cat "$T/out")"
 grep -qx "snapshot p1 of volume src2 created (16Mi)" "$T/out" || csi_fail "create output: $(cat "$T/out")"
 grep -q 'CreateSnapshot request {"name":"p1","source_volume_id":"src2"}' "$T/pvnode.log" ||
