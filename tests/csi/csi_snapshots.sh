@@ -173,6 +173,26 @@ expect INVALID_ARGUMENT CreateVolume name=r3 "volume_capabilities[0].mount.fs_ty
 	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file \
 	volume_content_source=                                   # a source of neither kind
 
+# a restore keeps its source's fsType and volume mode when the request names none
+expect OK CreateVolume name=x1 capacity_range.required_bytes=$((300 * MiB)) "volume_capabilities[0].mount.fs_type=xfs" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file
+expect OK CreateSnapshot name=xs source_volume_id=x1
+expect OK CreateVolume name=x2 "volume_capabilities[0].mount.fs_type=" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" volume_content_source.snapshot.snapshot_id=xs
+[ "$(jf 'o["volume"]["volume_context"]["pvnode.io/fsType"]')" = xfs ] || csi_fail "restore fsType: $OUT"
+expect INVALID_ARGUMENT CreateVolume name=x3 "volume_capabilities[0].mount.fs_type=ext4" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" volume_content_source.snapshot.snapshot_id=xs
+expect OK CreateVolume name=k1 capacity_range.required_bytes=$((16 * MiB)) "volume_capabilities[0].block=" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file
+expect OK CreateSnapshot name=ks source_volume_id=k1
+expect OK CreateVolume name=k2 "volume_capabilities[0].block=" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" volume_content_source.snapshot.snapshot_id=ks
+[ "$(jf 'o["volume"]["volume_context"]["pvnode.io/volumeMode"]')" = Block ] || csi_fail "block restore: $OUT"
+expect INVALID_ARGUMENT CreateVolume name=k3 "volume_capabilities[0].mount.fs_type=ext4" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" volume_content_source.snapshot.snapshot_id=ks
+for s in xs ks; do expect OK DeleteSnapshot snapshot_id=$s; done
+for v in x1 x2 k1 k2; do expect OK DeleteVolume volume_id=$v; done
+
 # --- CreateVolume from a volume
 from_vol() {   # from_vol STATUS NAME VOLUME [fields...]
 	local st=$1 name=$2 vol=$3
@@ -247,7 +267,7 @@ if [ -n "$METRICS" ]; then
 	curl -sf "$METRICS" >"$T/scrape" || csi_fail "GET /metrics"
 	for line in 'method="CreateSnapshot",code="OK"' 'method="CreateSnapshot",code="ALREADY_EXISTS"} 1' \
 		'method="CreateSnapshot",code="NOT_FOUND"} 1' 'method="ListSnapshots",code="ABORTED"} 5' \
-		'method="DeleteSnapshot",code="OK"} 3'; do
+		'method="DeleteSnapshot",code="OK"} 5'; do
 		grep -qF "pvnode_csi_calls_total{$line" "$T/scrape" ||
 			csi_fail "metrics lack $line: $(grep Snapshot "$T/scrape")"
 	done
