@@ -12,6 +12,9 @@
  * The returned volume_context (pv_to_context) lets any node stage the volume without the
  * catalog. A pvnode serving one CSI driver name handles only that name's drivers; a
  * node-local volume is made on this node only, and says so in accessible_topology.
+ * With a volume_content_source (snapshot.c loads it) the volume is a restore or a clone:
+ * at least as big as its source, of its driver, fsType and volume mode unless the request
+ * says otherwise (the controller refuses a mismatch), and the response echoes the source.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -38,6 +41,7 @@ static Csi__V1__Volume *volume_out(struct csi_ctx *ctx, const struct pv *pv, str
 	v->volume_context = (void *)csi_map_out(&ctx->arena, &csi__v1__volume__volume_context_entry__descriptor,
 						&m, &v->n_volume_context);
 	pv_map_free(&m);
+	v->content_source = csi_source_out(ctx, pv);
 	if (pv_driver_node_local(pv->driver)) {   /* it lives on this node's disk */
 		v->accessible_topology = csi_alloc(&ctx->arena, sizeof(*v->accessible_topology));
 		v->accessible_topology[0] = csi_node_topology(ctx);
@@ -231,6 +235,27 @@ static bool params_match(const struct pv *pv, const Csi__V1__CreateVolumeRequest
 	return true;
 }
 
+/* A volume made from a source is at least as big as the source (the spec's OUT_OF_RANGE
+ * "trying to create a volume smaller than the source snapshot"): without required_bytes
+ * it gets the source's size, a required_bytes or limit_bytes below it is refused. */
+static int fit_source(const char *id, const struct csi_source *src, struct create_want *w, struct pv_err *err)
+{
+	const char *what = src->kind == PV_SOURCE_SNAPSHOT ? "snapshot" : "volume";
+	if (w->required && w->required < src->size)
+		return pv_err_set(err, -ERANGE, PV_E_RANGE,
+				  "volume %s: required_bytes %llu is below the %llu bytes of its source %s %s; a "
+				  "volume made from it is at least that big", id, (unsigned long long)w->required,
+				  (unsigned long long)src->size, what, src->id);
+	if (w->limit && w->limit < src->size)
+		return pv_err_set(err, -ERANGE, PV_E_RANGE,
+				  "volume %s: limit_bytes %llu is below the %llu bytes of its source %s %s; a "
+				  "volume made from it is at least that big", id, (unsigned long long)w->limit,
+				  (unsigned long long)src->size, what, src->id);
+	if (!w->required)
+		w->size = src->size;
+	return 0;
+}
+
 static bool create_compatible(const struct pv *pv, const struct create_want *w, const char *driver)
 {
 	if (w->required && pv->capacity < w->required)
@@ -252,6 +277,8 @@ struct create_match {
 	const struct create_want *w;
 	const char *driver;
 	const char *kept;   /* the name as pvnode.io/csiName keeps it; NULL: the name is the id */
+	enum pv_source_kind source_kind;   /* and the volume_content_source it names */
+	const char *source;
 };
 
 static bool create_same(const struct pv *stored, const struct pv *wanted, void *ud)
@@ -261,29 +288,49 @@ static bool create_same(const struct pv *stored, const struct pv *wanted, void *
 	(void)wanted;
 	if ((had || m->kept) && (!had || !m->kept || strcmp(had, m->kept) != 0))
 		return false;   /* another name that maps to this id */
+	if (stored->source_kind != m->source_kind ||
+	    (m->source_kind != PV_SOURCE_NONE && strcmp(stored->source, m->source) != 0))
+		return false;   /* made from another source, or from none */
 	return create_compatible(stored, m->w, m->driver) && params_match(stored, m->q);
 }
 
 /* Everything CreateVolume checks before it provisions: the name and its id, the
- * capabilities and capacity, the PV the parameters describe, that this pvnode serves
- * its driver and, for node-local storage, that the topology allows this node. */
+ * capabilities and capacity, the source it names, the PV the parameters describe, that
+ * this pvnode serves its driver and, for node-local storage, that the topology allows
+ * this node. A volume from a source defaults to the source's driver and fsType. */
 static int create_prepare(struct csi_ctx *ctx, const Csi__V1__CreateVolumeRequest *q, char id[PV_NAME_MAX + 1],
 			  struct create_want *w, struct pv *pv, struct pv_err *err)
 {
-	const char *cap_fs;
+	const char *cap_fs, *driver = ctx->svc->default_driver;
+	struct csi_source src = {0};
 	bool mapped;
 	int r;
 
 	pv_init(pv);
+	pv_init(&src.pv);
 	if ((r = csi_check_name(q->name, err)) < 0)
 		return r;
 	mapped = csi_volume_id_for_name(q->name, id);
 	if ((r = create_want(q, id, w, &cap_fs, err)) < 0)
 		return r;
-	if (q->volume_content_source)
-		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume %s: creating from a snapshot or a volume is not supported", id);
-	if ((r = create_pv(q, id, mapped, w, cap_fs, ctx->svc->default_driver, pv, err)) < 0)
+	if (q->volume_content_source) {
+		if ((r = csi_source_in(ctx, q->volume_content_source, id, &src, err)) == 0)
+			r = fit_source(id, &src, w, err);
+		if (r < 0) {
+			csi_source_free(&src);
+			return r;
+		}
+		driver = src.pv.driver;
+		if (!*cap_fs)
+			cap_fs = src.pv.fs_type;
+	}
+	r = create_pv(q, id, mapped, w, cap_fs, driver, pv, err);
+	if (r == 0 && src.kind != PV_SOURCE_NONE) {
+		pv->source_kind = src.kind;
+		snprintf(pv->source, sizeof(pv->source), "%s", src.id);
+	}
+	csi_source_free(&src);
+	if (r < 0)
 		return r;
 	if ((r = csi_check_served(ctx->svc, pv, err)) < 0)
 		return r;
@@ -312,14 +359,20 @@ int csi_controller_create_volume(struct csi_ctx *ctx, const ProtobufCMessage *re
 		if (strcmp(q->parameters[i]->key, "driver") == 0)
 			driver = q->parameters[i]->value;
 	struct create_match m = { .q = q, .w = &w, .driver = driver,
-				  .kept = pv_map_get(&pv.attributes, PV_ATTR_CSI_NAME) };
+				  .kept = pv_map_get(&pv.attributes, PV_ATTR_CSI_NAME),
+				  .source_kind = pv.source_kind, .source = pv.source };
 	char kept[3 * PV_NAME_MAX + 1];
 	if (m.kept) {   /* pv changes below: keep a copy */
 		snprintf(kept, sizeof(kept), "%s", m.kept);
 		m.kept = kept;
 	}
+	char source[PV_NAME_MAX + 1];
+	snprintf(source, sizeof(source), "%s", pv.source);
+	m.source = source;
 	if (!ctx->svc->dry_run)
 		r = pv_ctl_create(ctx->svc->engine, &pv, q->n_secrets ? &sec : NULL, create_same, &m, err);
+	if (m.source_kind != PV_SOURCE_NONE)
+		csi_unsupported_is_invalid(err);   /* a driver that cannot restore or clone */
 	if (r == 0) {
 		Csi__V1__CreateVolumeResponse *o = CSI_NEW(ctx, create_volume_response);
 		o->volume = volume_out(ctx, &pv, err);
@@ -434,7 +487,7 @@ int csi_controller_validate_volume_capabilities(struct csi_ctx *ctx, const Proto
 static void keep_served(struct csi_ctx *ctx, char **names)
 {
 	size_t out = 0;
-	if (!ctx->svc->one_kind || !names)
+	if (csi_serves_every_driver(ctx->svc) || !names)
 		return;
 	for (size_t i = 0; names[i]; i++) {
 		struct pv pv;
@@ -465,20 +518,11 @@ int csi_controller_list_volumes(struct csi_ctx *ctx, const ProtobufCMessage *req
 	keep_served(ctx, names);
 	while (names && names[n])
 		n++;
-	if (*q->starting_token) {
-		char *end;
-		unsigned long v = strtoul(q->starting_token, &end, 10);
-		if (*end || v > n || q->starting_token[0] == '-') {
-			pv_strv_free(names);
-			return pv_err_set(err, -EINVAL, PV_E_BUSY,
-					  "starting_token '%.64s' is not a token ListVolumes returned",
-					  q->starting_token);
-		}
-		start = v;
+	if ((r = csi_page_start("ListVolumes", q->starting_token, n, &start, err)) < 0) {
+		pv_strv_free(names);
+		return r;
 	}
-	size_t count = n - start;
-	if (q->max_entries > 0 && (size_t)q->max_entries < count)
-		count = (size_t)q->max_entries;
+	size_t count = csi_page_count(q->max_entries, n, start);
 	Csi__V1__ListVolumesResponse *o = CSI_NEW(ctx, list_volumes_response);
 	o->entries = csi_alloc(&ctx->arena, (count ? count : 1) * sizeof(*o->entries));
 	for (size_t i = 0; i < count; i++) {
@@ -494,11 +538,10 @@ int csi_controller_list_volumes(struct csi_ctx *ctx, const ProtobufCMessage *req
 		pv_free(&pv);
 		o->entries[o->n_entries++] = e;
 	}
-	if (start + count < n) {
-		char tok[32];
-		snprintf(tok, sizeof(tok), "%zu", start + count);
+	char tok[CSI_PAGE_TOKEN_MAX];
+	csi_page_next(start + count, n, tok);
+	if (*tok)
 		o->next_token = csi_strdup(&ctx->arena, tok);
-	}
 	pv_strv_free(names);
 	*resp = &o->base;
 	return 0;
@@ -523,7 +566,7 @@ int csi_controller_get_capabilities(struct csi_ctx *ctx, const ProtobufCMessage 
 {
 	(void)req;
 	(void)err;
-	static const int caps[] = {
+	int caps[16] = {
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CREATE_DELETE_VOLUME,
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__PUBLISH_UNPUBLISH_VOLUME,
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_VOLUMES,
@@ -532,7 +575,16 @@ int csi_controller_get_capabilities(struct csi_ctx *ctx, const ProtobufCMessage 
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__PUBLISH_READONLY,
 	};
-	size_t n = sizeof(caps) / sizeof(caps[0]);
+	size_t n = 7;
+	/* Snapshots and clones where a driver served here has them. A served driver without
+	 * them (iscsi beside rbd on block.pvnode.csi.io) refuses each call naming itself;
+	 * --drivers leaves it out of a pvnode of its own, whose capabilities then say so. */
+	if (csi_serves_any(ctx->svc, pv_driver_snapshots)) {
+		caps[n++] = CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CREATE_DELETE_SNAPSHOT;
+		caps[n++] = CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_SNAPSHOTS;
+	}
+	if (csi_serves_any(ctx->svc, pv_driver_clones))
+		caps[n++] = CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CLONE_VOLUME;
 	Csi__V1__ControllerGetCapabilitiesResponse *o = CSI_NEW(ctx, controller_get_capabilities_response);
 	o->capabilities = csi_alloc(&ctx->arena, n * sizeof(*o->capabilities));
 	for (size_t i = 0; i < n; i++) {

@@ -14,6 +14,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "csi.pb-c.h"
 #include "pvnode/engine.h"
@@ -47,6 +48,8 @@ struct csi_service {
 	const char *driver_name;      /* GetPluginInfo's name; NULL: PV_CSI_DRIVER_NAME */
 	bool one_kind;                /* --driver-name given: only the drivers that name serves
 				       * (pv_driver_csi_name); else every driver built in */
+	const char *drivers;          /* --drivers: comma-separated, narrows the drivers served
+				       * (e.g. "iscsi" on block.pvnode.csi.io); NULL: all of them */
 	unsigned max_volumes;         /* NodeGetInfo's max_volumes_per_node, held by
 				       * ControllerPublishVolume; 0: no limit */
 	struct csi_metrics *metrics;  /* NULL: no metrics endpoint */
@@ -55,6 +58,12 @@ struct csi_service {
 /* validate.c — what this pvnode serves. */
 const char *csi_driver_name(const struct csi_service *svc);
 bool csi_serves_driver(const struct csi_service *svc, const char *driver);
+/* Neither --driver-name nor --drivers: every driver built in. */
+bool csi_serves_every_driver(const struct csi_service *svc);
+/* The drivers served, as "iscsi, rbd" ("none" when none). */
+void csi_served_drivers(const struct csi_service *svc, char *buf, size_t len);
+/* Does a served driver pass `has` (pv_driver_node_local, pv_driver_snapshots, ...)? */
+bool csi_serves_any(const struct csi_service *svc, bool (*has)(const char *driver));
 /* INVALID_ARGUMENT naming the driver and the name that serves it, for a PV of a driver
  * this pvnode's name does not serve (e.g. nfs on block.pvnode.csi.io). */
 int csi_check_served(const struct csi_service *svc, const struct pv *pv, struct pv_err *err);
@@ -106,11 +115,29 @@ const struct csi_method *csi_methods(size_t *n);
 /* status.c — the one place a pv_err kind becomes a gRPC status code. */
 int csi_status_from_err(const struct pv_err *err);
 const char *csi_status_name(int code);
+/* A driver that cannot snapshot, restore or clone: PV_E_UNSUPPORTED becomes
+ * PV_E_INVALID (INVALID_ARGUMENT, its sentence naming the driver) for the snapshot
+ * calls and CreateVolume from a source. Anything else is left alone. */
+void csi_unsupported_is_invalid(struct pv_err *err);
 /* For pvctl: a gRPC status code back to the kind (exit statuses). */
 enum pv_err_kind csi_kind_from_status(int code);
 
 /* validate.c — request checks shared by the handlers; each fills err (PV_E_INVALID). */
 int csi_check_volume_id(const char *id, struct pv_err *err);
+/* An id field (volume_id, snapshot_id, source_volume_id, ...): required, at most
+ * PV_NAME_MAX bytes of [A-Za-z0-9._:-]; the sentence names `field`. */
+int csi_check_id(const char *field, const char *id, struct pv_err *err);
+/* List paging (ListVolumes, ListSnapshots): a token is the decimal index of the first
+ * entry of the next page in the sorted list of `n` entries. An empty token starts at 0;
+ * anything csi_page_next did not write, or past the end, is ABORTED (PV_E_BUSY) as the
+ * spec wants of an invalid starting_token. */
+#define CSI_PAGE_TOKEN_MAX 24
+int csi_page_start(const char *method, const char *token, size_t n, size_t *start, struct pv_err *err);
+/* How many entries from `start` a page holds (max_entries 0: all; max_entries < 0 is
+ * refused by the caller). */
+size_t csi_page_count(int32_t max_entries, size_t n, size_t start);
+/* The next_token of a page that ends before entry `next`: "" when it is the last. */
+void csi_page_next(size_t next, size_t n, char buf[CSI_PAGE_TOKEN_MAX]);
 /* CreateVolume's name: any UTF-8 string of 1..128 bytes without the spec's control
  * characters (U+0000-U+0008, U+000B, U+000C, U+000E-U+001F, U+007F-U+009F). */
 int csi_check_name(const char *name, struct pv_err *err);
@@ -170,6 +197,24 @@ int csi_controller_list_volumes(struct csi_ctx *, const ProtobufCMessage *, Prot
 int csi_controller_get_capacity(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
 int csi_controller_get_capabilities(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
 int csi_controller_expand_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_create_snapshot(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_delete_snapshot(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+int csi_controller_list_snapshots(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
+
+/* snapshot.c — CreateVolume's volume_content_source: what it names, checked and
+ * loaded (NOT_FOUND when it does not exist, INVALID_ARGUMENT when this pvnode does not
+ * serve its driver). */
+struct csi_source {
+	enum pv_source_kind kind;      /* PV_SOURCE_SNAPSHOT or PV_SOURCE_VOLUME */
+	char id[PV_NAME_MAX + 1];      /* the snapshot's or the volume's id */
+	uint64_t size;                 /* bytes: the least a volume made from it may have */
+	struct pv pv;                  /* the source volume, or the snapshot's origin */
+};
+int csi_source_in(struct csi_ctx *ctx, const Csi__V1__VolumeContentSource *src, const char *volume,
+		  struct csi_source *out, struct pv_err *err);
+void csi_source_free(struct csi_source *s);
+/* The content_source of a Volume response for a PV made from a source (NULL: none). */
+Csi__V1__VolumeContentSource *csi_source_out(struct csi_ctx *ctx, const struct pv *pv);
 
 int csi_node_stage_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);
 int csi_node_unstage_volume(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessage **, struct pv_err *);

@@ -52,6 +52,11 @@ static const struct csi_method methods[] = {
 	M(Node, "NodeGetCapabilities", node_get_capabilities, csi_node_get_capabilities,
 	  true),
 	M(Node, "NodeGetInfo", node_get_info, csi_node_get_info, true),
+	/* Appended, not grouped with the Controller's: a method's index is its fuzz corpus
+	 * byte (tests/fuzz), so earlier entries keep theirs. */
+	M(Controller, "CreateSnapshot", create_snapshot, csi_controller_create_snapshot, false),
+	M(Controller, "DeleteSnapshot", delete_snapshot, csi_controller_delete_snapshot, false),
+	M(Controller, "ListSnapshots", list_snapshots, csi_controller_list_snapshots, true),
 };
 
 const struct csi_method *csi_methods(size_t *n)

@@ -6,7 +6,7 @@
  *
  *   pvnode --endpoint unix:///path/csi.sock --node-id ID [--state-dir DIR]
  *          [--selinux auto|on|off] [--allowed-path P]... [--workers N]
- *          [--role all|node|controller] [--driver-name NAME] [--metrics-address IP:PORT]
+ *          [--role all|node|controller] [--driver-name NAME] [--drivers LIST] [--metrics-address IP:PORT]
  *          [--max-volumes-per-node N] [--log-format text|json] [--default-driver NAME] [-v]
  *
  * --default-driver: the driver of a CreateVolume without a driver= parameter (e.g. for
@@ -14,6 +14,10 @@
  * --driver-name: one of the three CSI names (pv_driver_csi_name); pvnode then serves
  * only the drivers of that name and reconciles only their volumes, so one pvnode per
  * name can share a state directory. Without it: pvnode.csi.io, every driver.
+ * --drivers: narrows that to the drivers listed (comma-separated), for an operator who
+ * runs one backend under a name that serves several (iscsi alone on block.pvnode.csi.io):
+ * ControllerGetCapabilities then follows the drivers served (no snapshot capabilities
+ * for iscsi alone), and the volumes of the others are neither listed nor reconciled.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,12 +44,14 @@ static void usage(FILE *f)
 		"usage: pvnode --endpoint unix:///path/csi.sock --node-id ID [--state-dir DIR]\n"
 		"              [--selinux auto|on|off] [--allowed-path PREFIX]... [--workers N]\n"
 		"              [--reconcile-interval SECONDS (default 30, 0: only at start)]\n"
-		"              [--role all|node|controller] [--driver-name NAME]\n"
+		"              [--role all|node|controller] [--driver-name NAME] [--drivers LIST]\n"
 		"              [--metrics-address IP:PORT] [--max-volumes-per-node N (default %d, 0: no limit)]\n"
 		"              [--log-format text|json] [--default-driver NAME] [-v] [--version]\n"
 		"Serves CSI v1 Identity, and Controller and Node by --role (default all), on a unix socket.\n"
 		"--driver-name: serve that CSI name and only its drivers: %s (%s), %s (%s),\n"
 		"  %s (%s); without it: %s and every driver.\n"
+		"--drivers: serve only these of them (comma-separated, e.g. iscsi); the controller\n"
+		"  capabilities (snapshots, clones) follow the drivers served.\n"
 		"--metrics-address: Prometheus text on http://IP:PORT/metrics (off by default).\n"
 		"Environment: PVNODE_STATE_DIR (default /var/lib/pvnode), PVNODE_SELINUX,\n"
 		"PVNODE_ALLOWED_PATHS (colon-separated; default /var/lib/kubelet).\n",
@@ -115,6 +121,7 @@ struct daemon_opts {
 	unsigned reconcile_interval;
 	const char *default_driver;
 	const char *driver_name;      /* NULL: every driver, as pvnode.csi.io */
+	const char *drivers;          /* --drivers; NULL: all of driver_name's */
 	const char *metrics_address;  /* NULL: no metrics */
 	enum csi_role role;
 	unsigned max_volumes;
@@ -144,7 +151,31 @@ static int number(const char *s, unsigned long lo, unsigned long hi, unsigned *o
 	return 0;
 }
 
-/* --role, --driver-name, --metrics-address, --max-volumes-per-node; 0 or the exit status. */
+/* --drivers: every name built in, at most 8 of them, none twice. */
+static int drivers_option(const char *v, struct daemon_opts *d)
+{
+	char list[256], *save = NULL, seen[8][32];
+	size_t n = 0;
+	if (strlen(v) >= sizeof(list))
+		return bad("--drivers is too long");
+	snprintf(list, sizeof(list), "%s", v);
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!pv_driver_known(t))
+			return bad("--drivers: %.32s is not one of the drivers built in: %s", t, pv_driver_names());
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(seen[i], t) == 0)
+				return bad("--drivers names %s twice", t);
+		if (n == 8)
+			return bad("--drivers names more than 8 drivers");
+		snprintf(seen[n++], sizeof(seen[0]), "%s", t);
+	}
+	if (!n || v[0] == ',' || v[strlen(v) - 1] == ',' || strstr(v, ",,"))
+		return bad("--drivers must be a comma-separated list of drivers, e.g. iscsi or file,nfs");
+	d->drivers = v;
+	return 0;
+}
+
+/* --role, --driver-name, --drivers, --metrics-address, --max-volumes-per-node; 0 or the exit status. */
 static int daemon_option(int c, const char *v, struct daemon_opts *d)
 {
 	static const char *const roles[] = { "all", "node", "controller" };
@@ -163,6 +194,8 @@ static int daemon_option(int c, const char *v, struct daemon_opts *d)
 				   PV_CSI_NAME_BLOCK, PV_CSI_NAME_LOCAL);
 		d->driver_name = v;
 		return 0;
+	case 'D':
+		return drivers_option(v, d);
 	case 'M':
 		d->metrics_address = v;
 		return 0;
@@ -171,6 +204,24 @@ static int daemon_option(int c, const char *v, struct daemon_opts *d)
 			return bad("--max-volumes-per-node must be 0 (no limit) .. 1048576");
 		return 0;
 	}
+}
+
+/* --drivers within --driver-name, and --default-driver among them. */
+static int check_drivers(const struct daemon_opts *d)
+{
+	struct csi_service probe = {.driver_name = d->driver_name, .one_kind = d->driver_name != NULL};
+	char list[256], *save = NULL;
+	if (!d->drivers)
+		return 0;
+	snprintf(list, sizeof(list), "%s", d->drivers);
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		if (!csi_serves_driver(&probe, t))
+			return bad("--drivers: %s is served by %s, not by --driver-name %s", t, pv_driver_csi_name(t),
+				   d->driver_name);
+	probe.drivers = d->drivers;
+	if (d->default_driver && !csi_serves_driver(&probe, d->default_driver))
+		return bad("--default-driver %s is not among --drivers %s", d->default_driver, d->drivers);
+	return 0;
 }
 
 /* Options; 0 to go on, else the exit status (1 printed --help/--version: 0). */
@@ -184,7 +235,7 @@ static int parse_options(int argc, char **argv, struct daemon_opts *d)
 		{"default-driver", required_argument, NULL, 'd'}, {"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
 		{"role", required_argument, NULL, 'r'}, {"driver-name", required_argument, NULL, 'N'},
-		{"metrics-address", required_argument, NULL, 'M'},
+		{"metrics-address", required_argument, NULL, 'M'}, {"drivers", required_argument, NULL, 'D'},
 		{"max-volumes-per-node", required_argument, NULL, 'X'}, {0},
 	};
 	struct pv_err err = {0};
@@ -221,7 +272,7 @@ static int parse_options(int argc, char **argv, struct daemon_opts *d)
 				return bad("--default-driver %s is not one of the drivers built in", optarg);
 			d->default_driver = optarg;
 			break;
-		case 'r': case 'N': case 'M': case 'X':
+		case 'r': case 'N': case 'D': case 'M': case 'X':
 			if ((c = daemon_option(c, optarg, d)) != 0)
 				return c;
 			break;
@@ -241,7 +292,7 @@ static int parse_options(int argc, char **argv, struct daemon_opts *d)
 	if (d->default_driver && d->driver_name && strcmp(pv_driver_csi_name(d->default_driver), d->driver_name) != 0)
 		return bad("--default-driver %s is served by %s, not by --driver-name %s", d->default_driver,
 			   pv_driver_csi_name(d->default_driver), d->driver_name);
-	return 0;
+	return check_drivers(d);
 }
 
 static bool start_watch(struct watch *w, pthread_t *tid)
@@ -297,13 +348,13 @@ int main(int argc, char **argv)
 	}
 	struct csi_service svc = {.engine = engine, .cfg = pv_engine_config(engine),
 				  .default_driver = d.default_driver, .role = d.role,
-				  .driver_name = d.driver_name, .one_kind = d.driver_name != NULL,
+				  .driver_name = d.driver_name, .one_kind = d.driver_name != NULL, .drivers = d.drivers,
 				  .max_volumes = d.max_volumes};
 	char drivers[256];
-	pv_csi_name_drivers(csi_driver_name(&svc), drivers, sizeof(drivers));
+	csi_served_drivers(&svc, drivers, sizeof(drivers));
 	pv_info("pvnode %s node %s state %s: %s, role %s, drivers %s", PV_VERSION, d.cfg.node_id, d.cfg.state_dir,
 		csi_driver_name(&svc), d.role == CSI_ROLE_NODE ? "node" : d.role == CSI_ROLE_CONTROLLER ? "controller" : "all",
-		svc.one_kind ? drivers : pv_driver_names());
+		drivers);
 	if (pv_engine_reconcile_only(engine, served, &svc, report, NULL, &err) < 0) {
 		pv_warn("reconcile: %s", err.msg);
 		pv_err_clear(&err);

@@ -39,6 +39,16 @@ int csi_status_from_err(const struct pv_err *err)
 	}
 }
 
+void csi_unsupported_is_invalid(struct pv_err *err)
+{
+	/* The spec has no "this driver cannot" code for these calls: CreateVolume's
+	 * "Source incompatible or not supported" is INVALID_ARGUMENT, and CreateSnapshot of a
+	 * volume whose driver has no snapshots is the same kind of bad argument (the RPC
+	 * itself is implemented: UNIMPLEMENTED would tell the CO to stop calling it). */
+	if (err && err->kind == PV_E_UNSUPPORTED)
+		err->kind = PV_E_INVALID;
+}
+
 enum pv_err_kind csi_kind_from_status(int code)
 {
 	switch (code) {

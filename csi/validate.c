@@ -1,7 +1,8 @@
 /*
  * validate.c — checks every CSI request goes through before it reaches the engine:
- * volume ids, paths, volume capabilities, string maps and secrets, and the lookup of
- * a request's PV (volume_context first, catalog second).
+ * volume and snapshot ids, paths, volume capabilities, string maps and secrets, list
+ * paging tokens, the lookup of a request's PV (volume_context first, catalog second),
+ * and which drivers this pvnode serves (--driver-name, narrowed by --drivers).
  *
  * Everything here refuses with PV_E_INVALID (CSI INVALID_ARGUMENT) and a sentence that
  * names the field, so a CO's log says what to fix.
@@ -15,17 +16,61 @@
 #include "csi.h"
 #include "pvnode/catalog.h"
 
-int csi_check_volume_id(const char *id, struct pv_err *err)
+int csi_check_id(const char *field, const char *id, struct pv_err *err)
 {
 	if (!id || !*id)
-		return pv_err_set(err, -EINVAL, PV_E_INVALID, "volume_id is required");
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "%s is required", field);
 	if (strlen(id) > PV_NAME_MAX)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume_id is longer than %d bytes", PV_NAME_MAX);
+				  "%s is longer than %d bytes", field, PV_NAME_MAX);
 	if (!pv_name_valid(id))
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
-				  "volume_id '%.128s' has characters outside [A-Za-z0-9._:-]", id);
+				  "%s '%.128s' has characters outside [A-Za-z0-9._:-]", field, id);
 	return 0;
+}
+
+int csi_check_volume_id(const char *id, struct pv_err *err)
+{
+	return csi_check_id("volume_id", id, err);
+}
+
+int csi_page_start(const char *method, const char *token, size_t n, size_t *start, struct pv_err *err)
+{
+	size_t v = 0, len = token ? strlen(token) : 0;
+
+	*start = 0;
+	if (!len)
+		return 0;
+	/* only what csi_page_next writes: decimal digits, no sign, no spaces, no leading
+	 * zero, at most 19 digits (no overflow), and not past the end of the list */
+	bool ok = len <= 19 && !(token[0] == '0' && len > 1);
+	for (size_t i = 0; ok && i < len; i++) {
+		if (token[i] < '0' || token[i] > '9')
+			ok = false;
+		else
+			v = v * 10 + (size_t)(token[i] - '0');
+	}
+	if (!ok || v > n)
+		return pv_err_set(err, -EINVAL, PV_E_BUSY,
+				  "starting_token '%.64s' is not a token %s returned (start again without one)",
+				  token, method);
+	*start = v;
+	return 0;
+}
+
+size_t csi_page_count(int32_t max_entries, size_t n, size_t start)
+{
+	size_t count = n - start;
+	if (max_entries > 0 && (size_t)max_entries < count)
+		count = (size_t)max_entries;
+	return count;
+}
+
+void csi_page_next(size_t next, size_t n, char buf[CSI_PAGE_TOKEN_MAX])
+{
+	buf[0] = '\0';
+	if (next < n)
+		snprintf(buf, CSI_PAGE_TOKEN_MAX, "%zu", next);
 }
 
 /* The length of the UTF-8 sequence at s and its code point; 0 when it is not one. */
@@ -275,12 +320,56 @@ const char *csi_driver_name(const struct csi_service *svc)
 	return svc->driver_name ? svc->driver_name : PV_CSI_DRIVER_NAME;
 }
 
+/* Is `driver` one of the comma-separated `list`? */
+static bool in_list(const char *list, const char *driver)
+{
+	size_t n = strlen(driver);
+	for (const char *p = list; *p;) {
+		p += strspn(p, ", ");
+		size_t len = strcspn(p, ", ");
+		if (len == n && strncmp(p, driver, n) == 0)
+			return true;
+		p += len;
+	}
+	return false;
+}
+
 bool csi_serves_driver(const struct csi_service *svc, const char *driver)
 {
 	const char *name = pv_driver_csi_name(driver);
 	if (!name)
 		return false;
-	return !svc->one_kind || strcmp(name, csi_driver_name(svc)) == 0;
+	if (svc->one_kind && strcmp(name, csi_driver_name(svc)) != 0)
+		return false;
+	return !svc->drivers || in_list(svc->drivers, driver);
+}
+
+bool csi_serves_every_driver(const struct csi_service *svc)
+{
+	return !svc->one_kind && !svc->drivers;
+}
+
+void csi_served_drivers(const struct csi_service *svc, char *buf, size_t len)
+{
+	char list[256], *save = NULL;
+	size_t used = 0;
+	buf[0] = '\0';
+	snprintf(list, sizeof(list), "%s", pv_driver_names());
+	for (char *d = strtok_r(list, ", ", &save); d && used < len; d = strtok_r(NULL, ", ", &save))
+		if (csi_serves_driver(svc, d))
+			used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", d);
+	if (!used)
+		snprintf(buf, len, "none");
+}
+
+bool csi_serves_any(const struct csi_service *svc, bool (*has)(const char *driver))
+{
+	char list[256], *save = NULL;
+	snprintf(list, sizeof(list), "%s", pv_driver_names());
+	for (char *d = strtok_r(list, ", ", &save); d; d = strtok_r(NULL, ", ", &save))
+		if (csi_serves_driver(svc, d) && has(d))
+			return true;
+	return false;
 }
 
 int csi_check_served(const struct csi_service *svc, const struct pv *pv, struct pv_err *err)
@@ -289,7 +378,12 @@ int csi_check_served(const struct csi_service *svc, const struct pv *pv, struct 
 	if (!name || csi_serves_driver(svc, pv->driver))
 		return 0;   /* a driver not built in is refused where it is looked up */
 	char mine[128];
-	pv_csi_name_drivers(csi_driver_name(svc), mine, sizeof(mine));
+	csi_served_drivers(svc, mine, sizeof(mine));
+	if (strcmp(name, csi_driver_name(svc)) == 0)   /* narrowed by --drivers */
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: driver %s is not served by this pvnode (it runs with --drivers %s); "
+				  "use the pvnode of %s that serves %s", pv->name, pv->driver, svc->drivers, name,
+				  pv->driver);
 	return pv_err_set(err, -EINVAL, PV_E_INVALID,
 			  "volume %s: driver %s is served by CSI driver %s, not by %s (which serves: %s); "
 			  "use a StorageClass or PV of %s", pv->name, pv->driver, name, csi_driver_name(svc), mine, name);
@@ -297,12 +391,7 @@ int csi_check_served(const struct csi_service *svc, const struct pv *pv, struct 
 
 bool csi_serves_node_local(const struct csi_service *svc)
 {
-	char list[256], *save = NULL;
-	snprintf(list, sizeof(list), "%s", pv_driver_names());
-	for (char *d = strtok_r(list, ", ", &save); d; d = strtok_r(NULL, ", ", &save))
-		if (pv_driver_node_local(d) && csi_serves_driver(svc, d))
-			return true;
-	return false;
+	return csi_serves_any(svc, pv_driver_node_local);
 }
 
 bool csi_serves(const struct csi_service *svc, enum csi_service_kind kind)

@@ -7,6 +7,7 @@
  *   get [NAME]           ListVolumes
  *   delete NAME          DeleteVolume
  *   stage, publish, unpublish, unstage, stats, expand, fence-release (remote_node.c)
+ *   snapshot create|list|delete (remote_snapshot.c)
  *
  * The node calls need the volume's description: it comes from ListVolumes (the
  * volume_context CreateVolume returned), exactly what a CO would pass. Without
@@ -101,6 +102,23 @@ void pcsi_cap_fill(struct capbuf *b, enum pv_access a, bool block, const char *f
 	}
 }
 
+/* Where a volume's data came from: CreateVolume's content_source, which the
+ * volume_context does not carry (get -o json / -o k8s print it back). */
+static void source_in(const Csi__V1__Volume *v, struct pv *pv)
+{
+	const Csi__V1__VolumeContentSource *c = v->content_source;
+	const char *id = NULL;
+	if (c && c->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_SNAPSHOT && c->snapshot) {
+		pv->source_kind = PV_SOURCE_SNAPSHOT;
+		id = c->snapshot->snapshot_id;
+	} else if (c && c->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_VOLUME && c->volume) {
+		pv->source_kind = PV_SOURCE_VOLUME;
+		id = c->volume->volume_id;
+	}
+	if (id)
+		snprintf(pv->source, sizeof(pv->source), "%s", id);
+}
+
 void pcsi_found_free(struct found *f)
 {
 	pv_free(&f->pv);
@@ -130,6 +148,8 @@ int pcsi_find_volume(struct cli *cl, const char *name, struct found *f)
 				pv_map_set(&m, v->volume_context[k]->key, v->volume_context[k]->value);
 			r = pv_from_context(name, &m, &f->pv, &cl->err);
 			pv_map_free(&m);
+			if (r == 0)
+				source_in(v, &f->pv);
 			f->vol = v;
 			return r;
 		}
@@ -402,6 +422,7 @@ static int k8s_add(struct k8s_list *l, const Csi__V1__Volume *v, struct pv_err *
 	pv_map_free(&m);
 	if (r < 0)
 		return r;
+	source_in(v, &l->pvs[l->n]);
 	const char *node = topology_node(v);
 	l->nodes[l->n++] = node ? strdup(node) : NULL;
 	return 0;
@@ -531,4 +552,7 @@ const struct pvctl_backend pvctl_remote = {
 	.unstage = pcsi_unstage,
 	.stats = pcsi_stats,
 	.fence_release = pcsi_fence_release,
+	.snapshot_create = pcsi_snapshot_create,
+	.snapshot_list = pcsi_snapshot_list,
+	.snapshot_delete = pcsi_snapshot_delete,
 };

@@ -1,6 +1,7 @@
 /*
- * remote.h — what the two files of pvctl's CSI backend share (remote.c: calls, info and
- * the catalog commands; remote_node.c: the node commands). Built into pvctl-csi only.
+ * remote.h — what the files of pvctl's CSI backend share (remote.c: calls, info and
+ * the catalog commands; remote_node.c: the node commands; remote_snapshot.c: the
+ * snapshot commands). Built into pvctl-csi only.
  */
 #ifndef PVNODE_PVCTL_REMOTE_H
 #define PVNODE_PVCTL_REMOTE_H
@@ -61,5 +62,8 @@ int pcsi_unstage(struct pvctl *p, const struct pvctl_req *r);
 int pcsi_fence_release(struct pvctl *p, const struct pvctl_req *r);
 int pcsi_stats(struct pvctl *p, const struct pvctl_req *r);
 int pcsi_expand(struct pvctl *p, const struct pvctl_req *r);
+int pcsi_snapshot_create(struct pvctl *p, const struct pvctl_req *r);
+int pcsi_snapshot_list(struct pvctl *p, const struct pvctl_req *r);
+int pcsi_snapshot_delete(struct pvctl *p, const struct pvctl_req *r);
 
 #endif

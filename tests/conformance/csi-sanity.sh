@@ -20,8 +20,11 @@
 #                 secrets (--csi.secrets) on every call that can carry them
 #
 # Per driver: pvnode on its own unix socket, state directory and --allowed-path, all under
-# a private temp dir; csi-sanity's mount and staging dirs under that allowed prefix; a
-# --csi.testvolumeparameters YAML with the StorageClass parameters CreateVolume needs.
+# a private temp dir, serving that driver alone (--drivers DRIVER: its controller
+# capabilities, snapshots and clones among them, are that driver's, as an operator running
+# one backend would have them); csi-sanity's mount and staging dirs under that allowed
+# prefix; a --csi.testvolumeparameters YAML with the StorageClass parameters CreateVolume
+# needs.
 #   file   nothing else (sparse images in the state dir, loop devices)
 #   nfs    rpcbind + nfs-ganesha in a private network namespace (tests/lib/nfs.sh); pvnode
 #          runs in that network namespace, its userspace NFS helpers with it
@@ -206,7 +209,7 @@ start_pvnode() {
 	local d=$1 sock=$T/$1/csi.sock
 	local cmd=("$PVNODE" --endpoint "unix://$sock" --node-id "sanity-node-$d"
 		--state-dir "$T/$d/state" --allowed-path "$T/$d/allowed" --selinux off
-		--reconcile-interval 0 -v)
+		--reconcile-interval 0 --drivers "$d" -v)
 	mkdir -p "$T/$d/state" "$T/$d/allowed"
 	: >"$T/pvnode.log"
 	if [ "$d" = nfs ]; then
@@ -247,7 +250,8 @@ write_secrets() {
 	(umask 077 && : >"$1")
 	for k in CreateVolumeSecret DeleteVolumeSecret ControllerPublishVolumeSecret \
 		ControllerUnpublishVolumeSecret ControllerValidateVolumeCapabilitiesSecret \
-		NodeStageVolumeSecret NodePublishVolumeSecret ControllerExpandVolumeSecret; do
+		NodeStageVolumeSecret NodePublishVolumeSecret ControllerExpandVolumeSecret \
+		CreateSnapshotSecret DeleteSnapshotSecret ListSnapshotsSecret; do
 		printf '%s:\n  %s: "%s"\n  %s: "%s"\n' "$k" "$2" "$3" "$4" "$5" >>"$1"
 	done
 }

@@ -129,7 +129,7 @@ expect OK NodeUnstageVolume volume_id=e3 staging_target_path="$S3"
 expect OK DeleteVolume volume_id=e3
 
 # --- UNIMPLEMENTED
-expect UNIMPLEMENTED /csi.v1.Controller/CreateSnapshot --raw ""
+expect UNIMPLEMENTED /csi.v1.Controller/GetSnapshot --raw ""
 expect UNIMPLEMENTED /csi.v1.Controller/ControllerGetVolume --raw ""
 
 # --- secrets never logged

@@ -1,7 +1,7 @@
 #!/bin/bash
 # csi_valgrind.sh — pvnode under valgrind (memcheck) for a short life cycle: create,
-# stage, publish, stats, unpublish, unstage, delete, a few refused calls and a
-# malformed body, then SIGTERM. Passes when valgrind reports no errors and no
+# stage, publish, stats, unpublish, unstage, snapshot, restore, clone, delete, a few
+# refused calls and a malformed body, then SIGTERM. Passes when valgrind reports no errors and no
 # definitely-lost memory.
 set -eu
 . "${CSI_TEST_LIB:-$(dirname "$0")/../lib/csi.sh}"
@@ -34,10 +34,27 @@ expect OK ValidateVolumeCapabilities volume_id=g1 "volume_capabilities[0].mount.
 expect INVALID_ARGUMENT NodeStageVolume volume_id=a/b
 expect INVALID_ARGUMENT NodeStageVolume --raw 0a8080
 expect NOT_FOUND ControllerPublishVolume volume_id=nope node_id=node-a $(cap_mount)
-expect UNIMPLEMENTED /csi.v1.Controller/CreateSnapshot --raw ""
+expect UNIMPLEMENTED /csi.v1.Controller/GetSnapshot --raw ""
 expect OK NodeUnpublishVolume volume_id=g1 target_path="$ALLOWED/pods/p/g1"
 expect OK NodeUnstageVolume volume_id=g1 staging_target_path="$ALLOWED/s/g1"
-expect OK DeleteVolume volume_id=g1
+# snapshots: create (and its repeat), list (paged, filtered, a bad token), restore,
+# clone, a refused restore, delete
+expect OK CreateSnapshot name=gs source_volume_id=g1 secrets.k=v
+expect OK CreateSnapshot name=gs source_volume_id=g1
+expect OK ListSnapshots max_entries=1
+expect OK ListSnapshots source_volume_id=g1 snapshot_id=gs
+expect ABORTED ListSnapshots starting_token=x
+expect OK CreateVolume name=gr "volume_capabilities[0].mount.fs_type=ext4" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file \
+	volume_content_source.snapshot.snapshot_id=gs
+expect OK CreateVolume name=gc "volume_capabilities[0].mount.fs_type=ext4" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file \
+	volume_content_source.volume.volume_id=g1
+expect OUT_OF_RANGE CreateVolume name=gx capacity_range.required_bytes=4096 "volume_capabilities[0].mount.fs_type=ext4" \
+	"volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" parameters.driver=file \
+	volume_content_source.snapshot.snapshot_id=gs
+expect OK DeleteSnapshot snapshot_id=gs
+for v in gr gc g1; do expect OK DeleteVolume volume_id=$v; done
 expect OK GetPluginInfo
 csi_stop TERM
 if [ "$STOP_RC" != 0 ]; then

@@ -2,7 +2,8 @@
  * test_csi_units.c — cmocka tests of the CSI layer's pure logic: the error-kind →
  * status-code table (and back, for pvctl), request redaction in logs, volume id and
  * volume capability checks, the method table, CreateVolume names and the ids they map
- * to, the CSI driver name of each driver and what a pvnode of one name serves.
+ * to, the CSI driver name of each driver and what a pvnode of one name (and of a
+ * --drivers list) serves, list paging tokens, and id fields named in their refusals.
  */
 #include <errno.h>
 #include <grpc/status.h>
@@ -185,13 +186,18 @@ static void test_methods(void **state)
 	(void)state;
 	size_t n;
 	const struct csi_method *m = csi_methods(&n);
-	assert_int_equal(n, 20);
+	assert_int_equal(n, 23);
 	for (size_t i = 0; i < n; i++) {
 		assert_ptr_equal(csi_method_find(m[i].path), &m[i]);
 		assert_non_null(m[i].input);
 		assert_non_null(m[i].output);
 	}
-	assert_null(csi_method_find("/csi.v1.Controller/CreateSnapshot"));
+	/* the snapshot methods come last: earlier indices are fuzz corpus bytes */
+	assert_string_equal(m[20].path, "/csi.v1.Controller/CreateSnapshot");
+	assert_string_equal(m[21].path, "/csi.v1.Controller/DeleteSnapshot");
+	assert_string_equal(m[22].path, "/csi.v1.Controller/ListSnapshots");
+	assert_int_equal(m[22].service, CSI_SVC_CONTROLLER);
+	assert_null(csi_method_find("/csi.v1.Controller/GetSnapshot"));
 	assert_string_equal(csi_endpoint_path("unix:///run/x.sock"), "/run/x.sock");
 	assert_string_equal(csi_endpoint_path("unix:/run/x.sock"), "/run/x.sock");
 	assert_null(csi_endpoint_path("tcp://127.0.0.1:1"));
@@ -278,6 +284,120 @@ static void test_driver_names(void **state)
 	pv_free(&pv);
 }
 
+static void test_paging(void **state)
+{
+	(void)state;
+	struct pv_err e = {0};
+	size_t start = 99;
+	char tok[CSI_PAGE_TOKEN_MAX];
+
+	/* no token: from the start */
+	assert_int_equal(csi_page_start("ListSnapshots", "", 5, &start, &e), 0);
+	assert_int_equal(start, 0);
+	assert_int_equal(csi_page_start("ListSnapshots", NULL, 0, &start, &e), 0);
+	/* what csi_page_next writes comes back */
+	csi_page_next(2, 5, tok);
+	assert_string_equal(tok, "2");
+	assert_int_equal(csi_page_start("ListSnapshots", tok, 5, &start, &e), 0);
+	assert_int_equal(start, 2);
+	/* the end of the list: no token; a token at the end (entries deleted since) is an
+	 * empty last page, not an error */
+	csi_page_next(5, 5, tok);
+	assert_string_equal(tok, "");
+	assert_int_equal(csi_page_start("ListSnapshots", "5", 5, &start, &e), 0);
+	assert_int_equal(start, 5);
+	assert_int_equal(csi_page_count(2, 5, 5), 0);
+	/* anything else is ABORTED, naming the method */
+	static const char *const bad[] = { "6", "-1", "+1", " 1", "1 ", "01", "1x", "x", "0x1",
+					   "18446744073709551616", "99999999999999999999" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pv_err_clear(&e);
+		assert_int_equal(csi_page_start("ListSnapshots", bad[i], 5, &start, &e), -EINVAL);
+		assert_int_equal(e.kind, PV_E_BUSY);
+		assert_int_equal(csi_status_from_err(&e), GRPC_STATUS_ABORTED);
+		assert_non_null(strstr(e.msg, "ListSnapshots"));
+	}
+	/* page sizes */
+	assert_int_equal(csi_page_count(0, 5, 0), 5);
+	assert_int_equal(csi_page_count(2, 5, 0), 2);
+	assert_int_equal(csi_page_count(2, 5, 4), 1);
+	assert_int_equal(csi_page_count(10, 5, 1), 4);
+	/* walking a list in pages of 2 visits every entry once */
+	size_t seen = 0, pages = 0;
+	tok[0] = '\0';
+	do {
+		assert_int_equal(csi_page_start("ListVolumes", tok, 7, &start, &e), 0);
+		size_t c = csi_page_count(2, 7, start);
+		assert_int_equal(start, seen);
+		seen += c;
+		pages++;
+		csi_page_next(start + c, 7, tok);
+	} while (*tok);
+	assert_int_equal(seen, 7);
+	assert_int_equal(pages, 4);
+}
+
+static void test_ids(void **state)
+{
+	(void)state;
+	struct pv_err e = {0};
+	assert_int_equal(csi_check_id("snapshot_id", "snap-1", &e), 0);
+	assert_int_equal(csi_check_id("snapshot_id", "", &e), -EINVAL);
+	assert_string_equal(e.msg, "snapshot_id is required");
+	pv_err_clear(&e);
+	assert_int_equal(csi_check_id("source_volume_id", "a/b", &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "source_volume_id 'a/b' has characters outside"));
+	pv_err_clear(&e);
+	assert_int_equal(csi_check_volume_id(NULL, &e), -EINVAL);
+	assert_string_equal(e.msg, "volume_id is required");
+	/* a driver that cannot snapshot is a bad argument over CSI, nothing else changes */
+	struct pv_err u = {.code = -EOPNOTSUPP, .kind = PV_E_UNSUPPORTED};
+	csi_unsupported_is_invalid(&u);
+	assert_int_equal(csi_status_from_err(&u), GRPC_STATUS_INVALID_ARGUMENT);
+	struct pv_err nf = {.code = -ENOENT, .kind = PV_E_NOT_FOUND};
+	csi_unsupported_is_invalid(&nf);
+	assert_int_equal(nf.kind, PV_E_NOT_FOUND);
+	csi_unsupported_is_invalid(NULL);
+}
+
+static void test_drivers_option(void **state)
+{
+	(void)state;
+	char buf[128];
+	struct csi_service iscsi = {.one_kind = true, .driver_name = PV_CSI_NAME_BLOCK, .drivers = "iscsi"};
+	struct csi_service two = {.drivers = "file,nfs"};
+	struct pv pv;
+	struct pv_err e = {0};
+
+	assert_false(csi_serves_every_driver(&iscsi));
+	assert_false(csi_serves_every_driver(&two));
+	assert_true(csi_serves_every_driver(&(struct csi_service){0}));
+	assert_true(csi_serves_driver(&two, "file"));
+	assert_false(csi_serves_driver(&two, "fil"));   /* whole names only */
+	assert_false(csi_serves_driver(&iscsi, "file"));
+	assert_false(csi_serves_any(&iscsi, pv_driver_node_local));
+	assert_true(csi_serves_any(&two, pv_driver_node_local));
+	if (pv_driver_known("nfs")) {
+		csi_served_drivers(&two, buf, sizeof(buf));
+		assert_string_equal(buf, "file, nfs");
+	}
+	if (!pv_driver_known("iscsi") || !pv_driver_known("rbd"))
+		return;
+	assert_true(csi_serves_driver(&iscsi, "iscsi"));
+	assert_false(csi_serves_driver(&iscsi, "rbd"));
+	csi_served_drivers(&iscsi, buf, sizeof(buf));
+	assert_string_equal(buf, "iscsi");
+	/* iscsi has no snapshots: a pvnode of iscsi alone advertises none */
+	assert_false(csi_serves_any(&iscsi, pv_driver_snapshots));
+	assert_false(csi_serves_any(&iscsi, pv_driver_clones));
+	pv_init(&pv);
+	snprintf(pv.name, sizeof(pv.name), "v");
+	snprintf(pv.driver, sizeof(pv.driver), "rbd");
+	assert_int_equal(csi_check_served(&iscsi, &pv, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "driver rbd is not served by this pvnode (it runs with --drivers iscsi)"));
+	pv_free(&pv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +408,9 @@ int main(void)
 		cmocka_unit_test(test_methods),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_driver_names),
+		cmocka_unit_test(test_paging),
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_drivers_option),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

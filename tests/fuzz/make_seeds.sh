@@ -33,4 +33,9 @@ seed stats NodeGetVolumeStats volume_id=v1 volume_path=$A/pods/p/v1 staging_targ
 seed nexpand NodeExpandVolume volume_id=v1 volume_path=$A/pods/p/v1 capacity_range.required_bytes=67108864 $CAP
 seed ncaps NodeGetCapabilities
 seed ninfo NodeGetInfo
+seed csnap CreateSnapshot name=s1 source_volume_id=v1 secrets.k=v parameters.csi.storage.k8s.io/volumesnapshot/name=vs
+seed dsnap DeleteSnapshot snapshot_id=s1 secrets.k=v
+seed lsnap ListSnapshots max_entries=2 starting_token=1 source_volume_id=v1 snapshot_id=s1
+seed create-from-snap CreateVolume name=r1 $CAPS parameters.driver=file volume_content_source.snapshot.snapshot_id=s1
+seed create-from-vol CreateVolume name=c1 capacity_range.required_bytes=33554432 $CAPS parameters.driver=file volume_content_source.volume.volume_id=v1
 ls "$D" | wc -l
