@@ -19,6 +19,10 @@
 #include "store/attachments.h"
 #include "store/journal.h"
 
+/* The lock (<state>/locks/+storage.lock: no volume is called that) under which a new
+ * record is checked against the storage of every other. */
+#define STORAGE_LOCK "+storage"
+
 /* The secrets a call uses: the caller's, else the PV's secretRef from the store. */
 struct ctl_secrets {
 	struct pv_secrets loaded;
@@ -124,6 +128,57 @@ static int check_fs_minimum(const struct pv *pv, const struct pv_driver *drv, st
 			  "or another fsType", pv->name, have, pv->fs_type, need, source, need);
 }
 
+/* Does another catalog volume point at the storage `pv` points at (a storage key in
+ * common, driver.h)? PV_E_EXISTS naming it: two volumes on one LUN would write over
+ * each other's filesystem. */
+static int check_storage_unused(struct pv_engine *e, const struct pv_driver *drv, const struct pv *pv,
+				struct pv_err *err)
+{
+	char mine[PV_STORAGE_KEYS_MAX][PV_STORAGE_KEY_MAX], theirs[PV_STORAGE_KEYS_MAX][PV_STORAGE_KEY_MAX];
+	char **names = NULL;
+	int n = drv->storage_keys ? drv->storage_keys(pv, mine, PV_STORAGE_KEYS_MAX) : 0, r = 0;
+
+	if (n <= 0 || pv_catalog_list(e->cfg.state_dir, &names, NULL) < 0)
+		return 0;
+	for (char **other = names; *other && r == 0; other++) {
+		struct pv o;
+		if (strcmp(*other, pv->name) == 0 || pv_catalog_load(e->cfg.state_dir, *other, &o, NULL) < 0)
+			continue;
+		int m = strcmp(o.driver, pv->driver) == 0 ? drv->storage_keys(&o, theirs, PV_STORAGE_KEYS_MAX) : 0;
+		for (int i = 0; i < n && r == 0; i++)
+			for (int k = 0; k < m && r == 0; k++)
+				if (strcmp(mine[i], theirs[k]) == 0)
+					r = pv_err_set(err, -EEXIST, PV_E_EXISTS,
+						       "volume %s: its storage (%s) is already volume %s's; two volumes on "
+						       "the same storage would overwrite each other: use %s, or delete it first",
+						       pv->name, mine[i], o.name, o.name);
+		pv_free(&o);
+	}
+	pv_strv_free(names);
+	return r;
+}
+
+/* Record a new PV; for a driver with storage keys, only while no other record shares
+ * one, checked and saved under the catalog's storage lock so two creates of one LUN at
+ * once cannot both pass the check. */
+static int record_new(struct pv_engine *e, const struct pv_driver *drv, const struct pv *pv, struct pv_err *err)
+{
+	_cleanup_(pv_unlockp) int lock = -1;
+	int r;
+
+	if (!drv->storage_keys)
+		return pv_catalog_save(e->cfg.state_dir, pv, err);
+	lock = pv_lock_volume_for(e->cfg.state_dir, STORAGE_LOCK, 10000, err);
+	if (lock < 0) {
+		if (err && err->kind == PV_E_BUSY)
+			pv_err_set(err, -EBUSY, PV_E_BUSY, "volume %s: other volumes are being created; try again",
+				   pv->name);
+		return lock;
+	}
+	r = check_storage_unused(e, drv, pv, err);
+	return r < 0 ? r : pv_catalog_save(e->cfg.state_dir, pv, err);
+}
+
 /* How a create reaches the storage. */
 enum ctl_make { CTL_PROVISION, CTL_REGISTER, CTL_REGISTER_UNCHECKED };
 
@@ -137,6 +192,9 @@ static int make_and_record(struct pv_engine *e, const struct pv_driver *drv, str
 	int r = 0;
 
 	pv_secrets_init(&sec.loaded);
+	/* refused before the storage is touched; checked again when recorded */
+	if ((r = check_storage_unused(e, drv, pv, err)) < 0)
+		return r;
 	if (how != CTL_REGISTER_UNCHECKED && (r = ctl_secrets(e, pv, given, &sec, err)) < 0)
 		pv_err_prefix(err, "volume %s: ", pv->name); /* unchecked: an import whose secrets are to come */
 	if (r == 0)
@@ -156,7 +214,7 @@ static int make_and_record(struct pv_engine *e, const struct pv_driver *drv, str
 		rmdir(vc.run_dir); /* made above, empty unless the volume is staged here */
 		goto out;
 	}
-	r = pv_catalog_save(e->cfg.state_dir, pv, err);
+	r = record_new(e, drv, pv, err);
 	if (r < 0 && how == CTL_PROVISION && drv->remove)
 		drv->remove(pv, sec.use, &vc.n, NULL); /* leave nothing half-done */
 out:

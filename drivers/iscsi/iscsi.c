@@ -209,6 +209,7 @@ const struct pv_driver pv_driver_iscsi = {
 	.validate = pvi_validate,
 	.expand = pvi_expand,
 	.check_existing = pvi_check_existing,
+	.storage_keys = pvi_storage_keys,
 	.attach = pvi_attach,
 	.detach = pvi_detach,
 	.health = pvi_health,

@@ -254,6 +254,21 @@ int pvi_target_secrets(struct pvi_target *t, const struct pv_secrets *s, struct 
 	return 0;
 }
 
+int pvi_storage_keys(const struct pv *pv, char (*keys)[PV_STORAGE_KEY_MAX], size_t max)
+{
+	struct pvi_target t = { 0 };
+	size_t n = 0;
+
+	if (parse_attrs(pv, &t, NULL) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < t.n_portals && n < max; i++, n++) {
+		snprintf(keys[n], PV_STORAGE_KEY_MAX, "iscsi:%s/%s/%d", t.portals[i], t.iqn, t.lun);
+		for (char *c = keys[n]; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+	return (int)n;
+}
+
 int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
 		       struct pvi_target *t, struct pv_err *err)
 {

@@ -61,6 +61,9 @@ void pvi_default_initiator(const char *node_id, char *buf, size_t len);
 int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
 		       struct pvi_target *t, struct pv_err *err);
 int pvi_validate(const struct pv *pv, struct pv_err *err);
+/* "iscsi:<host:port>/<iqn>/<lun>" per portal, lower case (iSCSI names and host names
+ * compare without case): the driver's storage_keys. */
+int pvi_storage_keys(const struct pv *pv, char (*keys)[PV_STORAGE_KEY_MAX], size_t max);
 /* The CHAP fields from a secret set (open-iscsi key names), checked for consistency. */
 int pvi_target_secrets(struct pvi_target *t, const struct pv_secrets *s, struct pv_err *err);
 
