@@ -117,8 +117,7 @@ int pv_helper_stats_create(const char *run_dir)
 /* Resident memory of pid from /proc/<pid>/statm ("size resident ..." in pages). */
 static uint64_t resident_bytes(pid_t pid)
 {
-	char path[64], line[128];
-	unsigned long long size = 0, res = 0;
+	char path[64], line[128], *end;
 
 	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -129,8 +128,10 @@ static uint64_t resident_bytes(pid_t pid)
 	if (n <= 0)
 		return 0;
 	line[n] = '\0';
-	if (sscanf(line, "%llu %llu", &size, &res) != 2)
+	strtoull(line, &end, 10);   /* size, then resident */
+	if (end == line || *end != ' ')
 		return 0;
+	unsigned long long res = strtoull(end + 1, NULL, 10);
 	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
