@@ -32,6 +32,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,43 +169,36 @@ static bool census_serves(const struct census *c, const char *driver)
  * helper (pvnode/driver/helper_stats.h). */
 static void volume_io(FILE *f, const struct volume_io *v, size_t n)
 {
-	static const struct { const char *name, *type, *help; } fam[] = {
-		{ "pvnode_volume_read_bytes_total", "counter", "Bytes read through the volume's userspace data path." },
-		{ "pvnode_volume_written_bytes_total", "counter", "Bytes written through the volume's userspace data path." },
-		{ "pvnode_volume_requests_total", "counter",
-		  "Requests the volume's data-path helper completed, by op (read, write, flush, discard)." },
-		{ "pvnode_volume_errors_total", "counter", "Requests the volume's data-path helper answered with an I/O error." },
-		{ "pvnode_helper_resident_memory_bytes", "gauge", "Resident memory of the volume's data-path helper." },
+#define IO_FIELD(x) offsetof(struct pv_volume_io, x)
+	static const struct { const char *name, *type, *help; size_t field; } fam[] = {
+		{ "pvnode_volume_read_bytes_total", "counter", "Bytes read through the volume's userspace data path.",
+		  IO_FIELD(read_bytes) },
+		{ "pvnode_volume_written_bytes_total", "counter", "Bytes written through the volume's userspace data path.",
+		  IO_FIELD(write_bytes) },
+		{ "pvnode_volume_errors_total", "counter", "Requests the volume's data-path helper answered with an I/O error.",
+		  IO_FIELD(errors) },
+		{ "pvnode_helper_resident_memory_bytes", "gauge", "Resident memory of the volume's data-path helper.",
+		  IO_FIELD(helper_rss) },
 	};
+	static const struct { const char *op; size_t field; } ops[] = {
+		{ "read", IO_FIELD(reads) }, { "write", IO_FIELD(writes) },
+		{ "flush", IO_FIELD(flushes) }, { "discard", IO_FIELD(discards) },
+	};
+#undef IO_FIELD
+#define IO_VALUE(io, field) (*(const uint64_t *)((const char *)(io) + (field)))
 	for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
 		header(f, fam[k].name, fam[k].type, fam[k].help);
-		for (size_t i = 0; i < n; i++) {
-			const struct pv_volume_io *io = &v[i].io;
-			const char *vol = v[i].volume, *drv = v[i].driver;
-			switch (k) {
-			case 0: fprintf(f, "%s{volume=\"%s\",driver=\"%s\"} %llu\n", fam[k].name, vol, drv,
-					(unsigned long long)io->read_bytes); break;
-			case 1: fprintf(f, "%s{volume=\"%s\",driver=\"%s\"} %llu\n", fam[k].name, vol, drv,
-					(unsigned long long)io->write_bytes); break;
-			case 2: {
-				const struct { const char *op; uint64_t n; } ops[] = {
-					{ "read", io->reads }, { "write", io->writes }, { "flush", io->flushes },
-					{ "discard", io->discards },
-				};
-				for (size_t o = 0; o < 4; o++)
-					fprintf(f, "%s{volume=\"%s\",driver=\"%s\",op=\"%s\"} %llu\n", fam[k].name, vol, drv,
-						ops[o].op, (unsigned long long)ops[o].n);
-				break;
-			}
-			case 3: fprintf(f, "%s{volume=\"%s\",driver=\"%s\"} %llu\n", fam[k].name, vol, drv,
-					(unsigned long long)io->errors); break;
-			default:
-				if (io->helper_rss)
-					fprintf(f, "%s{volume=\"%s\",driver=\"%s\"} %llu\n", fam[k].name, vol, drv,
-						(unsigned long long)io->helper_rss);
-			}
-		}
+		for (size_t i = 0; i < n; i++)
+			fprintf(f, "%s{volume=\"%s\",driver=\"%s\"} %llu\n", fam[k].name, v[i].volume, v[i].driver,
+				(unsigned long long)IO_VALUE(&v[i].io, fam[k].field));
 	}
+	header(f, "pvnode_volume_requests_total", "counter",
+	       "Requests the volume's data-path helper completed, by op (read, write, flush, discard).");
+	for (size_t i = 0; i < n; i++)
+		for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
+			fprintf(f, "pvnode_volume_requests_total{volume=\"%s\",driver=\"%s\",op=\"%s\"} %llu\n",
+				v[i].volume, v[i].driver, ops[o].op, (unsigned long long)IO_VALUE(&v[i].io, ops[o].field));
+#undef IO_VALUE
 }
 
 static void volumes(FILE *f, const struct csi_service *svc)
