@@ -5,7 +5,8 @@
 # pvnode_volume_written_bytes_total by at least N and the write and flush request
 # counts, reading them back moves pvnode_volume_read_bytes_total by at least N, errors
 # stay 0, the helper's resident memory is there; a file volume (no helper) has no
-# series; describe shows the same counters; after unstage the series are gone. The
+# series; a helper stopped with SIGSTOP does not stall a scrape; describe shows the same
+# counters; after unstage the series are gone. The
 # scrape is parsed with the reference parser (python3-prometheus-client). Prints the
 # cost of a scrape with METRICS_IO_VOLUMES (default 3) iSCSI volumes staged.
 set -u
@@ -121,6 +122,19 @@ assert r - base["pvnode_volume_read_bytes_total/"] >= '"$N"', ("read", r, base)
 assert v("pvnode_volume_requests_total", volume="v1", op="read") > base["pvnode_volume_requests_total/read"]
 assert v("pvnode_volume_errors_total", volume="v1") == 0
 '
+
+# a helper that does not run (stopped, as if stuck on its backend) does not stall a scrape
+hpid=$(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $STATE/run/v2/" | head -1)
+[ -n "$hpid" ] || fail "no helper pid for v2"
+kill -STOP "$hpid"
+t0=$(date +%s%N)
+curl -sf --max-time 5 "$M" >"$T/stopped.scrape" || { kill -CONT "$hpid"; fail "a scrape with a stopped helper failed"; }
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -CONT "$hpid"
+grep -q 'pvnode_volume_written_bytes_total{volume="v2",driver="iscsi"}' "$T/stopped.scrape" ||
+	fail "the stopped helper's volume is missing from the scrape"
+[ "$ms" -lt 2000 ] || fail "a scrape with a stopped helper took $ms ms"
+echo "scrape with v2's helper stopped (SIGSTOP): $ms ms, its counters still there"
 
 # describe reads the same file
 "$PVCTL" --state-dir "$STATE" --node-id node-a --allowed-path "$ALLOWED" describe v1 >"$T/describe" ||
