@@ -6,7 +6,9 @@
 #     and so are calls after it, several at once, a whole file volume lifecycle too;
 #   - the helpers and programs pvnode starts do not inherit LISTEN_* (mkfs's
 #     environment is read back from a wrapper);
-#   - SIGTERM leaves the socket file (it belongs to the service manager);
+#   - SIGTERM leaves the socket file (it belongs to the service manager), and a call
+#     made while no pvnode runs waits in the held socket and is answered by the next
+#     pvnode (a small service manager in Python holds the socket across the restart);
 #   - a passed socket bound to another path than --endpoint, or two sockets, stop the
 #     start with a sentence naming both.
 # Prints the time from the first connection to its answer.
@@ -66,6 +68,48 @@ rm -f "$SOCK"
 
 [ -f "$T/mkfs.env" ] || csi_fail "mkfs did not run through the wrapper"
 grep -q '^LISTEN_' "$T/mkfs.env" && csi_fail "mkfs inherited LISTEN_*: $(grep LISTEN_ "$T/mkfs.env")"
+
+# What systemd gives and systemd-socket-activate cannot show: the socket outlives a
+# pvnode. A small service manager holds it, runs pvnode, stops it, and while no pvnode
+# runs a client connects and calls; a second pvnode on the same socket answers it.
+python3 - "$SOCK" "$PVNODE" "$CSI_CALL" "$T" "$ALLOWED" <<'PY' >"$T/manager.out" 2>&1 || csi_fail "held socket: $(cat "$T/manager.out")"
+import os, signal, socket, subprocess, sys, time
+path, pvnode, csi_call, t, allowed = sys.argv[1:6]
+ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+ls.bind(path); ls.listen(16)
+def start():
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(ls.fileno(), 3)
+        os.set_inheritable(3, True)
+        os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1")
+        log = os.open(t + "/pvnode.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.dup2(log, 1); os.dup2(log, 2)
+        os.execv(pvnode, [pvnode, "--endpoint", "unix://" + path, "--node-id", "node-a", "--state-dir", t + "/state",
+                          "--allowed-path", allowed, "--selinux", "off"])
+    return pid
+def probe(timeout):
+    return subprocess.run([csi_call, "unix://" + path, "Probe"], capture_output=True, text=True, timeout=timeout)
+first = start()
+for _ in range(200):
+    if probe(10).returncode == 0: break
+    time.sleep(0.05)
+else: sys.exit("the first pvnode did not answer")
+os.kill(first, signal.SIGTERM); os.waitpid(first, 0)
+assert os.path.exists(path), "the socket went with the first pvnode"
+client = subprocess.Popen([csi_call, "unix://" + path, "Probe"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+time.sleep(0.5)   # the client is connected and waiting: nobody accepts yet
+assert client.poll() is None, "the call ended with no pvnode running: %s" % (client.communicate(),)
+t0 = time.monotonic()
+second = start()
+out, err = client.communicate(timeout=30)
+print("call made while no pvnode ran: answered %.0f ms after the second pvnode started (rc %d)"
+      % ((time.monotonic() - t0) * 1e3, client.returncode))
+os.kill(second, signal.SIGTERM); os.waitpid(second, 0)
+sys.exit(0 if client.returncode == 0 and '"value":true' in out else "the waiting call failed: %s %s" % (out, err))
+PY
+cat "$T/manager.out"
+rm -f "$SOCK"
 
 # a socket on another path than --endpoint: refused, naming both
 activate "$T/other.sock"
