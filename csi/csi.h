@@ -183,6 +183,8 @@ int csi_node_get_info(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessa
 struct csi_server_opts {
 	const char *endpoint;     /* unix:///path/csi.sock */
 	unsigned workers;
+	int listen_fd;            /* socket activation: the passed socket (csi_sd_listen_fd,
+				   * always fd 3), served instead of binding endpoint; 0 none */
 };
 int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *o,
 		   struct pv_err *err);

@@ -381,8 +381,9 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 	if (!path)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "endpoint %s: only unix:///absolute/path endpoints are supported", o->endpoint);
-	if ((r = csi_sd_listen_fd(path, &s.listen_fd, err)) < 0 ||
-	    (s.listen_fd < 0 && (r = prepare_socket(path, err)) < 0))
+	if (o->listen_fd > 0)
+		s.listen_fd = o->listen_fd;
+	else if ((r = prepare_socket(path, err)) < 0)
 		return r;
 	bool activated = s.listen_fd >= 0;
 	if (!(tids = calloc(nworkers, sizeof(*tids))))
