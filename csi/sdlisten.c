@@ -107,6 +107,10 @@ static void *accept_loop(void *arg)
 		}
 		if (p[1].revents)
 			return NULL;   /* stopping */
+		if (p[0].revents & (POLLERR | POLLNVAL)) {
+			pv_error("socket activation: the passed socket failed; no new connections are accepted");
+			return NULL;
+		}
 		int c = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (c >= 0) {
 			grpc_server_add_channel_from_fd(a->server, c, a->creds);   /* gRPC owns c now */
