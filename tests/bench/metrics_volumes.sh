@@ -2,7 +2,8 @@
 # tests/bench/metrics_volumes.sh — the cost of a /metrics scrape with N iSCSI volumes
 # staged (N helpers, default 20), against a real tgtd: median and p99 of 2,000 scrapes on
 # one connection, pvnode's CPU per scrape, and the size of the text. Figures, not pass/fail.
-# PERF=K: also the top K lines of a perf profile of pvnode during the scrapes.
+# PERF=K: also the top K lines of a perf profile of pvnode during the scrapes; SCRAPES=K:
+# that many scrapes (e.g. under valgrind: PVNODE=a wrapper that runs it under valgrind).
 #   PVNODE=build/pvnode PVCTL=build/pvctl CSI_CALL=build/tests/csi/csi_call \
 #   PVNODE_HELPER_DIR=build tests/bench/metrics_volumes.sh [N]        (root)
 set -u
@@ -41,9 +42,9 @@ def cpu():
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 c = http.client.HTTPConnection("127.0.0.1", port)
-for _ in range(50):
+for _ in range(min(50, int(os.environ.get("SCRAPES", "2000")))):
     c.request("GET", "/metrics"); c.getresponse().read()
-k, t, c0 = 2000, [], cpu()
+k, t, c0 = int(os.environ.get("SCRAPES", "2000")), [], cpu()
 for _ in range(k):
     t0 = time.perf_counter(); c.request("GET", "/metrics"); body = c.getresponse().read(); t.append(time.perf_counter() - t0)
 c1 = cpu()
