@@ -207,6 +207,7 @@ const struct pv_driver pv_driver_iscsi = {
 	.attribute_names = pvi_attribute_names,
 	.required_attributes = pvi_required_attributes,
 	.validate = pvi_validate,
+	.provision = pvi_provision,
 	.expand = pvi_expand,
 	.check_existing = pvi_check_existing,
 	.storage_keys = pvi_storage_keys,

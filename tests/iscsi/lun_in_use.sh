@@ -5,13 +5,16 @@
 # that includes the portal is the same storage, the target's name behind another
 # portal is not; the same volume again is still idempotent, another LUN of the target is free, and after a
 # delete the LUN can be used again. Two creates of one LUN at once: exactly one wins
-# (the check and the record are under one catalog-wide lock), in every round.
+# (the check and the record are under one catalog-wide lock), in every round. A pool
+# (`luns`): each create picks the first LUN of it no volume uses, a repeat keeps its
+# LUN, an exhausted pool is refused, two creates at once get two LUNs, a picked LUN
+# stages; a register of a pool without a lun is refused.
 set -u
 . "$(dirname "$0")/../lib/iscsi.sh"
 iscsi_test_init lun-in-use
 IQN=iqn.2026-11.io.pvnode.test:inuse
 tgt_add_target 1 $IQN || fail "tgt setup"
-for l in 1 2 3; do tgt_add_lun 1 $l "$T/lun$l.img" 64M || fail "lun $l"; done
+for l in 1 2 3 4 5 6; do tgt_add_lun 1 $l "$T/lun$l.img" 64M || fail "lun $l"; done
 dead=$(_tgt_free_tcp_port)
 export PV_CAPACITY=64Mi
 
@@ -52,6 +55,18 @@ if [ -x "${PVNODE:-}" ] && [ -x "$CSI_CALL" ]; then
 		fail "CSI CreateVolume of a LUN in use: $ERRMSG"
 	echo "CSI: $ERRMSG"
 	[ -e "$T/a/catalog/csi1.json" ] && fail "csi1 recorded although refused"
+	# a StorageClass's pool: the picked LUN travels in volume_context (LUN 2 is other's)
+	call CreateVolume name=csipool capacity_range.required_bytes=$((64 << 20)) \
+		"volume_capabilities[0].mount.fs_type=ext4" "volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" \
+		parameters.driver=iscsi parameters.portal="$TGT_PORTAL" parameters.iqn=$IQN parameters.luns=2-3
+	[ "$ST" = OK ] && grep -q '"lun":"3"' <<<"$OUT" || fail "CSI CreateVolume from a pool: $ST $ERRMSG $OUT"
+	call CreateVolume name=csipool2 capacity_range.required_bytes=$((64 << 20)) \
+		"volume_capabilities[0].mount.fs_type=ext4" "volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" \
+		parameters.driver=iscsi parameters.portal="$TGT_PORTAL" parameters.iqn=$IQN parameters.luns=2-3
+	[ "$ST" = RESOURCE_EXHAUSTED ] || fail "CSI CreateVolume from an exhausted pool: $ST $ERRMSG"
+	echo "CSI: a pool create got LUN 3; the next one: $ERRMSG"
+	call DeleteVolume volume_id=csipool
+	[ "$ST" = OK ] || fail "DeleteVolume csipool: $ERRMSG"
 	kill -TERM $PVNODE_PID; wait $PVNODE_PID
 	ISCSI_EXTRA_CLEANUP=
 else
@@ -78,4 +93,39 @@ for round in $(seq 1 10); do
 	pvn a delete "r${round}a" >/dev/null 2>&1 || pvn a delete "r${round}b" >/dev/null 2>&1 || fail "round $round: delete"
 done
 echo "10 rounds of two creates of one LUN at once: one record each"
+
+# a pool: luns 4-6, a create picks the first LUN no other volume uses
+pool_pv() { iscsi_pv "$1" $IQN 0 | sed 's/"lun":"0"/"luns":"4-6"/'; }
+lun_of() { sed -n 's/.*"lun": *"\([0-9]*\)".*/\1/p' "$T/a/catalog/$1.json"; }
+pool_pv p1 | pvn a create -f - >/dev/null || fail "pool create p1"
+iscsi_pv fixed5 $IQN 5 | pvn a create -f - >/dev/null || fail "create fixed5"
+pool_pv p2 | pvn a create -f - >/dev/null || fail "pool create p2"
+[ "$(lun_of p1)" = 4 ] && [ "$(lun_of p2)" = 6 ] || fail "pool picks: p1 $(lun_of p1), p2 $(lun_of p2) (5 is fixed5's)"
+pool_pv p1 | pvn a create -f - >/dev/null || fail "a repeated pool create is not idempotent"
+[ "$(lun_of p1)" = 4 ] || fail "a repeated create picked again"
+rc=0
+pool_pv p3 | pvn a create -f - >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" != 0 ] && grep -q 'every LUN of luns "4-6"' "$T/err" || fail "an exhausted pool: exit $rc $(cat "$T/err")"
+[ -e "$T/a/catalog/p3.json" ] && fail "p3 recorded although the pool is exhausted"
+echo "exhausted pool (exit $rc): $(cat "$T/err")"
+pvn a delete p2 >/dev/null && pvn a delete fixed5 >/dev/null || fail "delete p2, fixed5"
+# two pool creates at once: two different LUNs
+pool_pv q1 >"$T/q1.json"
+pool_pv q2 >"$T/q2.json"
+pvn a create -f "$T/q1.json" >/dev/null 2>&1 & qa=$!
+pvn a create -f "$T/q2.json" >/dev/null 2>&1 & qb=$!
+wait $qa || fail "concurrent pool create q1"
+wait $qb || fail "concurrent pool create q2"
+[ "$(lun_of q1)" != "$(lun_of q2)" ] && [ -n "$(lun_of q1)" ] && [ -n "$(lun_of q2)" ] ||
+	fail "concurrent pool creates picked $(lun_of q1) and $(lun_of q2)"
+echo "two pool creates at once got LUNs $(lun_of q1) and $(lun_of q2)"
+# a picked LUN stages and carries data
+mkdir -p "$T/pub"
+pvn a stage q1 && pvn a publish q1 "$T/pub" >/dev/null || fail "stage/publish a picked LUN"
+echo picked >"$T/pub/f" && sync || fail "write to a picked LUN"
+pvn a unpublish q1 "$T/pub" && pvn a unstage q1 || fail "teardown q1"
+# an import or register of a pool only: refused with the reason at stage / at register
+rc=0
+pool_pv r1 | pvn a create --existing -f - >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" != 0 ] && grep -q "names only luns" "$T/err" || fail "register of a pool: exit $rc $(cat "$T/err")"
 echo PASS

@@ -37,6 +37,10 @@ struct pv_node_ctx {
 	const char *node_id;    /* this node's id */
 	const char *run_dir;    /* <state>/run/<volume>: private runtime dir for this volume, exists */
 	bool progress;          /* a terminal is attached: report progress on stderr */
+	/* provision of a driver with storage_keys: the keys other volumes of the catalog
+	 * hold, NULL-terminated, collected and kept valid under the controller's storage
+	 * lock (a driver that picks its storage from a pool picks one not in it); else NULL */
+	const char *const *storage_in_use;
 };
 
 /* What attach produced; persisted in the journal so detach, reconcile and a restarted
