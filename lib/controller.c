@@ -252,9 +252,10 @@ static int make_and_record(struct pv_engine *e, const struct pv_driver *drv, str
 	int r = 0;
 
 	pv_secrets_init(&sec.loaded);
-	/* A provision that may pick its storage from a pool (iSCSI luns) picks, checks and
-	 * records under the storage lock, knowing what the others hold; provision of such a
-	 * driver touches no storage, so the lock is short. */
+	/* A driver with storage keys may pick its storage from a pool at provision: it
+	 * picks, and the record is checked and written, under the storage lock, knowing
+	 * what the others hold. Such a provision must stay short (no backend round trip):
+	 * every other create of the driver waits for it. */
 	bool pick = how == CTL_PROVISION && drv->provision && drv->storage_keys;
 	if (pick && ((slock = storage_lock(e, pv, err)) < 0 || (r = held_keys_collect(e, drv, pv->name, &held, err)) < 0))
 		return slock < 0 ? slock : r;

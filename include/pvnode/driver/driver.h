@@ -120,7 +120,9 @@ struct pv_driver {
 	 * common would share their bytes, so the controller refuses to record the second
 	 * (PV_E_EXISTS naming the first), comparing under a catalog-wide lock. Fills at
 	 * most `max` keys and returns how many (0: the PV does not say yet), or a negative
-	 * errno. NULL: storage that provision makes afresh for each volume needs no check. */
+	 * errno. NULL: storage that provision makes afresh for each volume needs no check.
+	 * A driver with storage_keys runs provision under that lock with
+	 * n->storage_in_use set (to pick from a pool): its provision must be quick. */
 	int (*storage_keys)(const struct pv *pv, char (*keys)[PV_STORAGE_KEY_MAX], size_t max);
 
 	/* Snapshots and clones (all optional; a driver without snapshot_create cannot
