@@ -51,7 +51,12 @@ c1 = cpu()
 t.sort()
 print("metrics with %s iSCSI volumes staged: %d bytes, median %.2f ms, p99 %.2f ms, pvnode CPU %.0f us per scrape"
       % (n, len(body), statistics.median(t) * 1e3, t[int(k * 0.99)] * 1e3, (c1 - c0) / k * 1e6))
-print("volume series: %d lines" % sum(1 for l in body.decode().splitlines() if 'volume="' in l))
+lines = body.decode().splitlines()
+print("volume series: %d lines" % sum(1 for l in lines if 'volume="' in l))
+rss = [float(l.split()[-1]) for l in lines if l.startswith("pvnode_helper_resident_memory_bytes{")]
+if rss:
+    print("helpers' resident memory (idle, after mkfs): %.1f MiB total, %.1f-%.1f MiB each"
+          % (sum(rss) / 2**20, min(rss) / 2**20, max(rss) / 2**20))
 PY
 if [ -n "${PERF:-}" ]; then
 	kill -INT $PERF_PID; wait $PERF_PID
