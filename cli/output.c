@@ -319,6 +319,27 @@ static void print_usage(struct pvctl *p, const char *name)
 	printf("  Condition:    %s\n", st.abnormal ? st.condition : "healthy");
 }
 
+/* The helper and what its data path moved (its counters file, pvnode/driver/helper_stats.h). */
+static void print_helper(struct pvctl *p, const char *name, const struct pv_volume_state *st)
+{
+	struct pv_volume_io io;
+	char rss[32], rd[32], wr[32];
+
+	if (pv_engine_volume_io(p->engine, name, st, &io) < 0) {
+		printf("  Helper:       pid %d (%s)\n", (int)st->helper_pid, st->helper_running ? "running" : "not running");
+		return;
+	}
+	human(io.helper_rss, rss, sizeof(rss));
+	human(io.read_bytes, rd, sizeof(rd));
+	human(io.write_bytes, wr, sizeof(wr));
+	printf("  Helper:       pid %d (running), %s resident\n", (int)st->helper_pid, io.helper_rss ? rss : "? B");
+	printf("  Data path:    read %s (%llu B) in %llu requests, written %s (%llu B) in %llu requests,\n"
+	       "                %llu flushes, %llu discards, %llu errors\n",
+	       rd, (unsigned long long)io.read_bytes, (unsigned long long)io.reads, wr,
+	       (unsigned long long)io.write_bytes, (unsigned long long)io.writes, (unsigned long long)io.flushes,
+	       (unsigned long long)io.discards, (unsigned long long)io.errors);
+}
+
 void pvctl_print_describe(struct pvctl *p, const struct pv *pv, bool in_catalog)
 {
 	struct pv_volume_state st;
@@ -353,7 +374,7 @@ void pvctl_print_describe(struct pvctl *p, const struct pv *pv, bool in_catalog)
 	if (st.summary[0])
 		printf("  Backend:      %s\n", st.summary);
 	if (st.helper_pid)
-		printf("  Helper:       pid %d (%s)\n", (int)st.helper_pid, st.helper_running ? "running" : "not running");
+		print_helper(p, pv->name, &st);
 	printf("  Fence:        %s\n", st.fence[0] ? st.fence : "none");
 	print_targets(&st);
 	if (st.phase == PV_NODE_STAGED)

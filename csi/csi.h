@@ -229,6 +229,8 @@ int csi_node_get_info(struct csi_ctx *, const ProtobufCMessage *, ProtobufCMessa
 struct csi_server_opts {
 	const char *endpoint;     /* unix:///path/csi.sock */
 	unsigned workers;
+	int listen_fd;            /* socket activation: the passed socket (csi_sd_listen_fd,
+				   * always fd 3), served instead of binding endpoint; 0 none */
 };
 int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *o,
 		   struct pv_err *err);
@@ -247,6 +249,17 @@ void csi_metrics_call(struct csi_metrics *m, size_t method, int status, double s
 /* sdnotify.c — tell the service manager (systemd Type=notify) a state change, e.g.
  * "READY=1": a datagram to $NOTIFY_SOCKET; nothing when it is unset. */
 void csi_sd_notify(const char *state);
+
+/* Socket activation (sdlisten.c): 1 and *fd when the service manager passed this
+ * process one listening unix socket bound to `path`; 0 when it passed none; an error
+ * when what it passed cannot serve (several, another kind, another path). */
+int csi_sd_listen_fd(const char *path, int *fd, struct pv_err *err);
+/* A thread that accepts on `fd` and gives each connection to the running `server`
+ * (grpc_server_add_channel_from_fd); stopping it closes fd. */
+struct csi_acceptor;
+struct grpc_server;
+int csi_acceptor_start(int fd, struct grpc_server *server, struct csi_acceptor **out, struct pv_err *err);
+void csi_acceptor_stop(struct csi_acceptor *a);
 
 /* Handle one encoded request the way the server does, without gRPC: decode, validate,
  * run, encode. Used by the server and by the fuzzer. Returns the status code; *out

@@ -13,18 +13,26 @@
  *                                                      another node; controller_publish:
  *                                                      a single-node volume elsewhere
  *   pvnode_reconcile_findings_total{finding}           what reconciliation found and did
+ *   pvnode_volume_read_bytes_total{volume,driver}      per staged volume with a userspace
+ *   pvnode_volume_written_bytes_total{volume,driver}   data-path helper, as the helper
+ *   pvnode_volume_requests_total{volume,driver,op}     counted it (since it started): bytes,
+ *   pvnode_volume_errors_total{volume,driver}          requests by op, I/O errors, and its
+ *   pvnode_helper_resident_memory_bytes{volume,driver} resident memory
  *   process_resident_memory_bytes, process_start_time_seconds
  *
  * Calls are counted in csi_dispatch (csi_metrics_call) under one mutex; the volume
  * gauges are read from the node journal at each scrape (one small file per volume),
  * for the drivers this pvnode serves; the engine counts the rest
- * (pv_engine_counters). A scrape costs about what reading those files costs.
+ * (pv_engine_counters). The data-path counters are read from each helper's counters
+ * file (mapped, never a request to the helper, so a stuck helper cannot stall a
+ * scrape) and its /proc/PID/statm. A scrape costs about what reading those files costs.
  */
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,20 +151,83 @@ static void census_count(struct census *c, const struct pv_volume_state *st)
 		}
 }
 
+/* One volume's data-path counters, as its helper keeps them. */
+struct volume_io {
+	char volume[PV_NAME_MAX + 1], driver[32];
+	struct pv_volume_io io;
+};
+
+static bool census_serves(const struct census *c, const char *driver)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->names[i], driver) == 0)
+			return true;
+	return false;
+}
+
+/* The per-volume families; every value reads the helper's counters file, never the
+ * helper (pvnode/driver/helper_stats.h). */
+static void volume_io(FILE *f, const struct volume_io *v, size_t n)
+{
+#define IO_FIELD(x) offsetof(struct pv_volume_io, x)
+	static const struct { const char *name, *type, *help; size_t field; } fam[] = {
+		{ "pvnode_volume_read_bytes_total", "counter", "Bytes read through the volume's userspace data path.",
+		  IO_FIELD(read_bytes) },
+		{ "pvnode_volume_written_bytes_total", "counter", "Bytes written through the volume's userspace data path.",
+		  IO_FIELD(write_bytes) },
+		{ "pvnode_volume_errors_total", "counter", "Requests the volume's data-path helper answered with an I/O error.",
+		  IO_FIELD(errors) },
+		{ "pvnode_helper_resident_memory_bytes", "gauge", "Resident memory of the volume's data-path helper.",
+		  IO_FIELD(helper_rss) },
+	};
+	static const struct { const char *op; size_t field; } ops[] = {
+		{ "read", IO_FIELD(reads) }, { "write", IO_FIELD(writes) },
+		{ "flush", IO_FIELD(flushes) }, { "discard", IO_FIELD(discards) },
+	};
+#undef IO_FIELD
+#define IO_VALUE(io, field) (*(const uint64_t *)((const char *)(io) + (field)))
+	for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+		header(f, fam[k].name, fam[k].type, fam[k].help);
+		for (size_t i = 0; i < n; i++)
+			fprintf(f, "%s{volume=\"%s\",driver=\"%s\"} %llu\n", fam[k].name, v[i].volume, v[i].driver,
+				(unsigned long long)IO_VALUE(&v[i].io, fam[k].field));
+	}
+	header(f, "pvnode_volume_requests_total", "counter",
+	       "Requests the volume's data-path helper completed, by op (read, write, flush, discard).");
+	for (size_t i = 0; i < n; i++)
+		for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
+			fprintf(f, "pvnode_volume_requests_total{volume=\"%s\",driver=\"%s\",op=\"%s\"} %llu\n",
+				v[i].volume, v[i].driver, ops[o].op, (unsigned long long)IO_VALUE(&v[i].io, ops[o].field));
+#undef IO_VALUE
+}
+
 static void volumes(FILE *f, const struct csi_service *svc)
 {
 	struct census c;
 	char **names = NULL;
+	struct volume_io *io = NULL;
+	size_t n_io = 0;
 
 	census_init(svc, &c);
-	if (pv_engine_volumes(svc->engine, &names, NULL) == 0)
+	if (pv_engine_volumes(svc->engine, &names, NULL) == 0) {
+		size_t total = 0;
+		while (names && names[total])
+			total++;
+		io = total ? calloc(total, sizeof(*io)) : NULL;
 		for (char **n = names; n && *n; n++) {
 			struct pv_volume_state st;
 			if (pv_engine_state(svc->engine, *n, &st, NULL) < 0)
 				continue;
 			census_count(&c, &st);
+			if (io && st.phase == PV_NODE_STAGED && census_serves(&c, st.pv.driver) &&
+			    pv_engine_volume_io(svc->engine, *n, &st, &io[n_io].io) == 0) {
+				snprintf(io[n_io].volume, sizeof(io[n_io].volume), "%s", *n);
+				snprintf(io[n_io].driver, sizeof(io[n_io].driver), "%s", st.pv.driver);
+				n_io++;
+			}
 			pv_volume_state_free(&st);
 		}
+	}
 	pv_strv_free(names);
 	header(f, "pvnode_volumes_staged", "gauge", "Volumes staged on this node, by driver.");
 	for (size_t i = 0; i < c.n; i++)
@@ -164,6 +235,8 @@ static void volumes(FILE *f, const struct csi_service *svc)
 	header(f, "pvnode_volumes_published", "gauge", "Volumes staged on this node and published at a target, by driver.");
 	for (size_t i = 0; i < c.n; i++)
 		fprintf(f, "pvnode_volumes_published{driver=\"%s\"} %u\n", c.names[i], c.published[i]);
+	volume_io(f, io, n_io);
+	free(io);
 }
 
 static void counters(FILE *f, const struct csi_service *svc)

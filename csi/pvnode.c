@@ -342,6 +342,13 @@ int main(int argc, char **argv)
 		return r == 1 ? 0 : r;
 	d.cfg.any_node = d.role == CSI_ROLE_CONTROLLER;   /* a cluster's controller: every node */
 	pv_log_setup(d.verbose ? PV_LOG_DEBUG : PV_LOG_INFO, d.json, "pvnode");
+	/* first: the reconcile below may start helpers, which must not see LISTEN_* */
+	int lfd = -1;
+	if (csi_sd_listen_fd(csi_endpoint_path(d.so.endpoint), &lfd, &err) < 0) {
+		pv_error("cannot start: %s", err.msg);
+		return 1;
+	}
+	d.so.listen_fd = lfd > 0 ? lfd : 0;
 	if (pv_engine_open(&d.cfg, &engine, &err) < 0) {
 		pv_error("cannot start: %s", err.msg);
 		return 1;

@@ -13,7 +13,9 @@
  * file (nobody listening) is replaced at start; a live one is refused.
  *
  * The service manager (systemd Type=notify) hears READY=1 once the socket serves and
- * STOPPING=1 when a stop begins (sdnotify.c).
+ * STOPPING=1 when a stop begins (sdnotify.c). Under socket activation (pvnode.socket)
+ * the socket is the service manager's: pvnode accepts on it (sdlisten.c), neither
+ * replaces nor removes it.
  */
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
@@ -53,6 +55,8 @@ struct call {
 struct server {
 	const struct csi_service *svc;
 	grpc_server *server;
+	int listen_fd;                   /* socket activation: the passed socket, else -1 */
+	struct csi_acceptor *acceptor;   /* ... and the thread accepting on it */
 	grpc_completion_queue *cq;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -288,6 +292,8 @@ static void serve_loop(struct server *s)
 		}
 		if (atomic_load(&stop_requested) && !shutdown_sent) {
 			csi_sd_notify("STOPPING=1");
+			csi_acceptor_stop(s->acceptor);   /* no connection joins a server shutting down */
+			s->acceptor = NULL;
 			grpc_server_shutdown_and_notify(s->server, s->cq, &shutdown_tag);
 			shutdown_sent = true;
 		}
@@ -337,6 +343,17 @@ static int start_grpc(struct server *s, const char *path, struct pv_err *err)
 	s->cq = grpc_completion_queue_create_for_next(NULL);
 	s->server = grpc_server_create(&cargs, NULL);
 	grpc_server_register_completion_queue(s->server, s->cq, NULL);
+	if (s->listen_fd >= 0) {   /* the service manager's socket: its mode is the unit's */
+		grpc_server_start(s->server);
+		int r = csi_acceptor_start(s->listen_fd, s->server, &s->acceptor, err);
+		if (r < 0) {
+			grpc_server_shutdown_and_notify(s->server, s->cq, NULL);
+			grpc_server_cancel_all_calls(s->server);
+			grpc_server_destroy(s->server);
+			drain_queue(s);
+		}
+		return r;
+	}
 	snprintf(addr, sizeof(addr), "unix:%s", path);
 	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
 	int port = grpc_server_add_http2_port(s->server, addr, creds);
@@ -356,7 +373,7 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 {
 	const char *path = csi_endpoint_path(o->endpoint);
 	unsigned nworkers = o->workers ? o->workers : 4;
-	struct server s = {.svc = svc};
+	struct server s = {.svc = svc, .listen_fd = -1};
 	pthread_t sig_tid, *tids;
 	sigset_t set;
 	int r;
@@ -364,8 +381,11 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 	if (!path)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "endpoint %s: only unix:///absolute/path endpoints are supported", o->endpoint);
-	if ((r = prepare_socket(path, err)) < 0)
+	if (o->listen_fd > 0)
+		s.listen_fd = o->listen_fd;
+	else if ((r = prepare_socket(path, err)) < 0)
 		return r;
+	bool activated = s.listen_fd >= 0;
 	if (!(tids = calloc(nworkers, sizeof(*tids))))
 		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
 	/* Signals go to one thread; every thread started after this inherits the mask. */
@@ -383,7 +403,8 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 		for (unsigned i = 0; i < nworkers; i++)
 			pthread_create(&tids[i], NULL, worker, &s);
 		request_next(&s);
-		pv_info("serving CSI on unix://%s with %u workers", path, nworkers);
+		pv_info("serving CSI on unix://%s with %u workers%s", path, nworkers,
+			activated ? " (a socket from the service manager)" : "");
 		char ready[PATH_MAX + 64];
 		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving CSI on unix://%s", path);
 		csi_sd_notify(ready);
@@ -394,13 +415,16 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 	}
 	free(tids);
 	grpc_shutdown();
-	unlink(path);
+	if (!activated)
+		unlink(path);   /* the service manager's socket stays, and keeps its backlog */
+	else if (r < 0)
+		close(s.listen_fd);
 	if (!atomic_load(&stop_requested))
 		pthread_kill(sig_tid, SIGTERM);
 	pthread_join(sig_tid, NULL);
 	pthread_mutex_destroy(&s.mu);
 	pthread_cond_destroy(&s.cv);
 	if (r == 0)
-		pv_info("stopped; socket %s removed", path);
+		pv_info("stopped; socket %s %s", path, activated ? "left to the service manager" : "removed");
 	return r;
 }

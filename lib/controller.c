@@ -19,6 +19,10 @@
 #include "store/attachments.h"
 #include "store/journal.h"
 
+/* The lock (<state>/locks/+storage.lock: no volume is called that) under which a new
+ * record is checked against the storage of every other. */
+#define STORAGE_LOCK "+storage"
+
 void ctl_secrets_free(struct ctl_secrets *c)
 {
 	pv_secrets_free(&c->loaded);
@@ -117,6 +121,115 @@ int ctl_check_fs_minimum(const struct pv *pv, const struct pv_driver *drv, struc
 			  "or another fsType", pv->name, have, pv->fs_type, need, source, need);
 }
 
+/* The storage keys (driver.h) of every other catalog volume of the driver, each with
+ * the volume that holds it: keys[i] is volumes[i]'s. */
+struct held_keys {
+	char **keys, **volumes;
+	size_t n;
+};
+
+static void held_keys_free(struct held_keys *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		free(h->keys[i]);
+		free(h->volumes[i]);
+	}
+	free(h->keys);
+	free(h->volumes);
+	memset(h, 0, sizeof(*h));
+}
+
+static int held_keys_collect(struct pv_engine *e, const struct pv_driver *drv, const char *self, struct held_keys *h,
+			     struct pv_err *err)
+{
+	char keys[PV_STORAGE_KEYS_MAX][PV_STORAGE_KEY_MAX];
+	char **names = NULL;
+
+	memset(h, 0, sizeof(*h));
+	if (pv_catalog_list(e->cfg.state_dir, &names, NULL) < 0)
+		return 0;
+	int r = 0;
+	for (char **other = names; *other && r == 0; other++) {
+		struct pv o;
+		if (strcmp(*other, self) == 0 || pv_catalog_load(e->cfg.state_dir, *other, &o, NULL) < 0)
+			continue;
+		int m = strcmp(o.driver, drv->name) == 0 ? drv->storage_keys(&o, keys, PV_STORAGE_KEYS_MAX) : 0;
+		for (int k = 0; k < m && r == 0; k++) {
+			char **nk = realloc(h->keys, (h->n + 2) * sizeof(char *));
+			char **nv = nk ? realloc(h->volumes, (h->n + 2) * sizeof(char *)) : NULL;
+			if (nk)
+				h->keys = nk;
+			if (nv)
+				h->volumes = nv;
+			if (!nk || !nv || !(h->keys[h->n] = strdup(keys[k])) || !(h->volumes[h->n] = strdup(o.name))) {
+				if (nk && nv && h->keys[h->n])
+					free(h->keys[h->n]);
+				r = pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+				break;
+			}
+			h->n++;
+			h->keys[h->n] = NULL;   /* NULL-terminated, for the driver */
+		}
+		pv_free(&o);
+	}
+	pv_strv_free(names);
+	if (r < 0)
+		held_keys_free(h);
+	return r;
+}
+
+/* Does another catalog volume point at the storage `pv` points at (a storage key in
+ * common, driver.h)? PV_E_EXISTS naming it: two volumes on one LUN would write over
+ * each other's filesystem. */
+static int check_storage_unused(struct pv_engine *e, const struct pv_driver *drv, const struct pv *pv,
+				struct pv_err *err)
+{
+	char mine[PV_STORAGE_KEYS_MAX][PV_STORAGE_KEY_MAX];
+	struct held_keys h;
+	int n = drv->storage_keys ? drv->storage_keys(pv, mine, PV_STORAGE_KEYS_MAX) : 0, r;
+
+	if (n <= 0)
+		return 0;
+	if ((r = held_keys_collect(e, drv, pv->name, &h, err)) < 0)
+		return r;
+	for (int i = 0; i < n && r == 0; i++)
+		for (size_t k = 0; k < h.n && r == 0; k++)
+			if (strcmp(mine[i], h.keys[k]) == 0)
+				r = pv_err_set(err, -EEXIST, PV_E_EXISTS,
+					       "volume %s: its storage (%s) is already volume %s's; two volumes on "
+					       "the same storage would overwrite each other: use %s, or delete it first",
+					       pv->name, mine[i], h.volumes[k], h.volumes[k]);
+	held_keys_free(&h);
+	return r;
+}
+
+/* The catalog-wide lock under which new records are checked against the storage of
+ * every other (and a pool pick is made). */
+static int storage_lock(struct pv_engine *e, const struct pv *pv, struct pv_err *err)
+{
+	int lock = pv_lock_volume_for(e->cfg.state_dir, STORAGE_LOCK, 10000, err);
+	if (lock < 0 && err && err->kind == PV_E_BUSY)
+		pv_err_set(err, -EBUSY, PV_E_BUSY, "volume %s: other volumes are being created; try again", pv->name);
+	return lock;
+}
+
+/* Record a new PV; for a driver with storage keys, only while no other record shares
+ * one, checked and saved under the storage lock (taken here unless `locked`) so two
+ * creates of one LUN at once cannot both pass the check. */
+static int record_new(struct pv_engine *e, const struct pv_driver *drv, const struct pv *pv, bool locked,
+		      struct pv_err *err)
+{
+	_cleanup_(pv_unlockp) int lock = -1;
+	int r;
+
+	if (!drv->storage_keys)
+		return pv_catalog_save(e->cfg.state_dir, pv, err);
+	if (!locked && (lock = storage_lock(e, pv, err)) < 0)
+		return lock;
+	r = check_storage_unused(e, drv, pv, err);
+	return r < 0 ? r : pv_catalog_save(e->cfg.state_dir, pv, err);
+}
+
 /* How a create reaches the storage. */
 enum ctl_make { CTL_PROVISION, CTL_REGISTER, CTL_REGISTER_UNCHECKED };
 
@@ -126,10 +239,22 @@ static int make_and_record(struct pv_engine *e, const struct pv_driver *drv, str
 			   const struct pv_secrets *given, enum ctl_make how, struct pv_err *err)
 {
 	struct ctl_secrets sec = { .use = &sec.loaded };
+	_cleanup_(pv_unlockp) int slock = -1;
+	struct held_keys held = { 0 };
 	struct pv_volctx vc;
 	int r = 0;
 
 	pv_secrets_init(&sec.loaded);
+	/* A driver with storage keys may pick its storage from a pool at provision: it
+	 * picks, and the record is checked and written, under the storage lock, knowing
+	 * what the others hold. Such a provision must stay short (no backend round trip):
+	 * every other create of the driver waits for it. */
+	bool pick = how == CTL_PROVISION && drv->provision && drv->storage_keys;
+	if (pick && ((slock = storage_lock(e, pv, err)) < 0 || (r = held_keys_collect(e, drv, pv->name, &held, err)) < 0))
+		return slock < 0 ? slock : r;
+	/* refused before the storage is touched; checked again when recorded */
+	if ((r = check_storage_unused(e, drv, pv, err)) < 0)
+		goto out;
 	if (how != CTL_REGISTER_UNCHECKED && (r = ctl_secrets(e, pv, given, &sec, err)) < 0)
 		pv_err_prefix(err, "volume %s: ", pv->name); /* unchecked: an import whose secrets are to come */
 	if (r == 0)
@@ -140,6 +265,9 @@ static int make_and_record(struct pv_engine *e, const struct pv_driver *drv, str
 		pv->created = (int64_t)time(NULL);
 	if (!pv->reclaim)
 		pv->reclaim = how == CTL_PROVISION ? PV_RECLAIM_DELETE : PV_RECLAIM_RETAIN;
+	static const char *const none[] = { NULL };
+	if (pick)
+		vc.n.storage_in_use = held.n ? (const char *const *)held.keys : none;
 	if (how == CTL_PROVISION && drv->provision)
 		r = drv->provision(pv, sec.use, &vc.n, err);
 	else if (how == CTL_REGISTER)
@@ -149,10 +277,11 @@ static int make_and_record(struct pv_engine *e, const struct pv_driver *drv, str
 		rmdir(vc.run_dir); /* made above, empty unless the volume is staged here */
 		goto out;
 	}
-	r = pv_catalog_save(e->cfg.state_dir, pv, err);
+	r = record_new(e, drv, pv, pick, err);
 	if (r < 0 && how == CTL_PROVISION && drv->remove)
 		drv->remove(pv, sec.use, &vc.n, NULL); /* leave nothing half-done */
 out:
+	held_keys_free(&held);
 	ctl_secrets_free(&sec);
 	return r;
 }

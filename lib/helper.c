@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "pvnode/driver/helper.h"
+#include "pvnode/driver/helper_stats.h"
 #include "pvnode/driver/os.h"
 
 #define READY_LINE_MAX (PV_ERR_MSG_MAX + 1024)
@@ -143,6 +144,7 @@ static int spawn_with_pipes(const struct pv_helper_spec *s, const char *log, pid
 	size_t n = 0;
 	int in[2] = { -1, -1 }, rdy[2] = { -1, -1 }, r;
 	_cleanup_(pv_closep) int logfd = -1;
+	_cleanup_(pv_closep) int statsfd = -1;
 
 	r = pv_helper_path(s->program, path, sizeof(path), err);
 	if (r < 0)
@@ -169,8 +171,14 @@ static int spawn_with_pipes(const struct pv_helper_spec *s, const char *log, pid
 	}
 	close(in[1]);
 	in[1] = -1;
+	/* fd 4: the helper's counters file (metrics, describe); a helper runs without it */
+	statsfd = pv_helper_stats_create(s->run_dir);
+	if (statsfd < 0)
+		pv_warn("%s: no I/O counters (cannot make %s/%s: %s)", s->what, s->run_dir, PV_HELPER_STATS_FILE,
+			strerror(-statsfd));
+	int keep[2] = { rdy[1], statsfd };
 	struct pv_spawn_opts o = { .stdin_fd = in[0], .stdout_fd = logfd, .stderr_fd = logfd,
-				   .detach = true, .keep_fds = &rdy[1], .n_keep_fds = 1 };
+				   .detach = true, .keep_fds = keep, .n_keep_fds = statsfd >= 0 ? 2 : 1 };
 	r = pv_spawn_detached(argv, &o, pid, err);
 	if (r == 0) {
 		*ready_fd = rdy[0];

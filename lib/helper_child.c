@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "pvnode/driver/helper.h"
+#include "pvnode/driver/helper_stats.h"
 #include "pvnode/driver/os.h"
 
 #define SECRETS_MAX 65536
@@ -23,6 +24,12 @@ void pv_helper_child_init(const char *prog)
 	if (fcntl(3, F_GETFD) >= 0) {
 		ready_fd = 3;
 		fcntl(3, F_SETFD, FD_CLOEXEC);
+	}
+	/* fd 4: the counters file, when the parent passed one (mapped, then closed) */
+	if (fcntl(PV_HELPER_STATS_FD, F_GETFD) >= 0) {
+		if (pv_helper_stats_attach(PV_HELPER_STATS_FD) < 0)
+			pv_warn("fd %d is not an I/O counters file: not counting", PV_HELPER_STATS_FD);
+		close(PV_HELPER_STATS_FD);
 	}
 	if (chdir("/") < 0) { /* harmless: nothing is opened relative */ }
 }

@@ -18,10 +18,11 @@
 #include "pvnode/secrets.h"
 
 const char *const pvi_attribute_names[] = {
-	"portal", "portals", "iqn", "lun", "initiatorName", "discovery", "initiator",
+	"portal", "portals", "iqn", "lun", "luns", "initiatorName", "discovery", "initiator",
 	"mounter", "loginTimeout", "ioTimeout", NULL,
 };
-const char *const pvi_required_attributes[] = { "iqn", "lun", NULL };
+/* lun, or luns to pick it from at create: parse_attrs asks for one of them */
+const char *const pvi_required_attributes[] = { "iqn", NULL };
 
 void pvi_target_wipe(struct pvi_target *t)
 {
@@ -103,6 +104,47 @@ int pvi_parse_lun(const char *s, int *lun, struct pv_err *err)
 				  "attributes.lun: \"%s\" is not a LUN; expected 0-16383", s ? s : "");
 	*lun = (int)v;
 	return 0;
+}
+
+int pvi_parse_luns(const char *s, int *luns, size_t max, struct pv_err *err)
+{
+	size_t n = 0;
+	const char *p = s;
+
+	if (!s || !*s)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "attributes.luns: empty; expected e.g. 1-8 or 1,3,5-9");
+	while (*p) {
+		char *e;
+		long a = strtol(p, &e, 10), b = a;
+		if (e == p || !(*p >= '0' && *p <= '9'))
+			break;
+		if (*e == '-') {
+			const char *q = e + 1;
+			b = strtol(q, &e, 10);
+			if (e == q || !(*q >= '0' && *q <= '9'))
+				break;
+		}
+		if (a < 0 || b > 16383 || a > b || (*e && *e != ','))
+			break;
+		for (long v = a; v <= b; v++) {
+			if (n == max)
+				return pv_err_set(err, -EINVAL, PV_E_INVALID,
+						  "attributes.luns: \"%s\" names more than %zu LUNs", s, max);
+			if (luns)
+				luns[n] = (int)v;
+			n++;
+		}
+		p = *e ? e + 1 : e;
+		if (*e == ',' && !*p) {
+			p = e;   /* a trailing comma */
+			break;
+		}
+	}
+	if (*p || n == 0)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes.luns: \"%s\" is not a LUN list; expected LUNs 0-16383 and ranges, "
+				  "e.g. 1-8 or 1,3,5-9", s);
+	return (int)n;
 }
 
 /* iqn.yyyy-mm.reversed.domain[:anything] or eui.<16 hex>; lower case, [a-z0-9.:-]. */
@@ -199,8 +241,15 @@ static int parse_attrs(const struct pv *pv, struct pvi_target *t, struct pv_err 
 				  "attributes.iqn: \"%s\" is not an iSCSI name; expected iqn.yyyy-mm.domain[:id] or eui.<16 hex>",
 				  iqn ? iqn : "");
 	snprintf(t->iqn, sizeof(t->iqn), "%s", iqn);
-	r = pvi_parse_lun(pv_map_get(m, "lun"), &t->lun, err);
-	if (r < 0)
+	const char *lun = pv_map_get(m, "lun"), *luns = pv_map_get(m, "luns");
+	if (luns && (r = pvi_parse_luns(luns, NULL, PVI_MAX_LUNS, err)) < 0)
+		return r;
+	if (!lun && !luns)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes.lun: missing; expected a LUN 0-16383 (or luns, the LUNs a create picks "
+				  "a free one from)");
+	t->lun = -1;   /* luns only: a create picks one (pvi_provision) */
+	if (lun && (r = pvi_parse_lun(lun, &t->lun, err)) < 0)
 		return r;
 	if (init) {
 		if (!pvi_iqn_valid(init))
@@ -254,6 +303,63 @@ int pvi_target_secrets(struct pvi_target *t, const struct pv_secrets *s, struct 
 	return 0;
 }
 
+/* "iscsi:<host:port>/<iqn>/<lun>" per portal, lower case. */
+static size_t lun_keys(const struct pvi_target *t, int lun, char (*keys)[PV_STORAGE_KEY_MAX], size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n_portals && n < max; i++, n++) {
+		snprintf(keys[n], PV_STORAGE_KEY_MAX, "iscsi:%s/%s/%d", t->portals[i], t->iqn, lun);
+		for (char *c = keys[n]; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+	return n;
+}
+
+int pvi_storage_keys(const struct pv *pv, char (*keys)[PV_STORAGE_KEY_MAX], size_t max)
+{
+	struct pvi_target t = { 0 };
+
+	if (parse_attrs(pv, &t, NULL) < 0)
+		return -EINVAL;
+	if (t.lun < 0)
+		return 0;   /* not chosen yet */
+	return (int)lun_keys(&t, t.lun, keys, max);
+}
+
+int pvi_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n, struct pv_err *err)
+{
+	char keys[PV_STORAGE_KEYS_MAX][PV_STORAGE_KEY_MAX], lun[16];
+	struct pvi_target t = { 0 };
+	const char *luns = pv_map_get(&pv->attributes, "luns");
+	int r = parse_attrs(pv, &t, err);
+
+	(void)s;
+	if (r < 0 || t.lun >= 0)
+		return r;   /* a LUN named: nothing to make (pvnode does not create LUNs) */
+	if (!n->storage_in_use)
+		return pv_err_set(err, -EINVAL, PV_E_INTERNAL, "volume %s: no list of the LUNs in use to pick from",
+				  pv->name);
+	_cleanup_(pv_freep) int *pool = malloc(PVI_MAX_LUNS * sizeof(int));
+	if (!pool)
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	int count = pvi_parse_luns(luns, pool, PVI_MAX_LUNS, err);
+	for (int i = 0; i < count; i++) {
+		size_t k = lun_keys(&t, pool[i], keys, PV_STORAGE_KEYS_MAX);
+		bool used = false;
+		for (size_t j = 0; j < k && !used; j++)
+			for (const char *const *u = n->storage_in_use; *u && !used; u++)
+				used = strcmp(*u, keys[j]) == 0;
+		if (!used) {
+			snprintf(lun, sizeof(lun), "%d", pool[i]);
+			return pv_map_set(&pv->attributes, "lun", lun) < 0
+				       ? pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory") : 0;
+		}
+	}
+	return pv_err_set(err, -ENOSPC, PV_E_RESOURCE,
+			  "every LUN of luns \"%s\" of %s at %s is another volume's; add LUNs to the target "
+			  "and to luns, or delete a volume", luns, t.iqn, t.portals[0]);
+}
+
 int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
 		       struct pvi_target *t, struct pv_err *err)
 {
@@ -262,6 +368,10 @@ int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const ch
 	r = parse_attrs(pv, t, err);
 	if (r < 0)
 		return r;
+	if (t->lun < 0)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes.lun: missing: volume %s names only luns, from which a create picks one; "
+				  "register or import storage with its lun", pv->name);
 	if (!t->initiator_name[0])
 		pvi_default_initiator(node_id, t->initiator_name, sizeof(t->initiator_name));
 	r = pvi_target_secrets(t, s, err);

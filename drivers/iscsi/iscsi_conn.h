@@ -61,6 +61,16 @@ void pvi_default_initiator(const char *node_id, char *buf, size_t len);
 int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
 		       struct pvi_target *t, struct pv_err *err);
 int pvi_validate(const struct pv *pv, struct pv_err *err);
+/* "iscsi:<host:port>/<iqn>/<lun>" per portal, lower case (iSCSI names and host names
+ * compare without case): the driver's storage_keys. */
+int pvi_storage_keys(const struct pv *pv, char (*keys)[PV_STORAGE_KEY_MAX], size_t max);
+/* "1-8", "1,3,5-9" → the LUNs in order into luns (NULL: only check; at most max);
+ * their count, or -EINVAL. */
+#define PVI_MAX_LUNS 16384
+int pvi_parse_luns(const char *s, int *luns, size_t max, struct pv_err *err);
+/* Create: with `luns` and no `lun`, pick the first LUN of luns no other volume uses
+ * (n->storage_in_use) and record it as `lun`; PV_E_RESOURCE when every one is taken. */
+int pvi_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n, struct pv_err *err);
 /* The CHAP fields from a secret set (open-iscsi key names), checked for consistency. */
 int pvi_target_secrets(struct pvi_target *t, const struct pv_secrets *s, struct pv_err *err);
 

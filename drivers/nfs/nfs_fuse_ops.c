@@ -17,6 +17,7 @@
 #include <sys/time.h>
 
 #include "nfs_fuse.h"
+#include "pvnode/driver/helper_stats.h"
 
 struct pvnfs_pool pvnfs_helper_pool;
 
@@ -166,6 +167,7 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
 		done += (size_t)r;
 	}
 	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r < 0 ? r : 0);
+	pv_helper_stats_count(PV_IO_READ, done, r);
 	return r < 0 ? r : (int)done;
 }
 
@@ -173,21 +175,27 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	(void)path;
-	return pvnfs_write(&pvnfs_helper_pool, pvnfs_file(fi), buf, size, off);
+	int r = pvnfs_write(&pvnfs_helper_pool, pvnfs_file(fi), buf, size, off);
+	pv_helper_stats_count(PV_IO_WRITE, r > 0 ? (uint64_t)r : 0, r);
+	return r;
 }
 
 static int op_flush(const char *path, struct fuse_file_info *fi)
 {
 	(void)path;
 	/* close-to-open: what was written is on the server when close returns. */
-	return pvnfs_commit(&pvnfs_helper_pool, pvnfs_file(fi));
+	int r = pvnfs_commit(&pvnfs_helper_pool, pvnfs_file(fi));
+	pv_helper_stats_count(PV_IO_FLUSH, 0, r);
+	return r;
 }
 
 static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	(void)path;
 	(void)datasync;
-	return pvnfs_commit(&pvnfs_helper_pool, pvnfs_file(fi));
+	int r = pvnfs_commit(&pvnfs_helper_pool, pvnfs_file(fi));
+	pv_helper_stats_count(PV_IO_FLUSH, 0, r);
+	return r;
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)

@@ -165,6 +165,21 @@ struct pv_volume_state {
  * cannot be read gives phase PV_NODE_DAMAGED and the reason in last_error. */
 int pv_engine_state(struct pv_engine *e, const char *volume, struct pv_volume_state *st, struct pv_err *err);
 void pv_volume_state_free(struct pv_volume_state *st);
+
+/* A staged volume's data path as its userspace helper counted it (since that helper
+ * started: a restarted helper counts from zero), and the helper's resident memory.
+ * Read from the helper's counters file in the volume's run directory and /proc, never
+ * by asking the helper: cheap, and a stuck helper cannot stall the caller. */
+struct pv_volume_io {
+	uint64_t read_bytes, write_bytes;
+	uint64_t reads, writes, flushes, discards;   /* requests completed */
+	uint64_t errors;                             /* ... answered with an I/O error */
+	uint64_t helper_rss;                         /* bytes resident, 0: unknown */
+};
+/* `st` from pv_engine_state. -ENOENT when no running helper reports for the volume
+ * (a kernel data path, the file driver, a helper older than its counters). */
+int pv_engine_volume_io(const struct pv_engine *e, const char *volume, const struct pv_volume_state *st,
+			struct pv_volume_io *out);
 /* pvctl get's STATUS: Available, Staging, Staged, Published, Unstaging, Lost, Damaged. */
 const char *pv_volume_status(const struct pv_volume_state *st);
 const char *pv_node_phase_name(enum pv_node_phase p);

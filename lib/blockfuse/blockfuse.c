@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "pvnode/driver/blockfuse.h"
+#include "pvnode/driver/helper_stats.h"
 #include "pvnode/driver/os.h"
 
 #define BF_DEFAULT_IO (1024 * 1024)
@@ -270,16 +271,47 @@ static int bf_fallocate(const char *path, int mode, off_t offset, off_t length,
 	return r;
 }
 
+/* The per-volume counters (pvnode/driver/helper_stats.h): one count per request the
+ * kernel gets an answer to, kept out of the request paths above. */
+static int bf_read_counted(const char *path, char *buf, size_t len, off_t off, struct fuse_file_info *fi)
+{
+	int r = bf_read(path, buf, len, off, fi);
+	pv_helper_stats_count(PV_IO_READ, r > 0 ? (uint64_t)r : 0, r);
+	return r;
+}
+
+static int bf_write_counted(const char *path, const char *buf, size_t len, off_t off, struct fuse_file_info *fi)
+{
+	int r = bf_write(path, buf, len, off, fi);
+	pv_helper_stats_count(PV_IO_WRITE, r > 0 ? (uint64_t)r : 0, r);
+	return r;
+}
+
+static int bf_fsync_counted(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	int r = bf_fsync(path, datasync, fi);
+	pv_helper_stats_count(PV_IO_FLUSH, 0, r);
+	return r;
+}
+
+static int bf_fallocate_counted(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	int r = bf_fallocate(path, mode, off, len, fi);
+	if (mode != 0)   /* plain allocation moves nothing */
+		pv_helper_stats_count(PV_IO_DISCARD, 0, r);
+	return r;
+}
+
 static const struct fuse_operations bf_ops = {
 	.init = bf_init,
 	.getattr = bf_getattr,
 	.readdir = bf_readdir,
 	.open = bf_open,
-	.read = bf_read,
-	.write = bf_write,
+	.read = bf_read_counted,
+	.write = bf_write_counted,
 	.flush = bf_flush,
-	.fsync = bf_fsync,
-	.fallocate = bf_fallocate,
+	.fsync = bf_fsync_counted,
+	.fallocate = bf_fallocate_counted,
 };
 
 void pv_blockfuse_stop(void)

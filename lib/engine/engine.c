@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "pvnode/driver/helper_stats.h"
 #include "pvnode/driver/os.h"
 #include "store/journal.h"
 
@@ -295,4 +296,23 @@ const char *pv_node_phase_name(enum pv_node_phase p)
 {
 	static const char *const names[] = { "none", "staging", "staged", "unstaging", "damaged" };
 	return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "unknown";
+}
+
+int pv_engine_volume_io(const struct pv_engine *e, const char *volume, const struct pv_volume_state *st,
+			struct pv_volume_io *out)
+{
+	struct pv_volctx vc;
+	struct pv_helper_io io;
+
+	memset(out, 0, sizeof(*out));
+	if (!st->helper_pid || !st->helper_running || !pv_name_valid(volume))
+		return -ENOENT;
+	pv_engine_volctx(e, volume, &vc);
+	int r = pv_helper_stats_read(vc.run_dir, st->helper_pid, &io);
+	if (r < 0)
+		return r;
+	*out = (struct pv_volume_io){ .read_bytes = io.read_bytes, .write_bytes = io.write_bytes, .reads = io.reads,
+				      .writes = io.writes, .flushes = io.flushes, .discards = io.discards,
+				      .errors = io.errors, .helper_rss = io.resident_bytes };
+	return 0;
 }

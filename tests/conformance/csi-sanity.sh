@@ -28,9 +28,12 @@
 #   file   nothing else (sparse images in the state dir, loop devices)
 #   nfs    rpcbind + nfs-ganesha in a private network namespace (tests/lib/nfs.sh); pvnode
 #          runs in that network namespace, its userspace NFS helpers with it
-#   iscsi  tgtd on a free loopback port (tests/lib/iscsi.sh) with ONE target and ONE LUN:
-#          pvnode does not create LUNs and csi-sanity gives every volume the same
-#          parameters, so every volume it creates names the same LUN (see README.md)
+#   iscsi  tgtd on a free loopback port (tests/lib/iscsi.sh) with one target and
+#          ISCSI_LUNS sparse LUNs (default 255): pvnode does not create LUNs and
+#          csi-sanity gives every volume the same parameters, so they name a pool
+#          (luns: "1-255") and each CreateVolume gets a LUN no other volume uses;
+#          pvnode's max_volumes_per_node is ISCSI_LUNS - 1 there (the attach-limit
+#          spec holds one volume more than the limit)
 #   rbd    a private one-mon, one-memstore-OSD Ceph cluster (tests/lib/ceph.sh) on free
 #          loopback ports; CreateVolume makes an image per volume; the cephx admin key
 #          travels as CSI secrets (--csi.secrets) on every call; userspace data path
@@ -65,6 +68,7 @@ fi
 CSI_SANITY=${CSI_SANITY:-/opt/csi-sanity/csi-sanity}
 DRIVERS=${DRIVERS:-file nfs iscsi rbd}
 RESULTS_DIR=${RESULTS_DIR:-$PWD/csi-sanity-results}
+ISCSI_LUNS=${ISCSI_LUNS:-255}   # LUNs 1-255: libiscsi + tgt address 0-255 only
 VOLUME_SIZE=${VOLUME_SIZE:-$((256 << 20))}
 EXPAND_SIZE=${EXPAND_SIZE:-$((512 << 20))}
 ISCSI_CHAP=${ISCSI_CHAP:-0}
@@ -210,6 +214,10 @@ start_pvnode() {
 	local cmd=("$PVNODE" --endpoint "unix://$sock" --node-id "sanity-node-$d"
 		--state-dir "$T/$d/state" --allowed-path "$T/$d/allowed" --selinux off
 		--reconcile-interval 0 --drivers "$d" -v)
+	# iscsi: a LUN per volume from the pool, and libiscsi + tgt address LUNs 0-255 only
+	# (256 and up go by flat addressing, which REPORT LUNS shows as 16640...): the
+	# attach-limit spec holds max_volumes_per_node + 1 volumes, so the limit fits the pool
+	[ "$d" = iscsi ] && cmd+=(--max-volumes-per-node "$((ISCSI_LUNS - 1))")
 	mkdir -p "$T/$d/state" "$T/$d/allowed"
 	: >"$T/pvnode.log"
 	if [ "$d" = nfs ]; then
@@ -235,8 +243,8 @@ write_params() {
 		printf 'driver: "nfs"\nserver: "%s"\nshare: "%s"\nmounter: "userspace"\n' \
 			"$NFS_SERVER" "$NFS_RW_SHARE" >"$2" ;;
 	iscsi)
-		printf 'driver: "iscsi"\nportal: "%s"\niqn: "%s"\nlun: "1"\ninitiator: "userspace"\n' \
-			"$TGT_PORTAL" "$ISCSI_IQN" >"$2" ;;
+		printf 'driver: "iscsi"\nportal: "%s"\niqn: "%s"\nluns: "1-%s"\ninitiator: "userspace"\n' \
+			"$TGT_PORTAL" "$ISCSI_IQN" "$ISCSI_LUNS" >"$2" ;;
 	rbd)
 		printf 'driver: "rbd"\nmonitors: "%s"\npool: "%s"\nmounter: "userspace"\n' \
 			"$CEPH_MONITORS" "$CEPH_POOL" >"$2" ;;
@@ -279,7 +287,9 @@ start_backend() {
 		mkdir -p "$T/iscsi-server"
 		tgt_start "$T/iscsi-server" || { log "tgtd did not start"; return 1; }
 		tgt_add_target 1 "$ISCSI_IQN" || return 1
-		tgt_add_lun 1 1 "$T/iscsi-server/lun1.img" "$LUN_SIZE" || return 1
+		for l in $(seq 1 "$ISCSI_LUNS"); do   # a pool: every volume gets a LUN of its own
+			tgt_add_lun 1 "$l" "$T/iscsi-server/lun$l.img" "$LUN_SIZE" || return 1
+		done
 		if [ "$ISCSI_CHAP" = 1 ]; then
 			tgt_add_chap 1 "$CHAP_USER" "$CHAP_PASS" || return 1
 		fi

@@ -754,6 +754,13 @@ def check_systemd_nomad(pvnode_flags, pending):
         rd = cfg.get("RuntimeDirectory")
         if not rd or not ep.startswith(f"unix:///run/{rd}/"):
             fail(where, f"--endpoint {ep} is not in RuntimeDirectory=/run/{rd}")
+        sock = os.path.join(SRC, "examples", "systemd", "pvnode.socket")
+        if os.path.exists(sock):
+            scfg = dict(re.findall(r"^(\w+)=(.*)$", open(sock).read(), re.M))
+            if "unix://" + scfg.get("ListenStream", "") != ep:
+                fail(rel(sock), f"ListenStream={scfg.get('ListenStream')} is not pvnode.service's --endpoint {ep}")
+            if cfg.get("RuntimeDirectoryPreserve") != "yes":
+                fail(where, "RuntimeDirectoryPreserve must be yes: a stop would remove pvnode.socket's socket")
     for root, _, files in os.walk(os.path.join(SRC, "examples", "nomad")):
         for f in files:
             if not f.endswith(".nomad"):

@@ -78,12 +78,13 @@ if command -v systemd-analyze >/dev/null && [ -x "$DEST$SBIN/pvnode" ]; then
 	sed "s|^ExecStart=/usr/sbin/pvnode|ExecStart=$DEST$SBIN/pvnode|" "$SRC/examples/systemd/pvnode.service" >"$unit"
 	grep -q "^ExecStart=/usr/sbin/pvnode" "$SRC/examples/systemd/pvnode.service" ||
 		fail "pvnode.service does not start /usr/sbin/pvnode (where a /usr install puts it)"
-	if ! out=$(MANPATH=$DEST$(under "$PREFIX" "$(opt mandir)") systemd-analyze verify "$unit" 2>&1); then
-		fail "systemd-analyze verify pvnode.service: $out"
+	cp "$SRC/examples/systemd/pvnode.socket" "$DEST/pvnode.socket"
+	if ! out=$(MANPATH=$DEST$(under "$PREFIX" "$(opt mandir)") systemd-analyze verify "$unit" "$DEST/pvnode.socket" 2>&1); then
+		fail "systemd-analyze verify pvnode.service pvnode.socket: $out"
 	elif [ -n "$out" ]; then
-		fail "systemd-analyze verify pvnode.service warns: $out"
+		fail "systemd-analyze verify pvnode.service pvnode.socket warns: $out"
 	else
-		echo "systemd-analyze verify: pvnode.service is clean"
+		echo "systemd-analyze verify: pvnode.service and pvnode.socket are clean"
 	fi
 else
 	echo "note: systemd-analyze or pvnode missing: the unit file is not verified"

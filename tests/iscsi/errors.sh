@@ -24,18 +24,20 @@ expect() {   # expect NAME EXIT REGEX...: stage NAME fails with EXIT and a messa
 	pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/" >/dev/null && fail "$name: a helper was left running"
 	true
 }
+# each of these names LUN 1, which one catalog volume at a time may use
+gone() { pvn a delete "$1" >/dev/null || fail "delete $1"; }
 iscsi_pv wrongchap $IQN 1 ReadWriteOnce bad | pvn a create -f - >/dev/null
-expect wrongchap 2 "wrong CHAP" "$IQN" "$TGT_PORTAL"
+expect wrongchap 2 "wrong CHAP" "$IQN" "$TGT_PORTAL"; gone wrongchap
 iscsi_pv nochap $IQN 1 | pvn a create -f - >/dev/null
-expect nochap 2 "wrong CHAP" "$IQN"
+expect nochap 2 "wrong CHAP" "$IQN"; gone nochap
 iscsi_pv noiqn ${IQN}-missing 1 ReadWriteOnce good | pvn a create -f - >/dev/null
-expect noiqn 1 "does not exist" "${IQN}-missing" "$TGT_PORTAL"
+expect noiqn 1 "does not exist" "${IQN}-missing" "$TGT_PORTAL"; gone noiqn
 iscsi_pv noiqn2 ${IQN}-missing 1 ReadWriteOnce good ',"discovery":"true"' | pvn a create -f - >/dev/null
-expect noiqn2 1 "does not exist" "SendTargets" "${IQN}-missing"
+expect noiqn2 1 "does not exist" "SendTargets" "${IQN}-missing"; gone noiqn2
 iscsi_pv nolun $IQN 7 ReadWriteOnce good | pvn a create -f - >/dev/null
 expect nolun 1 "no LUN 7" "$IQN" "$TGT_PORTAL"
 iscsi_pv unreach $IQN 1 ReadWriteOnce good | sed "s/$TGT_PORTAL/127.0.0.1:$dead/" | pvn a create -f - >/dev/null
-expect unreach 1 "unreachable" "127.0.0.1:$dead" "$IQN"
+expect unreach 1 "unreachable" "127.0.0.1:$dead" "$IQN"; gone unreach
 # fail over: first portal dead, second alive
 iscsi_pv failover $IQN 1 ReadWriteOnce good | sed "s/\"portal\":\"$TGT_PORTAL\"/\"portals\":\"127.0.0.1:$dead,$TGT_PORTAL\"/" |
 	pvn a create -f - >/dev/null || fail "create failover"

@@ -144,6 +144,69 @@ static void test_target_from_pv(void **state)
 	const char *nolun[] = { "portal", "h:1", "iqn", "iqn.2026-11.test:a", NULL };
 	set_attrs(&pv, nolun);
 	assert_int_equal(pvi_validate(&pv, fresh(&err)), -EINVAL);
+	assert_non_null(strstr(err.msg, "luns"));
+	pv_free(&pv);
+	/* a pool: valid for a create, not for anything that logs in */
+	const char *pool[] = { "portal", "h:1", "iqn", "iqn.2026-11.test:a", "luns", "1-3", NULL };
+	set_attrs(&pv, pool);
+	assert_int_equal(pvi_validate(&pv, fresh(&err)), 0);
+	pv_secrets_init(&s);
+	assert_int_equal(pvi_target_from_pv(&pv, &s, "n1", &t, fresh(&err)), -EINVAL);
+	assert_non_null(strstr(err.msg, "names only luns"));
+	char keys[PV_STORAGE_KEYS_MAX][PV_STORAGE_KEY_MAX];
+	assert_int_equal(pvi_storage_keys(&pv, keys, PV_STORAGE_KEYS_MAX), 0);
+	pv_secrets_free(&s);
+	pv_free(&pv);
+}
+
+static void test_luns(void **state)
+{
+	struct pv_err err = { 0 };
+	int l[16];
+	(void)state;
+	assert_int_equal(pvi_parse_luns("1-3", l, 16, fresh(&err)), 3);
+	assert_int_equal(l[0], 1);
+	assert_int_equal(l[2], 3);
+	assert_int_equal(pvi_parse_luns("7,1,3-4", l, 16, fresh(&err)), 4);
+	assert_int_equal(l[0], 7);
+	assert_int_equal(l[3], 4);
+	assert_int_equal(pvi_parse_luns("0", NULL, 16, fresh(&err)), 1);
+	assert_int_equal(pvi_parse_luns("16383", NULL, 16, fresh(&err)), 1);
+	const char *bad[] = { "", "-1", "3-1", "1-", "1,", ",1", "1-16384", "a", "1 2", "1--2", "1-2-3", NULL };
+	for (int i = 0; bad[i]; i++)
+		assert_int_equal(pvi_parse_luns(bad[i], NULL, 16, fresh(&err)), -EINVAL);
+	assert_int_equal(pvi_parse_luns("0-16", l, 16, fresh(&err)), -EINVAL);   /* more than max */
+	assert_non_null(strstr(err.msg, "more than 16"));
+}
+
+static void test_keys(void **state)
+{
+	struct pv pv;
+	struct pv_err err = { 0 };
+	char keys[PV_STORAGE_KEYS_MAX][PV_STORAGE_KEY_MAX];
+	(void)state;
+	const char *two[] = { "portals", "Host-A:3260,10.0.0.2", "iqn", "iqn.2026-11.test:a", "lun", "4", NULL };
+	set_attrs(&pv, two);
+	assert_int_equal(pvi_storage_keys(&pv, keys, PV_STORAGE_KEYS_MAX), 2);
+	assert_string_equal(keys[0], "iscsi:host-a:3260/iqn.2026-11.test:a/4");
+	assert_string_equal(keys[1], "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/4");
+	pv_free(&pv);
+	/* a pick from a pool skips the LUNs in use at any of the portals */
+	const char *pool[] = { "portal", "10.0.0.2", "iqn", "iqn.2026-11.test:a", "luns", "3-5", NULL };
+	set_attrs(&pv, pool);
+	const char *used[] = { "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/3", "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/4",
+			       NULL };
+	struct pv_node_ctx n = { .node_id = "n1", .storage_in_use = used };
+	assert_int_equal(pvi_provision(&pv, NULL, &n, fresh(&err)), 0);
+	assert_string_equal(pv_map_get(&pv.attributes, "lun"), "5");
+	pv_free(&pv);
+	const char *all[] = { "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/3", "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/4",
+			      "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/5", NULL };
+	set_attrs(&pv, pool);
+	n.storage_in_use = all;
+	assert_int_equal(pvi_provision(&pv, NULL, &n, fresh(&err)), -ENOSPC);
+	assert_int_equal(err.kind, PV_E_RESOURCE);
+	assert_null(pv_map_get(&pv.attributes, "lun"));
 	pv_free(&pv);
 }
 
@@ -154,6 +217,8 @@ int main(void)
 		cmocka_unit_test(test_iqn_lun),
 		cmocka_unit_test(test_default_initiator),
 		cmocka_unit_test(test_target_from_pv),
+		cmocka_unit_test(test_luns),
+		cmocka_unit_test(test_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,10 @@ struct pv_node_ctx {
 	const char *node_id;    /* this node's id */
 	const char *run_dir;    /* <state>/run/<volume>: private runtime dir for this volume, exists */
 	bool progress;          /* a terminal is attached: report progress on stderr */
+	/* provision of a driver with storage_keys: the keys other volumes of the catalog
+	 * hold, NULL-terminated, collected and kept valid under the controller's storage
+	 * lock (a driver that picks its storage from a pool picks one not in it); else NULL */
+	const char *const *storage_in_use;
 };
 
 /* What attach produced; persisted in the journal so detach, reconcile and a restarted
@@ -74,6 +78,9 @@ int pv_attachment_renew(const struct pv_attach_req *req, struct pv_attachment *a
 
 enum pv_health { PV_HEALTHY = 0, PV_ABNORMAL = 1 };
 
+#define PV_STORAGE_KEY_MAX 512   /* one storage key, with its NUL */
+#define PV_STORAGE_KEYS_MAX 8    /* keys of one PV (paths to its storage) */
+
 struct pv_driver {
 	const char *name;           /* "file", "nfs", "iscsi", "rbd" */
 	enum pv_storage storage;    /* PV_SHARED or PV_BLOCKDEV */
@@ -107,6 +114,16 @@ struct pv_driver {
 	 * NULL: the driver cannot register existing storage (PV_E_UNSUPPORTED). */
 	int (*check_existing)(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
 			      struct pv_err *err);
+
+	/* The storage the PV points at, as canonical keys, one per path to it (iSCSI:
+	 * "iscsi:<host:port>/<iqn>/<lun>" per portal): two catalog volumes with a key in
+	 * common would share their bytes, so the controller refuses to record the second
+	 * (PV_E_EXISTS naming the first), comparing under a catalog-wide lock. Fills at
+	 * most `max` keys and returns how many (0: the PV does not say yet), or a negative
+	 * errno. NULL: storage that provision makes afresh for each volume needs no check.
+	 * A driver with storage_keys runs provision under that lock with
+	 * n->storage_in_use set (to pick from a pool): its provision must be quick. */
+	int (*storage_keys)(const struct pv *pv, char (*keys)[PV_STORAGE_KEY_MAX], size_t max);
 
 	/* Snapshots and clones (all optional; a driver without snapshot_create cannot
 	 * snapshot: the controller refuses with PV_E_UNSUPPORTED naming the driver). The
