@@ -525,7 +525,7 @@ int csi_controller_list_volumes(struct csi_ctx *ctx, const ProtobufCMessage *req
 	size_t count = csi_page_count(q->max_entries, n, start);
 	Csi__V1__ListVolumesResponse *o = CSI_NEW(ctx, list_volumes_response);
 	o->entries = csi_alloc(&ctx->arena, (count ? count : 1) * sizeof(*o->entries));
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; names && i < count; i++) {
 		struct pv pv;
 		pv_init(&pv);
 		Csi__V1__ListVolumesResponse__Entry *e = CSI_NEW(ctx, list_volumes_response__entry);

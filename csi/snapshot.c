@@ -195,18 +195,16 @@ static void snap_list_free(struct snap_list *l)
 static int snap_list_load(const struct csi_service *svc, const Csi__V1__ListSnapshotsRequest *q,
 			  struct snap_list *l, struct pv_err *err)
 {
-	_cleanup_(pv_strv_freep) char **names = NULL;
+	_cleanup_(pv_strv_freep) char **listed = NULL;
+	char *one[2] = { (char *)q->snapshot_id, NULL }, **names = one;
 	const char *source = *q->source_volume_id ? q->source_volume_id : NULL;
 	size_t n = 0;
 
-	if (*q->snapshot_id) {
-		names = calloc(2, sizeof(*names));
-		if (!names || !(names[0] = strdup(q->snapshot_id)))
-			return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "out of memory listing snapshots");
-	} else {
-		int r = pv_snapshot_list(svc->cfg->state_dir, source, &names, err);
+	if (!*q->snapshot_id) {
+		int r = pv_snapshot_list(svc->cfg->state_dir, source, &listed, err);
 		if (r < 0)
 			return r;
+		names = listed;
 	}
 	while (names && names[n])
 		n++;
@@ -236,7 +234,7 @@ int csi_controller_list_snapshots(struct csi_ctx *ctx, const ProtobufCMessage *r
 	const Csi__V1__ListSnapshotsRequest *q = (const void *)req;
 	struct snap_list l = {0};
 	struct pv_secrets sec;
-	size_t start;
+	size_t start = 0;
 	int r;
 
 	if (q->max_entries < 0)
@@ -257,7 +255,7 @@ int csi_controller_list_snapshots(struct csi_ctx *ctx, const ProtobufCMessage *r
 	size_t count = csi_page_count(q->max_entries, l.n, start);
 	Csi__V1__ListSnapshotsResponse *o = CSI_NEW(ctx, list_snapshots_response);
 	o->entries = csi_alloc(&ctx->arena, (count ? count : 1) * sizeof(*o->entries));
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; l.items && i < count; i++) {
 		Csi__V1__ListSnapshotsResponse__Entry *e = CSI_NEW(ctx, list_snapshots_response__entry);
 		e->snapshot = snapshot_out(ctx, &l.items[start + i]);
 		o->entries[o->n_entries++] = e;

@@ -25,6 +25,8 @@
 static void snapshot_in(const Csi__V1__Snapshot *c, struct pv_snapshot *s)
 {
 	pv_snapshot_init(s);
+	if (!c)
+		return;
 	snprintf(s->name, sizeof(s->name), "%s", c->snapshot_id);
 	snprintf(s->source, sizeof(s->source), "%s", c->source_volume_id);
 	s->size = c->size_bytes > 0 ? (uint64_t)c->size_bytes : 0;

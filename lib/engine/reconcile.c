@@ -284,7 +284,8 @@ static void detach_unrecorded(struct rec_ctx *c)
 
 		if (pv_engine_attached_unrecorded(c->e, *n, what, sizeof(what)) <= 0)
 			continue;
-		if ((lock = pv_engine_lock(c->e, *n, NULL)) < 0)
+		lock = pv_engine_lock(c->e, *n, NULL);
+		if (lock < 0)
 			continue;
 		pv_journal_init(&j);
 		int r = pv_journal_load(c->e->cfg.state_dir, *n, &j, NULL);

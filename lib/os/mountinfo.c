@@ -75,9 +75,9 @@ int pv_mount_source_of(unsigned long long mnt_id, char *fstype, size_t flen, cha
 	if (!f)
 		return -errno;
 	while (found < 0 && getline(&line, &cap, f) > 0) {
-		char *sep = strstr(line, " - "), type[64], src[PATH_MAX];
-		unsigned long long id;
-		if (!sep || sscanf(line, "%llu", &id) != 1 || id != mnt_id ||
+		char *sep = strstr(line, " - "), type[64], src[PATH_MAX], *end;
+		unsigned long long id = strtoull(line, &end, 10);
+		if (!sep || end == line || *end != ' ' || id != mnt_id ||
 		    sscanf(sep + 3, "%63s %4095s", type, src) != 2)
 			continue;
 		pv_mountinfo_unescape(src);
