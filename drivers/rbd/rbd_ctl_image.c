@@ -96,7 +96,7 @@ static int create_options(const struct pvr_req *q, rbd_image_options_t o, struct
 /* Was the image made by pvnode? Its mark says so. (pvnode-rbd marks a new image right
  * after rbd_create4; a pvctl or pvnode killed meanwhile does not stop it, only a kill of
  * pvnode-rbd itself can leave a new image unmarked, and the refusal then says so.) */
-static bool made_by_pvnode(rbd_image_t img)
+bool pvr_made_by_pvnode(rbd_image_t img)
 {
 	char v[16];
 	size_t n = sizeof(v);
@@ -117,7 +117,7 @@ static int create_existing(struct pvr_req *q, uint64_t size, struct pv_err *err)
 		return r;
 	r = rbd_get_size(img, &have);
 	if (r == 0)
-		ours = made_by_pvnode(img);
+		ours = pvr_made_by_pvnode(img);
 	rbd_close(img);
 	if (r < 0)
 		return pvr_fail(&q->conn, r, "cannot read the size of", err);
@@ -336,6 +336,8 @@ static int op_remove(struct pvr_req *q, struct pv_err *err)
 	}
 	if (r < 0)
 		return pvr_fail(&q->conn, r, "cannot open (read-only)", err);
+	struct pvr_parent parent;
+	bool clone = pvr_parent_of(img, &parent);
 	int n = pvr_blocklist(q, json_object_get(q->json, "blocklist"), err);
 	r = n < 0 ? n : wait_unwatched(q, img, n > 0, &left, err);
 	rbd_close(img);
@@ -346,6 +348,9 @@ static int op_remove(struct pvr_req *q, struct pv_err *err)
 		r = remove_image(q, err);
 	if (r == 0)
 		json_object_set_new(q->reply, "existed", json_true());
+	/* a trashed parent (a deleted volume kept for this clone's snapshot) may be unneeded now */
+	if (r == 0 && clone && !json_is_true(json_object_get(q->reply, "trashed")))
+		json_object_set_new(q->reply, "purged", json_integer(pvr_purge_trashed(q, &parent)));
 	return r;
 }
 
@@ -423,12 +428,12 @@ static int op_meta_set(struct pvr_req *q, struct pv_err *err) { return op_metada
 static int op_meta_remove(struct pvr_req *q, struct pv_err *err) { return op_metadata(q, 'r', err); }
 
 const struct pvr_op pvr_image_ops[] = {
-	{ "create", true, op_create },
-	{ "info", true, op_info },
-	{ "remove", true, op_remove },
-	{ "resize", true, op_resize },
-	{ "metadata-get", true, op_meta_get },
-	{ "metadata-set", true, op_meta_set },
-	{ "metadata-remove", true, op_meta_remove },
-	{ NULL, false, NULL },
+	{ "create", true, op_create, false },
+	{ "info", true, op_info, false },
+	{ "remove", true, op_remove, false },
+	{ "resize", true, op_resize, false },
+	{ "metadata-get", true, op_meta_get, false },
+	{ "metadata-set", true, op_meta_set, false },
+	{ "metadata-remove", true, op_meta_remove, false },
+	{ NULL, false, NULL, false },
 };

@@ -2,6 +2,7 @@
  * rbd_driver.h — the RBD driver's parts inside pvctl and pvnode (no librbd here):
  *   rbd.c         the driver table: validate, provision, remove, expand, health,
  *                 refresh, fence release;
+ *   rbd_snap.c    snapshots, restores and clones;
  *   rbd_attach.c  attach / detach / reattach through the helper pvnode-rbd-fuse;
  *   rbd_kernel.c  attach / detach through the kernel client (krbd);
  *   rbd_run.c     running the control program pvnode-rbd (one JSON request on stdin,
@@ -52,6 +53,16 @@ int pvr_reattach(const struct pv_attach_req *req, struct pv_attachment *att, str
 bool pvr_attached_by_kernel(const struct pv_attachment *att);
 /* <run_dir>/fuse and <run_dir>/helper.status */
 void pvr_run_paths(const char *run_dir, char *mnt, size_t mlen, char *status, size_t slen);
+
+/* rbd_snap.c: the driver's snapshot_create, snapshot_delete, restore and clone */
+int pvr_snapshot_create(const struct pv *pv, struct pv_snapshot *snap, const struct pv_secrets *s,
+			const struct pv_node_ctx *n, struct pv_err *err);
+int pvr_snapshot_delete(const struct pv_snapshot *snap, const struct pv_secrets *s, const struct pv_node_ctx *n,
+			struct pv_err *err);
+int pvr_restore(struct pv *pv, const struct pv_snapshot *snap, const struct pv_secrets *s,
+		const struct pv_node_ctx *n, struct pv_err *err);
+int pvr_clone(struct pv *pv, const struct pv *src, const struct pv_secrets *s, const struct pv_node_ctx *n,
+	      struct pv_err *err);
 
 /* rbd_kernel.c */
 bool pvr_kernel_available(void);
