@@ -89,8 +89,9 @@ int pvr_snapshot_create(const struct pv *pv, struct pv_snapshot *snap, const str
 		r = pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
 	if (r == 0) {
 		snap->ready = true;   /* a native snapshot is complete when it exists */
-		pv_info("volume %s: RBD snapshot %s/%s@%s %s", pv->name, t.pool, t.image, rsnap,
-			json_is_true(json_object_get(reply, "created")) ? "created" : "exists: reused");
+		pv_info("volume %s: RBD snapshot %s/%s@%s %s (librbd: %.1f ms)", pv->name, t.pool, t.image, rsnap,
+			json_is_true(json_object_get(reply, "created")) ? "created" : "exists: reused",
+			(double)json_integer_value(json_object_get(reply, "tookUs")) / 1000.0);
 	}
 	json_decref(reply);
 	pvr_cred_wipe(&c);
