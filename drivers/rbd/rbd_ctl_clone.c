@@ -116,8 +116,8 @@ static int refuse_deep(struct pvr_req *q, const char *what, int depth, struct pv
 {
 	char spec[400];
 	return pv_err_set(err, -EMLINK, PV_E_BUSY,
-			  "%s is %d clones deep; a copy of it would be %d deep, more than pvnode allows (%d): "
-			  "it is being flattened in the background, retry in a while (image %s)",
+			  "%s is %d clones deep: a copy of it would be %d deep, more than pvnode allows (%d); "
+			  "it is being flattened in the background: retry %s in a while",
 			  what, depth, depth + 1, PVR_DEPTH_HARD, pvr_spec(&q->t, NULL, spec, sizeof(spec)));
 }
 
