@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "rbd_ctl.h"
+#include "pvnode/util.h"
 
 #define PVR_DEPTH_SOFT 4
 #define PVR_DEPTH_HARD 8
@@ -121,6 +122,21 @@ static int refuse_deep(struct pvr_req *q, const char *what, int depth, struct pv
 			  what, depth, depth + 1, PVR_DEPTH_HARD, pvr_spec(&q->t, NULL, spec, sizeof(spec)));
 }
 
+struct copy_progress {
+	const char *what;
+	int shown;
+};
+
+static int copy_progress(uint64_t done, uint64_t total, void *data)
+{
+	struct copy_progress *p = data;
+	int pct = total ? (int)(done * 100 / total) : 100;
+	if (pct != p->shown)
+		pv_progress(true, "\rCopying %s: %3d%%", p->what, pct);
+	p->shown = pct;
+	return 0;
+}
+
 /* Copy a snapshot's data into a new image (the source is in the trash): made first with
  * the marks and INCOMPLETE_KEY, filled with rbd_copy2 (which skips zeroes), unmarked. */
 static int copy_into(struct pvr_req *q, rbd_image_t src, const char *source, uint64_t size, bool exists,
@@ -150,7 +166,13 @@ static int copy_into(struct pvr_req *q, rbd_image_t src, const char *source, uin
 		rbd_remove(q->conn.io, q->t.image);
 		return pvr_fail(&q->conn, r, "cannot mark the new image", err);
 	}
-	r = rbd_copy2(src, dst);
+	if (pvr_req_bool(q, "progress")) {   /* stderr is the user's terminal */
+		struct copy_progress p = { .what = source, .shown = -1 };
+		r = rbd_copy_with_progress2(src, dst, copy_progress, &p);
+		pv_progress(true, "\n");
+	} else {
+		r = rbd_copy2(src, dst);
+	}
 	if (r == 0)
 		r = rbd_metadata_remove(dst, INCOMPLETE_KEY);
 	rbd_close(dst);

@@ -31,6 +31,10 @@ int pvr_prepare(const struct pv *pv, const struct pv_secrets *s, struct pvr_targ
  * key travels on the program's stdin only; every buffer that held it is wiped. */
 int pvr_run(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
 	    json_t **reply, struct pv_err *err);
+/* The same, with pvnode-rbd's stderr on ours when `progress` (a terminal is attached):
+ * a long copy reports how far it is there. */
+int pvr_run_progress(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
+		     bool progress, json_t **reply, struct pv_err *err);
 
 /* The secrets a node-side operation without a request (detach) can use: the PV's
  * secretRef from the store, else those its stage was given (CSI). Free with

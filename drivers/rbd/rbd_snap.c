@@ -148,15 +148,15 @@ int pvr_restore(struct pv *pv, const struct pv_snapshot *snap, const struct pv_s
 	struct pvr_cred c;
 	json_t *reply = NULL;
 	char id[64], rsnap[PVR_NAME_MAX + 1], from[PV_NAME_MAX + 16];
-	(void)n;
 	int r = pvr_prepare(pv, s, &t, &c, err);
 	if (r == 0)
 		r = snap_target(snap, &st, id, sizeof(id), rsnap, sizeof(rsnap), err);
 	if (r == 0)
-		r = pvr_run(&t, &c, "restore",
-			    json_pack("{s:s,s:s,s:s,s:s,s:I}", "srcPool", st.pool, "srcNamespace", st.rados_namespace,
-				      "srcImageId", id, "snap", rsnap, "size", (json_int_t)pv->capacity),
-			    &reply, err);
+		r = pvr_run_progress(&t, &c, "restore",
+				     json_pack("{s:s,s:s,s:s,s:s,s:I,s:b}", "srcPool", st.pool, "srcNamespace",
+					       st.rados_namespace, "srcImageId", id, "snap", rsnap, "size",
+					       (json_int_t)pv->capacity, "progress", n->progress),
+				     n->progress, &reply, err);
 	snprintf(from, sizeof(from), "snapshot %s", snap->name);
 	if (r == -EMLINK) {   /* too deep: flatten the snapshot's image (deep-flatten takes its snapshots too) */
 		snprintf(st.monitors, sizeof(st.monitors), "%s", t.monitors);

@@ -93,7 +93,12 @@ down v1
 expect_rc 0 pvn node-a delete v1
 assert_not_contains "$(images)" "v1 "
 assert_eq "$(trash)" "v1 " "the trash"
-rbd_pv r2 256Mi ReadWriteOnce '"source":{"snapshot":"s2"}' | expect_rc 0 pvn node-a create -f -
+rbd_pv r2 256Mi ReadWriteOnce '"source":{"snapshot":"s2"}' >"$TESTDIR/r2.json"
+# on a terminal (script: a pty) the copy reports its progress
+out=$(timeout 120 script -qec "$PVCTL --state-dir $TESTDIR/node-a --node-id node-a --allowed-path $TESTDIR --selinux off create -f $TESTDIR/r2.json" /dev/null) ||
+	fail "create r2 from a deleted volume's snapshot: $out"
+assert_contains "$out" "Copying snapshot s2 of image id"
+assert_contains "$out" "100%"
 assert_not_contains "$(rbd_cli info "$P/r2")" "parent:" "r2 (a copy: a trashed image cannot be cloned)"
 up r2
 sums "$TESTDIR/pod/r2" | diff - "$TESTDIR/sums.B" || fail "r2 (from a deleted volume's snapshot) differs"
