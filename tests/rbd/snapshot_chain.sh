@@ -2,8 +2,8 @@
 # tests/rbd/snapshot_chain.sh — RBD clone chains and crash consistency through pvctl, on
 # one private cluster: a chain of volume clones gets flattened in the background once a
 # clone is deeper than 4 (the call does not wait; the data stays; shallower clones keep
-# their parent); a clone that would be deeper than 8 is refused as busy while its source
-# is flattened in the background, and the retry works; a snapshot taken while a writer
+# their parent); a restore or a clone that would be deeper than 8 is refused as busy
+# while its source is flattened in the background, and the retry works; a snapshot taken while a writer
 # writes restores to a filesystem that e2fsck passes.
 . "$(dirname "$0")/../lib/rbd_test.sh"
 rbd_secret node-a
@@ -45,29 +45,42 @@ up k5
 sums "$TESTDIR/pod/k5" | diff - "$TESTDIR/sums.b0" || fail "k5 lost its data in the flatten"
 down k5
 
-step "a chain 8 deep made outside pvnode: a clone of its end is refused (busy) and flattened, the retry works"
+step "a chain 8 deep made outside pvnode: a restore or a clone at its end is refused (busy) while it is flattened; the retry works"
 rbd_cli create --size 64 "$P/d0"
 rbd_cli bench --io-type write --io-size 1M --io-total 4M "$P/d0" >/dev/null
 for i in 1 2 3 4 5 6 7 8; do
 	rbd_cli snap create "$P/d$((i - 1))@s" >/dev/null 2>&1
 	rbd_cli clone --rbd-default-clone-format 2 "$P/d$((i - 1))@s" "$P/d$i"
 done
+rbd_cli clone --rbd-default-clone-format 2 "$P/d7@s" "$P/e8"    # a second end, 8 deep too
 rbd_cli export "$P/d8" "$TESTDIR/d8.img" >/dev/null 2>&1
 rbd_pv deep 64Mi ReadWriteOnce '' '"image":"d8"' | expect_rc 0 pvn node-a create --existing -f -
-rbd_pv kd 64Mi ReadWriteOnce '"source":{"volume":"deep"}' >"$TESTDIR/kd.json"
-expect_rc 1 pvn node-a create -f "$TESTDIR/kd.json"
+rbd_pv deep2 64Mi ReadWriteOnce '' '"image":"e8"' | expect_rc 0 pvn node-a create --existing -f -
+expect_rc 0 pvn node-a snapshot create deep ds
+rbd_pv rd 64Mi ReadWriteOnce '"source":{"snapshot":"ds"}' >"$TESTDIR/rd.json"
+expect_rc 1 pvn node-a create -f "$TESTDIR/rd.json"
 echo "$LAST_ERR"
 assert_contains "$LAST_ERR" "8 clones deep"
 assert_contains "$LAST_ERR" "retry"
+wait_flat d8 60       # deep-flatten: its snapshot ds is flat with it
+expect_rc 0 pvn node-a create -f "$TESTDIR/rd.json"
+assert_contains "$(parent_of rd)" "$P/d8@ds"
+rbd_cli export "$P/rd" "$TESTDIR/rd.img" >/dev/null 2>&1
+cmp "$TESTDIR/d8.img" "$TESTDIR/rd.img" || fail "rd differs from d8"
+rbd_pv kd 64Mi ReadWriteOnce '"source":{"volume":"deep2"}' >"$TESTDIR/kd.json"
+expect_rc 1 pvn node-a create -f "$TESTDIR/kd.json"
+echo "$LAST_ERR"
+assert_contains "$LAST_ERR" "8 clones deep"
 assert_eq "$(rbd_cli ls "$P" | grep -cx kd || true)" 0 "kd after the refusal"
-wait_flat d8 60
+wait_flat e8 60
 expect_rc 0 pvn node-a create -f "$TESTDIR/kd.json"
-assert_contains "$(parent_of kd)" "$P/d8@"
+assert_contains "$(parent_of kd)" "$P/e8@"
 rbd_cli export "$P/kd" "$TESTDIR/kd.img" >/dev/null 2>&1
-cmp "$TESTDIR/d8.img" "$TESTDIR/kd.img" || fail "kd differs from d8"
-expect_rc 0 pvn node-a delete kd
-expect_rc 0 pvn node-a delete deep   # Retain: the image stays, pvnode never made it
-assert_eq "$(rbd_cli ls "$P" | grep -cx d8 || true)" 1 "d8 (registered, Retain) after delete"
+cmp "$TESTDIR/d8.img" "$TESTDIR/kd.img" || fail "kd differs from e8"
+for v in kd rd; do expect_rc 0 pvn node-a delete "$v"; done
+expect_rc 0 pvn node-a snapshot delete ds
+for v in deep deep2; do expect_rc 0 pvn node-a delete "$v"; done   # Retain: pvnode never made them
+assert_eq "$(rbd_cli ls "$P" | grep -cx -e d8 -e e8 || true)" 2 "d8, e8 (registered, Retain) after delete"
 
 step "a snapshot while a writer writes: the restored filesystem passes e2fsck"
 rbd_pv w 256Mi ReadWriteOnce | expect_rc 0 pvn node-a create -f -
@@ -96,6 +109,7 @@ down w
 step "clean up: the chains go, nothing of pvnode's is left"
 for v in wr w k5 k4 k3 k2 k1 b0; do expect_rc 0 pvn node-a delete "$v"; done
 expect_rc 0 pvn node-a snapshot delete ws
+rbd_cli rm "$P/e8" >/dev/null 2>&1 || fail "rm e8"
 for i in 8 7 6 5 4 3 2 1 0; do
 	rbd_cli snap purge "$P/d$i" >/dev/null 2>&1 || true
 	rbd_cli rm "$P/d$i" >/dev/null 2>&1 || fail "rm d$i"
