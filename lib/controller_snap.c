@@ -181,7 +181,7 @@ static int freeze_begin(struct pv_engine *e, const char *volume, struct ctl_free
 				  j.staging_path, strerror(-r), r == -EBUSY ? " (frozen by someone else?)" : "");
 	}
 	f->fd = fd;
-	pv_debug("volume %s: froze %s", volume, j.staging_path);
+	pv_info("volume %s: froze its filesystem at %s for the copy", volume, j.staging_path);
 	pv_fault_point("snapshot-frozen");
 	return 0;
 }
