@@ -11,7 +11,9 @@
  * kinds: pv_err_kind_name()'s: invalid not-found exists refused busy unavailable
  * out-of-range exhausted unsupported internal. Exit status 0 when the reply says ok, 1 otherwise. The key is read from
  * stdin only, given to librados in memory and wiped from our buffers; the process is
- * not dumpable. Every librados call is bounded by the request's timeouts.
+ * not dumpable. Every librados call is bounded by the request's timeouts. An operation
+ * that may copy a whole image (flatten) runs detached with "background":true: the reply
+ * ({"background":true,"pid":N}) comes at once, the work goes on in a child.
  */
 #include <errno.h>
 #include <fcntl.h>

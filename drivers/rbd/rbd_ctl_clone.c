@@ -11,8 +11,8 @@
  * list, never blocks deleting the source, and disappears with the clone's flatten or
  * delete. A snapshot whose volume was deleted lives on an image in the RBD trash, which
  * librbd cannot clone from (rbd_clone3 takes a parent by name only): that restore copies
- * the snapshot's data instead (rbd_copy2, sparse), into an image marked incomplete until
- * the copy is done so a retry finishes it.
+ * the snapshot's data instead (rbd_copy2: objects the snapshot lacks are not written),
+ * into an image marked incomplete until the copy is done so a retry finishes it.
  *
  * Chain depth (how many parents a clone reads through; a plain image is 0): every read
  * of a block the clone has not written goes one image up per level, and every level
@@ -138,7 +138,7 @@ static int copy_progress(uint64_t done, uint64_t total, void *data)
 }
 
 /* Copy a snapshot's data into a new image (the source is in the trash): made first with
- * the marks and INCOMPLETE_KEY, filled with rbd_copy2 (which skips zeroes), unmarked. */
+ * the marks and INCOMPLETE_KEY, filled with rbd_copy2, unmarked. */
 static int copy_into(struct pvr_req *q, rbd_image_t src, const char *source, uint64_t size, bool exists,
 		     struct pv_err *err)
 {

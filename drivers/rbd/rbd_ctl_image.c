@@ -7,7 +7,9 @@
  * size reuses it, remove of a missing image succeeds with "existed":false. A live
  * watcher blocks remove (kind in-use, naming its address) unless the request names it
  * in "blocklist" (this volume's own dead helper), which is then blocklisted first, so a
- * crashed helper's watch does not block deletion for 30 s.
+ * crashed helper's watch does not block deletion for 30 s. An image with snapshots goes
+ * to the RBD trash with "trash" (the driver's delete: its snapshots stay usable, see
+ * rbd_ctl_snap.c); removing a clone looks whether its trashed parent can go now.
  */
 #include <ctype.h>
 #include <errno.h>
