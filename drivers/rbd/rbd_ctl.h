@@ -1,7 +1,8 @@
 /*
  * rbd_ctl.h — pvnode-rbd, the RBD control program: the request every operation gets
- * and the operation tables (image operations in rbd_ctl_image.c, snapshots and clones
- * in rbd_ctl_snap.c). rbd_ctl.c reads the one JSON request, connects, dispatches and
+ * and the operation tables (image operations in rbd_ctl_image.c, snapshots in
+ * rbd_ctl_snap.c, restores, clones and flatten in rbd_ctl_clone.c, fencing in
+ * rbd_ctl_lock.c). rbd_ctl.c reads the one JSON request, connects, dispatches and
  * writes the one JSON reply.
  */
 #ifndef PVNODE_RBD_CTL_H
