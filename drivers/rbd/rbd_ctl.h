@@ -83,5 +83,9 @@ int pvr_purge_trashed(struct pvr_req *q, const struct pvr_parent *p);
 #define PVR_HOLDER_KEY "pvnode.holder"   /* image metadata: the node holding the fence */
 #define PVR_MADE_KEY "pvnode.provisioned" /* image metadata: pvnode created this image */
 #define PVR_SOURCE_KEY "pvnode.source"   /* image metadata: what a restore / clone copied */
+/* image metadata: the client address of pvnode's background flatten of this image. A
+ * stage that finds that client holding the exclusive lock asks it for the lock
+ * (rbd_helper.c) instead of refusing, and the flatten goes on in the stage's helper. */
+#define PVR_FLATTENER_KEY "pvnode.flattener"
 
 #endif

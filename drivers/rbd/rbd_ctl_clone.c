@@ -25,6 +25,12 @@
  * behaviour for users moving over, and 4 levels bound a cold read to 5 lookups while
  * most restores (snapshot → volume, once) never pay for a copy.
  *
+ * A background flatten holds the image's exclusive lock while nobody else does (librbd's
+ * default, cooperative policy); it says so in the image metadata (pvnode.flattener), and
+ * a stage that finds it holding the lock asks for it (rbd_helper.c): librbd finishes the
+ * copyups in flight, hands the lock over and runs the rest of the flatten in the stage's
+ * helper, the new owner. So a restored volume can be staged at once.
+ *
  * Every new image gets pvnode's marks (provisioned, and the source it copies, so a retry
  * with the same source reuses it and another source is refused); the fence holder the
  * clone inherited from its parent's metadata is dropped.
@@ -328,6 +334,21 @@ out:
 	return r;
 }
 
+/* Say on the image which client flattens it (PVR_FLATTENER_KEY, bare address): a stage
+ * that finds this client holding the lock asks for it (rbd_helper.c). Best effort. */
+static void mark_flattener(struct pvr_req *q, rbd_image_t img, char *me, size_t len)
+{
+	char *addrs = NULL;
+	me[0] = '\0';
+	if (rados_getaddrs(q->conn.cluster, &addrs) < 0 || !addrs)
+		return;
+	const char *a = strncmp(addrs, "v1:", 3) == 0 || strncmp(addrs, "v2:", 3) == 0 ? addrs + 3 : addrs;
+	snprintf(me, len, "%.*s", (int)strcspn(a, ","), a);
+	rados_buffer_free(addrs);
+	if (rbd_metadata_set(img, PVR_FLATTENER_KEY, me) < 0)
+		me[0] = '\0';
+}
+
 /* request: imageId or image; background (rbd_ctl.c). Not a clone: success. The parent it
  * no longer needs goes if pvnode trashed it and nothing else needs it. */
 static int op_flatten(struct pvr_req *q, struct pv_err *err)
@@ -338,7 +359,12 @@ static int op_flatten(struct pvr_req *q, struct pv_err *err)
 	if (r < 0)
 		return r;
 	bool clone = pvr_parent_of(img, &p);
+	char me[128] = "";
+	if (clone)
+		mark_flattener(q, img, me, sizeof(me));
 	r = clone ? rbd_flatten(img) : 0;
+	if (me[0])
+		rbd_metadata_remove(img, PVR_FLATTENER_KEY);
 	rbd_close(img);
 	if (r == -EINVAL)
 		r = 0;            /* no parent: already flat */

@@ -68,6 +68,11 @@ int pvr_restore(struct pv *pv, const struct pv_snapshot *snap, const struct pv_s
 int pvr_clone(struct pv *pv, const struct pv *src, const struct pv_secrets *s, const struct pv_node_ctx *n,
 	      struct pv_err *err);
 
+/* Start flattening an image (by id when given) in a detached pvnode-rbd; a failure to
+ * start is logged (`why` says what for), not returned. */
+void pvr_flatten_background(const struct pvr_target *where, const struct pvr_cred *c, const char *image,
+			    const char *id, const char *why);
+
 /* rbd_kernel.c */
 bool pvr_kernel_available(void);
 int pvr_kernel_attach(const struct pv_attach_req *req, const struct pvr_target *t,

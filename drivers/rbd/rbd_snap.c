@@ -45,8 +45,8 @@ static int snap_target(const struct pv_snapshot *snap, struct pvr_target *t, cha
 
 /* Start flattening an image (by id when given) in a detached pvnode-rbd; a failure to
  * start is logged, not returned: the volume is fine, only its chain stays long. */
-static void flatten_in_background(const struct pvr_target *where, const struct pvr_cred *c, const char *image,
-				  const char *id, const char *why)
+void pvr_flatten_background(const struct pvr_target *where, const struct pvr_cred *c, const char *image,
+			    const char *id, const char *why)
 {
 	struct pvr_target t = *where;
 	struct pv_err err = { 0 };
@@ -135,7 +135,7 @@ static int made(struct pv *pv, const struct pvr_target *t, const struct pvr_cred
 		: json_is_true(json_object_get(reply, "copied")) ? "copied" : "cloned", from,
 		json_is_true(json_object_get(reply, "copied")) ? " (its volume is deleted: the data was copied)" : "");
 	if (json_is_true(json_object_get(reply, "flatten")))
-		flatten_in_background(t, c, t->image, NULL, why);
+		pvr_flatten_background(t, c, t->image, NULL, why);
 	if (json_string_value(json_object_get(reply, "warning")))
 		pv_warn("volume %s: %s", pv->name, json_string_value(json_object_get(reply, "warning")));
 	return 0;
@@ -161,7 +161,7 @@ int pvr_restore(struct pv *pv, const struct pv_snapshot *snap, const struct pv_s
 	if (r == -EMLINK) {   /* too deep: flatten the snapshot's image (deep-flatten takes its snapshots too) */
 		snprintf(st.monitors, sizeof(st.monitors), "%s", t.monitors);
 		snprintf(st.mon_host, sizeof(st.mon_host), "%s", t.mon_host);
-		flatten_in_background(&st, &c, st.image, id, "a restore of it would be more than 8 clones deep");
+		pvr_flatten_background(&st, &c, st.image, id, "a restore of it would be more than 8 clones deep");
 	}
 	if (r == 0)
 		r = made(pv, &t, &c, reply, from, err);
@@ -194,7 +194,7 @@ int pvr_clone(struct pv *pv, const struct pv *src, const struct pv_secrets *s, c
 	if (r == -EMLINK) {
 		snprintf(st.monitors, sizeof(st.monitors), "%s", t.monitors);
 		snprintf(st.mon_host, sizeof(st.mon_host), "%s", t.mon_host);
-		flatten_in_background(&st, &c, st.image, NULL, "a clone of it would be more than 8 clones deep");
+		pvr_flatten_background(&st, &c, st.image, NULL, "a clone of it would be more than 8 clones deep");
 	}
 	if (r == 0)
 		r = made(pv, &t, &c, reply, from, err);

@@ -76,6 +76,10 @@ assert_contains "$LAST_ERR" "nope"
 rbd_pv rx 128Mi ReadWriteOnce '"source":{"snapshot":"s1"}' | expect_rc 2 pvn node-a create -f -
 assert_contains "$LAST_ERR" "smaller"
 assert_not_contains "$(images)" "rx"
+rbd_cli create --size 512 "$P/foreign"   # someone else's image where the restore would go
+rbd_pv foreign 512Mi ReadWriteOnce '"source":{"snapshot":"s1"}' | expect_rc 1 pvn node-a create -f -
+assert_contains "$LAST_ERR" "is not pvnode's copy of snapshot s1"
+rbd_cli rm "$P/foreign" >/dev/null 2>&1 || fail "foreign image gone"
 
 step "delete s1 while r1 reads through it: r1 stays readable"
 expect_rc 0 pvn node-a snapshot delete s1

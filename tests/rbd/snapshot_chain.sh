@@ -2,7 +2,8 @@
 # tests/rbd/snapshot_chain.sh — RBD clone chains and crash consistency through pvctl, on
 # one private cluster: a chain of volume clones gets flattened in the background once a
 # clone is deeper than 4 (the call does not wait; the data stays; shallower clones keep
-# their parent); a restore or a clone that would be deeper than 8 is refused as busy
+# their parent), and a stage right after takes the lock over from the flatten, which
+# then runs in its helper; a restore or a clone that would be deeper than 8 is refused as busy
 # while its source is flattened in the background, and the retry works; a snapshot taken while a writer
 # writes restores to a filesystem that e2fsck passes.
 . "$(dirname "$0")/../lib/rbd_test.sh"
@@ -37,13 +38,38 @@ for i in 1 2 3 4 5; do
 	echo "clone k$i of $prev: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 	prev=k$i
 done
+up k5   # at once: the flatten goes through the helper that now holds the exclusive lock
 wait_flat k5 60
 for i in 1 2 3 4; do
 	[ -n "$(parent_of "k$i")" ] || fail "k$i (depth $i, not past 4) was flattened"
 done
-up k5
 sums "$TESTDIR/pod/k5" | diff - "$TESTDIR/sums.b0" || fail "k5 lost its data in the flatten"
 down k5
+up k5
+sums "$TESTDIR/pod/k5" | diff - "$TESTDIR/sums.b0" || fail "k5 lost its data in the flatten (after stage)"
+down k5
+
+step "a stage takes the lock over from a background flatten, which goes on through the stage's helper"
+rbd_pv big 256Mi ReadWriteOnce | expect_rc 0 pvn node-a create -f -
+up big
+head -c $((160 * 1024 * 1024)) /dev/urandom >"$TESTDIR/pod/big/data"
+sync -f "$TESTDIR/pod/big/data"
+sums "$TESTDIR/pod/big" >"$TESTDIR/sums.big"
+expect_rc 0 pvn node-a snapshot create big bs
+down big
+rbd_pv bigr 256Mi ReadWriteOnce '"source":{"snapshot":"bs"}' | expect_rc 0 pvn node-a create -f -
+out=$(rbd_ctl '"op":"flatten","image":"bigr","background":true') || fail "flatten: $out"
+for _ in $(seq 1 50); do rbd_cli image-meta get "$P/bigr" pvnode.flattener >/dev/null 2>&1 && break; sleep 0.1; done
+[ -n "$(parent_of bigr)" ] || fail "bigr was flat before the stage: the test proves nothing (more data?)"
+up bigr
+grep -q "took the exclusive lock over from the background flatten" "$TESTDIR/node-a/run/bigr/pvnode-rbd-fuse.log" ||
+	fail "the stage did not take the lock over: $(cat "$TESTDIR/node-a/run/bigr/pvnode-rbd-fuse.log")"
+wait_flat bigr 120
+sums "$TESTDIR/pod/bigr" | diff - "$TESTDIR/sums.big" || fail "bigr lost data in the flatten"
+down bigr
+expect_rc 0 pvn node-a delete bigr
+expect_rc 0 pvn node-a snapshot delete bs
+expect_rc 0 pvn node-a delete big
 
 step "a chain 8 deep made outside pvnode: a restore or a clone at its end is refused (busy) while it is flattened; the retry works"
 rbd_cli create --size 64 "$P/d0"
