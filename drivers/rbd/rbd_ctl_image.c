@@ -327,6 +327,26 @@ static int remove_image(struct pvr_req *q, struct pv_err *err)
 	return 0;
 }
 
+/* pvnode's own background flatten of an image being removed is stopped (blocklisted:
+ * what it copies is going anyway), not waited for, nor taken for a node using it. */
+static void add_flattener(struct pvr_req *q, rbd_image_t img, json_t *stop)
+{
+	char who[128];
+	size_t n = sizeof(who);
+	json_t *w = NULL, *v;
+	size_t i;
+	if (rbd_metadata_get(img, PVR_FLATTENER_KEY, who, &n) < 0 || list_watchers(q, img, &w, NULL) < 0)
+		return;
+	json_array_foreach(w, i, v) {
+		const char *a = json_string_value(json_object_get(v, "address"));
+		if (a && strcmp(strncmp(a, "v1:", 3) == 0 || strncmp(a, "v2:", 3) == 0 ? a + 3 : a, who) == 0) {
+			json_array_append_new(stop, json_string(who));
+			break;
+		}
+	}
+	json_decref(w);
+}
+
 static int op_remove(struct pvr_req *q, struct pv_err *err)
 {
 	rbd_image_t img;
@@ -340,7 +360,12 @@ static int op_remove(struct pvr_req *q, struct pv_err *err)
 		return pvr_fail(&q->conn, r, "cannot open (read-only)", err);
 	struct pvr_parent parent;
 	bool clone = pvr_parent_of(img, &parent);
-	int n = pvr_blocklist(q, json_object_get(q->json, "blocklist"), err);
+	json_t *given = json_object_get(q->json, "blocklist");
+	json_t *stop = json_is_array(given) ? json_deep_copy(given) : json_array();
+	if (!given || json_is_array(given))
+		add_flattener(q, img, stop);
+	int n = pvr_blocklist(q, given && !json_is_array(given) ? given : stop, err);   /* refuses a bad list */
+	json_decref(stop);
 	r = n < 0 ? n : wait_unwatched(q, img, n > 0, &left, err);
 	rbd_close(img);
 	if (r == 0 && json_array_size(left) > 0)

@@ -93,6 +93,7 @@ down r1
 
 step "delete v1 while it has a snapshot: the image waits in the trash, nothing is lost"
 expect_rc 0 pvn node-a snapshot create v1 s2
+rbd_pv r3 256Mi ReadWriteOnce '"source":{"snapshot":"s2"}' | expect_rc 0 pvn node-a create -f -   # a clone
 down v1
 expect_rc 0 pvn node-a delete v1
 assert_not_contains "$(images)" "v1 "
@@ -107,8 +108,12 @@ assert_not_contains "$(rbd_cli info "$P/r2")" "parent:" "r2 (a copy: a trashed i
 up r2
 sums "$TESTDIR/pod/r2" | diff - "$TESTDIR/sums.B" || fail "r2 (from a deleted volume's snapshot) differs"
 down r2
-expect_rc 0 pvn node-a snapshot delete s2
-assert_eq "$(trash)" "v1 " "the trash while r1 and c1 still read through v1"
+expect_rc 0 pvn node-a snapshot delete s2    # of a trashed image, with a clone (r3)
+assert_eq "$(trash)" "v1 " "the trash while r1, r3 and c1 still read through v1"
+up r3
+sums "$TESTDIR/pod/r3" | diff - "$TESTDIR/sums.B" || fail "r3 lost its data with its snapshot and volume"
+down r3
+expect_rc 0 pvn node-a delete r3
 up c1
 sums "$TESTDIR/pod/c1" | diff - "$TESTDIR/sums.B" || fail "c1 lost its data"
 down c1

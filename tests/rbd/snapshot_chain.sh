@@ -3,7 +3,7 @@
 # one private cluster: a chain of volume clones gets flattened in the background once a
 # clone is deeper than 4 (the call does not wait; the data stays; shallower clones keep
 # their parent), and a stage right after takes the lock over from the flatten, which
-# then runs in its helper; a restore or a clone that would be deeper than 8 is refused as busy
+# then runs in its helper, and a delete stops a running flatten; a restore or a clone that would be deeper than 8 is refused as busy
 # while its source is flattened in the background, and the retry works; a snapshot taken while a writer
 # writes restores to a filesystem that e2fsck passes.
 . "$(dirname "$0")/../lib/rbd_test.sh"
@@ -68,6 +68,14 @@ wait_flat bigr 120
 sums "$TESTDIR/pod/bigr" | diff - "$TESTDIR/sums.big" || fail "bigr lost data in the flatten"
 down bigr
 expect_rc 0 pvn node-a delete bigr
+rbd_pv bigd 256Mi ReadWriteOnce '"source":{"snapshot":"bs"}' | expect_rc 0 pvn node-a create -f -
+out=$(rbd_ctl '"op":"flatten","image":"bigd","background":true') || fail "flatten: $out"
+for _ in $(seq 1 50); do rbd_cli image-meta get "$P/bigd" pvnode.flattener >/dev/null 2>&1 && break; sleep 0.1; done
+[ -n "$(parent_of bigd)" ] || fail "bigd was flat before the delete: the test proves nothing (more data?)"
+t0=$(date +%s%N)
+expect_rc 0 pvn node-a delete bigd    # the flatten is stopped, not waited for
+echo "delete while flattening: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+assert_eq "$(rbd_cli ls "$P" | grep -cx bigd || true)" 0 "bigd after delete"
 expect_rc 0 pvn node-a snapshot delete bs
 expect_rc 0 pvn node-a delete big
 
