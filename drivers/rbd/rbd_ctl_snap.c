@@ -216,8 +216,8 @@ static int op_snap_create(struct pvr_req *q, struct pv_err *err)
 	json_object_set_new(q->reply, "snapId", json_integer((json_int_t)snap_id));
 	json_object_set_new(q->reply, "size", json_integer((json_int_t)size));
 	/* what the snapshot itself took (the figure: no data is copied) */
-	json_object_set_new(q->reply, "tookUs", json_integer((json_int_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
-									  (t1.tv_nsec - t0.tv_nsec) / 1000)));
+	json_int_t took_us = (json_int_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	json_object_set_new(q->reply, "tookUs", json_integer(took_us));
 	return 0;
 }
 
