@@ -162,6 +162,8 @@ fi
 
 step "list: table, json, by volume"
 expect_rc 0 pvctl snapshot create other tuesday
+expect_rc 0 pvctl describe other
+assert_contains "$LAST_OUT" "Snapshots:      tuesday"
 expect_rc 0 pvctl snapshot list
 assert_contains "$LAST_OUT" "NAME"
 assert_contains "$LAST_OUT" "READY"
