@@ -12,7 +12,8 @@
  * delete. A snapshot whose volume was deleted lives on an image in the RBD trash, which
  * librbd cannot clone from (rbd_clone3 takes a parent by name only): that restore copies
  * the snapshot's data instead (rbd_copy2: objects the snapshot lacks are not written),
- * into an image marked incomplete until the copy is done so a retry finishes it.
+ * into an image marked incomplete until the copy is done: a failed copy removes it, and
+ * the retry after a kill (which cannot) finishes it.
  *
  * Chain depth (how many parents a clone reads through; a plain image is 0): every read
  * of a block the clone has not written goes one image up per level, and every level
@@ -182,8 +183,10 @@ static int copy_into(struct pvr_req *q, rbd_image_t src, const char *source, uin
 	if (r == 0)
 		r = rbd_metadata_remove(dst, INCOMPLETE_KEY);
 	rbd_close(dst);
-	if (r < 0)   /* left marked incomplete: a retry copies again, a delete removes it */
+	if (r < 0) {   /* nothing half-made is left (only a kill leaves it, marked for a retry) */
+		rbd_remove(q->conn.io, q->t.image);
 		return pvr_fail(&q->conn, r, "cannot copy the snapshot into", err);
+	}
 	return 0;
 }
 
