@@ -3,7 +3,8 @@
 # one private cluster: a chain of volume clones gets flattened in the background once a
 # clone is deeper than 4 (the call does not wait; the data stays; shallower clones keep
 # their parent), and a stage right after takes the lock over from the flatten, which
-# then runs in its helper, and a delete stops a running flatten; a restore or a clone that would be deeper than 8 is refused as busy
+# then runs in its helper, and a delete stops a running flatten; a restore by copy
+# (its volume deleted) killed half-way is finished by the retry; a restore or a clone that would be deeper than 8 is refused as busy
 # while its source is flattened in the background, and the retry works; a snapshot taken while a writer
 # writes restores to a filesystem that e2fsck passes.
 . "$(dirname "$0")/../lib/rbd_test.sh"
@@ -14,6 +15,7 @@ sums() { (cd "$1" && find . -type f ! -path './lost+found*' -print0 | sort -z | 
 up() { expect_rc 0 pvn node-a stage "$1"; expect_rc 0 pvn node-a publish "$1" "$TESTDIR/pod/$1"; }
 down() { expect_rc 0 pvn node-a unpublish "$1" "$TESTDIR/pod/$1"; expect_rc 0 pvn node-a unstage "$1"; }
 parent_of() { rbd_cli info "$P/$1" | sed -n 's/^\tparent: //p'; }
+descendants() { local p; for p in $(cat /proc/"$1"/task/*/children 2>/dev/null); do echo "$p"; descendants "$p"; done; }
 wait_flat() {   # IMAGE SECONDS
 	local i
 	for i in $(seq 1 $(($2 * 10))); do
@@ -76,8 +78,27 @@ t0=$(date +%s%N)
 expect_rc 0 pvn node-a delete bigd    # the flatten is stopped, not waited for
 echo "delete while flattening: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 assert_eq "$(rbd_cli ls "$P" | grep -cx bigd || true)" 0 "bigd after delete"
-expect_rc 0 pvn node-a snapshot delete bs
+
+# the volume goes (its image waits in the trash for bs); a restore then copies: kill the
+# copy half-way, the retry finishes it
 expect_rc 0 pvn node-a delete big
+rbd_pv bigc 256Mi ReadWriteOnce '"source":{"snapshot":"bs"}' >"$TESTDIR/bigc.json"
+pvn node-a create -f "$TESTDIR/bigc.json" >/dev/null 2>&1 &
+cpid=$!
+for _ in $(seq 1 100); do rbd_cli image-meta get "$P/bigc" pvnode.incomplete >/dev/null 2>&1 && break; sleep 0.1; done
+victim=""
+for p in $(descendants "$cpid"); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = pvnode-rbd ] && victim=$p; done
+[ -n "$victim" ] || fail "no pvnode-rbd copying under pvctl $cpid (the copy was too quick?)"
+kill -9 "$victim"
+wait "$cpid" && fail "the restore succeeded although its copy was killed"
+assert_eq "$(rbd_cli image-meta get "$P/bigc" pvnode.incomplete 2>/dev/null)" 1 "bigc's incomplete mark after the kill"
+expect_rc 0 pvn node-a create -f "$TESTDIR/bigc.json"
+rbd_cli image-meta get "$P/bigc" pvnode.incomplete >/dev/null 2>&1 && fail "bigc still marked incomplete after the retry"
+up bigc
+sums "$TESTDIR/pod/bigc" | diff - "$TESTDIR/sums.big" || fail "bigc (copy finished by a retry) differs"
+down bigc
+expect_rc 0 pvn node-a delete bigc
+expect_rc 0 pvn node-a snapshot delete bs    # the last user of big's trashed image
 
 step "a chain 8 deep made outside pvnode: a restore or a clone at its end is refused (busy) while it is flattened; the retry works"
 rbd_cli create --size 64 "$P/d0"
