@@ -39,6 +39,24 @@ expect_rc 0 pvn node-a snapshot create v1 s1          # the same again: success
 rbd_pv v0 64Mi ReadWriteOnce | expect_rc 0 pvn node-a create -f -
 expect_rc 1 pvn node-a snapshot create v0 s1          # the name is taken, by another volume
 assert_contains "$LAST_ERR" "already exists"
+expect_rc 2 pvn node-a snapshot create v1 .hidden        # not a Ceph snapshot name
+assert_contains "$LAST_ERR" "snapshot name"
+if "$PVCTL" --version | grep -q "fault injection"; then
+	# killed after the RBD snapshot, before its record: the retry adopts it
+	rc=0; PVNODE_FAULT=snapshot-made pvn node-a snapshot create v1 sk >/dev/null 2>&1 || rc=$?
+	[ $rc != 0 ] || fail "PVNODE_FAULT=snapshot-made did not kill pvctl"
+	assert_contains "$(rbd_cli snap ls "$P/v1")" " sk "
+	expect_rc 0 pvn node-a snapshot create v1 sk
+	assert_eq "$(rbd_cli snap ls "$P/v1" | grep -c " sk " || true)" 1 "RBD snapshots named sk"
+	expect_rc 0 pvn node-a snapshot delete sk
+	# killed after the restore, before its record: the retry reuses the clone
+	rbd_pv rk 256Mi ReadWriteOnce '"source":{"snapshot":"s1"}' >"$TESTDIR/rk.json"
+	rc=0; PVNODE_FAULT=restore-made pvn node-a create -f "$TESTDIR/rk.json" >/dev/null 2>&1 || rc=$?
+	[ $rc != 0 ] || fail "PVNODE_FAULT=restore-made did not kill pvctl"
+	assert_contains "$(rbd_cli info "$P/rk")" "parent: $P/v1@s1"
+	expect_rc 0 pvn node-a create -f "$TESTDIR/rk.json"
+	expect_rc 0 pvn node-a delete rk
+fi
 expect_rc 0 pvn node-a snapshot list v1 -o json
 assert_contains "$LAST_OUT" '"imageId"'
 assert_contains "$LAST_OUT" '"snap": "s1"'
