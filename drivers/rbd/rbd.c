@@ -121,12 +121,17 @@ static int pvr_drv_remove(const struct pv *pv, const struct pv_secrets *s, const
 	json_t *reply = NULL;
 	int r = pvr_prepare(pv, s, &t, &c, err);
 	if (r == 0)
-		r = pvr_run(&t, &c, "remove", json_pack("{s:o}", "blocklist", dead_clients(n, dead, sizeof(dead))),
-			    &reply, err);
+		r = pvr_run(&t, &c, "remove", json_pack("{s:o,s:b}", "blocklist", dead_clients(n, dead, sizeof(dead)),
+							"trash", 1), &reply, err);
 	if (r == 0) {
 		unlink(dead);
-		pv_info("volume %s: RBD image %s/%s %s", pv->name, t.pool, t.image,
-			json_is_true(json_object_get(reply, "existed")) ? "removed" : "was already gone");
+		if (json_is_true(json_object_get(reply, "trashed")))
+			pv_info("volume %s: RBD image %s/%s moved to the RBD trash (id %s): its snapshots (or clones "
+				"of them) still need it; it is removed with the last of them", pv->name, t.pool, t.image,
+				json_string_value(json_object_get(reply, "trashId")));
+		else
+			pv_info("volume %s: RBD image %s/%s %s", pv->name, t.pool, t.image,
+				json_is_true(json_object_get(reply, "existed")) ? "removed" : "was already gone");
 	}
 	json_decref(reply);
 	pvr_cred_wipe(&c);
@@ -268,4 +273,8 @@ const struct pv_driver pv_driver_rbd = {
 	.reattach = pvr_reattach,
 	.refresh = pvr_drv_refresh,
 	.fence_release = pvr_drv_fence_release,
+	.snapshot_create = pvr_snapshot_create,
+	.snapshot_delete = pvr_snapshot_delete,
+	.restore = pvr_restore,
+	.clone = pvr_clone,
 };

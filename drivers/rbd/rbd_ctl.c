@@ -11,9 +11,12 @@
  * kinds: pv_err_kind_name()'s: invalid not-found exists refused busy unavailable
  * out-of-range exhausted unsupported internal. Exit status 0 when the reply says ok, 1 otherwise. The key is read from
  * stdin only, given to librados in memory and wiped from our buffers; the process is
- * not dumpable. Every librados call is bounded by the request's timeouts.
+ * not dumpable. Every librados call is bounded by the request's timeouts. An operation
+ * that may copy a whole image (flatten) runs detached with "background":true: the reply
+ * ({"background":true,"pid":N}) comes at once, the work goes on in a child.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +85,7 @@ static int parse_common(json_t *req, const struct pvr_op *op, struct pvr_target 
 	    (r = timeout_field(req, "monTimeout", &t->mon_timeout_s, err)) < 0 ||
 	    (r = pvr_parse_user(user ? user : "admin", c->user, sizeof(c->user), err)) < 0)
 		return r;
-	if (op->needs_image &&
+	if ((op->needs_image || str_field(req, "image")) &&
 	    (r = pvr_parse_name("image", str_field(req, "image"), t->image, sizeof(t->image), err)) < 0)
 		return r;
 	if (!key)
@@ -92,8 +95,8 @@ static int parse_common(json_t *req, const struct pvr_op *op, struct pvr_target 
 
 static const struct pvr_op *find_op(const char *name)
 {
-	const struct pvr_op *tables[] = { pvr_image_ops, pvr_snap_ops, pvr_lock_ops };
-	for (size_t i = 0; name && i < 3; i++)
+	const struct pvr_op *tables[] = { pvr_image_ops, pvr_snap_ops, pvr_clone_ops, pvr_lock_ops };
+	for (size_t i = 0; name && i < 4; i++)
 		for (const struct pvr_op *o = tables[i]; o->name; o++)
 			if (strcmp(o->name, name) == 0)
 				return o;
@@ -110,8 +113,36 @@ static void wipe_request(json_t *req, char *text, size_t len)
 	explicit_bzero(text, len);
 }
 
+/* request.background of an operation that allows it (a flatten, which may copy a whole
+ * image): fork while still single-threaded (librados is not connected yet), the parent
+ * replies {"ok":true,"background":true,"pid":N} at once and exits; the child, in its own
+ * session with no stdio (the reply pipe is closed, so the caller's read ends), connects
+ * and runs the operation. The key is in the child's memory only, like the data-path
+ * helper's, in a process that is not dumpable. 1 in the parent, 0 in the child. */
+static int go_background(struct pvr_req *q, struct pv_err *err)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		return pv_err_set(err, -errno, PV_E_RESOURCE, "pvnode-rbd: cannot fork for a background operation: %s",
+				  strerror(errno));
+	if (pid > 0) {
+		json_object_set_new(q->reply, "background", json_true());
+		json_object_set_new(q->reply, "pid", json_integer(pid));
+		return 1;
+	}
+	setsid();
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; fd >= 0 && i < 3; i++)
+		dup2(fd, i);
+	if (fd > 2)
+		close(fd);
+	return 0;
+}
+
 static int run(struct pvr_req *q, char *text, size_t len, struct pv_err *err)
 {
+	bool replied = false;
 	json_error_t je;
 	struct pvr_cred cred = { 0 };
 	int r;
@@ -125,11 +156,16 @@ static int run(struct pvr_req *q, char *text, size_t len, struct pv_err *err)
 	if (!op)
 		r = pv_err_set(err, -EINVAL, PV_E_INVALID, "request.op: \"%.64s\" is not an operation of pvnode-rbd",
 			       name ? name : "");
-	else if ((r = parse_common(q->json, op, &q->t, &cred, err)) == 0)
+	else if ((r = parse_common(q->json, op, &q->t, &cred, err)) == 0 && op->background &&
+		 json_is_true(json_object_get(q->json, "background")) && (r = go_background(q, err)) > 0) {
+		replied = true;
+		r = 0;
+	}
+	if (r == 0 && op && !replied)
 		r = pvr_connect(&q->t, &cred, NULL, &q->conn, err);
 	pvr_cred_wipe(&cred);
 	wipe_request(q->json, text, len);
-	if (r == 0 && op)
+	if (r == 0 && op && !replied)
 		r = op->run(q, err);
 	return r;
 }

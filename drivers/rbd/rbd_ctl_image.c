@@ -7,7 +7,9 @@
  * size reuses it, remove of a missing image succeeds with "existed":false. A live
  * watcher blocks remove (kind in-use, naming its address) unless the request names it
  * in "blocklist" (this volume's own dead helper), which is then blocklisted first, so a
- * crashed helper's watch does not block deletion for 30 s.
+ * crashed helper's watch does not block deletion for 30 s. An image with snapshots goes
+ * to the RBD trash with "trash" (the driver's delete: its snapshots stay usable, see
+ * rbd_ctl_snap.c); removing a clone looks whether its trashed parent can go now.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -96,7 +98,7 @@ static int create_options(const struct pvr_req *q, rbd_image_options_t o, struct
 /* Was the image made by pvnode? Its mark says so. (pvnode-rbd marks a new image right
  * after rbd_create4; a pvctl or pvnode killed meanwhile does not stop it, only a kill of
  * pvnode-rbd itself can leave a new image unmarked, and the refusal then says so.) */
-static bool made_by_pvnode(rbd_image_t img)
+bool pvr_made_by_pvnode(rbd_image_t img)
 {
 	char v[16];
 	size_t n = sizeof(v);
@@ -117,7 +119,7 @@ static int create_existing(struct pvr_req *q, uint64_t size, struct pv_err *err)
 		return r;
 	r = rbd_get_size(img, &have);
 	if (r == 0)
-		ours = made_by_pvnode(img);
+		ours = pvr_made_by_pvnode(img);
 	rbd_close(img);
 	if (r < 0)
 		return pvr_fail(&q->conn, r, "cannot read the size of", err);
@@ -325,6 +327,26 @@ static int remove_image(struct pvr_req *q, struct pv_err *err)
 	return 0;
 }
 
+/* pvnode's own background flatten of an image being removed is stopped (blocklisted:
+ * what it copies is going anyway), not waited for, nor taken for a node using it. */
+static void add_flattener(struct pvr_req *q, rbd_image_t img, json_t *stop)
+{
+	char who[128];
+	size_t n = sizeof(who);
+	json_t *w = NULL, *v;
+	size_t i;
+	if (rbd_metadata_get(img, PVR_FLATTENER_KEY, who, &n) < 0 || list_watchers(q, img, &w, NULL) < 0)
+		return;
+	json_array_foreach(w, i, v) {
+		const char *a = json_string_value(json_object_get(v, "address"));
+		if (a && strcmp(strncmp(a, "v1:", 3) == 0 || strncmp(a, "v2:", 3) == 0 ? a + 3 : a, who) == 0) {
+			json_array_append_new(stop, json_string(who));
+			break;
+		}
+	}
+	json_decref(w);
+}
+
 static int op_remove(struct pvr_req *q, struct pv_err *err)
 {
 	rbd_image_t img;
@@ -336,7 +358,14 @@ static int op_remove(struct pvr_req *q, struct pv_err *err)
 	}
 	if (r < 0)
 		return pvr_fail(&q->conn, r, "cannot open (read-only)", err);
-	int n = pvr_blocklist(q, json_object_get(q->json, "blocklist"), err);
+	struct pvr_parent parent;
+	bool clone = pvr_parent_of(img, &parent);
+	json_t *given = json_object_get(q->json, "blocklist");
+	json_t *stop = json_is_array(given) ? json_deep_copy(given) : json_array();
+	if (!given || json_is_array(given))
+		add_flattener(q, img, stop);
+	int n = pvr_blocklist(q, given && !json_is_array(given) ? given : stop, err);   /* refuses a bad list */
+	json_decref(stop);
 	r = n < 0 ? n : wait_unwatched(q, img, n > 0, &left, err);
 	rbd_close(img);
 	if (r == 0 && json_array_size(left) > 0)
@@ -346,6 +375,9 @@ static int op_remove(struct pvr_req *q, struct pv_err *err)
 		r = remove_image(q, err);
 	if (r == 0)
 		json_object_set_new(q->reply, "existed", json_true());
+	/* a trashed parent (a deleted volume kept for this clone's snapshot) may be unneeded now */
+	if (r == 0 && clone && !json_is_true(json_object_get(q->reply, "trashed")))
+		json_object_set_new(q->reply, "purged", json_integer(pvr_purge_trashed(q, &parent)));
 	return r;
 }
 
@@ -423,12 +455,12 @@ static int op_meta_set(struct pvr_req *q, struct pv_err *err) { return op_metada
 static int op_meta_remove(struct pvr_req *q, struct pv_err *err) { return op_metadata(q, 'r', err); }
 
 const struct pvr_op pvr_image_ops[] = {
-	{ "create", true, op_create },
-	{ "info", true, op_info },
-	{ "remove", true, op_remove },
-	{ "resize", true, op_resize },
-	{ "metadata-get", true, op_meta_get },
-	{ "metadata-set", true, op_meta_set },
-	{ "metadata-remove", true, op_meta_remove },
-	{ NULL, false, NULL },
+	{ "create", true, op_create, false },
+	{ "info", true, op_info, false },
+	{ "remove", true, op_remove, false },
+	{ "resize", true, op_resize, false },
+	{ "metadata-get", true, op_meta_get, false },
+	{ "metadata-set", true, op_meta_set, false },
+	{ "metadata-remove", true, op_meta_remove, false },
+	{ NULL, false, NULL, false },
 };

@@ -199,8 +199,8 @@ static int op_blocklist(struct pvr_req *q, struct pv_err *err)
 }
 
 const struct pvr_op pvr_lock_ops[] = {
-	{ "lock-owners", true, op_lock_owners },
-	{ "break-lock", true, op_break_lock },
-	{ "blocklist", false, op_blocklist },
-	{ NULL, false, NULL },
+	{ "lock-owners", true, op_lock_owners, false },
+	{ "break-lock", true, op_break_lock, false },
+	{ "blocklist", false, op_blocklist, false },
+	{ NULL, false, NULL, false },
 };

@@ -1,12 +1,19 @@
 /*
- * rbd_ctl_snap.c — pvnode-rbd's snapshot and clone operations (for the snapshot
- * issue): snap-create, snap-remove, snap-list, clone, flatten, children, trash-remove.
+ * rbd_ctl_snap.c — pvnode-rbd's snapshot operations: snap-create, snap-remove,
+ * snap-list, children, trash-remove, and what snapshots and clones share: opening an
+ * image by id (a volume deleted with snapshots sits in the RBD trash, where it has no
+ * name), an ioctx for another pool, the depth of a clone chain, and purging the trashed
+ * images nothing needs any more.
  *
- * Clones are format 2 (rbd_clone3 with RBD_IMAGE_OPTION_CLONE_FORMAT 2): no protect
- * step, and removing a snapshot that still has clones moves it to librbd's snapshot
- * trash, where it stays until its last clone is flattened or removed; the clones stay
- * readable. Create operations are idempotent (an existing snapshot or clone of that
- * name is success with "created":false).
+ * A pvnode snapshot of an RBD volume is a native snapshot of its image (rbd_snap_create2:
+ * metadata only, milliseconds). Clones are format 2 (rbd_ctl_clone.c), so removing a
+ * snapshot that still has clones moves it to librbd's snapshot trash namespace; the
+ * clones stay readable and librbd drops the trashed snapshot when its last clone is
+ * flattened or removed. A volume deleted while it has snapshots is moved to the RBD trash
+ * (rbd_ctl_image.c, remove with "trash"); the snapshot removal that leaves it with no
+ * snapshot at all removes it from the trash, and so does the removal or flatten of the
+ * last clone that still reads through it (pvr_purge_trashed): nothing is left behind.
+ * Create and remove are idempotent ("created" / "removed" false for a repeat).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,34 +24,233 @@
 
 #define SNAPS_MAX 512
 #define CHILDREN_MAX 256
+#define CHAIN_MAX 64         /* a longer parent chain is a loop or corruption */
 
-static int op_snap_create(struct pvr_req *q, struct pv_err *err)
+int pvr_req_ioctx(struct pvr_req *q, const char *prefix, rados_ioctx_t *io, bool *own, struct pv_err *err)
 {
-	char snap[PVR_NAME_MAX + 1];
-	rbd_image_t img;
-	int r = pvr_req_name(q, "snap", true, snap, sizeof(snap), err);
-	if (r < 0 || (r = pvr_req_open(q, false, &img, err)) < 0)
+	char field[32], pool[PVR_NAME_MAX + 1], ns[PVR_NAME_MAX + 1];
+	int r;
+	snprintf(field, sizeof(field), "%sPool", prefix);
+	if ((r = pvr_req_name(q, field, false, pool, sizeof(pool), err)) < 0)
 		return r;
-	r = rbd_snap_create2(img, snap, RBD_SNAP_CREATE_SKIP_QUIESCE, NULL, NULL);
-	rbd_close(img);
-	if (r < 0 && r != -EEXIST)
-		return pvr_fail(&q->conn, r, "cannot snapshot", err);
-	json_object_set_new(q->reply, "created", json_boolean(r == 0));
+	snprintf(field, sizeof(field), "%sNamespace", prefix);
+	json_t *v = json_object_get(q->json, field);
+	ns[0] = '\0';
+	if (json_is_string(v) && json_string_length(v) > 0 &&
+	    (r = pvr_req_name(q, field, true, ns, sizeof(ns), err)) < 0)
+		return r;
+	*own = false;
+	*io = q->conn.io;
+	if (!pool[0] || (strcmp(pool, q->t.pool) == 0 && strcmp(ns, q->t.rados_namespace) == 0))
+		return 0;
+	r = rados_ioctx_create(q->conn.cluster, pool, io);
+	if (r == -ENOENT)
+		return pv_err_set(err, r, PV_E_NOT_FOUND, "the Ceph cluster at %s has no pool \"%s\"",
+				  q->t.monitors, pool);
+	if (r < 0)
+		return pv_err_set(err, r, PV_E_UNAVAILABLE, "cannot open pool %s: %s", pool, strerror(-r));
+	rados_ioctx_set_namespace(*io, ns[0] ? ns : NULL);
+	*own = true;
 	return 0;
 }
 
-static int op_snap_remove(struct pvr_req *q, struct pv_err *err)
+int pvr_req_open_any(struct pvr_req *q, bool readonly, rbd_image_t *img, struct pv_err *err)
 {
-	char snap[PVR_NAME_MAX + 1];
+	char id[64];
+	int r = pvr_req_name(q, "imageId", false, id, sizeof(id), err);
+	if (r < 0 || !id[0])
+		return r < 0 ? r : pvr_req_open(q, readonly, img, err);
+	r = readonly ? rbd_open_by_id_read_only(q->conn.io, id, img, NULL) : rbd_open_by_id(q->conn.io, id, img, NULL);
+	if (r < 0) {
+		*img = NULL;
+		if (r == -ENOENT)
+			return pv_err_set(err, r, PV_E_NOT_FOUND, "pool %s has no image with id %s (it was removed)",
+					  q->t.pool, id);
+		return pvr_fail(&q->conn, r, "cannot open by id", err);
+	}
+	return 0;
+}
+
+bool pvr_parent_of(rbd_image_t img, struct pvr_parent *p)
+{
+	rbd_linked_image_spec_t pi;
+	rbd_snap_spec_t ps;
+	memset(p, 0, sizeof(*p));
+	if (rbd_get_parent(img, &pi, &ps) < 0)
+		return false;
+	snprintf(p->pool, sizeof(p->pool), "%s", pi.pool_name);
+	snprintf(p->ns, sizeof(p->ns), "%s", pi.pool_namespace);
+	snprintf(p->id, sizeof(p->id), "%s", pi.image_id);
+	rbd_linked_image_spec_cleanup(&pi);
+	rbd_snap_spec_cleanup(&ps);
+	return true;
+}
+
+/* An ioctx for a parent's pool and namespace (librados hands out any pool of the
+ * cluster; the caller destroys it). */
+static int parent_ioctx(struct pvr_req *q, const char *pool, const char *ns, rados_ioctx_t *io)
+{
+	rados_ioctx_t made = NULL;
+	int r = rados_ioctx_create(q->conn.cluster, pool, &made);
+	*io = r == 0 ? made : NULL;
+	if (r == 0)
+		rados_ioctx_set_namespace(made, ns[0] ? ns : NULL);
+	return r;
+}
+
+int pvr_chain_depth(struct pvr_req *q, rbd_image_t img, int *depth, struct pv_err *err)
+{
+	rbd_image_t cur = img;
+	rados_ioctx_t io = NULL;
+	int r = 0;
+	*depth = 0;
+	while (*depth < CHAIN_MAX) {
+		rbd_linked_image_spec_t pi;
+		rbd_snap_spec_t ps;
+		rbd_image_t next = NULL;
+		rados_ioctx_t nio = NULL;
+		r = rbd_get_parent(cur, &pi, &ps);
+		if (r == -ENOENT) {
+			r = 0;
+			break;
+		}
+		if (r < 0)
+			break;
+		++*depth;
+		r = parent_ioctx(q, pi.pool_name, pi.pool_namespace, &nio);
+		if (r == 0 && (r = rbd_open_by_id_read_only(nio, pi.image_id, &next, NULL)) == 0 &&
+		    (r = rbd_snap_set_by_id(next, ps.id)) < 0)
+			rbd_close(next);
+		if (r < 0 && nio)
+			rados_ioctx_destroy(nio);
+		rbd_linked_image_spec_cleanup(&pi);
+		rbd_snap_spec_cleanup(&ps);
+		if (cur != img) {
+			rbd_close(cur);
+			rados_ioctx_destroy(io);
+		}
+		cur = img;
+		if (r < 0)
+			break;
+		cur = next;
+		io = nio;
+	}
+	if (cur != img) {
+		rbd_close(cur);
+		rados_ioctx_destroy(io);
+	}
+	if (r < 0)
+		return pvr_fail(&q->conn, r, "cannot follow the parent chain of", err);
+	return 0;
+}
+
+/* Snapshots of any namespace (user, and trashed ones kept for clones); -1 on error. */
+static int count_snaps(rbd_image_t img)
+{
+	static rbd_snap_info_t snaps[SNAPS_MAX];
+	int max = SNAPS_MAX, n = rbd_snap_list(img, snaps, &max);
+	if (n == -ERANGE)
+		return max;
+	if (n >= 0)
+		rbd_snap_list_end(snaps);
+	return n < 0 ? -1 : n;
+}
+
+int pvr_purge_trashed(struct pvr_req *q, const struct pvr_parent *start)
+{
+	struct pvr_parent p = *start;
+	int gone = 0;
+	for (int level = 0; level < CHAIN_MAX && p.id[0]; level++) {
+		rados_ioctx_t io;
+		rbd_trash_image_info_t info;
+		rbd_image_t img;
+		struct pvr_parent up;
+		if (parent_ioctx(q, p.pool, p.ns, &io) < 0)
+			break;
+		bool trashed = rbd_trash_get(io, p.id, &info) == 0, go = false, has_up = false;
+		if (trashed)
+			rbd_trash_get_cleanup(&info);
+		if (trashed && rbd_open_by_id_read_only(io, p.id, &img, NULL) == 0) {
+			go = pvr_made_by_pvnode(img) && count_snaps(img) == 0;
+			has_up = pvr_parent_of(img, &up);
+			rbd_close(img);
+		}
+		if (go && rbd_trash_remove(io, p.id, false) == 0)
+			gone++;
+		else
+			go = false;
+		rados_ioctx_destroy(io);
+		if (!go || !has_up)
+			break;
+		p = up;
+	}
+	return gone;
+}
+
+/* request: image + snap → imageId, snapId, size (the image's at the snapshot). */
+static int op_snap_create(struct pvr_req *q, struct pv_err *err)
+{
+	char snap[PVR_NAME_MAX + 1], id[64];
+	uint64_t snap_id = 0, size = 0;
 	rbd_image_t img;
 	int r = pvr_req_name(q, "snap", true, snap, sizeof(snap), err);
 	if (r < 0 || (r = pvr_req_open(q, false, &img, err)) < 0)
 		return r;
+	/* the controller froze a staged filesystem; librbd's own quiesce hooks need a
+	 * kernel client (krbd) and would only add a round trip */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = rbd_snap_create2(img, snap, RBD_SNAP_CREATE_SKIP_QUIESCE, NULL, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	bool created = r == 0;
+	if (r == -EEXIST)
+		r = 0;
+	if (r == 0 && (r = rbd_get_id(img, id, sizeof(id))) == 0 && (r = rbd_snap_get_id(img, snap, &snap_id)) == 0 &&
+	    (r = rbd_snap_set(img, snap)) == 0)
+		r = rbd_get_size(img, &size);
+	rbd_close(img);
+	if (r < 0)
+		return pvr_fail(&q->conn, r, "cannot snapshot", err);
+	json_object_set_new(q->reply, "created", json_boolean(created));
+	json_object_set_new(q->reply, "imageId", json_string(id));
+	json_object_set_new(q->reply, "snapId", json_integer((json_int_t)snap_id));
+	json_object_set_new(q->reply, "size", json_integer((json_int_t)size));
+	/* what the snapshot itself took (the figure: no data is copied) */
+	json_int_t took_us = (json_int_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	json_object_set_new(q->reply, "tookUs", json_integer(took_us));
+	return 0;
+}
+
+/* request: imageId (or image) + snap. Gone already is success ("removed":false); the
+ * image, if pvnode moved it to the trash and this was its last snapshot, goes too
+ * ("purged"). */
+static int op_snap_remove(struct pvr_req *q, struct pv_err *err)
+{
+	char snap[PVR_NAME_MAX + 1], id[64] = "";
+	rbd_image_t img;
+	int r = pvr_req_name(q, "snap", true, snap, sizeof(snap), err);
+	if (r < 0)
+		return r;
+	r = pvr_req_open_any(q, false, &img, err);
+	if (r == -ENOENT) {
+		pv_err_clear(err);
+		json_object_set_new(q->reply, "removed", json_false());
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (rbd_get_id(img, id, sizeof(id)) < 0)
+		id[0] = '\0';
 	r = rbd_snap_remove2(img, snap, 0, NULL, NULL);   /* with clones: to the snapshot trash */
 	rbd_close(img);
 	if (r < 0 && r != -ENOENT)
 		return pvr_fail(&q->conn, r, "cannot remove a snapshot of", err);
 	json_object_set_new(q->reply, "removed", json_boolean(r == 0));
+	struct pvr_parent self = { .id = "" };
+	snprintf(self.pool, sizeof(self.pool), "%s", q->t.pool);
+	snprintf(self.ns, sizeof(self.ns), "%s", q->t.rados_namespace);
+	snprintf(self.id, sizeof(self.id), "%s", id);
+	json_object_set_new(q->reply, "purged", json_integer(id[0] ? pvr_purge_trashed(q, &self) : 0));
 	return 0;
 }
 
@@ -53,7 +259,7 @@ static int op_snap_list(struct pvr_req *q, struct pv_err *err)
 	static rbd_snap_info_t snaps[SNAPS_MAX];
 	int max = SNAPS_MAX;
 	rbd_image_t img;
-	int r = pvr_req_open(q, true, &img, err);
+	int r = pvr_req_open_any(q, true, &img, err);
 	if (r < 0)
 		return r;
 	int n = rbd_snap_list(img, snaps, &max);
@@ -79,56 +285,6 @@ static int op_snap_list(struct pvr_req *q, struct pv_err *err)
 	return 0;
 }
 
-/* request: image + snap (the parent), dest (the clone, same pool and namespace). */
-static int op_clone(struct pvr_req *q, struct pv_err *err)
-{
-	char snap[PVR_NAME_MAX + 1], dest[PVR_NAME_MAX + 1], spec[400];
-	rbd_image_options_t o;
-	int r = pvr_req_name(q, "snap", true, snap, sizeof(snap), err);
-	if (r == 0)
-		r = pvr_req_name(q, "dest", true, dest, sizeof(dest), err);
-	if (r < 0)
-		return r;
-	rbd_image_options_create(&o);
-	r = rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_CLONE_FORMAT, 2);
-	if (r == 0)
-		r = rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_FEATURES, q->t.features);
-	if (r == 0 && q->t.data_pool[0])
-		r = rbd_image_options_set_string(o, RBD_IMAGE_OPTION_DATA_POOL, q->t.data_pool);
-	if (r == 0)
-		r = rbd_clone3(q->conn.io, q->t.image, snap, q->conn.io, dest, o);
-	rbd_image_options_destroy(o);
-	if (r == -EEXIST) {
-		json_object_set_new(q->reply, "created", json_false());
-		return 0;
-	}
-	if (r == -ENOENT)
-		return pv_err_set(err, r, PV_E_NOT_FOUND, "cannot clone %s@%s: no such image or snapshot",
-				  pvr_spec(&q->t, NULL, spec, sizeof(spec)), snap);
-	if (r == -EOPNOTSUPP || r == -EINVAL)
-		return pv_err_set(err, r, PV_E_UNSUPPORTED,
-				  "cannot clone %s@%s: format-2 clones need layering and a cluster with "
-				  "`ceph osd set-require-min-compat-client mimic`",
-				  pvr_spec(&q->t, NULL, spec, sizeof(spec)), snap);
-	if (r < 0)
-		return pvr_fail(&q->conn, r, "cannot clone", err);
-	json_object_set_new(q->reply, "created", json_true());
-	return 0;
-}
-
-static int op_flatten(struct pvr_req *q, struct pv_err *err)
-{
-	rbd_image_t img;
-	int r = pvr_req_open(q, false, &img, err);
-	if (r < 0)
-		return r;
-	r = rbd_flatten(img);
-	rbd_close(img);
-	if (r == -EINVAL)
-		r = 0;            /* no parent: already flat */
-	return r < 0 ? pvr_fail(&q->conn, r, "cannot flatten", err) : 0;
-}
-
 static int op_children(struct pvr_req *q, struct pv_err *err)
 {
 	static rbd_linked_image_spec_t kids[CHILDREN_MAX];
@@ -136,7 +292,7 @@ static int op_children(struct pvr_req *q, struct pv_err *err)
 	char snap[PVR_NAME_MAX + 1];
 	rbd_image_t img;
 	int r = pvr_req_name(q, "snap", false, snap, sizeof(snap), err);
-	if (r < 0 || (r = pvr_req_open(q, true, &img, err)) < 0)
+	if (r < 0 || (r = pvr_req_open_any(q, true, &img, err)) < 0)
 		return r;
 	if (snap[0] && (r = rbd_snap_set(img, snap)) < 0) {
 		rbd_close(img);
@@ -174,12 +330,10 @@ static int op_trash_remove(struct pvr_req *q, struct pv_err *err)
 }
 
 const struct pvr_op pvr_snap_ops[] = {
-	{ "snap-create", true, op_snap_create },
-	{ "snap-remove", true, op_snap_remove },
-	{ "snap-list", true, op_snap_list },
-	{ "clone", true, op_clone },
-	{ "flatten", true, op_flatten },
-	{ "children", true, op_children },
-	{ "trash-remove", false, op_trash_remove },
-	{ NULL, false, NULL },
+	{ "snap-create", true, op_snap_create, false },
+	{ "snap-remove", false, op_snap_remove, false },
+	{ "snap-list", false, op_snap_list, false },
+	{ "children", false, op_children, false },
+	{ "trash-remove", false, op_trash_remove, false },
+	{ NULL, false, NULL, false },
 };

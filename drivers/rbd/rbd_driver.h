@@ -2,6 +2,7 @@
  * rbd_driver.h — the RBD driver's parts inside pvctl and pvnode (no librbd here):
  *   rbd.c         the driver table: validate, provision, remove, expand, health,
  *                 refresh, fence release;
+ *   rbd_snap.c    snapshots, restores and clones;
  *   rbd_attach.c  attach / detach / reattach through the helper pvnode-rbd-fuse;
  *   rbd_kernel.c  attach / detach through the kernel client (krbd);
  *   rbd_run.c     running the control program pvnode-rbd (one JSON request on stdin,
@@ -30,6 +31,10 @@ int pvr_prepare(const struct pv *pv, const struct pv_secrets *s, struct pvr_targ
  * key travels on the program's stdin only; every buffer that held it is wiped. */
 int pvr_run(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
 	    json_t **reply, struct pv_err *err);
+/* The same, with pvnode-rbd's stderr on ours when `progress` (a terminal is attached):
+ * a long copy reports how far it is there. */
+int pvr_run_progress(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
+		     bool progress, json_t **reply, struct pv_err *err);
 
 /* The secrets a node-side operation without a request (detach) can use: the PV's
  * secretRef from the store, else those its stage was given (CSI). Free with
@@ -52,6 +57,21 @@ int pvr_reattach(const struct pv_attach_req *req, struct pv_attachment *att, str
 bool pvr_attached_by_kernel(const struct pv_attachment *att);
 /* <run_dir>/fuse and <run_dir>/helper.status */
 void pvr_run_paths(const char *run_dir, char *mnt, size_t mlen, char *status, size_t slen);
+
+/* rbd_snap.c: the driver's snapshot_create, snapshot_delete, restore and clone */
+int pvr_snapshot_create(const struct pv *pv, struct pv_snapshot *snap, const struct pv_secrets *s,
+			const struct pv_node_ctx *n, struct pv_err *err);
+int pvr_snapshot_delete(const struct pv_snapshot *snap, const struct pv_secrets *s, const struct pv_node_ctx *n,
+			struct pv_err *err);
+int pvr_restore(struct pv *pv, const struct pv_snapshot *snap, const struct pv_secrets *s,
+		const struct pv_node_ctx *n, struct pv_err *err);
+int pvr_clone(struct pv *pv, const struct pv *src, const struct pv_secrets *s, const struct pv_node_ctx *n,
+	      struct pv_err *err);
+
+/* Start flattening an image (by id when given) in a detached pvnode-rbd; a failure to
+ * start is logged (`why` says what for), not returned. */
+void pvr_flatten_background(const struct pvr_target *where, const struct pvr_cred *c, const char *image,
+			    const char *id, const char *why);
 
 /* rbd_kernel.c */
 bool pvr_kernel_available(void);

@@ -166,11 +166,45 @@ static int refuse_locked(struct pvr_conn *conn, rbd_image_t img, const char *nod
 			  pvr_spec(conn->t, NULL, spec, sizeof(spec)), holder, node, holder);
 }
 
-/* The exclusive lock before anything is served; a refusal names the holder's node. */
+/* Is `owner` pvnode's background flatten of this image (rbd_ctl_clone.c)? It says so in
+ * the image metadata. */
+static bool owner_is_flattener(rbd_image_t img, const char *owner)
+{
+	char who[128];
+	size_t n = sizeof(who);
+	return rbd_metadata_get(img, PVR_FLATTENER_KEY, who, &n) == 0 && strcmp(who, bare_addr(owner)) == 0;
+}
+
+/* Ask the lock's owner for it the cooperative way: before rbd_lock_acquire librbd's
+ * default policy is in force, under which a write requests the lock from its owner.
+ * The write is a compare-and-write of the first sector with what it holds (atomic on the
+ * OSD: it changes nothing, also if someone wrote meanwhile). True when we own it then. */
+static bool request_lock(rbd_image_t img)
+{
+	char sector[512];
+	uint64_t mismatch = 0;
+	int own = 0;
+	if (rbd_read(img, 0, sizeof(sector), sector) != (ssize_t)sizeof(sector))
+		return false;
+	rbd_compare_and_write(img, 0, sizeof(sector), sector, sector, &mismatch, 0);
+	return rbd_is_exclusive_lock_owner(img, &own) == 0 && own;
+}
+
+/* The exclusive lock before anything is served; a refusal names the holder's node. A
+ * background flatten holding it is asked for it (request_lock): the flatten's librbd lets
+ * its in-flight copyups finish, hands the lock over and sends the rest of the flatten
+ * here, to the owner, so a restored volume can be staged at once. (Breaking its lock
+ * instead loses data: its object map already says "exists" for copyups that never
+ * landed, and the resumed flatten skips them.) */
 static int take_lock(struct pvr_conn *conn, rbd_image_t img, const char *node, struct pv_err *err)
 {
 	char owner[128] = "";
-	if (live_owner(img, owner, sizeof(owner)))
+	bool live = live_owner(img, owner, sizeof(owner));
+	if (live && owner_is_flattener(img, owner) && request_lock(img)) {
+		pv_info("took the exclusive lock over from the background flatten (client %s)", owner);
+		live = false;
+	}
+	if (live)
 		return refuse_locked(conn, img, node, owner, err);
 	int r = rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE);
 	if (r == -EROFS || r == -EBUSY || r == -EAGAIN || r == -ETIMEDOUT)

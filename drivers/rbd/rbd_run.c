@@ -61,7 +61,7 @@ static char *request_text(const struct pvr_target *t, const struct pvr_cred *c, 
 }
 
 /* Spawn pvnode-rbd with `text` on its stdin; *out gets everything it printed. */
-static int spawn_ctl(const struct pvr_target *t, const char *op, const char *text, char **out,
+static int spawn_ctl(const struct pvr_target *t, const char *op, const char *text, bool progress, char **out,
 		     struct pv_err *err)
 {
 	char path[PATH_MAX];
@@ -82,7 +82,7 @@ static int spawn_ctl(const struct pvr_target *t, const char *op, const char *tex
 		return pv_err_set(err, -EIO, PV_E_INTERNAL, "cannot pass the request to pvnode-rbd");
 	const char *argv[] = { path, NULL };
 	/* every librados call is bounded by the timeouts; an operation makes a few */
-	struct pv_spawn_opts o = { .stdin_fd = rd, .stdout_fd = -2, .stderr_fd = -2,
+	struct pv_spawn_opts o = { .stdin_fd = rd, .stdout_fd = -2, .stderr_fd = progress ? 2 : -2,
 				   .timeout_ms = (2 * (t->mon_timeout_s + t->osd_timeout_s) + 15) * 1000 };
 	r = pv_spawn_run(argv, &o, out, err);
 	return r < 0 ? r : 0;
@@ -129,13 +129,19 @@ static int parse_reply(const char *op, char *out, json_t **reply, struct pv_err 
 int pvr_run(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
 	    json_t **reply, struct pv_err *err)
 {
+	return pvr_run_progress(t, c, op, members, false, reply, err);
+}
+
+int pvr_run_progress(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
+		     bool progress, json_t **reply, struct pv_err *err)
+{
 	json_t *req = members ? members : json_object();
 	_cleanup_(pv_freep) char *out = NULL;
 	char *text = request_text(t, c, op, req);
 	json_decref(req);
 	if (!text)
 		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
-	int r = spawn_ctl(t, op, text, &out, err);
+	int r = spawn_ctl(t, op, text, progress, &out, err);
 	pv_secret_text_free(text);
 	if (r < 0)
 		return r;

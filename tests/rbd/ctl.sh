@@ -4,7 +4,7 @@
 # in-use, out-of-range, unavailable), credentials and an unreachable cluster failing clearly and in
 # bounded time, remove refused while a live helper watches the image but not blocked by
 # a dead one, break-lock fencing a stopped holder (its late writes fail), snapshots and
-# format-2 clones with the snapshot trash.
+# format-2 clones with the snapshot trash (a flatten purges the trashed parent).
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/ceph.sh"
 . "$(dirname "$0")/../lib/rbd.sh"
@@ -132,11 +132,13 @@ helper_stop "$A" || true
 step "snapshots and format-2 clones"
 ctl_ok '"op":"snap-create","image":"f","snap":"s1"'
 assert_contains "$LAST_OUT" '"created":true'
+f_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["imageId"])' <<<"$LAST_OUT")
 ctl_ok '"op":"snap-create","image":"f","snap":"s1"'
 assert_contains "$LAST_OUT" '"created":false'
 ctl_ok '"op":"snap-list","image":"f"'
 assert_contains "$LAST_OUT" '"name":"s1"'
-ctl_ok '"op":"clone","image":"f","snap":"s1","dest":"f-clone"'
+ctl_ok "\"op\":\"restore\",\"image\":\"f-clone\",\"srcImageId\":\"$f_id\",\"snap\":\"s1\",\"size\":67108864"
+assert_contains "$LAST_OUT" '"depth":1'
 ctl_ok '"op":"children","image":"f","snap":"s1"'
 assert_contains "$LAST_OUT" '"image":"f-clone"'
 ctl_fails refused '"op":"remove","image":"f"'
@@ -151,6 +153,7 @@ rbd_cli create --size 4 "$CEPH_POOL/other" && rbd_cli trash mv "$CEPH_POOL/other
 rbd_cli export --no-progress "$CEPH_POOL/f-clone" "$TESTDIR/clone.img" >/dev/null 2>&1 || fail "the clone is unreadable"
 cmp -n 4096 "$TESTDIR/clone.img" /dev/zero || fail "the clone lost its parent's data"
 ctl_ok '"op":"flatten","image":"f-clone"'
+assert_contains "$LAST_OUT" '"purged":1'     # the trashed parent nothing needs any more
 ctl_ok "\"op\":\"trash-remove\",\"id\":\"$trash_id\""
 assert_eq "$(rbd_cli trash ls "$CEPH_POOL" | grep -c " f$" || true)" 0 "f in the trash after trash-remove"
 assert_eq "$(rbd_cli trash ls "$CEPH_POOL" | grep -c " other$" || true)" 1 "someone else's trashed image kept"
