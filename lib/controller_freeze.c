@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -29,7 +30,7 @@
 
 /* The guard, in the forked child: only async-signal-safe calls (the parent may have
  * threads). It outlives a killed parent and then thaws. */
-static void __attribute__((noreturn)) freeze_guard(int fd, int pipe_r)
+static void __attribute__((noreturn)) freeze_guard(int fd, int pipe_r, const char *marker)
 {
 	char c = 0;
 	ssize_t n;
@@ -38,8 +39,10 @@ static void __attribute__((noreturn)) freeze_guard(int fd, int pipe_r)
 	 * not take the guard with it */
 	while ((n = read(pipe_r, &c, 1)) < 0 && errno == EINTR)
 		;
-	if (n != 1 || c != 'T')
-		ioctl(fd, FITHAW, 0);
+	if (n != 1 || c != 'T') {
+		if (ioctl(fd, FITHAW, 0) == 0 || errno == EINVAL)
+			unlink(marker);
+	}
 	_exit(0);
 }
 
@@ -50,6 +53,8 @@ void ctl_freeze_end(struct ctl_freeze *f)
 
 	if (!thawed)
 		pv_warn("cannot thaw %s: %s (its guard process tries again)", f->where, strerror(errno));
+	else if (f->fd >= 0)
+		unlink(f->marker);
 	if (f->guard_w >= 0) {
 		/* 'T': not frozen by us (any more); without it the guard thaws */
 		if (thawed && write(f->guard_w, "T", 1) < 0)
@@ -135,6 +140,7 @@ int ctl_freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze 
 	if (fd < 0)
 		return fd;
 	snprintf(f->where, sizeof(f->where), "%s", j.staging_path);
+	pv_engine_frozen_marker(e, volume, f->marker, sizeof(f->marker));
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		r = -errno;
 		close(fd);
@@ -153,7 +159,7 @@ int ctl_freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze 
 	f->guard = fork();
 	if (f->guard == 0) {
 		close(p[1]);
-		freeze_guard(fd, p[0]);
+		freeze_guard(fd, p[0], f->marker);
 	}
 	pthread_sigmask(SIG_SETMASK, &was, NULL);
 	close(p[0]);
@@ -166,8 +172,19 @@ int ctl_freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze 
 				  strerror(-r));
 	}
 	f->guard_w = p[1];
+	/* the marker before the freeze: a freeze whose guard was killed too is found by it */
+	int m = open(f->marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (m < 0) {
+		r = -errno;
+		close(fd);
+		ctl_freeze_end(f);
+		return pv_err_set(err, r, PV_E_INTERNAL, "volume %s: cannot write %s: %s", volume, f->marker,
+				  strerror(-r));
+	}
+	close(m);
 	if (ioctl(fd, FIFREEZE, 0) < 0) {
 		r = -errno;
+		unlink(f->marker);
 		close(fd);
 		ctl_freeze_end(f); /* not frozen: the guard goes without thawing (someone else's freeze) */
 		return pv_err_set(err, r, r == -EBUSY ? PV_E_BUSY : PV_E_INTERNAL,
@@ -177,5 +194,12 @@ int ctl_freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze 
 	f->fd = fd;
 	pv_info("volume %s: froze its filesystem at %s for the copy", volume, j.staging_path);
 	pv_fault_point("snapshot-frozen");
+#ifdef PV_FAULT_INJECTION
+	if (getenv("PVNODE_FAULT") && strcmp(getenv("PVNODE_FAULT"), "snapshot-frozen-unguarded") == 0) {
+		kill(f->guard, SIGKILL);   /* the whole group killed at once: nobody thaws */
+		waitpid(f->guard, NULL, 0);
+		raise(SIGKILL);
+	}
+#endif
 	return 0;
 }

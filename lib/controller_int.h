@@ -36,6 +36,7 @@ struct ctl_freeze {
 	int guard_w;   /* the guard's pipe */
 	pid_t guard;
 	char where[PATH_MAX];
+	char marker[PATH_MAX]; /* pv_engine_frozen_marker: there while it may be frozen */
 };
 #define CTL_FREEZE_INIT { .fd = -1, .guard_w = -1 }
 int ctl_freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze *f, struct pv_err *err);

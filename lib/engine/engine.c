@@ -4,6 +4,9 @@
  * query of a volume's state on this node that front ends show (describe, get, CSI).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,6 +107,44 @@ void pv_engine_volctx(const struct pv_engine *e, const char *volume, struct pv_v
 	vc->n.node_id = e->cfg.node_id;
 	vc->n.run_dir = vc->run_dir;
 	vc->n.progress = e->cfg.progress;
+}
+
+void pv_engine_frozen_marker(const struct pv_engine *e, const char *volume, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/run/%s/frozen", e->cfg.state_dir, volume);
+}
+
+int pv_engine_thaw_leftover(struct pv_engine *e, const struct pv_journal *j, char *said, size_t len)
+{
+	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
+	_cleanup_(pv_closep) int path_fd = -1, fd = -1;
+	char marker[PATH_MAX], proc[64];
+	struct pv_err err = { 0 };
+
+	said[0] = '\0';
+	pv_engine_frozen_marker(e, j->volume, marker, sizeof(marker));
+	if (access(marker, F_OK) < 0)
+		return 0;
+	if (j->phase == PV_PHASE_STAGED && !j->block &&
+	    pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) == PV_MOUNT_OURS) {
+		if (pv_engine_resolve(e, j->staging_path, false, &sp, &err) < 0 ||
+		    (path_fd = pv_safe_open(&sp, PV_SAFE_DIR, false, &err)) < 0) {
+			snprintf(said, len, "its filesystem may be left frozen by a killed snapshot and cannot be "
+				 "opened to thaw it: %s", err.msg);
+			return -EIO;
+		}
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
+		if ((fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+		    (ioctl(fd, FITHAW, 0) < 0 && errno != EINVAL)) {
+			snprintf(said, len, "its filesystem may be left frozen by a killed snapshot and cannot be "
+				 "thawed: %s (fsfreeze -u %s)", strerror(errno), j->staging_path);
+			return -EIO;
+		}
+	}
+	unlink(marker);
+	snprintf(said, len, "a snapshot killed with its thaw guard left its filesystem at %s frozen: thawed",
+		 j->staging_path);
+	return 1;
 }
 
 int pv_engine_lock(struct pv_engine *e, const char *volume, struct pv_err *err)

@@ -83,6 +83,15 @@ int pv_engine_teardown_locked(struct pv_engine *e, const char *volume, struct pv
 int pv_engine_expand_locked(struct pv_engine *e, const char *volume, const char *path, uint64_t *bytes,
 			    struct pv_err *err);
 
+/* <state>/run/<volume>/frozen: made before a snapshot freezes the volume's filesystem and
+ * removed once it is thawed, so a freeze whose process and thaw guard were both killed
+ * (SIGKILL to the whole group, a cgroup kill) is found and thawed by reconcile. */
+void pv_engine_frozen_marker(const struct pv_engine *e, const char *volume, char *buf, size_t len);
+/* The volume's lock held and the marker there: thaw the staging filesystem (FITHAW; one
+ * not frozen is fine) and remove the marker. 1 when it thawed, 0 nothing to do, < 0 when
+ * it cannot (`said` says why). */
+int pv_engine_thaw_leftover(struct pv_engine *e, const struct pv_journal *j, char *said, size_t len);
+
 /* Crash testing (meson -Dfault_injection=true only): PVNODE_FAULT=<point> kills the
  * process at that point, exactly as a SIGKILL from outside would. */
 #ifdef PV_FAULT_INJECTION

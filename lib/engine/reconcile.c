@@ -58,6 +58,10 @@ static bool looks_consistent(struct rec_ctx *c, const struct pv_journal *j)
 		return false;
 	if (j->att.helper.pid && !pv_helper_alive(&j->att.helper))
 		return false;
+	char marker[PATH_MAX];
+	pv_engine_frozen_marker(c->e, j->volume, marker, sizeof(marker));
+	if (access(marker, F_OK) == 0)   /* a snapshot's freeze that may be left over */
+		return false;
 	if (!j->block && !mounted(c, j, j->staging_path, false, NULL))
 		return false;
 	for (size_t i = 0; i < j->n_publishes; i++) {
@@ -220,6 +224,12 @@ static int reconcile_one(const char *volume, void *ud)
 	if (j.phase != PV_PHASE_STAGED)
 		return 0;
 	char said[PATH_MAX + 200];
+	int thawed = pv_engine_thaw_leftover(c->e, &j, said, sizeof(said));
+	if (thawed != 0) {
+		if (thawed < 0)
+			c->problems++;
+		say(c, true, "volume %s: %s", volume, said);
+	}
 	int settled = pv_engine_settle_publishes(c->e, &j, said, sizeof(said));
 	if (settled > 0)
 		pv_engine_count(c->e, interrupted_undone);

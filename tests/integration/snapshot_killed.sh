@@ -52,6 +52,18 @@ assert_eq "$(ls "$S/snapshots" 2>/dev/null)" "" "files in the snapshot directory
 for _ in $(seq 50); do pgrep -f "snapshot create kv k1" >/dev/null || break; sleep 0.1; done
 pgrep -f "snapshot create kv k1" >/dev/null && fail "a guard process outlived the thaw"
 
+step "killed with its guard while frozen (SIGKILL to the whole group): reconcile thaws"
+rc=0; PVNODE_FAULT=snapshot-frozen-unguarded "$PVCTL" snapshot create kv k2 2>/dev/null || rc=$?
+assert_eq "$rc" 137 "exit status of the killed pvctl"
+[ -e "$S/run/kv/frozen" ] || fail "no frozen marker left by the killed snapshot"
+expect_rc 0 pvctl reconcile
+assert_contains "$LAST_OUT" "frozen: thawed"
+not_frozen "$src"
+[ -e "$S/run/kv/frozen" ] && fail "reconcile left the frozen marker"
+no_snapshot k2
+expect_rc 0 pvctl reconcile
+assert_contains "$LAST_OUT" "consistent"
+
 step "kill -9 from outside in the middle of the copy"
 "$PVCTL" snapshot create kv k3 >/dev/null 2>&1 &
 pid=$!
