@@ -1,6 +1,7 @@
 /*
  * controller.c — the controller's use cases for both front ends (include/pvnode/
  * controller.h): create, delete, expand, publish to a node and release it, find.
+ * Snapshots, restores and clones are in controller_snap.c.
  *
  * Every function holds the volume lock for its whole run (so a check and the change it
  * guards cannot be separated by another process), and reaches the driver only here.
@@ -13,25 +14,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/engine_int.h"
+#include "controller_int.h"
 #include "pvnode/catalog.h"
-#include "pvnode/controller.h"
 #include "store/attachments.h"
 #include "store/journal.h"
 
-/* The secrets a call uses: the caller's, else the PV's secretRef from the store. */
-struct ctl_secrets {
-	struct pv_secrets loaded;
-	const struct pv_secrets *use;
-};
-
-static void ctl_secrets_free(struct ctl_secrets *c)
+void ctl_secrets_free(struct ctl_secrets *c)
 {
 	pv_secrets_free(&c->loaded);
 }
 
-static int ctl_secrets(struct pv_engine *e, const struct pv *pv, const struct pv_secrets *given,
-		       struct ctl_secrets *out, struct pv_err *err)
+int ctl_secrets(struct pv_engine *e, const struct pv *pv, const struct pv_secrets *given, struct ctl_secrets *out,
+		struct pv_err *err)
 {
 	pv_secrets_init(&out->loaded);
 	out->use = given ? given : &out->loaded;
@@ -40,8 +34,7 @@ static int ctl_secrets(struct pv_engine *e, const struct pv *pv, const struct pv
 	return 0;
 }
 
-/* The driver of a PV, or PV_E_INVALID naming the ones built in. */
-static const struct pv_driver *ctl_driver(const struct pv *pv, struct pv_err *err)
+const struct pv_driver *ctl_driver(const struct pv *pv, struct pv_err *err)
 {
 	const struct pv_driver *drv = pv_driver_find(pv->driver);
 	if (!drv)
@@ -50,7 +43,7 @@ static const struct pv_driver *ctl_driver(const struct pv *pv, struct pv_err *er
 	return drv;
 }
 
-static int ctl_node(struct pv_engine *e, const char *name, struct pv_volctx *vc, struct pv_err *err)
+int ctl_node(struct pv_engine *e, const char *name, struct pv_volctx *vc, struct pv_err *err)
 {
 	pv_engine_volctx(e, name, vc);
 	return pv_mkdir_p(vc->run_dir, 0700, err);
@@ -90,7 +83,7 @@ static bool same_default(const struct pv *stored, const struct pv *wanted, void 
 }
 
 /* A capacity the backend would not store exactly: refused, naming the sizes around. */
-static int check_granularity(const struct pv *pv, const struct pv_driver *drv, uint64_t bytes, struct pv_err *err)
+int ctl_check_granularity(const struct pv *pv, const struct pv_driver *drv, uint64_t bytes, struct pv_err *err)
 {
 	uint64_t g = drv->capacity_granularity, lo = g ? bytes - bytes % g : bytes;
 	char want[32], down[32], up[32];
@@ -107,7 +100,7 @@ static int check_granularity(const struct pv *pv, const struct pv_driver *drv, u
 }
 
 /* A filesystem smaller than mkfs makes would fail at the first stage: refused now. */
-static int check_fs_minimum(const struct pv *pv, const struct pv_driver *drv, struct pv_err *err)
+int ctl_check_fs_minimum(const struct pv *pv, const struct pv_driver *drv, struct pv_err *err)
 {
 	char source[128], have[32], need[32];
 	uint64_t min;
@@ -172,6 +165,10 @@ static int ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secret
 	struct pv stored;
 	int r;
 
+	_cleanup_(pv_unlockp) int src_lock = -1;
+	const char *first = pv->name, *second = NULL;
+	bool sized = pv->capacity != 0;
+
 	if ((r = pv_validate(pv, err)) < 0)
 		return r;
 	if (!(drv = ctl_driver(pv, err)))
@@ -180,20 +177,48 @@ static int ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secret
 		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED,
 				  "volume %s: driver %s cannot register existing storage (create it without --existing)",
 				  pv->name, drv->name);
-	if ((r = check_granularity(pv, drv, pv->capacity, err)) < 0 ||
-	    (how == CTL_PROVISION && (r = check_fs_minimum(pv, drv, err)) < 0))
+	if (how != CTL_PROVISION && pv->source_kind != PV_SOURCE_NONE)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "volume %s: source: storage that exists already has its data (leave out --existing to "
+				  "restore or clone)", pv->name);
+	/* from a source: checked once its size is known (ctl_make_from_source) */
+	if (pv->source_kind == PV_SOURCE_NONE &&
+	    ((r = ctl_check_granularity(pv, drv, pv->capacity, err)) < 0 ||
+	     (how == CTL_PROVISION && (r = ctl_check_fs_minimum(pv, drv, err)) < 0)))
 		return r;
-	lock = pv_engine_lock(e, pv->name, err);
+	/* a clone holds its source's lock too: both taken in name order, so two creates that
+	 * name each other cannot wait for each other */
+	if (pv->source_kind == PV_SOURCE_VOLUME) {
+		bool source_first = strcmp(pv->source, pv->name) < 0;
+		first = source_first ? pv->source : pv->name;
+		second = source_first ? pv->name : pv->source;
+	}
+	lock = pv_engine_lock(e, first, err);
 	if (lock < 0)
 		return lock;
+	if (second && (src_lock = pv_engine_lock(e, second, err)) < 0)
+		return src_lock;
 	pv_init(&stored);
 	r = pv_catalog_load(e->cfg.state_dir, pv->name, &stored, err);
 	if (r == -ENOENT) {
 		pv_err_clear(err);
+		if (pv->source_kind != PV_SOURCE_NONE)
+			return ctl_make_from_source(e, drv, pv, s, err);
 		return make_and_record(e, drv, pv, s, how, err);
 	}
 	if (r < 0)
 		return r;
+	if (!sized && pv->source_kind != PV_SOURCE_NONE)
+		pv->capacity = stored.capacity; /* left out: the size it took from its source */
+	if (!ctl_same_source(&stored, pv)) {
+		char had[160] = "no source";
+		if (stored.source_kind != PV_SOURCE_NONE)
+			snprintf(had, sizeof(had), "%s %s", pv_source_kind_name(stored.source_kind), stored.source);
+		pv_free(&stored);
+		return pv_err_set(err, -EEXIST, PV_E_EXISTS,
+				  "volume %s already exists, made from %s (see: pvctl get %s -o json)", pv->name, had,
+				  pv->name);
+	}
 	if (!(same ? same : same_default)(&stored, pv, ud)) {
 		pv_free(&stored);
 		return pv_err_set(err, -EEXIST, PV_E_EXISTS,
@@ -291,7 +316,7 @@ static int ctl_grow(struct pv_engine *e, struct pv *pv, uint64_t bytes, const st
 	if (!drv->expand)
 		return pv_err_set(err, -EOPNOTSUPP, PV_E_UNSUPPORTED, "volume %s: driver %s cannot grow volumes",
 				  pv->name, drv->name);
-	if ((r = check_granularity(pv, drv, bytes, err)) < 0)
+	if ((r = ctl_check_granularity(pv, drv, bytes, err)) < 0)
 		return r;
 	r = ctl_secrets(e, pv, s, &sec, err);
 	if (r == 0)

@@ -43,6 +43,18 @@ bool pv_driver_fences(const char *name)
 	return d && d->fence_release;
 }
 
+bool pv_driver_snapshots(const char *name)
+{
+	const struct pv_driver *d = pv_driver_find(name);
+	return d && d->snapshot_create;
+}
+
+bool pv_driver_clones(const char *name)
+{
+	const struct pv_driver *d = pv_driver_find(name);
+	return d && d->clone;
+}
+
 bool pv_driver_node_local(const char *name)
 {
 	const struct pv_driver *d = pv_driver_find(name);

@@ -46,6 +46,9 @@ enum pv_storage { PV_SHARED = 0, PV_BLOCKDEV = 1 };
  * {"volume": NAME}; CSI CreateVolume volume_content_source): a restore or a clone. */
 enum pv_source_kind { PV_SOURCE_NONE = 0, PV_SOURCE_SNAPSHOT = 1, PV_SOURCE_VOLUME = 2 };
 
+/* "snapshot", "volume" (the key of PV JSON "source"), "none". */
+const char *pv_source_kind_name(enum pv_source_kind k);
+
 struct pv_kv {
 	char *key;
 	char *value;
@@ -110,6 +113,10 @@ const char *pv_driver_names(void);
 bool pv_driver_known(const char *name);
 bool pv_driver_is_block(const char *name);
 bool pv_driver_fences(const char *name);
+/* Whether the driver can take snapshots (and restore them); whether it can clone a
+ * volume. */
+bool pv_driver_snapshots(const char *name);
+bool pv_driver_clones(const char *name);
 /* Whether the driver's storage lives on one node (only that node serves it). */
 bool pv_driver_node_local(const char *name);
 /* The CSI driver name that serves `driver` (one of PV_CSI_NAME_*), NULL when the

@@ -245,6 +245,7 @@ static void sweep_temp_files(struct rec_ctx *c)
 {
 	static const char *const dirs[] = {
 		"journal", "catalog", "secrets", "secrets/staged", "attachments", "attachments/@pv", "images",
+		"catalog/snapshots", "snapshots",
 	};
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {

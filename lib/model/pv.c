@@ -202,3 +202,8 @@ const char *pv_reclaim_name(enum pv_reclaim r)
 {
 	return r == PV_RECLAIM_RETAIN ? "Retain" : "Delete";
 }
+
+const char *pv_source_kind_name(enum pv_source_kind k)
+{
+	return k == PV_SOURCE_SNAPSHOT ? "snapshot" : k == PV_SOURCE_VOLUME ? "volume" : "none";
+}

@@ -18,9 +18,9 @@
 
 static const char *const pv_keys[] = {
 	"name", "driver", "capacity", "accessModes", "volumeMode", "fsType", "mountOptions",
-	"gid", "attributes", "secretRef", "reclaimPolicy", "createdAt", NULL,
+	"gid", "attributes", "secretRef", "reclaimPolicy", "createdAt", "source", NULL,
 };
-#define PV_KEYS_ALLOWED "name, driver, capacity, accessModes, volumeMode, fsType, mountOptions, gid, attributes, secretRef, reclaimPolicy, createdAt"
+#define PV_KEYS_ALLOWED "name, driver, capacity, accessModes, volumeMode, fsType, mountOptions, gid, attributes, secretRef, reclaimPolicy, createdAt, source"
 #define FS_ALLOWED "ext4, xfs"
 
 static bool in_list(const char *s, const char *const *list)
@@ -55,9 +55,16 @@ int pv_validate(const struct pv *pv, struct pv_err *err)
 	if (pv->access_modes == 0)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID, "accessModes: at least one access mode is needed (allowed: %s)",
 				  PV_ACCESS_ALLOWED);
-	if (drv->storage == PV_BLOCKDEV && pv->capacity == 0)
+	/* a volume from a snapshot or a volume may leave it out: it gets its source's size */
+	if (drv->storage == PV_BLOCKDEV && pv->capacity == 0 && pv->source_kind == PV_SOURCE_NONE)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "capacity: a %s volume needs a capacity (e.g. \"1Gi\")", drv->name);
+	if (pv->source_kind != PV_SOURCE_NONE && !pv_name_valid(pv->source))
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "source.%s: '%s' is not a valid name",
+				  pv_source_kind_name(pv->source_kind), pv->source);
+	if (pv->source_kind == PV_SOURCE_VOLUME && strcmp(pv->source, pv->name) == 0)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "source.volume: volume %s cannot be a copy of itself",
+				  pv->name);
 	if (drv->storage == PV_BLOCKDEV && pv->volume_mode == PV_VOLUME_FILESYSTEM &&
 	    (pv->access_modes & PV_ACCESS_BIT(PV_RWX)))
 		return pv_err_set(err, -EINVAL, PV_E_POLICY,
@@ -297,6 +304,33 @@ static int f_created(json_t *v, struct pv *pv, struct pv_err *err)
 	return 0;
 }
 
+/* "source": {"snapshot": NAME} or {"volume": NAME}, exactly one of the two. */
+static int f_source(json_t *v, struct pv *pv, struct pv_err *err)
+{
+	const char *key, *kinds = "{\"snapshot\": NAME} or {\"volume\": NAME}";
+	json_t *name;
+
+	if (!v)
+		return 0;
+	if (!json_is_object(v) || json_object_size(v) != 1)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID, "source: must be %s", kinds);
+	json_object_foreach(v, key, name) {
+		if (strcmp(key, "snapshot") == 0)
+			pv->source_kind = PV_SOURCE_SNAPSHOT;
+		else if (strcmp(key, "volume") == 0)
+			pv->source_kind = PV_SOURCE_VOLUME;
+		else
+			return pv_err_set(err, -EINVAL, PV_E_INVALID, "source.%.64s: unknown key (allowed: snapshot, volume)",
+					  key);
+		if (!json_is_string(name) || !pv_name_valid(json_string_value(name)))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "source.%s: '%.200s' is not a valid name (allowed: 1-128 of A-Z a-z 0-9 . _ : -)",
+					  key, json_is_string(name) ? json_string_value(name) : "(not a string)");
+		snprintf(pv->source, sizeof(pv->source), "%s", json_string_value(name));
+	}
+	return 0;
+}
+
 static const struct {
 	const char *key;
 	field_fn parse;
@@ -304,7 +338,7 @@ static const struct {
 	{ "name", f_name }, { "driver", f_driver }, { "capacity", f_capacity }, { "accessModes", f_modes },
 	{ "volumeMode", f_volume_mode }, { "fsType", f_fs_type }, { "mountOptions", f_mount_options },
 	{ "gid", f_gid }, { "attributes", f_attributes }, { "secretRef", f_secret_ref },
-	{ "reclaimPolicy", f_reclaim }, { "createdAt", f_created },
+	{ "reclaimPolicy", f_reclaim }, { "createdAt", f_created }, { "source", f_source },
 };
 
 static int parse_object(json_t *root, struct pv *pv, struct pv_err *err)
@@ -400,6 +434,11 @@ void *pv_to_json(const struct pv *pv)
 		json_object_set_new(o, "reclaimPolicy", json_string(pv_reclaim_name(pv->reclaim)));
 	if (pv->created)
 		json_object_set_new(o, "createdAt", json_integer(pv->created));
+	if (pv->source_kind != PV_SOURCE_NONE) {
+		json_t *src = json_object();
+		json_object_set_new(src, pv_source_kind_name(pv->source_kind), json_string(pv->source));
+		json_object_set_new(o, "source", src);
+	}
 	return o;
 }
 

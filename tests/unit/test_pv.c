@@ -75,6 +75,15 @@ static void refuses(void **state)
 		{ "[1,2]", "$", PV_E_INVALID },
 		{ "{\"name\":", "JSON", PV_E_INVALID },
 		{ "{\"name\":\"a\",\"name\":\"b\",\"driver\":\"file\"}", "JSON", PV_E_INVALID },
+		/* source: exactly one of snapshot / volume, naming something valid */
+		{ "{\"name\":\"a\",\"driver\":\"file\",\"capacity\":\"1Gi\",\"accessModes\":[\"RWO\"],\"source\":\"s1\"}", "source", PV_E_INVALID },
+		{ "{\"name\":\"a\",\"driver\":\"file\",\"capacity\":\"1Gi\",\"accessModes\":[\"RWO\"],\"source\":{}}", "source", PV_E_INVALID },
+		{ "{\"name\":\"a\",\"driver\":\"file\",\"capacity\":\"1Gi\",\"accessModes\":[\"RWO\"],\"source\":{\"snapshot\":\"s\",\"volume\":\"v\"}}", "source", PV_E_INVALID },
+		{ "{\"name\":\"a\",\"driver\":\"file\",\"capacity\":\"1Gi\",\"accessModes\":[\"RWO\"],\"source\":{\"backup\":\"b\"}}", "source.backup", PV_E_INVALID },
+		{ "{\"name\":\"a\",\"driver\":\"file\",\"capacity\":\"1Gi\",\"accessModes\":[\"RWO\"],\"source\":{\"snapshot\":\"a/b\"}}", "source.snapshot", PV_E_INVALID },
+		{ "{\"name\":\"a\",\"driver\":\"file\",\"capacity\":\"1Gi\",\"accessModes\":[\"RWO\"],\"source\":{\"snapshot\":7}}", "source.snapshot", PV_E_INVALID },
+		{ "{\"name\":\"a\",\"driver\":\"file\",\"capacity\":\"1Gi\",\"accessModes\":[\"RWO\"],\"source\":{\"volume\":\"\"}}", "source.volume", PV_E_INVALID },
+		{ "{\"name\":\"a\",\"driver\":\"file\",\"capacity\":\"1Gi\",\"accessModes\":[\"RWO\"],\"source\":{\"volume\":\"a\"}}", "itself", PV_E_INVALID },
 	};
 	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
 		struct pv pv;
@@ -83,6 +92,51 @@ static void refuses(void **state)
 		if (rc == 0 || !strstr(err.msg, r[i].path) || err.kind != r[i].kind)
 			fail_msg("case %zu: rc=%d kind=%d msg='%s' (wanted '%s')", i, rc, err.kind, err.msg, r[i].path);
 	}
+}
+
+static void source_round_trips(void **state)
+{
+	(void)state;
+	const char *snap = "{\"name\":\"r\",\"driver\":\"file\",\"capacity\":\"2Gi\",\"accessModes\":[\"RWO\"],"
+			   "\"source\":{\"snapshot\":\"monday\"}}";
+	const char *vol = "{\"name\":\"c\",\"driver\":\"file\",\"accessModes\":[\"RWO\"],\"source\":{\"volume\":\"db\"}}";
+	struct pv pv, back, copy;
+	struct pv_err err = { 0 };
+
+	assert_int_equal(pv_parse_json(snap, &pv, &err), 0);
+	assert_int_equal(pv.source_kind, PV_SOURCE_SNAPSHOT);
+	assert_string_equal(pv.source, "monday");
+	char *text = pv_to_json_text(&pv);
+	assert_non_null(strstr(text, "\"source\": {\n    \"snapshot\": \"monday\"\n  }"));
+	assert_int_equal(pv_parse_json(text, &back, &err), 0);
+	assert_int_equal(back.source_kind, PV_SOURCE_SNAPSHOT);
+	assert_string_equal(back.source, "monday");
+	assert_int_equal(pv_copy(&copy, &back, &err), 0);
+	assert_int_equal(copy.source_kind, PV_SOURCE_SNAPSHOT);
+	assert_string_equal(copy.source, "monday");
+	free(text);
+	pv_free(&pv);
+	pv_free(&back);
+	pv_free(&copy);
+
+	/* a block volume from a source may leave out its capacity: it gets its source's */
+	assert_int_equal(pv_parse_json(vol, &pv, &err), 0);
+	assert_int_equal(pv.source_kind, PV_SOURCE_VOLUME);
+	assert_string_equal(pv.source, "db");
+	assert_true(pv.capacity == 0);
+	text = pv_to_json_text(&pv);
+	assert_non_null(strstr(text, "\"volume\": \"db\""));
+	assert_null(strstr(text, "capacity"));
+	free(text);
+	pv_free(&pv);
+
+	/* no source: no key */
+	assert_int_equal(pv_parse_json(good, &pv, &err), 0);
+	assert_int_equal(pv.source_kind, PV_SOURCE_NONE);
+	text = pv_to_json_text(&pv);
+	assert_null(strstr(text, "source"));
+	free(text);
+	pv_free(&pv);
 }
 
 static void names(void **state)
@@ -105,7 +159,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(accepts_and_round_trips), cmocka_unit_test(defaults_fs_type),
-		cmocka_unit_test(refuses), cmocka_unit_test(names),
+		cmocka_unit_test(refuses), cmocka_unit_test(names), cmocka_unit_test(source_round_trips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

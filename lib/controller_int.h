@@ -1,0 +1,36 @@
+/*
+ * controller_int.h — what the controller's files (controller.c: volumes; controller_snap.c:
+ * snapshots, restores and clones) share.
+ */
+#ifndef PVNODE_CONTROLLER_INT_H
+#define PVNODE_CONTROLLER_INT_H
+
+#include "engine/engine_int.h"
+#include "pvnode/controller.h"
+
+/* The secrets a call uses: the caller's, else the PV's secretRef from the store. */
+struct ctl_secrets {
+	struct pv_secrets loaded;
+	const struct pv_secrets *use;
+};
+void ctl_secrets_free(struct ctl_secrets *c);
+int ctl_secrets(struct pv_engine *e, const struct pv *pv, const struct pv_secrets *given, struct ctl_secrets *out,
+		struct pv_err *err);
+/* The driver of a PV, or PV_E_INVALID naming the ones built in. */
+const struct pv_driver *ctl_driver(const struct pv *pv, struct pv_err *err);
+/* The node context of volume `name`, its run directory made. */
+int ctl_node(struct pv_engine *e, const char *name, struct pv_volctx *vc, struct pv_err *err);
+/* Refusals before anything is made: a capacity the backend would round, a filesystem
+ * smaller than mkfs makes. */
+int ctl_check_granularity(const struct pv *pv, const struct pv_driver *drv, uint64_t bytes, struct pv_err *err);
+int ctl_check_fs_minimum(const struct pv *pv, const struct pv_driver *drv, struct pv_err *err);
+
+/* controller_snap.c: provision `pv` from its source (pv->source_kind set) and record it,
+ * the new volume's lock held (and for a clone the source's). Nothing is left when it
+ * fails. */
+int ctl_make_from_source(struct pv_engine *e, const struct pv_driver *drv, struct pv *pv,
+			 const struct pv_secrets *given, struct pv_err *err);
+/* Does a stored volume come from the source a repeated create names? */
+bool ctl_same_source(const struct pv *stored, const struct pv *wanted);
+
+#endif
