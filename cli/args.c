@@ -55,6 +55,9 @@ static const struct command commands[] = {
 	{ "expand", 1, 1, O_CAPACITY | O_STAGING, O_CAPACITY, "", "NAME --capacity SIZE", "grow the backing storage, then the filesystem if staged" },
 	{ "secret", 1, -1, 0, 0, "", "set NAME KEY=VALUE... | secret list | secret delete NAME",
 	  "secret sets (VALUE '-' reads one line from standard input)" },
+	{ "snapshot", 1, 3, O_OUTPUT, 0, "table json",
+	  "create VOLUME NAME [-o json] | snapshot list [VOLUME] [-o table|json] | snapshot delete NAME",
+	  "point-in-time copies of a volume (pvctl create with \"source\": {\"snapshot\": NAME} restores one)" },
 	{ "stage", 1, 1, O_ACCESS | O_STAGING | O_READONLY | O_FLAG, 0, "",
 	  "NAME [--access-mode MODE] [--staging-path DIR] [--readonly] [--mount-flag OPT]...", "stage a volume on this node" },
 	{ "publish", 2, 2, O_ACCESS | O_STAGING | O_READONLY | O_FLAG | O_LEVEL | O_POD | O_RELABEL | O_OUTPUT, 0, "text json",
@@ -209,6 +212,42 @@ static int check_request(const struct command *cmd, struct pvctl_req *r, unsigne
 	return 0;
 }
 
+/* snapshot create VOLUME NAME | list [VOLUME] | delete NAME (pos: what getopt left). */
+static int parse_snapshot(char **pos, int npos, struct pvctl_req *r)
+{
+	static const struct {
+		const char *sub;
+		int min, max;
+		const char *usage;
+	} subs[] = {
+		{ "create", 3, 3, "snapshot create VOLUME NAME [-o json]" },
+		{ "list", 1, 2, "snapshot list [VOLUME] [-o table|json]" },
+		{ "delete", 2, 2, "snapshot delete NAME" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (strcmp(pos[0], subs[i].sub) == 0)
+			break;
+	if (i == sizeof(subs) / sizeof(subs[0]))
+		return pvctl_usage("snapshot: unknown subcommand '%s' (allowed: create, list, delete)", pos[0]);
+	if (npos < subs[i].min || npos > subs[i].max)
+		return pvctl_usage("%s takes %s", "snapshot", subs[i].usage);
+	r->sub = subs[i].sub;
+	if (r->output && strcmp(r->output, "table") == 0 && strcmp(r->sub, "list") != 0)
+		return pvctl_usage("-o table goes with snapshot list");
+	r->name = npos >= 2 ? pos[1] : NULL;
+	if (npos >= 3) {
+		r->args = pos + 2;
+		r->n_args = 1;
+	}
+	for (int k = 1; k < npos; k++)
+		if (!pv_name_valid(pos[k]))
+			return pvctl_usage("'%s' is not a valid %s name (allowed: 1-128 of A-Z a-z 0-9 . _ : -)", pos[k],
+					   k == 1 && strcmp(r->sub, "delete") != 0 ? "volume" : "snapshot");
+	return 0;
+}
+
 int pvctl_parse(int argc, char **argv, struct pvctl_req *r)
 {
 	const struct command *cmd = find_command(argv[0]);
@@ -243,6 +282,8 @@ int pvctl_parse(int argc, char **argv, struct pvctl_req *r)
 	int npos = argc - optind;
 	if ((rc = check_request(cmd, r, given, npos)))
 		return rc;
+	if (strcmp(cmd->name, "snapshot") == 0)
+		return parse_snapshot(argv + optind, npos, r);
 	if (npos >= 1)
 		r->name = argv[optind];
 	if (npos >= 2)

@@ -1,6 +1,6 @@
 /*
  * local.c — pvctl's in-process backend: each command through the controller layer
- * (create, delete, expand, fence-release) or the node engine (stage, publish, unpublish,
+ * (create, delete, expand, fence-release, snapshots) or the node engine (stage, publish, unpublish,
  * unstage, stats, reconcile), on this node's state directory. pvctl.c opens the engine
  * (p->engine) before any of these runs.
  */
@@ -54,9 +54,14 @@ static int l_create(struct pvctl *p, const struct pvctl_req *r)
 		_cleanup_(pv_freep) char *text = pv_to_json_text(&pv);
 		fputs(text ? text : "{}\n", stdout);
 	} else if (rc == 0) {
+		char from[PV_NAME_MAX + 32] = "";
+		if (pv.source_kind != PV_SOURCE_NONE)
+			snprintf(from, sizeof(from), " from %s %s", pv_source_kind_name(pv.source_kind), pv.source);
 		pv_quantity_format(pv.capacity, q, sizeof(q));
-		printf("volume %s %s (%s%s%s, reclaimPolicy %s)\n", pv.name, r->existing ? "registered" : "created",
-		       pv.driver, pv.capacity ? ", " : "", pv.capacity ? q : "", pv_reclaim_name(pv.reclaim));
+		printf("volume %s %s%s (%s%s%s, reclaimPolicy %s)\n", pv.name,
+		       r->existing ? "registered" : pv.source_kind == PV_SOURCE_SNAPSHOT ? "restored"
+						   : pv.source_kind == PV_SOURCE_VOLUME ? "cloned" : "created",
+		       from, pv.driver, pv.capacity ? ", " : "", pv.capacity ? q : "", pv_reclaim_name(pv.reclaim));
 	}
 	pv_free(&pv);
 	return rc;
@@ -239,6 +244,72 @@ static int l_reconcile(struct pvctl *p, const struct pvctl_req *r)
 	return 0;
 }
 
+static int l_snapshot_create(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_snapshot snap;
+	struct pv_err err = { 0 };
+	char q[32];
+
+	if (pv_ctl_snapshot_create(p->engine, r->name, r->args[0], NULL, &snap, &err) < 0)
+		return pvctl_fail(&err);
+	if (pvctl_json(r)) {
+		pvctl_print_snapshots(&snap, 1, true, true);
+	} else {
+		const char *how = pv_map_get(&snap.attributes, "copy");
+		pv_quantity_format(snap.size, q, sizeof(q));
+		printf("snapshot %s of volume %s created (%s%s%s)\n", snap.name, snap.source, q, how ? ", " : "",
+		       how ? how : "");
+	}
+	pv_snapshot_free(&snap);
+	return 0;
+}
+
+static int l_snapshot_list(struct pvctl *p, const struct pvctl_req *r)
+{
+	_cleanup_(pv_strv_freep) char **names = NULL;
+	struct pv_snapshot *snaps;
+	struct pv_err err = { 0 };
+	size_t n = 0, k = 0;
+
+	if (r->name) { /* a volume that is not there is an error, not an empty list */
+		struct pv pv;
+		if (pv_catalog_load(p->cfg.state_dir, r->name, &pv, &err) < 0)
+			return pvctl_fail(&err);
+		pv_free(&pv);
+	}
+	if (pv_snapshot_list(p->cfg.state_dir, r->name, &names, &err) < 0)
+		return pvctl_fail(&err);
+	while (names[n])
+		n++;
+	snaps = calloc(n ? n : 1, sizeof(*snaps));
+	if (!snaps) {
+		pv_err_set(&err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+		return pvctl_fail(&err);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pv_err one = { 0 };
+		if (pv_snapshot_load(p->cfg.state_dir, names[i], &snaps[k], &one) == 0)
+			k++;
+		else
+			fprintf(stderr, "pvctl: %s\n", one.msg); /* one broken record does not hide the others */
+	}
+	pvctl_print_snapshots(snaps, k, pvctl_json(r), false);
+	for (size_t i = 0; i < k; i++)
+		pv_snapshot_free(&snaps[i]);
+	free(snaps);
+	return 0;
+}
+
+static int l_snapshot_delete(struct pvctl *p, const struct pvctl_req *r)
+{
+	struct pv_err err = { 0 };
+
+	if (pv_ctl_snapshot_delete(p->engine, r->name, NULL, &err) < 0)
+		return pvctl_fail(&err);
+	printf("snapshot %s deleted\n", r->name);
+	return 0;
+}
+
 int pvctl_secret(struct pvctl *p, const struct pvctl_req *r);
 
 const struct pvctl_backend pvctl_local = {
@@ -257,4 +328,7 @@ const struct pvctl_backend pvctl_local = {
 	.fence_release = l_fence_release,
 	.reconcile = l_reconcile,
 	.secret = pvctl_secret,
+	.snapshot_create = l_snapshot_create,
+	.snapshot_list = l_snapshot_list,
+	.snapshot_delete = l_snapshot_delete,
 };

@@ -1,5 +1,5 @@
 /*
- * output.c — what pvctl prints: the PV table, JSON, Kubernetes manifests, describe (the
+ * output.c — what pvctl prints: the PV table, JSON, Kubernetes manifests, snapshots, describe (the
  * PV plus this node's state, from the engine's query) and publish results. Secrets are
  * never printed, only the name of the secret set a PV refers to.
  */
@@ -142,11 +142,28 @@ static json_t *k8s_manifest(const struct pv *pv, const char *storage_class, cons
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
 		json_object_set_new(meta, "creationTimestamp", json_string(ts));
 	}
+	json_t *notes = json_object();
 	if (pv->gid > 0) {
 		char g[24];
 		snprintf(g, sizeof(g), "%ld", pv->gid);
-		json_object_set_new(meta, "annotations", json_pack("{s:s}", "pv.beta.kubernetes.io/gid", g));
+		json_object_set_new(notes, "pv.beta.kubernetes.io/gid", json_string(g));
 	}
+	if (pv->source_kind != PV_SOURCE_NONE) {
+		/* where its data came from, in the shape of a PVC's spec.dataSource (a PV has no
+		 * such field): the pvnode snapshot or volume, for people and scripts to act on */
+		json_t *ds = json_pack("{s:s, s:s}", "kind",
+				       pv->source_kind == PV_SOURCE_SNAPSHOT ? "VolumeSnapshot" : "PersistentVolume",
+				       "name", pv->source);
+		char *text = json_dumps(ds, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(ds);
+		if (text)
+			json_object_set_new(notes, "pvnode.io/dataSource", json_string(text));
+		free(text);
+	}
+	if (json_object_size(notes))
+		json_object_set_new(meta, "annotations", notes);
+	else
+		json_decref(notes);
 	json_object_set_new(spec, "storageClassName", json_string(storage_class ? storage_class : ""));
 	pv_quantity_format(pv->capacity, q, sizeof(q));
 	if (pv->capacity)
@@ -204,6 +221,28 @@ void pvctl_print_k8s_pvs(const struct pv *pvs, const char *const *nodes, size_t 
 	print_items(items);
 }
 
+void pvctl_print_snapshots(const struct pv_snapshot *s, size_t n, bool json, bool single)
+{
+	if (json) {
+		json_t *items = json_array(), *out;
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(items, pv_snapshot_to_json(&s[i]));
+		out = single && n == 1 ? json_incref(json_array_get(items, 0)) : json_pack("{s:O}", "items", items);
+		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+		json_decref(out);
+		json_decref(items);
+		return;
+	}
+	printf("%-32s %-24s %-9s %-6s %s\n", "NAME", "SOURCE", "SIZE", "READY", "AGE");
+	for (size_t i = 0; i < n; i++) {
+		char size[32], a[16];
+		pv_quantity_format(s[i].size, size, sizeof(size));
+		age(s[i].created, a, sizeof(a));
+		printf("%-32s %-24s %-9s %-6s %s\n", s[i].name, s[i].source, size, s[i].ready ? "true" : "false", a);
+	}
+}
+
 static void human(uint64_t b, char *buf, size_t len)
 {
 	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
@@ -244,6 +283,8 @@ static void print_pv(const struct pv *pv, bool in_catalog)
 		printf("  %s: %s\n", pv->attributes.items[i].key, pv->attributes.items[i].value);
 	if (pv->secret_ref)
 		printf("Secret:         %s (values not shown)\n", pv->secret_ref);
+	if (pv->source_kind != PV_SOURCE_NONE)
+		printf("Source:         %s %s\n", pv_source_kind_name(pv->source_kind), pv->source);
 }
 
 static void print_targets(const struct pv_volume_state *st)

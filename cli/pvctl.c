@@ -106,8 +106,12 @@ static int parse_globals(struct pvctl *p, int *argc, char **argv)
 
 typedef int (*op_fn)(struct pvctl *, const struct pvctl_req *);
 
-static op_fn backend_op(const struct pvctl_backend *b, const char *cmd)
+static op_fn backend_op(const struct pvctl_backend *b, const char *cmd, const char *sub)
 {
+	if (strcmp(cmd, "snapshot") == 0)
+		return strcmp(sub, "create") == 0 ? b->snapshot_create
+		       : strcmp(sub, "list") == 0 ? b->snapshot_list
+						 : b->snapshot_delete;
 	const struct { const char *name; op_fn fn; } ops[] = {
 		{ "info", b->info }, { "create", b->create }, { "import", b->import }, { "get", b->get },
 		{ "describe", b->describe },
@@ -139,7 +143,7 @@ static int run(struct pvctl *p, int argc, char **argv)
 	}
 	if (p->endpoint && req.existing)
 		return pvctl_usage("create --existing registers in the local catalog: run it without --endpoint");
-	op_fn fn = backend_op(b, req.cmd);
+	op_fn fn = backend_op(b, req.cmd, req.sub);
 	if (!fn && p->endpoint)
 		return pvctl_usage("%s acts on the local state directory: run it without --endpoint", req.cmd);
 	if (!fn)

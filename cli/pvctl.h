@@ -19,6 +19,7 @@
 #include "pvnode/engine.h"
 #include "pvnode/error.h"
 #include "pvnode/pv.h"
+#include "pvnode/snapshot.h"
 
 /* Exit statuses: the contract scripts rely on. */
 enum { PVCTL_OK = 0, PVCTL_FAILED = 1, PVCTL_USAGE = 2, PVCTL_REFUSED = 3 };
@@ -28,7 +29,10 @@ enum { PVCTL_OK = 0, PVCTL_FAILED = 1, PVCTL_USAGE = 2, PVCTL_REFUSED = 3 };
 /* One parsed command line. */
 struct pvctl_req {
 	const char *cmd;             /* "stage" */
-	const char *name;            /* the volume (or secret set) */
+	const char *sub;             /* snapshot: "create", "list", "delete"; else NULL */
+	const char *name;            /* the volume (or secret set); snapshot create and
+				      * list: the volume (list: NULL all), delete: the
+				      * snapshot */
 	const char *target;          /* publish/unpublish target; stats path */
 	const char *file;            /* create -f, import -f */
 	const char *staging;         /* --staging-path */
@@ -40,7 +44,8 @@ struct pvctl_req {
 	uint64_t capacity;           /* --capacity, 0 none */
 	const char *flags[PVCTL_MAX_FLAGS]; /* --mount-flag */
 	size_t n_flags;
-	char **args;                 /* what follows the name (secret set KEY=VALUE...) */
+	char **args;                 /* what follows the name (secret set KEY=VALUE...;
+				      * snapshot create: args[0] the snapshot's name) */
 	int n_args;
 };
 
@@ -69,6 +74,9 @@ struct pvctl_backend {
 	int (*fence_release)(struct pvctl *p, const struct pvctl_req *r);
 	int (*reconcile)(struct pvctl *p, const struct pvctl_req *r);
 	int (*secret)(struct pvctl *p, const struct pvctl_req *r);
+	int (*snapshot_create)(struct pvctl *p, const struct pvctl_req *r);
+	int (*snapshot_list)(struct pvctl *p, const struct pvctl_req *r);
+	int (*snapshot_delete)(struct pvctl *p, const struct pvctl_req *r);
 };
 extern const struct pvctl_backend pvctl_local;
 extern const struct pvctl_backend pvctl_remote; /* pvctl-csi only */
@@ -101,6 +109,9 @@ void pvctl_print_json(struct pvctl *p, char **names, bool single);
 void pvctl_print_k8s(struct pvctl *p, char **names, const char *storage_class);
 /* The same for PVs at hand (over CSI); nodes[i]: the node of a node-local pvs[i]. */
 void pvctl_print_k8s_pvs(const struct pv *pvs, const char *const *nodes, size_t n, const char *storage_class);
+/* Snapshots: a table (NAME SOURCE SIZE READY AGE) or, with `json`, {"items": [records]}
+ * (one record alone when `single`). */
+void pvctl_print_snapshots(const struct pv_snapshot *s, size_t n, bool json, bool single);
 void pvctl_print_describe(struct pvctl *p, const struct pv *pv, bool in_catalog);
 void pvctl_print_publish(const char *volume, const char *target, bool json, bool readonly, const char *label,
 			 const gid_t *groups, size_t n_groups);

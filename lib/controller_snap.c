@@ -109,7 +109,7 @@ static int open_staging(struct pv_engine *e, const struct pv_journal *j, struct 
 	if ((path_fd = pv_safe_open(&sp, PV_SAFE_DIR, false, err)) < 0)
 		return path_fd;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
-	fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the fd itself, a magic link */
 	if (fd < 0)
 		return pv_err_set(err, -errno, PV_E_INTERNAL, "volume %s: cannot open %s: %s", j->volume,
 				  j->staging_path, strerror(errno));

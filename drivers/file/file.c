@@ -8,6 +8,7 @@
  * PV or a CSI volume_context naming a device of the host or any other file is refused.
  * `create --existing` registers an image that is there, of the PV's size, without
  * touching it. No fence: an image file on one node's disk cannot be reached by another.
+ * Snapshots, restores and clones (image copies) are in file_snap.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pvnode/driver/driver.h"
-#include "pvnode/driver/os.h"
+#include "file.h"
 
 static const char *const file_attributes[] = { "path", NULL };
 
@@ -36,7 +36,7 @@ static int file_validate(const struct pv *pv, struct pv_err *err)
  * <state>/images — the node's own images, never another file or a device of the host —
  * and is reached without following links (an operator who wants images on another disk
  * mounts it at <state>/images). */
-static int image_path(const struct pv *pv, const struct pv_node_ctx *n, char *buf, size_t len, struct pv_err *err)
+int file_image_path(const struct pv *pv, const struct pv_node_ctx *n, char *buf, size_t len, struct pv_err *err)
 {
 	const char *path = pv_map_get(&pv->attributes, "path");
 	char dir[PATH_MAX];
@@ -54,7 +54,7 @@ static int image_path(const struct pv *pv, const struct pv_node_ctx *n, char *bu
 
 /* Open the image (flags: O_RDONLY, O_RDWR, and O_CREAT|O_EXCL to make it) below
  * <state>/images without following links; a regular file only. */
-static int open_image(const struct pv_node_ctx *n, const char *path, int flags, struct pv_err *err)
+int file_open_image(const struct pv_node_ctx *n, const char *path, int flags, struct pv_err *err)
 {
 	char dir[PATH_MAX];
 	struct pv_safe_path sp;
@@ -82,7 +82,7 @@ static int open_image(const struct pv_node_ctx *n, const char *path, int flags, 
 }
 
 /* Remove the image through its directory opened without links; 0 or -errno. */
-static int unlink_image(const struct pv_node_ctx *n, const char *path)
+int file_unlink_image(const struct pv_node_ctx *n, const char *path)
 {
 	char dir[PATH_MAX];
 	struct pv_safe_path sp;
@@ -146,9 +146,9 @@ static int file_provision(struct pv *pv, const struct pv_secrets *s, const struc
 	int fd, r;
 
 	(void)s;
-	if ((r = image_path(pv, n, path, sizeof(path), err)) < 0)
+	if ((r = file_image_path(pv, n, path, sizeof(path), err)) < 0)
 		return r;
-	fd = open_image(n, path, O_RDONLY, err);
+	fd = file_open_image(n, path, O_RDONLY, err);
 	if (fd < 0 && fd != -ENOENT)
 		return fd; /* a link, not a regular file, unreadable: refused, never replaced */
 	if (fd == -ENOENT)
@@ -180,9 +180,9 @@ static int file_check_existing(struct pv *pv, const struct pv_secrets *s, const 
 	int fd, r;
 
 	(void)s;
-	if ((r = image_path(pv, n, path, sizeof(path), err)) < 0)
+	if ((r = file_image_path(pv, n, path, sizeof(path), err)) < 0)
 		return r;
-	if ((fd = open_image(n, path, O_RDONLY, err)) < 0) {
+	if ((fd = file_open_image(n, path, O_RDONLY, err)) < 0) {
 		if (fd != -ENOENT)
 			return fd;
 		pv_err_clear(err);
@@ -209,9 +209,9 @@ static int file_remove(const struct pv *pv, const struct pv_secrets *s, const st
 	int r;
 
 	(void)s;
-	if ((r = image_path(pv, n, path, sizeof(path), err)) < 0)
+	if ((r = file_image_path(pv, n, path, sizeof(path), err)) < 0)
 		return r;
-	if ((r = unlink_image(n, path)) < 0)
+	if ((r = file_unlink_image(n, path)) < 0)
 		return pv_err_set(err, r, PV_E_INTERNAL, "cannot remove image %s: %s", path, strerror(-r));
 	return 0;
 }
@@ -224,9 +224,9 @@ static int file_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s
 	int r;
 
 	(void)s;
-	if ((r = image_path(pv, n, path, sizeof(path), err)) < 0)
+	if ((r = file_image_path(pv, n, path, sizeof(path), err)) < 0)
 		return r;
-	_cleanup_(pv_closep) int fd = open_image(n, path, O_RDWR, err);
+	_cleanup_(pv_closep) int fd = file_open_image(n, path, O_RDWR, err);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > bytes)
@@ -243,9 +243,9 @@ static int file_attach(const struct pv_attach_req *req, struct pv_attachment *at
 	char path[PATH_MAX], tag[64], at[64];
 	int r;
 
-	if ((r = image_path(req->pv, req->node, path, sizeof(path), err)) < 0)
+	if ((r = file_image_path(req->pv, req->node, path, sizeof(path), err)) < 0)
 		return r;
-	_cleanup_(pv_closep) int fd = open_image(req->node, path, req->readonly ? O_RDONLY : O_RDWR, err);
+	_cleanup_(pv_closep) int fd = file_open_image(req->node, path, req->readonly ? O_RDONLY : O_RDWR, err);
 	if (fd < 0)
 		return fd;
 	/* the loop device opens the very file checked, by its descriptor */
@@ -287,6 +287,10 @@ const struct pv_driver pv_driver_file = {
 	.remove = file_remove,
 	.expand = file_expand,
 	.check_existing = file_check_existing,
+	.snapshot_create = file_snapshot_create,
+	.snapshot_delete = file_snapshot_delete,
+	.restore = file_restore,
+	.clone = file_clone,
 	.attach = file_attach,
 	.detach = file_detach,
 	.health = file_health,
