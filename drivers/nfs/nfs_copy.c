@@ -39,6 +39,7 @@
 #include "nfs_driver.h"
 
 #define CHUNK (8u << 20)      /* per request: libnfs sends it as 1 MiB RPCs in parallel */
+#define HOLE_BLOCK (64u << 10) /* zero blocks of this size stay holes in the copy */
 #define QUEUE_MAX 4096        /* jobs waiting for a worker; the walker waits beyond */
 #define MAX_THREADS 32
 #define MAX_DEPTH 256
@@ -290,17 +291,32 @@ static int copy_file(struct copier *k, struct nfs_context *s, struct nfs_context
 		}
 		if (n == 0)
 			break;
-		if (all_zero(buf, (size_t)n)) {
-			hole = true; /* keep the copy sparse */
-		} else {
-			for (int done = 0; done < n;) {
-				int w = nfs_pwrite(d, out, off + done, n - done, buf + done);
+		/* Write the runs of blocks that are not all zero: the copy keeps the holes
+		 * (and skips writing zeros) at HOLE_BLOCK granularity. */
+		for (size_t at = 0; at < (size_t)n;) {
+			size_t end = at, blk;
+
+			while (end < (size_t)n) {
+				blk = (size_t)n - end < HOLE_BLOCK ? (size_t)n - end : HOLE_BLOCK;
+				if (all_zero(buf + end, blk))
+					break;
+				end += blk;
+			}
+			if (end == at) { /* a zero block */
+				blk = (size_t)n - at < HOLE_BLOCK ? (size_t)n - at : HOLE_BLOCK;
+				at += blk;
+				hole = true;
+				continue;
+			}
+			for (size_t done = at; done < end;) {
+				int w = nfs_pwrite(d, out, off + done, end - done, buf + done);
 				if (w <= 0) {
 					r = nfs_fail(err, w < 0 ? w : -EIO, d, "write", j->dst);
 					goto out;
 				}
-				done += w;
+				done += (size_t)w;
 			}
+			at = end;
 			hole = false;
 		}
 		off += (uint64_t)n;
