@@ -277,13 +277,14 @@ static int copy_file(struct copier *k, struct nfs_context *s, struct nfs_context
 		goto out;
 	}
 	for (;;) {
-		/* Past the size the file had at open, ask for one RPC's worth only: the read
-		 * that finds the end then costs one round trip, not eight. */
-		size_t want = off < st.nfs_size ? CHUNK : (size_t)nfs_get_readmax(s);
+		/* Ask for a little more than what is left of the size the file had at open
+		 * (libnfs sends a request as readmax-sized READs in parallel): a short answer
+		 * is then the end, with no extra round trip to find it, and a file that grew
+		 * meanwhile is read on. */
+		uint64_t left = off < st.nfs_size ? st.nfs_size - off : 0;
+		size_t want = left >= CHUNK ? CHUNK : (size_t)((left + 4096) & ~(uint64_t)4095);
 		int n;
 
-		if (want > CHUNK)
-			want = CHUNK;
 		n = nfs_pread(s, in, off, want, buf);
 		if (n < 0) {
 			r = nfs_fail(err, n, s, "read", j->src);
@@ -653,6 +654,7 @@ static int walk_dir(struct copier *k, struct nfs_context *s, struct nfs_context 
 		j->mode = e->mode;
 		if ((r = enqueue(k, j)) < 0)
 			goto out;
+		progress(k, false);
 	}
 	r = 0;
 out:
