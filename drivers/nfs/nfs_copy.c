@@ -47,12 +47,21 @@
 
 #ifdef PV_FAULT_INJECTION
 #include <signal.h>
+#include <unistd.h>
 void pvnfs_fault_point(const char *point)
 {
 	const char *f = getenv("PVNODE_FAULT");
 
 	if (f && strcmp(f, point) == 0)
 		raise(SIGKILL);
+}
+
+void pvnfs_fault_delay(const char *point)
+{
+	const char *f = getenv("PVNODE_FAULT");
+
+	if (f && strcmp(f, point) == 0)
+		usleep(100000);
 }
 #endif
 
@@ -222,8 +231,13 @@ static int open_source(struct nfs_context *s, const struct job *j, struct nfsfh 
 	for (int attempt = 0; attempt < 3; attempt++) {
 		int r = nfs_open(s, j->src, O_RDONLY | O_NOFOLLOW, fh);
 
-		if (r == -ENOENT || r == -ELOOP || r == -ENOTDIR)
-			return 0;
+		if (r == -ENOENT)
+			return 0; /* deleted since the walk listed it */
+		if (r == -ELOOP || r == -ENOTDIR)
+			return pv_err_set(err, -ESTALE, PV_E_INTERNAL,
+					  "%s was listed as a regular file but its path now meets a symbolic link "
+					  "or a non-directory (changed during the copy, or a directory swapped for a "
+					  "link); refusing to follow it: take the snapshot again", j->src);
 		if (r < 0)
 			return nfs_fail(err, r, s, "open", j->src);
 		r = nfs_fstat64(s, *fh, st);
@@ -455,6 +469,7 @@ static void *worker(void *arg)
 		pthread_cond_signal(&k->cv_space);
 		pthread_mutex_unlock(&k->mu);
 
+		pvnfs_fault_delay("nfs-copy-slow");
 		if (S_ISREG(j->mode))
 			r = copy_file(k, s, d, j, buf, &err);
 		else if (S_ISLNK(j->mode))

@@ -46,11 +46,14 @@ int pvnfs_remove_tree(struct nfs_context *nfs, const char *path, struct pv_err *
 
 /* Crash tests (-Dfault_injection=true builds only): PVNODE_FAULT=<point> kills the
  * process there. Points: nfs-copy-mid (20 files copied), nfs-snapshot-before-rename,
- * nfs-restore-before-rename. */
+ * nfs-restore-before-rename. pvnfs_fault_delay: PVNODE_FAULT=nfs-copy-slow makes every
+ * entry's copy wait 100 ms first, so a test can change the tree during a copy. */
 #ifdef PV_FAULT_INJECTION
 void pvnfs_fault_point(const char *point);
+void pvnfs_fault_delay(const char *point);
 #else
 #define pvnfs_fault_point(point) ((void)0)
+#define pvnfs_fault_delay(point) ((void)0)
 #endif
 
 /* Copy threads: $PVNODE_NFS_COPY_THREADS (1..32, for benchmarks), default 4. */

@@ -61,6 +61,30 @@ diff "$T/sums" <(sums "$A/s-ext/data") >/dev/null || nfs_fail "retry after SIGKI
 [ -z "$(ls "$A" | grep '~')" ] || nfs_fail "leftovers: $(ls "$A")"
 nfs_ok "snapshot killed from outside mid-copy: the retry works"
 
+# A directory swapped for a symlink to a sibling volume while the copy runs (each entry's
+# copy made slow): libnfs would follow the link in the middle of the path, the copier
+# must notice that what it opened is not what it listed, and read nothing of the sibling.
+mkdir -p "$NFS_RW_DIR/other" "$V/a"
+for i in $(seq 40); do echo "SECRET $i" >"$NFS_RW_DIR/other/f$i"; echo "mine $i" >"$V/a/f$i"; done
+PVNODE_FAULT=nfs-copy-slow nfs_in_ns "$PVCTL" --state-dir "$T/state1" --node-id node-1 --allowed-path "$T" \
+	snapshot create src s-swap >"$T/out" 2>"$T/err" &
+p=$!
+for _ in $(seq 200); do [ -d "$A/s-swap~partial/data/a" ] && break; sleep 0.02; done
+mv "$V/a" "$V/a.real" && ln -s ../other "$V/a"
+rc=0
+wait $p || rc=$?
+if grep -rqs SECRET "$A"; then nfs_fail "the copy read the sibling volume through the swapped-in link"; fi
+if [ $rc = 0 ]; then
+	echo "note: the snapshot finished; it holds no data of the sibling"
+else
+	grep -q "meets a symbolic link\|not the file its directory lists\|not the directory its parent lists" "$T/err" ||
+		nfs_fail "swap refusal does not say why: $(cat "$T/err")"
+	unfinished s-swap
+	[ ! -e "$A/s-swap~partial" ] || nfs_fail "the refused copy left its partial directory"
+fi
+rm "$V/a" && mv "$V/a.real" "$V/a"
+nfs_ok "a directory swapped for a symlink mid-copy: nothing read through it (exit $rc)"
+
 # Restores.
 cat >"$T/specs/r.json" <<JSON
 { "name": "r", "driver": "nfs", "capacity": "1Gi", "accessModes": ["ReadWriteMany"], "gid": 7000,
