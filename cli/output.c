@@ -322,8 +322,16 @@ static void print_usage(struct pvctl *p, const char *name)
 void pvctl_print_describe(struct pvctl *p, const struct pv *pv, bool in_catalog)
 {
 	struct pv_volume_state st;
+	char **snaps = NULL;
 
 	print_pv(pv, in_catalog);
+	if (pv_snapshot_list(p->cfg.state_dir, pv->name, &snaps, NULL) == 0 && snaps[0]) {
+		printf("Snapshots:     ");
+		for (char **n = snaps; *n; n++)
+			printf(" %s", *n);
+		printf("\n");
+	}
+	pv_strv_free(snaps);
 	if (pv_engine_state(p->engine, pv->name, &st, NULL) < 0) {
 		printf("Node state:     not staged on node %s\n", p->cfg.node_id);
 		return;

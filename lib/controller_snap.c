@@ -123,11 +123,13 @@ static int open_staging(struct pv_engine *e, const struct pv_journal *j, struct 
 	return fd;
 }
 
-/* Freeze `volume`'s filesystem when it is staged here read-write with one; f->fd stays
- * -1 when there is nothing to freeze. */
+/* Freeze `volume`'s filesystem when it is staged here read-write with one on a block
+ * device; f->fd stays -1 when there is nothing to freeze (shared storage among it: its
+ * driver makes its own copy consistent as it can). */
 static int freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze *f, struct pv_err *err)
 {
 	_cleanup_(pv_journal_free) struct pv_journal j;
+	const struct pv_driver *drv;
 	int p[2], fd, r;
 
 	f->fd = f->guard_w = -1;
@@ -146,6 +148,9 @@ static int freeze_begin(struct pv_engine *e, const char *volume, struct ctl_free
 				  "reconcile first", volume, j.phase == PV_PHASE_STAGING ? "stage" : "unstage");
 	if (j.phase != PV_PHASE_STAGED || j.block || j.readonly || j.lost)
 		return 0; /* a raw device, or a filesystem nobody writes to */
+	drv = pv_driver_find(j.pv.driver);
+	if (!drv || drv->storage == PV_SHARED || !j.att.device[0])
+		return 0; /* shared storage (an NFS mount): no filesystem of ours to freeze */
 	if ((fd = open_staging(e, &j, err)) == -ENOENT)
 		return 0;
 	if (fd < 0)
@@ -181,7 +186,7 @@ static int freeze_begin(struct pv_engine *e, const char *volume, struct ctl_free
 				  j.staging_path, strerror(-r), r == -EBUSY ? " (frozen by someone else?)" : "");
 	}
 	f->fd = fd;
-	pv_debug("volume %s: froze %s", volume, j.staging_path);
+	pv_info("volume %s: froze its filesystem at %s for the copy", volume, j.staging_path);
 	pv_fault_point("snapshot-frozen");
 	return 0;
 }

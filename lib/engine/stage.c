@@ -79,8 +79,24 @@ static bool stage_healthy(struct pv_engine *e, const struct pv_journal *j, const
 	return true;
 }
 
-static int build_stage_options(struct pv_engine *e, const struct pv_stage_req *r, bool ro, char *opts,
-			       size_t len, struct pv_err *err)
+/* xfs refuses to mount a second filesystem with a UUID already mounted, and a snapshot,
+ * restore or clone carries its source's UUID (a block copy): every xfs is mounted with
+ * nouuid, as ceph-csi does, so a volume and its copies can be staged side by side. */
+static bool wants_nouuid(const char *fstype, const struct pv_stage_req *r)
+{
+	if (strcmp(fstype, "xfs") != 0)
+		return false;
+	for (size_t i = 0; i < r->pv->n_mount_options; i++)
+		if (strcmp(r->pv->mount_options[i], "nouuid") == 0)
+			return false;
+	for (size_t i = 0; i < r->n_mount_flags; i++)
+		if (strcmp(r->mount_flags[i], "nouuid") == 0)
+			return false;
+	return true;
+}
+
+static int build_stage_options(struct pv_engine *e, const struct pv_stage_req *r, const char *fstype, bool ro,
+			       char *opts, size_t len, struct pv_err *err)
 {
 	const char *flags[32];
 	size_t n = 0;
@@ -98,6 +114,8 @@ static int build_stage_options(struct pv_engine *e, const struct pv_stage_req *r
 		}
 		flags[n++] = r->mount_flags[i];
 	}
+	if (n < 32 && wants_nouuid(fstype, r))
+		flags[n++] = "nouuid";
 	const char *const *lists[] = { (const char *const *)r->pv->mount_options, flags };
 	size_t counts[] = { r->pv->n_mount_options, n };
 	return pv_mount_options_join(lists, counts, 2, ro, opts, len, err);
@@ -164,7 +182,7 @@ static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, stru
 
 	if (j->block || (drv->storage == PV_SHARED && j->att.mounted_by_driver))
 		return 0;
-	if ((rc = build_stage_options(e, r, j->readonly, opts, sizeof(opts), err)) < 0)
+	if ((rc = build_stage_options(e, r, j->fs_type, j->readonly, opts, sizeof(opts), err)) < 0)
 		return rc;
 	if ((fd = open_staging(e, j, &sp, err)) < 0)
 		return fd;

@@ -32,6 +32,12 @@ static int configure(int loopfd, int filefd, const char *tag, bool readonly, boo
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.fd = (unsigned)filefd;
+	/* 512-byte sectors whatever the backing file: left to the kernel (0), direct I/O
+	 * takes the file's alignment, which on xfs is its block size for a file with shared
+	 * (reflinked) extents — a filesystem made on the volume with 512-byte sectors would
+	 * then no longer mount once the image was snapshotted, restored or cloned. The kernel
+	 * uses buffered I/O where direct I/O needs more. */
+	cfg.block_size = 512;
 	cfg.info.lo_flags = (readonly ? LO_FLAGS_READ_ONLY : 0) | (direct_io ? LO_FLAGS_DIRECT_IO : 0);
 	if (tag)
 		snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", tag);

@@ -228,13 +228,13 @@ int pv_snapshot_save(const char *state_dir, const struct pv_snapshot *s, struct 
 	_cleanup_(pv_freep) char *text = NULL;
 	char path[PATH_MAX], dir[PATH_MAX];
 	json_t *o;
-	int r = snap_path(state_dir, s->name, path, sizeof(path), err);
+	int r;
 
-	if (r < 0)
-		return r;
-	if (!pv_name_valid(s->source) || strcmp(s->origin.name, s->source) != 0)
+	if (strcmp(s->origin.name, s->source) != 0 || !pv_name_valid(s->source))
 		return pv_err_set(err, -EINVAL, PV_E_INTERNAL, "snapshot %s: its source '%s' is not its origin '%s'",
 				  s->name, s->source, s->origin.name);
+	if ((r = snap_path(state_dir, s->name, path, sizeof(path), err)) < 0)
+		return r;
 	snprintf(dir, sizeof(dir), "%s/catalog/snapshots", state_dir);
 	if ((r = pv_mkdir_p(dir, 0755, err)) < 0)
 		return r;

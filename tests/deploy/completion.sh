@@ -25,6 +25,8 @@ for v in web-data db:primary; do
 done
 printf '{"name":"elsewhere","driver":"file","capacity":"16Mi","accessModes":["ReadWriteOnce"]}' |
 	pvctl --state-dir "$T/other" create -f - >/dev/null
+pvctl --state-dir "$T/state" snapshot create web-data web-monday >/dev/null ||
+	{ echo "FAIL: cannot snapshot web-data"; exit 1; }
 echo secret | pvctl --state-dir "$T/state" secret set chap-a password=- >/dev/null 2>&1 ||
 	pvctl --state-dir "$T/state" secret set chap-a password=x >/dev/null
 
@@ -65,7 +67,12 @@ expect() {
 }
 
 run_checks() {
-	expect "pvctl " "create import get describe delete expand secret stage publish unpublish unstage fence-release reconcile info stats" ""
+	expect "pvctl " "create import get describe delete expand secret snapshot stage publish unpublish unstage fence-release reconcile info stats" ""
+	expect "pvctl snapshot " "create list delete" "web-data"
+	expect "pvctl --state-dir $T/state snapshot delete " "web-monday" "web-data create"
+	expect "pvctl --state-dir $T/state snapshot create " "web-data db:primary" "web-monday"
+	expect "pvctl --state-dir $T/state snapshot list -o " "table json" "k8s"
+	expect "pvctl snapshot list -" "-o -v" "--force"
 	expect "pvctl st" "stage stats" "create"
 	expect "pvctl --ver" "--version --verbose" ""
 	expect "pvctl --state-dir $T/state describe " "web-data db:primary" "elsewhere"
