@@ -120,6 +120,8 @@ struct copier {
 	size_t n_dattrs, cap_dattrs;
 	struct hardlink *links;
 	size_t n_links, cap_links;
+	size_t *first_of;      /* open addressing by inode: 1 + index of its first name */
+	size_t n_first, cap_first;
 	double t0, last_progress;
 };
 
@@ -549,30 +551,59 @@ static int add_dir_attr(struct copier *k, const char *dst, const struct nfsdiren
 	return 0;
 }
 
+/* The slot of `ino` in the first-name table (empty or holding it). */
+static size_t first_slot(const struct copier *k, uint64_t ino)
+{
+	size_t i = (size_t)(ino * 0x9E3779B97F4A7C15ull) & (k->cap_first - 1);
+
+	while (k->first_of[i] && k->links[k->first_of[i] - 1].ino != ino)
+		i = (i + 1) & (k->cap_first - 1);
+	return i;
+}
+
+static int add_link(struct copier *k, uint64_t ino, char *first, char *dst)
+{
+	if (grow((void **)&k->links, &k->cap_links, k->n_links, sizeof(*k->links)) < 0)
+		return -ENOMEM;
+	k->links[k->n_links++] = (struct hardlink){ .ino = ino, .first = first, .dst = dst };
+	return 0;
+}
+
 /* A regular file with more than one name: the first name is copied, later names become
  * hard links to it. Returns 1 when `dst` is a later name (a link was recorded). */
 static int note_hardlink(struct copier *k, uint64_t ino, const char *dst)
 {
-	struct hardlink *h;
+	size_t slot;
+	char *copy;
 
-	for (size_t i = 0; i < k->n_links; i++)
-		if (k->links[i].ino == ino && !k->links[i].dst) {
-			if (grow((void **)&k->links, &k->cap_links, k->n_links, sizeof(*k->links)) < 0)
-				return -ENOMEM;
-			h = &k->links[k->n_links];
-			*h = (struct hardlink){ .ino = ino, .first = k->links[i].first, .dst = strdup(dst) };
-			if (!h->dst)
-				return -ENOMEM;
-			k->n_links++;
-			return 1;
+	if (k->n_first * 2 >= k->cap_first) { /* keep the table at most half full */
+		size_t nc = k->cap_first ? k->cap_first * 2 : 1024, *old = k->first_of, oc = k->cap_first;
+		if (!(k->first_of = calloc(nc, sizeof(*k->first_of)))) {
+			k->first_of = old;
+			return -ENOMEM;
 		}
-	if (grow((void **)&k->links, &k->cap_links, k->n_links, sizeof(*k->links)) < 0)
+		k->cap_first = nc;
+		for (size_t i = 0; i < oc; i++)
+			if (old[i])
+				k->first_of[first_slot(k, k->links[old[i] - 1].ino)] = old[i];
+		free(old);
+	}
+	slot = first_slot(k, ino);
+	if (!(copy = strdup(dst)))
 		return -ENOMEM;
-	h = &k->links[k->n_links];
-	*h = (struct hardlink){ .ino = ino, .first = strdup(dst) };
-	if (!h->first)
+	if (k->first_of[slot]) {
+		if (add_link(k, ino, k->links[k->first_of[slot] - 1].first, copy) < 0) {
+			free(copy);
+			return -ENOMEM;
+		}
+		return 1;
+	}
+	if (add_link(k, ino, copy, NULL) < 0) {
+		free(copy);
 		return -ENOMEM;
-	k->n_links++;
+	}
+	k->first_of[slot] = k->n_links;
+	k->n_first++;
 	return 0;
 }
 
@@ -819,6 +850,7 @@ out:
 	for (size_t i = 0; i < k.n_links; i++)
 		free(k.links[i].dst ? k.links[i].dst : k.links[i].first);
 	free(k.links);
+	free(k.first_of);
 	close_pair(s, d);
 	c->files = k.files;
 	c->dirs = k.dirs;

@@ -57,6 +57,10 @@ ln -s nowhere/at/all "$V/dangling"
 ln -s "$T/outside/victim" "$V/out-link"
 ln -s "$T/outside/keep" "$V/out-dir"
 ln "$V/app/conf" "$V/conf-hard"
+for i in $(seq 5); do
+	echo "multi $i" >"$V/app/m$i"
+	for j in $(seq 10); do ln "$V/app/m$i" "$V/shared/m$i-$j"; done
+done
 mkfifo "$V/fifo"
 mknod "$V/null" c 1 3
 truncate -s 64M "$V/holes" && printf end | dd of="$V/holes" bs=1 seek=$((32 << 20)) conv=notrunc status=none
@@ -98,6 +102,10 @@ diff "$T/m1" <(manifest "$R") >"$T/diff" || nfs_fail "the restored volume differ
 diff "$T/m2" <(manifest "$V") >/dev/null || nfs_fail "the source changed"
 [ "$(stat -c '%u %g %a' "$R")" = "0 6000 2770" ] || nfs_fail "restored root: $(stat -c '%u %g %a' "$R")"
 [ "$(stat -c %i "$R/app/conf")" = "$(stat -c %i "$R/conf-hard")" ] || nfs_fail "hard link not kept"
+for i in $(seq 5); do
+	[ "$(stat -c %h "$R/app/m$i")" = 11 ] && [ "$(stat -c %i "$R/app/m$i")" = "$(stat -c %i "$R/shared/m$i-7")" ] ||
+		nfs_fail "hard links of m$i: $(stat -c '%i %h' "$R/app/m$i" "$R/shared/m$i-7")"
+done
 [ "$(stat -c %b "$R/holes")" -lt 1000 ] || nfs_fail "holes filled in: $(stat -c %b "$R/holes") blocks"
 [ "$(readlink "$R/out-link")" = "$T/outside/victim" ] && [ -L "$R/out-dir" ] || nfs_fail "outside links not kept as links"
 pv1 get r1 -o json | grep -q '"snapshot": "s1"' || nfs_fail "get -o json does not show the source"
