@@ -36,6 +36,7 @@
 
 #include <nfsc/libnfs.h>
 
+#include "pvnode/util.h"
 #include "nfs_copy.h"
 #include "nfs_driver.h"
 
@@ -67,6 +68,16 @@ static int ensure_area(struct nfs_context *nfs, const struct pvnfs_cfg *cfg, str
 		return pv_err_set(err, -ENOTDIR, PV_E_INVALID,
 				  "%s%s on %s is not a directory (a symbolic link?); refusing to use it", cfg->share,
 				  AREA, cfg->host);
+	/* Only root may see or change snapshots: take back one someone else made or opened. */
+	if (st.nfs_uid != 0 || st.nfs_gid != 0 || (st.nfs_mode & 07777) != 0700) {
+		pv_warn("%s%s on %s was owned %llu:%llu mode %llo; making it root's, 0700", cfg->share, AREA,
+			cfg->host, (unsigned long long)st.nfs_uid, (unsigned long long)st.nfs_gid,
+			(unsigned long long)(st.nfs_mode & 07777));
+		if ((r = nfs_lchown(nfs, AREA, 0, 0)) < 0 || (r = nfs_chmod(nfs, AREA, 0700)) < 0)
+			return pv_err_set(err, r, pv_err_kind_from_errno(r),
+					  "cannot make %s%s on %s root's with mode 0700 (does the export squash root?): %s",
+					  cfg->share, AREA, cfg->host, nfs_get_error(nfs));
+	}
 	return 0;
 }
 

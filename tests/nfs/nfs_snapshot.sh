@@ -62,7 +62,10 @@ for i in $(seq 5); do
 	for j in $(seq 10); do ln "$V/app/m$i" "$V/shared/m$i-$j"; done
 done
 mkfifo "$V/fifo"
+mkdir "$V/locked" && echo ro >"$V/locked/ro" && echo none >"$V/locked/none"
+chmod 0400 "$V/locked/ro" && chmod 0000 "$V/locked/none" && chown 1003:1003 "$V/locked/none" && chmod 0500 "$V/locked"
 mknod "$V/null" c 1 3
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$V/sock" 2>/dev/null || true
 truncate -s 64M "$V/holes" && printf end | dd of="$V/holes" bs=1 seek=$((32 << 20)) conv=notrunc status=none
 touch -d '2020-02-02 02:02:02' "$V/app/conf" "$V/shared"
 sync
@@ -135,7 +138,9 @@ nfs_ok "clone: a copy of the volume as it is now, independent of it"
 nfs_ok "symlinks out of the export are copied as links, their targets untouched"
 
 # --- idempotency and refusals -----------------------------------------------------------
-pv1 snapshot create src s1 >/dev/null || nfs_fail "repeat of snapshot create"
+chmod 0777 "$NFS_RW_DIR/.pvnode-snapshots"
+pv1 snapshot create src s1 >/dev/null 2>&1 || nfs_fail "repeat of snapshot create"
+[ "$(stat -c %a "$NFS_RW_DIR/.pvnode-snapshots")" = 700 ] || nfs_fail "the snapshot area was left open"
 diff "$T/m1" <(manifest "$S/data") >/dev/null || nfs_fail "the repeat changed the snapshot"
 nfs_spec other "" >"$T/specs/other.json"
 pv1 create -f "$T/specs/other.json" >/dev/null || nfs_fail "create other"
