@@ -195,6 +195,12 @@ int pvnfs_remove(const struct pv *pv, const struct pv_secrets *s, const struct p
 		goto out;
 	}
 	r = pvnfs_remove_tree(nfs, path, err);
+	if (r == 0) {
+		/* A restored or cloned volume's note of its source (nfs_snapshot.c). */
+		char made[PV_NAME_MAX + 64];
+		snprintf(made, sizeof(made), "/%s/~made-%s", PVNFS_SNAPSHOT_DIR, pv->name);
+		nfs_unlink(nfs, made);
+	}
 out:
 	if (nfs)
 		nfs_destroy_context(nfs);

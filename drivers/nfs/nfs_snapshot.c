@@ -19,6 +19,9 @@
  *       data/                                 the copy of the volume's root
  *   <share>/.pvnode-snapshots/<snap>~partial/ a snapshot being made
  *   <share>/.pvnode-snapshots/~restore-<pv>/  a restore or clone being made
+ *   <share>/.pvnode-snapshots/~made-<pv>      which source a restored or cloned volume's
+ *                                             directory was made from (a retry after a
+ *                                             kill past the rename is then a success)
  *
  * Atomic: a copy goes into its temporary name and is renamed into place when it is
  * complete (every file flushed with COMMIT first), so a killed copy never leaves
@@ -272,7 +275,7 @@ static int copy_into_new_volume(struct pv *pv, const struct pvnfs_cfg *src_cfg, 
 {
 	struct pvnfs_cfg cfg;
 	struct nfs_context *nfs = NULL;
-	char tmp[PV_NAME_MAX + 64], path[1100];
+	char tmp[PV_NAME_MAX + 64], made[PV_NAME_MAX + 64], path[1100], marker[1400], found[1400];
 	size_t missing, idx = 0, total = 1;
 	struct nfs_stat_64 st;
 	int r;
@@ -293,7 +296,16 @@ static int copy_into_new_volume(struct pv *pv, const struct pvnfs_cfg *src_cfg, 
 		return r;
 	if ((r = pvnfs_walk_checked(nfs, cfg.subdir, &missing, err)) < 0)
 		goto out;
+	snprintf(made, sizeof(made), "%s/~made-%s", AREA, pv->name);
+	snprintf(marker, sizeof(marker), "from %s\nsubDir %s\n", what, cfg.subdir);
 	if (missing >= total) {
+		/* Made by an attempt killed after its rename, before the record was saved? */
+		if (read_small(nfs, made, found, sizeof(found)) == 0 && !strcmp(found, marker)) {
+			pv_info("volume %s: %s/%s was made from %s by an earlier attempt", pv->name, cfg.share,
+				cfg.subdir, what);
+			r = 0;
+			goto out;
+		}
 		r = pv_err_set(err, -EEXIST, PV_E_EXISTS,
 			       "%s/%s on %s already exists: a volume made from a snapshot or a volume gets a new "
 			       "directory (choose another name or subDir, or delete it)", cfg.share, cfg.subdir,
@@ -340,6 +352,15 @@ static int copy_into_new_volume(struct pv *pv, const struct pvnfs_cfg *src_cfg, 
 			       cfg.share, tmp, nfs_get_error(nfs));
 		goto cleanup;
 	}
+	/* Says which source made the directory, so that a retry after a kill between the
+	 * rename and the catalog record is a success; nfs_provision.c's remove drops it. */
+	if ((r = nfs_unlink(nfs, made)) < 0 && r != -ENOENT) {
+		r = pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot delete %s%s: %s", cfg.share, made,
+			       nfs_get_error(nfs));
+		goto cleanup;
+	}
+	if ((r = write_small(nfs, made, marker, err)) < 0)
+		goto cleanup;
 	pvnfs_fault_point("nfs-restore-before-rename");
 	snprintf(path, sizeof(path), "/%s", cfg.subdir);
 	r = nfs_rename(nfs, tmp, path);

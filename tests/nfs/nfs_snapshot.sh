@@ -138,9 +138,11 @@ nfs_ok "clone: a copy of the volume as it is now, independent of it"
 nfs_ok "symlinks out of the export are copied as links, their targets untouched"
 
 # --- idempotency and refusals -----------------------------------------------------------
+pv1 snapshot create src s1 >/dev/null || nfs_fail "repeat of snapshot create"
 chmod 0777 "$NFS_RW_DIR/.pvnode-snapshots"
-pv1 snapshot create src s1 >/dev/null 2>&1 || nfs_fail "repeat of snapshot create"
+pv1 snapshot create src s2 >/dev/null 2>&1 || nfs_fail "snapshot s2"
 [ "$(stat -c %a "$NFS_RW_DIR/.pvnode-snapshots")" = 700 ] || nfs_fail "the snapshot area was left open"
+pv1 snapshot delete s2 >/dev/null || nfs_fail "snapshot delete s2"
 diff "$T/m1" <(manifest "$S/data") >/dev/null || nfs_fail "the repeat changed the snapshot"
 nfs_spec other "" >"$T/specs/other.json"
 pv1 create -f "$T/specs/other.json" >/dev/null || nfs_fail "create other"

@@ -41,6 +41,14 @@ for point in nfs-copy-mid nfs-snapshot-before-rename; do
 	nfs_ok "snapshot killed at $point: nothing finished-looking, the retry cleans up and works"
 done
 
+# Killed after the driver finished, before the record (the controller's fault point):
+# the finished directory is there, the retry takes it as this snapshot.
+killed snapshot-made snapshot create src s-made
+[ -d "$A/s-made/data" ] || nfs_fail "snapshot-made: no finished copy"
+pv1 snapshot create src s-made >/dev/null 2>"$T/err" || nfs_fail "retry after snapshot-made: $(cat "$T/err")"
+pv1 snapshot list src | grep -q '^s-made ' || nfs_fail "s-made not recorded by the retry"
+nfs_ok "snapshot killed after the copy, before its record: the retry records it"
+
 # A kill from outside while the copy runs (any build).
 head -c 200M /dev/urandom >"$V/big2"
 sums "$V" >"$T/sums"
@@ -103,4 +111,15 @@ for point in nfs-copy-mid nfs-restore-before-rename; do
 	pv1 delete r >/dev/null || nfs_fail "delete r"
 	nfs_ok "restore killed at $point: no volume, the retry cleans up and works"
 done
+killed restore-made create -f "$T/specs/r.json"
+[ -d "$NFS_RW_DIR/r" ] || nfs_fail "restore-made: no volume directory"
+pv1 create -f "$T/specs/r.json" >/dev/null 2>"$T/err" || nfs_fail "retry after restore-made: $(cat "$T/err")"
+diff "$T/sums" <(sums "$NFS_RW_DIR/r") >/dev/null || nfs_fail "retry after restore-made: data differs"
+pv1 delete r >/dev/null || nfs_fail "delete r"
+[ ! -e "$A/~made-r" ] || nfs_fail "delete left the restore's note"
+mkdir "$NFS_RW_DIR/r"
+rc=0
+pv1 create -f "$T/specs/r.json" >/dev/null 2>"$T/err" || rc=$?
+[ $rc != 0 ] && grep -q "already exists" "$T/err" || nfs_fail "restore over a directory nobody restored: exit $rc $(cat "$T/err")"
+nfs_ok "restore killed after the rename, before its record: the retry records it; a foreign directory is refused"
 echo PASS
