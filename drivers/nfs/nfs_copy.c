@@ -32,7 +32,11 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <poll.h>
+
 #include <nfsc/libnfs.h>
+#include <nfsc/libnfs-raw.h>
+#include <nfsc/libnfs-raw-nfs.h>
 
 #include "pvnode/util.h"
 #include "nfs_copy.h"
@@ -269,6 +273,72 @@ static int set_times(struct nfs_context *d, const char *path, bool link, uint64_
 	return r < 0 ? nfs_fail(err, r, d, "set the times of", path) : 0;
 }
 
+/* Owner, group and times of an open file in one SETATTR on its handle: the path-based
+ * calls (nfs_utimes) would look the whole path up again from the share root, ~5 RPCs
+ * a file. libnfs 4.0 hands out a file's handle (nfs_get_fh, "for use with the low-level
+ * rpc functions") without declaring its two fields; this is their layout there
+ * (libnfs-private.h). A handle that does not look like one gets -ENOTSUP and the
+ * caller takes the path-based way. */
+struct libnfs_fh_fields {
+	int len;
+	char *val;
+};
+
+struct raw_call {
+	bool done;
+	int status;   /* RPC status */
+	int nfsstat;  /* NFS3 status */
+};
+
+static void setattr_done(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct raw_call *c = priv;
+
+	(void)rpc;
+	c->done = true;
+	c->status = status;
+	if (status == RPC_STATUS_SUCCESS && data)
+		c->nfsstat = (int)((SETATTR3res *)data)->status;
+}
+
+static int fh_set_owner_times(struct nfs_context *nfs, struct nfsfh *fh, const struct nfs_stat_64 *st, int timeout_ms)
+{
+	const struct libnfs_fh_fields *f = (const void *)nfs_get_fh(fh);
+	struct raw_call c = { 0 };
+	SETATTR3args a;
+	double deadline = now_s() + (timeout_ms > 0 ? timeout_ms : PVNFS_DEFAULT_TIMEOUT_MS) / 1000.0 + 5;
+
+	if (!f || f->len <= 0 || f->len > 64 || !f->val)
+		return -ENOTSUP;
+	memset(&a, 0, sizeof(a));
+	a.object.data.data_len = (u_int)f->len;
+	a.object.data.data_val = f->val;
+	a.new_attributes.uid.set_it = 1;
+	a.new_attributes.uid.set_uid3_u.uid = (uint32_t)st->nfs_uid;
+	a.new_attributes.gid.set_it = 1;
+	a.new_attributes.gid.set_gid3_u.gid = (uint32_t)st->nfs_gid;
+	a.new_attributes.atime.set_it = SET_TO_CLIENT_TIME;
+	a.new_attributes.atime.set_atime_u.atime = (nfstime3){ (u_int)st->nfs_atime, (u_int)st->nfs_atime_nsec };
+	a.new_attributes.mtime.set_it = SET_TO_CLIENT_TIME;
+	a.new_attributes.mtime.set_mtime_u.mtime = (nfstime3){ (u_int)st->nfs_mtime, (u_int)st->nfs_mtime_nsec };
+	if (rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), setattr_done, &a, &c) != 0)
+		return -EIO;
+	while (!c.done) {
+		struct pollfd p = { .fd = nfs_get_fd(nfs), .events = (short)nfs_which_events(nfs) };
+		int n = poll(&p, 1, 100);
+
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (nfs_service(nfs, n > 0 ? p.revents : 0) < 0)
+			return -EIO;
+		if (!c.done && now_s() > deadline)
+			return -ETIMEDOUT; /* libnfs times the call out first; this is a backstop */
+	}
+	if (c.status != RPC_STATUS_SUCCESS)
+		return c.status == RPC_STATUS_TIMEOUT ? -ETIMEDOUT : -EIO;
+	return c.nfsstat ? nfsstat3_to_errno(c.nfsstat) : 0;
+}
+
 static int copy_file(struct copier *k, struct nfs_context *s, struct nfs_context *d, const struct job *j,
 		     char *buf, struct pv_err *err)
 {
@@ -353,16 +423,25 @@ static int copy_file(struct copier *k, struct nfs_context *s, struct nfs_context
 		nfs_fail(err, r, d, "flush", j->dst);
 		goto out;
 	}
-	/* Owner before mode: a chown clears setuid and setgid. */
-	if ((r = nfs_fchown(d, out, (int)st.nfs_uid, (int)st.nfs_gid)) < 0) {
-		nfs_fail(err, r, d, "set the owner of", j->dst);
-		goto out;
+	/* Owner before mode: a chown clears setuid and setgid (the mode without those was
+	 * given at create). */
+	r = fh_set_owner_times(d, out, &st, k->c->dst->timeout_ms);
+	if (r == -ENOTSUP) {
+		if ((r = nfs_fchown(d, out, (int)st.nfs_uid, (int)st.nfs_gid)) == 0)
+			r = set_times(d, j->dst, false, st.nfs_atime, st.nfs_atime_nsec, st.nfs_mtime,
+				      st.nfs_mtime_nsec, err);
+		else
+			nfs_fail(err, r, d, "set the owner of", j->dst);
+	} else if (r < 0) {
+		pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot set the owner and times of %s: %s", j->dst,
+			   strerror(-r));
 	}
+	if (r < 0)
+		goto out;
 	if ((st.nfs_mode & 06000) && (r = nfs_fchmod(d, out, (int)(st.nfs_mode & 07777))) < 0) {
 		nfs_fail(err, r, d, "set the mode of", j->dst);
 		goto out;
 	}
-	r = set_times(d, j->dst, false, st.nfs_atime, st.nfs_atime_nsec, st.nfs_mtime, st.nfs_mtime_nsec, err);
 out:
 	if (out)
 		nfs_close(d, out);
