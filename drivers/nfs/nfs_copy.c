@@ -339,6 +339,38 @@ static int fh_set_owner_times(struct nfs_context *nfs, struct nfsfh *fh, const s
 	return c.nfsstat ? nfsstat3_to_errno(c.nfsstat) : 0;
 }
 
+/* Write the runs of `buf` (n bytes for offset `off`) that are not all zero: the copy
+ * keeps holes (and skips writing zeros) at HOLE_BLOCK granularity. *hole: the buffer
+ * ended in a hole. */
+static int write_nonzero(struct nfs_context *d, struct nfsfh *out, uint64_t off, const char *buf, size_t n,
+			 bool *hole)
+{
+	for (size_t at = 0; at < n;) {
+		size_t end = at, blk;
+
+		while (end < n) {
+			blk = n - end < HOLE_BLOCK ? n - end : HOLE_BLOCK;
+			if (all_zero(buf + end, blk))
+				break;
+			end += blk;
+		}
+		if (end == at) { /* a zero block */
+			at += n - at < HOLE_BLOCK ? n - at : HOLE_BLOCK;
+			*hole = true;
+			continue;
+		}
+		for (size_t done = at; done < end;) {
+			int w = nfs_pwrite(d, out, off + done, end - done, (char *)buf + done);
+			if (w <= 0)
+				return w < 0 ? w : -EIO;
+			done += (size_t)w;
+		}
+		at = end;
+		*hole = false;
+	}
+	return 0;
+}
+
 static int copy_file(struct copier *k, struct nfs_context *s, struct nfs_context *d, const struct job *j,
 		     char *buf, struct pv_err *err)
 {
@@ -378,33 +410,9 @@ static int copy_file(struct copier *k, struct nfs_context *s, struct nfs_context
 		}
 		if (n == 0)
 			break;
-		/* Write the runs of blocks that are not all zero: the copy keeps the holes
-		 * (and skips writing zeros) at HOLE_BLOCK granularity. */
-		for (size_t at = 0; at < (size_t)n;) {
-			size_t end = at, blk;
-
-			while (end < (size_t)n) {
-				blk = (size_t)n - end < HOLE_BLOCK ? (size_t)n - end : HOLE_BLOCK;
-				if (all_zero(buf + end, blk))
-					break;
-				end += blk;
-			}
-			if (end == at) { /* a zero block */
-				blk = (size_t)n - at < HOLE_BLOCK ? (size_t)n - at : HOLE_BLOCK;
-				at += blk;
-				hole = true;
-				continue;
-			}
-			for (size_t done = at; done < end;) {
-				int w = nfs_pwrite(d, out, off + done, end - done, buf + done);
-				if (w <= 0) {
-					r = nfs_fail(err, w < 0 ? w : -EIO, d, "write", j->dst);
-					goto out;
-				}
-				done += (size_t)w;
-			}
-			at = end;
-			hole = false;
+		if ((r = write_nonzero(d, out, off, buf, (size_t)n, &hole)) < 0) {
+			nfs_fail(err, r, d, "write", j->dst);
+			goto out;
 		}
 		off += (uint64_t)n;
 		pthread_mutex_lock(&k->mu);

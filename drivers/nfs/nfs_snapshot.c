@@ -267,6 +267,29 @@ out:
 	return r;
 }
 
+/* The missing parents of cfg->subdir (components from `missing` on), 0755 as provision
+ * makes them; not the volume's own directory. */
+static int make_parents(struct nfs_context *nfs, const struct pvnfs_cfg *cfg, size_t missing, struct pv_err *err)
+{
+	char path[1100] = "";
+	size_t idx = 0;
+	int r;
+
+	for (const char *p = cfg->subdir; *p; idx++) {
+		size_t len = strcspn(p, "/");
+		size_t pl = strlen(path);
+
+		if (p[len] == '\0')
+			break;
+		snprintf(path + pl, sizeof(path) - pl, "/%.*s", (int)len, p);
+		if (idx >= missing && (r = nfs_mkdir2(nfs, path, 0755)) < 0 && r != -EEXIST)
+			return pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot create %s%s on %s: %s", cfg->share,
+					  path, cfg->host, nfs_get_error(nfs));
+		p += len + 1;
+	}
+	return 0;
+}
+
 /* Put the tree at src_cfg:src_path into a new volume directory for `pv`: copy it under
  * <share>/.pvnode-snapshots/~restore-<pv>, give its root what provision gives (the gid,
  * 2770; else 0777), rename it to <share>/<subDir>. */
@@ -276,7 +299,7 @@ static int copy_into_new_volume(struct pv *pv, const struct pvnfs_cfg *src_cfg, 
 	struct pvnfs_cfg cfg;
 	struct nfs_context *nfs = NULL;
 	char tmp[PV_NAME_MAX + 64], made[PV_NAME_MAX + 64], path[1100], marker[1400], found[1400];
-	size_t missing, idx = 0, total = 1;
+	size_t missing, total = 1;
 	struct nfs_stat_64 st;
 	int r;
 
@@ -312,22 +335,8 @@ static int copy_into_new_volume(struct pv *pv, const struct pvnfs_cfg *src_cfg, 
 			       cfg.host);
 		goto out;
 	}
-	/* Parents that are missing, 0755, as provision makes them; not the volume's own. */
-	path[0] = '\0';
-	for (const char *p = cfg.subdir; *p; idx++) {
-		size_t len = strcspn(p, "/");
-		size_t pl = strlen(path);
-
-		if (p[len] == '\0')
-			break;
-		snprintf(path + pl, sizeof(path) - pl, "/%.*s", (int)len, p);
-		if (idx >= missing && (r = nfs_mkdir2(nfs, path, 0755)) < 0 && r != -EEXIST) {
-			r = pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot create %s%s on %s: %s", cfg.share,
-				       path, cfg.host, nfs_get_error(nfs));
-			goto out;
-		}
-		p += len + 1;
-	}
+	if ((r = make_parents(nfs, &cfg, missing, err)) < 0)
+		goto out;
 	if ((r = ensure_area(nfs, &cfg, err)) < 0)
 		goto out;
 	snprintf(tmp, sizeof(tmp), "%s/~restore-%s", AREA, pv->name);
