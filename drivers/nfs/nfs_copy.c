@@ -375,7 +375,7 @@ static int copy_file(struct copier *k, struct nfs_context *s, struct nfs_context
 		     char *buf, struct pv_err *err)
 {
 	struct nfsfh *in = NULL, *out = NULL;
-	struct nfs_stat_64 st;
+	struct nfs_stat_64 st = { 0 };
 	uint64_t off = 0;
 	bool hole = false;
 	int r;
@@ -861,7 +861,7 @@ int pvnfs_copy_tree(struct pvnfs_copy *c, struct pv_err *err)
 {
 	struct copier k = { .c = c };
 	struct nfs_context *s = NULL, *d = NULL;
-	struct nfsdirent root;
+	struct nfsdirent root = { 0 };
 	pthread_t tid[MAX_THREADS];
 	int nthreads = pvnfs_copy_threads(), started = 0, r;
 

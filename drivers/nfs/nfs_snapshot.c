@@ -174,7 +174,7 @@ int pvnfs_snapshot_create(const struct pv *pv, struct pv_snapshot *snap, const s
 	if (r == 0) {
 		char op[1100];
 		snprintf(op, sizeof(op), "%s/origin", final);
-		if (!S_ISDIR(st.nfs_mode) || read_small(nfs, op, found, sizeof(found)) < 0 || strcmp(found, origin)) {
+		if (!S_ISDIR(st.nfs_mode) || read_small(nfs, op, found, sizeof(found)) < 0 || strcmp(found, origin) != 0) {
 			r = pv_err_set(err, -EEXIST, PV_E_EXISTS,
 				       "%s%s on %s already holds another snapshot called %s", cfg.share, final,
 				       cfg.host, snap->name);
