@@ -5,6 +5,9 @@
 #ifndef PVNODE_CONTROLLER_INT_H
 #define PVNODE_CONTROLLER_INT_H
 
+#include <limits.h>
+#include <sys/types.h>
+
 #include "engine/engine_int.h"
 #include "pvnode/controller.h"
 
@@ -24,6 +27,19 @@ int ctl_node(struct pv_engine *e, const char *name, struct pv_volctx *vc, struct
  * smaller than mkfs makes. */
 int ctl_check_granularity(const struct pv *pv, const struct pv_driver *drv, uint64_t bytes, struct pv_err *err);
 int ctl_check_fs_minimum(const struct pv *pv, const struct pv_driver *drv, struct pv_err *err);
+
+/* controller_freeze.c: freeze `volume`'s filesystem when it is staged here read-write
+ * with one on a block device (f->fd stays -1 when there is nothing to freeze), and
+ * thaw it again; a guard process thaws it if this process is killed in between. */
+struct ctl_freeze {
+	int fd;        /* the staging mount's root, read-only; -1 nothing frozen */
+	int guard_w;   /* the guard's pipe */
+	pid_t guard;
+	char where[PATH_MAX];
+};
+#define CTL_FREEZE_INIT { .fd = -1, .guard_w = -1 }
+int ctl_freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze *f, struct pv_err *err);
+void ctl_freeze_end(struct ctl_freeze *f);
 
 /* controller_snap.c: provision `pv` from its source (pv->source_kind set) and record it,
  * the new volume's lock held (and for a clone the source's). Nothing is left when it

@@ -4,192 +4,22 @@
  * pv_ctl_create that provisions a volume from a snapshot or from another volume.
  *
  * Locks: a snapshot is created with its source volume's lock and its own name's lock
- * (locks/@snapshot.<name>.lock: '@' is in no volume name), taken in that order; a restore
+ * (PV_SNAPSHOT_LOCK_PREFIX: '@' is in no volume name), taken in that order; a restore
  * takes the new volume's lock, then the snapshot's; a clone both volumes' locks in name
  * order (controller.c). A snapshot's record is written only after its driver made it,
- * and removed only after its driver deleted it.
- *
- * Freezing: a volume staged on this node with a filesystem is frozen (FIFREEZE) while
- * its driver copies it, so the copy is what a power cut would have left (crash-
- * consistent). The staging mount is the one the node journal records, opened without
- * links beneath its trusted root and accepted only when its files live on the volume's
- * device. A frozen filesystem blocks every writer, so it must be thawed even when this
- * process is killed: a guard process forked before the freeze holds the mount (and the
- * volume lock, a duplicate of its fd) and thaws it as soon as its pipe closes without the
- * word that the thaw happened.
+ * and removed only after its driver deleted it. A staged volume is frozen for the copy
+ * (controller_freeze.c).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/fs.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "controller_int.h"
 #include "pvnode/catalog.h"
-#include "store/journal.h"
-
-/* --- freezing a staged filesystem --- */
-
-struct ctl_freeze {
-	int fd;        /* the staging mount's root, read-only; -1 nothing frozen */
-	int guard_w;   /* the guard's pipe */
-	pid_t guard;
-	char where[PATH_MAX];
-};
-
-/* The guard, in the forked child: only async-signal-safe calls (the parent may have
- * threads). It outlives a killed parent and then thaws. */
-static void __attribute__((noreturn)) freeze_guard(int fd, int pipe_r)
-{
-	struct sigaction ign = { .sa_handler = SIG_IGN };
-	char c = 0;
-	ssize_t n;
-
-	/* a ^C meant for pvctl must not take the guard with it */
-	sigaction(SIGINT, &ign, NULL);
-	sigaction(SIGTERM, &ign, NULL);
-	sigaction(SIGHUP, &ign, NULL);
-	sigaction(SIGPIPE, &ign, NULL);
-	while ((n = read(pipe_r, &c, 1)) < 0 && errno == EINTR)
-		;
-	if (n != 1 || c != 'T')
-		ioctl(fd, FITHAW, 0);
-	_exit(0);
-}
-
-/* Thaw what freeze_begin froze (f->fd), or with f->fd -1 only let the guard go. */
-static void freeze_end(struct ctl_freeze *f)
-{
-	bool thawed = f->fd < 0 || ioctl(f->fd, FITHAW, 0) == 0 || errno == EINVAL;
-
-	if (!thawed)
-		pv_warn("cannot thaw %s: %s (its guard process tries again)", f->where, strerror(errno));
-	if (f->guard_w >= 0) {
-		/* 'T': not frozen by us (any more); without it the guard thaws */
-		if (thawed && write(f->guard_w, "T", 1) < 0)
-			pv_debug("thaw guard pipe: %s", strerror(errno));
-		close(f->guard_w);
-	}
-	while (f->guard > 0 && waitpid(f->guard, NULL, 0) < 0 && errno == EINTR)
-		;
-	if (f->fd >= 0)
-		close(f->fd);
-	f->fd = f->guard_w = -1;
-	f->guard = 0;
-}
-
-/* The staging mount of `j`, opened read-only without links, if it is this volume's
- * filesystem: the fd, or -ENOENT when nothing of it is mounted there. */
-static int open_staging(struct pv_engine *e, const struct pv_journal *j, struct pv_err *err)
-{
-	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
-	_cleanup_(pv_closep) int path_fd = -1;
-	struct stat dev, st;
-	char proc[64];
-	int state, fd, r;
-
-	state = pv_engine_mount_state(e, j, j->staging_path, false, NULL, err);
-	if (state < 0)
-		return state;
-	if (state == PV_MOUNT_NONE)
-		return -ENOENT;
-	if (state == PV_MOUNT_FOREIGN)
-		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
-				  "volume %s: %s has a mount on it that is not this volume's, so its filesystem cannot "
-				  "be frozen for a snapshot; unmount that first", j->volume, j->staging_path);
-	if ((r = pv_engine_resolve(e, j->staging_path, false, &sp, err)) < 0)
-		return r;
-	if ((path_fd = pv_safe_open(&sp, PV_SAFE_DIR, false, err)) < 0)
-		return path_fd;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
-	fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the fd itself, a magic link */
-	if (fd < 0)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "volume %s: cannot open %s: %s", j->volume,
-				  j->staging_path, strerror(errno));
-	/* what was opened is the volume's filesystem, whatever changed since the check */
-	if (stat(j->att.device, &dev) < 0 || !S_ISBLK(dev.st_mode) || fstat(fd, &st) < 0 || st.st_dev != dev.st_rdev) {
-		close(fd);
-		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
-				  "volume %s: the filesystem at %s is not on its device %s: not frozen, no snapshot taken",
-				  j->volume, j->staging_path, j->att.device);
-	}
-	return fd;
-}
-
-/* Freeze `volume`'s filesystem when it is staged here read-write with one on a block
- * device; f->fd stays -1 when there is nothing to freeze (shared storage among it: its
- * driver makes its own copy consistent as it can). */
-static int freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze *f, struct pv_err *err)
-{
-	_cleanup_(pv_journal_free) struct pv_journal j;
-	const struct pv_driver *drv;
-	int p[2], fd, r;
-
-	f->fd = f->guard_w = -1;
-	f->guard = 0;
-	pv_journal_init(&j);
-	r = pv_journal_load(e->cfg.state_dir, volume, &j, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return pv_err_set(err, r, PV_E_IN_USE,
-				  "volume %s: its node journal cannot be read, so it may be mounted here unfrozen; run "
-				  "pvctl reconcile --repair first", volume);
-	if (j.phase == PV_PHASE_STAGING || j.phase == PV_PHASE_UNSTAGING)
-		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
-				  "volume %s: a %s on this node was interrupted, so it may be mounted unfrozen; run pvctl "
-				  "reconcile first", volume, j.phase == PV_PHASE_STAGING ? "stage" : "unstage");
-	if (j.phase != PV_PHASE_STAGED || j.block || j.readonly || j.lost)
-		return 0; /* a raw device, or a filesystem nobody writes to */
-	drv = pv_driver_find(j.pv.driver);
-	if (!drv || drv->storage == PV_SHARED || !j.att.device[0])
-		return 0; /* shared storage (an NFS mount): no filesystem of ours to freeze */
-	if ((fd = open_staging(e, &j, err)) == -ENOENT)
-		return 0;
-	if (fd < 0)
-		return fd;
-	snprintf(f->where, sizeof(f->where), "%s", j.staging_path);
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		r = -errno;
-		close(fd);
-		return pv_err_set(err, r, PV_E_INTERNAL, "volume %s: cannot make a pipe: %s", volume, strerror(-r));
-	}
-	/* the guard first: from the freeze on, something must be there to thaw */
-	f->guard = fork();
-	if (f->guard == 0) {
-		close(p[1]);
-		freeze_guard(fd, p[0]);
-	}
-	close(p[0]);
-	if (f->guard < 0) {
-		r = -errno;
-		close(p[1]);
-		close(fd);
-		f->guard = 0;
-		return pv_err_set(err, r, PV_E_INTERNAL, "volume %s: cannot start the thaw guard: %s", volume,
-				  strerror(-r));
-	}
-	f->guard_w = p[1];
-	if (ioctl(fd, FIFREEZE, 0) < 0) {
-		r = -errno;
-		close(fd);
-		freeze_end(f); /* not frozen: the guard goes without thawing (someone else's freeze) */
-		return pv_err_set(err, r, r == -EBUSY ? PV_E_BUSY : PV_E_INTERNAL,
-				  "volume %s: cannot freeze its filesystem at %s for the snapshot: %s%s", volume,
-				  j.staging_path, strerror(-r), r == -EBUSY ? " (frozen by someone else?)" : "");
-	}
-	f->fd = fd;
-	pv_info("volume %s: froze its filesystem at %s for the copy", volume, j.staging_path);
-	pv_fault_point("snapshot-frozen");
-	return 0;
-}
 
 /* --- snapshots --- */
 
@@ -202,7 +32,7 @@ static int snap_lock(struct pv_engine *e, const char *name, struct pv_err *err)
 	if (!pv_name_valid(name))
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "'%s' is not a valid snapshot name (allowed: 1-128 of A-Z a-z 0-9 . _ : -)", name ? name : "");
-	snprintf(lock, sizeof(lock), "@snapshot.%s", name);
+	snprintf(lock, sizeof(lock), PV_SNAPSHOT_LOCK_PREFIX "%s", name);
 	fd = pv_lock_volume(e->cfg.state_dir, lock, e->cfg.wait_for_lock, NULL);
 	if (fd == -EBUSY)
 		return pv_err_set(err, fd, PV_E_BUSY, "snapshot %s: another operation on it is in progress", name);
@@ -231,7 +61,7 @@ int pv_ctl_snapshot_create(struct pv_engine *e, const char *volume, const char *
 	_cleanup_(pv_unlockp) int lock = -1;
 	_cleanup_(pv_unlockp) int slock = -1;
 	struct ctl_secrets sec = { .use = &sec.loaded };
-	struct ctl_freeze frz = { .fd = -1, .guard_w = -1 };
+	struct ctl_freeze frz = CTL_FREEZE_INIT;
 	const struct pv_driver *drv;
 	struct pv_snapshot snap;
 	struct pv_volctx vc;
@@ -279,10 +109,10 @@ int pv_ctl_snapshot_create(struct pv_engine *e, const char *volume, const char *
 	if ((r = pv_copy(&snap.origin, &pv, err)) < 0 || (r = ctl_secrets(e, &pv, s, &sec, err)) < 0 ||
 	    (r = ctl_node(e, volume, &vc, err)) < 0)
 		goto out;
-	if ((r = freeze_begin(e, volume, &frz, err)) < 0)
+	if ((r = ctl_freeze_begin(e, volume, &frz, err)) < 0)
 		goto out;
 	r = drv->snapshot_create(&pv, &snap, sec.use, &vc.n, err);
-	freeze_end(&frz);
+	ctl_freeze_end(&frz);
 	if (r < 0) {
 		pv_err_prefix(err, "snapshot %s of volume %s: ", name, volume);
 		goto out;
@@ -385,7 +215,7 @@ int ctl_make_from_source(struct pv_engine *e, const struct pv_driver *drv, struc
 {
 	_cleanup_(pv_unlockp) int slock = -1;
 	struct ctl_secrets sec = { .use = &sec.loaded };
-	struct ctl_freeze frz = { .fd = -1, .guard_w = -1 };
+	struct ctl_freeze frz = CTL_FREEZE_INIT;
 	bool restore = pv->source_kind == PV_SOURCE_SNAPSHOT;
 	struct pv_snapshot snap;
 	struct pv src;
@@ -437,10 +267,10 @@ int ctl_make_from_source(struct pv_engine *e, const struct pv_driver *drv, struc
 		pv->reclaim = PV_RECLAIM_DELETE;
 	if (restore) {
 		r = drv->restore(pv, &snap, sec.use, &vc.n, err);
-	} else if ((r = freeze_begin(e, pv->source, &frz, err)) == 0) {
+	} else if ((r = ctl_freeze_begin(e, pv->source, &frz, err)) == 0) {
 		/* a clone of a mounted volume is as crash-consistent as a snapshot */
 		r = drv->clone(pv, &src, sec.use, &vc.n, err);
-		freeze_end(&frz);
+		ctl_freeze_end(&frz);
 	}
 	if (r < 0) {
 		pv_err_prefix(err, "volume %s from %s: ", pv->name, from);

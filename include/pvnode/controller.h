@@ -34,9 +34,13 @@ int pv_ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secrets *s
 /* With pv->source_kind set, pv_ctl_create restores (PV_SOURCE_SNAPSHOT) or clones
  * (PV_SOURCE_VOLUME) instead of provisioning empty: a source that does not exist is
  * PV_E_NOT_FOUND; one of another driver, volume mode or fsType is PV_E_INVALID; a
- * capacity below the source's size is PV_E_RANGE; a driver without restore / clone is
- * PV_E_UNSUPPORTED naming it. The source stays in the record (round trip); a repeat
- * with another source is PV_E_EXISTS. */
+ * capacity below the source's size is PV_E_RANGE (capacity 0: the source's size); a
+ * driver without restore / clone is PV_E_UNSUPPORTED naming it; a snapshot not ready
+ * to use is PV_E_UNAVAILABLE. The source stays in the record (round trip); a repeat
+ * with another source (or none) is PV_E_EXISTS. A restore holds the new volume's lock
+ * and the snapshot's; a clone both volumes' locks (in name order) and freezes the
+ * source when it is staged here, as a snapshot does. Not with pv_ctl_register
+ * (PV_E_INVALID). */
 
 /* Register storage that exists (pvctl create --existing, pvctl import) without
  * provisioning: the driver's check_existing confirms it is there and fits the PV and

@@ -91,6 +91,10 @@ void pv_fault_point(const char *point);
 #define pv_fault_point(point) ((void)0)
 #endif
 
+/* The lock of a snapshot name: <state>/locks/@snapshot.<name>.lock ('@' is in no volume
+ * name), held by the controller while it creates, deletes or restores the snapshot. */
+#define PV_SNAPSHOT_LOCK_PREFIX "@snapshot."
+
 /* fsGroup (CSI volume_mount_group) on the volume root, the staging path: its group,
  * setgid and group rwx, O(1). 0 applied; 1 not applied on shared storage whose server
  * refuses root (root squash): a sentence in `note`, logged, the publish goes on. */

@@ -6,6 +6,7 @@
  * stage or publish), never silently trusted.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "engine_int.h"
 #include "store/journal.h"
@@ -264,11 +267,47 @@ static void sweep_temp_files(struct rec_ctx *c)
 	}
 }
 
+/* Images in <state>/snapshots (the file driver's snapshots) that no snapshot record
+ * names: a snapshot create killed after its copy and before its record. Taken away
+ * once stale (PV_TEMP_STALE_S) and with the snapshot name's lock free, so never while
+ * a create of that name runs. */
+static void sweep_orphan_snapshots(struct rec_ctx *c)
+{
+	char dir[PATH_MAX], rec[PATH_MAX], name[PV_NAME_MAX + 1], lock[PV_NAME_MAX + 16];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/snapshots", c->e->cfg.state_dir);
+	if (!(d = opendir(dir)))
+		return;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len <= 4 || len - 4 > PV_NAME_MAX || strcmp(de->d_name + len - 4, ".img") != 0)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(len - 4), de->d_name);
+		snprintf(rec, sizeof(rec), "%s/catalog/snapshots/%s.json", c->e->cfg.state_dir, name);
+		if (!pv_name_valid(name) || access(rec, F_OK) == 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+		    time(NULL) - st.st_mtime <= PV_TEMP_STALE_S)
+			continue;
+		snprintf(lock, sizeof(lock), PV_SNAPSHOT_LOCK_PREFIX "%s", name);
+		_cleanup_(pv_unlockp) int fd = pv_lock_volume(c->e->cfg.state_dir, lock, false, NULL);
+		if (fd < 0 || access(rec, F_OK) == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			say(c, false, "removed %s/%s: no snapshot records it (a snapshot create was killed before "
+			    "recording it)", dir, de->d_name);
+	}
+	closedir(d);
+}
+
 static int reconcile_all(struct pv_engine *e, bool repair, pv_engine_want_fn want, void *want_ud,
 			 void (*report)(const char *line, bool problem, void *ud), void *ud, struct pv_err *err)
 {
 	struct rec_ctx c = { .e = e, .repair = repair, .want = want, .want_ud = want_ud, .report = report, .ud = ud };
 	sweep_temp_files(&c);
+	sweep_orphan_snapshots(&c);
 	int r = pv_journal_list(e->cfg.state_dir, reconcile_one, &c, err);
 	return r < 0 ? r : c.problems;
 }

@@ -81,7 +81,7 @@ static bool stage_healthy(struct pv_engine *e, const struct pv_journal *j, const
 
 /* xfs refuses to mount a second filesystem with a UUID already mounted, and a snapshot,
  * restore or clone carries its source's UUID (a block copy): every xfs is mounted with
- * nouuid, as ceph-csi does, so a volume and its copies can be staged side by side. */
+ * nouuid (as other CSI drivers do), so a volume and its copies can be staged side by side. */
 static bool wants_nouuid(const char *fstype, const struct pv_stage_req *r)
 {
 	if (strcmp(fstype, "xfs") != 0)

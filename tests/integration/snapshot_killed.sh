@@ -74,12 +74,40 @@ assert_contains "$LAST_OUT" "removed $tmp, left by a writer that was killed"
 expect_rc 0 pvctl snapshot create kv k3
 assert_contains "$LAST_OUT" "created"
 
+# (SIGTERM: a background job of a script ignores SIGINT, so ^C cannot be played here)
+step "SIGTERM to the whole process group mid-copy (a service manager stopping it): the guard outlives it and thaws"
+setsid "$PVCTL" snapshot create kv k4 >/dev/null 2>&1 &
+pid=$!
+tmp=""
+for _ in $(seq 20000); do
+	tmp=$(compgen -G "$S/snapshots/k4.img.tmp.*" || true)
+	[ -n "$tmp" ] && break
+	kill -0 $pid 2>/dev/null || break
+done
+[ -n "$tmp" ] || fail "no temporary copy seen while pvctl snapshot create ran (the copy was too quick?)"
+kill -TERM -- -$pid
+wait $pid 2>/dev/null || true
+not_frozen "$src"
+no_snapshot k4
+touch -d '-10 min' "$tmp"
+expect_rc 0 pvctl reconcile
+[ -e "$tmp" ] && fail "reconcile left $tmp"
+
 step "killed after the copy, before the record: the retry makes it"
 rc=0; PVNODE_FAULT=snapshot-made "$PVCTL" snapshot create kv k2 2>/dev/null || rc=$?
 assert_eq "$rc" 137
 not_frozen "$src"
 [ -e "$S/catalog/snapshots/k2.json" ] && fail "k2 recorded although killed before the record"
 expect_rc 1 pvctl snapshot delete k2
+# its image, recorded nowhere: reconcile takes it away once stale, never a fresh one
+[ -e "$S/snapshots/k2.img" ] || fail "no image of k2 (the fault point moved?)"
+expect_rc 0 pvctl reconcile
+[ -e "$S/snapshots/k2.img" ] || fail "reconcile removed a fresh snapshot image"
+touch -d '-10 min' "$S/snapshots/k2.img"
+expect_rc 0 pvctl reconcile
+assert_contains "$LAST_OUT" "removed $S/snapshots/k2.img: no snapshot records it"
+[ -e "$S/snapshots/k2.img" ] && fail "reconcile left the orphaned image of k2"
+[ -e "$S/snapshots/k3.img" ] || fail "reconcile removed the image of k3, which is recorded"
 echo changed >"$src/later"
 sync -f "$src/later"
 expect_rc 0 pvctl snapshot create kv k2
