@@ -290,7 +290,8 @@ struct raw_call {
 	int nfsstat;  /* NFS3 status */
 };
 
-static void setattr_done(struct rpc_context *rpc, int status, void *data, void *priv)
+/* Every NFSv3 result starts with its nfsstat3. */
+static void raw_done(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct raw_call *c = priv;
 
@@ -298,17 +299,46 @@ static void setattr_done(struct rpc_context *rpc, int status, void *data, void *
 	c->done = true;
 	c->status = status;
 	if (status == RPC_STATUS_SUCCESS && data)
-		c->nfsstat = (int)((SETATTR3res *)data)->status;
+		c->nfsstat = (int)*(const nfsstat3 *)data;
+}
+
+/* Wait for a raw call queued on `nfs` with raw_done; 0 or a negative errno. */
+static int raw_wait(struct nfs_context *nfs, struct raw_call *c, int timeout_ms)
+{
+	double deadline = now_s() + (timeout_ms > 0 ? timeout_ms : PVNFS_DEFAULT_TIMEOUT_MS) / 1000.0 + 5;
+
+	while (!c->done) {
+		struct pollfd p = { .fd = nfs_get_fd(nfs), .events = (short)nfs_which_events(nfs) };
+		int n = poll(&p, 1, 100);
+
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (nfs_service(nfs, n > 0 ? p.revents : 0) < 0)
+			return -EIO;
+		if (!c->done && now_s() > deadline)
+			return -ETIMEDOUT; /* libnfs times the call out first; this is a backstop */
+	}
+	if (c->status != RPC_STATUS_SUCCESS)
+		return c->status == RPC_STATUS_TIMEOUT ? -ETIMEDOUT : -EIO;
+	return c->nfsstat ? nfsstat3_to_errno(c->nfsstat) : 0;
+}
+
+/* The handle of an open file or directory as the raw calls take it; NULL when it does
+ * not look like an NFSv3 handle. */
+static const struct libnfs_fh_fields *fh_fields(struct nfsfh *fh)
+{
+	const struct libnfs_fh_fields *f = (const void *)nfs_get_fh(fh);
+
+	return f && f->len > 0 && f->len <= 64 && f->val ? f : NULL;
 }
 
 static int fh_set_owner_times(struct nfs_context *nfs, struct nfsfh *fh, const struct nfs_stat_64 *st, int timeout_ms)
 {
-	const struct libnfs_fh_fields *f = (const void *)nfs_get_fh(fh);
+	const struct libnfs_fh_fields *f = fh_fields(fh);
 	struct raw_call c = { 0 };
 	SETATTR3args a;
-	double deadline = now_s() + (timeout_ms > 0 ? timeout_ms : PVNFS_DEFAULT_TIMEOUT_MS) / 1000.0 + 5;
 
-	if (!f || f->len <= 0 || f->len > 64 || !f->val)
+	if (!f)
 		return -ENOTSUP;
 	memset(&a, 0, sizeof(a));
 	a.object.data.data_len = (u_int)f->len;
@@ -321,22 +351,27 @@ static int fh_set_owner_times(struct nfs_context *nfs, struct nfsfh *fh, const s
 	a.new_attributes.atime.set_atime_u.atime = (nfstime3){ (u_int)st->nfs_atime, (u_int)st->nfs_atime_nsec };
 	a.new_attributes.mtime.set_it = SET_TO_CLIENT_TIME;
 	a.new_attributes.mtime.set_mtime_u.mtime = (nfstime3){ (u_int)st->nfs_mtime, (u_int)st->nfs_mtime_nsec };
-	if (rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), setattr_done, &a, &c) != 0)
+	if (rpc_nfs3_setattr_async(nfs_get_rpc_context(nfs), raw_done, &a, &c) != 0)
 		return -EIO;
-	while (!c.done) {
-		struct pollfd p = { .fd = nfs_get_fd(nfs), .events = (short)nfs_which_events(nfs) };
-		int n = poll(&p, 1, 100);
+	return raw_wait(nfs, &c, timeout_ms);
+}
 
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (nfs_service(nfs, n > 0 ? p.revents : 0) < 0)
-			return -EIO;
-		if (!c.done && now_s() > deadline)
-			return -ETIMEDOUT; /* libnfs times the call out first; this is a backstop */
+/* Remove `name` (a directory with rmdir) from the directory whose handle is `dir`: by
+ * name in that very directory, so no path is resolved again. */
+static int fh_remove(struct nfs_context *nfs, const struct libnfs_fh_fields *dir, const char *name, bool rmdir)
+{
+	struct raw_call c = { 0 };
+	diropargs3 o = { .dir = { .data = { (u_int)dir->len, dir->val } }, .name = (char *)name };
+	int r;
+
+	if (rmdir) {
+		RMDIR3args a = { .object = o };
+		r = rpc_nfs3_rmdir_async(nfs_get_rpc_context(nfs), raw_done, &a, &c);
+	} else {
+		REMOVE3args a = { .object = o };
+		r = rpc_nfs3_remove_async(nfs_get_rpc_context(nfs), raw_done, &a, &c);
 	}
-	if (c.status != RPC_STATUS_SUCCESS)
-		return c.status == RPC_STATUS_TIMEOUT ? -ETIMEDOUT : -EIO;
-	return c.nfsstat ? nfsstat3_to_errno(c.nfsstat) : 0;
+	return r != 0 ? -EIO : raw_wait(nfs, &c, 0);
 }
 
 /* Write the runs of `buf` (n bytes for offset `off`) that are not all zero: the copy
@@ -955,52 +990,74 @@ out:
 
 /* --- delete ------------------------------------------------------------------------ */
 
-static int remove_dir(struct nfs_context *nfs, const char *path, uint64_t ino, int depth, struct pv_err *err)
+/* Empty the directory `path`, which its parent's listing names as inode `ino`. It is
+ * opened (O_NOFOLLOW: no link anywhere on the path) and must be that inode; its listing
+ * must say so too ("."); then entries are removed by name from its handle, so a
+ * directory swapped for a symlink meanwhile cannot redirect a removal elsewhere. */
+static int remove_contents(struct nfs_context *nfs, const char *path, uint64_t ino, int depth, struct pv_err *err)
 {
+	struct nfsfh *dfh = NULL;
 	struct nfsdir *dir = NULL;
 	struct nfsdirent *e;
+	struct nfs_stat_64 st = { 0 };
+	const struct libnfs_fh_fields *f;
 	char child[PATHLEN];
 	bool dot_ok = false;
 	int r;
 
 	if (depth > MAX_DEPTH)
 		return pv_err_set(err, -ELOOP, PV_E_INTERNAL, "%s is nested too deep to delete", path);
-	r = nfs_opendir(nfs, path, &dir);
-	if (r < 0)
-		return r == -ENOENT ? 0 : nfs_fail(err, r, nfs, "list", path);
-	for (e = nfs_readdir(nfs, dir); e; e = nfs_readdir(nfs, dir))
-		if (!strcmp(e->name, "."))
-			dot_ok = e->inode == ino;
-	if (!dot_ok) {
-		nfs_closedir(nfs, dir);
-		return pv_err_set(err, -ESTALE, PV_E_INTERNAL,
-				  "%s is not the directory its parent lists (swapped for a symbolic link?); "
-				  "refusing to delete in it", path);
+	r = nfs_open(nfs, path, O_RDONLY | O_NOFOLLOW, &dfh);
+	if (r == -ENOENT)
+		return 0;
+	if (r == 0 && (r = nfs_fstat64(nfs, dfh, &st)) == 0 && (!S_ISDIR(st.nfs_mode) || st.nfs_ino != ino))
+		r = -ESTALE;
+	if (r == 0 && (r = nfs_opendir(nfs, path, &dir)) == 0) {
+		for (e = nfs_readdir(nfs, dir); e; e = nfs_readdir(nfs, dir))
+			if (!strcmp(e->name, "."))
+				dot_ok = e->inode == ino;
+		if (!dot_ok)
+			r = -ESTALE;
 	}
+	if (r < 0) {
+		if (r == -ESTALE || r == -ELOOP)
+			pv_err_set(err, -ESTALE, PV_E_INTERNAL,
+				   "%s is not the directory its parent lists (swapped for a symbolic link?); "
+				   "refusing to delete in it", path);
+		else
+			nfs_fail(err, r, nfs, "open", path);
+		goto out;
+	}
+	f = fh_fields(dfh);
 	nfs_rewinddir(nfs, dir);
-	r = 0;
 	while ((e = nfs_readdir(nfs, dir))) {
+		bool isdir = S_ISDIR(e->mode);
+
 		if (!strcmp(e->name, ".") || !strcmp(e->name, ".."))
 			continue;
 		if (snprintf(child, sizeof(child), "%s/%s", path, e->name) >= (int)sizeof(child)) {
 			r = pv_err_set(err, -ENAMETOOLONG, PV_E_INTERNAL, "%s/%s: name too long", path, e->name);
 			break;
 		}
-		r = S_ISDIR(e->mode) ? remove_dir(nfs, child, e->inode, depth + 1, err) : nfs_unlink(nfs, child);
+		pvnfs_fault_delay("nfs-delete-slow");
+		if (isdir && (r = remove_contents(nfs, child, e->inode, depth + 1, err)) < 0)
+			break;
+		if (f)
+			r = fh_remove(nfs, f, e->name, isdir);
+		else
+			r = isdir ? nfs_rmdir(nfs, child) : nfs_unlink(nfs, child);
 		if (r < 0 && r != -ENOENT) {
-			if (!S_ISDIR(e->mode))
-				nfs_fail(err, r, nfs, "delete", child);
+			pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot delete %s: %s", child, strerror(-r));
 			break;
 		}
 		r = 0;
 	}
-	nfs_closedir(nfs, dir);
-	if (r < 0)
-		return r;
-	r = nfs_rmdir(nfs, path);
-	if (r < 0 && r != -ENOENT)
-		return nfs_fail(err, r, nfs, "delete", path);
-	return 0;
+out:
+	if (dir)
+		nfs_closedir(nfs, dir);
+	if (dfh)
+		nfs_close(nfs, dfh);
+	return r;
 }
 
 int pvnfs_remove_tree(struct nfs_context *nfs, const char *path, struct pv_err *err)
@@ -1016,5 +1073,8 @@ int pvnfs_remove_tree(struct nfs_context *nfs, const char *path, struct pv_err *
 		r = nfs_unlink(nfs, path);
 		return r < 0 && r != -ENOENT ? nfs_fail(err, r, nfs, "delete", path) : 0;
 	}
-	return remove_dir(nfs, path, st.nfs_ino, 0, err);
+	if ((r = remove_contents(nfs, path, st.nfs_ino, 0, err)) < 0)
+		return r;
+	r = nfs_rmdir(nfs, path);
+	return r < 0 && r != -ENOENT ? nfs_fail(err, r, nfs, "delete", path) : 0;
 }

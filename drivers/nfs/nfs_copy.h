@@ -39,15 +39,17 @@ struct pvnfs_copy {
 int pvnfs_copy_tree(struct pvnfs_copy *c, struct pv_err *err);
 
 /* Delete `path` (a directory, or a non-directory) and everything below it over `nfs`.
- * No symlink is followed: each directory is opened and checked to be the one its
- * parent's listing named before anything in it is removed, and entries are removed by
- * name from that checked directory's handle. What is already gone is success. */
+ * No symlink is followed: each directory is opened (O_NOFOLLOW) and checked to be the
+ * inode its parent's listing named before anything in it is removed, and entries are
+ * removed by name from that checked directory's handle (raw REMOVE / RMDIR). What is
+ * already gone is success. */
 int pvnfs_remove_tree(struct nfs_context *nfs, const char *path, struct pv_err *err);
 
 /* Crash tests (-Dfault_injection=true builds only): PVNODE_FAULT=<point> kills the
  * process there. Points: nfs-copy-mid (20 files copied), nfs-snapshot-before-rename,
- * nfs-restore-before-rename. pvnfs_fault_delay: PVNODE_FAULT=nfs-copy-slow makes every
- * entry's copy wait 100 ms first, so a test can change the tree during a copy. */
+ * nfs-restore-before-rename. pvnfs_fault_delay: PVNODE_FAULT=nfs-copy-slow (nfs-delete-slow)
+ * makes every entry's copy (removal) wait 100 ms first, so a test can change the tree
+ * meanwhile. */
 #ifdef PV_FAULT_INJECTION
 void pvnfs_fault_point(const char *point);
 void pvnfs_fault_delay(const char *point);

@@ -93,6 +93,28 @@ fi
 rm "$V/a" && mv "$V/a.real" "$V/a"
 nfs_ok "a directory swapped for a symlink mid-copy: nothing read through it (exit $rc)"
 
+# The same during a snapshot's delete (each removal made slow): removals go by name to
+# the checked directory's handle, so the sibling's files behind the link stay.
+nfs_spec small "" >"$T/specs/small.json"
+pv1 create -f "$T/specs/small.json" >/dev/null || nfs_fail "create small"
+mkdir "$NFS_RW_DIR/small/a"
+for i in $(seq 40); do echo "mine $i" >"$NFS_RW_DIR/small/a/f$i"; done
+pv1 snapshot create small s-del >/dev/null || nfs_fail "snapshot s-del"
+PVNODE_FAULT=nfs-delete-slow nfs_in_ns "$PVCTL" --state-dir "$T/state1" --node-id node-1 --allowed-path "$T" \
+	snapshot delete s-del >"$T/out" 2>"$T/err" &
+p=$!
+sleep 1
+D=$A/s-del/data
+mv "$D/a" "$D/a.real" && ln -s ../../../other "$D/a"
+rc=0
+wait $p || rc=$?
+[ "$(ls "$NFS_RW_DIR/other" | wc -l)" = 40 ] || nfs_fail "the delete removed the sibling's files through the link"
+rm -f "$D/a"
+[ ! -e "$D/a.real" ] || mv "$D/a.real" "$D/a"
+pv1 snapshot delete s-del >/dev/null 2>"$T/err" || nfs_fail "snapshot delete after the swap: $(cat "$T/err")"
+[ ! -e "$A/s-del" ] || nfs_fail "s-del left"
+nfs_ok "a directory swapped for a symlink during a delete: the sibling's files stay (exit $rc)"
+
 # Restores.
 cat >"$T/specs/r.json" <<JSON
 { "name": "r", "driver": "nfs", "capacity": "1Gi", "accessModes": ["ReadWriteMany"], "gid": 7000,
