@@ -205,6 +205,25 @@ static bool all_zero(const char *b, size_t n)
 	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
 }
 
+/* Is `path` (opened with no link on the way) the directory with inode `ino`? 0, -ESTALE
+ * when it is another one, or another error. */
+static int dir_is(struct nfs_context *nfs, const char *path, uint64_t ino)
+{
+	struct nfsfh *fh;
+	struct nfs_stat_64 st = { 0 };
+	int r = nfs_open(nfs, path, O_RDONLY | O_NOFOLLOW, &fh);
+
+	if (r == -ELOOP)
+		return -ESTALE;
+	if (r < 0)
+		return r;
+	r = nfs_fstat64(nfs, fh, &st);
+	nfs_close(nfs, fh);
+	if (r < 0)
+		return r;
+	return S_ISDIR(st.nfs_mode) && st.nfs_ino == ino ? 0 : -ESTALE;
+}
+
 /* Is `name` in the checked listing of `parent` (inode `parent_ino`) now the regular file
  * with inode `ino`? A file replaced by a rename since the walk listed it has a new inode:
  * accept the new one only when the parent's listing (checked by its "." entry) names it. */
@@ -213,18 +232,19 @@ static bool listed_now(struct nfs_context *s, const char *parent, uint64_t paren
 {
 	struct nfsdir *dir;
 	struct nfsdirent *e;
-	bool dot_ok = false, found = false;
+	bool dot_ok = false, dot_seen = false, found = false;
 
 	if (nfs_opendir(s, parent, &dir) < 0)
 		return false;
 	while ((e = nfs_readdir(s, dir))) {
-		if (!strcmp(e->name, "."))
+		if (!strcmp(e->name, ".")) {
+			dot_seen = true;
 			dot_ok = e->inode == parent_ino;
-		else if (!strcmp(e->name, name))
+		} else if (!strcmp(e->name, name))
 			found = e->inode == ino && S_ISREG(e->mode);
 	}
 	nfs_closedir(s, dir);
-	return dot_ok && found;
+	return found && (dot_ok || (!dot_seen && dir_is(s, parent, parent_ino) == 0));
 }
 
 /* Open the job's source file, making sure it is the file the listing named. 1: opened,
@@ -247,6 +267,10 @@ static int open_source(struct nfs_context *s, const struct job *j, struct nfsfh 
 		if (r < 0)
 			return nfs_fail(err, r, s, "open", j->src);
 		r = nfs_fstat64(s, *fh, st);
+		if (r == -ESTALE || r == -ENOENT) {
+			nfs_close(s, *fh);
+			continue; /* replaced or deleted just after the open: look again */
+		}
 		if (r < 0) {
 			nfs_close(s, *fh);
 			return nfs_fail(err, r, s, "stat", j->src);
@@ -406,8 +430,8 @@ static int write_nonzero(struct nfs_context *d, struct nfsfh *out, uint64_t off,
 	return 0;
 }
 
-static int copy_file(struct copier *k, struct nfs_context *s, struct nfs_context *d, const struct job *j,
-		     char *buf, struct pv_err *err)
+static int copy_file_once(struct copier *k, struct nfs_context *s, struct nfs_context *d, const struct job *j,
+			  char *buf, struct pv_err *err)
 {
 	struct nfsfh *in = NULL, *out = NULL;
 	struct nfs_stat_64 st = { 0 };
@@ -439,6 +463,10 @@ static int copy_file(struct copier *k, struct nfs_context *s, struct nfs_context
 		int n;
 
 		n = nfs_pread(s, in, off, want, buf);
+		if (n == -ESTALE || n == -ENOENT) {
+			r = -EAGAIN; /* replaced or deleted since it was opened: look again */
+			goto out;
+		}
 		if (n < 0) {
 			r = nfs_fail(err, n, s, "read", j->src);
 			goto out;
@@ -492,6 +520,25 @@ out:
 		nfs_close(d, out);
 	nfs_close(s, in);
 	return r;
+}
+
+/* A file of a volume in use can be replaced (renamed over) or deleted while it is read:
+ * its handle goes stale. Its partial copy is dropped and the name looked up again. */
+static int copy_file(struct copier *k, struct nfs_context *s, struct nfs_context *d, const struct job *j,
+		     char *buf, struct pv_err *err)
+{
+	for (int attempt = 0; attempt < 3; attempt++) {
+		int r = copy_file_once(k, s, d, j, buf, err);
+
+		if (r != -EAGAIN)
+			return r;
+		if ((r = nfs_unlink(d, j->dst)) < 0 && r != -ENOENT)
+			return nfs_fail(err, r, d, "delete", j->dst);
+	}
+	pthread_mutex_lock(&k->mu);
+	k->skipped++; /* it kept changing: left out, like a file deleted during the copy */
+	pthread_mutex_unlock(&k->mu);
+	return 0;
 }
 
 static int copy_symlink(struct copier *k, struct nfs_context *s, struct nfs_context *d, const struct job *j,
@@ -767,9 +814,11 @@ static int walk_dir(struct copier *k, struct nfs_context *s, struct nfs_context 
 				goto out;
 			}
 		}
-	if (!dot_seen) {
-		r = pv_err_set(err, -ESTALE, PV_E_INTERNAL,
-			       "the listing of %s has no \".\" entry: cannot check which directory it is", src);
+	if (!dot_seen && (r = dir_is(s, src, ino)) < 0) {
+		/* No "." in the listing (some servers): check the directory itself. */
+		pv_err_set(err, r, PV_E_INTERNAL, r == -ESTALE ?
+			   "%s is not the directory its parent lists (something on the share swapped it, "
+			   "perhaps for a symbolic link); refusing to copy it" : "cannot check directory %s", src);
 		goto out;
 	}
 	nfs_rewinddir(s, dir);
@@ -1013,10 +1062,14 @@ static int remove_contents(struct nfs_context *nfs, const char *path, uint64_t i
 	if (r == 0 && (r = nfs_fstat64(nfs, dfh, &st)) == 0 && (!S_ISDIR(st.nfs_mode) || st.nfs_ino != ino))
 		r = -ESTALE;
 	if (r == 0 && (r = nfs_opendir(nfs, path, &dir)) == 0) {
+		bool dot_seen = false;
 		for (e = nfs_readdir(nfs, dir); e; e = nfs_readdir(nfs, dir))
-			if (!strcmp(e->name, "."))
+			if (!strcmp(e->name, ".")) {
+				dot_seen = true;
 				dot_ok = e->inode == ino;
-		if (!dot_ok)
+			}
+		/* A server that lists no "." leaves the check to the open above. */
+		if (dot_seen && !dot_ok)
 			r = -ESTALE;
 	}
 	if (r < 0) {
