@@ -114,6 +114,15 @@ done
 pv1 get r1 -o json | grep -q '"snapshot": "s1"' || nfs_fail "get -o json does not show the source"
 nfs_ok "restore: the new volume has the snapshot's data and metadata, its own gid; the source its new data"
 
+# Into a volume on another share of the server (two connections, one per share).
+sed -e 's/"name": "r1"/"name": "r2"/' -e "s|\"share\": \"$NFS_RW_SHARE\"|\"share\": \"$NFS_RW2_SHARE\"|" \
+	"$T/specs/r1.json" >"$T/specs/r2.json"
+pv1 create -f "$T/specs/r2.json" >/dev/null 2>"$T/err" || nfs_fail "restore to another share: $(cat "$T/err")"
+diff "$T/m1" <(manifest "$NFS_RW2_DIR/r2") >"$T/diff" || nfs_fail "the restore on another share differs: $(head "$T/diff")"
+[ ! -e "$NFS_RW_DIR/r2" ] || nfs_fail "r2 landed on the snapshot's share"
+pv1 delete r2 >/dev/null || nfs_fail "delete r2"
+nfs_ok "restore into a volume on another share"
+
 # Mounted, through the userspace mounter, a group member reads it.
 pv1 stage r1 >/dev/null && pv1 publish r1 "$T/targets/r1" >/dev/null || nfs_fail "stage/publish r1"
 [ "$(nfs_as_user 6000 cat "$T/targets/r1/app/data/r5")" = "row 5" ] || nfs_fail "restored data not readable through the mount"
