@@ -23,6 +23,9 @@ enum pvnfs_mounter { PVNFS_MOUNTER_AUTO = 0, PVNFS_MOUNTER_KERNEL, PVNFS_MOUNTER
 enum pvnfs_on_delete { PVNFS_DELETE = 0, PVNFS_RETAIN, PVNFS_ARCHIVE };
 
 #define PVNFS_DEFAULT_TIMEOUT_MS 10000
+/* Snapshots and unfinished copies live in <share>/.pvnode-snapshots (nfs_snapshot.c);
+ * no volume's subDir may start with it. */
+#define PVNFS_SNAPSHOT_DIR ".pvnode-snapshots"
 
 struct pvnfs_cfg {
 	char host[256];         /* name or address, IPv6 without brackets */
@@ -44,6 +47,8 @@ extern const char *const pvnfs_required_attributes[];
 int pvnfs_cfg_from_pv(const struct pv *pv, struct pvnfs_cfg *cfg, struct pv_err *err);
 /* Is `s` a clean relative path (no "", ".", "..", leading or doubled "/")? */
 bool pvnfs_relpath_clean(const char *s);
+/* Does subDir `sub` lie in the snapshot area (PVNFS_SNAPSHOT_DIR)? */
+bool pvnfs_subdir_reserved(const char *sub);
 /* A mount option the driver passes on (printable, no ',' '"' or whitespace)? */
 bool pvnfs_option_valid(const char *opt);
 

@@ -170,6 +170,13 @@ static int parse_options(const struct pv *pv, struct pvnfs_cfg *cfg, struct pv_e
 	return 0;
 }
 
+bool pvnfs_subdir_reserved(const char *sub)
+{
+	size_t n = strlen(PVNFS_SNAPSHOT_DIR);
+
+	return !strncmp(sub, PVNFS_SNAPSHOT_DIR, n) && (sub[n] == '\0' || sub[n] == '/');
+}
+
 int pvnfs_cfg_from_pv(const struct pv *pv, struct pvnfs_cfg *cfg, struct pv_err *err)
 {
 	const char *server = pv_map_get(&pv->attributes, "server");
@@ -194,6 +201,10 @@ int pvnfs_cfg_from_pv(const struct pv *pv, struct pvnfs_cfg *cfg, struct pv_err 
 			return pv_err_set(err, -EINVAL, PV_E_INVALID,
 					  "attributes.subDir: \"%s\" must be a clean relative path "
 					  "below the share (no leading \"/\", no \"..\" or \".\")", sub);
+		if (pvnfs_subdir_reserved(sub))
+			return pv_err_set(err, -EINVAL, PV_E_INVALID,
+					  "attributes.subDir: \"%s\" is inside %s, where snapshots live; "
+					  "choose another directory", sub, PVNFS_SNAPSHOT_DIR);
 		snprintf(cfg->subdir, sizeof(cfg->subdir), "%s", sub);
 	}
 	if (!ver || !*ver)

@@ -19,5 +19,14 @@ int pvnfs_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
 		 const struct pv_node_ctx *n, struct pv_err *err);
 int pvnfs_remove(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
 		 struct pv_err *err);
+/* nfs_snapshot.c */
+int pvnfs_snapshot_create(const struct pv *pv, struct pv_snapshot *snap, const struct pv_secrets *s,
+			  const struct pv_node_ctx *n, struct pv_err *err);
+int pvnfs_snapshot_delete(const struct pv_snapshot *snap, const struct pv_secrets *s, const struct pv_node_ctx *n,
+			  struct pv_err *err);
+int pvnfs_restore(struct pv *pv, const struct pv_snapshot *snap, const struct pv_secrets *s,
+		  const struct pv_node_ctx *n, struct pv_err *err);
+int pvnfs_clone(struct pv *pv, const struct pv *src, const struct pv_secrets *s, const struct pv_node_ctx *n,
+		struct pv_err *err);
 
 #endif

@@ -19,6 +19,7 @@
 #include <nfsc/libnfs.h>
 
 #include "nfs.h"
+#include "nfs_copy.h"
 #include "nfs_driver.h"
 
 int pvnfs_open_share(const struct pvnfs_cfg *cfg, int timeout_ms, struct nfs_context **nfs,
@@ -90,7 +91,7 @@ int pvnfs_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_n
 	if ((r = pvnfs_cfg_from_pv(pv, &cfg, err)) < 0)
 		return r;
 	if (!cfg.subdir[0]) {
-		if (!pvnfs_relpath_clean(pv->name))
+		if (!pvnfs_relpath_clean(pv->name) || pvnfs_subdir_reserved(pv->name))
 			return pv_err_set(err, -EINVAL, PV_E_INVALID,
 					  "its name cannot be a directory on the share; set attributes.subDir");
 		if (pv_map_set(&pv->attributes, "subDir", pv->name) < 0)
@@ -158,52 +159,6 @@ out:
 }
 
 
-/* Delete `path` and everything below it without following symlinks. */
-static int remove_tree(struct nfs_context *nfs, const char *path, int depth, struct pv_err *err)
-{
-	struct nfsdir *dir = NULL;
-	struct nfsdirent *e;
-	char child[1100];
-	int r;
-
-	if (depth > 64)
-		return pv_err_set(err, -ELOOP, PV_E_INTERNAL, "%s is nested too deep to delete", path);
-	r = nfs_opendir(nfs, path, &dir);
-	if (r < 0)
-		return r == -ENOENT ? 0 :
-		       pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot list %s: %s", path,
-				  nfs_get_error(nfs));
-	while ((e = nfs_readdir(nfs, dir))) {
-		struct nfs_stat_64 st;
-
-		if (!strcmp(e->name, ".") || !strcmp(e->name, ".."))
-			continue;
-		if (snprintf(child, sizeof(child), "%s/%s", path, e->name) >= (int)sizeof(child)) {
-			r = pv_err_set(err, -ENAMETOOLONG, PV_E_INTERNAL, "%s/%s: name too long",
-				       path, e->name);
-			break;
-		}
-		r = nfs_lstat64(nfs, child, &st);
-		if (r == 0)
-			r = S_ISDIR(st.nfs_mode) ? remove_tree(nfs, child, depth + 1, err) :
-						   nfs_unlink(nfs, child);
-		if (r < 0 && r != -ENOENT) {
-			pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot delete %s: %s", child,
-				   nfs_get_error(nfs));
-			break;
-		}
-		r = 0;
-	}
-	nfs_closedir(nfs, dir);
-	if (r < 0)
-		return r;
-	r = nfs_rmdir(nfs, path);
-	if (r < 0 && r != -ENOENT)
-		return pv_err_set(err, r, pv_err_kind_from_errno(r), "cannot delete %s: %s", path,
-				  nfs_get_error(nfs));
-	return 0;
-}
-
 int pvnfs_remove(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
 		 struct pv_err *err)
 {
@@ -239,7 +194,13 @@ int pvnfs_remove(const struct pv *pv, const struct pv_secrets *s, const struct p
 				   path, archived, nfs_get_error(nfs));
 		goto out;
 	}
-	r = remove_tree(nfs, path, 0, err);
+	r = pvnfs_remove_tree(nfs, path, err);
+	if (r == 0) {
+		/* A restored or cloned volume's note of its source (nfs_snapshot.c). */
+		char made[PV_NAME_MAX + 64];
+		snprintf(made, sizeof(made), "/%s/~made-%s", PVNFS_SNAPSHOT_DIR, pv->name);
+		nfs_unlink(nfs, made);
+	}
 out:
 	if (nfs)
 		nfs_destroy_context(nfs);

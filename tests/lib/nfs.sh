@@ -3,19 +3,21 @@
 # Starts rpcbind + nfs-ganesha (FSAL VFS, NFSv3 and v4) inside a private network and
 # mount namespace this fixture creates (libnfs 4.0 needs NFSv3, which needs rpcbind on
 # port 111; the namespace keeps it off the host). Three exports, directories under the
-# caller's temp dir: /rw (read-write), /ro (read-only), /sq (read-write, root squashed).
+# caller's temp dir: /rw (read-write), /ro (read-only), /sq (read-write, root squashed),
+# /rw2 (a second read-write share: copies between shares).
 # Clients reach the server on 127.0.0.1 inside the namespace: run them under
 # `nfs_in_ns CMD...` (network namespace only, so their mounts stay visible on the host). Each fixture has its own
 # namespace, so tests can run in parallel. Teardown stops what it started, by PID; the
 # namespace disappears with its last process.
 #
-#   nfs_fixture_start DIR   sets NFS_NS_PID NFS_SERVER NFS_{RW,RO,SQ}_DIR NFS_{RW,RO,SQ}_SHARE
+#   nfs_fixture_start DIR   sets NFS_NS_PID NFS_SERVER NFS_{RW,RW2,RO,SQ}_DIR NFS_{RW,RW2,RO,SQ}_SHARE
 #   nfs_in_ns CMD...        run CMD in the server's network namespace
 #   nfs_server_stop / nfs_server_start   stop / restart ganesha only (outage tests)
 #   nfs_fixture_stop        stop everything (call from your cleanup trap)
 
 NFS_SERVER=127.0.0.1
 NFS_RW_SHARE=/rw
+NFS_RW2_SHARE=/rw2
 NFS_RO_SHARE=/ro
 NFS_SQ_SHARE=/sq
 NFS_NS_PID=
@@ -64,6 +66,12 @@ EXPORT {
 }
 EXPORT {
 	Export_Id = 2; Path = "$d/ro"; Pseudo = /ro; Access_Type = RO;
+	Attr_Expiration_Time = 0;
+	Squash = No_Root_Squash; SecType = sys; Protocols = 3, 4; Transports = TCP;
+	FSAL { Name = VFS; }
+}
+EXPORT {
+	Export_Id = 4; Path = "$d/rw2"; Pseudo = /rw2; Access_Type = RW;
 	Attr_Expiration_Time = 0;
 	Squash = No_Root_Squash; SecType = sys; Protocols = 3, 4; Transports = TCP;
 	FSAL { Name = VFS; }
@@ -144,8 +152,9 @@ _nfs_wait_ready() {
 nfs_fixture_start() {
 	local d=$1
 	NFS_FIXTURE_DIR=$d
-	mkdir -p "$d/rw" "$d/ro" "$d/sq" "$d/recovery" "$d/krb5cc"
+	mkdir -p "$d/rw" "$d/rw2" "$d/ro" "$d/sq" "$d/recovery" "$d/krb5cc"
 	NFS_RW_DIR=$d/rw
+	NFS_RW2_DIR=$d/rw2
 	NFS_RO_DIR=$d/ro
 	NFS_SQ_DIR=$d/sq
 	_nfs_write_conf "$d"

@@ -124,6 +124,15 @@ static void test_share_and_subdir(void **state)
 		assert_int_equal(parse("h", "/exports", *b, &c, &err), -EINVAL);
 		assert_non_null(strstr(err.msg, "attributes.subDir"));
 	}
+	/* The snapshot area is no volume's directory (its snapshots would be exposed). */
+	const char *reserved[] = { ".pvnode-snapshots", ".pvnode-snapshots/s1/data", NULL };
+	for (const char **b = reserved; *b; b++) {
+		pv_err_clear(&err);
+		assert_int_equal(parse("h", "/exports", *b, &c, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "where snapshots live"));
+	}
+	assert_int_equal(parse("h", "/exports", ".pvnode-snapshots2/x", &c, &err), 0);
+	assert_int_equal(parse("h", "/exports", "a/.pvnode-snapshots", &c, &err), 0);
 	assert_true(pvnfs_relpath_clean("a/b/c"));
 	assert_true(pvnfs_relpath_clean("..a/b..")); /* names that merely contain dots */
 	assert_false(pvnfs_relpath_clean(""));
