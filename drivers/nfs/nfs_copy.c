@@ -430,6 +430,16 @@ static int write_nonzero(struct nfs_context *d, struct nfsfh *out, uint64_t off,
 	return 0;
 }
 
+/* A read failed with something other than a stale handle (libnfs does not always say
+ * ESTALE for a file removed under it): is the name now another inode, or none? Then
+ * the file was replaced while it was read, and is looked up again. */
+static bool replaced(struct nfs_context *s, const struct job *j, const struct nfs_stat_64 *had)
+{
+	struct nfs_stat_64 now;
+	int r = nfs_lstat64(s, j->src, &now);
+	return r == -ENOENT || (r == 0 && now.nfs_ino != had->nfs_ino);
+}
+
 static int copy_file_once(struct copier *k, struct nfs_context *s, struct nfs_context *d, const struct job *j,
 			  char *buf, struct pv_err *err)
 {
@@ -463,7 +473,7 @@ static int copy_file_once(struct copier *k, struct nfs_context *s, struct nfs_co
 		int n;
 
 		n = nfs_pread(s, in, off, want, buf);
-		if (n == -ESTALE || n == -ENOENT) {
+		if (n == -ESTALE || n == -ENOENT || (n < 0 && replaced(s, j, &st))) {
 			r = -EAGAIN; /* replaced or deleted since it was opened: look again */
 			goto out;
 		}
