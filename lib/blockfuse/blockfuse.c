@@ -3,8 +3,8 @@
  *
  * One filesystem, one regular file, served with libfuse's low-level API from our own
  * loop. The kernel's loop driver issues block-aligned asynchronous direct I/O against
- * the file and FUSE_CAP_ASYNC_DIO keeps many requests queued on /dev/fuse. One reader
- * thread takes them off the device into buffers from a pool:
+ * the file and FUSE_CAP_ASYNC_DIO keeps many requests queued on /dev/fuse. A few reader
+ * threads take them off the device into buffers from a pool:
  *   - an aligned READ/WRITE/FSYNC of a backend with asynchronous operations is handed
  *     to the backend at once and the reader goes on; the backend's completion (any
  *     thread) sends the reply and returns the buffer. A write's data stays where the
@@ -15,6 +15,8 @@
  *   - everything else that may block (a backend without asynchronous operations,
  *     unaligned requests, fallocate) goes to worker threads that call the synchronous
  *     operations; lookups and attributes are answered by the reader itself.
+ * More than one reader because copying a 1 MiB request off the device is the reader's
+ * main cost: two cores copy two at once.
  * Unaligned requests (someone reading the file directly) go through read-modify-write
  * on bounce buffers, serialised by one mutex so two partial writes to the same block
  * cannot lose each other's bytes.
@@ -39,6 +41,7 @@
 #define BF_DEFAULT_IO (1024 * 1024)
 #define BF_ZERO_CHUNK (1024 * 1024)
 #define BF_MAX_INFLIGHT 64      /* requests holding a buffer at once (= max_background) */
+#define BF_READERS 2            /* with an asynchronous backend */
 #define BF_INO_ROOT 1
 #define BF_INO_FILE 2
 
@@ -66,7 +69,9 @@ struct bf {
 	bool async;              /* the backend has aio_read/aio_write/aio_flush */
 	pthread_mutex_t rmw_lock;
 	struct fuse_session *se;
-	pthread_t reader;
+	pthread_t readers[BF_READERS];   /* [0]: the thread of pv_blockfuse_run */
+	unsigned n_readers;
+	unsigned readers_done;
 
 	/* buffer pool and in-flight accounting */
 	pthread_mutex_t lock;
@@ -77,7 +82,6 @@ struct bf {
 	unsigned n_free, n_bufs, max_bufs;
 	unsigned inflight;       /* bf_req not yet answered */
 	unsigned waiting;        /* threads waiting on cond */
-	char *cur;               /* the reader's buffer being processed (reader thread only) */
 
 	/* worker threads for what blocks */
 	struct bf_req *jobs, **jobs_tail;
@@ -87,6 +91,8 @@ struct bf {
 };
 
 static struct bf *volatile bf_cur;
+static volatile sig_atomic_t bf_stopping;
+static __thread char *bf_cur_buf;   /* the calling reader's buffer being processed */
 
 /* --- buffer pool --- */
 
@@ -135,10 +141,10 @@ static struct bf_req *bf_req_new(struct bf *b, fuse_req_t req, enum bf_kind kind
 }
 
 /* Take the reader's current buffer (its data stays valid until the request ends). */
-static char *bf_take_buf(struct bf *b)
+static char *bf_take_buf(void)
 {
-	char *p = b->cur;
-	b->cur = NULL;
+	char *p = bf_cur_buf;
+	bf_cur_buf = NULL;
 	return p;
 }
 
@@ -476,7 +482,7 @@ static void bf_ll_read(fuse_req_t req, fuse_ino_t ino, size_t len, off_t off,
 		return;
 	}
 	/* a READ carries no data: its buffer takes the answer */
-	r->buf = bf_take_buf(b);
+	r->buf = bf_take_buf();
 	r->len = len;
 	r->off = (uint64_t)off;
 	if (!b->async || !bf_aligned(b, r->off, len)) {
@@ -510,7 +516,7 @@ static void bf_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r->buf = bf_take_buf(b);   /* holds `buf` */
+	r->buf = bf_take_buf();   /* holds `buf` */
 	r->data = buf;
 	r->len = len;
 	r->off = (uint64_t)off;
@@ -589,15 +595,25 @@ static const struct fuse_lowlevel_ops bf_ops = {
 
 /* --- session, signals, the reader loop --- */
 
+/* Readers sleep in read(/dev/fuse): interrupt every one but the caller (a signal
+ * without SA_RESTART makes read() fail with EINTR). */
+static void bf_kick_readers(struct bf *b, int sig)
+{
+	for (unsigned i = 0; i < b->n_readers; i++)
+		if (!pthread_equal(pthread_self(), b->readers[i]))
+			pthread_kill(b->readers[i], sig);
+}
+
 static void bf_on_signal(int sig)
 {
 	struct bf *b = bf_cur;
 	if (!b)
 		return;
 	fuse_session_exit(b->se);
-	/* the reader sleeps in read(/dev/fuse): interrupt it if the signal went elsewhere */
-	if (!pthread_equal(pthread_self(), b->reader))
-		pthread_kill(b->reader, sig);
+	if (!bf_stopping) {
+		bf_stopping = 1;
+		bf_kick_readers(b, sig);
+	}
 }
 
 void pv_blockfuse_stop(void)
@@ -606,8 +622,8 @@ void pv_blockfuse_stop(void)
 	if (!b)
 		return;
 	fuse_session_exit(b->se);
-	if (!pthread_equal(pthread_self(), b->reader))
-		pthread_kill(b->reader, SIGTERM);
+	bf_stopping = 1;
+	bf_kick_readers(b, SIGTERM);
 }
 
 static void bf_serve(struct bf *b)
@@ -625,13 +641,41 @@ static void bf_serve(struct bf *b)
 			continue;
 		if (res <= 0)
 			break;   /* unmounted (0), or the device failed */
-		b->cur = cur;
+		bf_cur_buf = cur;
 		fuse_session_process_buf(b->se, &fb);
-		cur = b->cur;   /* NULL when a request kept it */
+		cur = bf_cur_buf;   /* NULL when a request kept it */
 	}
 	pthread_mutex_lock(&b->lock);
 	bf_buf_put_locked(b, cur);
+	b->readers_done++;
 	pthread_mutex_unlock(&b->lock);
+}
+
+static void *bf_reader(void *arg)
+{
+	struct bf *b = arg;
+	bf_serve(b);
+	/* the session ended here first (unmounted, or a signal raced with read()): make
+	 * sure the others see it too */
+	fuse_session_exit(b->se);
+	bf_kick_readers(b, SIGHUP);
+	return NULL;
+}
+
+/* After the first reader left the loop: the others leave too (kicked until they do). */
+static void bf_stop_readers(struct bf *b)
+{
+	for (;;) {
+		pthread_mutex_lock(&b->lock);
+		bool all = b->readers_done == b->n_readers;
+		pthread_mutex_unlock(&b->lock);
+		if (all)
+			break;
+		bf_kick_readers(b, SIGHUP);
+		usleep(10000);
+	}
+	for (unsigned i = 1; i < b->n_readers; i++)
+		pthread_join(b->readers[i], NULL);
 }
 
 /* Wait for every request in flight to be answered (the backend bounds each by its own
@@ -708,7 +752,8 @@ int pv_blockfuse_run(const struct pv_blockfuse_cfg *cfg, const struct pv_blockfu
 	if (!b.free_bufs)
 		return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "blockfuse: out of memory");
 	b.jobs_tail = &b.jobs;
-	b.reader = pthread_self();
+	b.readers[0] = pthread_self();
+	b.n_readers = 1;
 	pthread_mutex_init(&b.rmw_lock, NULL);
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.cond, NULL);
@@ -738,13 +783,22 @@ int pv_blockfuse_run(const struct pv_blockfuse_cfg *cfg, const struct pv_blockfu
 	sigemptyset(&sa.sa_mask);
 	for (int i = 0; i < 3; i++)
 		sigaction(sigs[i], &sa, &old_sa[i]);   /* no SA_RESTART: read() must see EINTR */
+	/* more readers only for an asynchronous backend: a synchronous one has its workers */
+	for (unsigned i = 1; b.async && i < BF_READERS; i++) {
+		if (pthread_create(&b.readers[b.n_readers], NULL, bf_reader, &b) != 0)
+			break;   /* one reader serves too */
+		b.n_readers++;
+	}
 	if (cfg->on_ready)
 		cfg->on_ready(ctx);
 	bf_serve(&b);
+	fuse_session_exit(b.se);
+	bf_stop_readers(&b);
 	bf_drain(&b);
 	for (int i = 0; i < 3; i++)
 		sigaction(sigs[i], &old_sa[i], NULL);
 	bf_cur = NULL;
+	bf_stopping = 0;
 	fuse_session_unmount(b.se);
 out_destroy:
 	fuse_session_destroy(b.se);
