@@ -57,6 +57,7 @@
  * sequential writes at 0.75 of the old multithreaded server. Small ones are answered
  * at once: a hand-off costs more than they do. */
 #define BF_REPLY_OFFLOAD (128 * 1024)
+#define BF_ASYNC_WORKERS 4      /* answers of large requests, fallocate, unaligned */
 #define BF_READERS 2            /* with an asynchronous backend */
 #define BF_INO_ROOT 1
 #define BF_INO_FILE 2
@@ -847,7 +848,7 @@ int pv_blockfuse_run(const struct pv_blockfuse_cfg *cfg, const struct pv_blockfu
 		pv_warn("blockfuse: mlockall failed (%s); serving unlocked", strerror(errno));
 
 	/* a backend without asynchronous operations blocks one worker per request in flight */
-	unsigned workers = b.async ? 2 : (cfg->max_threads ? cfg->max_threads : 16);
+	unsigned workers = b.async ? BF_ASYNC_WORKERS : (cfg->max_threads ? cfg->max_threads : 16);
 	r = bf_start_workers(&b, workers, err);
 	if (r < 0)
 		goto out;
