@@ -49,8 +49,8 @@
  * it idle); never under load: trimming whenever the queue ran empty re-faulted a
  * buffer every few requests and cost 10-40% of sequential write throughput. */
 #define BF_MAX_BUFS 24
-#define BF_KEEP_LARGE 2
-#define BF_TRIM_TO (64 * 1024)
+#define BF_KEEP_LARGE 1
+#define BF_TRIM_TO (8 * 1024)   /* the header page and one 4 KiB block */
 /* Completions of requests this large are answered by a worker, not on the backend's
  * completion thread: answering ends the kernel's request (loop and bio completion, the
  * submitter's wake-up), and one thread doing that for every 1 MiB request held
