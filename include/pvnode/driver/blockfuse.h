@@ -8,9 +8,10 @@
  *   - opens the file with direct_io (no page cache in the helper's way) and asks the
  *     kernel for 1 MiB requests (max_write, max_pages);
  *   - keeps many requests in flight: loop's asynchronous direct I/O queues them on
- *     /dev/fuse, one reader thread takes them off and hands aligned reads, writes and
+ *     /dev/fuse, two reader threads take them off and hand aligned reads, writes and
  *     flushes to the backend's asynchronous operations when it has them (completions
- *     answer the kernel, out of order), else runs the synchronous ones on worker threads;
+ *     answer the kernel, out of order; large answers go to worker threads), else run
+ *     the synchronous ones on worker threads;
  *   - does read-modify-write at unaligned edges, so the backend only ever sees
  *     block-aligned I/O;
  *   - maps fsync/flush to ops->flush, fallocate(PUNCH_HOLE) to ops->discard and
@@ -28,8 +29,9 @@
 
 #include "pvnode/error.h"
 
-/* Completion of an asynchronous operation: `result` 0 or a negative errno. May run on
- * any thread (also inside the submitting call); must not block. */
+/* Completion of an asynchronous operation: `result` 0 or a negative errno. The backend
+ * may call it on any thread, also inside the submitting call; it returns quickly (it
+ * answers the kernel or queues the answer for a worker). */
 typedef void pv_blockfuse_done(void *tag, int result);
 
 struct pv_blockfuse_ops {
