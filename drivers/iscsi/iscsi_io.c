@@ -1,9 +1,13 @@
 /*
  * iscsi_io.c — the helper's I/O engine (see iscsi_io.h).
  *
- * Requests (struct io_req) live on the stack of the blockfuse worker that waits for
- * them. The engine thread moves them from `pending` to libiscsi (async *_task calls)
- * and completes them from libiscsi's callbacks. A transport failure (connection lost,
+ * Requests (struct io_req) come two ways: blockfuse's asynchronous calls (aio_*) allocate
+ * one and get a callback, the synchronous ones keep it on the stack of the worker that
+ * waits for it. The submitting thread puts a command on the wire itself when nothing
+ * waits before it, else the engine thread moves requests from `pending` to libiscsi
+ * (async *_task calls); completions come from libiscsi's callbacks. Callbacks of
+ * asynchronous requests are collected and run after the lock is dropped, so answering
+ * the kernel never holds up the session. A transport failure (connection lost,
  * PDU timeout) puts every request in flight back on `pending` and the engine logs in
  * again; a request that has waited longer than io_timeout fails with EIO. libiscsi's
  * own reconnect is off: after a new login the persistent reservation must be moved to
@@ -42,6 +46,8 @@ struct io_req {
 	bool internal;            /* no waiter: TUR probes, capacity re-reads */
 	struct pvi_io *io;
 	pthread_cond_t cond;
+	pv_blockfuse_done *cb;    /* asynchronous: no waiter, cb(tag, result) */
+	void *tag;
 	struct io_req *next;
 };
 
@@ -54,6 +60,7 @@ struct pvi_io {
 	struct io_req *pending, **pending_tail;
 	struct io_req *inflight;   /* singly linked, unordered */
 	size_t inflight_bytes;     /* data of the READs/WRITEs in flight */
+	struct io_req *completed;  /* asynchronous requests whose callback is due */
 	int efd;
 	bool stop;
 	enum io_state state;
@@ -92,10 +99,32 @@ static void complete(struct io_req *r, int result)
 {
 	r->result = result;
 	r->done = true;
-	if (r->internal)
+	if (r->internal) {
 		free(r);
-	else
+	} else if (r->cb) {
+		r->next = r->io->completed;
+		r->io->completed = r;
+	} else {
 		pthread_cond_signal(&r->cond);
+	}
+}
+
+/* Run the callbacks of completed asynchronous requests without the lock (lock held on
+ * entry and on return). */
+static void run_callbacks(struct pvi_io *io)
+{
+	while (io->completed) {
+		struct io_req *list = io->completed;
+		io->completed = NULL;
+		pthread_mutex_unlock(&io->lock);
+		while (list) {
+			struct io_req *r = list;
+			list = r->next;
+			r->cb(r->tag, r->result);
+			free(r);
+		}
+		pthread_mutex_lock(&io->lock);
+	}
 }
 
 static size_t data_len(const struct io_req *r)
@@ -370,6 +399,9 @@ static void *engine(void *arg)
 			enqueue_internal(io, OP_TUR);
 			continue;
 		}
+		run_callbacks(io);
+		if (io->stop)
+			break;
 		struct pollfd p[2] = { { .fd = io->efd, .events = POLLIN }, { .fd = -1 } };
 		if (io->state == ST_UP) {
 			p[1].fd = iscsi_get_fd(io->iscsi);
@@ -398,45 +430,70 @@ static void *engine(void *arg)
 		}
 	}
 	expire(io, now_ms(), true);
+	run_callbacks(io);
 	pthread_mutex_unlock(&io->lock);
 	return NULL;
 }
 
 /* --- the blockfuse side: called by worker threads --- */
 
-static int run(struct pvi_io *io, enum io_op op, void *buf, size_t len, uint64_t off)
+/* Hand r to the session (lock held): 0, or -EIO when the target is fenced or gone. */
+static int start(struct pvi_io *io, struct io_req *r)
 {
-	struct io_req r = { .op = op, .buf = buf, .len = len, .off = off, .io = io };
 	uint64_t one = 1;
+	int64_t now = now_ms();
 
-	pthread_cond_init(&r.cond, NULL);
-	pthread_mutex_lock(&io->lock);
 	if (io->state == ST_FENCED || (io->state == ST_DOWN &&
-	    now_ms() - io->down_since_ms >= io->cfg.io_timeout_s * 1000LL)) {
-		pthread_mutex_unlock(&io->lock);
-		pthread_cond_destroy(&r.cond);
+	    now - io->down_since_ms >= io->cfg.io_timeout_s * 1000LL))
 		return -EIO;
-	}
-	r.deadline_ms = now_ms() + io->cfg.io_timeout_s * 1000LL;
+	r->deadline_ms = now + io->cfg.io_timeout_s * 1000LL;
 	bool wake = true;
-	if (io->state == ST_UP && !io->pending && !io->lost && has_room(io, &r) && submit(io, &r) == 0) {
+	if (io->state == ST_UP && !io->pending && !io->lost && has_room(io, r) && submit(io, r) == 0) {
 		/* Fast path: put the command on the wire from this thread; the engine only
 		 * has to see the reply. Wake it if output is left or the link broke. */
 		if ((iscsi_which_events(io->iscsi) & POLLOUT) && iscsi_service(io->iscsi, POLLOUT) < 0)
 			io->lost = "connection lost";
 		wake = io->lost || (iscsi_which_events(io->iscsi) & POLLOUT);
 	} else {
-		if (io->state == ST_UP && !io->pending && !io->lost && has_room(io, &r))
+		if (io->state == ST_UP && !io->pending && !io->lost && has_room(io, r))
 			io->lost = "cannot queue a command";
-		*io->pending_tail = &r;
-		io->pending_tail = &r.next;
+		*io->pending_tail = r;
+		io->pending_tail = &r->next;
 	}
 	if (wake && write(io->efd, &one, sizeof(one)) < 0) { /* counter full: the engine is awake */ }
-	while (!r.done)
+	return 0;
+}
+
+static int run(struct pvi_io *io, enum io_op op, void *buf, size_t len, uint64_t off)
+{
+	struct io_req r = { .op = op, .buf = buf, .len = len, .off = off, .io = io };
+
+	pthread_cond_init(&r.cond, NULL);
+	pthread_mutex_lock(&io->lock);
+	int rc = start(io, &r);
+	while (rc == 0 && !r.done)
 		pthread_cond_wait(&r.cond, &io->lock);
 	pthread_mutex_unlock(&io->lock);
 	pthread_cond_destroy(&r.cond);
-	return r.result;
+	return rc < 0 ? rc : r.result;
+}
+
+static int run_async(struct pvi_io *io, enum io_op op, void *buf, size_t len, uint64_t off,
+		     pv_blockfuse_done *cb, void *tag)
+{
+	struct io_req *r = malloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	*r = (struct io_req){ .op = op, .buf = buf, .len = len, .off = off, .io = io, .cb = cb,
+			      .tag = tag };
+	pthread_mutex_lock(&io->lock);
+	int rc = start(io, r);
+	if (rc < 0)
+		free(r);
+	else
+		run_callbacks(io);   /* whatever completed meanwhile (r too, maybe) */
+	pthread_mutex_unlock(&io->lock);
+	return rc;
 }
 
 #define MAX_CMD (8u * 1024 * 1024)
@@ -454,6 +511,23 @@ static int op_write(void *ctx, const void *buf, size_t len, uint64_t off)
 static int op_flush(void *ctx)
 {
 	return run(ctx, OP_FLUSH, NULL, 0, 0);
+}
+
+static int op_aio_read(void *ctx, void *buf, size_t len, uint64_t off, pv_blockfuse_done *cb,
+		       void *tag)
+{
+	return run_async(ctx, OP_READ, buf, len, off, cb, tag);
+}
+
+static int op_aio_write(void *ctx, const void *buf, size_t len, uint64_t off,
+			pv_blockfuse_done *cb, void *tag)
+{
+	return run_async(ctx, OP_WRITE, (void *)buf, len, off, cb, tag);
+}
+
+static int op_aio_flush(void *ctx, pv_blockfuse_done *cb, void *tag)
+{
+	return run_async(ctx, OP_FLUSH, NULL, 0, 0, cb, tag);
 }
 
 /* UNMAP / WRITE SAME count blocks in 32 bits; split big ranges. */
@@ -493,6 +567,7 @@ void pvi_io_ops(const struct pvi_io *io, struct pv_blockfuse_ops *ops)
 		.read = op_read, .write = op_write, .flush = op_flush, .size = op_size,
 		.discard = io->can_unmap ? op_discard : NULL,
 		.write_zeroes = op_write_zeroes,
+		.aio_read = op_aio_read, .aio_write = op_aio_write, .aio_flush = op_aio_flush,
 	};
 }
 

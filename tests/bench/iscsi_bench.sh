@@ -1,64 +1,120 @@
 #!/bin/bash
-# tests/bench/iscsi_bench.sh — figures for the iSCSI userspace path, in one run:
-#   - sequential write (1 MiB blocks, 256 MiB, fsync) and read (caches dropped) through
-#     ext4 on a staged iSCSI volume (tgtd → libiscsi helper → FUSE → loop → ext4), as a
-#     ratio to the same dd on a file next to the LUN's backing image;
-#   - 4 KiB random write IOPS (fio, direct, iodepth 16) through the same path and on the
-#     reference file;
-#   - the raw ceiling of tgtd + libiscsi here (iscsi-perf reads), for scale;
+# tests/bench/iscsi_bench.sh — figures for the iSCSI userspace path, in one run, as ratios
+# to the raw ceiling of the same target measured in the same run (prints, does not judge):
+#   - the raw ceiling: tests/bench/iscsi_ceiling (libiscsi async, one session, same
+#     commands as the helper) on a LUN of its own;
+#   - the block path: fio on a staged volumeMode Block volume (tgtd → libiscsi helper →
+#     FUSE → loop), same pattern and queue depth;
+#   - the filesystem path: fio / dd through ext4 on a staged Filesystem volume, and the
+#     same on a file next to the LUN images (the old reference);
+#   patterns: 4 KiB random write QD16, 1 MiB sequential write QD8 (+ flush at the end),
+#   1 MiB sequential read QD8; each REPS times, interleaved, medians. CPU per MiB moved
+#   (helper, tgtd, the raw client) from /proc/<pid>/stat around each run;
 #   - stage latency (pvctl stage: login + reservation + FUSE + loop + mount), median/p99.
 # Usage: tests/bench/iscsi_bench.sh [REPS (default 3)] [STAGE_RUNS (default 20)]
+#   ISCSI_BENCH_SECONDS (default 5) per run; ISCSI_CEILING: the ceiling tool (meson sets
+#   it; default <build>/tests/iscsi/iscsi_ceiling); PVNODE_BUILD_ROOT as for the tests;
+#   ISCSI_BENCH_BASELINE=<dir holding another pvnode-iscsi-fuse>: the block path is also
+#   measured through that helper (before/after in one run).
 set -u
 . "$(dirname "$0")/../lib/iscsi.sh"
 REPS=${1:-3}
 RUNS=${2:-20}
+S=${ISCSI_BENCH_SECONDS:-5}
 iscsi_test_init bench
+CEIL=${ISCSI_CEILING:-$(dirname "$PVCTL")/tests/iscsi/iscsi_ceiling}
+[ -x "$CEIL" ] || fail "no ceiling tool at $CEIL (ninja tests/iscsi/iscsi_ceiling)"
+command -v fio >/dev/null || fail "fio is missing"
 IQN=iqn.2026-11.io.pvnode.bench:b
-tgt_add_target 1 $IQN && tgt_add_lun 1 1 "$T/lun.img" 1G || fail "tgt setup"
+tgt_add_target 1 $IQN || fail "tgt setup"
+# LUN 1: ext4 volume; LUN 2: the raw client; LUN 3: block volume. Written once so every
+# path overwrites allocated blocks of tgtd's image files.
+BASE=${ISCSI_BENCH_BASELINE:-}
+LUNS="1 2 3"; [ -n "$BASE" ] && LUNS="1 2 3 4"
+for l in $LUNS; do
+	tgt_add_lun 1 $l "$T/lun$l.img" 1G || fail "tgt lun $l"
+	[ $l = 1 ] || dd if=/dev/zero of="$T/lun$l.img" bs=1M count=1024 conv=notrunc status=none
+done
 PV_CAPACITY=1Gi
 iscsi_pv b $IQN 1 | pvn a create -f - >/dev/null || fail "create"
+printf '{"name":"blk","driver":"iscsi","capacity":"1Gi","accessModes":["ReadWriteOnce"],"volumeMode":"Block","attributes":{"portal":"%s","iqn":"%s","lun":"3"}}\n' \
+	"$TGT_PORTAL" $IQN | pvn a create -f - >/dev/null || fail "create blk"
+[ -n "$BASE" ] && { printf '{"name":"old","driver":"iscsi","capacity":"1Gi","accessModes":["ReadWriteOnce"],"volumeMode":"Block","attributes":{"portal":"%s","iqn":"%s","lun":"4"}}\n' \
+	"$TGT_PORTAL" $IQN | pvn a create -f - >/dev/null || fail "create old"; }
 mkdir -p "$T/p" "$T/ref"
 
-mbps() { # dd stderr → MB/s
-	awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") { print int(($(i-1) > 0) ? 268.435456 / $(i-1) : 0) } }'
-}
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 p99() { sort -n | awk '{ a[NR] = $1 } END { i = int(NR * 0.99 + 0.999); if (i < 1) i = 1; print a[i] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU ms per MiB: ticks (10 ms) over MB/s x seconds
+cpu_per_mib() { awk -v t="$1" -v mbps="$2" -v s="$S" 'BEGIN { m = mbps * s / 1.048576; if (m > 0) printf "%.2f", t * 10 / m; else print "n/a" }'; }
 
-seq_write() { dd if=/dev/zero of="$1" bs=1M count=256 conv=fsync 2>&1 | mbps; }
-seq_read() { sync; echo 3 > /proc/sys/vm/drop_caches; dd if="$1" of=/dev/null bs=1M 2>&1 | mbps; }
-iops() {
-	fio --name=r --filename="$1" --size=128M --rw=randwrite --bs=4k --direct=1 --ioengine=libaio \
-		--iodepth=16 --runtime=8 --time_based --output-format=terse --terse-version=3 2>/dev/null |
-		awk -F';' '{ print $49 }'
+# fio_run FILE PATTERN BS QD SIZE → "IOPS MB/s"
+fio_run() {
+	local extra=""
+	case $2 in *write) extra="--end_fsync=1" ;; esac
+	fio --name=b --filename="$1" --rw="$2" --bs="$3" --iodepth="$4" --size="$5" --direct=1 \
+		--ioengine=libaio --runtime="$S" --time_based $extra --output-format=terse \
+		--terse-version=3 2>/dev/null |
+		awk -F';' -v p="$2" '{ if (p ~ /write/) print $49, int($48 / 1000); else print $8, int($7 / 1000) }'
+}
+# ceil_run PATTERN BYTES QD → "IOPS MB/s CPU-MS-PER-GIB"
+ceil_run() {
+	"$CEIL" "$TGT_PORTAL" "$IQN" 2 "$1" "$2" "$3" "$S" 512 2>/dev/null |
+		sed -n 's/^iops=\([0-9]*\) mbps=\([0-9]*\) cpu_ms_per_gib=\([0-9]*\).*/\1 \2 \3/p'
 }
 
-# the raw ceiling of this target + libiscsi on this machine: iscsi-perf, 1 MiB reads, 8 in flight
-ceiling="n/a"
-if command -v iscsi-perf >/dev/null; then
-	dd if=/dev/zero of="$T/lun.img" bs=1M count=1024 conv=notrunc status=none
-	ceiling=$(timeout 6 iscsi-perf -i iqn.2026-11.io.pvnode:bench-perf -m 8 -b 2048 -t 5 \
-		"iscsi://$TGT_PORTAL/$IQN/1" 2>&1 | tr '\r' '\n' | sed -n 's/.*iops average [0-9]* (\([0-9]*\) MB\/s).*/\1/p' | tail -1)
+pvn a stage b && pvn a publish b "$T/p" && pvn a stage blk || fail "stage/publish"
+dev=$(pvn a describe blk | sed -n 's/^  Device: *\(\/dev\/loop[0-9]*\).*/\1/p')
+[ -b "$dev" ] || fail "no device for blk"
+hblk=$(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/a/run/blk/")
+hfs=$(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/a/run/b/")
+if [ -n "$BASE" ]; then
+	PVNODE_HELPER_DIR=$BASE pvn a stage old || fail "stage old"
+	odev=$(pvn a describe old | sed -n 's/^  Device: *\(\/dev\/loop[0-9]*\).*/\1/p')
+	hold=$(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/a/run/old/")
 fi
 
-pvn a stage b && pvn a publish b "$T/p" || fail "stage/publish"
-declare -a W R WR RR
-for i in $(seq 1 "$REPS"); do
-	rm -f "$T/p/f" "$T/ref/f"; sync
-	WR+=("$(seq_write "$T/ref/f")")
-	W+=("$(seq_write "$T/p/f")")
-	RR+=("$(seq_read "$T/ref/f")")
-	R+=("$(seq_read "$T/p/f")")
+# one pattern, REPS interleaved rounds: ceiling, block path, ext4 path, reference file
+declare -A F
+bench() { # NAME PATTERN FIO_BS BYTES QD
+	local name=$1 pat=$2 bs=$3 bytes=$4 qd=$5 i v t0 h0 c0 t1 h1 c1
+	for i in $(seq 1 "$REPS"); do
+		t0=$(ticks "$TGT_PID"); c0=$(date +%s%N)
+		v=$(ceil_run "$pat" "$bytes" "$qd"); t1=$(ticks "$TGT_PID")
+		set -- $v
+		F[$name.ceil]+="${1:-0} "; F[$name.ceil.mb]+="${2:-0} "; F[$name.ceil.tgt]+="$((t1 - t0)) "
+		F[$name.ceil.cpu]+="${3:-0} "
+		if [ -n "$BASE" ]; then
+			t0=$(ticks "$TGT_PID"); h0=$(ticks "$hold")
+			v=$(fio_run "$odev" "$pat" "$bs" "$qd" 512M); t1=$(ticks "$TGT_PID"); h1=$(ticks "$hold")
+			F[$name.old]+="${v% *} "; F[$name.old.mb]+="${v#* } "; F[$name.old.hlp]+="$((h1 - h0)) "
+		fi
+		t0=$(ticks "$TGT_PID"); h0=$(ticks "$hblk")
+		v=$(fio_run "$dev" "$pat" "$bs" "$qd" 512M); t1=$(ticks "$TGT_PID"); h1=$(ticks "$hblk")
+		F[$name.blk]+="${v% *} "; F[$name.blk.mb]+="${v#* } "; F[$name.blk.tgt]+="$((t1 - t0)) "
+		F[$name.blk.hlp]+="$((h1 - h0)) "
+		t0=$(ticks "$TGT_PID"); h0=$(ticks "$hfs")
+		v=$(fio_run "$T/p/fio" "$pat" "$bs" "$qd" 256M); t1=$(ticks "$TGT_PID"); h1=$(ticks "$hfs")
+		F[$name.fs]+="${v% *} "; F[$name.fs.mb]+="${v#* } "; F[$name.fs.hlp]+="$((h1 - h0)) "
+		v=$(fio_run "$T/ref/fio" "$pat" "$bs" "$qd" 256M)
+		F[$name.ref]+="${v% *} "; F[$name.ref.mb]+="${v#* } "
+	done
+}
+med() { printf '%s\n' ${F[$1]} | median; }
+# fio lays its files out first, outside the timed runs
+for d in "$T/p" "$T/ref"; do
+	fio --name=lay --filename="$d/fio" --rw=write --bs=1M --size=256M --direct=1 --ioengine=libaio \
+		--iodepth=8 --end_fsync=1 >/dev/null 2>&1 || fail "fio layout in $d"
 done
-w=$(printf '%s\n' "${W[@]}" | median); wr=$(printf '%s\n' "${WR[@]}" | median)
-r=$(printf '%s\n' "${R[@]}" | median); rr=$(printf '%s\n' "${RR[@]}" | median)
-rm -f "$T/p/f" "$T/ref/f"
-if command -v fio >/dev/null; then
-	io=$(iops "$T/p/fio"); ioref=$(iops "$T/ref/fio")
-else
-	io="n/a (no fio)"; ioref="n/a"
-fi
-pvn a unpublish b "$T/p" && pvn a unstage b >/dev/null || fail "teardown"
+bench rw randwrite 4k 4096 16
+bench sw write 1M 1048576 8
+sync; echo 3 > /proc/sys/vm/drop_caches
+bench sr read 1M 1048576 8
+rm -f "$T/p/fio" "$T/ref/fio"
+pvn a unpublish b "$T/p" && pvn a unstage b >/dev/null && pvn a unstage blk >/dev/null || fail "teardown"
+[ -z "$BASE" ] || pvn a unstage old >/dev/null || fail "teardown old"
 
 lat=()
 for i in $(seq 1 "$RUNS"); do
@@ -69,12 +125,27 @@ for i in $(seq 1 "$RUNS"); do
 done
 lmed=$(printf '%s\n' "${lat[@]}" | median); lp99=$(printf '%s\n' "${lat[@]}" | p99)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+line() { # NAME LABEL UNIT(iops|MB/s)
+	local n=$1 k=; [ "$3" = iops ] || k=.mb
+	local c b f r
+	c=$(med "$n.ceil$k"); b=$(med "$n.blk$k"); f=$(med "$n.fs$k"); r=$(med "$n.ref$k")
+	printf '  %-34s ceiling %7s  block %7s (%s)  ext4 %7s (%s)  | file %7s %s\n' "$2" "$c" "$b" \
+		"$(ratio "$b" "$c")" "$f" "$(ratio "$f" "$c")" "$r" "$3"
+	[ -z "$BASE" ] || printf '  %-34s baseline helper, block path: %7s (%s)\n' "" "$(med "$n.old$k")" \
+		"$(ratio "$(med "$n.old$k")" "$c")"
+	printf '  %-34s CPU ms/MiB: raw client %s tgtd %s | block: helper %s tgtd %s | ext4: helper %s%s\n' "" \
+		"$(awk -v c="$(med "$n.ceil.cpu")" 'BEGIN { printf "%.2f", c / 1024 }')" \
+		"$(cpu_per_mib "$(med "$n.ceil.tgt")" "$(med "$n.ceil.mb")")" \
+		"$(cpu_per_mib "$(med "$n.blk.hlp")" "$(med "$n.blk.mb")")" \
+		"$(cpu_per_mib "$(med "$n.blk.tgt")" "$(med "$n.blk.mb")")" \
+		"$(cpu_per_mib "$(med "$n.fs.hlp")" "$(med "$n.fs.mb")")" \
+		"$([ -z "$BASE" ] || echo " | baseline block: helper $(cpu_per_mib "$(med "$n.old.hlp")" "$(med "$n.old.mb")")")"
+}
 cat <<OUT
-iSCSI userspace path (tgtd on loopback, libiscsi helper, FUSE, loop, ext4), $REPS reps, medians:
-  sequential write 1 MiB x 256 MiB + fsync: $w MB/s vs backing file $wr MB/s  ratio $(ratio "$w" "$wr")
-  sequential read  1 MiB x 256 MiB:         $r MB/s vs backing file $rr MB/s  ratio $(ratio "$r" "$rr")
-  raw libiscsi + tgtd ceiling (iscsi-perf, 1 MiB reads, 8 in flight): ${ceiling:-n/a} MB/s
-  4 KiB random write IOPS (direct, QD16):   $io vs backing file $ioref
-  stage latency over $RUNS runs (login + reserve + FUSE + loop + mount): median $lmed ms, p99 $lp99 ms
+iSCSI userspace path (tgtd on loopback), $REPS interleaved rounds of ${S}s, medians;
+ratios to the raw libiscsi ceiling of the same pattern and queue depth (load $(cut -d' ' -f1 /proc/loadavg)):
 OUT
+line rw "4 KiB random write, QD16" iops
+line sw "1 MiB sequential write, QD8 + flush" MB/s
+line sr "1 MiB sequential read, QD8" MB/s
+echo "  stage latency over $RUNS runs (login + reserve + FUSE + loop + mount): median $lmed ms, p99 $lp99 ms"

@@ -13,7 +13,9 @@
 # `pvctl stage` (helper, exclusive lock, loop device, mount of an existing ext4) over
 # RBD_BENCH_STAGES (20) stage + unstage cycles: median and p99.
 #   usage: tests/bench/rbd_bench.sh   (PVNODE_BUILD_ROOT: a build with pvnode-rbd-fuse;
-#          PVNODE_RBD_CONF="rbd_cache=true" etc. to try librbd settings on path (a))
+#          PVNODE_RBD_CONF="rbd_cache=true" etc. to try librbd settings on path (a);
+#          RBD_BENCH_BASELINE=<another pvnode-rbd-fuse>: path (a) once more through that
+#          binary, for before/after in one run)
 . "$(dirname "$0")/../lib/common.sh"
 export CEPH_MEMSTORE_BYTES=$((3 * 1024 * 1024 * 1024))
 . "$(dirname "$0")/../lib/ceph.sh"
@@ -76,6 +78,16 @@ if command -v perf >/dev/null && [ -n "${RBD_BENCH_PERF:-}" ]; then
 fi
 losetup -d "$dev"
 helper_stop "$PV_PID" || true
+if [ -n "${RBD_BENCH_BASELINE:-}" ]; then
+	img base
+	RBD_FUSE=$RBD_BENCH_BASELINE helper_start base --exclusive --node-id bench || fail "baseline helper: $HELPER_LINE"
+	BASE_PID=$HELPER_PID
+	dev=$(losetup --direct-io=on -f --show "$HELPER_MNT/disk") || fail "losetup baseline"
+	run_fio "baseline pvnode-rbd-fuse + loop" --filename="$dev" "${LIBAIO[@]}"
+	BASE_W=$R_W BASE_O=$R_O BASE_R=$R_R BASE_IOPS=$R_IOPS
+	losetup -d "$dev"
+	helper_stop "$BASE_PID" || true
+fi
 
 # (b) rbd-fuse + loop
 img peer
@@ -117,6 +129,8 @@ echo
 echo "ratios to raw librbd (one run):"
 printf '  pvnode-rbd-fuse: seq write %s, overwrite %s, seq read %s, 4k randwrite %s\n' \
 	"$(ratio "$PV_W" "$RAW_W")" "$(ratio "$PV_O" "$RAW_O")" "$(ratio "$PV_R" "$RAW_R")" "$(ratio "$PV_IOPS" "$RAW_IOPS")"
+[ -z "${RBD_BENCH_BASELINE:-}" ] || printf '  baseline helper: seq write %s, overwrite %s, seq read %s, 4k randwrite %s\n' \
+	"$(ratio "$BASE_W" "$RAW_W")" "$(ratio "$BASE_O" "$RAW_O")" "$(ratio "$BASE_R" "$RAW_R")" "$(ratio "$BASE_IOPS" "$RAW_IOPS")"
 printf '  rbd-fuse:        seq write %s, overwrite %s, seq read %s, 4k randwrite %s\n' \
 	"$(ratio "$PEER_W" "$RAW_W")" "$(ratio "$PEER_O" "$RAW_O")" "$(ratio "$PEER_R" "$RAW_R")" "$(ratio "$PEER_IOPS" "$RAW_IOPS")"
 printf '  pvnode-rbd-fuse / rbd-fuse: seq write %s, overwrite %s, seq read %s, 4k randwrite %s\n' \

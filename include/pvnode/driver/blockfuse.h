@@ -7,8 +7,11 @@
  * loop device over that file. The server:
  *   - opens the file with direct_io (no page cache in the helper's way) and asks the
  *     kernel for 1 MiB requests (max_write, max_pages);
- *   - runs a multithreaded session so loop's asynchronous direct I/O keeps several
- *     requests queued at the backend;
+ *   - keeps many requests in flight: loop's asynchronous direct I/O queues them on
+ *     /dev/fuse, two reader threads take them off and hand aligned reads, writes and
+ *     flushes to the backend's asynchronous operations when it has them (completions
+ *     answer the kernel, out of order; large answers go to worker threads), else run
+ *     the synchronous ones on worker threads;
  *   - does read-modify-write at unaligned edges, so the backend only ever sees
  *     block-aligned I/O;
  *   - maps fsync/flush to ops->flush, fallocate(PUNCH_HOLE) to ops->discard and
@@ -26,6 +29,11 @@
 
 #include "pvnode/error.h"
 
+/* Completion of an asynchronous operation: `result` 0 or a negative errno. The backend
+ * may call it on any thread, also inside the submitting call; it returns quickly (it
+ * answers the kernel or queues the answer for a worker). */
+typedef void pv_blockfuse_done(void *tag, int result);
+
 struct pv_blockfuse_ops {
 	/* Aligned to block_size (offset and length). 0 or a negative errno. */
 	int (*read)(void *ctx, void *buf, size_t len, uint64_t off);
@@ -38,6 +46,15 @@ struct pv_blockfuse_ops {
 	int (*write_zeroes)(void *ctx, uint64_t off, uint64_t len, bool may_unmap);
 	/* Current size in bytes (re-read on every getattr, so growth shows up). */
 	uint64_t (*size)(void *ctx);
+	/* Optional, all three or none: asynchronous read/write/flush of aligned ranges.
+	 * Return 0 when queued (then done(tag, result) is called exactly once), or a
+	 * negative errno (done is not called). `buf` stays valid until done. A flush covers
+	 * every write whose done was called before it was submitted. */
+	int (*aio_read)(void *ctx, void *buf, size_t len, uint64_t off, pv_blockfuse_done *done,
+			void *tag);
+	int (*aio_write)(void *ctx, const void *buf, size_t len, uint64_t off,
+			 pv_blockfuse_done *done, void *tag);
+	int (*aio_flush)(void *ctx, pv_blockfuse_done *done, void *tag);
 };
 
 struct pv_blockfuse_cfg {
@@ -45,7 +62,7 @@ struct pv_blockfuse_cfg {
 	const char *file_name;    /* the one file in it, e.g. "disk" */
 	uint32_t block_size;      /* backend block size (512, 4096) */
 	bool readonly;            /* file mode 0400, writes refused with EROFS */
-	unsigned max_threads;     /* FUSE worker threads, 0: 16 */
+	unsigned max_threads;     /* worker threads for a backend without aio_*, 0: 16 */
 	size_t max_io;            /* largest request, 0: 1 MiB */
 	/* Called once the filesystem is mounted and about to serve (readiness report). */
 	void (*on_ready)(void *ctx);
