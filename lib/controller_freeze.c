@@ -195,7 +195,8 @@ int ctl_freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze 
 	pv_info("volume %s: froze its filesystem at %s for the copy", volume, j.staging_path);
 	pv_fault_point("snapshot-frozen");
 #ifdef PV_FAULT_INJECTION
-	if (getenv("PVNODE_FAULT") && strcmp(getenv("PVNODE_FAULT"), "snapshot-frozen-unguarded") == 0) {
+	const char *fault = getenv("PVNODE_FAULT");
+	if (fault && strcmp(fault, "snapshot-frozen-unguarded") == 0) {
 		kill(f->guard, SIGKILL);   /* the whole group killed at once: nobody thaws */
 		waitpid(f->guard, NULL, 0);
 		raise(SIGKILL);

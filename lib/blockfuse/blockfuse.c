@@ -59,9 +59,9 @@
  * at once: a hand-off costs more than they do. */
 #define BF_REPLY_OFFLOAD (128 * 1024)
 /* ... and handed to the backend by a worker too: submitting costs a copy of the data
- * (into librbd, into the socket) that two readers alone made the limit of 1 MiB I/O
- * through RBD (seq read 0.76 of raw librbd with two readers, 1.21 with four; but four
- * readers cost 4 KiB requests a quarter). */
+ * (into the backend's library, into the socket) that two readers alone made the limit
+ * of 1 MiB I/O through a network block backend (seq read 0.76 of its raw client with
+ * two readers, 1.21 with four; but four readers cost 4 KiB requests a quarter). */
 #define BF_ASYNC_WORKERS 4      /* answers of large requests, fallocate, unaligned */
 #define BF_READERS 2            /* with an asynchronous backend */
 #define BF_INO_ROOT 1
