@@ -64,8 +64,14 @@ out=$(rbd_ctl '"op":"flatten","image":"bigr","background":true') || fail "flatte
 for _ in $(seq 1 50); do rbd_cli image-meta get "$P/bigr" pvnode.flattener >/dev/null 2>&1 && break; sleep 0.1; done
 [ -n "$(parent_of bigr)" ] || fail "bigr was flat before the stage: the test proves nothing (more data?)"
 up bigr
-grep -q "took the exclusive lock over from the background flatten" "$TESTDIR/node-a/run/bigr/pvnode-rbd-fuse.log" ||
-	fail "the stage did not take the lock over: $(cat "$TESTDIR/node-a/run/bigr/pvnode-rbd-fuse.log")"
+# the flatten of 160 MiB may end between the check above and the stage's lock request
+# (seen on a loaded machine): then there is nothing to take over, and the data checks
+# below still hold; only a stage that found the flatten running must say it took over
+if ! grep -q "took the exclusive lock over from the background flatten" "$TESTDIR/node-a/run/bigr/pvnode-rbd-fuse.log"; then
+	grep -q "flatten" "$TESTDIR/node-a/run/bigr/pvnode-rbd-fuse.log" &&
+		fail "the stage met the flatten but did not take the lock over: $(cat "$TESTDIR/node-a/run/bigr/pvnode-rbd-fuse.log")"
+	echo "note: the flatten ended before the stage asked for the lock; the takeover was not exercised this run"
+fi
 wait_flat bigr 120
 sums "$TESTDIR/pod/bigr" | diff - "$TESTDIR/sums.big" || fail "bigr lost data in the flatten"
 down bigr
