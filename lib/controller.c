@@ -294,7 +294,7 @@ static int ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secret
 	struct pv stored;
 	int r;
 
-	_cleanup_(pv_unlockp) int src_lock = -1;
+	_cleanup_(pv_unlockp) int lock2 = -1;
 	const char *first = pv->name, *second = NULL;
 	bool sized = pv->capacity != 0;
 
@@ -325,14 +325,15 @@ static int ctl_create(struct pv_engine *e, struct pv *pv, const struct pv_secret
 	lock = pv_engine_lock(e, first, err);
 	if (lock < 0)
 		return lock;
-	if (second && (src_lock = pv_engine_lock(e, second, err)) < 0)
-		return src_lock;
+	if (second && (lock2 = pv_engine_lock(e, second, err)) < 0)
+		return lock2;
 	pv_init(&stored);
 	r = pv_catalog_load(e->cfg.state_dir, pv->name, &stored, err);
 	if (r == -ENOENT) {
 		pv_err_clear(err);
 		if (pv->source_kind != PV_SOURCE_NONE)
-			return ctl_make_from_source(e, drv, pv, s, err);
+			return ctl_make_from_source(e, drv, pv, s, second && strcmp(second, pv->source) == 0 ? lock2 : lock,
+						    err);
 		return make_and_record(e, drv, pv, s, how, err);
 	}
 	if (r < 0)

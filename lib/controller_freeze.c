@@ -29,11 +29,28 @@
 #include "store/journal.h"
 
 /* The guard, in the forked child: only async-signal-safe calls (the parent may have
- * threads). It outlives a killed parent and then thaws. */
-static void __attribute__((noreturn)) freeze_guard(int fd, int pipe_r, const char *marker)
+ * threads). It keeps the mount, its pipe and the volume's lock and closes every other
+ * descriptor it inherited: another volume's lock held by another thread, or another
+ * snapshot's guard pipe, would otherwise stay open as long as it runs (that volume
+ * busy; that guard never seeing its parent die). It outlives a killed parent and then
+ * thaws. */
+static void __attribute__((noreturn)) freeze_guard(int fd, int pipe_r, int lock_fd, const char *marker)
 {
+	int keep[3] = { fd, pipe_r, lock_fd }, n_keep = lock_fd >= 0 ? 3 : 2, high[3];
 	char c = 0;
 	ssize_t n;
+	bool moved = true;
+
+	for (int i = 0; i < n_keep && moved; i++)
+		moved = (high[i] = fcntl(keep[i], F_DUPFD, 100)) >= 0;
+	for (int i = 0; i < n_keep && moved; i++)
+		moved = dup2(high[i], 3 + i) == 3 + i;
+	if (moved) {   /* else keep everything: a guard that thaws matters more */
+		close_range(0, 2, 0);
+		close_range(3 + (unsigned)n_keep, ~0U, 0);
+		fd = 3;
+		pipe_r = 4;
+	}
 
 	/* SIGINT, SIGTERM, SIGHUP arrive blocked (ctl_freeze_begin): a ^C meant for pvctl does
 	 * not take the guard with it */
@@ -110,7 +127,7 @@ static int open_staging(struct pv_engine *e, const struct pv_journal *j, struct 
 /* Freeze `volume`'s filesystem when it is staged here read-write with one on a block
  * device; f->fd stays -1 when there is nothing to freeze (shared storage among it: its
  * driver makes its own copy consistent as it can). */
-int ctl_freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze *f, struct pv_err *err)
+int ctl_freeze_begin(struct pv_engine *e, const char *volume, int lock_fd, struct ctl_freeze *f, struct pv_err *err)
 {
 	_cleanup_(pv_journal_free) struct pv_journal j;
 	const struct pv_driver *drv;
@@ -159,7 +176,7 @@ int ctl_freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze 
 	f->guard = fork();
 	if (f->guard == 0) {
 		close(p[1]);
-		freeze_guard(fd, p[0], f->marker);
+		freeze_guard(fd, p[0], lock_fd, f->marker);
 	}
 	pthread_sigmask(SIG_SETMASK, &was, NULL);
 	close(p[0]);

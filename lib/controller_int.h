@@ -39,14 +39,15 @@ struct ctl_freeze {
 	char marker[PATH_MAX]; /* pv_engine_frozen_marker: there while it may be frozen */
 };
 #define CTL_FREEZE_INIT { .fd = -1, .guard_w = -1 }
-int ctl_freeze_begin(struct pv_engine *e, const char *volume, struct ctl_freeze *f, struct pv_err *err);
+/* `lock_fd`: the volume's lock, which the thaw guard keeps (it closes everything else). */
+int ctl_freeze_begin(struct pv_engine *e, const char *volume, int lock_fd, struct ctl_freeze *f, struct pv_err *err);
 void ctl_freeze_end(struct ctl_freeze *f);
 
 /* controller_snap.c: provision `pv` from its source (pv->source_kind set) and record it,
  * the new volume's lock held (and for a clone the source's). Nothing is left when it
  * fails. */
 int ctl_make_from_source(struct pv_engine *e, const struct pv_driver *drv, struct pv *pv,
-			 const struct pv_secrets *given, struct pv_err *err);
+			 const struct pv_secrets *given, int source_lock, struct pv_err *err);
 /* Does a stored volume come from the source a repeated create names? */
 bool ctl_same_source(const struct pv *stored, const struct pv *wanted);
 

@@ -78,12 +78,9 @@ int pv_ctl_snapshot_create(struct pv_engine *e, const char *volume, const char *
 				  "'%s' is not a valid snapshot name (allowed: 1-128 of A-Z a-z 0-9 . _ : -)", name ? name : "");
 	if ((lock = pv_engine_lock(e, volume, err)) < 0)
 		return lock;
-	if ((r = pv_catalog_load(e->cfg.state_dir, volume, &pv, err)) < 0)
-		return r;
-	if ((slock = snap_lock(e, name, err)) < 0) {
-		r = slock;
-		goto out;
-	}
+	if ((slock = snap_lock(e, name, err)) < 0)
+		return slock;
+	/* a repeat is answered by the record, also when the volume is gone since */
 	r = pv_snapshot_load(e->cfg.state_dir, name, &snap, err);
 	if (r == 0) {
 		r = snap_repeat(volume, &snap, out, err);
@@ -92,6 +89,8 @@ int pv_ctl_snapshot_create(struct pv_engine *e, const char *volume, const char *
 	if (r != -ENOENT)
 		goto out;
 	pv_err_clear(err);
+	if ((r = pv_catalog_load(e->cfg.state_dir, volume, &pv, err)) < 0)
+		goto out;
 	if (!(drv = ctl_driver(&pv, err))) {
 		r = -EINVAL;
 		goto out;
@@ -109,7 +108,7 @@ int pv_ctl_snapshot_create(struct pv_engine *e, const char *volume, const char *
 	if ((r = pv_copy(&snap.origin, &pv, err)) < 0 || (r = ctl_secrets(e, &pv, s, &sec, err)) < 0 ||
 	    (r = ctl_node(e, volume, &vc, err)) < 0)
 		goto out;
-	if ((r = ctl_freeze_begin(e, volume, &frz, err)) < 0)
+	if ((r = ctl_freeze_begin(e, volume, lock, &frz, err)) < 0)
 		goto out;
 	r = drv->snapshot_create(&pv, &snap, sec.use, &vc.n, err);
 	ctl_freeze_end(&frz);
@@ -211,7 +210,7 @@ static int check_fits(struct pv *pv, const struct pv *what, uint64_t size, const
 }
 
 int ctl_make_from_source(struct pv_engine *e, const struct pv_driver *drv, struct pv *pv,
-			 const struct pv_secrets *given, struct pv_err *err)
+			 const struct pv_secrets *given, int source_lock, struct pv_err *err)
 {
 	_cleanup_(pv_unlockp) int slock = -1;
 	struct ctl_secrets sec = { .use = &sec.loaded };
@@ -267,7 +266,7 @@ int ctl_make_from_source(struct pv_engine *e, const struct pv_driver *drv, struc
 		pv->reclaim = PV_RECLAIM_DELETE;
 	if (restore) {
 		r = drv->restore(pv, &snap, sec.use, &vc.n, err);
-	} else if ((r = ctl_freeze_begin(e, pv->source, &frz, err)) == 0) {
+	} else if ((r = ctl_freeze_begin(e, pv->source, source_lock, &frz, err)) == 0) {
 		/* a clone of a mounted volume is as crash-consistent as a snapshot */
 		r = drv->clone(pv, &src, sec.use, &vc.n, err);
 		ctl_freeze_end(&frz);
