@@ -146,13 +146,21 @@ static int held_keys_collect(struct pv_engine *e, const struct pv_driver *drv, c
 	char **names = NULL;
 
 	memset(h, 0, sizeof(*h));
-	if (pv_catalog_list(e->cfg.state_dir, &names, NULL) < 0)
-		return 0;
-	int r = 0;
-	for (char **other = names; *other && r == 0; other++) {
+	int r = pv_catalog_list(e->cfg.state_dir, &names, err);
+	/* a record that cannot be read may hold the very storage asked for: refused, never
+	 * passed over (two volumes on one LUN overwrite each other) */
+	for (char **other = names; r == 0 && *other; other++) {
+		struct pv_err why = { 0 };
 		struct pv o;
-		if (strcmp(*other, self) == 0 || pv_catalog_load(e->cfg.state_dir, *other, &o, NULL) < 0)
+		if (strcmp(*other, self) == 0)
 			continue;
+		if (pv_catalog_load(e->cfg.state_dir, *other, &o, &why) < 0) {
+			r = pv_err_set(err, -EIO, PV_E_INTERNAL,
+				       "catalog entry %s cannot be read (%s), so it cannot be told whether it uses the "
+				       "storage asked for; fix or remove %s/catalog/%s.json first", *other, why.msg,
+				       e->cfg.state_dir, *other);
+			break;
+		}
 		int m = strcmp(o.driver, drv->name) == 0 ? drv->storage_keys(&o, keys, PV_STORAGE_KEYS_MAX) : 0;
 		for (int k = 0; k < m && r == 0; k++) {
 			char **nk = realloc(h->keys, (h->n + 2) * sizeof(char *));
@@ -378,7 +386,7 @@ static int ctl_not_staged(struct pv_engine *e, const char *name, bool force, str
 	char what[128];
 	int r = pv_engine_state(e, name, &st, err);
 
-	if (r == -ENOENT && pv_engine_attached_unrecorded(e, name, what, sizeof(what)) > 0)
+	if (r == -ENOENT && pv_engine_attached_unrecorded(e, name, what, sizeof(what), NULL) > 0)
 		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
 				  "volume %s is still attached on this node (%s) although no stage is recorded; "
 				  "run pvctl reconcile --repair (it detaches it once nothing has it mounted)", name, what);

@@ -86,44 +86,6 @@ void ctl_freeze_end(struct ctl_freeze *f)
 	f->guard = 0;
 }
 
-/* The staging mount of `j`, opened read-only without links, if it is this volume's
- * filesystem: the fd, or -ENOENT when nothing of it is mounted there. */
-static int open_staging(struct pv_engine *e, const struct pv_journal *j, struct pv_err *err)
-{
-	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
-	_cleanup_(pv_closep) int path_fd = -1;
-	struct stat dev, st;
-	char proc[64];
-	int state, fd, r;
-
-	state = pv_engine_mount_state(e, j, j->staging_path, false, NULL, err);
-	if (state < 0)
-		return state;
-	if (state == PV_MOUNT_NONE)
-		return -ENOENT;
-	if (state == PV_MOUNT_FOREIGN)
-		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
-				  "volume %s: %s has a mount on it that is not this volume's, so its filesystem cannot "
-				  "be frozen for a snapshot; unmount that first", j->volume, j->staging_path);
-	if ((r = pv_engine_resolve(e, j->staging_path, false, &sp, err)) < 0)
-		return r;
-	if ((path_fd = pv_safe_open(&sp, PV_SAFE_DIR, false, err)) < 0)
-		return path_fd;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
-	fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the fd itself, a magic link */
-	if (fd < 0)
-		return pv_err_set(err, -errno, PV_E_INTERNAL, "volume %s: cannot open %s: %s", j->volume,
-				  j->staging_path, strerror(errno));
-	/* what was opened is the volume's filesystem, whatever changed since the check */
-	if (stat(j->att.device, &dev) < 0 || !S_ISBLK(dev.st_mode) || fstat(fd, &st) < 0 || st.st_dev != dev.st_rdev) {
-		close(fd);
-		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
-				  "volume %s: the filesystem at %s is not on its device %s: not frozen, no snapshot taken",
-				  j->volume, j->staging_path, j->att.device);
-	}
-	return fd;
-}
-
 /* Freeze `volume`'s filesystem when it is staged here read-write with one on a block
  * device; f->fd stays -1 when there is nothing to freeze (shared storage among it: its
  * driver makes its own copy consistent as it can). */
@@ -152,10 +114,12 @@ int ctl_freeze_begin(struct pv_engine *e, const char *volume, int lock_fd, struc
 	drv = pv_driver_find(j.pv.driver);
 	if (!drv || drv->storage == PV_SHARED || !j.att.device[0])
 		return 0; /* shared storage (a network mount): no filesystem of ours to freeze */
-	if ((fd = open_staging(e, &j, err)) == -ENOENT)
+	if ((fd = pv_engine_open_staging_root(e, &j, err)) == -ENOENT)
 		return 0;
-	if (fd < 0)
+	if (fd < 0) {
+		pv_err_prefix(err, "not frozen, no copy made: ");
 		return fd;
+	}
 	snprintf(f->where, sizeof(f->where), "%s", j.staging_path);
 	pv_engine_frozen_marker(e, volume, f->marker, sizeof(f->marker));
 	if (pipe2(p, O_CLOEXEC) < 0) {

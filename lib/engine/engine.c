@@ -116,35 +116,34 @@ void pv_engine_frozen_marker(const struct pv_engine *e, const char *volume, char
 
 int pv_engine_thaw_leftover(struct pv_engine *e, const struct pv_journal *j, char *said, size_t len)
 {
-	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
-	_cleanup_(pv_closep) int path_fd = -1, fd = -1;
-	char marker[PATH_MAX], proc[64];
+	_cleanup_(pv_closep) int fd = -1;
+	char marker[PATH_MAX];
 	struct pv_err err = { 0 };
+	int r = 0;
 
 	said[0] = '\0';
 	pv_engine_frozen_marker(e, j->volume, marker, sizeof(marker));
 	if (access(marker, F_OK) < 0)
 		return 0;
-	if (j->phase == PV_PHASE_STAGED && !j->block &&
-	    pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) == PV_MOUNT_OURS) {
-		if (pv_engine_resolve(e, j->staging_path, false, &sp, &err) < 0 ||
-		    (path_fd = pv_safe_open(&sp, PV_SAFE_DIR, false, &err)) < 0) {
+	if (j->phase == PV_PHASE_STAGED && !j->block && j->att.device[0]) {
+		fd = pv_engine_open_staging_root(e, j, &err);
+		if (fd < 0 && fd != -ENOENT) {
 			snprintf(said, len, "its filesystem may be left frozen by a killed snapshot and cannot be "
 				 "opened to thaw it: %s", err.msg);
 			return -EIO;
 		}
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
-		if ((fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-		    (ioctl(fd, FITHAW, 0) < 0 && errno != EINVAL)) {
+		if (fd >= 0 && ioctl(fd, FITHAW, 0) == 0) {
+			snprintf(said, len, "a snapshot killed with its thaw guard left its filesystem at %s frozen: "
+				 "thawed", j->staging_path);
+			r = 1;
+		} else if (fd >= 0 && errno != EINVAL) {
 			snprintf(said, len, "its filesystem may be left frozen by a killed snapshot and cannot be "
 				 "thawed: %s (fsfreeze -u %s)", strerror(errno), j->staging_path);
 			return -EIO;
 		}
 	}
-	unlink(marker);
-	snprintf(said, len, "a snapshot killed with its thaw guard left its filesystem at %s frozen: thawed",
-		 j->staging_path);
-	return 1;
+	unlink(marker);   /* thawed, or nothing was frozen (EINVAL) or mounted: nothing to say */
+	return r;
 }
 
 int pv_engine_lock(struct pv_engine *e, const char *volume, struct pv_err *err)

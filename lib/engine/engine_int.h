@@ -90,6 +90,10 @@ void pv_engine_frozen_marker(const struct pv_engine *e, const char *volume, char
 /* The volume's lock held and the marker there: thaw the staging filesystem (FITHAW; one
  * not frozen is fine) and remove the marker. 1 when it thawed, 0 nothing to do, < 0 when
  * it cannot (`said` says why). */
+/* The staging mount of a STAGED block volume with a filesystem, opened read-only (an fd
+ * for FIFREEZE/FITHAW) beneath its trusted root without links, accepted only when its
+ * files live on the volume's device; -ENOENT when nothing of it is mounted there. */
+int pv_engine_open_staging_root(struct pv_engine *e, const struct pv_journal *j, struct pv_err *err);
 int pv_engine_thaw_leftover(struct pv_engine *e, const struct pv_journal *j, char *said, size_t len);
 
 /* Crash testing (meson -Dfault_injection=true only): PVNODE_FAULT=<point> kills the
@@ -131,7 +135,7 @@ int pv_engine_unmount_ours(struct pv_engine *e, const struct pv_journal *j, cons
 int pv_engine_stray_mounts(struct pv_engine *e, const struct pv_journal *j, char *first, size_t len);
 /* Loop devices of the volume still attached (and maybe mounted) although no stage is
  * recorded (a damaged or deleted journal); *what says which. */
-int pv_engine_attached_unrecorded(struct pv_engine *e, const char *volume, char *what, size_t len);
+int pv_engine_attached_unrecorded(struct pv_engine *e, const char *volume, char *what, size_t len, bool *mounted);
 
 /* repair.c: rebuild a damaged journal from the mount table and tagged loop devices;
  * *said gets what was done. */

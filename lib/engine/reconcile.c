@@ -291,8 +291,10 @@ static void detach_unrecorded(struct rec_ctx *c)
 		_cleanup_(pv_unlockp) int lock = -1;
 		struct pv_journal j;
 		char what[128], tag[64];
+		bool mounted;
 
-		if (pv_engine_attached_unrecorded(c->e, *n, what, sizeof(what)) <= 0)
+		/* a cheap look first; what counts is the look again under the lock */
+		if (pv_engine_attached_unrecorded(c->e, *n, what, sizeof(what), NULL) <= 0)
 			continue;
 		lock = pv_engine_lock(c->e, *n, NULL);
 		if (lock < 0)
@@ -302,7 +304,9 @@ static void detach_unrecorded(struct rec_ctx *c)
 		pv_journal_free(&j);
 		if (r != -ENOENT) /* staged meanwhile, or damaged: the journal pass sees it */
 			continue;
-		if (strstr(what, "still mounted")) {
+		if (pv_engine_attached_unrecorded(c->e, *n, what, sizeof(what), &mounted) <= 0)
+			continue;
+		if (mounted) {
 			c->problems++;
 			say(c, true, "volume %s: %s with no stage recorded; unmount it, then run pvctl reconcile --repair",
 			    *n, what);

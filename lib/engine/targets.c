@@ -169,7 +169,7 @@ int pv_engine_stray_mounts(struct pv_engine *e, const struct pv_journal *j, char
 	return s.n;
 }
 
-int pv_engine_attached_unrecorded(struct pv_engine *e, const char *volume, char *what, size_t len)
+int pv_engine_attached_unrecorded(struct pv_engine *e, const char *volume, char *what, size_t len, bool *is_mounted)
 {
 	char tag[64], dev[64];
 	struct stat st;
@@ -177,11 +177,53 @@ int pv_engine_attached_unrecorded(struct pv_engine *e, const char *volume, char 
 	int n;
 
 	what[0] = '\0';
+	if (is_mounted)
+		*is_mounted = false;
 	pv_loop_tag(e->cfg.state_dir, volume, tag, sizeof(tag));
 	if ((n = pv_loop_find_tagged(tag, dev, sizeof(dev))) <= 0)
 		return 0;
 	mounted = stat(dev, &st) == 0 &&
 		  (pv_mounts_of_dev(st.st_rdev, NULL, NULL, NULL) > 0 || pv_mounts_of_dev(0, dev + 5, NULL, NULL) > 0);
 	snprintf(what, len, "loop device %s%s", dev, mounted ? ", still mounted" : "");
+	if (is_mounted)
+		*is_mounted = mounted;
 	return n;
+}
+
+/* The staging mount of `j`, opened read-only without links, if it is this volume's
+ * filesystem: the fd, or -ENOENT when nothing of it is mounted there. */
+int pv_engine_open_staging_root(struct pv_engine *e, const struct pv_journal *j, struct pv_err *err)
+{
+	_cleanup_(pv_safe_path_close) struct pv_safe_path sp = { .dirfd = -1 };
+	_cleanup_(pv_closep) int path_fd = -1;
+	struct stat dev, st;
+	char proc[64];
+	int state, fd, r;
+
+	state = pv_engine_mount_state(e, j, j->staging_path, false, NULL, err);
+	if (state < 0)
+		return state;
+	if (state == PV_MOUNT_NONE)
+		return -ENOENT;
+	if (state == PV_MOUNT_FOREIGN)
+		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
+				  "volume %s: %s has a mount on it that is not this volume's; unmount that first",
+				  j->volume, j->staging_path);
+	if ((r = pv_engine_resolve(e, j->staging_path, false, &sp, err)) < 0)
+		return r;
+	if ((path_fd = pv_safe_open(&sp, PV_SAFE_DIR, false, err)) < 0)
+		return path_fd;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
+	fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the fd itself, a magic link */
+	if (fd < 0)
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "volume %s: cannot open %s: %s", j->volume,
+				  j->staging_path, strerror(errno));
+	/* what was opened is the volume's filesystem, whatever changed since the check */
+	if (stat(j->att.device, &dev) < 0 || !S_ISBLK(dev.st_mode) || fstat(fd, &st) < 0 || st.st_dev != dev.st_rdev) {
+		close(fd);
+		return pv_err_set(err, -EBUSY, PV_E_IN_USE,
+				  "volume %s: the filesystem at %s is not on its device %s",
+				  j->volume, j->staging_path, j->att.device);
+	}
+	return fd;
 }

@@ -35,6 +35,11 @@ iscsi_pv db4 $IQN 1 | sed "s/\"portal\":\"$TGT_PORTAL\"/\"portals\":\"127.0.0.1:
 	refused db4 "already volume db's"
 iscsi_pv db $IQN 1 | pvn a create -f - >/dev/null || fail "the same volume again is not idempotent"
 iscsi_pv other $IQN 2 | pvn a create -f - >/dev/null || fail "LUN 2 refused although nobody uses it"
+# a catalog entry that cannot be read may hold the LUN asked for: refused, not passed over
+cp "$T/a/catalog/db.json" "$T/db.json.good"
+echo '{"name":' >"$T/a/catalog/db.json"
+iscsi_pv db5 $IQN 1 | refused db5 "catalog entry db cannot be read"
+cp "$T/db.json.good" "$T/a/catalog/db.json"
 # the same target name behind another portal is another target's LUN
 iscsi_pv elsewhere $IQN 1 | sed "s/$TGT_PORTAL/127.0.0.1:$dead/" | pvn a create -f - >/dev/null ||
 	fail "LUN 1 of another portal refused"
