@@ -162,6 +162,32 @@ static int lun_size(const struct pv *pv, const struct pv_secrets *s, const struc
 	return r;
 }
 
+/* A volume whose LUN a create picked from a pool (`luns`) goes back to the pool: its
+ * ends are zeroed, so the next volume picked onto it is a blank device (format.c never
+ * formats over a filesystem, and would hand the next tenant this one's files). A LUN
+ * the PV named itself is the operator's: left as it is. */
+static int pvi_remove(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
+		      struct pv_err *err)
+{
+	struct pvi_target t;
+	struct iscsi_context *c = NULL;
+	char self[PV_NAME_MAX + 16], portal[128] = "";
+
+	if (!pv_map_get(&pv->attributes, "luns") || !pv_map_get(&pv->attributes, "lun"))
+		return 0;
+	int r = pvi_target_from_pv(pv, s, n->node_id, &t, err);
+	if (r < 0)
+		return r;
+	snprintf(self, sizeof(self), "%s-ctl", n->node_id);
+	pvi_default_initiator(self, t.initiator_name, sizeof(t.initiator_name));
+	r = pvi_login(&t, &c, portal, sizeof(portal), err);
+	if (r == 0)
+		r = pvi_zero_ends(c, &t, err);
+	pvi_logout(c);
+	pvi_target_wipe(&t);
+	return r;
+}
+
 /* The LUN is grown on the target (pvnode does not administer targets): check that it
  * now holds `bytes` and record the size. */
 static int pvi_expand(struct pv *pv, uint64_t bytes, const struct pv_secrets *s,
@@ -208,6 +234,7 @@ const struct pv_driver pv_driver_iscsi = {
 	.required_attributes = pvi_required_attributes,
 	.validate = pvi_validate,
 	.provision = pvi_provision,
+	.remove = pvi_remove,
 	.expand = pvi_expand,
 	.check_existing = pvi_check_existing,
 	.storage_keys = pvi_storage_keys,

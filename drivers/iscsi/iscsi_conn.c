@@ -269,6 +269,44 @@ int pvi_capacity(struct iscsi_context *iscsi, const struct pvi_target *t, uint64
 			  t->iqn, t->lun);
 }
 
+int pvi_zero_ends(struct iscsi_context *iscsi, const struct pvi_target *t, struct pv_err *err)
+{
+	enum { SPAN = 1 << 20 };
+	uint64_t bytes = 0;
+	uint32_t bs = 0;
+	int r = pvi_capacity(iscsi, t, &bytes, &bs, err);
+
+	if (r < 0)
+		return r;
+	if (!bs || SPAN % bs)
+		return pv_err_set(err, -EIO, PV_E_INTERNAL, "iSCSI target %s LUN %d: block size %u", t->iqn, t->lun, bs);
+	_cleanup_(pv_freep) unsigned char *zero = calloc(1, SPAN);
+	if (!zero)
+		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+	uint64_t ends[2] = { 0, bytes > SPAN ? (bytes - SPAN) / bs : 0 };
+	for (int e = 0; e < (bytes > SPAN ? 2 : 1); e++) {
+		uint32_t len = bytes < SPAN ? (uint32_t)(bytes - bytes % bs) : SPAN;
+		struct scsi_task *task = NULL;
+		for (int i = 0; i < 4; i++) {
+			task = iscsi_write16_sync(iscsi, t->lun, ends[e], zero, len, (int)bs, 0, 0, 0, 0, 0);
+			if (!is_unit_attention(task))
+				break;
+			scsi_free_scsi_task(task);
+			task = NULL;
+		}
+		bool ok = task && task->status == SCSI_STATUS_GOOD;
+		bool conflict = task && task->status == SCSI_STATUS_RESERVATION_CONFLICT;
+		if (task)
+			scsi_free_scsi_task(task);
+		if (!ok)
+			return pv_err_set(err, -EIO, conflict ? PV_E_IN_USE : PV_E_UNAVAILABLE,
+					  "iSCSI target %s LUN %d: cannot clear it for its next volume: %s", t->iqn, t->lun,
+					  conflict ? "another node holds its reservation (the volume is in use there)"
+						   : iscsi_get_error(iscsi));
+	}
+	return 0;
+}
+
 /* PERSISTENT RESERVE OUT with unit-attention retries. Returns the SCSI status (>= 0) or
  * -EIO on a transport error. */
 static int pr_out(struct iscsi_context *c, int lun, int sa, int type, uint64_t key,

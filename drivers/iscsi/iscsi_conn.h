@@ -87,6 +87,10 @@ int pvi_discover(const struct pvi_target *t, struct pv_err *err);
 /* READ CAPACITY(16). */
 int pvi_capacity(struct iscsi_context *iscsi, const struct pvi_target *t, uint64_t *bytes,
 		 uint32_t *block_size, struct pv_err *err);
+/* Write zeros over the first and the last MiB of the LUN (filesystem and partition
+ * signatures: a LUN handed out again from a pool then stages as a blank device, never
+ * with the filesystem of the volume that had it before). */
+int pvi_zero_ends(struct iscsi_context *iscsi, const struct pvi_target *t, struct pv_err *err);
 
 /* Persistent reservations (SPC-3) on t->lun in this session. */
 #define PVI_PR_TYPE_WE 1      /* WRITE EXCLUSIVE */

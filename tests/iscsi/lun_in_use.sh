@@ -129,6 +129,15 @@ mkdir -p "$T/pub"
 pvn a stage q1 && pvn a publish q1 "$T/pub" >/dev/null || fail "stage/publish a picked LUN"
 echo picked >"$T/pub/f" && sync || fail "write to a picked LUN"
 pvn a unpublish q1 "$T/pub" && pvn a unstage q1 || fail "teardown q1"
+# a deleted pool volume's LUN goes back blank: the next volume picked onto it does not
+# see the files of the one before
+had=$(lun_of q1)
+pvn a delete q1 >/dev/null || fail "delete q1"
+pool_pv q3 | pvn a create -f - >/dev/null || fail "pool create q3"
+[ "$(lun_of q3)" = "$had" ] || fail "q3 got LUN $(lun_of q3), not q1's $had (the test proves nothing)"
+pvn a stage q3 && pvn a publish q3 "$T/pub" >/dev/null || fail "stage/publish q3"
+[ -e "$T/pub/f" ] && fail "q3, picked onto q1's LUN, shows q1's file"
+pvn a unpublish q3 "$T/pub" && pvn a unstage q3 || fail "teardown q3"
 # an import or register of a pool only: refused with the reason at stage / at register
 rc=0
 pool_pv r1 | pvn a create --existing -f - >"$T/out" 2>"$T/err" || rc=$?
