@@ -255,7 +255,7 @@ static int l_snapshot_create(struct pvctl *p, const struct pvctl_req *r)
 	if (pvctl_json(r)) {
 		pvctl_print_snapshots(&snap, 1, true, true);
 	} else {
-		const char *how = pv_map_get(&snap.attributes, "copy");
+		const char *how = pv_map_get(&snap.attributes, PV_SNAPSHOT_ATTR_HOW);
 		pv_quantity_format(snap.size, q, sizeof(q));
 		printf("snapshot %s of volume %s created (%s%s%s)\n", snap.name, snap.source, q, how ? ", " : "",
 		       how ? how : "");
@@ -271,16 +271,18 @@ static int l_snapshot_list(struct pvctl *p, const struct pvctl_req *r)
 	struct pv_err err = { 0 };
 	size_t n = 0, k = 0;
 
-	if (r->name) { /* a volume that is not there is an error, not an empty list */
+	if (pv_snapshot_list(p->cfg.state_dir, r->name, &names, &err) < 0)
+		return pvctl_fail(&err);
+	while (names[n])
+		n++;
+	/* a volume that is not there, with no snapshots, is an error, not an empty list;
+	 * the snapshots of a volume deleted since are listed (they outlive it) */
+	if (r->name && !n) {
 		struct pv pv;
 		if (pv_catalog_load(p->cfg.state_dir, r->name, &pv, &err) < 0)
 			return pvctl_fail(&err);
 		pv_free(&pv);
 	}
-	if (pv_snapshot_list(p->cfg.state_dir, r->name, &names, &err) < 0)
-		return pvctl_fail(&err);
-	while (names[n])
-		n++;
 	snaps = calloc(n ? n : 1, sizeof(*snaps));
 	if (!snaps) {
 		pv_err_set(&err, -ENOMEM, PV_E_RESOURCE, "out of memory");

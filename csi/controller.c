@@ -566,7 +566,7 @@ int csi_controller_get_capabilities(struct csi_ctx *ctx, const ProtobufCMessage 
 {
 	(void)req;
 	(void)err;
-	int caps[16] = {
+	static const int base[] = {
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CREATE_DELETE_VOLUME,
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__PUBLISH_UNPUBLISH_VOLUME,
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_VOLUMES,
@@ -575,7 +575,9 @@ int csi_controller_get_capabilities(struct csi_ctx *ctx, const ProtobufCMessage 
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__PUBLISH_READONLY,
 	};
-	size_t n = 7;
+	int caps[sizeof(base) / sizeof(base[0]) + 3];
+	size_t n = sizeof(base) / sizeof(base[0]);
+	memcpy(caps, base, sizeof(base));
 	/* Snapshots and clones where a driver served here has them. A served driver without
 	 * them (iscsi beside rbd on block.pvnode.csi.io) refuses each call naming itself;
 	 * --drivers leaves it out of a pvnode of its own, whose capabilities then say so. */

@@ -42,14 +42,10 @@ static Csi__V1__Snapshot *snapshot_out(struct csi_ctx *ctx, const struct pv_snap
 /* The snapshot record's driver must be one this pvnode serves. */
 static int check_served_snapshot(const struct csi_service *svc, const struct pv_snapshot *s, struct pv_err *err)
 {
-	if (!pv_driver_csi_name(s->origin.driver) || csi_serves_driver(svc, s->origin.driver))
-		return 0;
-	char mine[128];
-	csi_served_drivers(svc, mine, sizeof(mine));
-	return pv_err_set(err, -EINVAL, PV_E_INVALID,
-			  "snapshot %s: its volume %s is of driver %s, which this pvnode (%s, drivers: %s) does not "
-			  "serve; ask the pvnode of %s", s->name, s->source, s->origin.driver, csi_driver_name(svc), mine,
-			  pv_driver_csi_name(s->origin.driver));
+	int r = csi_check_served(svc, &s->origin, err);
+	if (r < 0)
+		pv_err_prefix(err, "snapshot %s: ", s->name);
+	return r;
 }
 
 /* CreateSnapshot takes no parameters of its own; the sidecars' metadata is ignored. */
@@ -74,24 +70,6 @@ static int load_source(const struct csi_service *svc, const char *id, struct pv 
 		return pv_err_set(err, -ENOENT, PV_E_NOT_FOUND, "source_volume_id %s: no such volume", id);
 	}
 	return r < 0 ? r : csi_check_served(svc, pv, err);
-}
-
-/* An existing snapshot of the id answers a CreateSnapshot of the same source (the spec's
- * idempotence: 1, the record in *s, also when the volume is gone since); of another
- * source it is ALREADY_EXISTS; 0 when there is none. */
-static int find_existing(const struct csi_service *svc, const char *id, const char *source, struct pv_snapshot *s,
-			 struct pv_err *err)
-{
-	if (pv_snapshot_load(svc->cfg->state_dir, id, s, NULL) < 0) {
-		pv_snapshot_free(s);
-		pv_snapshot_init(s);
-		return 0;
-	}
-	if (strcmp(s->source, source) != 0)
-		return pv_err_set(err, -EEXIST, PV_E_EXISTS, "snapshot %s exists already, of volume %s, not of %s",
-				  id, s->source, source);
-	int r = check_served_snapshot(svc, s, err);
-	return r < 0 ? r : 1;
 }
 
 /* What a dry run (the fuzzer) answers: the snapshot as it would be made. */
@@ -123,25 +101,26 @@ int csi_controller_create_snapshot(struct csi_ctx *ctx, const ProtobufCMessage *
 		return r;
 	pv_init(&pv);
 	pv_snapshot_init(&snap);
-	r = find_existing(ctx->svc, id, q->source_volume_id, &snap, err);
-	if (r == 0)
-		r = load_source(ctx->svc, q->source_volume_id, &pv, err);
-	else if (r == 1)   /* the recorded snapshot answers */
+	/* a volume gone since is no refusal yet: a repeat is answered by the record (the
+	 * spec's idempotence), which pv_ctl_snapshot_create looks at first */
+	r = load_source(ctx->svc, q->source_volume_id, &pv, err);
+	if (r == -ENOENT && !ctx->svc->dry_run) {
+		pv_err_clear(err);
 		r = 0;
-	else
-		goto out;
-	if (r == 0 && !snap.name[0] && ctx->svc->dry_run)
+	}
+	if (r == 0 && ctx->svc->dry_run)
 		dry_snapshot(&pv, id, &snap);
-	else if (r == 0 && !snap.name[0])
+	else if (r == 0)
 		r = pv_ctl_snapshot_create(ctx->svc->engine, q->source_volume_id, id, q->n_secrets ? &sec : NULL,
 					   &snap, err);
+	if (r == 0 && !pv.name[0])   /* answered from the record alone: of a driver we serve? */
+		r = check_served_snapshot(ctx->svc, &snap, err);
 	csi_unsupported_is_invalid(err);
 	if (r == 0) {
 		Csi__V1__CreateSnapshotResponse *o = CSI_NEW(ctx, create_snapshot_response);
 		o->snapshot = snapshot_out(ctx, &snap);
 		*resp = &o->base;
 	}
-out:
 	pv_snapshot_free(&snap);
 	pv_free(&pv);
 	pv_secrets_free(&sec);
@@ -286,10 +265,7 @@ static int source_snapshot(const struct csi_service *svc, const char *id, const 
 	}
 	if (r == 0)
 		r = check_served_snapshot(svc, &s, err);
-	if (r == 0 && !s.ready)
-		r = pv_err_set(err, -EAGAIN, PV_E_BUSY,
-			       "volume %s: snapshot %s is not ready to use yet; retry when ListSnapshots says "
-			       "ready_to_use", volume, id);
+	/* not ready yet: pv_ctl_create says so, under the snapshot's lock */
 	if (r == 0) {
 		out->size = s.size;
 		r = pv_copy(&out->pv, &s.origin, err);

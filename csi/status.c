@@ -3,6 +3,7 @@
  * for pvctl over CSI, where status codes become kinds again, so exit statuses match
  * the in-process ones).
  */
+#include <errno.h>
 #include <grpc/status.h>
 
 #include "csi.h"
@@ -45,7 +46,7 @@ void csi_unsupported_is_invalid(struct pv_err *err)
 	 * "Source incompatible or not supported" is INVALID_ARGUMENT, and CreateSnapshot of a
 	 * volume whose driver has no snapshots is the same kind of bad argument (the RPC
 	 * itself is implemented: UNIMPLEMENTED would tell the CO to stop calling it). */
-	if (err && err->kind == PV_E_UNSUPPORTED)
+	if (err && err->kind == PV_E_UNSUPPORTED && err->code == -EOPNOTSUPP)   /* a driver's "cannot" only */
 		err->kind = PV_E_INVALID;
 }
 

@@ -234,8 +234,9 @@ int ctl_make_from_source(struct pv_engine *e, const struct pv_driver *drv, struc
 			return slock;
 		r = pv_snapshot_load(e->cfg.state_dir, pv->source, &snap, err);
 		if (r == 0 && !snap.ready)
-			r = pv_err_set(err, -EAGAIN, PV_E_UNAVAILABLE, "snapshot %s is not ready to use yet: retry later",
-				       pv->source);
+			r = pv_err_set(err, -EAGAIN, PV_E_UNAVAILABLE,
+				       "snapshot %s is not ready to use yet: retry when pvctl snapshot list (or "
+				       "ListSnapshots) says it is ready", pv->source);
 		if (r == 0)
 			r = check_fits(pv, &snap.origin, snap.size, from, err);
 	} else {

@@ -137,13 +137,12 @@ int pcsi_snapshot_list(struct pvctl *p, const struct pvctl_req *r)
 	int rc = pcsi_open(cl, p);
 	if (rc)
 		return rc;
-	if (r->name) {   /* a volume that is not there is an error, not an empty list */
+	rc = list_all(cl, r->name, NULL, &l);
+	if (rc == 0 && r->name && !l.n) {   /* no snapshots, no volume: an error, not an empty list */
 		struct found f;
 		rc = pcsi_find_volume(cl, r->name, &f);
 		pcsi_found_free(&f);
 	}
-	if (rc == 0)
-		rc = list_all(cl, r->name, NULL, &l);
 	if (rc == 0 && pvctl_json(r))
 		print_json(l.items, l.n, false);
 	else if (rc == 0)

@@ -144,7 +144,7 @@ int file_snapshot_create(const struct pv *pv, struct pv_snapshot *snap, const st
 	if ((r = install_copy(src, &in, err)) < 0)
 		return r;
 	snap->ready = true;
-	if (pv_map_set(&snap->attributes, "image", path) < 0 || pv_map_set(&snap->attributes, "copy", in.how) < 0) {
+	if (pv_map_set(&snap->attributes, "image", path) < 0 || pv_map_set(&snap->attributes, PV_SNAPSHOT_ATTR_HOW, in.how) < 0) {
 		file_snapshot_delete(snap, s, n, NULL);
 		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
 	}

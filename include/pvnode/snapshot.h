@@ -32,6 +32,11 @@ struct pv_snapshot {
 				      * (string keys and values, no secrets) */
 };
 
+/* The one attribute with a meaning outside its driver: how the driver made the copy
+ * ("reflink", "sparse copy", ...), for people (pvctl prints it after a create); never
+ * parsed. */
+#define PV_SNAPSHOT_ATTR_HOW "copy"
+
 void pv_snapshot_init(struct pv_snapshot *s);
 void pv_snapshot_free(struct pv_snapshot *s);
 
