@@ -204,6 +204,8 @@ done
 step "snapshots outlive their volume; volumes restored from a deleted snapshot stay"
 expect_rc 0 pvctl unstage src
 expect_rc 0 pvctl delete src
+expect_rc 0 pvctl snapshot list src
+assert_contains "$LAST_OUT" "monday"
 expect_rc 0 pvctl create -f "$(mkpv late file 64Mi RWO '"source":{"snapshot":"monday"}')"
 expect_rc 0 pvctl snapshot delete monday
 [ -e "$S/snapshots/monday.img" ] && fail "snapshot image left after delete"
