@@ -105,8 +105,13 @@ static int install_copy(int src, struct install *in, struct pv_err *err)
 	if (r == 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size < in->size && ftruncate(fd, (off_t)in->size) < 0)
 		r = pv_err_set(err, -errno, PV_E_RESOURCE, "cannot grow the copy of %s to %llu bytes: %s", in->what,
 			       (unsigned long long)in->size, strerror(errno));
-	if (r == 0 && fsetxattr(fd, SOURCE_XATTR, in->tag, strlen(in->tag), 0) < 0 && errno != ENOTSUP)
-		pv_debug("cannot tag %s with its source: %s", in->path, strerror(errno));
+	/* the tag is how a retry after a kill tells its own copy from another image of the
+	 * name: an untagged one would be refused for ever, or taken for someone else's */
+	if (r == 0 && fsetxattr(fd, SOURCE_XATTR, in->tag, strlen(in->tag), 0) < 0)
+		r = pv_err_set(err, -errno, PV_E_INTERNAL,
+			       "cannot tag the copy %s with its source (%s xattr): %s; the state directory must be "
+			       "on a filesystem with user xattrs (ext4, xfs, btrfs)", in->path, SOURCE_XATTR,
+			       strerror(errno));
 	if (r == 0 && fsync(fd) < 0)
 		r = pv_err_set(err, -errno, PV_E_INTERNAL, "cannot sync the copy of %s: %s", in->what, strerror(errno));
 	close(fd);
@@ -162,8 +167,12 @@ int file_snapshot_delete(const struct pv_snapshot *snap, const struct pv_secrets
 	snap_dir(n, dir, sizeof(dir));
 	if ((r = snap_image(n, snap->name, path, sizeof(path), err)) < 0)
 		return r;
-	if (pv_safe_parent(dir, path, false, &sp, NULL) < 0)
+	if ((r = pv_safe_parent(dir, path, false, &sp, err)) == -ENOENT) {
+		pv_err_clear(err);
 		return 0; /* no snapshot directory: nothing to remove */
+	}
+	if (r < 0)
+		return r;   /* e.g. snapshots/ is a link: the record stays, nothing leaks */
 	r = unlinkat(sp.dirfd, sp.name, 0) < 0 && errno != ENOENT ? -errno : 0;
 	if (r == 0)
 		fsync_dirfd(sp.dirfd);

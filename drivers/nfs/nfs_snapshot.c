@@ -253,15 +253,28 @@ int pvnfs_snapshot_delete(const struct pv_snapshot *snap, const struct pv_secret
 		r = 0; /* never made, or gone */
 		goto out;
 	}
-	if (r == 0 && !S_ISDIR(st.nfs_mode))
-		r = -ENOTDIR;
 	if (r < 0) {
-		r = pv_err_set(err, r, PV_E_INVALID, "%s%s on %s is not a directory; refusing to delete in it",
+		r = pv_err_set(err, r, PV_E_UNAVAILABLE, "cannot look at %s%s on %s: %s", cfg.share, AREA, cfg.host,
+			       nfs_get_error(nfs));
+		goto out;
+	}
+	if (!S_ISDIR(st.nfs_mode)) {
+		r = pv_err_set(err, -ENOTDIR, PV_E_INVALID, "%s%s on %s is not a directory; refusing to delete in it",
 			       cfg.share, AREA, cfg.host);
 		goto out;
 	}
-	if ((r = pvnfs_remove_tree(nfs, final, err)) == 0)
-		r = pvnfs_remove_tree(nfs, partial, err);
+	/* out of sight in one step, then removed: a delete killed or failed half-way leaves
+	 * a ~partial (swept by the next create or delete of the name), never a snapshot
+	 * with part of its files that a restore would copy as if it were whole */
+	if ((r = pvnfs_remove_tree(nfs, partial, err)) < 0)
+		goto out;
+	r = nfs_rename(nfs, final, partial);
+	if (r < 0 && r != -ENOENT) {
+		r = pv_err_set(err, r, PV_E_UNAVAILABLE, "cannot move %s%s on %s aside to delete it: %s", cfg.share,
+			       final, cfg.host, nfs_get_error(nfs));
+		goto out;
+	}
+	r = pvnfs_remove_tree(nfs, partial, err);
 out:
 	nfs_destroy_context(nfs);
 	return r;
@@ -385,6 +398,9 @@ static int copy_into_new_volume(struct pv *pv, const struct pvnfs_cfg *src_cfg, 
 cleanup: {
 	struct pv_err ignored = { 0 };
 	pvnfs_remove_tree(nfs, tmp, &ignored);
+	/* the marker says "this attempt made <subDir>": after a failure it made nothing, and
+	 * a retry must not take over a directory someone else put there */
+	nfs_unlink(nfs, made);
 }
 out:
 	nfs_destroy_context(nfs);

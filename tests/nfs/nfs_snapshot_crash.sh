@@ -104,11 +104,12 @@ PVNODE_FAULT=nfs-delete-slow nfs_in_ns "$PVCTL" --state-dir "$T/state1" --node-i
 	snapshot delete s-del >"$T/out" 2>"$T/err" &
 p=$!
 sleep 1
-D=$A/s-del/data
+D=$A/s-del~partial/data   # a delete moves the snapshot out of sight first, then removes it
 mv "$D/a" "$D/a.real" && ln -s ../../../other "$D/a"
 rc=0
 wait $p || rc=$?
 [ "$(ls "$NFS_RW_DIR/other" | wc -l)" = 40 ] || nfs_fail "the delete removed the sibling's files through the link"
+[ ! -e "$A/s-del" ] || nfs_fail "a delete that failed half-way left a part of s-del where a restore would copy it"
 rm -f "$D/a"
 [ ! -e "$D/a.real" ] || mv "$D/a.real" "$D/a"
 pv1 snapshot delete s-del >/dev/null 2>"$T/err" || nfs_fail "snapshot delete after the swap: $(cat "$T/err")"
