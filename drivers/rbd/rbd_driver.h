@@ -31,8 +31,9 @@ int pvr_prepare(const struct pv *pv, const struct pv_secrets *s, struct pvr_targ
  * key travels on the program's stdin only; every buffer that held it is wiped. */
 int pvr_run(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
 	    json_t **reply, struct pv_err *err);
-/* The same, with pvnode-rbd's stderr on ours when `progress` (a terminal is attached):
- * a long copy reports how far it is there. */
+/* The same for an operation that may copy a whole image (restore): no overall
+ * deadline (each librados call stays bounded by the timeouts), and pvnode-rbd's stderr
+ * on ours when `progress` (a terminal is attached), where the copy reports how far it is. */
 int pvr_run_progress(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
 		     bool progress, json_t **reply, struct pv_err *err);
 

@@ -2,9 +2,8 @@
  * rbd_io.h — the helper's I/O backend: librbd behind the blockfuse ops table, plus the
  * volume's health as the driver sees it in the status file.
  *
- * Aligned reads, writes and flushes go to librbd's aio calls and complete through its
- * callback, so as many requests are in flight as the kernel queues (loop's direct I/O,
- * FUSE async DIO); the rarer ones wait on their completion in a blockfuse worker. librados bounds each request (rados_osd_op_timeout):
+ * Each request is one librbd aio call waited for on a blockfuse worker (the callback
+ * path is off: see rbd_io.c). librados bounds each request (rados_osd_op_timeout):
  * during an outage requests fail with EIO after the timeout instead of hanging, and the
  * status file says state=down until one completes again (state=up). A blocklisted
  * client (another node broke our lock) is state=fenced for good: every later request

@@ -60,9 +60,12 @@ static char *request_text(const struct pvr_target *t, const struct pvr_cred *c, 
 	return text;
 }
 
-/* Spawn pvnode-rbd with `text` on its stdin; *out gets everything it printed. */
-static int spawn_ctl(const struct pvr_target *t, const char *op, const char *text, bool progress, char **out,
-		     struct pv_err *err)
+/* Spawn pvnode-rbd with `text` on its stdin; *out gets everything it printed. A `long_op`
+ * (a whole-image copy) has no overall deadline: killed at a fixed one, a restore of a big
+ * image was cut off at every retry and could never finish; each librados call in it is
+ * still bounded by the timeouts, so an unreachable cluster still fails it. */
+static int spawn_ctl(const struct pvr_target *t, const char *op, const char *text, bool long_op, bool progress,
+		     char **out, struct pv_err *err)
 {
 	char path[PATH_MAX];
 	_cleanup_(pv_closep) int rd = -1;
@@ -83,7 +86,7 @@ static int spawn_ctl(const struct pvr_target *t, const char *op, const char *tex
 	const char *argv[] = { path, NULL };
 	/* every librados call is bounded by the timeouts; an operation makes a few */
 	struct pv_spawn_opts o = { .stdin_fd = rd, .stdout_fd = -2, .stderr_fd = progress ? 2 : -2,
-				   .timeout_ms = (2 * (t->mon_timeout_s + t->osd_timeout_s) + 15) * 1000 };
+				   .timeout_ms = long_op ? 0 : (2 * (t->mon_timeout_s + t->osd_timeout_s) + 15) * 1000 };
 	r = pv_spawn_run(argv, &o, out, err);
 	return r < 0 ? r : 0;
 }
@@ -126,14 +129,8 @@ static int parse_reply(const char *op, char *out, json_t **reply, struct pv_err 
 	return r;
 }
 
-int pvr_run(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
-	    json_t **reply, struct pv_err *err)
-{
-	return pvr_run_progress(t, c, op, members, false, reply, err);
-}
-
-int pvr_run_progress(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
-		     bool progress, json_t **reply, struct pv_err *err)
+static int run_ctl(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
+		   bool long_op, bool progress, json_t **reply, struct pv_err *err)
 {
 	json_t *req = members ? members : json_object();
 	_cleanup_(pv_freep) char *out = NULL;
@@ -141,11 +138,23 @@ int pvr_run_progress(const struct pvr_target *t, const struct pvr_cred *c, const
 	json_decref(req);
 	if (!text)
 		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
-	int r = spawn_ctl(t, op, text, progress, &out, err);
+	int r = spawn_ctl(t, op, text, long_op, progress, &out, err);
 	pv_secret_text_free(text);
 	if (r < 0)
 		return r;
 	return parse_reply(op, out, reply, err);
+}
+
+int pvr_run(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
+	    json_t **reply, struct pv_err *err)
+{
+	return run_ctl(t, c, op, members, false, false, reply, err);
+}
+
+int pvr_run_progress(const struct pvr_target *t, const struct pvr_cred *c, const char *op, json_t *members,
+		     bool progress, json_t **reply, struct pv_err *err)
+{
+	return run_ctl(t, c, op, members, true, progress, reply, err);
 }
 
 void pvr_node_secrets(const struct pv *pv, const struct pv_node_ctx *n, struct pv_secrets *out)
