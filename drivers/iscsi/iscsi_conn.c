@@ -280,11 +280,11 @@ int pvi_zero_ends(struct iscsi_context *iscsi, const struct pvi_target *t, struc
 		return r;
 	if (!bs || SPAN % bs)
 		return pv_err_set(err, -EIO, PV_E_INTERNAL, "iSCSI target %s LUN %d: block size %u", t->iqn, t->lun, bs);
-	_cleanup_(pv_freep) unsigned char *zero = calloc(1, SPAN);
+	unsigned char *zero = calloc(1, SPAN);
 	if (!zero)
 		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
 	uint64_t ends[2] = { 0, bytes > SPAN ? (bytes - SPAN) / bs : 0 };
-	for (int e = 0; e < (bytes > SPAN ? 2 : 1); e++) {
+	for (int e = 0; r == 0 && e < (bytes > SPAN ? 2 : 1); e++) {
 		uint32_t len = bytes < SPAN ? (uint32_t)(bytes - bytes % bs) : SPAN;
 		struct scsi_task *task = NULL;
 		for (int i = 0; i < 4; i++) {
@@ -299,12 +299,13 @@ int pvi_zero_ends(struct iscsi_context *iscsi, const struct pvi_target *t, struc
 		if (task)
 			scsi_free_scsi_task(task);
 		if (!ok)
-			return pv_err_set(err, -EIO, conflict ? PV_E_IN_USE : PV_E_UNAVAILABLE,
-					  "iSCSI target %s LUN %d: cannot clear it for its next volume: %s", t->iqn, t->lun,
-					  conflict ? "another node holds its reservation (the volume is in use there)"
-						   : iscsi_get_error(iscsi));
+			r = pv_err_set(err, -EIO, conflict ? PV_E_IN_USE : PV_E_UNAVAILABLE,
+				       "iSCSI target %s LUN %d: cannot clear it for its next volume: %s", t->iqn, t->lun,
+				       conflict ? "another node holds its reservation (the volume is in use there)"
+						: iscsi_get_error(iscsi));
 	}
-	return 0;
+	free(zero);
+	return r;
 }
 
 /* PERSISTENT RESERVE OUT with unit-attention retries. Returns the SCSI status (>= 0) or
