@@ -17,6 +17,7 @@
 #   CEPH_KEY_FILE   a 0600 file holding only the admin key (feed `userKey=-` from it)
 #   CEPH_MON_PID, CEPH_OSD_PID   for outage tests (kill -STOP / -CONT)
 # CEPH_MEMSTORE_BYTES (default 1 GiB) sizes the OSD's RAM store.
+# CEPH_OSD_CONF: extra lines for the [osd] section (debugging: "debug osd = 10").
 #
 # Traps this avoids (Ceph 16, see shared/notes/backends.md): CEPH_KEYRING in the
 # environment overrides every daemon's keyring (the OSD then presents the admin key), so
@@ -91,6 +92,7 @@ paxos propose interval = 0.1
 
 [osd]
 keyring = $d/osd/\$id/keyring
+${CEPH_OSD_CONF:-}
 
 [client]
 keyring = $d/client.admin.keyring

@@ -42,6 +42,21 @@ cleanup() {
 	local rc=$?
 	set +e
 	local h p
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -d "$TESTDIR" ]; then
+		# what the helpers said is often the only trace of why: their logs die with TESTDIR
+		find "$TESTDIR" -name '*.log' -type f -size +0 2>/dev/null | while read -r h; do
+			grep -Iq . "$h" || continue   # text only (a database's own .log files are not)
+			echo "=== last lines of ${h#"$TESTDIR"/}" >&2
+			tail -n 40 "$h" >&2
+		done
+		# PVNODE_TEST_KEEP_LOGS=DIR: every text log of a failed test is kept there
+		if [ -n "${PVNODE_TEST_KEEP_LOGS:-}" ]; then
+			local keep
+			keep="$PVNODE_TEST_KEEP_LOGS/$(basename "$0" .sh).$$"
+			mkdir -p "$keep" && find "$TESTDIR" -name '*.log' -type f -size +0 -exec grep -Il . {} + 2>/dev/null |
+				while read -r h; do cp "$h" "$keep/$(echo "${h#"$TESTDIR"/}" | tr / _)"; done
+		fi
+	fi
 	for h in "${CLEANUP_HOOKS[@]}"; do $h; done
 	for p in "${CLEANUP_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${CLEANUP_PIDS[@]}"; do
