@@ -150,17 +150,30 @@ static int open_staging(struct pv_engine *e, const struct pv_journal *j, struct 
 	return fd;
 }
 
+/* A device that could not be read or mounted while its backend does not answer (an
+ * outage just over, a timeout): say that, as UNAVAILABLE, so the caller tries again,
+ * rather than the error of the tool that met it. */
+static int backend_unavailable(const struct pv_journal *j, const struct pv_driver *drv, int rc, struct pv_err *err)
+{
+	char why[256] = "";
+	if (rc >= 0 || !drv->health || drv->health(&j->pv, &j->att, why, sizeof(why)) == PV_HEALTHY)
+		return rc;
+	pv_err_clear(err);
+	return pv_err_set(err, rc, PV_E_UNAVAILABLE, "volume %s: cannot read its device %s: %s", j->volume,
+			  j->att.device, why[0] ? why : "its backend is unhealthy");
+}
+
 /* Format the volume's device when it is blank (never a read-only stage, never a device
  * that holds something else); *fresh says it was. */
 static int format_if_blank(struct pv_engine *e, const struct pv_stage_req *r, const struct pv_journal *j,
-			   bool *fresh, bool *grow_mounted, struct pv_err *err)
+			   const struct pv_driver *drv, bool *fresh, bool *grow_mounted, struct pv_err *err)
 {
 	char what[128];
 	int rc = pv_probe_device(j->att.device, what, sizeof(what), err);
 
 	*fresh = *grow_mounted = false;
 	if (rc < 0)
-		return rc;
+		return backend_unavailable(j, drv, rc, err);
 	if (rc == 1 && strcmp(what, j->fs_type) != 0)
 		return pv_err_set(err, -EEXIST, PV_E_POLICY,
 				  "volume %s holds %s, not %s: refusing to mount or format it", j->volume, what, j->fs_type);
@@ -201,9 +214,9 @@ static int mount_staging(struct pv_engine *e, const struct pv_stage_req *r, stru
 		snprintf(all, sizeof(all), "%s%s%s", j->att.options, j->att.options[0] && opts[0] ? "," : "", opts);
 		return pv_mount(j->att.source, at, j->att.fstype, all, err);
 	}
-	if ((rc = format_if_blank(e, r, j, &fresh, &grow_mounted, err)) < 0)
+	if ((rc = format_if_blank(e, r, j, drv, &fresh, &grow_mounted, err)) < 0)
 		return rc;
-	rc = pv_mount_fs_at(j->att.device, &sp, fd, j->fs_type, opts, &mnt, err);
+	rc = backend_unavailable(j, drv, pv_mount_fs_at(j->att.device, &sp, fd, j->fs_type, opts, &mnt, err), err);
 	/* the directory mounted onto was renamed between its opening and the mount: the
 	 * filesystem is not at the staging path's name: take exactly it away again */
 	if (rc == 0 && pv_engine_mount_state(e, j, j->staging_path, false, NULL, NULL) != PV_MOUNT_OURS) {

@@ -4,6 +4,7 @@
  * over data. mkfs output goes to the terminal's progress line only.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,18 @@ int pv_probe_device(const char *dev, char *what, size_t len, struct pv_err *err)
 		return 0;
 	if (rc == 0 || rc == -2)
 		return 1;
-	return pv_err_set(err, -EIO, PV_E_INTERNAL, "cannot probe %s for existing data", dev);
+	/* libblkid says only "failed": read the first block to say why */
+	int e = EIO, fd = open(dev, O_RDONLY | O_CLOEXEC | O_DIRECT);
+	if (fd >= 0) {
+		void *b = NULL;
+		if (posix_memalign(&b, 4096, 4096) == 0 && pread(fd, b, 4096, 0) < 0)
+			e = errno;
+		free(b);
+		close(fd);
+	} else {
+		e = errno;
+	}
+	return pv_err_set(err, -e, PV_E_INTERNAL, "cannot probe %s for existing data: %s", dev, strerror(e));
 }
 
 int pv_mkfs(const char *dev, const char *fstype, uint64_t bytes, bool progress, struct pv_err *err)
