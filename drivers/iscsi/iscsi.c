@@ -162,6 +162,63 @@ static int lun_size(const struct pv *pv, const struct pv_secrets *s, const struc
 	return r;
 }
 
+/* Create from a pool: the first free LUN that holds the capacity (a capacity of 0
+ * takes the LUN's size). The sizes come over one short session of the controller's own,
+ * opened at the first free LUN (the pick runs under the catalog-wide storage lock). */
+struct pick {
+	const struct pv *pv;
+	const struct pv_secrets *s;
+	const struct pv_node_ctx *n;
+	struct pvi_target t;
+	struct iscsi_context *c;
+	bool have_t;
+	uint64_t size;   /* of the LUN that fits */
+};
+
+static int lun_fits(void *ud, int lun, char *why, size_t wlen, struct pv_err *err)
+{
+	struct pick *p = ud;
+	char self[PV_NAME_MAX + 16], have[32], want[32];
+	uint32_t bs = 0;
+	uint64_t size = 0;
+	int r;
+	if (!p->have_t) {
+		if ((r = pvi_target_for_pick(p->pv, p->s, &p->t, err)) < 0)
+			return r;
+		p->have_t = true;
+		p->t.lun = lun;   /* the login checks that the target has it */
+		snprintf(self, sizeof(self), "%s-ctl", p->n->node_id);
+		pvi_default_initiator(self, p->t.initiator_name, sizeof(p->t.initiator_name));
+		if ((r = pvi_login(&p->t, &p->c, NULL, 0, err)) < 0)
+			return r;
+	}
+	if (!p->c)
+		return -EIO;
+	p->t.lun = lun;
+	if ((r = pvi_capacity(p->c, &p->t, &size, &bs, err)) < 0)
+		return r;
+	if (size >= p->pv->capacity) {
+		p->size = size;
+		return 1;
+	}
+	pv_quantity_format(size, have, sizeof(have));
+	pv_quantity_format(p->pv->capacity, want, sizeof(want));
+	snprintf(why, wlen, "LUN %d holds %s, less than %s", lun, have, want);
+	return 0;
+}
+
+static int pvi_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n, struct pv_err *err)
+{
+	struct pick p = { .pv = pv, .s = s, .n = n };
+	int r = pvi_provision_pick(pv, n, lun_fits, &p, err);
+	pvi_logout(p.c);
+	if (p.have_t)
+		pvi_target_wipe(&p.t);
+	if (r == 0 && !pv->capacity && p.size)
+		pv->capacity = p.size;
+	return r;
+}
+
 /* A volume whose LUN a create picked from a pool (`luns`) goes back to the pool: its
  * ends are zeroed, so the next volume picked onto it is a blank device (format.c never
  * formats over a filesystem, and would hand the next tenant this one's files). A LUN

@@ -326,14 +326,15 @@ int pvi_storage_keys(const struct pv *pv, char (*keys)[PV_STORAGE_KEY_MAX], size
 	return (int)lun_keys(&t, t.lun, keys, max);
 }
 
-int pvi_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n, struct pv_err *err)
+int pvi_provision_pick(struct pv *pv, const struct pv_node_ctx *n, pvi_fits_fn *fits, void *ud,
+		       struct pv_err *err)
 {
-	char keys[PV_STORAGE_KEYS_MAX][PV_STORAGE_KEY_MAX], lun[16];
+	char keys[PV_STORAGE_KEYS_MAX][PV_STORAGE_KEY_MAX], lun[16], small[512] = "";
 	struct pvi_target t = { 0 };
 	const char *luns = pv_map_get(&pv->attributes, "luns");
 	int r = parse_attrs(pv, &t, err);
+	size_t ns = 0;
 
-	(void)s;
 	if (r < 0 || t.lun >= 0)
 		return r;   /* a LUN named: nothing to make (pvnode does not create LUNs) */
 	if (!n->storage_in_use)
@@ -349,15 +350,39 @@ int pvi_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_nod
 		for (size_t j = 0; j < k && !used; j++)
 			for (const char *const *u = n->storage_in_use; *u && !used; u++)
 				used = strcmp(*u, keys[j]) == 0;
-		if (!used) {
-			snprintf(lun, sizeof(lun), "%d", pool[i]);
-			return pv_map_set(&pv->attributes, "lun", lun) < 0
-				       ? pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory") : 0;
+		if (used)
+			continue;
+		char why[128] = "";
+		if (fits && (r = fits(ud, pool[i], why, sizeof(why), err)) <= 0) {
+			if (r < 0)
+				return r;
+			if (ns < sizeof(small))
+				ns += (size_t)snprintf(small + ns, sizeof(small) - ns, "%s%s", ns ? "; " : "", why);
+			continue;
 		}
+		snprintf(lun, sizeof(lun), "%d", pool[i]);
+		return pv_map_set(&pv->attributes, "lun", lun) < 0
+			       ? pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory") : 0;
 	}
+	if (small[0])
+		return pv_err_set(err, -ERANGE, PV_E_RANGE,
+				  "no free LUN of luns \"%s\" of %s holds the capacity asked for (%s); add larger "
+				  "LUNs to the target and to luns, or ask for less", luns, t.iqn, small);
 	return pv_err_set(err, -ENOSPC, PV_E_RESOURCE,
 			  "every LUN of luns \"%s\" of %s at %s is another volume's; add LUNs to the target "
 			  "and to luns, or delete a volume", luns, t.iqn, t.portals[0]);
+}
+
+int pvi_target_for_pick(const struct pv *pv, const struct pv_secrets *s, struct pvi_target *t, struct pv_err *err)
+{
+	int r;
+	memset(t, 0, sizeof(*t));
+	if ((r = parse_attrs(pv, t, err)) < 0)
+		return r;
+	r = pvi_target_secrets(t, s, err);
+	if (r < 0)
+		pvi_target_wipe(t);
+	return r;
 }
 
 int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const char *node_id,

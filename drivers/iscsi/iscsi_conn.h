@@ -69,8 +69,14 @@ int pvi_storage_keys(const struct pv *pv, char (*keys)[PV_STORAGE_KEY_MAX], size
 #define PVI_MAX_LUNS 16384
 int pvi_parse_luns(const char *s, int *luns, size_t max, struct pv_err *err);
 /* Create: with `luns` and no `lun`, pick the first LUN of luns no other volume uses
- * (n->storage_in_use) and record it as `lun`; PV_E_RESOURCE when every one is taken. */
-int pvi_provision(struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n, struct pv_err *err);
+ * (n->storage_in_use) and that `fits` (NULL: any) and record it as `lun`;
+ * PV_E_RESOURCE when every one is taken, PV_E_RANGE when the free ones are all too
+ * small. fits(ud, lun, why, wlen, err): 1 fits, 0 does not (why says so), <0 error. */
+/* The target of a PV that names only `luns` (t->lun -1), with its CHAP secrets. */
+int pvi_target_for_pick(const struct pv *pv, const struct pv_secrets *s, struct pvi_target *t, struct pv_err *err);
+typedef int pvi_fits_fn(void *ud, int lun, char *why, size_t wlen, struct pv_err *err);
+int pvi_provision_pick(struct pv *pv, const struct pv_node_ctx *n, pvi_fits_fn *fits, void *ud,
+		       struct pv_err *err);
 /* The CHAP fields from a secret set (open-iscsi key names), checked for consistency. */
 int pvi_target_secrets(struct pvi_target *t, const struct pv_secrets *s, struct pv_err *err);
 

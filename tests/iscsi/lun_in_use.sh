@@ -8,13 +8,16 @@
 # (the check and the record are under one catalog-wide lock), in every round. A pool
 # (`luns`): each create picks the first LUN of it no volume uses, a repeat keeps its
 # LUN, an exhausted pool is refused, two creates at once get two LUNs, a picked LUN
-# stages; a register of a pool without a lun is refused.
+# stages; a free LUN smaller than the capacity is passed over (a pool of only such LUNs
+# is refused, out of range); a register of a pool without a lun is refused.
 set -u
 . "$(dirname "$0")/../lib/iscsi.sh"
 iscsi_test_init lun-in-use
 IQN=iqn.2026-11.io.pvnode.test:inuse
 tgt_add_target 1 $IQN || fail "tgt setup"
 for l in 1 2 3 4 5 6; do tgt_add_lun 1 $l "$T/lun$l.img" 64M || fail "lun $l"; done
+tgt_add_lun 1 7 "$T/lun7.img" 16M || fail "lun 7"
+tgt_add_lun 1 8 "$T/lun8.img" 64M || fail "lun 8"
 dead=$(_tgt_free_tcp_port)
 export PV_CAPACITY=64Mi
 
@@ -114,6 +117,17 @@ pool_pv p3 | pvn a create -f - >"$T/out" 2>"$T/err" || rc=$?
 [ -e "$T/a/catalog/p3.json" ] && fail "p3 recorded although the pool is exhausted"
 echo "exhausted pool (exit $rc): $(cat "$T/err")"
 pvn a delete p2 >/dev/null && pvn a delete fixed5 >/dev/null || fail "delete p2, fixed5"
+# a free LUN smaller than the capacity is passed over; a pool of only such LUNs is
+# refused naming them (out of range), and nothing is recorded
+iscsi_pv big $IQN 0 | sed 's/"lun":"0"/"luns":"7-8"/' | pvn a create -f - >/dev/null || fail "pool create big"
+[ "$(lun_of big)" = 8 ] || fail "a pool create of 64Mi got LUN $(lun_of big), not 8 (LUN 7 holds 16 MiB)"
+rc=0
+iscsi_pv big2 $IQN 0 | sed 's/"lun":"0"/"luns":"7"/' | pvn a create -f - >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" != 0 ] && grep -q "LUN 7 holds 16Mi, less than 64Mi" "$T/err" ||
+	fail "a pool of too small LUNs: exit $rc $(cat "$T/err")"
+[ -e "$T/a/catalog/big2.json" ] && fail "big2 recorded on a LUN too small"
+echo "a pool of too small LUNs (exit $rc): $(cat "$T/err")"
+pvn a delete big >/dev/null || fail "delete big"
 # two pool creates at once: two different LUNs
 pool_pv q1 >"$T/q1.json"
 pool_pv q2 >"$T/q2.json"

@@ -179,6 +179,16 @@ static void test_luns(void **state)
 	assert_non_null(strstr(err.msg, "more than 16"));
 }
 
+/* fits: LUNs below *ud are too small */
+static int below(void *ud, int lun, char *why, size_t wlen, struct pv_err *err)
+{
+	(void)err;
+	if (lun >= *(int *)ud)
+		return 1;
+	snprintf(why, wlen, "LUN %d is small", lun);
+	return 0;
+}
+
 static void test_keys(void **state)
 {
 	struct pv pv;
@@ -197,15 +207,30 @@ static void test_keys(void **state)
 	const char *used[] = { "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/3", "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/4",
 			       NULL };
 	struct pv_node_ctx n = { .node_id = "n1", .storage_in_use = used };
-	assert_int_equal(pvi_provision(&pv, NULL, &n, fresh(&err)), 0);
+	assert_int_equal(pvi_provision_pick(&pv, &n, NULL, NULL, fresh(&err)), 0);
 	assert_string_equal(pv_map_get(&pv.attributes, "lun"), "5");
 	pv_free(&pv);
 	const char *all[] = { "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/3", "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/4",
 			      "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/5", NULL };
 	set_attrs(&pv, pool);
 	n.storage_in_use = all;
-	assert_int_equal(pvi_provision(&pv, NULL, &n, fresh(&err)), -ENOSPC);
+	assert_int_equal(pvi_provision_pick(&pv, &n, NULL, NULL, fresh(&err)), -ENOSPC);
 	assert_int_equal(err.kind, PV_E_RESOURCE);
+	assert_null(pv_map_get(&pv.attributes, "lun"));
+	pv_free(&pv);
+	/* a free LUN too small for the capacity is passed over; all of them: PV_E_RANGE */
+	const char *one[] = { "iscsi:10.0.0.2:3260/iqn.2026-11.test:a/4", NULL };
+	int smaller_than = 5;
+	set_attrs(&pv, pool);
+	n.storage_in_use = one;
+	assert_int_equal(pvi_provision_pick(&pv, &n, below, &smaller_than, fresh(&err)), 0);
+	assert_string_equal(pv_map_get(&pv.attributes, "lun"), "5");
+	pv_free(&pv);
+	smaller_than = 6;
+	set_attrs(&pv, pool);
+	assert_int_equal(pvi_provision_pick(&pv, &n, below, &smaller_than, fresh(&err)), -ERANGE);
+	assert_int_equal(err.kind, PV_E_RANGE);
+	assert_non_null(strstr(err.msg, "LUN 3 is small; LUN 5 is small"));
 	assert_null(pv_map_get(&pv.attributes, "lun"));
 	pv_free(&pv);
 }
