@@ -44,11 +44,13 @@ cleanup() {
 	local h p
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -d "$TESTDIR" ]; then
 		# what the helpers said is often the only trace of why: their logs die with TESTDIR
-		find "$TESTDIR" -name '*.log' -type f -size +0 2>/dev/null | while read -r h; do
-			grep -Iq . "$h" || continue   # text only (a database's own .log files are not)
+		# (pvnode's own: a test server's logs would push the failure out of meson's last
+		# 100 lines; PVNODE_TEST_KEEP_LOGS keeps those)
+		find "$TESTDIR" -name 'pvnode*.log' -type f -size +0 2>/dev/null | while read -r h; do
 			echo "=== last lines of ${h#"$TESTDIR"/}" >&2
-			tail -n 40 "$h" >&2
+			tail -n 12 "$h" >&2
 		done
+		[ -z "${FAIL_MSG:-}" ] || echo "FAIL (again, after the logs): $FAIL_MSG" >&2
 		# PVNODE_TEST_KEEP_LOGS=DIR: every text log of a failed test is kept there
 		if [ -n "${PVNODE_TEST_KEEP_LOGS:-}" ]; then
 			local keep
@@ -74,7 +76,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() { FAIL_MSG="$*"; echo "FAIL: $*" >&2; exit 1; }
 step() { echo "--- $*"; }
 
 # A pvctl that hangs is a failure that names the command, not a test killed at 300 s.
