@@ -230,6 +230,42 @@ static int release_lock(rbd_image_t img, const char *node)
 	return rbd_lock_release(img);
 }
 
+/* The lock again after a write was refused with EROFS (pvr_io_cfg.relock). Taken again
+ * only when nobody holds it: pvnode's takeovers always blocklist the old holder (so a
+ * fenced client sees ESHUTDOWN, not a free lock), and a lock another client holds now
+ * is a fence. */
+struct relock_ctx {
+	rbd_image_t img;
+	const char *client;   /* our address */
+};
+
+static int relock(void *arg)
+{
+	struct relock_ctx *c = arg;
+	char *owners[4];
+	size_t n = 4;
+	rbd_lock_mode_t mode;
+	int own = 0, r;
+	if (rbd_is_exclusive_lock_owner(c->img, &own) == 0 && own)
+		return 0;
+	r = rbd_lock_get_owners(c->img, &mode, owners, &n);
+	if (r == -ESHUTDOWN)
+		return r;
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0 && n > 0) {
+		bool ours = strcmp(bare_addr(owners[0]), bare_addr(c->client)) == 0;
+		if (!ours)
+			pv_warn("a write was refused and client %s holds the exclusive lock now", owners[0]);
+		rbd_lock_get_owners_cleanup(owners, n);
+		return ours ? -EAGAIN : -EROFS;   /* ours: librbd is moving it to a new cookie */
+	}
+	r = rbd_lock_acquire(c->img, RBD_LOCK_MODE_EXCLUSIVE);
+	if (r == 0)
+		pv_info("the exclusive lock was free after a refused write (librbd lost it in an outage): took it again");
+	return r == -EBUSY ? -EROFS : r;
+}
+
 static void client_address(rados_t cl, char *buf, size_t len)
 {
 	char *addrs = NULL;
@@ -281,9 +317,11 @@ static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t
 	client_address(conn->cluster, client, sizeof(client));
 	bool probe = rbd_get_id(img, id, sizeof(id)) == 0;
 	snprintf(header, sizeof(header), "rbd_header.%s", probe ? id : "");
+	struct relock_ctx rc = { .img = img, .client = client };
 	struct pvr_io_cfg ic = { .image = img, .ioctx = conn->io, .header_oid = probe ? header : NULL,
 				 .readonly = a->readonly, .status_path = a->status,
-				 .client_addr = client, .resize_flag = &g_resize };
+				 .client_addr = client, .resize_flag = &g_resize,
+				 .relock = a->exclusive ? relock : NULL, .relock_arg = &rc };
 	int r = pvr_io_start(&ic, &g_io, err);
 	if (r < 0)
 		return r;

@@ -1,13 +1,15 @@
 /*
  * rbd_io.c — librbd behind blockfuse, and the status file (see rbd_io.h).
  *
- * Requests: one aio call per FUSE request, waited for on the worker's own completion.
- * (blockfuse's asynchronous calls, answered from librbd's callback, are not used: with
- * them the rbd_outage test lost the volume after an OSD came back — reads of data
- * written before the outage failed with EIO, or the raw device stayed dead — in 4 of 6
- * parallel rbd suite runs. Without them it failed too, more rarely (1 of 7: a read
- * right after the restage failed), so the cause is below this choice and not found
- * yet; a lead is io_result taking any write EROFS for a fence, for good.)
+ * Requests: one aio call per FUSE request. Aligned reads, writes and flushes come from
+ * blockfuse's asynchronous calls and complete through librbd's callback (which answers
+ * the kernel); the rest (discard, zeroing, unaligned edges) waits on its own completion.
+ * A write refused with EROFS is not taken for a fence at once: librbd refuses writes
+ * whenever it does not own the lock, also for a moment after an outage, while it
+ * re-takes the lock under its new watch (or gives it up and takes it again when the
+ * cookie cannot be updated). The helper's relock callback says which: the lock is ours
+ * again (or free, and taken again) → the write is sent again; another client holds it,
+ * or we were blocklisted → fenced, for good.
  * Health: requests count themselves in and out (atomics); a watchdog thread wakes
  * every second (or at once through an eventfd after SIGUSR1 or a header update),
  * re-reads the size when asked, and turns "I/O outstanding but nothing completed for
@@ -29,6 +31,7 @@
 #include "pvnode/util.h"
 
 enum io_state { ST_UP = 0, ST_DOWN, ST_FENCED };
+struct aio_req;
 
 struct pvr_io {
 	struct pvr_io_cfg cfg;
@@ -45,6 +48,11 @@ struct pvr_io {
 	bool watching;
 	pthread_t thread;
 	pthread_mutex_t status_lock;
+	pthread_mutex_t relock_mu;     /* one lock regain at a time */
+	pthread_mutex_t retry_mu;
+	struct aio_req *retry;         /* refused writes for the watchdog to send again */
+	int fault_unlock;              /* tests: give the lock up before regaining it */
+	unsigned regained;             /* times the lock was ours again after an EROFS */
 	char status[768];
 	char why[256];
 };
@@ -62,11 +70,12 @@ static void write_status(struct pvr_io *io)
 	char buf[768];
 	pthread_mutex_lock(&io->status_lock);
 	int st = __atomic_load_n(&io->state, __ATOMIC_ACQUIRE);
-	int n = snprintf(buf, sizeof(buf), "state=%s\nwhy=%s\nsize=%llu\nclient=%s\nreadonly=%d\nrefreshed=%u\n",
+	int n = snprintf(buf, sizeof(buf), "state=%s\nwhy=%s\nsize=%llu\nclient=%s\nreadonly=%d\nrefreshed=%u\nregained=%u\n",
 			 names[st], st == ST_UP ? "" : io->why,
 			 (unsigned long long)__atomic_load_n(&io->size, __ATOMIC_RELAXED),
 			 io->cfg.client_addr ? io->cfg.client_addr : "", io->cfg.readonly,
-			 __atomic_load_n(&io->refreshes, __ATOMIC_RELAXED));
+			 __atomic_load_n(&io->refreshes, __ATOMIC_RELAXED),
+			 __atomic_load_n(&io->regained, __ATOMIC_RELAXED));
 	if (io->cfg.status_path && strcmp(buf, io->status) != 0) {
 		snprintf(io->status, sizeof(io->status), "%s", buf);
 		pv_write_atomic(io->cfg.status_path, buf, (size_t)n, 0644, NULL);
@@ -90,12 +99,15 @@ static void set_state(struct pvr_io *io, int st, const char *why)
 	write_status(io);
 }
 
-/* Map a librbd result to what the kernel gets, noting health on the way. */
-static int io_result(struct pvr_io *io, ssize_t r, bool write)
+/* Map a librbd result to what the kernel gets, noting health on the way. A flush is no
+ * sign of life: librbd without a cache answers one with nothing in flight at once, also
+ * while every OSD is away. */
+static int io_result(struct pvr_io *io, ssize_t r, bool write, bool flush)
 {
-	__atomic_store_n(&io->last_done_ms, now_ms(), __ATOMIC_RELAXED);
+	if (!flush)
+		__atomic_store_n(&io->last_done_ms, now_ms(), __ATOMIC_RELAXED);
 	if (r >= 0 || r == -EINVAL || r == -EOPNOTSUPP) {
-		if (r >= 0 && __atomic_load_n(&io->state, __ATOMIC_RELAXED) == ST_DOWN)
+		if (r >= 0 && !flush && __atomic_load_n(&io->state, __ATOMIC_RELAXED) == ST_DOWN)
 			set_state(io, ST_UP, "");
 		return r < 0 ? (int)r : 0;
 	}
@@ -112,13 +124,32 @@ static int io_result(struct pvr_io *io, ssize_t r, bool write)
 
 enum op { OP_READ, OP_WRITE, OP_FLUSH, OP_DISCARD, OP_ZERO };
 
-static int submit(struct pvr_io *io, enum op op, void *buf, size_t len, uint64_t off, int zflags)
+#ifdef PV_FAULT_INJECTION
+/* Tests (-Dfault_injection=true builds only): PVNODE_FAULT=rbd-write-erofs answers the
+ * first write EROFS, as librbd does for a moment while it re-takes the lock after an
+ * outage (the write was sent: the retry writes the same bytes again);
+ * rbd-write-erofs-unlocked also gives the lock up first, as librbd does when it cannot
+ * move the lock to its new watch. 0: no fault, 1: EROFS, 2: EROFS and unlocked. */
+static int fault_erofs(void)
+{
+	static int done;
+	const char *f = getenv("PVNODE_FAULT");
+	if (!f || strncmp(f, "rbd-write-erofs", 15) != 0 || __atomic_exchange_n(&done, 1, __ATOMIC_RELAXED))
+		return 0;
+	return strcmp(f, "rbd-write-erofs-unlocked") == 0 ? 2 : 1;
+}
+#else
+static int fault_erofs(void)
+{
+	return 0;
+}
+#endif
+
+/* One aio call, waited for: the librbd result. */
+static ssize_t submit_once(struct pvr_io *io, enum op op, void *buf, size_t len, uint64_t off, int zflags)
 {
 	rbd_completion_t c;
 	rbd_image_t img = io->cfg.image;
-	int st = __atomic_load_n(&io->state, __ATOMIC_RELAXED);
-	if (st == ST_FENCED)
-		return op == OP_READ ? -EIO : -EROFS;
 	int r = rbd_aio_create_completion(NULL, NULL, &c);
 	if (r < 0)
 		return -ENOMEM;
@@ -137,9 +168,187 @@ static int submit(struct pvr_io *io, enum op op, void *buf, size_t len, uint64_t
 	}
 	rbd_aio_release(c);
 	__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+	int f = op == OP_WRITE && ret >= 0 ? fault_erofs() : 0;
+	if (f == 2)
+		rbd_lock_release(img);
+	return f ? -EROFS : ret;
+}
+
+/*
+ * After a write's EROFS: is the lock ours (again)? 0: send the write again; -EROFS:
+ * another client holds it or we are blocklisted (fenced); another errno: the cluster
+ * did not answer (the write fails with EIO, nothing is fenced). While librbd moves the
+ * lock between our own cookies (-EAGAIN from the callback) it is asked again a few
+ * times.
+ */
+static int regain_lock(struct pvr_io *io)
+{
+	int r = -EROFS;
+	if (!io->cfg.relock)
+		return -EROFS;
+	pthread_mutex_lock(&io->relock_mu);
+	for (int i = 0; i < 20 && __atomic_load_n(&io->state, __ATOMIC_RELAXED) != ST_FENCED; i++) {
+		r = io->cfg.relock(io->cfg.relock_arg);
+		if (r != -EAGAIN)
+			break;
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+	}
+	pthread_mutex_unlock(&io->relock_mu);
+	if (r == 0) {
+		__atomic_add_fetch(&io->regained, 1, __ATOMIC_RELAXED);
+		write_status(io);
+	}
+	return r == -EAGAIN ? -ETIMEDOUT : r;
+}
+
+static int submit(struct pvr_io *io, enum op op, void *buf, size_t len, uint64_t off, int zflags)
+{
+	int st = __atomic_load_n(&io->state, __ATOMIC_RELAXED);
+	if (st == ST_FENCED)
+		return op == OP_READ ? -EIO : -EROFS;
+	ssize_t ret = submit_once(io, op, buf, len, off, zflags);
+	/* a refused write changed nothing: it may be sent again once the lock is ours */
+	for (int tries = 0; op != OP_READ && ret == -EROFS && tries < 3; tries++) {
+		if (tries == 0)
+			pv_info("a write was refused (EROFS): is the exclusive lock still ours?");
+		int r = regain_lock(io);
+		if (r < 0) {
+			ret = r == -EROFS ? -EROFS : r == -ESHUTDOWN ? r : -ETIMEDOUT;
+			break;
+		}
+		ret = submit_once(io, op, buf, len, off, zflags);
+	}
 	if (op == OP_READ && ret >= 0 && (size_t)ret < len)
 		memset((char *)buf + ret, 0, len - (size_t)ret);
-	return io_result(io, ret, op != OP_READ);
+	return io_result(io, ret, op != OP_READ, op == OP_FLUSH);
+}
+
+/* Asynchronous: librbd calls back on its own thread, which answers the kernel. A
+ * write refused with EROFS there cannot ask librbd about the lock (a callback must not
+ * wait on librbd): it goes to the watchdog, which regains the lock and sends it again.
+ * A request counts as in flight until it is answered. */
+struct aio_req {
+	struct pvr_io *io;
+	enum op op;
+	void *buf;
+	size_t len;
+	uint64_t off;
+	int tries;
+	pv_blockfuse_done *done;
+	void *tag;
+	struct aio_req *next;
+};
+
+static void aio_finish(struct aio_req *a, ssize_t ret)
+{
+	struct pvr_io *io = a->io;
+	__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+	if (a->op == OP_READ && ret >= 0 && (size_t)ret < a->len)
+		memset((char *)a->buf + ret, 0, a->len - (size_t)ret);
+	int r = io_result(io, ret, a->op != OP_READ, a->op == OP_FLUSH);
+	pv_blockfuse_done *done = a->done;
+	void *tag = a->tag;
+	free(a);
+	done(tag, r);
+}
+
+static void aio_cb(rbd_completion_t c, void *arg)
+{
+	struct aio_req *a = arg;
+	struct pvr_io *io = a->io;
+	ssize_t ret = rbd_aio_get_return_value(c);
+	rbd_aio_release(c);
+	int f = a->op == OP_WRITE && ret >= 0 ? fault_erofs() : 0;
+	if (f) {   /* a callback must not call librbd: the watchdog gives the lock up */
+		ret = -EROFS;
+		__atomic_store_n(&io->fault_unlock, f == 2, __ATOMIC_RELAXED);
+	}
+	if (a->op == OP_WRITE && ret == -EROFS && io->cfg.relock && a->tries < 3 &&
+	    __atomic_load_n(&io->state, __ATOMIC_RELAXED) != ST_FENCED) {
+		uint64_t one = 1;
+		pthread_mutex_lock(&io->retry_mu);
+		a->next = io->retry;
+		io->retry = a;
+		pthread_mutex_unlock(&io->retry_mu);
+		if (write(io->efd, &one, sizeof(one)) < 0) { /* already woken */ }
+		return;
+	}
+	aio_finish(a, ret);
+}
+
+/* Hand `a` to librbd; a negative errno when it was not queued (no callback comes). */
+static int aio_send(struct aio_req *a)
+{
+	rbd_image_t img = a->io->cfg.image;
+	rbd_completion_t c;
+	int r = rbd_aio_create_completion(a, aio_cb, &c);
+	if (r < 0)
+		return -ENOMEM;
+	switch (a->op) {
+	case OP_READ: r = rbd_aio_read(img, a->off, a->len, a->buf, c); break;
+	case OP_WRITE: r = rbd_aio_write(img, a->off, a->len, a->buf, c); break;
+	default: r = rbd_aio_flush(img, c); break;
+	}
+	if (r < 0)
+		rbd_aio_release(c);
+	return r < 0 ? r : 0;
+}
+
+static int submit_async(struct pvr_io *io, enum op op, void *buf, size_t len, uint64_t off,
+			pv_blockfuse_done *done, void *tag)
+{
+	if (__atomic_load_n(&io->state, __ATOMIC_RELAXED) == ST_FENCED)
+		return op == OP_READ ? -EIO : -EROFS;
+	struct aio_req *a = malloc(sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	*a = (struct aio_req){ .io = io, .op = op, .buf = buf, .len = len, .off = off, .done = done, .tag = tag };
+	__atomic_add_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+	int r = aio_send(a);
+	if (r < 0) {
+		__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
+		free(a);
+		return io_result(io, r, op != OP_READ, op == OP_FLUSH);
+	}
+	return 0;
+}
+
+/* The watchdog's part: the writes refused with EROFS, sent again once the lock is ours. */
+static void retry_refused(struct pvr_io *io, bool stopping)
+{
+	pthread_mutex_lock(&io->retry_mu);
+	struct aio_req *list = io->retry;
+	io->retry = NULL;
+	pthread_mutex_unlock(&io->retry_mu);
+	if (list)
+		pv_info("a write was refused (EROFS): is the exclusive lock still ours?");
+	if (list && __atomic_exchange_n(&io->fault_unlock, 0, __ATOMIC_RELAXED))
+		rbd_lock_release(io->cfg.image);
+	int lock = list && !stopping ? regain_lock(io) : -EIO;
+	while (list) {
+		struct aio_req *a = list;
+		list = a->next;
+		a->tries++;
+		int r = lock < 0 ? lock : aio_send(a);
+		if (r < 0)
+			aio_finish(a, r == -EROFS || r == -ESHUTDOWN ? r : -ETIMEDOUT);
+	}
+}
+
+static int io_aio_read(void *ctx, void *buf, size_t len, uint64_t off, pv_blockfuse_done *done, void *tag)
+{
+	return submit_async(ctx, OP_READ, buf, len, off, done, tag);
+}
+
+static int io_aio_write(void *ctx, const void *buf, size_t len, uint64_t off, pv_blockfuse_done *done,
+			void *tag)
+{
+	return submit_async(ctx, OP_WRITE, (void *)buf, len, off, done, tag);
+}
+
+static int io_aio_flush(void *ctx, pv_blockfuse_done *done, void *tag)
+{
+	return submit_async(ctx, OP_FLUSH, NULL, 0, 0, done, tag);
 }
 
 static int io_read(void *ctx, void *buf, size_t len, uint64_t off)
@@ -180,7 +389,8 @@ void pvr_io_ops(struct pv_blockfuse_ops *ops)
 {
 	*ops = (struct pv_blockfuse_ops){ .read = io_read, .write = io_write, .flush = io_flush,
 					  .discard = io_discard, .write_zeroes = io_write_zeroes,
-					  .size = pvr_io_size };
+					  .size = pvr_io_size, .aio_read = io_aio_read,
+					  .aio_write = io_aio_write, .aio_flush = io_aio_flush };
 }
 
 void pvr_io_refresh(struct pvr_io *io)
@@ -221,7 +431,7 @@ static void probe_done(rados_completion_t c, void *arg)
 {
 	struct pvr_io *io = arg;
 	int r = rados_aio_get_return_value(c);
-	io_result(io, r, false);
+	io_result(io, r, false, false);
 	rados_aio_release(c);
 	__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
@@ -268,8 +478,10 @@ static void *watchdog(void *arg)
 				 (long long)(idle / 1000));
 			set_state(io, ST_DOWN, why);
 		}
+		retry_refused(io, false);
 		probe(io, idle);
 	}
+	retry_refused(io, true);
 	return NULL;
 }
 
@@ -284,6 +496,8 @@ int pvr_io_start(const struct pvr_io_cfg *cfg, struct pvr_io **out, struct pv_er
 	if (io->cfg.stall_s <= 0)
 		io->cfg.stall_s = 5;
 	pthread_mutex_init(&io->status_lock, NULL);
+	pthread_mutex_init(&io->relock_mu, NULL);
+	pthread_mutex_init(&io->retry_mu, NULL);
 	r = rbd_get_size(cfg->image, &size);
 	io->size = size;
 	io->last_done_ms = now_ms();
@@ -306,6 +520,9 @@ fail:
 		rbd_update_unwatch(cfg->image, io->watch_handle);
 	if (io->efd >= 0)
 		close(io->efd);
+	pthread_mutex_destroy(&io->retry_mu);
+	pthread_mutex_destroy(&io->relock_mu);
+	pthread_mutex_destroy(&io->status_lock);
 	free(io);
 	return r;
 }
@@ -323,6 +540,8 @@ void pvr_io_stop(struct pvr_io *io)
 	if (io->watching)
 		rbd_update_unwatch(io->cfg.image, io->watch_handle);
 	close(io->efd);
+	pthread_mutex_destroy(&io->retry_mu);
+	pthread_mutex_destroy(&io->relock_mu);
 	pthread_mutex_destroy(&io->status_lock);
 	free(io);
 }

@@ -2,12 +2,14 @@
  * rbd_io.h — the helper's I/O backend: librbd behind the blockfuse ops table, plus the
  * volume's health as the driver sees it in the status file.
  *
- * Each request is one librbd aio call waited for on a blockfuse worker (the callback
- * path is off: see rbd_io.c). librados bounds each request (rados_osd_op_timeout):
+ * Each request is one librbd aio call, answered from librbd's completion callback
+ * (reads, writes, flushes) or waited for on a blockfuse worker (the rest). librados bounds each request (rados_osd_op_timeout):
  * during an outage requests fail with EIO after the timeout instead of hanging, and the
  * status file says state=down until one completes again (state=up). A blocklisted
- * client (another node broke our lock) is state=fenced for good: every later request
- * fails at once, writes with EROFS.
+ * client (another node broke our lock), or a write refused while another client holds
+ * the lock, is state=fenced for good: every later request fails at once, writes with
+ * EROFS. A write refused while the lock is ours or free (librbd re-taking it after an
+ * outage) is sent again once it is ours (cfg.relock).
  *
  * An idle volume would never notice an outage: after PVR_PROBE_IDLE_S without I/O the
  * watchdog stats the image's header object (asynchronously, bounded by the same
@@ -42,6 +44,13 @@ struct pvr_io_cfg {
 	const char *client_addr;   /* shown in the status file */
 	int stall_s;               /* I/O outstanding this long with none completing: down */
 	volatile sig_atomic_t *resize_flag; /* set (by SIGUSR1): re-read the size */
+	/* After a write refused with EROFS (exclusive access only; NULL: EROFS fences):
+	 * 0 when the lock is ours again, -EAGAIN while librbd moves it between our own
+	 * cookies, -EROFS or -ESHUTDOWN when another client holds it / we are blocklisted,
+	 * another errno when the cluster did not answer. Called from request threads, one at
+	 * a time; it may block for up to the OSD timeout. */
+	int (*relock)(void *arg);
+	void *relock_arg;
 };
 
 int pvr_io_start(const struct pvr_io_cfg *cfg, struct pvr_io **out, struct pv_err *err);

@@ -43,6 +43,10 @@ wait "$FS_DD" || fs_rc=$?
 echo "filesystem write: exit $fs_rc after $((SECONDS - t0))s $(head -1 "$TESTDIR/fs.err")"
 
 step "describe reports the volumes abnormal, the idle one too"
+# a flush meanwhile (librbd answers it at once: nothing is in flight) is no sign that the
+# cluster is back: blk stays down (it read as healthy again before 2026-12-02)
+timeout 30 python3 -c 'import os,sys; fd = os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd)' "$TESTDIR/pod/blk" ||
+	echo "fsync of the raw device during the outage: exit $?"
 # the idle volume's helper notices at its next probe: after 10 s without I/O, then one
 # watchdog tick — up to about 12 s after the stop, which the writes above may not last
 while [ $((SECONDS - t0)) -lt 20 ] && ! pvn node-a describe idle | grep -q "RBD image $CEPH_POOL/idle down"; do
@@ -51,17 +55,26 @@ done
 for v in blk fsvol idle; do
 	expect_rc 0 pvn node-a describe "$v"
 	echo "$LAST_OUT" | grep "Condition:"
+	# ext4 may have met its EIO already and gone read-only: that condition comes first
+	# (it outlives the outage), and is as abnormal
+	if [ $v = fsvol ] && grep -q "Condition:    the filesystem of volume fsvol is read-only" <<<"$LAST_OUT"; then
+		continue
+	fi
 	assert_contains "$LAST_OUT" "Condition:    volume $v: RBD image $CEPH_POOL/$v down"
 done
 
 step "the OSD runs again: the raw device writes, the filesystem volume is restored"
 kill -CONT "$CEPH_OSD_PID"
 ok=0 t0=$SECONDS
-while [ $((SECONDS - t0)) -lt 90 ]; do
+# RECOVER: how long Ceph may take to serve every PG again. Seen on a 2-core VM at load
+# 30: ops on one PG of the one OSD "delayed" for 67 s and more after SIGCONT (the OSD's
+# own slow-op log), while the other PGs served at once.
+RECOVER=${RBD_OUTAGE_RECOVER:-180}
+while [ $((SECONDS - t0)) -lt $RECOVER ]; do
 	if timeout 30 dd if=/dev/zero of="$TESTDIR/pod/blk" bs=64k count=1 oflag=direct status=none 2>/dev/null; then ok=1; break; fi
 	sleep 0.5
 done
-[ $ok = 1 ] || fail "the raw device did not recover within 90 s of SIGCONT"
+[ $ok = 1 ] || fail "the raw device did not recover within $RECOVER s of SIGCONT"
 echo "the raw device writes again $((SECONDS - t0)) s after SIGCONT"
 expect_rc 0 pvn node-a describe blk
 assert_contains "$LAST_OUT" "Condition:    healthy"
@@ -69,7 +82,7 @@ assert_contains "$LAST_OUT" "Condition:    healthy"
 # SIGCONT may still time out after it (osdTimeout), the next one follows 10 s later; on a
 # loaded machine the OSD itself may need a while to serve again (seen: more than 35 s)
 t1=$SECONDS
-while [ $((SECONDS - t1)) -lt 90 ]; do
+while [ $((SECONDS - t1)) -lt $RECOVER ]; do
 	pvn node-a describe idle | grep -q "Condition:    healthy" && break
 	sleep 0.5
 done
@@ -78,20 +91,28 @@ expect_rc 0 pvn node-a describe idle
 assert_contains "$LAST_OUT" "Condition:    healthy"
 expect_rc 0 pvn node-a unpublish fsvol "$TESTDIR/pod/fs"
 expect_rc 0 pvn node-a unstage fsvol
-# osdTimeout 5 is tight for opening an image on a loaded 2-core VM right after the
-# outage: a stage may fail "did not answer" (unavailable) and is retried, as kubelet would
-for try in 1 2 3; do
+# osdTimeout 5 is tight for opening an image, or reading it, on a loaded 2-core VM right
+# after the outage (seen: a fresh client's first reads unanswered for 5 s while the other
+# volumes' I/O went through): a stage may fail "did not answer" or "does not answer"
+# (unavailable: the cluster's fault, not the volume's) and is retried, as kubelet would
+t1=$SECONDS
+for try in $(seq 20); do
 	rc=0
 	pvn node-a stage fsvol 2>"$TESTDIR/stage.err" || rc=$?
 	[ $rc != 0 ] || break
-	grep -q "did not answer" "$TESTDIR/stage.err" && [ $try -lt 3 ] || { cat "$TESTDIR/stage.err" >&2; fail "stage after the outage"; }
+	grep -q "did not answer\|does not answer\|timed out" "$TESTDIR/stage.err" && [ $((SECONDS - t1)) -lt $RECOVER ] ||
+		{ cat "$TESTDIR/stage.err" >&2; fail "stage after the outage"; }
 	echo "stage after the outage, try $try: $(cat "$TESTDIR/stage.err")"
 done
+[ $rc = 0 ] || fail "stage after the outage: $try tries failed"
 expect_rc 0 pvn node-a publish fsvol "$TESTDIR/pod/fs"
 assert_eq "$(cat "$TESTDIR/pod/fs/keep")" "before the outage" "data from before the outage"
 echo "after" >"$TESTDIR/pod/fs/after" && sync -f "$TESTDIR/pod/fs/after" || fail "write after recovery"
 expect_rc 0 pvn node-a describe fsvol
 assert_contains "$LAST_OUT" "Condition:    healthy"
+# what librbd did with the lock meanwhile (a write refused while it re-took the lock
+# after the outage is sent again, not taken for a fence)
+grep -h "refused\|took it again\|holds the exclusive lock" "$TESTDIR"/node-a/run/*/pvnode-rbd-fuse.log || true
 expect_rc 0 pvn node-a delete fsvol --force
 expect_rc 0 pvn node-a delete blk --force
 expect_rc 0 pvn node-a delete idle --force
