@@ -312,13 +312,17 @@ static const char **tuning(void)
 static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t img,
 		 struct pv_err *err)
 {
-	char client[256], id[64], header[96];
+	char client[256], prefix[64], first[96];
 	struct pv_blockfuse_ops ops;
 	client_address(conn->cluster, client, sizeof(client));
-	bool probe = rbd_get_id(img, id, sizeof(id)) == 0;
-	snprintf(header, sizeof(header), "rbd_header.%s", probe ? id : "");
+	/* the idle probe stats the image's first data object, not its header: after an OSD
+	 * was paused, ops on a header this client watches were seen queued on the OSD for
+	 * minutes (its watch pings first) while every other object answered */
+	prefix[0] = '\0';
+	bool probe = rbd_get_block_name_prefix(img, prefix, sizeof(prefix)) >= 0 && prefix[0];
+	snprintf(first, sizeof(first), "%s.%016x", prefix, 0);
 	struct relock_ctx rc = { .img = img, .client = client };
-	struct pvr_io_cfg ic = { .image = img, .ioctx = conn->io, .header_oid = probe ? header : NULL,
+	struct pvr_io_cfg ic = { .image = img, .ioctx = conn->io, .probe_oid = probe ? first : NULL,
 				 .readonly = a->readonly, .status_path = a->status,
 				 .client_addr = client, .resize_flag = &g_resize,
 				 .relock = a->exclusive ? relock : NULL, .relock_arg = &rc };

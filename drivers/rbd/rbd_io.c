@@ -14,7 +14,7 @@
  * every second (or at once through an eventfd after SIGUSR1 or a header update),
  * re-reads the size when asked, and turns "I/O outstanding but nothing completed for
  * stall_s" into state=down. The first completion after that makes it up again. When
- * nothing was asked for PVR_PROBE_IDLE_S, it sends a probe (a stat of the header
+ * nothing was asked for PVR_PROBE_IDLE_S, it sends a probe (a stat of the first data
  * object) that counts like a request.
  */
 #include <errno.h>
@@ -431,7 +431,7 @@ static void probe_done(rados_completion_t c, void *arg)
 {
 	struct pvr_io *io = arg;
 	int r = rados_aio_get_return_value(c);
-	io_result(io, r, false, false);
+	io_result(io, r == -ENOENT ? 0 : r, false, false);   /* no such object: the OSD answered */
 	rados_aio_release(c);
 	__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
@@ -443,7 +443,7 @@ static void probe(struct pvr_io *io, int64_t idle_ms)
 	static uint64_t size;   /* results nobody reads */
 	static time_t mtime;
 	rados_completion_t c;
-	if (!io->cfg.header_oid || idle_ms < PVR_PROBE_IDLE_S * 1000L ||
+	if (!io->cfg.probe_oid || idle_ms < PVR_PROBE_IDLE_S * 1000L ||
 	    __atomic_load_n(&io->inflight, __ATOMIC_RELAXED) > 0 ||
 	    __atomic_exchange_n(&io->probing, 1, __ATOMIC_ACQ_REL))
 		return;
@@ -452,7 +452,7 @@ static void probe(struct pvr_io *io, int64_t idle_ms)
 		return;
 	}
 	__atomic_add_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
-	if (rados_aio_stat(io->cfg.ioctx, io->cfg.header_oid, c, &size, &mtime) < 0) {
+	if (rados_aio_stat(io->cfg.ioctx, io->cfg.probe_oid, c, &size, &mtime) < 0) {
 		__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
 		rados_aio_release(c);
 		__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);

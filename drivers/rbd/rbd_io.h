@@ -12,8 +12,8 @@
  * outage) is sent again once it is ours (cfg.relock).
  *
  * An idle volume would never notice an outage: after PVR_PROBE_IDLE_S without I/O the
- * watchdog stats the image's header object (asynchronously, bounded by the same
- * timeout), so the status goes down while the cluster is away and up when it is back.
+ * watchdog stats the image's first data object (asynchronously, bounded by the same
+ * timeout; "no such object" is an answer too), so the status goes down while the cluster is away and up when it is back.
  *
  * The size is cached and re-read when the image header changes (rbd_update_watch) or
  * after pvr_io_refresh() (SIGUSR1), so reads and writes never pay for it.
@@ -37,8 +37,9 @@ struct pvr_io;
 
 struct pvr_io_cfg {
 	rbd_image_t image;         /* open; owned by the caller */
-	rados_ioctx_t ioctx;       /* its pool: the idle probe stats header_oid there */
-	const char *header_oid;    /* "rbd_header.<id>", NULL: no probe */
+	rados_ioctx_t ioctx;       /* its pool: the idle probe stats probe_oid there */
+	const char *probe_oid;     /* "rbd_data.<id>.0000000000000000" (may not exist: an
+				    * ENOENT is an answer too), NULL: no probe */
 	bool readonly;
 	const char *status_path;   /* NULL: none */
 	const char *client_addr;   /* shown in the status file */
