@@ -9,7 +9,8 @@
 #   rand write: 4 KiB at QD16 for 15 s over the written 256 MiB
 # through (a) pvnode-rbd-fuse + loop device (direct I/O), (b) rbd-fuse + loop device
 # (Debian's rbd-fuse: what a user would pick here), (c) raw librbd (fio's rbd engine,
-# the ceiling). Ratios are against (c), measured in this one run. Then the latency of
+# the ceiling). Ratios are against (c), measured in this one run; under each row the CPU
+# per MiB moved of the client (the helper; fio itself for raw librbd) and of the OSD. Then the latency of
 # `pvctl stage` (helper, exclusive lock, loop device, mount of an existing ext4) over
 # RBD_BENCH_STAGES (20) stage + unstage cycles: median and p99.
 #   usage: tests/bench/rbd_bench.sh   (PVNODE_BUILD_ROOT: a build with pvnode-rbd-fuse;
@@ -29,22 +30,49 @@ SIZE=256M RUNTIME=${RBD_BENCH_RUNTIME:-15}
 fio_bw() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); k=sys.argv[2]; print("%.0f" % (sum(x[k]["bw"] for x in j["jobs"]) * 1024 / 1e6))' "$1" "$2"; }
 fio_iops() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%.0f" % sum(x["write"]["iops"] for x in j["jobs"]))' "$1"; }
 
-# run_fio NAME TARGET-ARGS... : seq write, overwrite, seq read, rand write; sets R_W
-# R_O R_R R_IOPS
-run_fio() {
-	local name=$1 o="$TESTDIR/fio.$1"
+# CPU per MiB moved: the client's (the helper's, CPU_PID; for raw librbd fio's own with
+# librbd's threads, from bash's time) and the OSD's, from /proc/PID/stat utime+stime around each fio run.
+TICK=$(getconf CLK_TCK)
+cpu_ms() { awk -v t="$TICK" '{ print ($14 + $15) * 1000 / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+fio_mib() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sum(x[k]["io_kbytes"] for x in j["jobs"] for k in ("read","write")) / 1024)' "$1"; }
+# timed_fio OUT ARGS...: fio, then C_CPU and O_CPU (ms per MiB, client and OSD)
+timed_fio() {
+	local out=$1 c0 c1 o0 o1 mib
 	shift
-	fio --output-format=json --output="$o.w" --name=w --rw=write --bs=1M --size=$SIZE \
-		--iodepth=16 --end_fsync=1 "$@" >/dev/null || fail "$name: fio write"
-	fio --output-format=json --output="$o.o" --name=w --rw=write --bs=1M --size=$SIZE \
-		--iodepth=16 --end_fsync=1 "$@" >/dev/null || fail "$name: fio overwrite"
+	c0=$(cpu_ms "${CPU_PID:-self}") o0=$(cpu_ms "$CEPH_OSD_PID")
+	local TIMEFORMAT='%U %S'   # fio's own CPU with all its threads (librbd's for raw)
+	{ time fio --output-format=json --output="$out" "$@" >/dev/null 2>"$out.err" || return 1; } 2>"$out.time"
+	c1=$(cpu_ms "${CPU_PID:-self}") o1=$(cpu_ms "$CEPH_OSD_PID")
+	mib=$(fio_mib "$out")
+	if [ -n "${CPU_PID:-}" ]; then
+		C_CPU=$(python3 -c "print('%.2f' % (($c1 - $c0) / $mib))")
+	else
+		C_CPU=$(python3 -c "u, s = open('$out.time').read().split(); print('%.2f' % ((float(u) + float(s)) * 1000 / $mib))")
+	fi
+	O_CPU=$(python3 -c "print('%.2f' % (($o1 - $o0) / $mib))")
+}
+
+# run_fio NAME TARGET-ARGS... : seq write, overwrite, seq read, rand write; sets R_W
+# R_O R_R R_IOPS, and prints the CPU per MiB of each (client / OSD)
+run_fio() {
+	local name=$1 o="$TESTDIR/fio.$1" cw co cr cx
+	shift
+	timed_fio "$o.w" --name=w --rw=write --bs=1M --size=$SIZE \
+		--iodepth=16 --end_fsync=1 "$@" || fail "$name: fio write"
+	cw="$C_CPU/$O_CPU"
+	timed_fio "$o.o" --name=w --rw=write --bs=1M --size=$SIZE \
+		--iodepth=16 --end_fsync=1 "$@" || fail "$name: fio overwrite"
+	co="$C_CPU/$O_CPU"
 	sync; echo 3 >/proc/sys/vm/drop_caches
-	fio --output-format=json --output="$o.r" --name=r --rw=read --bs=1M --size=$SIZE \
-		--iodepth=16 "$@" >/dev/null || fail "$name: fio read"
-	fio --output-format=json --output="$o.x" --name=x --rw=randwrite --bs=4k --size=$SIZE \
-		--iodepth=16 --runtime="$RUNTIME" --time_based "$@" >/dev/null || fail "$name: fio randwrite"
+	timed_fio "$o.r" --name=r --rw=read --bs=1M --size=$SIZE \
+		--iodepth=16 "$@" || fail "$name: fio read"
+	cr="$C_CPU/$O_CPU"
+	timed_fio "$o.x" --name=x --rw=randwrite --bs=4k --size=$SIZE \
+		--iodepth=16 --runtime="$RUNTIME" --time_based "$@" || fail "$name: fio randwrite"
+	cx="$C_CPU/$O_CPU"
 	R_W=$(fio_bw "$o.w" write) R_O=$(fio_bw "$o.o" write) R_R=$(fio_bw "$o.r" read) R_IOPS=$(fio_iops "$o.x")
 	printf '%-30s %8s MB/s %8s MB/s %8s MB/s %8s IOPS\n' "$name" "$R_W" "$R_O" "$R_R" "$R_IOPS"
+	printf '%-30s %13s %13s %13s %13s   CPU ms/MiB, client/OSD\n' "" "$cw" "$co" "$cr" "$cx"
 }
 
 img() { rbd_ctl "\"op\":\"create\",\"image\":\"$1\",\"size\":536870912" >/dev/null || fail "create $1"; }
@@ -68,7 +96,7 @@ img pv
 helper_start pv --exclusive --node-id bench || fail "helper: $HELPER_LINE"
 PV_PID=$HELPER_PID
 dev=$(losetup --direct-io=on -f --show "$HELPER_MNT/disk") || fail "losetup"
-run_fio "pvnode-rbd-fuse + loop" --filename="$dev" "${LIBAIO[@]}"
+CPU_PID=$PV_PID run_fio "pvnode-rbd-fuse + loop" --filename="$dev" "${LIBAIO[@]}"
 PV_W=$R_W PV_O=$R_O PV_R=$R_R PV_IOPS=$R_IOPS
 if command -v perf >/dev/null && [ -n "${RBD_BENCH_PERF:-}" ]; then
 	perf record -g -p "$PV_PID" -o "$TESTDIR/perf.data" -- sleep 5 &
@@ -83,7 +111,7 @@ if [ -n "${RBD_BENCH_BASELINE:-}" ]; then
 	RBD_FUSE=$RBD_BENCH_BASELINE helper_start base --exclusive --node-id bench || fail "baseline helper: $HELPER_LINE"
 	BASE_PID=$HELPER_PID
 	dev=$(losetup --direct-io=on -f --show "$HELPER_MNT/disk") || fail "losetup baseline"
-	run_fio "baseline pvnode-rbd-fuse + loop" --filename="$dev" "${LIBAIO[@]}"
+	CPU_PID=$BASE_PID run_fio "baseline pvnode-rbd-fuse + loop" --filename="$dev" "${LIBAIO[@]}"
 	BASE_W=$R_W BASE_O=$R_O BASE_R=$R_R BASE_IOPS=$R_IOPS
 	losetup -d "$dev"
 	helper_stop "$BASE_PID" || true
@@ -100,7 +128,7 @@ RBD_HELPERS+=("$PEER_PID")
 for _ in $(seq 50); do [ -e "$TESTDIR/rbdfuse/peer" ] && break; sleep 0.1; done
 dev=$(losetup --direct-io=on -f --show "$TESTDIR/rbdfuse/peer") || fail "losetup rbd-fuse"
 echo "rbd-fuse loop direct I/O: $(cat /sys/block/${dev#/dev/}/loop/dio)"
-run_fio "rbd-fuse + loop" --filename="$dev" "${LIBAIO[@]}"
+CPU_PID=$PEER_PID run_fio "rbd-fuse + loop" --filename="$dev" "${LIBAIO[@]}"
 PEER_W=$R_W PEER_O=$R_O PEER_R=$R_R PEER_IOPS=$R_IOPS
 losetup -d "$dev"
 fusermount3 -u "$TESTDIR/rbdfuse" 2>/dev/null || umount -l "$TESTDIR/rbdfuse"
