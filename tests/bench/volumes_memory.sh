@@ -3,7 +3,9 @@
 # VOLUMES_ISCSI (default 50) iSCSI volumes (one tgtd on loopback, one LUN each) and
 # VOLUMES_FILE (default 10) file volumes staged and published through one pvnode (CSI,
 # csi_call), plus VOLUMES_NFS (default 3) userspace NFS volumes (loopback nfs-ganesha,
-# staged with pvctl inside its network namespace) when nfs-ganesha is installed.
+# staged with pvctl inside its network namespace) when nfs-ganesha is installed, and
+# VOLUMES_RBD (default 4) RBD volumes through the same pvnode against a private Ceph
+# cluster (tests/lib/ceph.sh: one mon, one memstore OSD) when Ceph is installed.
 # Prints, one run:
 #   - pvnode's resident memory (total, file-backed, anonymous, PSS) idle at start, with
 #     everything staged, at its peak;
@@ -18,11 +20,14 @@
 #     them (its log), the volumes staged one after another like a kubelet does.
 # Figures, not pass/fail (meson test --benchmark volumes_memory).
 #   PVNODE=build/pvnode PVCTL=build/pvctl CSI_CALL=build/tests/csi/csi_call \
-#   tests/bench/volumes_memory.sh        (root; tgtd, fio; nfs-ganesha optional)
+#   tests/bench/volumes_memory.sh        (root; tgtd, fio; nfs-ganesha, Ceph optional)
+# HOLD=SECONDS pauses once everything is staged and idle, HOLD_AFTER=SECONDS after the
+# I/O, to look at the processes.
 set -u
 VI=${VOLUMES_ISCSI:-50}
 VF=${VOLUMES_FILE:-10}
 VN=${VOLUMES_NFS:-3}
+VR=${VOLUMES_RBD:-4}
 IO_S=${IO_SECONDS:-15}
 LIB=$(cd "$(dirname "$0")/../lib" && pwd)
 . "$LIB/iscsi.sh"
@@ -36,6 +41,7 @@ _vm_cleanup() {
 	if [ -n "$NFS_T" ]; then
 		local v
 		for v in $(seq 1 "$VN"); do
+			[ -e "$NFS_T/state/journal/n$v.json" ] || continue
 			nfs_in_ns timeout 30 "$PVCTL" --state-dir "$NFS_T/state" --node-id a --allowed-path "$NFS_T" \
 				unpublish "n$v" "$NFS_T/pods/n$v" >/dev/null 2>&1
 			nfs_in_ns timeout 30 "$PVCTL" --state-dir "$NFS_T/state" --node-id a --allowed-path "$NFS_T" \
@@ -45,6 +51,16 @@ _vm_cleanup() {
 		rm -rf "$NFS_T"
 	fi
 	[ -n "$PVNODE_PID" ] && { kill -TERM "$PVNODE_PID" 2>/dev/null; wait "$PVNODE_PID" 2>/dev/null; }
+	if [ -n "${CEPH_DIR:-}" ]; then
+		local pid m
+		for pid in $(pgrep -f "pvnode-rbd-fuse .*$T/"); do kill "$pid" 2>/dev/null; done
+		sleep 0.5
+		for m in $(awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
+			umount -l "$m" 2>/dev/null
+		done
+		for pid in $(pgrep -f "pvnode-rbd-fuse .*$T/"); do kill -9 "$pid" 2>/dev/null; done
+		ceph_stop
+	fi
 }
 ISCSI_EXTRA_CLEANUP=_vm_cleanup
 iscsi_test_init volmem
@@ -112,6 +128,17 @@ if v:
 PY
 }
 
+# The NFS fixture first: its mount namespace copies the mounts that exist when it is
+# made, and would keep every volume staged before it busy.
+NFS_H=()
+. "$LIB/nfs.sh"
+NFS_UP=0
+if [ "$VN" -gt 0 ] && nfs_fixture_have && [ -x "$(dirname "$PVCTL")/pvnode-nfs-fuse" ]; then
+	NFS_T=$(mktemp -d /tmp/pvnode-volmem-nfs.XXXXXX)
+	chmod 755 "$NFS_T"
+	mkdir -p "$NFS_T/nfs" "$NFS_T/pods"
+	if nfs_fixture_start "$NFS_T/nfs"; then NFS_UP=1; else echo "(nfs-ganesha did not start: no NFS volumes)"; fi
+fi
 "$PVNODE" --endpoint "$EP" --node-id a --state-dir "$T/a" --allowed-path "$T/allowed" --selinux off \
 	--reconcile-interval 0 >"$T/pvnode.log" 2>&1 &
 PVNODE_PID=$!
@@ -126,11 +153,12 @@ stage_one() {   # stage_one NAME CREATE-PARAMETERS...
 	shift
 	out=$("$CSI_CALL" "$EP" CreateVolume name="$v" capacity_range.required_bytes=$((64 << 20)) \
 		"volume_capabilities[0].mount.fs_type=ext4" "volume_capabilities[0].access_mode.mode=SINGLE_NODE_WRITER" \
-		"$@" 2>&1) || fail "create $v: $out"
+		"$@" 2>"$T/create.err") || fail "create $v: $(cat "$T/create.err")"
 	ctx=$(python3 -c 'import json,sys
 v=json.loads(sys.argv[1])["volume"]
 print(" ".join("volume_context.%s=%s" % kv for kv in v.get("volume_context",{}).items()))' "$out")
-	"$CSI_CALL" "$EP" NodeStageVolume volume_id="$v" staging_target_path="$T/allowed/stg/$v" $CAP $ctx >/dev/null 2>&1 ||
+	"$CSI_CALL" "$EP" NodeStageVolume volume_id="$v" staging_target_path="$T/allowed/stg/$v" $CAP $ctx \
+		${STAGE_EXTRA:-} >/dev/null 2>&1 ||
 		fail "stage $v: $(tail -3 "$T/pvnode.log")"
 	"$CSI_CALL" "$EP" NodePublishVolume volume_id="$v" staging_target_path="$T/allowed/stg/$v" \
 		target_path="$T/allowed/pods/$v" $CAP $ctx >/dev/null 2>&1 || fail "publish $v"
@@ -145,34 +173,51 @@ for i in $(seq 1 "$VF"); do stage_one "f$i" parameters.driver=file; done
 tail -n +"$((mark + 1))" "$T/pvnode.log" >"$T/pvnode.file.log"
 mapfile -t ISCSI_H < <(helpers iscsi "$T/")
 
-NFS_H=()
-. "$LIB/nfs.sh"
-if [ "$VN" -gt 0 ] && nfs_fixture_have && [ -x "$(dirname "$PVCTL")/pvnode-nfs-fuse" ]; then
-	NFS_T=$(mktemp -d /tmp/pvnode-volmem-nfs.XXXXXX)
-	chmod 755 "$NFS_T"
-	mkdir -p "$NFS_T/nfs" "$NFS_T/pods"
-	if nfs_fixture_start "$NFS_T/nfs"; then
-		for v in $(seq 1 "$VN"); do
-			nfs_spec "n$v" "" >"$NFS_T/n$v.json"
-			nfs_in_ns "$PVCTL" --state-dir "$NFS_T/state" --node-id a --allowed-path "$NFS_T" create -f "$NFS_T/n$v.json" \
-				>/dev/null && nfs_in_ns "$PVCTL" --state-dir "$NFS_T/state" --node-id a --allowed-path "$NFS_T" \
-				stage "n$v" >/dev/null && nfs_in_ns "$PVCTL" --state-dir "$NFS_T/state" --node-id a \
-				--allowed-path "$NFS_T" publish "n$v" "$NFS_T/pods/n$v" >/dev/null || fail "nfs volume n$v"
+RBD_H=()
+if [ "$VR" -gt 0 ] && command -v ceph-mon >/dev/null && [ -x "$(dirname "$PVCTL")/pvnode-rbd-fuse" ]; then
+	. "$LIB/ceph.sh"
+	CEPH_PARENT_DIR=$T
+	if ceph_start >"$T/ceph.out" 2>&1; then
+		KEY=$T/userKey   # for csi_call (@FILE), without the newline
+		(umask 077 && printf %s "$(cat "$CEPH_KEY_FILE")" >"$KEY")
+		STAGE_EXTRA="secrets.userID=admin secrets.userKey=@$KEY"
+		mark=$(wc -l <"$T/pvnode.log")
+		for i in $(seq 1 "$VR"); do
+			stage_one "r$i" parameters.driver=rbd parameters.monitors="$CEPH_MONITORS" parameters.pool="$CEPH_POOL" \
+				parameters.imageFeatures=layering,exclusive-lock $STAGE_EXTRA
 		done
-		mapfile -t NFS_H < <(helpers nfs "$NFS_T/")
+		tail -n +"$((mark + 1))" "$T/pvnode.log" >"$T/pvnode.rbd.log"
+		STAGE_EXTRA=""
+		mapfile -t RBD_H < <(helpers rbd "$T/")
 	else
-		echo "(nfs-ganesha did not start: no NFS volumes)"
+		echo "(the Ceph cluster did not start: no RBD volumes; $(tail -2 "$T/ceph.out"))"
+		VR=0
 	fi
+else
+	VR=0
 fi
-HELPERS=("${ISCSI_H[@]}" "${NFS_H[@]}")
+
+pvn_nfs() { nfs_in_ns "$PVCTL" --state-dir "$NFS_T/state" --node-id a --allowed-path "$NFS_T" "$@"; }
+if [ "$NFS_UP" = 1 ]; then
+	for v in $(seq 1 "$VN"); do
+		nfs_spec "n$v" "" >"$NFS_T/n$v.json"
+		{ pvn_nfs create -f "$NFS_T/n$v.json" && pvn_nfs stage "n$v" && pvn_nfs publish "n$v" "$NFS_T/pods/n$v"; } \
+			>/dev/null || fail "nfs volume n$v"
+	done
+	mapfile -t NFS_H < <(helpers nfs "$NFS_T/")
+fi
+HELPERS=("${ISCSI_H[@]}" "${NFS_H[@]}" "${RBD_H[@]}")
 sleep 2   # the helpers trim their buffers after a quiet second
 
-echo "staged: $VI iSCSI (${#ISCSI_H[@]} helpers), $VF file (no helper: loop devices), ${#NFS_H[@]} NFS (helpers); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "staged: $VI iSCSI (${#ISCSI_H[@]} helpers), $VF file (no helper: loop devices), ${#NFS_H[@]} NFS, ${#RBD_H[@]} RBD (helpers); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 show_pvnode "with them staged"
 LIMIT=$((8 << 10))
 summary iscsi "idle" "${ISCSI_H[@]}"
 [ "${#NFS_H[@]}" -gt 0 ] && summary nfs "idle" "${NFS_H[@]}"
+[ "${#RBD_H[@]}" -gt 0 ] && summary rbd "idle" "${RBD_H[@]}"
 node_total "idle"
+# HOLD=SECONDS: wait here (to look at the idle processes: smaps, threads)
+[ -n "${HOLD:-}" ] && { echo "holding $HOLD s (pvnode $PVNODE_PID, helpers ${HELPERS[*]})"; sleep "$HOLD"; }
 
 # Sustained I/O on every volume at once, the helpers' RSS sampled every half second.
 {
@@ -185,6 +230,7 @@ node_total "idle"
 	echo "group_reporting=1"
 	k=0
 	for d in "$T"/allowed/pods/* ${NFS_T:+"$NFS_T"/pods/*}; do
+		[ -d "$d" ] || continue
 		k=$((k + 1))
 		echo "[v$k]"
 		echo "filename=$d/fio.dat"
@@ -210,8 +256,9 @@ show_pvnode "after the I/O"
 LIMIT=$((32 << 10))
 summary iscsi "at the end of the I/O" "${ISCSI_H[@]}"
 [ "${#NFS_H[@]}" -gt 0 ] && summary nfs "at the end of the I/O" "${NFS_H[@]}"
-for drv in iscsi nfs; do
-	[ "$drv" = iscsi ] && set -- "${ISCSI_H[@]}" || set -- "${NFS_H[@]}"
+[ "${#RBD_H[@]}" -gt 0 ] && summary rbd "at the end of the I/O" "${RBD_H[@]}"
+for drv in iscsi nfs rbd; do
+	case $drv in iscsi) set -- "${ISCSI_H[@]}";; nfs) set -- "${NFS_H[@]}";; rbd) set -- "${RBD_H[@]}";; esac
 	[ $# -gt 0 ] || continue
 	for pid in "$@"; do echo "${MAXRSS[$pid]:-0}"; done | sort -n | awk -v drv="$drv" '{ v[NR] = $1 }
 		END { printf "  %s helpers, highest RSS sampled during the I/O: median %.1f max %.1f MiB\n", drv, v[int((NR+1)/2)]/1024, v[NR]/1024 }'
@@ -220,10 +267,13 @@ node_total "at the end of the I/O"
 sleep 3
 summary iscsi "3 s after the I/O" "${ISCSI_H[@]}"
 [ "${#NFS_H[@]}" -gt 0 ] && summary nfs "3 s after the I/O" "${NFS_H[@]}"
+[ "${#RBD_H[@]}" -gt 0 ] && summary rbd "3 s after the I/O" "${RBD_H[@]}"
 node_total "3 s after the I/O"
+[ -n "${HOLD_AFTER:-}" ] && { echo "holding $HOLD_AFTER s after the I/O"; sleep "$HOLD_AFTER"; }
 
 echo "stage and publish through CSI, one volume after another (pvnode's own timing):"
-for drv in iscsi file; do
+for drv in iscsi file rbd; do
+	[ -s "$T/pvnode.$drv.log" ] || continue
 	latency "$drv" NodeStageVolume
 	latency "$drv" NodePublishVolume
 done
@@ -231,6 +281,11 @@ done
 for i in $(seq 1 "$VF") ; do
 	"$CSI_CALL" "$EP" NodeUnpublishVolume volume_id="f$i" target_path="$T/allowed/pods/f$i" >/dev/null 2>&1
 	"$CSI_CALL" "$EP" NodeUnstageVolume volume_id="f$i" staging_target_path="$T/allowed/stg/f$i" >/dev/null 2>&1
+done
+for i in $(seq 1 "$VR"); do
+	"$CSI_CALL" "$EP" NodeUnpublishVolume volume_id="r$i" target_path="$T/allowed/pods/r$i" >/dev/null 2>&1
+	"$CSI_CALL" "$EP" NodeUnstageVolume volume_id="r$i" staging_target_path="$T/allowed/stg/r$i" >/dev/null 2>&1
+	"$CSI_CALL" "$EP" DeleteVolume volume_id="r$i" secrets.userID=admin secrets.userKey=@"$KEY" >/dev/null 2>&1
 done
 for i in $(seq 1 "$VI"); do
 	"$CSI_CALL" "$EP" NodeUnpublishVolume volume_id="i$i" target_path="$T/allowed/pods/i$i" >/dev/null 2>&1
