@@ -427,9 +427,9 @@ static void *bf_worker(void *arg)
 			ts.tv_sec += 1;
 			if (pthread_cond_timedwait(&b->job_cond, &b->lock, &ts) == ETIMEDOUT) {
 				/* a quiet second: give memory back, the request buffers and
-				 * what the backend's library freed but malloc kept (its heap
-				 * stays at the peak otherwise: librbd held 27 MiB after a
-				 * burst of writes, 19 once trimmed) */
+				 * what the backend's library freed but malloc kept (the heap
+				 * stays at its peak otherwise: one backend's helper held
+				 * 27 MiB after a burst of writes, 19 once trimmed) */
 				bool quiet = !b->active && !b->inflight;
 				if (quiet && b->n_free_large > BF_KEEP_LARGE)
 					bf_trim_locked(b);
