@@ -237,7 +237,29 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 /* "unix:///a/b" or "unix:/a/b" or "/a/b" → "/a/b"; NULL when not a unix endpoint. */
 const char *csi_endpoint_path(const char *endpoint);
 
-/* metrics.c — Prometheus text format on http://ADDRESS/metrics (libmicrohttpd): CSI
+/* httpd.c — the metrics endpoint's HTTP/1.1 server: GET and HEAD, keep-alive, no
+ * request bodies, at most 16 connections, one thread. The handler answers a request
+ * with an HTTP status, a malloc'd body (or NULL) and its content type. */
+#define CSI_HTTP_HEAD_MAX 8192   /* a request head: request line and headers */
+struct csi_http_request {
+	char method[16];
+	char path[256];     /* without the query */
+	size_t head_len;    /* bytes of the head, through the empty line */
+	bool keep_alive;    /* HTTP/1.1 without Connection: close */
+	bool has_body;      /* Content-Length other than 0, or Transfer-Encoding */
+};
+/* The request at the start of buf[0..len): 0; -EAGAIN when the head is not complete,
+ * -E2BIG when it cannot be within CSI_HTTP_HEAD_MAX, -EINVAL when it is not HTTP/1.x. */
+int csi_http_parse(const char *buf, size_t len, struct csi_http_request *rq);
+typedef int (*csi_http_handler)(void *ud, const char *method, const char *path, char **body, size_t *len,
+				const char **type);
+struct csi_httpd;
+struct sockaddr;
+int csi_httpd_start(const struct sockaddr *sa, unsigned salen, csi_http_handler handler, void *ud,
+		    struct csi_httpd **out);
+void csi_httpd_stop(struct csi_httpd *h);
+
+/* metrics.c — Prometheus text format on http://ADDRESS/metrics (httpd.c): CSI
  * calls by method and code with latency histograms, volumes per driver, the engine's
  * counters. `address` is IP:PORT ([IPv6]:PORT). Started before the CSI server. */
 int csi_metrics_start(const char *address, const struct csi_service *svc, struct csi_metrics **out,

@@ -1,7 +1,7 @@
 /*
  * metrics.c — pvnode's Prometheus endpoint (--metrics-address IP:PORT, off by default):
  * the text exposition format (version 0.0.4) on http://IP:PORT/metrics, served by
- * libmicrohttpd's own thread.
+ * its own small HTTP thread (httpd.c).
  *
  *   pvnode_build_info{version,driver_name,role}        1
  *   pvnode_csi_calls_total{method,code}                counter, every CSI call answered
@@ -28,10 +28,8 @@
  * scrape) and its /proc/PID/statm. A scrape costs about what reading those files costs.
  */
 #include <errno.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,7 +56,7 @@ struct method_stats {
 
 struct csi_metrics {
 	const struct csi_service *svc;
-	struct MHD_Daemon *daemon;
+	struct csi_httpd *httpd;
 	pthread_mutex_t mu;
 	const struct csi_method *methods;
 	size_t n_methods;
@@ -305,46 +303,27 @@ static char *render(struct csi_metrics *m, size_t *len)
 	return buf;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, char *body, size_t len, const char *type)
+static int handle(void *ud, const char *method, const char *path, char **body, size_t *len, const char **type)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(body);
-		return MHD_NO;
+	struct csi_metrics *m = ud;
+	const char *msg;
+	int status;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		msg = "only GET /metrics\n";
+		status = 405;
+	} else if (strcmp(path, "/metrics") != 0) {
+		msg = "pvnode serves /metrics\n";
+		status = 404;
+	} else if ((*body = render(m, len))) {
+		*type = "text/plain; version=0.0.4; charset=utf-8";
+		return 200;
+	} else {
+		msg = "out of memory\n";
+		status = 500;
 	}
-	MHD_add_response_header(r, "Content-Type", type);
-	enum MHD_Result ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
-{
-	struct csi_metrics *m = cls;
-	(void)version;
-	(void)upload;
-	(void)con_cls;
-	if (*upload_size)   /* a body: not ours to read */
-		return MHD_NO;
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, strdup("only GET /metrics\n"), 18, "text/plain");
-	if (strcmp(url, "/metrics") != 0)
-		return reply(c, MHD_HTTP_NOT_FOUND, strdup("pvnode serves /metrics\n"), 23, "text/plain");
-	size_t len = 0;
-	char *body = render(m, &len);
-	if (!body)
-		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, strdup("out of memory\n"), 14, "text/plain");
-	return reply(c, MHD_HTTP_OK, body, len, "text/plain; version=0.0.4; charset=utf-8");
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char line[512];
-	(void)cls;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	pv_warn("metrics: %s", line);
+	*body = strdup(msg);
+	*len = *body ? strlen(msg) : 0;
+	return status;
 }
 
 /* "IP:PORT" or "[IPv6]:PORT" (numeric only: the address a daemon binds). */
@@ -397,7 +376,6 @@ int csi_metrics_start(const char *address, const struct csi_service *svc, struct
 {
 	struct sockaddr_storage sa = {0};
 	socklen_t salen = 0;
-	sigset_t all, old;
 	int r = parse_address(address, &sa, &salen, err);
 
 	if (r < 0)
@@ -410,22 +388,12 @@ int csi_metrics_start(const char *address, const struct csi_service *svc, struct
 	m->stats = calloc(m->n_methods, sizeof(*m->stats));
 	m->start_time = unix_now();
 	pthread_mutex_init(&m->mu, NULL);
-	/* its thread must never take SIGTERM: signals belong to the server's sigwait thread */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (m->stats)
-		m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-					     (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-					     0, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-					     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_CONNECTION_LIMIT, 16u,
-					     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-	r = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!m->daemon) {
+	r = m->stats ? csi_httpd_start((struct sockaddr *)&sa, salen, handle, m, &m->httpd) : -ENOMEM;
+	if (r < 0) {
 		csi_metrics_stop(m);
 		return pv_err_set(err, -EADDRNOTAVAIL, PV_E_INVALID,
 				  "--metrics-address %s: cannot listen there (%s; is the port taken, or the address "
-				  "not this host's?)", address, strerror(r ? r : EADDRINUSE));
+				  "not this host's?)", address, strerror(-r));
 	}
 	pv_info("serving metrics on http://%s/metrics", address);
 	*out = m;
@@ -436,8 +404,7 @@ void csi_metrics_stop(struct csi_metrics *m)
 {
 	if (!m)
 		return;
-	if (m->daemon)
-		MHD_stop_daemon(m->daemon);
+	csi_httpd_stop(m->httpd);
 	pthread_mutex_destroy(&m->mu);
 	free(m->stats);
 	free(m);

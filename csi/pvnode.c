@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -334,6 +335,10 @@ int main(int argc, char **argv)
 	int r;
 
 	pv_process_harden(); /* requests carry secrets: no core dumps of them */
+	/* Two malloc arenas, not one per thread that ever allocated (up to 8 per core): the
+	 * workers, gRPC's threads and the metrics thread share them, and the heap a burst
+	 * of calls grew is trimmed when the server goes quiet (csi/server.c). */
+	mallopt(M_ARENA_MAX, 2);
 	if (pv_config_init(&d.cfg, &err) < 0)
 		return bad("%s", err.msg);
 	d.cfg.progress = false;        /* a daemon has no terminal to draw progress on */

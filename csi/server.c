@@ -22,6 +22,7 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -274,11 +275,15 @@ static void handle_event(struct server *s, grpc_event ev)
 	}
 }
 
-/* Serve until a stop was asked for and every call in flight is done. */
+/* Serve until a stop was asked for and every call in flight is done. After a burst of
+ * calls, once a quiet second passed with nothing in flight, the heap is trimmed: what the
+ * burst grew (request buffers, the workers' arenas) goes back to the system, so resident
+ * memory returns to the idle figure instead of staying at the peak. */
 static void serve_loop(struct server *s)
 {
 	static int shutdown_tag;
-	bool shutdown_sent = false, shutdown_done = false;
+	bool shutdown_sent = false, shutdown_done = false, untrimmed = true;
+	unsigned quiet = 0;   /* 200 ms timeouts in a row with nothing in flight */
 
 	while (!shutdown_done) {
 		grpc_event ev = grpc_completion_queue_next(
@@ -289,6 +294,11 @@ static void serve_loop(struct server *s)
 				shutdown_done = true;
 			else
 				handle_event(s, ev);
+			untrimmed = true;
+			quiet = 0;
+		} else if (untrimmed && atomic_load(&s->active) == 0 && ++quiet >= 5) {
+			malloc_trim(0);
+			untrimmed = false;
 		}
 		if (atomic_load(&stop_requested) && !shutdown_sent) {
 			csi_sd_notify("STOPPING=1");

@@ -398,6 +398,56 @@ static void test_drivers_option(void **state)
 	pv_free(&pv);
 }
 
+/* The metrics endpoint's request heads (csi/httpd.c). */
+static void test_http_parse(void **state)
+{
+	struct csi_http_request rq;
+	(void)state;
+	const char *ok = "GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\nGET /";
+	assert_int_equal(csi_http_parse(ok, strlen(ok), &rq), 0);
+	assert_string_equal(rq.method, "GET");
+	assert_string_equal(rq.path, "/metrics");
+	assert_true(rq.keep_alive);
+	assert_false(rq.has_body);
+	assert_int_equal(rq.head_len, strlen(ok) - 5);   /* the pipelined one after it is not read */
+	const char *lf = "HEAD /metrics HTTP/1.0\nConnection: keep-alive\n\n";
+	assert_int_equal(csi_http_parse(lf, strlen(lf), &rq), 0);
+	assert_string_equal(rq.method, "HEAD");
+	assert_true(rq.keep_alive);
+	const char *cl = "GET /metrics HTTP/1.1\r\nconnection: Close\r\n\r\n";
+	assert_int_equal(csi_http_parse(cl, strlen(cl), &rq), 0);
+	assert_false(rq.keep_alive);
+	const char *old = "GET /metrics HTTP/1.0\r\n\r\n";
+	assert_int_equal(csi_http_parse(old, strlen(old), &rq), 0);
+	assert_false(rq.keep_alive);
+	const char *body = "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+	assert_int_equal(csi_http_parse(body, strlen(body), &rq), 0);
+	assert_true(rq.has_body);
+	const char *chunked = "POST /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+	assert_int_equal(csi_http_parse(chunked, strlen(chunked), &rq), 0);
+	assert_true(rq.has_body);
+	/* not complete yet */
+	assert_int_equal(csi_http_parse("GET /metrics HTTP/1.1\r\n", 23, &rq), -EAGAIN);
+	assert_int_equal(csi_http_parse("", 0, &rq), -EAGAIN);
+	/* not HTTP/1.x, or not a request line pvnode reads */
+	const char *bad[] = { "garbage\r\n\r\n", "GET /metrics\r\n\r\n", "GET metrics HTTP/1.1\r\n\r\n",
+			      "GET /metrics HTTP/2.0\r\n\r\n", "GET  /metrics HTTP/1.1\r\n\r\n",
+			      "GET /met\x01rics HTTP/1.1\r\n\r\n", "GET /metrics HTTP/1.1 x\r\n\r\n",
+			      "AVERYLONGMETHODNAME /metrics HTTP/1.1\r\n\r\n", "\r\n\r\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(csi_http_parse(bad[i], strlen(bad[i]), &rq), -EINVAL);
+	/* a head that cannot fit */
+	char *big = malloc(CSI_HTTP_HEAD_MAX);
+	assert_non_null(big);
+	memset(big, 'a', CSI_HTTP_HEAD_MAX);
+	assert_int_equal(csi_http_parse(big, CSI_HTTP_HEAD_MAX, &rq), -E2BIG);
+	char path[400] = "GET /";
+	memset(path + 5, 'p', 300);
+	strcpy(path + 305, " HTTP/1.1\r\n\r\n");
+	assert_int_equal(csi_http_parse(path, strlen(path), &rq), -EINVAL);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_paging),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_drivers_option),
+		cmocka_unit_test(test_http_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
