@@ -555,7 +555,14 @@ int main(int argc, char **argv)
 		die("mount");
 	bool uring = init_session(want_uring);
 	if (uring) {
-		long ncpu = sysconf(_SC_NPROCESSORS_CONF);   /* the kernel makes one queue per possible CPU */
+		/* the kernel makes one queue per possible CPU and is ready once each has an entry */
+		long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+		FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
+		unsigned lo, hi;
+		if (f && fscanf(f, "%u-%u", &lo, &hi) == 2 && lo == 0)
+			ncpu = (long)hi + 1;
+		if (f)
+			fclose(f);
 		struct uq *qs = calloc((size_t)ncpu, sizeof(*qs));
 		if (!qs)
 			die("calloc");

@@ -16,7 +16,7 @@
 # seconds each, pattern by pattern across the modes (A, B, C, A, B, C...), in
 # FUSE_BENCH_ROUNDS (5) rounds; a verified random-write pass per mode first. Per run:
 # IOPS or MB/s, the server's CPU (utime+stime from /proc/PID/stat) per MiB moved and per
-# request, the whole machine's busy CPU per MiB (/proc/stat: includes fio, the loop
+# request, fio's own CPU per MiB, the whole machine's busy CPU per MiB (/proc/stat: includes fio, the loop
 # workers and whatever else runs here, so read it next to the load average printed), and
 # context switches per request (the server's threads; the machine's). Medians at the end,
 # with ratios to blockfuse and to dev.
