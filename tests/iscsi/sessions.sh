@@ -10,9 +10,12 @@
 #      registrations (the dead helper's sessions leave nothing behind);
 #   3. node b preempts a's key (fence-release --node a) and stages while a keeps writing
 #      at depth: a's writes fail, its status says fenced, and not one byte of the LUN image
-#      changes after the takeover — also not after every connection of a is dropped and
-#      logs in again (each must find b's reservation and stay out);
-#   4. unstage on both nodes leaves no registration and no session behind.
+#      changes after the takeover — also not after every connection of a is dropped;
+#   4. the same with a idle at the takeover, then every connection of a dropped: each
+#      session logs in again, registers, must find b's reservation and stay out (a
+#      registrant may write under this type: a session that did not check would), and
+#      a writer started on a afterwards changes nothing;
+#   5. unstage on both nodes leaves no registration and no session behind.
 set -u
 . "$(dirname "$0")/../lib/iscsi.sh"
 iscsi_test_init sessions
@@ -100,7 +103,25 @@ dd if=/dev/urandom of="$(device b)" bs=64k count=16 oflag=direct status=none || 
 [ "$(md5sum < "$T/lun.img")" != "$sum2" ] || fail "b's write did not show in the image (the check is blind)"
 echo "3: preempt by b: a fenced on all $N sessions, no write of a after the takeover"
 
-# 4. nothing left behind
+# 4. a idle at the takeover; its sessions log in again afterwards
+pvn b unstage vol >/dev/null || fail "unstage on b"
+timeout 60 "$PVCTL" --state-dir "$T/a" --node-id a --allowed-path "$T" --selinux off unstage vol >/dev/null || fail "unstage of a's fenced stage"
+pvn a stage vol >/dev/null || fail "stage on a again"
+eventually count_is nexuses a $N || fail "a has $(nexuses a) sessions, want $N"
+pvn b fence-release vol --node a && pvn b stage vol >/dev/null || fail "takeover of an idle a by b"
+sum1=$(md5sum < "$T/lun.img")
+for sid in $(sids a); do tgt_adm --op delete --mode connection --tid 1 --sid "$sid" --cid 0; done
+sleep 2.5   # every session tried to log in again
+sleep 1
+timeout 30 fio --name=w --filename="$(device a)" --rw=randwrite --bs=64k --iodepth=16 --direct=1 --ioengine=libaio \
+	--size=128M --time_based --runtime=3 --continue_on_error=all >"$T/fio.out" 2>&1
+[ "$(md5sum < "$T/lun.img")" = "$sum1" ] || fail "a wrote to the LUN after b took it over (idle a, sessions logged in again)"
+grep -q "state=fenced" "$T/a/run/vol/helper.status" || fail "a's sessions logged in again and did not see b's reservation: $(status a)"
+[ "$(keys $key_a)" = 0 ] || fail "a's sessions stay registered after logging in again ($(keys $key_a))"
+[ "$(reservation)" = "$key_b type 5" ] || fail "reservation moved: $(reservation)"
+echo "4: idle a, sessions logged in again after the takeover: fenced, no write"
+
+# 5. nothing left behind
 pvn b unstage vol >/dev/null || fail "unstage on b"
 timeout 60 "$PVCTL" --state-dir "$T/a" --node-id a --allowed-path "$T" --selinux off unstage vol >/dev/null || fail "unstage of a's fenced stage"
 eventually count_is nexuses a 0 || fail "a's sessions stay on the target: $(nexuses a)"
