@@ -67,8 +67,12 @@ int main(int argc, char **argv)
 		printf("LOGIN FAILED: %s\n", iscsi_get_error(c));
 		return 1;
 	}
-	if (strcmp(argv[1], "keys") == 0 || strcmp(argv[1], "reservation") == 0)
-		return pr_in(c, lun, strcmp(argv[1], "keys") == 0);
+	if (strcmp(argv[1], "keys") == 0 || strcmp(argv[1], "reservation") == 0) {
+		int rc = pr_in(c, lun, strcmp(argv[1], "keys") == 0);
+		iscsi_logout_sync(c);
+		iscsi_destroy_context(c);
+		return rc;
+	}
 	struct scsi_task *t = iscsi_readcapacity16_sync(c, lun);
 	if (!t || t->status != SCSI_STATUS_GOOD) {
 		printf("READ CAPACITY FAILED\n");
