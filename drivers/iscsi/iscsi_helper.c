@@ -144,9 +144,12 @@ int main(int argc, char **argv)
 	const char *inflight = getenv("PVNODE_ISCSI_INFLIGHT_KIB");   /* tuning */
 	if (inflight)
 		ic.max_inflight_bytes = (size_t)strtoul(inflight, NULL, 10) * 1024;
-	const char *split = getenv("PVNODE_ISCSI_SPLIT_KIB");        /* tuning; 0: no split */
+	const char *split = getenv("PVNODE_ISCSI_SPLIT_KIB");        /* tuning; 0: whole READs */
 	if (split)
-		ic.split_bytes = strtol(split, NULL, 10) > 0 ? strtol(split, NULL, 10) * 1024 : -1;
+		ic.split_read = strtol(split, NULL, 10) > 0 ? strtol(split, NULL, 10) * 1024 : -1;
+	split = getenv("PVNODE_ISCSI_WRITE_SPLIT_KIB");              /* tuning; default whole */
+	if (split)
+		ic.split_write = strtol(split, NULL, 10) * 1024;
 	r = pvi_io_start(&ic, c, g_ready.portal, &g_io, &err);
 	if (r < 0) {
 		if (key && !ro)

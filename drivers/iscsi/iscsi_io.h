@@ -30,7 +30,8 @@ struct pvi_io_cfg {
 	volatile sig_atomic_t *resize_flag; /* set (e.g. by a signal): re-read the capacity */
 	size_t max_inflight_bytes;       /* READ/WRITE data on the wire at once, 0: 2 MiB */
 	int sessions;                    /* sessions carrying the I/O, 1..PVI_MAX_SESSIONS */
-	long split_bytes;                /* READ/WRITE bytes per command, 0: 256 KiB, < 0: no split */
+	long split_read;                 /* READ bytes per command, 0: 256 KiB, < 0: whole */
+	long split_write;                /* WRITE bytes per command, <= 0: whole */
 };
 
 /* Takes ownership of `iscsi` (logged in, reservation taken if key): the first session.

@@ -18,8 +18,9 @@
 #   measured through that helper (before/after in one run);
 #   ISCSI_BENCH_SESSIONS="1 2 4": the block path with each number of sessions per volume
 #   (attribute `sessions`), each against the ceiling over as many sessions (default "1");
-#   the ceiling sends what the helper sends: READ/WRITE commands of at most 256 KiB
-#   (PVNODE_ISCSI_SPLIT_KIB, 0: whole requests), and prints the unsplit figure too.
+#   the ceiling sends what the helper sends: READs as commands of at most 256 KiB
+#   (PVNODE_ISCSI_SPLIT_KIB, 0: whole), WRITEs whole (PVNODE_ISCSI_WRITE_SPLIT_KIB), and
+#   prints the figure of the other choice too.
 set -u
 . "$(dirname "$0")/../lib/iscsi.sh"
 REPS=${1:-3}
@@ -36,6 +37,8 @@ tgt_add_target 1 $IQN || fail "tgt setup"
 BASE=${ISCSI_BENCH_BASELINE:-}
 NS=${ISCSI_BENCH_SESSIONS:-1}
 SPLIT=$(( ${PVNODE_ISCSI_SPLIT_KIB:-256} * 1024 ))
+WSPLIT=$(( ${PVNODE_ISCSI_WRITE_SPLIT_KIB:-0} * 1024 ))
+split_of() { case $1 in *write) echo "$WSPLIT" ;; *) echo "$SPLIT" ;; esac; }
 LUNS="1 2 3"; [ -n "$BASE" ] && LUNS="1 2 3 4"
 for n in $NS; do [ "$n" = 1 ] || LUNS="$LUNS $((10 + n))"; done
 for l in $LUNS; do
@@ -73,7 +76,7 @@ fio_run() {
 }
 # ceil_run PATTERN BYTES QD [SESSIONS [SPLIT]] → "IOPS MB/s CPU-MS-PER-GIB"
 ceil_run() {
-	local split=${5:-$SPLIT}
+	local split=${5:-$(split_of "$1")}
 	[ "$split" -gt 0 ] && [ "$split" -lt "$2" ] || split=$2
 	"$CEIL" "$TGT_PORTAL" "$IQN" 2 "$1" "$2" "$3" "$S" 512 "${4:-1}" "$split" 2>/dev/null |
 		sed -n 's/^iops=\([0-9]*\) mbps=\([0-9]*\) cpu_ms_per_gib=\([0-9]*\).*/\1 \2 \3/p'
@@ -108,9 +111,10 @@ bench() { # NAME PATTERN FIO_BS BYTES QD
 		set -- $v
 		F[$name.ceil]+="${1:-0} "; F[$name.ceil.mb]+="${2:-0} "; F[$name.ceil.tgt]+="$((t1 - t0)) "
 		F[$name.ceil.cpu]+="${3:-0} "
-		if [ "$bytes" -gt "$SPLIT" ] && [ "$SPLIT" -gt 0 ]; then
-			v=$(ceil_run "$pat" "$bytes" "$qd" 1 0); set -- $v
-			F[$name.whole.mb]+="${2:-0} "
+		if [ "$bytes" -gt 262144 ]; then   # the other choice: whole if split, 256 KiB if whole
+			local other=0; [ "$(split_of "$pat")" -gt 0 ] || other=262144
+			v=$(ceil_run "$pat" "$bytes" "$qd" 1 "$other"); set -- $v
+			F[$name.other.mb]+="${2:-0} "
 		fi
 		for n in $NS; do
 			[ "$n" = 1 ] && continue
@@ -178,8 +182,8 @@ line() { # NAME LABEL UNIT(iops|MB/s)
 		"$(cpu_per_mib "$(med "$n.blk.tgt")" "$(med "$n.blk.mb")")" \
 		"$(cpu_per_mib "$(med "$n.fs.hlp")" "$(med "$n.fs.mb")")" \
 		"$([ -z "$BASE" ] || echo " | baseline block: helper $(cpu_per_mib "$(med "$n.old.hlp")" "$(med "$n.old.mb")")")"
-	[ -z "${F[$n.whole.mb]:-}" ] || printf '  %-34s ceiling with whole %s-byte commands (no split): %s MB/s\n' "" \
-		"$4" "$(med "$n.whole.mb")"
+	[ -z "${F[$n.other.mb]:-}" ] || printf '  %-34s the ceiling with %s commands instead: %s MB/s\n' "" \
+		"$([ "$(split_of "$5")" -gt 0 ] && echo "whole $4-byte" || echo "256 KiB")" "$(med "$n.other.mb")"
 	local m
 	for m in $NS; do
 		[ "$m" = 1 ] && continue
@@ -197,6 +201,6 @@ iSCSI userspace path (tgtd on loopback), $REPS interleaved rounds of ${S}s, medi
 ratios to the raw libiscsi ceiling of the same pattern and queue depth (load $(cut -d' ' -f1 /proc/loadavg)):
 OUT
 line rw "4 KiB random write, QD16" iops
-line sw "1 MiB sequential write, QD8 + flush" MB/s 1048576
-line sr "1 MiB sequential read, QD8" MB/s 1048576
+line sw "1 MiB sequential write, QD8 + flush" MB/s 1048576 write
+line sr "1 MiB sequential read, QD8" MB/s 1048576 read
 echo "  stage latency over $RUNS runs (login + reserve + FUSE + loop + mount): median $lmed ms, p99 $lp99 ms"

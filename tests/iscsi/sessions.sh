@@ -6,6 +6,9 @@
 #      (requests up to 1 MiB, split into several commands) spread over the sessions,
 #      while one session's connection is dropped: it logs in again, registers, and the
 #      data stays exact;
+#   1b. tgtd restarted under a writer (registrations and reservation are gone with it):
+#      every session logs in again, one of them takes the reservation back, the others
+#      register; the data written across the outage is intact;
 #   2. the helper killed and restarted by reconcile: again exactly three nexuses and three
 #      registrations (the dead helper's sessions leave nothing behind);
 #   3. node b preempts a's key (fence-release --node a) and stages while a keeps writing
@@ -65,6 +68,22 @@ wait $fsx || fail "fsx over $N sessions with a dropped connection"
 eventually count_is nexuses a $N || fail "after the drop: $(nexuses a) sessions, want $N"
 status a | grep -q "state=up .*sessions_up=$N" || fail "after the drop: $(status a)"
 echo "1: fsx over $N sessions with a reconnect: ok ($(keys $key_a) registrations, the lost one's among them)"
+
+# 1b. tgtd restarts under a writer
+head -c 20000000 /dev/urandom > "$T/src"
+dd if="$T/src" of="$dev" bs=1M oflag=direct status=none &
+w=$!
+sleep 0.2
+port=$TGT_PORT
+tgt_kill
+sleep 1
+TGT_PORT_FIXED=$port tgt_start "$T" && tgt_add_target 1 $IQN && tgt_add_lun 1 1 "$T/lun.img" 256M || fail "tgtd restart"
+wait $w || fail "writer failed across a short target restart"
+cmp -n 20000000 "$T/src" "$dev" || fail "data differs after the target restart"
+eventually count_is nexuses a $N || fail "after the restart: $(nexuses a) sessions, want $N"
+[ "$(keys $key_a)" = $N ] || fail "after the restart: $(keys $key_a) registrations of a's key, want $N"
+[ "$(reservation)" = "$key_a type 5" ] || fail "after the restart: reservation $(reservation)"
+echo "1b: target restart under a writer: $N sessions back, data intact"
 
 # 2. killed helper, reconcile restarts it: nothing of the dead one's sessions stays
 kill -9 "$(helper a)" || fail "no helper on a"
