@@ -16,6 +16,7 @@
 #   it; default <build>/tests/iscsi/iscsi_ceiling); PVNODE_BUILD_ROOT as for the tests;
 #   ISCSI_BENCH_BASELINE=<dir holding another pvnode-iscsi-fuse>: the block path is also
 #   measured through that helper (before/after in one run);
+#   ISCSI_BENCH_RAW=1: every round's figures too;
 #   ISCSI_BENCH_SESSIONS="1 2 4": the block path with each number of sessions per volume
 #   (attribute `sessions`), each against the ceiling over as many sessions (default "1");
 #   the ceiling sends what the helper sends: READs as commands of at most 256 KiB
@@ -204,3 +205,5 @@ line rw "4 KiB random write, QD16" iops
 line sw "1 MiB sequential write, QD8 + flush" MB/s 1048576 write
 line sr "1 MiB sequential read, QD8" MB/s 1048576 read
 echo "  stage latency over $RUNS runs (login + reserve + FUSE + loop + mount): median $lmed ms, p99 $lp99 ms"
+# every round's figure, for a reader who wants more than medians
+[ -z "${ISCSI_BENCH_RAW:-}" ] || for k in "${!F[@]}"; do echo "  raw $k: ${F[$k]}"; done | sort
