@@ -61,7 +61,7 @@ static int start_helper(const struct pv_attach_req *req, const struct pvi_target
 			bool ro, struct pv_attachment *att, bool *unmap, struct pv_err *err)
 {
 	char mnt[PATH_MAX], status[PATH_MAX], what[PVI_NAME_MAX + 32];
-	char portals[1100], lun[16], keyhex[20], lt[16], iot[16];
+	char portals[1100], lun[16], keyhex[20], lt[16], iot[16], ns[16];
 	struct pv_map ready = { 0 };
 	int r;
 
@@ -75,11 +75,16 @@ static int start_helper(const struct pv_attach_req *req, const struct pvi_target
 	snprintf(keyhex, sizeof(keyhex), "%016llx", (unsigned long long)key);
 	snprintf(lt, sizeof(lt), "%d", t->login_timeout_s);
 	snprintf(iot, sizeof(iot), "%d", t->io_timeout_s);
+	snprintf(ns, sizeof(ns), "%d", t->sessions > 0 ? t->sessions : PVI_DEFAULT_SESSIONS);
 	snprintf(what, sizeof(what), "iSCSI helper for %s lun %d", t->iqn, t->lun);
 	const char *args[24] = { "--portals", portals, "--iqn", t->iqn, "--lun", lun,
 				 "--initiator", t->initiator_name, "--mountpoint", mnt, "--status",
 				 status, "--login-timeout", lt, "--io-timeout", iot };
 	size_t n = 16;
+	if (t->sessions > 1) {   /* the default stays off the command line */
+		args[n++] = "--sessions";
+		args[n++] = ns;
+	}
 	if (ro)
 		args[n++] = "--readonly";
 	else if (key) {
@@ -155,8 +160,9 @@ static int attach_userspace(const struct pv_attach_req *req, const struct pvi_ta
 	att->readonly = ro;
 	if (key)
 		snprintf(att->fence, sizeof(att->fence), "%016llx", (unsigned long long)key);
-	setf(att->summary, sizeof(att->summary), "userspace: %s lun %d via %s as %s%s", t->iqn,
-		 t->lun, pv_map_get(&att->priv, "portal"), t->initiator_name, key ? ", reserved (write exclusive)" : "");
+	setf(att->summary, sizeof(att->summary), "userspace: %s lun %d via %s as %s, %d session%s%s", t->iqn,
+		 t->lun, pv_map_get(&att->priv, "portal"), t->initiator_name, t->sessions,
+		 t->sessions == 1 ? "" : "s", key ? ", reserved (write exclusive, registrants only)" : "");
 	return 0;
 }
 

@@ -19,7 +19,7 @@
 
 const char *const pvi_attribute_names[] = {
 	"portal", "portals", "iqn", "lun", "luns", "initiatorName", "discovery", "initiator",
-	"mounter", "loginTimeout", "ioTimeout", NULL,
+	"mounter", "loginTimeout", "ioTimeout", "sessions", NULL,
 };
 /* lun, or luns to pick it from at create: parse_attrs asks for one of them */
 const char *const pvi_required_attributes[] = { "iqn", NULL };
@@ -273,7 +273,25 @@ static int parse_attrs(const struct pv *pv, struct pvi_target *t, struct pv_err 
 	r = parse_seconds("loginTimeout", lt, 10, &t->login_timeout_s, err);
 	if (r == 0)
 		r = parse_seconds("ioTimeout", pv_map_get(m, "ioTimeout"), 15, &t->io_timeout_s, err);
+	if (r == 0)
+		r = pvi_parse_sessions(pv_map_get(m, "sessions"), &t->sessions, err);
 	return r;
+}
+
+int pvi_parse_sessions(const char *v, int *out, struct pv_err *err)
+{
+	char *e;
+	long n;
+	*out = PVI_DEFAULT_SESSIONS;
+	if (!v)
+		return 0;
+	n = strtol(v, &e, 10);
+	if (*e || e == v || n < 1 || n > PVI_MAX_SESSIONS)
+		return pv_err_set(err, -EINVAL, PV_E_INVALID,
+				  "attributes.sessions: \"%s\"; expected 1-%d (iSCSI sessions per volume)", v,
+				  PVI_MAX_SESSIONS);
+	*out = (int)n;
+	return 0;
 }
 
 int pvi_validate(const struct pv *pv, struct pv_err *err)

@@ -407,9 +407,9 @@ int pvi_pr_acquire(struct iscsi_context *c, const struct pvi_target *t, uint64_t
 	if (held) {
 		/* Our key, from an earlier session (helper restart, reconnect): move the
 		 * reservation to this session. */
-		st = pr_out(c, t->lun, SCSI_PERSISTENT_RESERVE_PREEMPT, PVI_PR_TYPE_WE, key, key);
+		st = pr_out(c, t->lun, SCSI_PERSISTENT_RESERVE_PREEMPT, PVI_PR_TYPE_WE_RO, key, key);
 	} else {
-		st = pr_out(c, t->lun, SCSI_PERSISTENT_RESERVE_RESERVE, PVI_PR_TYPE_WE, key, 0);
+		st = pr_out(c, t->lun, SCSI_PERSISTENT_RESERVE_RESERVE, PVI_PR_TYPE_WE_RO, key, 0);
 	}
 	if (st == SCSI_STATUS_RESERVATION_CONFLICT) {
 		pvi_pr_read(c, t->lun, &held, &holder, &type);
@@ -425,9 +425,77 @@ int pvi_pr_acquire(struct iscsi_context *c, const struct pvi_target *t, uint64_t
 	return 0;
 }
 
+static int refuse_held(struct iscsi_context *c, const struct pvi_target *t, uint64_t key,
+		       uint64_t holder, struct pv_err *err)
+{
+	pr_out(c, t->lun, SCSI_PERSISTENT_RESERVE_REGISTER, 0, key, 0);  /* unregister */
+	return pv_err_set(err, -EBUSY, PV_E_POLICY,
+			  "iSCSI target %s LUN %d is reserved by key %016llx: another node holds it read-write (if that node is dead: pvctl fence-release VOLUME --node ITS-ID)",
+			  t->iqn, t->lun, (unsigned long long)holder);
+}
+
+int pvi_pr_join(struct iscsi_context *c, const struct pvi_target *t, uint64_t key,
+		struct pv_err *err)
+{
+	bool held = false;
+	uint64_t holder = 0;
+	int type = 0;
+	int st = pr_out(c, t->lun, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, 0, key);
+
+	if (st != SCSI_STATUS_GOOD)
+		return pv_err_set(err, -EIO, PV_E_UNAVAILABLE,
+				  "iSCSI target %s LUN %d: cannot register reservation key %016llx (status 0x%x)",
+				  t->iqn, t->lun, (unsigned long long)key, st);
+	/* Only now may this session write: the read comes after our register, so a preempt
+	 * by another node either shows here or removed the registration just made. */
+	for (int i = 0; i < 2; i++) {
+		if (pvi_pr_read(c, t->lun, &held, &holder, &type) < 0)
+			return pv_err_set(err, -EIO, PV_E_UNAVAILABLE,
+					  "iSCSI target %s LUN %d: cannot read the persistent reservation",
+					  t->iqn, t->lun);
+		if (held && holder == key && type == PVI_PR_TYPE_WE_RO)
+			return 0;
+		if (held && holder != key)
+			return refuse_held(c, t, key, holder, err);
+		if (held)   /* our key, another type (a helper before sessions): make it WE-RO */
+			st = pr_out(c, t->lun, SCSI_PERSISTENT_RESERVE_PREEMPT, PVI_PR_TYPE_WE_RO, key, key);
+		else        /* none (the target restarted): take it; a sibling may win the race */
+			st = pr_out(c, t->lun, SCSI_PERSISTENT_RESERVE_RESERVE, PVI_PR_TYPE_WE_RO, key, 0);
+		if (st != SCSI_STATUS_GOOD && st != SCSI_STATUS_RESERVATION_CONFLICT)
+			break;
+	}
+	return pv_err_set(err, -EIO, PV_E_UNAVAILABLE,
+			  "iSCSI target %s LUN %d: cannot take the persistent reservation (status 0x%x)",
+			  t->iqn, t->lun, st);
+}
+
 int pvi_pr_release(struct iscsi_context *c, int lun, uint64_t key)
 {
-	int st = pr_out(c, lun, SCSI_PERSISTENT_RESERVE_RELEASE, PVI_PR_TYPE_WE, key, 0);
+	bool held = false;
+	uint64_t holder = 0, keys[64];
+	size_t n = 0, ours = 0;
+	int type = 0, st = SCSI_STATUS_GOOD;
+
+	if (pvi_pr_keys(c, lun, keys, 64, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			ours += keys[i] == key;
+	if (pvi_pr_read(c, lun, &held, &holder, &type) < 0)
+		return -EIO;
+	if (held && holder == key) {
+		/* Other registrations of our key (sibling sessions, sessions lost on the way):
+		 * preempting our own key drops them all and makes this session the holder,
+		 * which then may release. */
+		if (ours > 1)
+			st = pr_out(c, lun, SCSI_PERSISTENT_RESERVE_PREEMPT, type, key, key);
+		if (st == SCSI_STATUS_GOOD)
+			st = pr_out(c, lun, SCSI_PERSISTENT_RESERVE_RELEASE, type, key, 0);
+	} else if (ours > 1) {
+		/* not reserved by us (preempted, target restarted): still drop our stale
+		 * registrations before our own */
+		st = pr_out(c, lun, SCSI_PERSISTENT_RESERVE_PREEMPT, type ? type : PVI_PR_TYPE_WE_RO, key, key);
+		if (held && st == SCSI_STATUS_RESERVATION_CONFLICT)
+			st = SCSI_STATUS_GOOD;
+	}
 	int st2 = pr_out(c, lun, SCSI_PERSISTENT_RESERVE_REGISTER, 0, key, 0);
 	return (st == SCSI_STATUS_GOOD && st2 == SCSI_STATUS_GOOD) ? 0 : -EIO;
 }

@@ -36,7 +36,13 @@ struct pvi_target {
 	char disc_user[PVI_SECRET_MAX], disc_pass[PVI_SECRET_MAX]; /* discovery.sendtargets.auth.* */
 	int login_timeout_s;                   /* per portal, default 10 */
 	int io_timeout_s;                      /* I/O waits this long for a lost target, default 15 */
+	int sessions;                          /* userspace: sessions (I_T nexuses) carrying the I/O */
 };
+
+/* Sessions per volume (attribute `sessions`). One by default: on tgt, more sessions to one
+ * LUN gave no more throughput (README, iSCSI figures) and cost a thread and a connection. */
+#define PVI_DEFAULT_SESSIONS 1
+#define PVI_MAX_SESSIONS 8
 
 /* The secret keys, as open-iscsi names them. */
 #define PVI_KEY_USER "node.session.auth.username"
@@ -55,6 +61,8 @@ extern const char *const pvi_attribute_names[];
 extern const char *const pvi_required_attributes[];
 int pvi_parse_portals(const char *list, struct pvi_target *t, struct pv_err *err);
 int pvi_parse_lun(const char *s, int *lun, struct pv_err *err);
+/* "1".."8" (NULL: the default) → *out. */
+int pvi_parse_sessions(const char *v, int *out, struct pv_err *err);
 bool pvi_iqn_valid(const char *s);
 /* "iqn.2026-11.io.pvnode:<node id, lower case, '_' → '-'>". */
 void pvi_default_initiator(const char *node_id, char *buf, size_t len);
@@ -98,16 +106,33 @@ int pvi_capacity(struct iscsi_context *iscsi, const struct pvi_target *t, uint64
  * with the filesystem of the volume that had it before). */
 int pvi_zero_ends(struct iscsi_context *iscsi, const struct pvi_target *t, struct pv_err *err);
 
-/* Persistent reservations (SPC-3) on t->lun in this session. */
+/* Persistent reservations (SPC-3) on t->lun in this session.
+ * The userspace path takes WRITE EXCLUSIVE – REGISTRANTS ONLY: every session registered
+ * with the node's key writes, others (other nodes, unregistered sessions) only read, and
+ * a PREEMPT of the key by another node removes the registration of every session of
+ * ours at once. So one volume can use several sessions, each registered with the same
+ * key; the rule that keeps fencing exact: a session writes only after it registered AND
+ * then read the reservation held by our key (a preempt before the register shows in the
+ * read, one after it removed the registration). The kernel path (one session, sg_persist)
+ * takes WRITE EXCLUSIVE. */
 #define PVI_PR_TYPE_WE 1      /* WRITE EXCLUSIVE */
+#define PVI_PR_TYPE_WE_RO 5   /* WRITE EXCLUSIVE – REGISTRANTS ONLY */
 int pvi_pr_read(struct iscsi_context *iscsi, int lun, bool *held, uint64_t *holder, int *type);
 int pvi_pr_keys(struct iscsi_context *iscsi, int lun, uint64_t *keys, size_t max, size_t *n);
-/* Register `key` in this session and hold the reservation. A reservation held by another
- * key → PV_E_POLICY naming it. `takeover`: a reservation held by our own key from an
- * earlier session is preempted (reattach). */
+/* Register `key` in this session and hold the reservation (WE-RO). A reservation held by
+ * another key → PV_E_POLICY naming it. A reservation held by our own key from an earlier
+ * session (a dead helper) is preempted: that removes every other registration of our key
+ * (the dead helper's sessions) and makes this session the holder. */
 int pvi_pr_acquire(struct iscsi_context *iscsi, const struct pvi_target *t, uint64_t key,
 		   struct pv_err *err);
-/* Release the reservation and unregister `key`. */
+/* Another session of a holder that is up, or a session logging in again: register `key`,
+ * then the reservation must be ours (not held at all, as after a target restart: take
+ * it). Never preempts: the other sessions' registrations stay. Held by another key:
+ * unregister, PV_E_POLICY. */
+int pvi_pr_join(struct iscsi_context *iscsi, const struct pvi_target *t, uint64_t key,
+		struct pv_err *err);
+/* Release the reservation and unregister `key`, and every other registration of `key`
+ * (other sessions of ours, stale ones of lost connections) with it. */
 int pvi_pr_release(struct iscsi_context *iscsi, int lun, uint64_t key);
 /* Preempt every registration of `victim` (and its reservation) using a short session
  * registered with `own`, then leave nothing behind. */

@@ -13,7 +13,9 @@
  *
  *   pvnode-iscsi-fuse --portals H:P[,H:P] --iqn IQN --lun N --initiator IQN
  *                     --mountpoint DIR [--status FILE] [--key HEX] [--readonly]
- *                     [--io-timeout S] [--login-timeout S]
+ *                     [--io-timeout S] [--login-timeout S] [--sessions N]
+ * --sessions N: N sessions carry the I/O, each registered with the key (the reservation
+ * is WRITE EXCLUSIVE – REGISTRANTS ONLY, see iscsi_conn.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -88,7 +90,8 @@ int main(int argc, char **argv)
 		{ "mountpoint", required_argument, NULL, 'm' }, { "status", required_argument, NULL, 's' },
 		{ "key", required_argument, NULL, 'k' }, { "readonly", no_argument, NULL, 'r' },
 		{ "io-timeout", required_argument, NULL, 'o' },
-		{ "login-timeout", required_argument, NULL, 'L' }, { NULL, 0, NULL, 0 },
+		{ "login-timeout", required_argument, NULL, 'L' },
+		{ "sessions", required_argument, NULL, 'n' }, { NULL, 0, NULL, 0 },
 	};
 	static struct pvi_target t;
 	struct pv_err err = { 0 };
@@ -100,6 +103,7 @@ int main(int argc, char **argv)
 
 	pv_helper_child_init("pvnode-iscsi-fuse");
 	t.login_timeout_s = 10;
+	t.sessions = PVI_DEFAULT_SESSIONS;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': r = pvi_parse_portals(optarg, &t, &err); if (r < 0) return fail(&err); break;
@@ -112,6 +116,7 @@ int main(int argc, char **argv)
 		case 'r': ro = true; break;
 		case 'o': io_timeout = (int)strtol(optarg, NULL, 10); break;
 		case 'L': t.login_timeout_s = (int)strtol(optarg, NULL, 10); break;
+		case 'n': r = pvi_parse_sessions(optarg, &t.sessions, &err); if (r < 0) return fail(&err); break;
 		default:
 			pv_err_set(&err, -EINVAL, PV_E_INVALID, "pvnode-iscsi-fuse: bad arguments");
 			return fail(&err);
@@ -135,10 +140,16 @@ int main(int argc, char **argv)
 	}
 	struct pvi_io_cfg ic = { .target = &t, .key = ro ? 0 : key, .readonly = ro,
 				 .io_timeout_s = io_timeout, .status_path = status,
-				 .resize_flag = &g_resize };
+				 .resize_flag = &g_resize, .sessions = t.sessions };
 	const char *inflight = getenv("PVNODE_ISCSI_INFLIGHT_KIB");   /* tuning */
 	if (inflight)
 		ic.max_inflight_bytes = (size_t)strtoul(inflight, NULL, 10) * 1024;
+	const char *split = getenv("PVNODE_ISCSI_SPLIT_KIB");        /* tuning; 0: whole READs */
+	if (split)
+		ic.split_read = strtol(split, NULL, 10) > 0 ? strtol(split, NULL, 10) * 1024 : -1;
+	split = getenv("PVNODE_ISCSI_WRITE_SPLIT_KIB");              /* tuning; default whole */
+	if (split)
+		ic.split_write = strtol(split, NULL, 10) * 1024;
 	r = pvi_io_start(&ic, c, g_ready.portal, &g_io, &err);
 	if (r < 0) {
 		if (key && !ro)

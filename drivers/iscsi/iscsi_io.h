@@ -1,6 +1,7 @@
 /*
- * iscsi_io.h — the helper's I/O engine: one thread owns the libiscsi context and keeps
- * many SCSI commands in flight; blockfuse worker threads hand it requests and wait.
+ * iscsi_io.h — the helper's I/O engine: one or more sessions, each a libiscsi context
+ * owned by its thread, keep many SCSI commands in flight; blockfuse threads hand them
+ * requests (to the least loaded session) and wait or get called back.
  *
  * It also owns the session's life: a lost connection is re-established (every portal,
  * a new login, the persistent reservation moved to the new session); requests wait at
@@ -28,9 +29,14 @@ struct pvi_io_cfg {
 	const char *status_path;         /* NULL: none */
 	volatile sig_atomic_t *resize_flag; /* set (e.g. by a signal): re-read the capacity */
 	size_t max_inflight_bytes;       /* READ/WRITE data on the wire at once, 0: 2 MiB */
+	int sessions;                    /* sessions carrying the I/O, 1..PVI_MAX_SESSIONS */
+	long split_read;                 /* READ bytes per command, 0: 256 KiB, < 0: whole */
+	long split_write;                /* WRITE bytes per command, <= 0: whole */
 };
 
-/* Takes ownership of `iscsi` (logged in, reservation taken if key). */
+/* Takes ownership of `iscsi` (logged in, reservation taken if key): the first session.
+ * Logs in the other cfg->sessions - 1 itself, each registered with key. On failure the
+ * caller still owns `iscsi` (and releases with it). */
 int pvi_io_start(const struct pvi_io_cfg *cfg, struct iscsi_context *iscsi, const char *portal,
 		 struct pvi_io **out, struct pv_err *err);
 /* Stop the thread, release the reservation and unregister, log out. */
@@ -38,6 +44,7 @@ void pvi_io_stop(struct pvi_io *io);
 /* An eventfd: writing 1 to it wakes the engine (after setting *resize_flag). */
 int pvi_io_wake_fd(const struct pvi_io *io);
 uint32_t pvi_io_block_size(const struct pvi_io *io);
+int pvi_io_sessions(const struct pvi_io *io);
 /* Does the LUN unmap with zeroes afterwards (thin, LBPRZ)? Then discards are worth it. */
 bool pvi_io_can_unmap(const struct pvi_io *io);
 /* The blockfuse table for this engine (discard/write_zeroes only when supported). */

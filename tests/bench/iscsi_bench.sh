@@ -15,7 +15,13 @@
 #   ISCSI_BENCH_SECONDS (default 5) per run; ISCSI_CEILING: the ceiling tool (meson sets
 #   it; default <build>/tests/iscsi/iscsi_ceiling); PVNODE_BUILD_ROOT as for the tests;
 #   ISCSI_BENCH_BASELINE=<dir holding another pvnode-iscsi-fuse>: the block path is also
-#   measured through that helper (before/after in one run).
+#   measured through that helper (before/after in one run);
+#   ISCSI_BENCH_RAW=1: every round's figures too;
+#   ISCSI_BENCH_SESSIONS="1 2 4": the block path with each number of sessions per volume
+#   (attribute `sessions`), each against the ceiling over as many sessions (default "1");
+#   the ceiling sends what the helper sends: READs as commands of at most 256 KiB
+#   (PVNODE_ISCSI_SPLIT_KIB, 0: whole), WRITEs whole (PVNODE_ISCSI_WRITE_SPLIT_KIB), and
+#   prints the figure of the other choice too.
 set -u
 . "$(dirname "$0")/../lib/iscsi.sh"
 REPS=${1:-3}
@@ -30,7 +36,12 @@ tgt_add_target 1 $IQN || fail "tgt setup"
 # LUN 1: ext4 volume; LUN 2: the raw client; LUN 3: block volume. Written once so every
 # path overwrites allocated blocks of tgtd's image files.
 BASE=${ISCSI_BENCH_BASELINE:-}
+NS=${ISCSI_BENCH_SESSIONS:-1}
+SPLIT=$(( ${PVNODE_ISCSI_SPLIT_KIB:-256} * 1024 ))
+WSPLIT=$(( ${PVNODE_ISCSI_WRITE_SPLIT_KIB:-0} * 1024 ))
+split_of() { case $1 in *write) echo "$WSPLIT" ;; *) echo "$SPLIT" ;; esac; }
 LUNS="1 2 3"; [ -n "$BASE" ] && LUNS="1 2 3 4"
+for n in $NS; do [ "$n" = 1 ] || LUNS="$LUNS $((10 + n))"; done
 for l in $LUNS; do
 	tgt_add_lun 1 $l "$T/lun$l.img" 1G || fail "tgt lun $l"
 	[ $l = 1 ] || dd if=/dev/zero of="$T/lun$l.img" bs=1M count=1024 conv=notrunc status=none
@@ -41,6 +52,11 @@ printf '{"name":"blk","driver":"iscsi","capacity":"1Gi","accessModes":["ReadWrit
 	"$TGT_PORTAL" $IQN | pvn a create -f - >/dev/null || fail "create blk"
 [ -n "$BASE" ] && { printf '{"name":"old","driver":"iscsi","capacity":"1Gi","accessModes":["ReadWriteOnce"],"volumeMode":"Block","attributes":{"portal":"%s","iqn":"%s","lun":"4"}}\n' \
 	"$TGT_PORTAL" $IQN | pvn a create -f - >/dev/null || fail "create old"; }
+for n in $NS; do
+	[ "$n" = 1 ] && continue
+	printf '{"name":"blk%s","driver":"iscsi","capacity":"1Gi","accessModes":["ReadWriteOnce"],"volumeMode":"Block","attributes":{"portal":"%s","iqn":"%s","lun":"%s","sessions":"%s"}}\n' \
+		"$n" "$TGT_PORTAL" $IQN $((10 + n)) "$n" | pvn a create -f - >/dev/null || fail "create blk$n"
+done
 mkdir -p "$T/p" "$T/ref"
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
@@ -59,9 +75,11 @@ fio_run() {
 		--terse-version=3 2>/dev/null |
 		awk -F';' -v p="$2" '{ if (p ~ /write/) print $49, int($48 / 1000); else print $8, int($7 / 1000) }'
 }
-# ceil_run PATTERN BYTES QD → "IOPS MB/s CPU-MS-PER-GIB"
+# ceil_run PATTERN BYTES QD [SESSIONS [SPLIT]] → "IOPS MB/s CPU-MS-PER-GIB"
 ceil_run() {
-	"$CEIL" "$TGT_PORTAL" "$IQN" 2 "$1" "$2" "$3" "$S" 512 2>/dev/null |
+	local split=${5:-$(split_of "$1")}
+	[ "$split" -gt 0 ] && [ "$split" -lt "$2" ] || split=$2
+	"$CEIL" "$TGT_PORTAL" "$IQN" 2 "$1" "$2" "$3" "$S" 512 "${4:-1}" "$split" 2>/dev/null |
 		sed -n 's/^iops=\([0-9]*\) mbps=\([0-9]*\) cpu_ms_per_gib=\([0-9]*\).*/\1 \2 \3/p'
 }
 
@@ -70,6 +88,14 @@ dev=$(pvn a describe blk | sed -n 's/^  Device: *\(\/dev\/loop[0-9]*\).*/\1/p')
 [ -b "$dev" ] || fail "no device for blk"
 hblk=$(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/a/run/blk/")
 hfs=$(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/a/run/b/")
+declare -A NDEV NH
+for n in $NS; do
+	[ "$n" = 1 ] && continue
+	pvn a stage "blk$n" >/dev/null || fail "stage blk$n"
+	NDEV[$n]=$(pvn a describe "blk$n" | sed -n 's/^  Device: *\(\/dev\/loop[0-9]*\).*/\1/p')
+	NH[$n]=$(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/a/run/blk$n/")
+	[ -b "${NDEV[$n]}" ] && [ -n "${NH[$n]}" ] || fail "no device or helper for blk$n"
+done
 if [ -n "$BASE" ]; then
 	PVNODE_HELPER_DIR=$BASE pvn a stage old || fail "stage old"
 	odev=$(pvn a describe old | sed -n 's/^  Device: *\(\/dev\/loop[0-9]*\).*/\1/p')
@@ -86,6 +112,22 @@ bench() { # NAME PATTERN FIO_BS BYTES QD
 		set -- $v
 		F[$name.ceil]+="${1:-0} "; F[$name.ceil.mb]+="${2:-0} "; F[$name.ceil.tgt]+="$((t1 - t0)) "
 		F[$name.ceil.cpu]+="${3:-0} "
+		if [ "$bytes" -gt 262144 ]; then   # the other choice: whole if split, 256 KiB if whole
+			local other=0; [ "$(split_of "$pat")" -gt 0 ] || other=262144
+			v=$(ceil_run "$pat" "$bytes" "$qd" 1 "$other"); set -- $v
+			F[$name.other.mb]+="${2:-0} "
+		fi
+		for n in $NS; do
+			[ "$n" = 1 ] && continue
+			t0=$(ticks "$TGT_PID")
+			v=$(ceil_run "$pat" "$bytes" "$qd" "$n"); t1=$(ticks "$TGT_PID"); set -- $v
+			F[$name.ceil$n]+="${1:-0} "; F[$name.ceil$n.mb]+="${2:-0} "; F[$name.ceil$n.tgt]+="$((t1 - t0)) "
+			F[$name.ceil$n.cpu]+="${3:-0} "
+			t0=$(ticks "$TGT_PID"); h0=$(ticks "${NH[$n]}")
+			v=$(fio_run "${NDEV[$n]}" "$pat" "$bs" "$qd" 512M); t1=$(ticks "$TGT_PID"); h1=$(ticks "${NH[$n]}")
+			F[$name.blk$n]+="${v% *} "; F[$name.blk$n.mb]+="${v#* } "; F[$name.blk$n.tgt]+="$((t1 - t0)) "
+			F[$name.blk$n.hlp]+="$((h1 - h0)) "
+		done
 		if [ -n "$BASE" ]; then
 			t0=$(ticks "$TGT_PID"); h0=$(ticks "$hold")
 			v=$(fio_run "$odev" "$pat" "$bs" "$qd" 512M); t1=$(ticks "$TGT_PID"); h1=$(ticks "$hold")
@@ -114,6 +156,7 @@ sync; echo 3 > /proc/sys/vm/drop_caches
 bench sr read 1M 1048576 8
 rm -f "$T/p/fio" "$T/ref/fio"
 pvn a unpublish b "$T/p" && pvn a unstage b >/dev/null && pvn a unstage blk >/dev/null || fail "teardown"
+for n in $NS; do [ "$n" = 1 ] || pvn a unstage "blk$n" >/dev/null || fail "teardown blk$n"; done
 [ -z "$BASE" ] || pvn a unstage old >/dev/null || fail "teardown old"
 
 lat=()
@@ -140,12 +183,27 @@ line() { # NAME LABEL UNIT(iops|MB/s)
 		"$(cpu_per_mib "$(med "$n.blk.tgt")" "$(med "$n.blk.mb")")" \
 		"$(cpu_per_mib "$(med "$n.fs.hlp")" "$(med "$n.fs.mb")")" \
 		"$([ -z "$BASE" ] || echo " | baseline block: helper $(cpu_per_mib "$(med "$n.old.hlp")" "$(med "$n.old.mb")")")"
+	[ -z "${F[$n.other.mb]:-}" ] || printf '  %-34s the ceiling with %s commands instead: %s MB/s\n' "" \
+		"$([ "$(split_of "$5")" -gt 0 ] && echo "whole $4-byte" || echo "256 KiB")" "$(med "$n.other.mb")"
+	local m
+	for m in $NS; do
+		[ "$m" = 1 ] && continue
+		c=$(med "$n.ceil$m$k"); b=$(med "$n.blk$m$k")
+		printf '  %-34s %s sessions: ceiling %7s  block %7s (%s) %s; CPU ms/MiB raw client %s tgtd %s | helper %s tgtd %s\n' "" \
+			"$m" "$c" "$b" "$(ratio "$b" "$c")" "$3" \
+			"$(awk -v c="$(med "$n.ceil$m.cpu")" 'BEGIN { printf "%.2f", c / 1024 }')" \
+			"$(cpu_per_mib "$(med "$n.ceil$m.tgt")" "$(med "$n.ceil$m.mb")")" \
+			"$(cpu_per_mib "$(med "$n.blk$m.hlp")" "$(med "$n.blk$m.mb")")" \
+			"$(cpu_per_mib "$(med "$n.blk$m.tgt")" "$(med "$n.blk$m.mb")")"
+	done
 }
 cat <<OUT
 iSCSI userspace path (tgtd on loopback), $REPS interleaved rounds of ${S}s, medians;
 ratios to the raw libiscsi ceiling of the same pattern and queue depth (load $(cut -d' ' -f1 /proc/loadavg)):
 OUT
 line rw "4 KiB random write, QD16" iops
-line sw "1 MiB sequential write, QD8 + flush" MB/s
-line sr "1 MiB sequential read, QD8" MB/s
+line sw "1 MiB sequential write, QD8 + flush" MB/s 1048576 write
+line sr "1 MiB sequential read, QD8" MB/s 1048576 read
 echo "  stage latency over $RUNS runs (login + reserve + FUSE + loop + mount): median $lmed ms, p99 $lp99 ms"
+# every round's figure, for a reader who wants more than medians
+[ -z "${ISCSI_BENCH_RAW:-}" ] || for k in "${!F[@]}"; do echo "  raw $k: ${F[$k]}"; done | sort

@@ -3,7 +3,8 @@
  *
  *   fsx_qd fsx DEV SPAN_MIB THREADS DEPTH OPS SEED
  *       THREADS threads, each keeping DEPTH reads/writes in flight (Linux AIO, O_DIRECT,
- *       4 KiB aligned, 1..64 blocks) over the first SPAN_MIB MiB of DEV, plus fsyncs.
+ *       4 KiB aligned, 1..64 blocks, FSX_MAX_BLOCKS=256 in the environment: up to 1 MiB)
+ *       over the first SPAN_MIB MiB of DEV, plus fsyncs.
  *       Ranges overlap at random; an op waits for (skips) blocks another op in flight
  *       holds, so a model of the contents stays exact; every read is checked against
  *       it, and the whole span at the end. The device is zeroed first (model = zeroes).
@@ -33,7 +34,8 @@
 #include <linux/fs.h>
 
 #define BS 4096u
-#define MAX_BLOCKS 64
+#define MAX_BLOCKS 256          /* 1 MiB: larger than a command of the iSCSI helper */
+static size_t max_blocks = 64;  /* FSX_MAX_BLOCKS in the environment, 1..MAX_BLOCKS */
 #define MAX_DEPTH 64
 
 static int io_setup(unsigned n, aio_context_t *c) { return (int)syscall(SYS_io_setup, n, c); }
@@ -113,7 +115,7 @@ static void *fsx_thread(void *arg)
 			abort();
 	while (issued < ops || inflight > 0) {
 		while (issued < ops && inflight < depth && tries < 50) {
-			size_t nb = 1 + rand_r(&seed) % (rand_r(&seed) % 4 ? 8 : MAX_BLOCKS);
+			size_t nb = 1 + rand_r(&seed) % (rand_r(&seed) % 4 ? 8 : max_blocks);
 			size_t b0 = rand_r(&seed) % (nblocks - nb + 1);
 			unsigned kind = rand_r(&seed) % 100;
 			if (!try_lock(b0, nb)) {
@@ -183,6 +185,9 @@ static void *fsx_thread(void *arg)
 static int do_fsx(const char *dev, size_t span_mib, unsigned threads, unsigned d, int n, unsigned seed)
 {
 	size_t span = span_mib * 1024 * 1024;
+	const char *mb = getenv("FSX_MAX_BLOCKS");
+	if (mb && strtoul(mb, NULL, 10) >= 1 && strtoul(mb, NULL, 10) <= MAX_BLOCKS)
+		max_blocks = strtoul(mb, NULL, 10);
 	nblocks = span / BS;
 	depth = d;
 	ops = n;

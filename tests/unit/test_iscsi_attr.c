@@ -105,6 +105,7 @@ static void test_target_from_pv(void **state)
 	assert_true(t.discovery);
 	assert_string_equal(t.user, "u1");
 	assert_string_equal(t.initiator_name, "iqn.2026-11.io.pvnode:n1");
+	assert_int_equal(t.sessions, PVI_DEFAULT_SESSIONS);
 
 	/* the secrets as they travel to the helper (JSON on its stdin) and back */
 	char *text = pv_secrets_to_json(&s, false);
@@ -141,6 +142,20 @@ static void test_target_from_pv(void **state)
 	assert_int_equal(pvi_validate(&pv, fresh(&err)), -EINVAL);
 	assert_non_null(strstr(err.msg, "auto, kernel or userspace"));
 	pv_free(&pv);
+	/* sessions per volume: 1-8 */
+	const char *ns[] = { "portal", "h:1", "iqn", "iqn.2026-11.test:a", "lun", "1", "sessions", "4", NULL };
+	set_attrs(&pv, ns);
+	pv_secrets_init(&s);
+	assert_int_equal(pvi_target_from_pv(&pv, &s, "n1", &t, fresh(&err)), 0);
+	assert_int_equal(t.sessions, 4);
+	pv_secrets_free(&s);
+	pv_free(&pv);
+	const char *bad_ns[] = { "0", "9", "2x", "", NULL };
+	for (int i = 0; bad_ns[i]; i++) {
+		int n = 0;
+		assert_int_equal(pvi_parse_sessions(bad_ns[i], &n, fresh(&err)), -EINVAL);
+		assert_non_null(strstr(err.msg, "attributes.sessions"));
+	}
 	const char *nolun[] = { "portal", "h:1", "iqn", "iqn.2026-11.test:a", NULL };
 	set_attrs(&pv, nolun);
 	assert_int_equal(pvi_validate(&pv, fresh(&err)), -EINVAL);
