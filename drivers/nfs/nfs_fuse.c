@@ -33,10 +33,16 @@
 #include "nfs_fuse.h"
 #include "pvnode/driver/helper.h"
 
-/* The kernel caps FUSE readahead at the bdi default (128 KiB): raise it so sequential
- * reads arrive as 1 MiB requests. Found through mountinfo — a stat() of our own mount
- * before the loop runs would deadlock. Best effort. */
-static void raise_readahead(const char *mnt)
+/* The kernel caps FUSE readahead at the bdi default (128 KiB) and, when it handles the
+ * INIT reply, at the lower of the bdi's value and what init() asked: raise the bdi's
+ * value once INIT is done, so sequential reads keep PVNFS_READAHEAD / 1 MiB requests in
+ * flight. (Done before the loop ran, INIT then cut it back to max_readahead.) Called from
+ * the first open or getattr — the kernel sends no other request before INIT is answered.
+ * The bdi is found through mountinfo: a stat() of our own mount here would deadlock.
+ * Best effort. */
+static char g_mnt[PATH_MAX];
+
+static void raise_readahead(void)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[4096], dev[32] = "", path[128];
@@ -45,7 +51,7 @@ static void raise_readahead(const char *mnt)
 		return;
 	while (fgets(line, sizeof(line), f)) {
 		char d[32], mp[PATH_MAX];
-		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, mp) == 2 && strcmp(mp, mnt) == 0)
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, mp) == 2 && strcmp(mp, g_mnt) == 0)
 			snprintf(dev, sizeof(dev), "%s", d);
 	}
 	fclose(f);
@@ -55,8 +61,15 @@ static void raise_readahead(const char *mnt)
 	f = fopen(path, "we");
 	if (!f)
 		return;
-	fprintf(f, "%d\n", 4 * PVNFS_MAX_IO / 1024);
+	fprintf(f, "%d\n", PVNFS_READAHEAD / 1024);
 	fclose(f);
+}
+
+void pvnfs_readahead_once(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, raise_readahead);
 }
 
 /* Setting the root's mode to what it is changes nothing on a writable export and
@@ -143,7 +156,7 @@ static int mount_fuse(const struct helper_args *h, struct fuse_args *args, struc
 		fuse_destroy(fuse);
 		return pv_err_set(err, -EIO, PV_E_INTERNAL, "cannot mount FUSE at %s (see the helper log)", h->mnt);
 	}
-	raise_readahead(h->mnt);
+	snprintf(g_mnt, sizeof(g_mnt), "%s", h->mnt);
 	*out = fuse;
 	return 0;
 }

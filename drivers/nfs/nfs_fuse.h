@@ -20,6 +20,9 @@
 #ifndef PVNFS_WRITES_IN_FLIGHT
 #define PVNFS_WRITES_IN_FLIGHT 4
 #endif
+#ifndef PVNFS_READAHEAD
+#define PVNFS_READAHEAD (4 * PVNFS_MAX_IO) /* sequential reads: 4 x 1 MiB in flight */
+#endif
 #define PVNFS_WRITES_QUEUED_MAX 32 /* all files: at most 32 MiB of queued data */
 #ifndef PVNFS_WRITERS
 #define PVNFS_WRITERS 4
@@ -95,6 +98,8 @@ void pvnfs_write_barrier_keep(struct pvnfs_file *f);
 /* Wait for every file's writes (attribute look-ups by path). */
 void pvnfs_write_barrier_all(void);
 int pvnfs_writers_start(int n);
+/* nfs_fuse.c: set the mount's readahead (once, after INIT). */
+void pvnfs_readahead_once(void);
 struct pvnfs_file *pvnfs_file_new(void);
 void pvnfs_file_free(struct pvnfs_file *f);
 

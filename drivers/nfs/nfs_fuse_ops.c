@@ -70,7 +70,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	conn->max_write = PVNFS_MAX_IO;
 	conn->max_read = PVNFS_MAX_IO;
-	conn->max_readahead = PVNFS_MAX_IO;
+	conn->max_readahead = PVNFS_READAHEAD;
 	conn->max_background = 64;
 	/* No writeback cache: with it the kernel trusts its own size and mtime of regular
 	 * files and would never see another node's writes (RWX coherence). */
@@ -92,6 +92,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	struct pvnfs_lease l;
 	int r;
 
+	pvnfs_readahead_once();
 	/* A size the server reports must include what write() already accepted. */
 	if (fi && fi->fh)
 		pvnfs_write_barrier_keep(pvnfs_file(fi));
@@ -118,6 +119,7 @@ static int open_file(const char *path, bool create, mode_t mode, struct fuse_fil
 	struct pvnfs_lease l;
 	int r;
 
+	pvnfs_readahead_once();
 	if (!f)
 		return -ENOMEM;
 	r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&f->cred));
