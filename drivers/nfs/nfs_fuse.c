@@ -171,7 +171,7 @@ static int serve(struct fuse *fuse, bool ro, struct pv_err *err)
 
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) < 0)
 		return pv_err_set(err, -EIO, PV_E_INTERNAL, "cannot install signal handlers");
-	if ((r = pvnfs_writers_start(PVNFS_WRITERS)) < 0)
+	if ((r = pvnfs_writers_start(pvnfs_helper_pool.n)) < 0)
 		return pv_err_set(err, r, PV_E_RESOURCE, "cannot start writer threads: %s", strerror(-r));
 	pv_map_set(&ready, "readonly", ro ? "1" : "0");
 	pv_helper_child_ready(&ready);

@@ -136,6 +136,7 @@ static int open_file(const char *path, bool create, mode_t mode, struct fuse_fil
 		pvnfs_file_free(f);
 		return r;
 	}
+	f->sync = (fi->flags & (O_SYNC | O_DSYNC)) != 0;
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
 }
@@ -152,25 +153,13 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct pvnfs_lease l;
-	size_t done = 0;
 	int r;
 
 	(void)path;
 	pvnfs_write_barrier_keep(pvnfs_file(fi));
-	r = pvnfs_pool_get(&pvnfs_helper_pool, &l, &pvnfs_file(fi)->cred);
-	if (r < 0)
-		return r;
-	/* libnfs returns at most the server's rtmax per call: a short read is not EOF. */
-	while (done < size) {
-		r = nfs_pread(l.nfs, pvnfs_file(fi)->fh, (uint64_t)off + done, size - done, buf + done);
-		if (r <= 0)
-			break;
-		done += (size_t)r;
-	}
-	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r < 0 ? r : 0);
-	pv_helper_stats_count(PV_IO_READ, done, r);
-	return r < 0 ? r : (int)done;
+	r = pvnfs_read(&pvnfs_helper_pool, pvnfs_file(fi), buf, size, off);
+	pv_helper_stats_count(PV_IO_READ, r > 0 ? (uint64_t)r : 0, r < 0 ? r : 0);
+	return r;
 }
 
 static int op_write(const char *path, const char *buf, size_t size, off_t off,

@@ -1,10 +1,12 @@
 /*
  * nfs_ceiling.c — the raw ceiling of libnfs + an NFSv3 server on this machine: libnfs's
- * asynchronous API driven directly, no FUSE, no kernel, no page cache. It sends what the
- * pvnode-nfs-fuse helper sends for a sequential stream (UNSTABLE WRITEs of BS bytes, one
- * COMMIT at the end; READs of BS bytes, the data copied out as nfs_pread does), over the
- * same number of connections with the same number of requests in flight, so the bench can
- * print the helper's path as a ratio of what the transport gives for the same pattern.
+ * asynchronous RPC API driven directly, no FUSE, no kernel, no page cache. It sends what
+ * the pvnode-nfs-fuse helper sends for a sequential stream, with the same calls
+ * (rpc_nfs3_write_async: UNSTABLE WRITEs of BS bytes, one COMMIT at the end;
+ * rpc_nfs3_read_async: READs of BS bytes, the data copied out of the reply once), over
+ * the same number of connections with the same number of requests in flight, so the
+ * bench can print the helper's path as a ratio of what the transport gives for the same
+ * pattern. (libnfs's nfs_pread_async would copy the data once more.)
  *
  *   nfs_ceiling HOST EXPORT FILE MIB BS CONNS DEPTH [write|read|both] [PORT]
  *     FILE: a path below the export (created / truncated by the write pass);
@@ -27,6 +29,15 @@
 #include <time.h>
 
 #include <nfsc/libnfs.h>
+#include <nfsc/libnfs-zdr.h>
+#include <nfsc/libnfs-raw.h>
+#include <nfsc/libnfs-raw-nfs.h>
+
+/* The layout of libnfs's private struct nfs_fh (what nfs_get_fh returns), as in the helper. */
+struct nfs_fh {
+	int len;
+	char *val;
+};
 
 #define MAX_CONNS 64
 #define MAX_DEPTH 256
@@ -68,21 +79,33 @@ static double cpu_s(void)
 
 static int issue(struct req *r);
 
-static void io_cb(int status, struct nfs_context *nfs, void *data, void *priv)
+static void io_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct req *r = priv;
+	const char *what = g_write ? "WRITE" : "READ";
+	size_t got = 0;
+	int nfsstat = 0;
 
-	(void)nfs;
+	(void)rpc;
 	r->c->in_flight--;
 	g_inflight--;
-	if (status < 0 || (size_t)status != r->size) {
-		fprintf(stderr, "nfs_ceiling: %s at %llu: %s\n", g_write ? "WRITE" : "READ",
-			(unsigned long long)r->off, status < 0 ? (const char *)data : "short transfer");
+	if (status == RPC_STATUS_SUCCESS && g_write) {
+		WRITE3res *w = data;
+		nfsstat = w->status;
+		got = nfsstat == NFS3_OK ? w->WRITE3res_u.resok.count : 0;
+	} else if (status == RPC_STATUS_SUCCESS) {
+		READ3res *rd = data;
+		nfsstat = rd->status;
+		got = nfsstat == NFS3_OK ? rd->READ3res_u.resok.data.data_len : 0;
+		if (got == r->size)
+			memcpy(r->buf, rd->READ3res_u.resok.data.data_val, got); /* as the helper does */
+	}
+	if (status != RPC_STATUS_SUCCESS || nfsstat != NFS3_OK || got != r->size) {
+		fprintf(stderr, "nfs_ceiling: %s at %llu: %s\n", what, (unsigned long long)r->off,
+			status != RPC_STATUS_SUCCESS ? "RPC failed" : nfsstat != NFS3_OK ? nfsstat3_to_str(nfsstat) : "short transfer");
 		g_failed = 1;
 		return;
 	}
-	if (!g_write)
-		memcpy(r->buf, data, r->size); /* what nfs_pread and the helper do */
 	g_done += r->size;
 	if (!g_failed && g_next < g_total)
 		issue(r);
@@ -91,17 +114,35 @@ static void io_cb(int status, struct nfs_context *nfs, void *data, void *priv)
 /* The next BS bytes of the stream on this request's connection. */
 static int issue(struct req *r)
 {
+	struct nfs_fh *fh = nfs_get_fh(r->c->fh);
+	struct rpc_context *rpc = nfs_get_rpc_context(r->c->nfs);
 	int rc;
 
 	r->off = g_next;
 	r->size = g_total - g_next < g_bs ? (size_t)(g_total - g_next) : g_bs;
 	g_next += r->size;
-	if (g_write)
-		rc = nfs_pwrite_async(r->c->nfs, r->c->fh, r->off, r->size, r->buf, io_cb, r);
-	else
-		rc = nfs_pread_async(r->c->nfs, r->c->fh, r->off, r->size, io_cb, r);
-	if (rc < 0) {
-		fprintf(stderr, "nfs_ceiling: cannot queue: %s\n", nfs_get_error(r->c->nfs));
+	if (g_write) {
+		WRITE3args a;
+		memset(&a, 0, sizeof(a));
+		a.file.data.data_len = (u_int)fh->len;
+		a.file.data.data_val = fh->val;
+		a.offset = r->off;
+		a.count = (count3)r->size;
+		a.stable = UNSTABLE;
+		a.data.data_len = (u_int)r->size;
+		a.data.data_val = r->buf;
+		rc = rpc_nfs3_write_async(rpc, io_cb, &a, r);
+	} else {
+		READ3args a;
+		memset(&a, 0, sizeof(a));
+		a.file.data.data_len = (u_int)fh->len;
+		a.file.data.data_val = fh->val;
+		a.offset = r->off;
+		a.count = (count3)r->size;
+		rc = rpc_nfs3_read_async(rpc, io_cb, &a, r);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "nfs_ceiling: cannot queue: %s\n", rpc_get_error(rpc));
 		g_failed = 1;
 		return -1;
 	}
@@ -130,12 +171,14 @@ static int drain(void)
 	return g_failed ? -1 : 0;
 }
 
-static void commit_cb(int status, struct nfs_context *nfs, void *data, void *priv)
+static void commit_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
-	(void)nfs;
+	COMMIT3res *res = data;
+
+	(void)rpc;
 	(void)priv;
-	if (status < 0) {
-		fprintf(stderr, "nfs_ceiling: COMMIT: %s\n", (const char *)data);
+	if (status != RPC_STATUS_SUCCESS || res->status != NFS3_OK) {
+		fprintf(stderr, "nfs_ceiling: COMMIT failed\n");
 		g_failed = 1;
 	}
 	g_inflight--;
@@ -155,8 +198,13 @@ static int pass(bool write, const char *name)
 	if (drain() < 0)
 		return -1;
 	if (write) {
-		if (nfs_fsync_async(g_conns[0].nfs, g_conns[0].fh, commit_cb, NULL) < 0) {
-			fprintf(stderr, "nfs_ceiling: cannot queue COMMIT: %s\n", nfs_get_error(g_conns[0].nfs));
+		struct nfs_fh *fh = nfs_get_fh(g_conns[0].fh);
+		COMMIT3args a;
+		memset(&a, 0, sizeof(a));
+		a.file.data.data_len = (u_int)fh->len;
+		a.file.data.data_val = fh->val;
+		if (rpc_nfs3_commit_async(nfs_get_rpc_context(g_conns[0].nfs), commit_cb, &a, NULL) != 0) {
+			fprintf(stderr, "nfs_ceiling: cannot queue COMMIT\n");
 			return -1;
 		}
 		g_inflight++;
