@@ -12,8 +12,9 @@
 # Then stage+publish and unpublish+unstage latency. Medians of the rounds.
 # Env: NFS_BENCH_MB (default 256), NFS_BENCH_RUNS (default 3), NFS_CEILING (the ceiling
 #   tool; meson sets it), NFS_BENCH_WRITE_CONNS/_DEPTH (default 4/4: the helper's writer
-#   connections and writes in flight), NFS_BENCH_READ_CONNS/_DEPTH (default 4/4: reads in
-#   flight under the helper's readahead, one per connection).
+#   connections and writes in flight per file), NFS_BENCH_READ_CONNS/_DEPTH (default 8/8:
+#   under 4 MiB readahead the kernel keeps 8-12 reads queued, so all 8 of the helper's
+#   pool connections have one in flight — strace of the helper, one per connection).
 set -euo pipefail
 . "$(dirname "$0")/../lib/nfs.sh"
 nfs_test_setup "$@"
@@ -21,7 +22,7 @@ MB=${NFS_BENCH_MB:-256}
 RUNS=${NFS_BENCH_RUNS:-3}
 CEIL=${NFS_CEILING:-$(dirname "$PVCTL")/tests/nfs/nfs_ceiling}
 WC=${NFS_BENCH_WRITE_CONNS:-4} WD=${NFS_BENCH_WRITE_DEPTH:-4}
-RC=${NFS_BENCH_READ_CONNS:-4} RD=${NFS_BENCH_READ_DEPTH:-4}
+RC=${NFS_BENCH_READ_CONNS:-8} RD=${NFS_BENCH_READ_DEPTH:-8}
 BASE=${NFS_BENCH_BASELINE:-}
 [ -x "$CEIL" ] || nfs_fail "no ceiling tool at $CEIL (ninja tests/nfs/nfs_ceiling)"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
