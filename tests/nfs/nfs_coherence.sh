@@ -22,7 +22,7 @@ pv1 create -f "$T/specs/co.json" >/dev/null && pv2 create -f "$T/specs/co.json" 
 t1=$T/targets/n1 t2=$T/targets/n2
 pv1 stage co >/dev/null && pv1 publish co "$t1" >/dev/null || nfs_fail "stage/publish on node-1"
 pv2 stage co >/dev/null && pv2 publish co "$t2" >/dev/null || nfs_fail "stage/publish on node-2"
-[ "$(pgrep -fc "pvnode-nfs-fuse .*--export $NFS_RW_SHARE/co ")" = 2 ] || nfs_fail "want two helpers (one per node)"
+[ "$(pgrep -fc "pvnode-nfs-fuse .*--mountpoint $T/")" = 2 ] || nfs_fail "want two helpers (one per node)"
 
 cat >"$T/rounds.py" <<'PY'
 import hashlib, os, random, sys
@@ -111,13 +111,24 @@ except OSError as e:
     errors.append(f"close: {os.strerror(e.errno)}")
 print("; ".join(errors) if errors else "NO ERROR")
 PY
-coproc LOST { python3 -u "$T/lost.py" "$t1/lost" stop 2>&1; }
-NFS_TEST_PIDS="${NFS_TEST_PIDS:-} $LOST_PID"
-read -r -t 30 line <&"${LOST[0]}" && [ "$line" = open ] || nfs_fail "writer did not open: $line"
+# writer STEP FILE: start lost.py in the background, talking over two fifos (fd 7: to it,
+# fd 8: from it).
+writer() {
+	rm -f "$T/to" "$T/from"
+	mkfifo "$T/to" "$T/from"
+	python3 -u "$T/lost.py" "$2" "$1" <"$T/to" >"$T/from" 2>&1 &
+	WPID=$!
+	NFS_TEST_PIDS="${NFS_TEST_PIDS:-} $WPID"
+	exec 7>"$T/to" 8<"$T/from"
+}
+writer_done() { exec 7>&- 8<&-; wait "$WPID" 2>/dev/null || true; }
+
+writer stop "$t1/lost"
+read -r -t 30 line <&8 && [ "$line" = open ] || nfs_fail "writer did not open: $line $(timeout 2 cat <&8)"
 nfs_server_stop || nfs_fail "cannot stop ganesha"
-echo go >&"${LOST[1]}"
-read -r -t 60 line <&"${LOST[0]}" || nfs_fail "the writer hung with the server down"
-wait "$LOST_PID" 2>/dev/null || true
+echo go >&7
+read -r -t 60 line <&8 || nfs_fail "the writer hung with the server down"
+writer_done
 case $line in
 "NO ERROR"*) nfs_fail "writes that never reached the server were reported as done" ;;
 *fsync:*) nfs_ok "server down: the write-behind error surfaces ($line)" ;;
@@ -135,15 +146,14 @@ nfs_ok "server back: writes through node-1 reach node-2 again"
 
 # A restart between WRITE and COMMIT: ganesha's write verifier is its boot time, so the
 # restart is at least a second apart.
-coproc LOST2 { python3 -u "$T/lost.py" "$t1/lost2" restart 2>&1; }
-NFS_TEST_PIDS="${NFS_TEST_PIDS:-} $LOST2_PID"
-read -r -t 30 line <&"${LOST2[0]}" && [ "$line" = written ] || nfs_fail "writer did not write: $line"
+writer restart "$t1/lost2"
+read -r -t 30 line <&8 && [ "$line" = written ] || nfs_fail "writer did not write: $line $(timeout 2 cat <&8)"
 nfs_server_stop || nfs_fail "cannot stop ganesha"
 sleep 1.1
 nfs_server_start || nfs_fail "cannot restart ganesha"
-echo go >&"${LOST2[1]}"
-read -r -t 60 line <&"${LOST2[0]}" || nfs_fail "the writer hung after the restart"
-wait "$LOST2_PID" 2>/dev/null || true
+echo go >&7
+read -r -t 60 line <&8 || nfs_fail "the writer hung after the restart"
+writer_done
 case $line in
 *fsync:*"Input/output error"*) nfs_ok "server restarted before COMMIT: fsync reports EIO ($line)" ;;
 *) nfs_fail "a restart between WRITE and COMMIT went unreported: $line" ;;
