@@ -379,9 +379,9 @@ int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, siz
 		free(j);
 		return -ENOMEM;
 	}
-	/* Start sending now (what the socket takes without blocking): the writer thread
-	 * that serves the rest may not run at once. */
-	(void)rpc_service(rpc, POLLOUT); /* a broken connection: the writer sees it too */
+	/* The writer thread sends it: sending here as well (rpc_service(POLLOUT)) made the
+	 * write() wait for loopback TCP and measured slower (306 vs 370 MB/s, 0.70 vs 0.66
+	 * helper ms/MiB, 9 interleaved rounds). */
 
 	pthread_mutex_lock(&wq.mu);
 	wq.in_flight++;
