@@ -1,11 +1,15 @@
 /*
- * nfs_pool.c — the FUSE helper's libnfs contexts and its write path.
+ * nfs_pool.c — the FUSE helper's libnfs contexts and its data path (READ, write-behind
+ * WRITE, COMMIT).
  *
  * A libnfs context is one TCP connection and is not thread-safe, so the pool lends each
  * FUSE worker thread a context of its own for one request. A request that fails at the
  * transport level (RPC timeout during a server outage, connection reset) drops its
  * context; the next request reconnects, which is how the mount recovers when the server
  * returns. NFSv3 file handles (struct nfsfh) are plain data valid on any context.
+ * The data path calls libnfs's RPC layer (rpc_nfs3_*_async on the leased context, served
+ * until the reply) instead of nfs_pread / nfs_pwrite: one userspace copy each way instead
+ * of two, and the WRITE / COMMIT verifiers, which nfs_fsync hides, are checked.
  */
 #include <errno.h>
 #include <poll.h>
