@@ -104,6 +104,8 @@ void pvnfs_write_barrier_keep(struct pvnfs_file *f);
 /* Wait for every file's writes (attribute look-ups by path). */
 void pvnfs_write_barrier_all(void);
 int pvnfs_writers_start(int n);
+/* READs and WRITEs sent so far (nfs_pool.c; nfs_fuse.c trims the heap when it stops). */
+extern uint64_t pvnfs_io_count;
 /* nfs_fuse.c: set the mount's readahead (once, after INIT). */
 void pvnfs_readahead_once(void);
 struct pvnfs_file *pvnfs_file_new(void);

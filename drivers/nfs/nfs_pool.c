@@ -335,6 +335,7 @@ int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, siz
 
 	if (size > PVNFS_MAX_IO)
 		return -EINVAL; /* max_write is PVNFS_MAX_IO: one RPC per request */
+	__atomic_add_fetch(&pvnfs_io_count, 1, __ATOMIC_RELAXED);
 	if (!(j = calloc(1, sizeof(*j))))
 		return -ENOMEM;
 	j->pool = p;
@@ -469,6 +470,8 @@ static void read_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 	}
 }
 
+uint64_t pvnfs_io_count;
+
 int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t size, off_t off)
 {
 	struct nfs_fh *fh = nfs_get_fh(f->fh);
@@ -478,6 +481,7 @@ int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t siz
 
 	if (r < 0)
 		return r;
+	__atomic_add_fetch(&pvnfs_io_count, 1, __ATOMIC_RELAXED);
 	struct rpc_context *rpc = nfs_get_rpc_context(l.nfs);
 	/* The server may return less than asked (its rtmax) without being at the end. */
 	while (done < size) {
