@@ -9,6 +9,8 @@
 #   - optionally the same through another pvnode-nfs-fuse (NFS_BENCH_BASELINE=<dir>:
 #     before/after in one run);
 #   - the export directory itself (same disk, no NFS: the user's other pick, a local dir).
+# CPU per MiB: the ceiling's own (getrusage), dd's (/usr/bin/time: what the application
+# side costs in the kernel), the helper's and ganesha's (/proc/PID/stat deltas).
 # Then stage+publish and unpublish+unstage latency. Medians of the rounds.
 # Env: NFS_BENCH_MB (default 256), NFS_BENCH_RUNS (default 3), NFS_CEILING (the ceiling
 #   tool; meson sets it), NFS_BENCH_WRITE_CONNS/_DEPTH (default 4/4: the helper's writer
@@ -25,6 +27,7 @@ WC=${NFS_BENCH_WRITE_CONNS:-4} WD=${NFS_BENCH_WRITE_DEPTH:-4}
 RC=${NFS_BENCH_READ_CONNS:-8} RD=${NFS_BENCH_READ_DEPTH:-8}
 BASE=${NFS_BENCH_BASELINE:-}
 [ -x "$CEIL" ] || nfs_fail "no ceiling tool at $CEIL (ninja tests/nfs/nfs_ceiling)"
+[ -x /usr/bin/time ] || nfs_skip "needs /usr/bin/time (Debian: time)"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -33,11 +36,17 @@ drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 per_mib() { awk -v t="$1" -v m="$MB" 'BEGIN { printf "%.2f", t * 10 / m }'; } # ticks → ms/MiB
-# dd's throughput in MB/s (10^6 bytes/s), from bytes and its elapsed seconds.
+# dd's throughput in MB/s (10^6 bytes/s), from bytes and its elapsed seconds; with
+# DD_CPU=KEY, dd's own CPU (user + system: the page cache and FUSE work done in the
+# application's context) is added to F[KEY] in ms per MiB.
 dd_mbs() {
-	local out
-	out=$(LC_ALL=C dd "$@" 2>&1 | tail -n1)
-	echo "$out" | awk '{ for (i = 1; i <= NF; i++) if ($i == "s,") { printf "%.0f\n", $1 / $(i-1) / 1e6 } }'
+	local out cpu
+	out=$(LC_ALL=C /usr/bin/time -f "cpu %U %S" dd "$@" 2>&1)
+	if [ -n "${DD_CPU:-}" ]; then
+		cpu=$(echo "$out" | awk -v m="$MB" '$1 == "cpu" { printf "%.2f", ($2 + $3) * 1000 / m }')
+		add "$DD_CPU" "$cpu"
+	fi
+	echo "$out" | grep ' copied, ' | awk '{ for (i = 1; i <= NF; i++) if ($i == "s,") { printf "%.0f\n", $1 / $(i-1) / 1e6 } }'
 }
 
 nfs_spec bench "" >"$T/specs/bench.json"
@@ -91,7 +100,8 @@ through() {
 	local h=$1 key=$2 h0 g0
 	shift 2
 	h0=$(ticks "$h") g0=$(ticks "$G")
-	add "$key.mb" "$(dd_mbs "$@")"
+	DD_CPU=$key.dd dd_mbs "$@" >"$T/mbs"
+	add "$key.mb" "$(cat "$T/mbs")"
 	add "$key.hlp" "$(( $(ticks "$h") - h0 ))"
 	add "$key.gan" "$(( $(ticks "$G") - g0 ))"
 }
@@ -102,7 +112,8 @@ for i in $(seq "$RUNS"); do
 	ceiling write "$WC" "$WD" w.ceil
 	through "$H" w.mnt if=/dev/zero of="$mnt/f" bs=1M count="$MB" conv=fsync
 	[ -z "$BASE" ] || through "$HO" w.old if=/dev/zero of="$T/targets/old/f" bs=1M count="$MB" conv=fsync
-	add w.dir.mb "$(dd_mbs if=/dev/zero of="$direct/f" bs=1M count="$MB" conv=fsync)"
+	DD_CPU=w.dir.dd dd_mbs if=/dev/zero of="$direct/f" bs=1M count="$MB" conv=fsync >"$T/mbs"
+	add w.dir.mb "$(cat "$T/mbs")"
 	drop_caches
 	ceiling read "$RC" "$RD" r.ceil
 	drop_caches
@@ -112,7 +123,8 @@ for i in $(seq "$RUNS"); do
 		through "$HO" r.old if="$T/targets/old/f" of=/dev/null bs=1M
 	fi
 	drop_caches
-	add r.dir.mb "$(dd_mbs if="$direct/f" of=/dev/null bs=1M)"
+	DD_CPU=r.dir.dd dd_mbs if="$direct/f" of=/dev/null bs=1M >"$T/mbs"
+	add r.dir.mb "$(cat "$T/mbs")"
 done
 rm -f "$direct/f" "$mnt/f" "$NFS_RW_DIR/ceil/f"
 pv1 unpublish bench "$T/targets/bench" >/dev/null && pv1 unstage bench >/dev/null || nfs_fail "teardown"
@@ -128,9 +140,9 @@ line() { # PHASE LABEL
 		"$2" "$c" "$m" "$(ratio "$m" "$c")" "$d" "$(ratio "$m" "$d")"
 	[ -z "$BASE" ] || printf '  %-24s baseline helper: mount %5s MB/s (%s of ceiling)   (runs: %s)\n' "" \
 		"$(med "$p.old.mb")" "$(ratio "$(med "$p.old.mb")" "$c")" "${F[$p.old.mb]}"
-	printf '  %-24s CPU ms/MiB: ceiling client %s ganesha %s | mount: helper %s ganesha %s%s\n' "" \
-		"$(med "$p.ceil.cpu")" "$(per_mib "$(med "$p.ceil.gan")")" \
-		"$(per_mib "$(med "$p.mnt.hlp")")" "$(per_mib "$(med "$p.mnt.gan")")" \
+	printf '  %-24s CPU ms/MiB: ceiling client %s ganesha %s | mount: dd %s helper %s ganesha %s | dir: dd %s%s\n' "" \
+		"$(med "$p.ceil.cpu")" "$(per_mib "$(med "$p.ceil.gan")")" "$(med "$p.mnt.dd")" \
+		"$(per_mib "$(med "$p.mnt.hlp")")" "$(per_mib "$(med "$p.mnt.gan")")" "$(med "$p.dir.dd")" \
 		"$([ -z "$BASE" ] || echo " | baseline: helper $(per_mib "$(med "$p.old.hlp")")")"
 	printf '  %-24s (runs: ceiling %s| mount %s| dir %s)\n' "" "${F[$p.ceil.mb]}" "${F[$p.mnt.mb]}" "${F[$p.dir.mb]}"
 }
