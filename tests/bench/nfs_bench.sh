@@ -7,7 +7,7 @@
 #   - the userspace mount: dd of 1 MiB blocks through the published mount (write with
 #     conv=fsync, read after dropping caches); helper and ganesha CPU from /proc/PID/stat;
 #   - optionally the same through another pvnode-nfs-fuse (NFS_BENCH_BASELINE=<dir>:
-#     before/after in one run);
+#     before/after in one run; the two take turns going first);
 #   - the export directory itself (same disk, no NFS: the user's other pick, a local dir).
 # CPU per MiB: the ceiling's own (getrusage), dd's (/usr/bin/time: what the application
 # side costs in the kernel), the helper's and ganesha's (/proc/PID/stat deltas).
@@ -110,18 +110,24 @@ for i in $(seq "$RUNS"); do
 	rm -f "$direct/f" "$mnt/f"
 	[ -z "$BASE" ] || rm -f "$T/targets/old/f"
 	ceiling write "$WC" "$WD" w.ceil
-	through "$H" w.mnt if=/dev/zero of="$mnt/f" bs=1M count="$MB" conv=fsync
-	[ -z "$BASE" ] || through "$HO" w.old if=/dev/zero of="$T/targets/old/f" bs=1M count="$MB" conv=fsync
+	# this helper and the baseline take turns going first (what ran before matters)
+	order="mnt old"; [ -z "$BASE" ] || [ $((i % 2)) = 1 ] || order="old mnt"
+	for who in $order; do
+		case $who in
+		mnt) through "$H" w.mnt if=/dev/zero of="$mnt/f" bs=1M count="$MB" conv=fsync ;;
+		old) [ -z "$BASE" ] || through "$HO" w.old if=/dev/zero of="$T/targets/old/f" bs=1M count="$MB" conv=fsync ;;
+		esac
+	done
 	DD_CPU=w.dir.dd dd_mbs if=/dev/zero of="$direct/f" bs=1M count="$MB" conv=fsync >"$T/mbs"
 	add w.dir.mb "$(cat "$T/mbs")"
 	drop_caches
 	ceiling read "$RC" "$RD" r.ceil
-	drop_caches
-	through "$H" r.mnt if="$mnt/f" of=/dev/null bs=1M
-	if [ -n "$BASE" ]; then
-		drop_caches
-		through "$HO" r.old if="$T/targets/old/f" of=/dev/null bs=1M
-	fi
+	for who in $order; do
+		case $who in
+		mnt) drop_caches; through "$H" r.mnt if="$mnt/f" of=/dev/null bs=1M ;;
+		old) [ -z "$BASE" ] || { drop_caches; through "$HO" r.old if="$T/targets/old/f" of=/dev/null bs=1M; } ;;
+		esac
+	done
 	drop_caches
 	DD_CPU=r.dir.dd dd_mbs if="$direct/f" of=/dev/null bs=1M >"$T/mbs"
 	add r.dir.mb "$(cat "$T/mbs")"
