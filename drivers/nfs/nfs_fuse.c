@@ -33,10 +33,16 @@
 #include "nfs_fuse.h"
 #include "pvnode/driver/helper.h"
 
-/* The kernel caps FUSE readahead at the bdi default (128 KiB): raise it so sequential
- * reads arrive as 1 MiB requests. Found through mountinfo — a stat() of our own mount
- * before the loop runs would deadlock. Best effort. */
-static void raise_readahead(const char *mnt)
+/* The kernel caps FUSE readahead at the bdi default (128 KiB) and, when it handles the
+ * INIT reply, at the lower of the bdi's value and what init() asked: raise the bdi's
+ * value once INIT is done, so sequential reads keep PVNFS_READAHEAD / 1 MiB requests in
+ * flight. (Done before the loop ran, INIT then cut it back to max_readahead.) Called from
+ * the first open or getattr — the kernel sends no other request before INIT is answered.
+ * The bdi is found through mountinfo: a stat() of our own mount here would deadlock.
+ * Best effort. */
+static char g_mnt[PATH_MAX];
+
+static void raise_readahead(void)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[4096], dev[32] = "", path[128];
@@ -45,7 +51,7 @@ static void raise_readahead(const char *mnt)
 		return;
 	while (fgets(line, sizeof(line), f)) {
 		char d[32], mp[PATH_MAX];
-		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, mp) == 2 && strcmp(mp, mnt) == 0)
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, mp) == 2 && strcmp(mp, g_mnt) == 0)
 			snprintf(dev, sizeof(dev), "%s", d);
 	}
 	fclose(f);
@@ -55,8 +61,15 @@ static void raise_readahead(const char *mnt)
 	f = fopen(path, "we");
 	if (!f)
 		return;
-	fprintf(f, "%d\n", 4 * PVNFS_MAX_IO / 1024);
+	fprintf(f, "%d\n", PVNFS_READAHEAD / 1024);
 	fclose(f);
+}
+
+void pvnfs_readahead_once(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, raise_readahead);
 }
 
 /* Setting the root's mode to what it is changes nothing on a writable export and
@@ -143,9 +156,48 @@ static int mount_fuse(const struct helper_args *h, struct fuse_args *args, struc
 		fuse_destroy(fuse);
 		return pv_err_set(err, -EIO, PV_E_INTERNAL, "cannot mount FUSE at %s (see the helper log)", h->mnt);
 	}
-	raise_readahead(h->mnt);
+	snprintf(g_mnt, sizeof(g_mnt), "%s", h->mnt);
 	*out = fuse;
 	return 0;
+}
+
+/* Under I/O the heap keeps the 1 MiB buffers of requests in flight (M_TRIM_THRESHOLD,
+ * M_MMAP_THRESHOLD below): ~20 MiB resident after a burst. Hand them back once the mount
+ * has been quiet for a second, so an idle helper stays small (helpers are per volume). */
+static void *trimmer_main(void *arg)
+{
+	uint64_t last = 0;
+	bool busy = false;
+
+	(void)arg;
+	for (;;) {
+		uint64_t now;
+
+		sleep(1);
+		now = __atomic_load_n(&pvnfs_io_count, __ATOMIC_RELAXED);
+		if (now != last) {
+			last = now;
+			busy = true;
+		} else if (busy) {
+			malloc_trim(0);
+			busy = false;
+		}
+	}
+	return NULL;
+}
+
+static int start_trimmer(void)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	int r;
+
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	r = pthread_create(&t, &a, trimmer_main, NULL);
+	pthread_attr_destroy(&a);
+	return -r;
 }
 
 /* Serve until unmounted or signalled; accepted writes still go out before the
@@ -158,8 +210,10 @@ static int serve(struct fuse *fuse, bool ro, struct pv_err *err)
 
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) < 0)
 		return pv_err_set(err, -EIO, PV_E_INTERNAL, "cannot install signal handlers");
-	if ((r = pvnfs_writers_start(PVNFS_WRITERS)) < 0)
+	if ((r = pvnfs_writers_start(pvnfs_helper_pool.n)) < 0)
 		return pv_err_set(err, r, PV_E_RESOURCE, "cannot start writer threads: %s", strerror(-r));
+	if ((r = start_trimmer()) < 0)
+		return pv_err_set(err, r, PV_E_RESOURCE, "cannot start a thread: %s", strerror(-r));
 	pv_map_set(&ready, "readonly", ro ? "1" : "0");
 	pv_helper_child_ready(&ready);
 	pv_map_free(&ready);

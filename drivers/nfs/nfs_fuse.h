@@ -20,9 +20,8 @@
 #ifndef PVNFS_WRITES_IN_FLIGHT
 #define PVNFS_WRITES_IN_FLIGHT 4
 #endif
-#define PVNFS_WRITES_QUEUED_MAX 32 /* all files: at most 32 MiB of queued data */
-#ifndef PVNFS_WRITERS
-#define PVNFS_WRITERS 4
+#ifndef PVNFS_READAHEAD
+#define PVNFS_READAHEAD (4 * PVNFS_MAX_IO) /* sequential reads: 4 x 1 MiB in flight */
 #endif
 
 /* AUTH_UNIX credentials of a caller (at most 16 supplementary groups on the wire). */
@@ -51,9 +50,11 @@ struct pvnfs_lease {
 	int slot;
 };
 
-/* An open file. Writes are pipelined: up to PVNFS_WRITES_IN_FLIGHT run at once on
- * worker contexts; their first error is kept and returned by the next write, flush or
- * fsync, as a kernel NFS client reports asynchronous write errors. */
+/* An open file. Writes are pipelined (write-behind): up to PVNFS_WRITES_IN_FLIGHT run at
+ * once, each on a context leased from the FUSE write until its reply; their first error
+ * is kept and returned by the next write, flush or fsync, as a kernel NFS client reports
+ * asynchronous write errors. Data in flight is bounded by the pool (one 1 MiB request
+ * per leased context). */
 struct pvnfs_file {
 	struct nfsfh *fh;
 	struct pvnfs_cred cred; /* the opener's: reads, writes and commits go out as it */
@@ -63,6 +64,12 @@ struct pvnfs_file {
 	int in_flight;
 	int error;     /* first asynchronous write error, reported once */
 	bool dirty;    /* unstable writes since the last COMMIT */
+	bool sync;     /* opened O_SYNC / O_DSYNC: writes go FILE_SYNC */
+	uint64_t wseq; /* writes submitted (a COMMIT knows whether it covered them all) */
+	/* The write verifier of the server's UNSTABLE replies while some may be uncommitted:
+	 * a reply with another one means the server restarted and may have lost them. */
+	char verf[8];
+	bool verf_set;
 	bool init;
 };
 
@@ -85,6 +92,8 @@ int pvnfs_pool_get(struct pvnfs_pool *p, struct pvnfs_lease *l, const struct pvn
  * connection (reconnected on next use) and becomes -ETIMEDOUT / -EIO. Returns r. */
 int pvnfs_pool_put(struct pvnfs_pool *p, struct pvnfs_lease *l, int r);
 
+/* READ into buf until size bytes or the end of the file; bytes read or -errno. */
+int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t size, off_t off);
 int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, size_t size, off_t off);
 /* Wait for the file's writes in flight; returns their first error. */
 int pvnfs_write_barrier(struct pvnfs_pool *p, struct pvnfs_file *f);
@@ -95,6 +104,10 @@ void pvnfs_write_barrier_keep(struct pvnfs_file *f);
 /* Wait for every file's writes (attribute look-ups by path). */
 void pvnfs_write_barrier_all(void);
 int pvnfs_writers_start(int n);
+/* READs and WRITEs sent so far (nfs_pool.c; nfs_fuse.c trims the heap when it stops). */
+extern uint64_t pvnfs_io_count;
+/* nfs_fuse.c: set the mount's readahead (once, after INIT). */
+void pvnfs_readahead_once(void);
 struct pvnfs_file *pvnfs_file_new(void);
 void pvnfs_file_free(struct pvnfs_file *f);
 

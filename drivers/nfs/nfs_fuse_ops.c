@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,15 +67,57 @@ static const struct pvnfs_cred *caller(struct pvnfs_cred *c)
 	return c;
 }
 
+/* Close-to-open. The kernel keeps a file's attributes (attr_timeout) and pages across
+ * opens; libfuse's auto_cache checks for changes at open only once its own copy is older
+ * than the attribute timeout, and the kernel's cached size is not refreshed by an open at
+ * all, so a file another node rewrote a moment ago would be read short or stale. So
+ * every open asks the server (GETATTR) and, when the file is not what the kernel was last
+ * told, has the kernel drop the inode's attributes and pages; the next read revalidates.
+ * What the kernel was told is kept per inode in a small direct-mapped table: a slot
+ * taken by another inode counts as changed (one needless invalidation, never a stale
+ * read). */
+#define SEEN_SLOTS 1024
+static struct seen_attrs {
+	uint64_t ino, size, mtime, mtime_nsec, ctime, ctime_nsec;
+} g_seen[SEEN_SLOTS];
+static pthread_mutex_t g_seen_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct seen_attrs seen_of(const struct nfs_stat_64 *n)
+{
+	return (struct seen_attrs){ n->nfs_ino, n->nfs_size, n->nfs_mtime, n->nfs_mtime_nsec,
+				    n->nfs_ctime, n->nfs_ctime_nsec };
+}
+
+static void attrs_told(const struct nfs_stat_64 *n)
+{
+	pthread_mutex_lock(&g_seen_mu);
+	g_seen[n->nfs_ino % SEEN_SLOTS] = seen_of(n);
+	pthread_mutex_unlock(&g_seen_mu);
+}
+
+static bool attrs_changed(const struct nfs_stat_64 *n)
+{
+	struct seen_attrs now = seen_of(n);
+	bool changed;
+
+	pthread_mutex_lock(&g_seen_mu);
+	changed = memcmp(&g_seen[n->nfs_ino % SEEN_SLOTS], &now, sizeof(now)) != 0;
+	pthread_mutex_unlock(&g_seen_mu);
+	return changed;
+}
+
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	conn->max_write = PVNFS_MAX_IO;
 	conn->max_read = PVNFS_MAX_IO;
-	conn->max_readahead = PVNFS_MAX_IO;
+	conn->max_readahead = PVNFS_READAHEAD;
 	conn->max_background = 64;
 	/* No writeback cache: with it the kernel trusts its own size and mtime of regular
 	 * files and would never see another node's writes (RWX coherence). */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* A read that finds new attributes (mtime, size) drops the stale pages. */
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	cfg->use_ino = 1;
 	cfg->attr_timeout = 1.0;
 	cfg->entry_timeout = 1.0;
@@ -92,6 +135,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	struct pvnfs_lease l;
 	int r;
 
+	pvnfs_readahead_once();
 	/* A size the server reports must include what write() already accepted. */
 	if (fi && fi->fh)
 		pvnfs_write_barrier_keep(pvnfs_file(fi));
@@ -106,8 +150,10 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	else
 		r = nfs_lstat64(l.nfs, np(path), &n);
 	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
-	if (r == 0)
+	if (r == 0) {
 		to_stat(&n, st);
+		attrs_told(&n);
+	}
 	return r;
 }
 
@@ -116,8 +162,11 @@ static int open_file(const char *path, bool create, mode_t mode, struct fuse_fil
 {
 	struct pvnfs_file *f = pvnfs_file_new();
 	struct pvnfs_lease l;
+	struct nfs_stat_64 st;
+	bool stale = false;
 	int r;
 
+	pvnfs_readahead_once();
 	if (!f)
 		return -ENOMEM;
 	r = pvnfs_pool_get(&pvnfs_helper_pool, &l, caller(&f->cred));
@@ -125,15 +174,27 @@ static int open_file(const char *path, bool create, mode_t mode, struct fuse_fil
 		pvnfs_file_free(f);
 		return r;
 	}
-	if (create)
-		r = nfs_create(l.nfs, path, (fi->flags & (O_ACCMODE | O_EXCL)) | O_CREAT, mode & 07777, &f->fh);
-	else /* O_TRUNC arrives as a separate truncate; O_APPEND offsets come from the kernel. */
-		r = nfs_open(l.nfs, path, fi->flags & (O_ACCMODE | O_SYNC | O_DSYNC), &f->fh);
+	/* libfuse asks for atomic O_TRUNC: the kernel passes O_TRUNC here instead of sending a
+	 * truncate of its own (dropping it left the old tail behind a shorter rewrite).
+	 * O_APPEND offsets come from the kernel. */
+	if (create) {
+		r = nfs_create(l.nfs, path, (fi->flags & (O_ACCMODE | O_EXCL | O_TRUNC)) | O_CREAT, mode & 07777,
+			       &f->fh);
+	} else {
+		r = nfs_open(l.nfs, path, fi->flags & (O_ACCMODE | O_SYNC | O_DSYNC | O_TRUNC), &f->fh);
+		if (r == 0 && (r = nfs_fstat64(l.nfs, f->fh, &st)) < 0)
+			nfs_close(l.nfs, f->fh);
+		stale = r == 0 && attrs_changed(&st);
+	}
 	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r);
+	/* Not inside the lease: the kernel may send requests while it invalidates. */
+	if (stale)
+		fuse_invalidate_path(fuse_get_context()->fuse, path);
 	if (r < 0) {
 		pvnfs_file_free(f);
 		return r;
 	}
+	f->sync = (fi->flags & (O_SYNC | O_DSYNC)) != 0;
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
 }
@@ -150,25 +211,13 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct pvnfs_lease l;
-	size_t done = 0;
 	int r;
 
 	(void)path;
 	pvnfs_write_barrier_keep(pvnfs_file(fi));
-	r = pvnfs_pool_get(&pvnfs_helper_pool, &l, &pvnfs_file(fi)->cred);
-	if (r < 0)
-		return r;
-	/* libnfs returns at most the server's rtmax per call: a short read is not EOF. */
-	while (done < size) {
-		r = nfs_pread(l.nfs, pvnfs_file(fi)->fh, (uint64_t)off + done, size - done, buf + done);
-		if (r <= 0)
-			break;
-		done += (size_t)r;
-	}
-	r = pvnfs_pool_put(&pvnfs_helper_pool, &l, r < 0 ? r : 0);
-	pv_helper_stats_count(PV_IO_READ, done, r);
-	return r < 0 ? r : (int)done;
+	r = pvnfs_read(&pvnfs_helper_pool, pvnfs_file(fi), buf, size, off);
+	pv_helper_stats_count(PV_IO_READ, r > 0 ? (uint64_t)r : 0, r < 0 ? r : 0);
+	return r;
 }
 
 static int op_write(const char *path, const char *buf, size_t size, off_t off,
@@ -203,8 +252,12 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 	struct pvnfs_file *f = pvnfs_file(fi);
 	struct pvnfs_lease l;
 
-	(void)path;
-	pvnfs_write_barrier(&pvnfs_helper_pool, f);
+	/* Normally flush committed everything; writes after the last flush (writeback of a
+	 * shared mapping) are committed here. Nobody is left to hear an error: log it. */
+	int r = pvnfs_commit(&pvnfs_helper_pool, f);
+	if (r < 0)
+		fprintf(stderr, "pvnode-nfs-fuse: %s: writes after the last close failed: %s\n",
+			path ? path : "?", strerror(-r));
 	if (pvnfs_pool_get(&pvnfs_helper_pool, &l, &f->cred) == 0) {
 		nfs_close(l.nfs, f->fh); /* NFSv3: frees the handle, no RPC */
 		pvnfs_pool_put(&pvnfs_helper_pool, &l, 0);

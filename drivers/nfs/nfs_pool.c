@@ -1,20 +1,34 @@
 /*
- * nfs_pool.c — the FUSE helper's libnfs contexts and its write path.
+ * nfs_pool.c — the FUSE helper's libnfs contexts and its data path (READ, write-behind
+ * WRITE, COMMIT).
  *
  * A libnfs context is one TCP connection and is not thread-safe, so the pool lends each
  * FUSE worker thread a context of its own for one request. A request that fails at the
  * transport level (RPC timeout during a server outage, connection reset) drops its
  * context; the next request reconnects, which is how the mount recovers when the server
  * returns. NFSv3 file handles (struct nfsfh) are plain data valid on any context.
+ * The data path calls libnfs's RPC layer (rpc_nfs3_*_async on the leased context, served
+ * until the reply) instead of nfs_pread / nfs_pwrite: one userspace copy each way instead
+ * of two, and the WRITE / COMMIT verifiers, which nfs_fsync hides, are checked.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <nfsc/libnfs-zdr.h>
-
 #include "nfs_fuse.h"
+
+#include <nfsc/libnfs-zdr.h>
+#include <nfsc/libnfs-raw.h>
+#include <nfsc/libnfs-raw-nfs.h>
+
+/* nfs_get_fh() hands out a file's handle for the raw RPC calls, but libnfs 4.0 keeps the
+ * type in a private header; its layout (libnfs-private.h, unchanged through 6.x): */
+struct nfs_fh {
+	int len;
+	char *val;
+};
 
 int pvnfs_pool_init(struct pvnfs_pool *p, const char *host, int port, const char *export,
 		    int timeout_ms, int n, char *errbuf, size_t errlen)
@@ -139,34 +153,55 @@ int pvnfs_pool_put(struct pvnfs_pool *p, struct pvnfs_lease *l, int r)
 	return r;
 }
 
-static int write_all(struct nfs_context *nfs, struct nfsfh *fh, const char *buf, size_t size,
-		     uint64_t off)
+/* Serve a leased context until *done (set by the callback of a request queued on it).
+ * libnfs checks its RPC timeouts in rpc_service, so it runs at least every 100 ms. */
+static int rpc_wait(struct rpc_context *rpc, const bool *done)
 {
-	size_t done = 0;
+	while (!*done) {
+		struct pollfd pfd = { .fd = rpc_get_fd(rpc), .events = (short)rpc_which_events(rpc) };
+		int n = poll(&pfd, 1, 100);
 
-	while (done < size) {
-		int r = nfs_pwrite(nfs, fh, off + done, size - done, buf + done);
-		if (r < 0)
-			return r;
-		if (r == 0)
-			return -EIO;
-		done += (size_t)r;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (rpc_service(rpc, n > 0 ? pfd.revents : 0) < 0)
+			return -ECONNRESET; /* the connection is unusable: the lease drops it */
 	}
 	return 0;
 }
 
-/* Pipelined writes: the FUSE write returns once the data is copied and queued, so the
- * writer's next write() overlaps the RPCs of the previous ones. Writers are a few
- * threads of our own, each borrowing a context per job. Overlapping ranges wait for
- * each other, reads and attribute look-ups wait for the file's writes (barrier). */
+/* Note a write verifier from a WRITE or COMMIT reply. A different one than before
+ * means the server restarted and may have dropped UNSTABLE data we no longer hold:
+ * that is an error of the file, reported by its next write, fsync or close (never
+ * silently). */
+static void note_verifier(struct pvnfs_file *f, const char *verf)
+{
+	if (f->verf_set && memcmp(f->verf, verf, NFS3_WRITEVERFSIZE) != 0) {
+		fprintf(stderr, "pvnode-nfs-fuse: the server restarted while a file had uncommitted "
+			"writes (write verifier changed): reporting EIO for it\n");
+		if (!f->error)
+			f->error = -EIO;
+	}
+	memcpy(f->verf, verf, NFS3_WRITEVERFSIZE);
+	f->verf_set = true;
+}
+
+/* Write-behind: the FUSE write returns once its data is encoded into an RPC (libnfs
+ * copies it into the request: the one copy of the path in userspace) on a context leased
+ * for this write, so the writer's next write() overlaps the RPCs of the previous ones.
+ * Writer threads of our own serve the leased context until the reply, then give it back.
+ * Overlapping ranges wait for each other, reads and attribute look-ups wait for the
+ * file's writes (barrier); the first error is kept for the next write, flush or fsync. */
 struct write_job {
 	struct write_job *next;
 	struct pvnfs_pool *pool;
 	struct pvnfs_file *f;
-	char *buf;
+	struct pvnfs_lease lease;
 	size_t size;
-	uint64_t off;
 	int range;
+	bool done;
+	int status;                       /* of the reply, a negative errno */
+	char verf[NFS3_WRITEVERFSIZE];
+	bool unstable;                    /* the server answered UNSTABLE: verifier counts */
 };
 
 static struct {
@@ -179,12 +214,34 @@ static struct {
 } wq = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
 	 .idle = PTHREAD_COND_INITIALIZER };
 
+/* Runs in the thread serving the context (or in nfs_destroy_context on a dropped one). */
+static void write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct write_job *j = priv;
+	WRITE3res *res = data;
+
+	(void)rpc;
+	j->done = true;
+	if (status == RPC_STATUS_TIMEOUT)
+		j->status = -ETIMEDOUT;
+	else if (status != RPC_STATUS_SUCCESS)
+		j->status = -ECONNRESET;
+	else if (res->status != NFS3_OK)
+		j->status = nfsstat3_to_errno(res->status);
+	else if (res->WRITE3res_u.resok.count != j->size)
+		j->status = -EIO; /* a short write: the data is gone from our side, never retried */
+	else if (res->WRITE3res_u.resok.committed == UNSTABLE) {
+		j->unstable = true;
+		memcpy(j->verf, res->WRITE3res_u.resok.verf, NFS3_WRITEVERFSIZE);
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
 		struct write_job *j;
-		struct pvnfs_lease l;
+		struct pvnfs_file *f;
 		int r;
 
 		pthread_mutex_lock(&wq.mu);
@@ -196,24 +253,27 @@ static void *writer_main(void *arg)
 			wq.tail = NULL;
 		pthread_mutex_unlock(&wq.mu);
 
-		r = pvnfs_pool_get(j->pool, &l, &j->f->cred);
-		if (r == 0) {
-			r = write_all(l.nfs, j->f->fh, j->buf, j->size, j->off);
-			r = pvnfs_pool_put(j->pool, &l, r);
-		}
-		pthread_mutex_lock(&j->f->mu);
-		if (r < 0 && !j->f->error)
-			j->f->error = r;
-		j->f->ranges[j->range].size = 0;
-		j->f->in_flight--;
-		pthread_cond_broadcast(&j->f->cv);
-		pthread_mutex_unlock(&j->f->mu);
+		f = j->f;
+		r = rpc_wait(nfs_get_rpc_context(j->lease.nfs), &j->done);
+		if (r == 0)
+			r = j->status;
+		/* A transport error drops the context; its destruction cancels the request
+		 * (write_cb runs then, with j still alive). */
+		r = pvnfs_pool_put(j->pool, &j->lease, r);
+		pthread_mutex_lock(&f->mu);
+		if (r == 0 && j->unstable)
+			note_verifier(f, j->verf);
+		if (r < 0 && !f->error)
+			f->error = r;
+		f->ranges[j->range].size = 0;
+		f->in_flight--;
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mu);
 
 		pthread_mutex_lock(&wq.mu);
 		wq.in_flight--;
 		pthread_cond_broadcast(&wq.idle);
 		pthread_mutex_unlock(&wq.mu);
-		free(j->buf);
 		free(j);
 	}
 	return NULL;
@@ -256,46 +316,79 @@ static bool overlaps(const struct pvnfs_file *f, uint64_t off, size_t size)
 	return false;
 }
 
+/* Free the range taken by a write that was never sent. */
+static void release_range(struct pvnfs_file *f, int slot)
+{
+	pthread_mutex_lock(&f->mu);
+	f->ranges[slot].size = 0;
+	f->in_flight--;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
 int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, size_t size, off_t off)
 {
-	struct write_job *j = calloc(1, sizeof(*j));
+	struct write_job *j;
+	struct nfs_fh *fh = nfs_get_fh(f->fh);
+	WRITE3args args;
 	int r, slot = -1;
 
-	if (!j || !(j->buf = malloc(size ? size : 1))) {
-		free(j);
+	if (size > PVNFS_MAX_IO)
+		return -EINVAL; /* max_write is PVNFS_MAX_IO: one RPC per request */
+	__atomic_add_fetch(&pvnfs_io_count, 1, __ATOMIC_RELAXED);
+	if (!(j = calloc(1, sizeof(*j))))
 		return -ENOMEM;
-	}
-	memcpy(j->buf, buf, size);
 	j->pool = p;
 	j->f = f;
 	j->size = size;
-	j->off = (uint64_t)off;
 
 	pthread_mutex_lock(&f->mu);
-	while (!f->error && (f->in_flight >= PVNFS_WRITES_IN_FLIGHT || overlaps(f, j->off, size)))
+	while (!f->error && (f->in_flight >= PVNFS_WRITES_IN_FLIGHT || overlaps(f, (uint64_t)off, size)))
 		pthread_cond_wait(&f->cv, &f->mu);
 	if (f->error) {
 		r = f->error;
 		f->error = 0;
 		pthread_mutex_unlock(&f->mu);
-		free(j->buf);
 		free(j);
 		return r;
 	}
 	for (int i = 0; i < PVNFS_WRITES_IN_FLIGHT && slot < 0; i++)
 		if (!f->ranges[i].size)
 			slot = i;
-	f->ranges[slot].off = j->off;
+	f->ranges[slot].off = (uint64_t)off;
 	f->ranges[slot].size = size ? size : 1;
 	j->range = slot;
 	f->in_flight++;
 	f->dirty = true;
+	f->wseq++;
 	pthread_mutex_unlock(&f->mu);
 
+	if ((r = pvnfs_pool_get(p, &j->lease, &f->cred)) < 0) {
+		release_range(f, slot);
+		free(j);
+		return r;
+	}
+	memset(&args, 0, sizeof(args));
+	args.file.data.data_len = fh->len;
+	args.file.data.data_val = fh->val;
+	args.offset = (uint64_t)off;
+	args.count = (count3)size;
+	args.stable = f->sync ? FILE_SYNC : UNSTABLE;
+	args.data.data_len = (u_int)size;
+	args.data.data_val = (char *)buf;
+	struct rpc_context *rpc = nfs_get_rpc_context(j->lease.nfs);
+	if (rpc_nfs3_write_async(rpc, write_cb, &args, j) != 0) {
+		fprintf(stderr, "pvnode-nfs-fuse: cannot queue a WRITE: %s\n", rpc_get_error(rpc));
+		pvnfs_pool_put(p, &j->lease, 0);
+		release_range(f, slot);
+		free(j);
+		return -ENOMEM;
+	}
+	/* The writer thread sends it: sending here as well (rpc_service(POLLOUT)) made the
+	 * write() wait for loopback TCP and measured slower (306 vs 370 MB/s, 0.70 vs 0.66
+	 * helper ms/MiB, 9 interleaved rounds). */
+
 	pthread_mutex_lock(&wq.mu);
-	/* Bound the memory held by queued writes across all files. */
-	while (wq.in_flight >= PVNFS_WRITES_QUEUED_MAX)
-		pthread_cond_wait(&wq.idle, &wq.mu);
 	wq.in_flight++;
 	if (wq.tail)
 		wq.tail->next = j;
@@ -346,9 +439,109 @@ struct pvnfs_file *pvnfs_file_new(void)
 	return f;
 }
 
+/* A READ on a leased context, the data copied straight out of the reply into the
+ * caller's buffer (nfs_pread copies it twice: into a buffer of its own, then out). */
+struct read_wait {
+	bool done, eof;
+	int status;
+	char *buf;
+	size_t want, got;
+};
+
+static void read_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct read_wait *w = priv;
+	READ3res *res = data;
+
+	(void)rpc;
+	w->done = true;
+	if (status == RPC_STATUS_TIMEOUT)
+		w->status = -ETIMEDOUT;
+	else if (status != RPC_STATUS_SUCCESS)
+		w->status = -ECONNRESET;
+	else if (res->status != NFS3_OK)
+		w->status = nfsstat3_to_errno(res->status);
+	else if (res->READ3res_u.resok.data.data_len > w->want)
+		w->status = -EIO; /* more than asked for */
+	else {
+		w->got = res->READ3res_u.resok.data.data_len;
+		w->eof = res->READ3res_u.resok.eof;
+		memcpy(w->buf, res->READ3res_u.resok.data.data_val, w->got);
+	}
+}
+
+uint64_t pvnfs_io_count;
+
+int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t size, off_t off)
+{
+	struct nfs_fh *fh = nfs_get_fh(f->fh);
+	struct pvnfs_lease l;
+	size_t done = 0;
+	int r = pvnfs_pool_get(p, &l, &f->cred);
+
+	if (r < 0)
+		return r;
+	__atomic_add_fetch(&pvnfs_io_count, 1, __ATOMIC_RELAXED);
+	struct rpc_context *rpc = nfs_get_rpc_context(l.nfs);
+	/* The server may return less than asked (its rtmax) without being at the end. */
+	while (done < size) {
+		struct read_wait w = { .buf = buf + done, .want = size - done };
+		READ3args args;
+
+		memset(&args, 0, sizeof(args));
+		args.file.data.data_len = fh->len;
+		args.file.data.data_val = fh->val;
+		args.offset = (uint64_t)off + done;
+		args.count = (count3)(size - done);
+		if (rpc_nfs3_read_async(rpc, read_cb, &args, &w) != 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if ((r = rpc_wait(rpc, &w.done)) < 0) {
+			/* dropping the context cancels the call: w must outlive it */
+			r = pvnfs_pool_put(p, &l, r);
+			return r;
+		}
+		if ((r = w.status) < 0)
+			break;
+		done += w.got;
+		if (w.eof || w.got == 0)
+			break;
+	}
+	r = pvnfs_pool_put(p, &l, r < 0 ? r : 0);
+	return r < 0 ? r : (int)done;
+}
+
+struct commit_wait {
+	bool done;
+	int status;
+	char verf[NFS3_WRITEVERFSIZE];
+};
+
+static void commit_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct commit_wait *w = priv;
+	COMMIT3res *res = data;
+
+	(void)rpc;
+	w->done = true;
+	if (status == RPC_STATUS_TIMEOUT)
+		w->status = -ETIMEDOUT;
+	else if (status != RPC_STATUS_SUCCESS)
+		w->status = -ECONNRESET;
+	else if (res->status != NFS3_OK)
+		w->status = nfsstat3_to_errno(res->status);
+	else
+		memcpy(w->verf, res->COMMIT3res_u.resok.verf, NFS3_WRITEVERFSIZE);
+}
+
 int pvnfs_commit(struct pvnfs_pool *p, struct pvnfs_file *f)
 {
+	struct nfs_fh *fh = nfs_get_fh(f->fh);
+	struct commit_wait w = { 0 };
 	struct pvnfs_lease l;
+	COMMIT3args args;
+	uint64_t seq;
 	int r = pvnfs_write_barrier(p, f);
 
 	if (r < 0)
@@ -356,14 +549,35 @@ int pvnfs_commit(struct pvnfs_pool *p, struct pvnfs_file *f)
 	pthread_mutex_lock(&f->mu);
 	bool dirty = f->dirty;
 	f->dirty = false;
+	seq = f->wseq;
 	pthread_mutex_unlock(&f->mu);
 	if (!dirty)
 		return 0;
 	r = pvnfs_pool_get(p, &l, &f->cred);
 	if (r < 0)
 		goto fail;
-	r = nfs_fsync(l.nfs, f->fh);
-	r = pvnfs_pool_put(p, &l, r);
+	memset(&args, 0, sizeof(args));
+	args.file.data.data_len = fh->len;
+	args.file.data.data_val = fh->val;
+	struct rpc_context *rpc = nfs_get_rpc_context(l.nfs);
+	if (rpc_nfs3_commit_async(rpc, commit_cb, &args, &w) != 0)
+		r = -ENOMEM;
+	else if ((r = rpc_wait(rpc, &w.done)) == 0)
+		r = w.status;
+	r = pvnfs_pool_put(p, &l, r); /* a dropped context has called commit_cb by now */
+	pthread_mutex_lock(&f->mu);
+	if (r == 0) {
+		note_verifier(f, w.verf);
+		/* The COMMIT covered every write the file had: nothing depends on the verifier
+		 * any more (a server restart from now on loses nothing of ours). */
+		if (f->wseq == seq && !f->error)
+			f->verf_set = false;
+		if (f->error) { /* the verifier changed: the writes before may be lost */
+			r = f->error;
+			f->error = 0;
+		}
+	}
+	pthread_mutex_unlock(&f->mu);
 	if (r == 0)
 		return 0;
 fail:

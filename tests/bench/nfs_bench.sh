@@ -1,28 +1,60 @@
 #!/bin/bash
 # tests/bench/nfs_bench.sh — NFS userspace mounter figures, in one run against a
-# loopback nfs-ganesha (tests/lib/nfs.sh):
-#   sequential write (1 MiB blocks, 256 MiB, fsync) and read (caches dropped) through the
-#   published userspace mount, as a ratio to the same I/O on the export directory
-#   directly (the same disk, no NFS); stage+publish and unpublish+unstage latency.
-# Env: NFS_BENCH_MB (default 256), NFS_BENCH_RUNS (default 3; the median is reported).
+# loopback nfs-ganesha (tests/lib/nfs.sh), as ratios measured in the same run (prints,
+# does not judge). Interleaved rounds, each:
+#   - the raw ceiling: tests/bench/nfs_ceiling (libnfs async, no FUSE) with the helper's
+#     request size, connections and requests in flight: sequential write + COMMIT, read;
+#   - the userspace mount: dd of 1 MiB blocks through the published mount (write with
+#     conv=fsync, read after dropping caches); helper and ganesha CPU from /proc/PID/stat;
+#   - optionally the same through another pvnode-nfs-fuse (NFS_BENCH_BASELINE=<dir>:
+#     before/after in one run; the two take turns going first);
+#   - the export directory itself (same disk, no NFS: the user's other pick, a local dir).
+# CPU per MiB: the ceiling's own (getrusage), dd's (/usr/bin/time: what the application
+# side costs in the kernel), the helper's and ganesha's (/proc/PID/stat deltas).
+# Then stage+publish and unpublish+unstage latency. Medians of the rounds.
+# Env: NFS_BENCH_MB (default 256), NFS_BENCH_RUNS (default 3), NFS_CEILING (the ceiling
+#   tool; meson sets it), NFS_BENCH_WRITE_CONNS/_DEPTH (default 4/4: the helper's writer
+#   connections and writes in flight per file), NFS_BENCH_READ_CONNS/_DEPTH (default 8/8:
+#   under 4 MiB readahead the kernel keeps 8-12 reads queued, so all 8 of the helper's
+#   pool connections have one in flight — strace of the helper, one per connection).
 set -euo pipefail
 . "$(dirname "$0")/../lib/nfs.sh"
 nfs_test_setup "$@"
 MB=${NFS_BENCH_MB:-256}
 RUNS=${NFS_BENCH_RUNS:-3}
+CEIL=${NFS_CEILING:-$(dirname "$PVCTL")/tests/nfs/nfs_ceiling}
+WC=${NFS_BENCH_WRITE_CONNS:-4} WD=${NFS_BENCH_WRITE_DEPTH:-4}
+RC=${NFS_BENCH_READ_CONNS:-8} RD=${NFS_BENCH_READ_DEPTH:-8}
+BASE=${NFS_BENCH_BASELINE:-}
+[ -x "$CEIL" ] || nfs_fail "no ceiling tool at $CEIL (ninja tests/nfs/nfs_ceiling)"
+[ -x /usr/bin/time ] || nfs_skip "needs /usr/bin/time (Debian: time)"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-# dd's throughput in MB/s (10^6 bytes/s), from bytes and its elapsed seconds.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+per_mib() { awk -v t="$1" -v m="$MB" 'BEGIN { printf "%.2f", t * 10 / m }'; } # ticks → ms/MiB
+# dd's throughput in MB/s (10^6 bytes/s), from bytes and its elapsed seconds; with
+# DD_CPU=KEY, dd's own CPU (user + system: the page cache and FUSE work done in the
+# application's context) is added to F[KEY] in ms per MiB.
 dd_mbs() {
-	local out
-	out=$(LC_ALL=C dd "$@" 2>&1 | tail -n1)
-	echo "$out" | awk '{ for (i = 1; i <= NF; i++) if ($i == "s,") { printf "%.0f\n", $1 / $(i-1) / 1e6 } }'
+	local out cpu
+	out=$(LC_ALL=C /usr/bin/time -f "cpu %U %S" dd "$@" 2>&1)
+	if [ -n "${DD_CPU:-}" ]; then
+		cpu=$(echo "$out" | awk -v m="$MB" '$1 == "cpu" { printf "%.2f", ($2 + $3) * 1000 / m }')
+		add "$DD_CPU" "$cpu"
+	fi
+	echo "$out" | grep ' copied, ' | awk '{ for (i = 1; i <= NF; i++) if ($i == "s,") { printf "%.0f\n", $1 / $(i-1) / 1e6 } }'
 }
 
 nfs_spec bench "" >"$T/specs/bench.json"
 pv1 create -f "$T/specs/bench.json" >/dev/null || nfs_fail "create"
+if [ -n "$BASE" ]; then
+	nfs_spec old "" >"$T/specs/old.json"
+	pv1 create -f "$T/specs/old.json" >/dev/null || nfs_fail "create old"
+fi
 
 lat_up=() lat_down=()
 for i in $(seq 5); do
@@ -38,24 +70,92 @@ up=$(printf '%s\n' "${lat_up[@]}" | median)
 down=$(printf '%s\n' "${lat_down[@]}" | median)
 
 pv1 stage bench >/dev/null && pv1 publish bench "$T/targets/bench" >/dev/null || nfs_fail "stage/publish"
+if [ -n "$BASE" ]; then
+	PVNODE_HELPER_DIR=$BASE pv1 stage old >/dev/null && pv1 publish old "$T/targets/old" >/dev/null ||
+		nfs_fail "stage/publish old"
+fi
+helper_of() { pgrep -f "pvnode-nfs-fuse .*--export $NFS_RW_SHARE/$1 " | head -n1; }
+H=$(helper_of bench) G=$(cat "$T/nfs/ganesha.child")
+[ -n "$H" ] || nfs_fail "no helper for bench"
+HO=; [ -z "$BASE" ] || HO=$(helper_of old)
 mnt=$T/targets/bench direct=$NFS_RW_DIR/direct
-mkdir -p "$direct"
-w_d=() w_f=() r_d=() r_f=()
+mkdir -p "$direct" "$NFS_RW_DIR/ceil"
+
+declare -A F
+add() { F[$1]+="$2 "; }
+med() { printf '%s\n' ${F[$1]} | median; }
+# ceiling MODE CONNS DEPTH KEY: MB/s, client CPU ms/MiB, ganesha ticks
+ceiling() {
+	local g0 out
+	g0=$(ticks "$G")
+	out=$(nfs_in_ns "$CEIL" "$NFS_SERVER" "$NFS_RW_SHARE" /ceil/f "$MB" 1048576 "$2" "$3" "$1") ||
+		nfs_fail "ceiling $1: $out"
+	add "$4.mb" "$(echo "$out" | sed -n "s/^$1 mbps=\([0-9]*\) .*/\1/p")"
+	add "$4.cpu" "$(echo "$out" | sed -n "s/^$1 .*cpu_ms_per_mib=\([0-9.]*\).*/\1/p")"
+	add "$4.gan" "$(( $(ticks "$G") - g0 ))"
+	F[rwsize]=$(echo "$out" | sed -n 's/^rsize=\([0-9]*\) wsize=\([0-9]*\)/\1 \2/p')
+}
+# through HELPER-PID KEY DD-ARGS...: MB/s, helper and ganesha ticks
+through() {
+	local h=$1 key=$2 h0 g0
+	shift 2
+	h0=$(ticks "$h") g0=$(ticks "$G")
+	DD_CPU=$key.dd dd_mbs "$@" >"$T/mbs"
+	add "$key.mb" "$(cat "$T/mbs")"
+	add "$key.hlp" "$(( $(ticks "$h") - h0 ))"
+	add "$key.gan" "$(( $(ticks "$G") - g0 ))"
+}
+
 for i in $(seq "$RUNS"); do
 	rm -f "$direct/f" "$mnt/f"
-	w_d+=($(dd_mbs if=/dev/zero of="$direct/f" bs=1M count="$MB" conv=fsync))
-	w_f+=($(dd_mbs if=/dev/zero of="$mnt/f" bs=1M count="$MB" conv=fsync))
+	[ -z "$BASE" ] || rm -f "$T/targets/old/f"
+	ceiling write "$WC" "$WD" w.ceil
+	# this helper and the baseline take turns going first (what ran before matters)
+	order="mnt old"; [ -z "$BASE" ] || [ $((i % 2)) = 1 ] || order="old mnt"
+	for who in $order; do
+		case $who in
+		mnt) through "$H" w.mnt if=/dev/zero of="$mnt/f" bs=1M count="$MB" conv=fsync ;;
+		old) [ -z "$BASE" ] || through "$HO" w.old if=/dev/zero of="$T/targets/old/f" bs=1M count="$MB" conv=fsync ;;
+		esac
+	done
+	DD_CPU=w.dir.dd dd_mbs if=/dev/zero of="$direct/f" bs=1M count="$MB" conv=fsync >"$T/mbs"
+	add w.dir.mb "$(cat "$T/mbs")"
 	drop_caches
-	r_d+=($(dd_mbs if="$direct/f" of=/dev/null bs=1M))
+	ceiling read "$RC" "$RD" r.ceil
+	for who in $order; do
+		case $who in
+		mnt) drop_caches; through "$H" r.mnt if="$mnt/f" of=/dev/null bs=1M ;;
+		old) [ -z "$BASE" ] || { drop_caches; through "$HO" r.old if="$T/targets/old/f" of=/dev/null bs=1M; } ;;
+		esac
+	done
 	drop_caches
-	r_f+=($(dd_mbs if="$mnt/f" of=/dev/null bs=1M))
+	DD_CPU=r.dir.dd dd_mbs if="$direct/f" of=/dev/null bs=1M >"$T/mbs"
+	add r.dir.mb "$(cat "$T/mbs")"
 done
-rm -f "$direct/f" "$mnt/f"
-wd=$(printf '%s\n' "${w_d[@]}" | median) wf=$(printf '%s\n' "${w_f[@]}" | median)
-rd=$(printf '%s\n' "${r_d[@]}" | median) rf=$(printf '%s\n' "${r_f[@]}" | median)
+rm -f "$direct/f" "$mnt/f" "$NFS_RW_DIR/ceil/f"
 pv1 unpublish bench "$T/targets/bench" >/dev/null && pv1 unstage bench >/dev/null || nfs_fail "teardown"
+if [ -n "$BASE" ]; then
+	rm -f "$T/targets/old/f"
+	pv1 unpublish old "$T/targets/old" >/dev/null && pv1 unstage old >/dev/null || nfs_fail "teardown old"
+fi
 
-echo "nfs bench: ${MB} MiB, 1 MiB blocks, median of $RUNS runs (MB/s = 10^6 B/s)"
-echo "  sequential write+fsync: export dir ${wd} MB/s, userspace NFS mount ${wf} MB/s, ratio $(awk -v a="$wf" -v b="$wd" 'BEGIN{printf "%.2f", a/b}')   (runs: ${w_f[*]} vs ${w_d[*]})"
-echo "  sequential read (cold): export dir ${rd} MB/s, userspace NFS mount ${rf} MB/s, ratio $(awk -v a="$rf" -v b="$rd" 'BEGIN{printf "%.2f", a/b}')   (runs: ${r_f[*]} vs ${r_d[*]})"
+line() { # PHASE LABEL
+	local p=$1 c m d
+	c=$(med "$p.ceil.mb") m=$(med "$p.mnt.mb") d=$(med "$p.dir.mb")
+	printf '  %-24s ceiling %5s MB/s  mount %5s MB/s (%s of ceiling)  export dir %5s MB/s (mount %s of it)\n' \
+		"$2" "$c" "$m" "$(ratio "$m" "$c")" "$d" "$(ratio "$m" "$d")"
+	[ -z "$BASE" ] || printf '  %-24s baseline helper: mount %5s MB/s (%s of ceiling)   (runs: %s)\n' "" \
+		"$(med "$p.old.mb")" "$(ratio "$(med "$p.old.mb")" "$c")" "${F[$p.old.mb]}"
+	printf '  %-24s CPU ms/MiB: ceiling client %s ganesha %s | mount: dd %s helper %s ganesha %s | dir: dd %s%s\n' "" \
+		"$(med "$p.ceil.cpu")" "$(per_mib "$(med "$p.ceil.gan")")" "$(med "$p.mnt.dd")" \
+		"$(per_mib "$(med "$p.mnt.hlp")")" "$(per_mib "$(med "$p.mnt.gan")")" "$(med "$p.dir.dd")" \
+		"$([ -z "$BASE" ] || echo " | baseline: helper $(per_mib "$(med "$p.old.hlp")")")"
+	printf '  %-24s (runs: ceiling %s| mount %s| dir %s)\n' "" "${F[$p.ceil.mb]}" "${F[$p.mnt.mb]}" "${F[$p.dir.mb]}"
+}
+set -- ${F[rwsize]:-? ?}
+echo "nfs bench: ${MB} MiB, 1 MiB requests, median of $RUNS interleaved rounds (MB/s = 10^6 B/s)"
+echo "  negotiated rsize $1 wsize $2; ceiling: writes $WC connections x $WD in flight, reads $RC x $RD"
+line w "sequential write+fsync"
+line r "sequential read (cold)"
 echo "  stage+publish ${up} ms, unpublish+unstage ${down} ms (median of 5; includes pvctl start-up)"
+echo "  load average: at start $load0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
