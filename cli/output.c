@@ -323,7 +323,7 @@ static void print_usage(struct pvctl *p, const char *name)
 static void print_helper(struct pvctl *p, const char *name, const struct pv_volume_state *st)
 {
 	struct pv_volume_io io;
-	char rss[32], rd[32], wr[32];
+	char rss[32], anon[32], rd[32], wr[32];
 
 	if (pv_engine_volume_io(p->engine, name, st, &io) < 0) {
 		printf("  Helper:       pid %d (%s)\n", (int)st->helper_pid, st->helper_running ? "running" : "not running");
@@ -332,7 +332,9 @@ static void print_helper(struct pvctl *p, const char *name, const struct pv_volu
 	human(io.helper_rss, rss, sizeof(rss));
 	human(io.read_bytes, rd, sizeof(rd));
 	human(io.write_bytes, wr, sizeof(wr));
-	printf("  Helper:       pid %d (running), %s resident\n", (int)st->helper_pid, io.helper_rss ? rss : "? B");
+	human(io.helper_anon, anon, sizeof(anon));
+	printf("  Helper:       pid %d (running), %s resident (%s its own)\n", (int)st->helper_pid,
+	       io.helper_rss ? rss : "? B", io.helper_rss ? anon : "? B");
 	printf("  Data path:    read %s (%llu B) in %llu requests, written %s (%llu B) in %llu requests,\n"
 	       "                %llu flushes, %llu discards, %llu errors\n",
 	       rd, (unsigned long long)io.read_bytes, (unsigned long long)io.reads, wr,

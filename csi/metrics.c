@@ -177,6 +177,10 @@ static void volume_io(FILE *f, const struct volume_io *v, size_t n)
 		  IO_FIELD(errors) },
 		{ "pvnode_helper_resident_memory_bytes", "gauge", "Resident memory of the volume's data-path helper.",
 		  IO_FIELD(helper_rss) },
+		{ "pvnode_helper_anonymous_memory_bytes", "gauge",
+		  "Of the helper's resident memory, what is its own (not file-backed: the library text every helper "
+		  "maps is shared).",
+		  IO_FIELD(helper_anon) },
 	};
 	static const struct { const char *op; size_t field; } ops[] = {
 		{ "read", IO_FIELD(reads) }, { "write", IO_FIELD(writes) },

@@ -114,25 +114,32 @@ int pv_helper_stats_create(const char *run_dir)
 	return fd;
 }
 
-/* Resident memory of pid from /proc/<pid>/statm ("size resident ..." in pages). */
-static uint64_t resident_bytes(pid_t pid)
+/* Resident memory of pid from /proc/<pid>/statm ("size resident shared ..." in pages),
+ * and how much of it is not file-backed (resident - shared: its anonymous memory). */
+static void memory_of(pid_t pid, uint64_t *resident, uint64_t *anon)
 {
-	char path[64], line[128], *end;
+	char path[64], line[128], *end, *end2;
+	unsigned long long res, shared;
 
+	*resident = *anon = 0;
 	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return;
 	ssize_t n = read(fd, line, sizeof(line) - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return;
 	line[n] = '\0';
-	strtoull(line, &end, 10);   /* size, then resident */
+	strtoull(line, &end, 10);   /* size, then resident, then shared */
 	if (end == line || *end != ' ')
-		return 0;
-	unsigned long long res = strtoull(end + 1, NULL, 10);
-	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+		return;
+	res = strtoull(end + 1, &end2, 10);
+	if (end2 == end + 1)
+		return;
+	*resident = (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+	if (*end2 == ' ' && (shared = strtoull(end2 + 1, NULL, 10)) <= res)
+		*anon = (uint64_t)(res - shared) * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 int pv_helper_stats_read(const char *run_dir, pid_t pid, struct pv_helper_io *out)
@@ -173,6 +180,6 @@ int pv_helper_stats_read(const char *run_dir, pid_t pid, struct pv_helper_io *ou
 	}
 	munmap((void *)p, sizeof(struct stats_page));
 	if (r == 0)
-		out->resident_bytes = resident_bytes(pid);
+		memory_of(pid, &out->resident_bytes, &out->anon_bytes);
 	return r;
 }

@@ -175,6 +175,7 @@ struct pv_volume_io {
 	uint64_t reads, writes, flushes, discards;   /* requests completed */
 	uint64_t errors;                             /* ... answered with an I/O error */
 	uint64_t helper_rss;                         /* bytes resident, 0: unknown */
+	uint64_t helper_anon;                        /* ...of them its own (not file-backed) */
 };
 /* `st` from pv_engine_state. -ENOENT when no running helper reports for the volume
  * (a kernel data path, the file driver, a helper older than its counters). */

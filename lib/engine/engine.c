@@ -353,6 +353,7 @@ int pv_engine_volume_io(const struct pv_engine *e, const char *volume, const str
 		return r;
 	*out = (struct pv_volume_io){ .read_bytes = io.read_bytes, .write_bytes = io.write_bytes, .reads = io.reads,
 				      .writes = io.writes, .flushes = io.flushes, .discards = io.discards,
-				      .errors = io.errors, .helper_rss = io.resident_bytes };
+				      .errors = io.errors, .helper_rss = io.resident_bytes,
+				      .helper_anon = io.anon_bytes };
 	return 0;
 }

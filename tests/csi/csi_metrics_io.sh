@@ -97,6 +97,8 @@ for i in range(1, '"$NVOL"' + 1):
     assert v("pvnode_volume_written_bytes_total", volume=n, driver="iscsi") is not None, n
     assert v("pvnode_volume_errors_total", volume=n, driver="iscsi") == 0, n
     assert v("pvnode_helper_resident_memory_bytes", volume=n, driver="iscsi") > 1 << 20, n
+    anon = v("pvnode_helper_anonymous_memory_bytes", volume=n, driver="iscsi")
+    assert 0 < anon < v("pvnode_helper_resident_memory_bytes", volume=n, driver="iscsi"), n
 assert v("pvnode_volume_written_bytes_total", volume="f1") is None, "a file volume has no helper"
 assert v("pvnode_volumes_staged", driver="iscsi") == '"$NVOL"'
 '
@@ -139,7 +141,7 @@ echo "scrape with v2's helper stopped (SIGSTOP): $ms ms, its counters still ther
 # describe reads the same file
 "$PVCTL" --state-dir "$STATE" --node-id node-a --allowed-path "$ALLOWED" describe v1 >"$T/describe" ||
 	fail "describe: $(cat "$T/describe")"
-grep -q '^  Helper:       pid [0-9]* (running), [0-9.]* MiB resident' "$T/describe" || fail "describe helper: $(cat "$T/describe")"
+grep -q '^  Helper:       pid [0-9]* (running), [0-9.]* MiB resident ([0-9.]* [KM]iB its own)' "$T/describe" || fail "describe helper: $(cat "$T/describe")"
 w=$(sed -n 's/^  Data path:    read .* written [0-9.]* [KMG]iB (\([0-9]*\) B) in [0-9]* requests,$/\1/p' "$T/describe")
 [ -n "$w" ] && [ "$w" -ge "$N" ] || fail "describe does not show $N bytes written: $(cat "$T/describe")"
 grep -q ' 0 errors$' "$T/describe" || fail "describe errors: $(cat "$T/describe")"

@@ -43,6 +43,8 @@ struct pv_helper_io {
 	uint64_t reads, writes, flushes, discards;
 	uint64_t errors;           /* requests answered with an error */
 	uint64_t resident_bytes;   /* the helper's resident memory, 0: unknown */
+	uint64_t anon_bytes;       /* ...of it its own (resident, not file-backed: the shared
+				    * library text every helper maps counts once per node) */
 };
 /* Make <run_dir>/helper.iostats afresh (zeroed, header written; atomically replacing
  * an old one) and return an fd open on it for the helper, or -errno. */
