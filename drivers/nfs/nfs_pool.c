@@ -214,6 +214,19 @@ static struct {
 } wq = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
 	 .idle = PTHREAD_COND_INITIALIZER };
 
+/* An RPC's outcome: 0, or a negative errno for a timeout, a lost connection or the
+ * reply's NFS status. `res` is the reply (WRITE3res, READ3res, COMMIT3res: each begins
+ * with its nfsstat3), read only when the call succeeded. */
+static int rpc_outcome(int status, const void *res)
+{
+	if (status == RPC_STATUS_TIMEOUT)
+		return -ETIMEDOUT;
+	if (status != RPC_STATUS_SUCCESS)
+		return -ECONNRESET;
+	nfsstat3 st = *(const nfsstat3 *)res;
+	return st != NFS3_OK ? nfsstat3_to_errno(st) : 0;
+}
+
 /* Runs in the thread serving the context (or in nfs_destroy_context on a dropped one). */
 static void write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
@@ -222,13 +235,9 @@ static void write_cb(struct rpc_context *rpc, int status, void *data, void *priv
 
 	(void)rpc;
 	j->done = true;
-	if (status == RPC_STATUS_TIMEOUT)
-		j->status = -ETIMEDOUT;
-	else if (status != RPC_STATUS_SUCCESS)
-		j->status = -ECONNRESET;
-	else if (res->status != NFS3_OK)
-		j->status = nfsstat3_to_errno(res->status);
-	else if (res->WRITE3res_u.resok.count != j->size)
+	if ((j->status = rpc_outcome(status, data)) < 0)
+		return;
+	if (res->WRITE3res_u.resok.count != j->size)
 		j->status = -EIO; /* a short write: the data is gone from our side, never retried */
 	else if (res->WRITE3res_u.resok.committed == UNSTABLE) {
 		j->unstable = true;
@@ -455,13 +464,9 @@ static void read_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 
 	(void)rpc;
 	w->done = true;
-	if (status == RPC_STATUS_TIMEOUT)
-		w->status = -ETIMEDOUT;
-	else if (status != RPC_STATUS_SUCCESS)
-		w->status = -ECONNRESET;
-	else if (res->status != NFS3_OK)
-		w->status = nfsstat3_to_errno(res->status);
-	else if (res->READ3res_u.resok.data.data_len > w->want)
+	if ((w->status = rpc_outcome(status, data)) < 0)
+		return;
+	if (res->READ3res_u.resok.data.data_len > w->want)
 		w->status = -EIO; /* more than asked for */
 	else {
 		w->got = res->READ3res_u.resok.data.data_len;
@@ -525,13 +530,7 @@ static void commit_cb(struct rpc_context *rpc, int status, void *data, void *pri
 
 	(void)rpc;
 	w->done = true;
-	if (status == RPC_STATUS_TIMEOUT)
-		w->status = -ETIMEDOUT;
-	else if (status != RPC_STATUS_SUCCESS)
-		w->status = -ECONNRESET;
-	else if (res->status != NFS3_OK)
-		w->status = nfsstat3_to_errno(res->status);
-	else
+	if ((w->status = rpc_outcome(status, data)) == 0)
 		memcpy(w->verf, res->COMMIT3res_u.resok.verf, NFS3_WRITEVERFSIZE);
 }
 
