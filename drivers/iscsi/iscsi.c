@@ -139,22 +139,29 @@ static int pvi_release_node(const struct pv *pv, const struct pv_secrets *s, con
 	return r;
 }
 
-/* The LUN's size, from a short read-only session of the controller's own (its own
- * initiator name, so it never looks like a node's session). */
+/* A short session of the controller's own to t (its own initiator name, so it never
+ * looks like a node's session); portal: the one that answered (NULL: not wanted). */
+static int ctl_login(const struct pv_node_ctx *n, struct pvi_target *t, struct iscsi_context **c, char *portal,
+		     size_t plen, struct pv_err *err)
+{
+	char self[PV_NAME_MAX + 16];
+	snprintf(self, sizeof(self), "%s-ctl", n->node_id);
+	pvi_default_initiator(self, t->initiator_name, sizeof(t->initiator_name));
+	return pvi_login(t, c, portal, plen, err);
+}
+
+/* The LUN's size, from a short read-only session of the controller's own. */
 static int lun_size(const struct pv *pv, const struct pv_secrets *s, const struct pv_node_ctx *n,
 		    uint64_t *size, char *where, size_t wlen, struct pv_err *err)
 {
 	struct pvi_target t;
 	struct iscsi_context *c = NULL;
-	char self[PV_NAME_MAX + 16], portal[128] = "";
+	char portal[128] = "";
 	uint32_t bs = 0;
 	int r = pvi_target_from_pv(pv, s, n->node_id, &t, err);
 	if (r < 0)
 		return r;
-	snprintf(self, sizeof(self), "%s-ctl", n->node_id);
-	pvi_default_initiator(self, t.initiator_name, sizeof(t.initiator_name));
-	r = pvi_login(&t, &c, portal, sizeof(portal), err);
-	if (r == 0)
+	if ((r = ctl_login(n, &t, &c, portal, sizeof(portal), err)) == 0)
 		r = pvi_capacity(c, &t, size, &bs, err);
 	pvi_logout(c);
 	snprintf(where, wlen, "LUN %d of %s at %s", t.lun, t.iqn, portal[0] ? portal : t.portals[0]);
@@ -169,31 +176,27 @@ struct pick {
 	const struct pv *pv;
 	const struct pv_secrets *s;
 	const struct pv_node_ctx *n;
-	struct pvi_target t;
-	struct iscsi_context *c;
-	bool have_t;
-	uint64_t size;   /* of the LUN that fits */
+	struct pvi_target t;      /* with its secrets once c is open */
+	struct iscsi_context *c;  /* NULL until the first free LUN */
+	uint64_t size;            /* of the LUN that fits */
 };
 
 static int lun_fits(void *ud, int lun, char *why, size_t wlen, struct pv_err *err)
 {
 	struct pick *p = ud;
-	char self[PV_NAME_MAX + 16], have[32], want[32];
+	char have[32], want[32];
 	uint32_t bs = 0;
 	uint64_t size = 0;
 	int r;
-	if (!p->have_t) {
+	if (!p->c) {
 		if ((r = pvi_target_for_pick(p->pv, p->s, &p->t, err)) < 0)
 			return r;
-		p->have_t = true;
 		p->t.lun = lun;   /* the login checks that the target has it */
-		snprintf(self, sizeof(self), "%s-ctl", p->n->node_id);
-		pvi_default_initiator(self, p->t.initiator_name, sizeof(p->t.initiator_name));
-		if ((r = pvi_login(&p->t, &p->c, NULL, 0, err)) < 0)
+		if ((r = ctl_login(p->n, &p->t, &p->c, NULL, 0, err)) < 0) {
+			pvi_target_wipe(&p->t);
 			return r;
+		}
 	}
-	if (!p->c)
-		return -EIO;
 	p->t.lun = lun;
 	if ((r = pvi_capacity(p->c, &p->t, &size, &bs, err)) < 0)
 		return r;
@@ -211,9 +214,10 @@ static int pvi_provision(struct pv *pv, const struct pv_secrets *s, const struct
 {
 	struct pick p = { .pv = pv, .s = s, .n = n };
 	int r = pvi_provision_pick(pv, n, lun_fits, &p, err);
-	pvi_logout(p.c);
-	if (p.have_t)
+	if (p.c) {
+		pvi_logout(p.c);
 		pvi_target_wipe(&p.t);
+	}
 	if (r == 0 && !pv->capacity && p.size)
 		pv->capacity = p.size;
 	return r;
@@ -228,17 +232,13 @@ static int pvi_remove(const struct pv *pv, const struct pv_secrets *s, const str
 {
 	struct pvi_target t;
 	struct iscsi_context *c = NULL;
-	char self[PV_NAME_MAX + 16], portal[128] = "";
 
 	if (!pv_map_get(&pv->attributes, "luns") || !pv_map_get(&pv->attributes, "lun"))
 		return 0;
 	int r = pvi_target_from_pv(pv, s, n->node_id, &t, err);
 	if (r < 0)
 		return r;
-	snprintf(self, sizeof(self), "%s-ctl", n->node_id);
-	pvi_default_initiator(self, t.initiator_name, sizeof(t.initiator_name));
-	r = pvi_login(&t, &c, portal, sizeof(portal), err);
-	if (r == 0)
+	if ((r = ctl_login(n, &t, &c, NULL, 0, err)) == 0)
 		r = pvi_zero_ends(c, &t, err);
 	pvi_logout(c);
 	pvi_target_wipe(&t);

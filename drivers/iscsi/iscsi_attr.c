@@ -391,16 +391,22 @@ int pvi_provision_pick(struct pv *pv, const struct pv_node_ctx *n, pvi_fits_fn *
 			  "and to luns, or delete a volume", luns, t.iqn, t.portals[0]);
 }
 
+/* t's CHAP fields from s; t wiped when they do not fit together. */
+static int with_secrets(struct pvi_target *t, const struct pv_secrets *s, struct pv_err *err)
+{
+	int r = pvi_target_secrets(t, s, err);
+	if (r < 0)
+		pvi_target_wipe(t);
+	return r;
+}
+
 int pvi_target_for_pick(const struct pv *pv, const struct pv_secrets *s, struct pvi_target *t, struct pv_err *err)
 {
 	int r;
 	memset(t, 0, sizeof(*t));
 	if ((r = parse_attrs(pv, t, err)) < 0)
 		return r;
-	r = pvi_target_secrets(t, s, err);
-	if (r < 0)
-		pvi_target_wipe(t);
-	return r;
+	return with_secrets(t, s, err);
 }
 
 int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const char *node_id,
@@ -417,8 +423,5 @@ int pvi_target_from_pv(const struct pv *pv, const struct pv_secrets *s, const ch
 				  "register or import storage with its lun", pv->name);
 	if (!t->initiator_name[0])
 		pvi_default_initiator(node_id, t->initiator_name, sizeof(t->initiator_name));
-	r = pvi_target_secrets(t, s, err);
-	if (r < 0)
-		pvi_target_wipe(t);
-	return r;
+	return with_secrets(t, s, err);
 }
