@@ -9,18 +9,8 @@
 # librbd cache off, as in the helper), pvnode-rbd-fuse + loop (direct I/O), and with
 # RBD_BENCH_BASELINE=<another pvnode-rbd-fuse> that binary too (before/after).
 #   usage: tests/bench/rbd_ab.sh   (PVNODE_BUILD_ROOT: a build with pvnode-rbd-fuse)
-. "$(dirname "$0")/../lib/common.sh"
-export CEPH_MEMSTORE_BYTES=$((3 * 1024 * 1024 * 1024))
-. "$(dirname "$0")/../lib/ceph.sh"
-. "$(dirname "$0")/../lib/rbd.sh"
-command -v fio >/dev/null || fail "fio is missing (scripts/deps/rbd.txt)"
-ceph_start || fail "ceph_start"
-cd "$TESTDIR"
+. "$(dirname "$0")/rbd_bench_frame.sh"
 SIZE=256M ROUNDS=${RBD_AB_ROUNDS:-3} RUNTIME=${RBD_AB_RUNTIME:-8}
-sed "s/^\[client\]\$/[client]\nrbd cache = false/" "$CEPH_CONF_FILE" >"$TESTDIR/fio.conf"
-img() { rbd_ctl "\"op\":\"create\",\"image\":\"$1\",\"size\":536870912" >/dev/null || fail "create $1"; }
-bw() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); k=sys.argv[2]; print("%.0f" % (sum(x[k]["bw"] for x in j["jobs"]) * 1024 / 1e6))' "$1" "$2"; }
-iops() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%.0f" % sum(x["write"]["iops"] for x in j["jobs"]))' "$1"; }
 paths=(raw pv)
 [ -n "${RBD_BENCH_BASELINE:-}" ] && paths+=(base)
 declare -A DEV
@@ -59,7 +49,7 @@ for round in $(seq "$ROUNDS"); do
 		run --output="$o.x" --name=x --rw=randwrite --bs=4k --size=$SIZE --iodepth=16 --runtime="$RUNTIME" \
 			--time_based $(target "$p") || fail "$p: randwrite"
 		printf 'round %s %-5s overwrite %5s MB/s  read %5s MB/s  4k %6s IOPS  (load %s)\n' "$round" "$p" \
-			"$(bw "$o.o" write)" "$(bw "$o.r" read)" "$(iops "$o.x")" "$(cut -d' ' -f1 /proc/loadavg)" |
+			"$(fio_bw "$o.o" write)" "$(fio_bw "$o.r" read)" "$(fio_iops "$o.x")" "$(cut -d' ' -f1 /proc/loadavg)" |
 			tee -a "$TESTDIR/rounds"
 	done
 done

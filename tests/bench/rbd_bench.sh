@@ -17,18 +17,8 @@
 #          PVNODE_RBD_CONF="rbd_cache=true" etc. to try librbd settings on path (a);
 #          RBD_BENCH_BASELINE=<another pvnode-rbd-fuse>: path (a) once more through that
 #          binary, for before/after in one run)
-. "$(dirname "$0")/../lib/common.sh"
-export CEPH_MEMSTORE_BYTES=$((3 * 1024 * 1024 * 1024))
-. "$(dirname "$0")/../lib/ceph.sh"
-. "$(dirname "$0")/../lib/rbd.sh"
-command -v fio >/dev/null || fail "fio is missing (scripts/deps/rbd.txt)"
-ceph_start || fail "ceph_start"
-cd "$TESTDIR"   # whatever fio lays out stays in the test's directory
+. "$(dirname "$0")/rbd_bench_frame.sh"
 SIZE=256M RUNTIME=${RBD_BENCH_RUNTIME:-15}
-
-# fio JSON → MB/s (bw in KiB/s) or IOPS
-fio_bw() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); k=sys.argv[2]; print("%.0f" % (sum(x[k]["bw"] for x in j["jobs"]) * 1024 / 1e6))' "$1" "$2"; }
-fio_iops() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%.0f" % sum(x["write"]["iops"] for x in j["jobs"]))' "$1"; }
 
 # CPU per MiB moved: the client's (the helper's, CPU_PID; for raw librbd fio's own with
 # librbd's threads, from bash's time) and the OSD's, from /proc/PID/stat utime+stime around each fio run.
@@ -75,12 +65,10 @@ run_fio() {
 	printf '%-30s %13s %13s %13s %13s   CPU ms/MiB, client/OSD\n' "" "$cw" "$co" "$cr" "$cx"
 }
 
-img() { rbd_ctl "\"op\":\"create\",\"image\":\"$1\",\"size\":536870912" >/dev/null || fail "create $1"; }
 LIBAIO=(--ioengine=libaio --direct=1)
 
 # (c) the ceiling: raw librbd through fio's rbd engine (reads a copy of the cluster's conf
 # with librbd's cache off, as in pvnode-rbd-fuse, unless RBD_BENCH_RAW_CACHE=true)
-sed "s/^\[client\]\$/[client]\nrbd cache = ${RBD_BENCH_RAW_CACHE:-false}/" "$CEPH_CONF_FILE" >"$TESTDIR/fio.conf"
 rbd_ctl '"op":"create","image":"warm","size":805306368' >/dev/null || fail "create warm"
 CEPH_CONF=$TESTDIR/fio.conf fio --name=warm --rw=write --bs=4M --size=768M --iodepth=16 --ioengine=rbd \
 	--clientname=admin --pool="$CEPH_POOL" --rbdname=warm >/dev/null || fail "warm-up"
