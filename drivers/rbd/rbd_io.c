@@ -175,17 +175,18 @@ static ssize_t submit_once(struct pvr_io *io, enum op op, void *buf, size_t len,
 }
 
 /*
- * After a write's EROFS: is the lock ours (again)? 0: send the write again; -EROFS:
- * another client holds it or we are blocklisted (fenced); another errno: the cluster
- * did not answer (the write fails with EIO, nothing is fenced). While librbd moves the
- * lock between our own cookies (-EAGAIN from the callback) it is asked again a few
- * times.
+ * After a write's EROFS: is the lock ours (again)? 0: send the write again; -EROFS or
+ * -ESHUTDOWN: another client holds it, or we are blocklisted (fenced); -ETIMEDOUT: the
+ * cluster did not answer (the write fails with EIO, nothing is fenced). While librbd
+ * moves the lock between our own cookies (-EAGAIN from the callback) it is asked again a
+ * few times.
  */
 static int regain_lock(struct pvr_io *io)
 {
 	int r = -EROFS;
 	if (!io->cfg.relock)
 		return -EROFS;
+	pv_info("a write was refused (EROFS): is the exclusive lock still ours?");
 	pthread_mutex_lock(&io->relock_mu);
 	for (int i = 0; i < 20 && __atomic_load_n(&io->state, __ATOMIC_RELAXED) != ST_FENCED; i++) {
 		r = io->cfg.relock(io->cfg.relock_arg);
@@ -198,7 +199,7 @@ static int regain_lock(struct pvr_io *io)
 		__atomic_add_fetch(&io->regained, 1, __ATOMIC_RELAXED);
 		write_status(io);
 	}
-	return r == -EAGAIN ? -ETIMEDOUT : r;
+	return r == 0 || r == -EROFS || r == -ESHUTDOWN ? r : -ETIMEDOUT;
 }
 
 static int submit(struct pvr_io *io, enum op op, void *buf, size_t len, uint64_t off, int zflags)
@@ -209,14 +210,10 @@ static int submit(struct pvr_io *io, enum op op, void *buf, size_t len, uint64_t
 	ssize_t ret = submit_once(io, op, buf, len, off, zflags);
 	/* a refused write changed nothing: it may be sent again once the lock is ours */
 	for (int tries = 0; op != OP_READ && ret == -EROFS && tries < 3; tries++) {
-		if (tries == 0)
-			pv_info("a write was refused (EROFS): is the exclusive lock still ours?");
 		int r = regain_lock(io);
-		if (r < 0) {
-			ret = r == -EROFS ? -EROFS : r == -ESHUTDOWN ? r : -ETIMEDOUT;
+		ret = r < 0 ? r : submit_once(io, op, buf, len, off, zflags);
+		if (r < 0)
 			break;
-		}
-		ret = submit_once(io, op, buf, len, off, zflags);
 	}
 	if (op == OP_READ && ret >= 0 && (size_t)ret < len)
 		memset((char *)buf + ret, 0, len - (size_t)ret);
@@ -320,8 +317,6 @@ static void retry_refused(struct pvr_io *io, bool stopping)
 	struct aio_req *list = io->retry;
 	io->retry = NULL;
 	pthread_mutex_unlock(&io->retry_mu);
-	if (list)
-		pv_info("a write was refused (EROFS): is the exclusive lock still ours?");
 	if (list && __atomic_exchange_n(&io->fault_unlock, 0, __ATOMIC_RELAXED))
 		rbd_lock_release(io->cfg.image);
 	int lock = list && !stopping ? regain_lock(io) : -EIO;
@@ -331,7 +326,7 @@ static void retry_refused(struct pvr_io *io, bool stopping)
 		a->tries++;
 		int r = lock < 0 ? lock : aio_send(a);
 		if (r < 0)
-			aio_finish(a, r == -EROFS || r == -ESHUTDOWN ? r : -ETIMEDOUT);
+			aio_finish(a, r);
 	}
 }
 
