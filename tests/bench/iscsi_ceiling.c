@@ -32,6 +32,8 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include "bench_clock.h"
+
 #define MAX_PARTS 256
 #define MAX_SESSIONS 16
 
@@ -57,21 +59,6 @@ static int g_lun, g_write, g_rand;
 static uint32_t g_bs, g_lbs, g_split;
 static uint64_t g_span_blocks, g_next;
 static double g_end;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static uint64_t next_lba(struct sess *s)
 {

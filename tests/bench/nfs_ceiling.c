@@ -33,6 +33,8 @@
 #include <nfsc/libnfs-raw.h>
 #include <nfsc/libnfs-raw-nfs.h>
 
+#include "bench_clock.h"
+
 /* The layout of libnfs's private struct nfs_fh (what nfs_get_fh returns), as in the helper. */
 struct nfs_fh {
 	int len;
@@ -61,21 +63,6 @@ static int g_nconns, g_depth, g_inflight, g_failed;
 static bool g_write;
 static uint64_t g_total, g_next, g_done;
 static size_t g_bs;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static int issue(struct req *r);
 
