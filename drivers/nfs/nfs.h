@@ -73,4 +73,15 @@ int pvnfs_connect(const char *host, int port, const char *export, int timeout_ms
 int pvnfs_walk_checked(struct nfs_context *nfs, const char *rel, size_t *missing_from,
 		       struct pv_err *err);
 
+/* libnfs 4.0 hands out a file's handle for its raw RPC calls (nfs_get_fh) without
+ * declaring its two fields; this is their layout there (libnfs-private.h, unchanged
+ * through 6.x). pvnfs_fh_fields: the handle of an open file or directory as the raw
+ * calls take it, NULL when it does not look like an NFSv3 handle (nfs_client.c). */
+struct nfsfh;
+struct libnfs_fh_fields {
+	int len;
+	char *val;
+};
+const struct libnfs_fh_fields *pvnfs_fh_fields(struct nfsfh *fh);
+
 #endif

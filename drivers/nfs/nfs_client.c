@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <nfsc/libnfs.h>
+#include <nfsc/libnfs-raw.h>
 
 #include "nfs.h"
 
@@ -112,4 +113,11 @@ int pvnfs_walk_checked(struct nfs_context *nfs, const char *rel, size_t *missing
 	}
 	*missing_from = idx;
 	return 0;
+}
+
+const struct libnfs_fh_fields *pvnfs_fh_fields(struct nfsfh *fh)
+{
+	const struct libnfs_fh_fields *f = (const void *)nfs_get_fh(fh);
+
+	return f && f->len > 0 && f->len <= 64 && f->val ? f : NULL;
 }

@@ -299,14 +299,8 @@ static int set_times(struct nfs_context *d, const char *path, bool link, uint64_
 
 /* Owner, group and times of an open file in one SETATTR on its handle: the path-based
  * calls (nfs_utimes) would look the whole path up again from the share root, ~5 RPCs
- * a file. libnfs 4.0 hands out a file's handle (nfs_get_fh, "for use with the low-level
- * rpc functions") without declaring its two fields; this is their layout there
- * (libnfs-private.h). A handle that does not look like one gets -ENOTSUP and the
+ * a file. A handle that does not look like one (pvnfs_fh_fields) gets -ENOTSUP and the
  * caller takes the path-based way. */
-struct libnfs_fh_fields {
-	int len;
-	char *val;
-};
 
 struct raw_call {
 	bool done;
@@ -347,18 +341,9 @@ static int raw_wait(struct nfs_context *nfs, struct raw_call *c, int timeout_ms)
 	return c->nfsstat ? nfsstat3_to_errno(c->nfsstat) : 0;
 }
 
-/* The handle of an open file or directory as the raw calls take it; NULL when it does
- * not look like an NFSv3 handle. */
-static const struct libnfs_fh_fields *fh_fields(struct nfsfh *fh)
-{
-	const struct libnfs_fh_fields *f = (const void *)nfs_get_fh(fh);
-
-	return f && f->len > 0 && f->len <= 64 && f->val ? f : NULL;
-}
-
 static int fh_set_owner_times(struct nfs_context *nfs, struct nfsfh *fh, const struct nfs_stat_64 *st, int timeout_ms)
 {
-	const struct libnfs_fh_fields *f = fh_fields(fh);
+	const struct libnfs_fh_fields *f = pvnfs_fh_fields(fh);
 	struct raw_call c = { 0 };
 	SETATTR3args a;
 
@@ -1091,7 +1076,7 @@ static int remove_contents(struct nfs_context *nfs, const char *path, uint64_t i
 			nfs_fail(err, r, nfs, "open", path);
 		goto out;
 	}
-	f = fh_fields(dfh);
+	f = pvnfs_fh_fields(dfh);
 	nfs_rewinddir(nfs, dir);
 	while ((e = nfs_readdir(nfs, dir))) {
 		bool isdir = S_ISDIR(e->mode);

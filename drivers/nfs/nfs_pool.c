@@ -23,13 +23,6 @@
 #include <nfsc/libnfs-raw.h>
 #include <nfsc/libnfs-raw-nfs.h>
 
-/* nfs_get_fh() hands out a file's handle for the raw RPC calls, but libnfs 4.0 keeps the
- * type in a private header; its layout (libnfs-private.h, unchanged through 6.x): */
-struct nfs_fh {
-	int len;
-	char *val;
-};
-
 int pvnfs_pool_init(struct pvnfs_pool *p, const char *host, int port, const char *export,
 		    int timeout_ms, int n, char *errbuf, size_t errlen)
 {
@@ -338,12 +331,14 @@ static void release_range(struct pvnfs_file *f, int slot)
 int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, size_t size, off_t off)
 {
 	struct write_job *j;
-	struct nfs_fh *fh = nfs_get_fh(f->fh);
+	const struct libnfs_fh_fields *fh = pvnfs_fh_fields(f->fh);
 	WRITE3args args;
 	int r, slot = -1;
 
 	if (size > PVNFS_MAX_IO)
 		return -EINVAL; /* max_write is PVNFS_MAX_IO: one RPC per request */
+	if (!fh)
+		return -EIO;    /* not an NFSv3 handle: nothing to send the WRITE to */
 	__atomic_add_fetch(&pvnfs_io_count, 1, __ATOMIC_RELAXED);
 	if (!(j = calloc(1, sizeof(*j))))
 		return -ENOMEM;
@@ -378,7 +373,7 @@ int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, siz
 		return r;
 	}
 	memset(&args, 0, sizeof(args));
-	args.file.data.data_len = fh->len;
+	args.file.data.data_len = (u_int)fh->len;
 	args.file.data.data_val = fh->val;
 	args.offset = (uint64_t)off;
 	args.count = (count3)size;
@@ -479,10 +474,10 @@ uint64_t pvnfs_io_count;
 
 int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t size, off_t off)
 {
-	struct nfs_fh *fh = nfs_get_fh(f->fh);
+	const struct libnfs_fh_fields *fh = pvnfs_fh_fields(f->fh);
 	struct pvnfs_lease l;
 	size_t done = 0;
-	int r = pvnfs_pool_get(p, &l, &f->cred);
+	int r = fh ? pvnfs_pool_get(p, &l, &f->cred) : -EIO;
 
 	if (r < 0)
 		return r;
@@ -494,7 +489,7 @@ int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t siz
 		READ3args args;
 
 		memset(&args, 0, sizeof(args));
-		args.file.data.data_len = fh->len;
+		args.file.data.data_len = (u_int)fh->len;
 		args.file.data.data_val = fh->val;
 		args.offset = (uint64_t)off + done;
 		args.count = (count3)(size - done);
@@ -536,12 +531,12 @@ static void commit_cb(struct rpc_context *rpc, int status, void *data, void *pri
 
 int pvnfs_commit(struct pvnfs_pool *p, struct pvnfs_file *f)
 {
-	struct nfs_fh *fh = nfs_get_fh(f->fh);
+	const struct libnfs_fh_fields *fh = pvnfs_fh_fields(f->fh);
 	struct commit_wait w = { 0 };
 	struct pvnfs_lease l;
 	COMMIT3args args;
 	uint64_t seq;
-	int r = pvnfs_write_barrier(p, f);
+	int r = fh ? pvnfs_write_barrier(p, f) : -EIO;
 
 	if (r < 0)
 		return r;
@@ -556,7 +551,7 @@ int pvnfs_commit(struct pvnfs_pool *p, struct pvnfs_file *f)
 	if (r < 0)
 		goto fail;
 	memset(&args, 0, sizeof(args));
-	args.file.data.data_len = fh->len;
+	args.file.data.data_len = (u_int)fh->len;
 	args.file.data.data_val = fh->val;
 	struct rpc_context *rpc = nfs_get_rpc_context(l.nfs);
 	if (rpc_nfs3_commit_async(rpc, commit_cb, &args, &w) != 0)
