@@ -99,11 +99,14 @@ static void set_state(struct pvr_io *io, int st, const char *why)
 	write_status(io);
 }
 
-/* Map a librbd result to what the kernel gets, noting health on the way. A flush is no
- * sign of life: librbd without a cache answers one with nothing in flight at once, also
- * while every OSD is away. */
-static int io_result(struct pvr_io *io, ssize_t r, bool write, bool flush)
+enum op { OP_READ, OP_WRITE, OP_FLUSH, OP_DISCARD, OP_ZERO };
+
+/* Map a librbd result of op to what the kernel gets, noting health on the way (the idle
+ * probe counts as a read). A flush is no sign of life: librbd without a cache answers
+ * one with nothing in flight at once, also while every OSD is away. */
+static int io_result(struct pvr_io *io, ssize_t r, enum op op)
 {
+	bool write = op != OP_READ, flush = op == OP_FLUSH;
 	if (!flush)
 		__atomic_store_n(&io->last_done_ms, now_ms(), __ATOMIC_RELAXED);
 	if (r >= 0 || r == -EINVAL || r == -EOPNOTSUPP) {
@@ -122,7 +125,6 @@ static int io_result(struct pvr_io *io, ssize_t r, bool write, bool flush)
 	return -EIO;
 }
 
-enum op { OP_READ, OP_WRITE, OP_FLUSH, OP_DISCARD, OP_ZERO };
 
 #ifdef PV_FAULT_INJECTION
 /* Tests (-Dfault_injection=true builds only): PVNODE_FAULT=rbd-write-erofs answers the
@@ -217,7 +219,7 @@ static int submit(struct pvr_io *io, enum op op, void *buf, size_t len, uint64_t
 	}
 	if (op == OP_READ && ret >= 0 && (size_t)ret < len)
 		memset((char *)buf + ret, 0, len - (size_t)ret);
-	return io_result(io, ret, op != OP_READ, op == OP_FLUSH);
+	return io_result(io, ret, op);
 }
 
 /* Asynchronous: librbd calls back on its own thread, which answers the kernel. A
@@ -242,7 +244,7 @@ static void aio_finish(struct aio_req *a, ssize_t ret)
 	__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
 	if (a->op == OP_READ && ret >= 0 && (size_t)ret < a->len)
 		memset((char *)a->buf + ret, 0, a->len - (size_t)ret);
-	int r = io_result(io, ret, a->op != OP_READ, a->op == OP_FLUSH);
+	int r = io_result(io, ret, a->op);
 	pv_blockfuse_done *done = a->done;
 	void *tag = a->tag;
 	free(a);
@@ -305,7 +307,7 @@ static int submit_async(struct pvr_io *io, enum op op, void *buf, size_t len, ui
 	if (r < 0) {
 		__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
 		free(a);
-		return io_result(io, r, op != OP_READ, op == OP_FLUSH);
+		return io_result(io, r, op);
 	}
 	return 0;
 }
@@ -426,7 +428,7 @@ static void probe_done(rados_completion_t c, void *arg)
 {
 	struct pvr_io *io = arg;
 	int r = rados_aio_get_return_value(c);
-	io_result(io, r == -ENOENT ? 0 : r, false, false);   /* no such object: the OSD answered */
+	io_result(io, r == -ENOENT ? 0 : r, OP_READ);   /* no such object: the OSD answered */
 	rados_aio_release(c);
 	__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
