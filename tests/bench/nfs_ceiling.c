@@ -34,12 +34,8 @@
 #include <nfsc/libnfs-raw-nfs.h>
 
 #include "bench_clock.h"
+#include "nfs.h"
 
-/* The layout of libnfs's private struct nfs_fh (what nfs_get_fh returns), as in the helper. */
-struct nfs_fh {
-	int len;
-	char *val;
-};
 
 #define MAX_CONNS 64
 #define MAX_DEPTH 256
@@ -101,7 +97,8 @@ static void io_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 /* The next BS bytes of the stream on this request's connection. */
 static int issue(struct req *r)
 {
-	struct nfs_fh *fh = nfs_get_fh(r->c->fh);
+	/* the layout the helper uses too (drivers/nfs/nfs.h) */
+	const struct libnfs_fh_fields *fh = (const void *)nfs_get_fh(r->c->fh);
 	struct rpc_context *rpc = nfs_get_rpc_context(r->c->nfs);
 	int rc;
 
@@ -185,7 +182,7 @@ static int pass(bool write, const char *name)
 	if (drain() < 0)
 		return -1;
 	if (write) {
-		struct nfs_fh *fh = nfs_get_fh(g_conns[0].fh);
+		const struct libnfs_fh_fields *fh = (const void *)nfs_get_fh(g_conns[0].fh);
 		COMMIT3args a;
 		memset(&a, 0, sizeof(a));
 		a.file.data.data_len = (u_int)fh->len;
