@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "rbd_cluster.h"
 
@@ -87,5 +88,14 @@ int pvr_purge_trashed(struct pvr_req *q, const struct pvr_parent *p);
  * stage that finds that client holding the exclusive lock asks it for the lock
  * (rbd_helper.c) instead of refusing, and the flatten goes on in the stage's helper. */
 #define PVR_FLATTENER_KEY "pvnode.flattener"
+
+/* A client address without its list bracket and msgr type ("[v2:1.2.3.4:0/77,..." and
+ * "v1:1.2.3.4:0/77" → "1.2.3.4:0/77..."), as the OSDs name watchers and lock owners. */
+static inline const char *pvr_bare_addr(const char *a)
+{
+	if (a[0] == '[')
+		a++;
+	return strncmp(a, "v1:", 3) == 0 || strncmp(a, "v2:", 3) == 0 ? a + 3 : a;
+}
 
 #endif

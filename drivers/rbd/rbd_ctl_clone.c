@@ -345,8 +345,8 @@ static void mark_flattener(struct pvr_req *q, rbd_image_t img, char *me, size_t 
 	me[0] = '\0';
 	if (rados_getaddrs(q->conn.cluster, &addrs) < 0 || !addrs)
 		return;
-	const char *a = strncmp(addrs, "v1:", 3) == 0 || strncmp(addrs, "v2:", 3) == 0 ? addrs + 3 : addrs;
-	snprintf(me, len, "%.*s", (int)strcspn(a, ","), a);
+	const char *a = pvr_bare_addr(addrs);
+	snprintf(me, len, "%.*s", (int)strcspn(a, ",]"), a);
 	rados_buffer_free(addrs);
 	if (rbd_metadata_set(img, PVR_FLATTENER_KEY, me) < 0)
 		me[0] = '\0';

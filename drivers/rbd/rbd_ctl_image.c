@@ -239,13 +239,18 @@ static int op_info(struct pvr_req *q, struct pv_err *err)
 	return r;
 }
 
-/* Wait (bounded) until no watcher is left; the last list in *left. */
+/* Wait (bounded) until no watcher is left; the last list in *left. The OSDs drop a
+ * blocklisted client's watches when the new OSD map reaches them, which a loaded cluster
+ * took over 5 s to do (rbd_snapshot_chain's delete-while-flattening failed so); the
+ * bound is the OSDs' own watch timeout (osd_client_watch_timeout, 30 s), after which a
+ * silent watcher is gone anyway. */
+#define UNWATCH_WAIT_STEPS 300   /* × 100 ms */
 static int wait_unwatched(struct pvr_req *q, rbd_image_t img, bool waited, json_t **left,
 			  struct pv_err *err)
 {
 	for (int i = 0;; i++) {
 		int r = list_watchers(q, img, left, err);
-		if (r < 0 || json_array_size(*left) == 0 || !waited || i >= 50)
+		if (r < 0 || json_array_size(*left) == 0 || !waited || i >= UNWATCH_WAIT_STEPS)
 			return r;
 		json_decref(*left);
 		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
@@ -339,7 +344,7 @@ static void add_flattener(struct pvr_req *q, rbd_image_t img, json_t *stop)
 		return;
 	json_array_foreach(w, i, v) {
 		const char *a = json_string_value(json_object_get(v, "address"));
-		if (a && strcmp(strncmp(a, "v1:", 3) == 0 || strncmp(a, "v2:", 3) == 0 ? a + 3 : a, who) == 0) {
+		if (a && strcmp(pvr_bare_addr(a), who) == 0) {
 			json_array_append_new(stop, json_string(who));
 			break;
 		}

@@ -125,11 +125,6 @@ static int read_secrets(struct pvr_cred *c, struct pv_err *err)
 }
 
 /* "v1:127.0.0.1:0/42" and "127.0.0.1:0/42" name the same client. */
-static const char *bare_addr(const char *a)
-{
-	return strncmp(a, "v1:", 3) == 0 || strncmp(a, "v2:", 3) == 0 ? a + 3 : a;
-}
-
 /* Does the lock have an owner whose client still watches the image (alive, or dead for
  * less than the OSDs' watch timeout)? Its address into `owner`. Such an owner never
  * hands the lock over (it took it with rbd_lock_acquire), and librbd would wait for a
@@ -149,7 +144,7 @@ static bool live_owner(rbd_image_t img, char *owner, size_t len)
 	if (rbd_watchers_list(img, w, &nw) < 0)
 		return true;   /* cannot tell: let the lock request decide */
 	for (size_t i = 0; i < nw && !live; i++)
-		live = strcmp(bare_addr(w[i].addr), bare_addr(owner)) == 0;
+		live = strcmp(pvr_bare_addr(w[i].addr), pvr_bare_addr(owner)) == 0;
 	rbd_watchers_list_cleanup(w, nw);
 	return live;
 }
@@ -173,7 +168,7 @@ static bool owner_is_flattener(rbd_image_t img, const char *owner)
 {
 	char who[128];
 	size_t n = sizeof(who);
-	return rbd_metadata_get(img, PVR_FLATTENER_KEY, who, &n) == 0 && strcmp(who, bare_addr(owner)) == 0;
+	return rbd_metadata_get(img, PVR_FLATTENER_KEY, who, &n) == 0 && strcmp(who, pvr_bare_addr(owner)) == 0;
 }
 
 /* Ask the lock's owner for it the cooperative way: before rbd_lock_acquire librbd's
@@ -255,7 +250,7 @@ static int relock(void *arg)
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == 0 && n > 0) {
-		bool ours = strcmp(bare_addr(owners[0]), bare_addr(c->client)) == 0;
+		bool ours = strcmp(pvr_bare_addr(owners[0]), pvr_bare_addr(c->client)) == 0;
 		if (!ours)
 			pv_warn("a write was refused and client %s holds the exclusive lock now", owners[0]);
 		rbd_lock_get_owners_cleanup(owners, n);
