@@ -596,6 +596,84 @@ static int settings(struct h2_conn *c, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* Frames that carry no header block and no request data. */
+static int control(struct h2_conn *c, uint8_t type, uint8_t flags, uint32_t id, const uint8_t *p, size_t len)
+{
+	switch (type) {
+	case F_RST: {
+		if (id == 0)
+			return conn_error(c, E_PROTOCOL);
+		if (len != 4)
+			return conn_error(c, E_FRAME_SIZE);
+		if (id > c->last_stream)
+			return conn_error(c, E_PROTOCOL);
+		struct stream *s = find(c, id);
+		if (s && s->state == ST_RUNNING)
+			s->reset = true;   /* forgotten when its handler answers */
+		else if (s)
+			stream_free(c, s);
+		return 0;
+	}
+	case F_SETTINGS:
+		if (id != 0)
+			return conn_error(c, E_PROTOCOL);
+		if (flags & FL_ACK)
+			return len ? conn_error(c, E_FRAME_SIZE) : 0;
+		if (len % 6)
+			return conn_error(c, E_FRAME_SIZE);
+		if (settings(c, p, len) < 0)
+			return -EPROTO;
+		pump(c);
+		return 0;
+	case F_PUSH:
+		return conn_error(c, E_PROTOCOL);
+	case F_PING:
+		if (id != 0)
+			return conn_error(c, E_PROTOCOL);
+		if (len != 8)
+			return conn_error(c, E_FRAME_SIZE);
+		if (!(flags & FL_ACK))
+			emit(c, F_PING, FL_ACK, 0, p, 8);
+		return 0;
+	case F_GOAWAY:
+		if (id != 0)
+			return conn_error(c, E_PROTOCOL);
+		if (len < 8)
+			return conn_error(c, E_FRAME_SIZE);
+		c->goaway_recv = true;
+		return 0;
+	case F_WINDOW: {
+		if (len != 4)
+			return conn_error(c, E_FRAME_SIZE);
+		uint32_t inc = get32(p) & 0x7fffffff;
+		if (id == 0) {
+			if (inc == 0)
+				return conn_error(c, E_PROTOCOL);
+			c->send_win += inc;
+			if (c->send_win > WIN_MAX)
+				return conn_error(c, E_FLOW);
+		} else {
+			struct stream *s = find(c, id);
+			if (!s)
+				return id > c->last_stream ? conn_error(c, E_PROTOCOL) : 0;
+			if (inc == 0 || s->send_win + inc > WIN_MAX) {
+				rst(c, id, inc ? E_FLOW : E_PROTOCOL);
+				if (s->state == ST_RUNNING)
+					s->reset = true;
+				else
+					stream_free(c, s);
+				return 0;
+			}
+			s->send_win += inc;
+		}
+		pump(c);
+		return 0;
+	}
+	default:
+		return 0;   /* unknown frame types are ignored */
+	}
+}
+
 static int frame(struct h2_conn *c, uint8_t type, uint8_t flags, uint32_t id, const uint8_t *p, size_t len)
 {
 	if (!c->settings_seen) {
@@ -668,77 +746,8 @@ static int frame(struct h2_conn *c, uint8_t type, uint8_t flags, uint32_t id, co
 		if (len != 5)
 			rst(c, id, E_FRAME_SIZE);
 		return 0;
-	case F_RST: {
-		if (id == 0)
-			return conn_error(c, E_PROTOCOL);
-		if (len != 4)
-			return conn_error(c, E_FRAME_SIZE);
-		if (id > c->last_stream)
-			return conn_error(c, E_PROTOCOL);
-		struct stream *s = find(c, id);
-		if (s && s->state == ST_RUNNING)
-			s->reset = true;   /* forgotten when its handler answers */
-		else if (s)
-			stream_free(c, s);
-		return 0;
-	}
-	case F_SETTINGS:
-		if (id != 0)
-			return conn_error(c, E_PROTOCOL);
-		if (flags & FL_ACK)
-			return len ? conn_error(c, E_FRAME_SIZE) : 0;
-		if (len % 6)
-			return conn_error(c, E_FRAME_SIZE);
-		if (settings(c, p, len) < 0)
-			return -EPROTO;
-		pump(c);
-		return 0;
-	case F_PUSH:
-		return conn_error(c, E_PROTOCOL);
-	case F_PING:
-		if (id != 0)
-			return conn_error(c, E_PROTOCOL);
-		if (len != 8)
-			return conn_error(c, E_FRAME_SIZE);
-		if (!(flags & FL_ACK))
-			emit(c, F_PING, FL_ACK, 0, p, 8);
-		return 0;
-	case F_GOAWAY:
-		if (id != 0)
-			return conn_error(c, E_PROTOCOL);
-		if (len < 8)
-			return conn_error(c, E_FRAME_SIZE);
-		c->goaway_recv = true;
-		return 0;
-	case F_WINDOW: {
-		if (len != 4)
-			return conn_error(c, E_FRAME_SIZE);
-		uint32_t inc = get32(p) & 0x7fffffff;
-		if (id == 0) {
-			if (inc == 0)
-				return conn_error(c, E_PROTOCOL);
-			c->send_win += inc;
-			if (c->send_win > WIN_MAX)
-				return conn_error(c, E_FLOW);
-		} else {
-			struct stream *s = find(c, id);
-			if (!s)
-				return id > c->last_stream ? conn_error(c, E_PROTOCOL) : 0;
-			if (inc == 0 || s->send_win + inc > WIN_MAX) {
-				rst(c, id, inc ? E_FLOW : E_PROTOCOL);
-				if (s->state == ST_RUNNING)
-					s->reset = true;
-				else
-					stream_free(c, s);
-				return 0;
-			}
-			s->send_win += inc;
-		}
-		pump(c);
-		return 0;
-	}
 	default:
-		return 0;   /* unknown frame types are ignored */
+		return control(c, type, flags, id, p, len);
 	}
 }
 

@@ -48,6 +48,7 @@
 #include "pvnode/util.h"
 
 #define CONN_MAX 64
+#define CONN_SLOTS (2 * CONN_MAX)   /* open ones, and closed ones whose calls still run */
 #define IDLE_SECONDS 300
 #define OUT_PAUSE (256 * 1024)   /* stop reading a peer while this much waits for it */
 
@@ -57,11 +58,10 @@ struct conn {
 	int fd;
 	struct h2_conn *h;
 	unsigned jobs;       /* calls at the workers */
-	bool closed;         /* fd closed, h freed; kept until jobs == 0 */
+	bool closed;         /* fd closed, h freed; the struct kept until jobs == 0 */
 	bool finishing;      /* h2 ended it: flush, then close */
 	uint32_t events;
 	time_t active;
-	struct conn *prev, *next;
 };
 
 struct job {
@@ -85,7 +85,7 @@ struct server {
 	struct job *head, *tail;     /* for the workers */
 	struct job *done;            /* for the loop */
 	bool stopping_workers;
-	struct conn *conns;
+	struct conn *conns[CONN_SLOTS];
 	unsigned nconns, active;     /* connections; calls in flight */
 	bool stopping;
 };
@@ -106,17 +106,6 @@ static void set_events(struct server *s, struct conn *c)
 	}
 }
 
-static void conn_unlink_free(struct server *s, struct conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	free(c);
-}
-
 static void conn_close(struct server *s, struct conn *c)
 {
 	if (c->closed)
@@ -125,9 +114,16 @@ static void conn_close(struct server *s, struct conn *c)
 	h2_free(c->h);
 	c->h = NULL;
 	c->closed = true;
-	s->nconns--;
-	if (c->jobs == 0)
-		conn_unlink_free(s, c);
+	s->nconns--;   /* the struct is freed by reap(), once no job points at it */
+}
+
+static void reap(struct server *s)
+{
+	for (unsigned i = 0; i < CONN_SLOTS; i++)
+		if (s->conns[i] && s->conns[i]->closed && s->conns[i]->jobs == 0) {
+			free(s->conns[i]);
+			s->conns[i] = NULL;
+		}
 }
 
 /* Write what h2 has; close the connection once it is finished and flushed. */
@@ -238,8 +234,6 @@ static void answer_done(struct server *s)
 		if (!c->closed) {
 			h2_respond(c->h, j->stream, j->status, j->msg, j->out, j->out_len);
 			conn_flush(s, c);
-		} else if (c->jobs == 0) {
-			conn_unlink_free(s, c);
 		}
 		free(j->out);
 		free(j->path);
@@ -278,7 +272,10 @@ static void conn_accept(struct server *s)
 				pv_warn("accept: %s", strerror(errno));
 			return;
 		}
-		if (s->nconns >= CONN_MAX) {
+		unsigned slot = 0;
+		while (slot < CONN_SLOTS && s->conns[slot])
+			slot++;
+		if (s->nconns >= CONN_MAX || slot == CONN_SLOTS) {
 			pv_warn("a CSI connection refused: %d are open already", CONN_MAX);
 			close(fd);
 			continue;
@@ -303,10 +300,7 @@ static void conn_accept(struct server *s)
 			close(fd);
 			continue;
 		}
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
+		s->conns[slot] = c;
 		s->nconns++;
 		conn_flush(s, c);   /* our SETTINGS */
 	}
@@ -368,9 +362,9 @@ static void begin_stop(struct server *s)
 		close(s->listen_fd);   /* ours only under activation: the manager keeps its backlog */
 		s->listen_fd = -1;
 	}
-	for (struct conn *c = s->conns, *n; c; c = n) {
-		n = c->next;
-		if (!c->closed) {
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {
+		struct conn *c = s->conns[i];
+		if (c && !c->closed) {
 			h2_goaway(c->h);
 			conn_flush(s, c);
 		}
@@ -419,6 +413,7 @@ static void serve_loop(struct server *s)
 					conn_flush(s, c);
 			}
 		}
+		reap(s);
 		if (n > 0) {
 			untrimmed = true;
 			quiet = 0;
@@ -429,9 +424,9 @@ static void serve_loop(struct server *s)
 		time_t now = time(NULL);
 		if (now - last_sweep >= 1) {
 			last_sweep = now;
-			for (struct conn *c = s->conns, *nx; c; c = nx) {
-				nx = c->next;
-				if (!c->closed && c->jobs == 0 && h2_streams(c->h) == 0 &&
+			for (unsigned i = 0; i < CONN_SLOTS; i++) {
+				struct conn *c = s->conns[i];
+				if (c && !c->closed && c->jobs == 0 && h2_streams(c->h) == 0 &&
 				    now - c->active >= IDLE_SECONDS) {
 					h2_goaway(c->h);
 					c->finishing = true;
@@ -499,11 +494,19 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 	pthread_mutex_unlock(&s.mu);
 	for (unsigned i = 0; i < nworkers; i++)
 		pthread_join(tids[i], NULL);
-	while (s.conns) {   /* none left open; only an epoll failure leaves some */
-		struct conn *c = s.conns;
-		conn_close(&s, c);
-		if (s.conns == c)
-			conn_unlink_free(&s, c);
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {   /* none left; only an epoll failure leaves some */
+		struct conn *c = s.conns[i];
+		if (c && !c->closed) {
+			close(c->fd);
+			h2_free(c->h);
+		}
+		free(c);
+	}
+	for (struct job *j = s.done, *n; j; j = n) {   /* likewise */
+		n = j->next;
+		free(j->out);
+		free(j->path);
+		free(j);
 	}
 	pthread_mutex_destroy(&s.mu);
 	pthread_cond_destroy(&s.cv);

@@ -16,14 +16,13 @@
 static size_t unhex(const char *h, uint8_t *out)
 {
 	size_t n = 0;
-	unsigned v;
 	while (*h) {
 		if (*h == ' ') {
 			h++;
 			continue;
 		}
-		sscanf(h, "%2x", &v);
-		out[n++] = (uint8_t)v;
+		char two[3] = {h[0], h[1], '\0'};
+		out[n++] = (uint8_t)strtoul(two, NULL, 16);
 		h += 2;
 	}
 	return n;
