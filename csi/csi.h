@@ -276,12 +276,6 @@ void csi_sd_notify(const char *state);
  * process one listening unix socket bound to `path`; 0 when it passed none; an error
  * when what it passed cannot serve (several, another kind, another path). */
 int csi_sd_listen_fd(const char *path, int *fd, struct pv_err *err);
-/* A thread that accepts on `fd` and gives each connection to the running `server`
- * (grpc_server_add_channel_from_fd); stopping it closes fd. */
-struct csi_acceptor;
-struct grpc_server;
-int csi_acceptor_start(int fd, struct grpc_server *server, struct csi_acceptor **out, struct pv_err *err);
-void csi_acceptor_stop(struct csi_acceptor *a);
 
 /* Handle one encoded request the way the server does, without gRPC: decode, validate,
  * run, encode. Used by the server and by the fuzzer. Returns the status code; *out

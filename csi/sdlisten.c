@@ -7,27 +7,16 @@
  * through libsystemd, like sdnotify.c, and removed from the environment so no helper
  * or mkfs pvnode starts believes it was passed sockets.
  *
- * gRPC's core cannot listen on a socket it did not create (grpc_server_add_http2_port
- * binds its own; 1.51 has nothing else, and newer releases' passive listener also takes
- * connected sockets only). What it offers is grpc_server_add_channel_from_fd: one
- * *connected* socket becomes one HTTP/2 connection of the running server. So a thread
- * here accepts on the passed socket and hands every connection to the server; gRPC
- * then reads and writes it exactly as a connection its own unix listener accepted (the
- * same posix endpoint). A stop ends the accepting before the server shuts down;
- * connections that arrive after that wait in the socket's backlog, which the service
- * manager keeps, for the next pvnode.
+ * server.c accepts on the passed socket in its event loop, as on one it bound itself; a
+ * stop closes pvnode's copy, and connections that arrive after that wait in the socket's
+ * backlog, which the service manager keeps, for the next pvnode.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grpc/grpc_posix.h>
-#include <grpc/grpc_security.h>
-#include <poll.h>
 #include <stddef.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -90,82 +79,4 @@ int csi_sd_listen_fd(const char *path, int *fd, struct pv_err *err)
 				  strerror(errno));
 	*fd = s;
 	return 1;
-}
-
-struct csi_acceptor {
-	int fd, wake;
-	grpc_server *server;
-	grpc_server_credentials *creds;
-	pthread_t tid;
-};
-
-static void *accept_loop(void *arg)
-{
-	struct csi_acceptor *a = arg;
-	struct pollfd p[2] = { { .fd = a->fd, .events = POLLIN }, { .fd = a->wake, .events = POLLIN } };
-
-	for (;;) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			pv_error("socket activation: poll: %s", strerror(errno));
-			return NULL;
-		}
-		if (p[1].revents)
-			return NULL;   /* stopping */
-		if (p[0].revents & (POLLERR | POLLNVAL)) {
-			pv_error("socket activation: the passed socket failed; no new connections are accepted");
-			return NULL;
-		}
-		int c = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (c >= 0) {
-			grpc_server_add_channel_from_fd(a->server, c, a->creds);   /* gRPC owns c now */
-			continue;
-		}
-		if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
-			continue;
-		/* EMFILE, ENOBUFS...: the connection waits in the backlog; try again soon */
-		pv_warn("socket activation: accept: %s", strerror(errno));
-		usleep(100000);
-	}
-}
-
-int csi_acceptor_start(int fd, grpc_server *server, struct csi_acceptor **out, struct pv_err *err)
-{
-	struct csi_acceptor *a = calloc(1, sizeof(*a));
-	int r;
-
-	if (!a)
-		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
-	a->fd = fd;
-	a->server = server;
-	a->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->wake < 0) {
-		r = pv_err_set(err, -errno, PV_E_INTERNAL, "eventfd: %s", strerror(errno));
-		free(a);
-		return r;
-	}
-	a->creds = grpc_insecure_server_credentials_create();
-	if ((r = pthread_create(&a->tid, NULL, accept_loop, a)) != 0) {
-		grpc_server_credentials_release(a->creds);
-		close(a->wake);
-		free(a);
-		return pv_err_set(err, -r, PV_E_INTERNAL, "cannot start the accepting thread: %s", strerror(r));
-	}
-	*out = a;
-	return 0;
-}
-
-void csi_acceptor_stop(struct csi_acceptor *a)
-{
-	uint64_t one = 1;
-
-	if (!a)
-		return;
-	if (write(a->wake, &one, sizeof(one)) < 0) { /* an eventfd write does not fail here */ }
-	pthread_join(a->tid, NULL);
-	grpc_server_credentials_release(a->creds);
-	close(a->wake);
-	close(a->fd);   /* ours only: the service manager keeps its own and the backlog */
-	free(a);
 }

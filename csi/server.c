@@ -1,215 +1,309 @@
 /*
- * server.c — the thin gRPC adapter: a gRPC core server on a unix socket, one
- * completion-queue thread, a pool of worker threads that run the handlers.
+ * server.c — the CSI transport: unary gRPC over HTTP/2 (h2.c, hpack.c) on a unix
+ * socket, one event-loop thread (epoll, non-blocking sockets) and a pool of worker
+ * threads that run the handlers. No gRPC library: it alone kept about 10 MiB of library
+ * pages resident in an idle pvnode.
  *
- * Life of a call: the main thread asks gRPC for the next call (any method), reads its
- * one request message, and queues the call for the workers; a worker runs csi_dispatch
- * (decode, handler, encode) and starts the batch that sends the response and status;
- * the main thread frees the call when that batch completes. A new call is requested as
- * soon as one arrives, so slow handlers (mkfs) never block Probe.
+ * Life of a call: the loop reads a connection, h2.c announces a complete request, the
+ * loop queues it for the workers; a worker runs csi_dispatch (decode, handler, encode)
+ * and queues the result back (an eventfd wakes the loop); the loop hands it to h2.c,
+ * which sends it as the peer's flow-control windows allow. Slow handlers (mkfs) occupy a
+ * worker, never the loop, so Probe is answered meanwhile. A call whose stream or
+ * connection went away meanwhile is dropped when its handler returns.
  *
- * SIGTERM / SIGINT: a signal thread sets a flag; the main thread stops accepting calls,
- * lets in-flight calls finish, stops the workers and removes the socket. A stale socket
- * file (nobody listening) is replaced at start; a live one is refused.
+ * Bounds: CONN_MAX connections (more are closed at once), per connection what h2.h says;
+ * a connection with no call for IDLE_SECONDS gets a GOAWAY and is closed; one that does
+ * not read what we send stops being read (h2.c ends it past its output bound).
+ *
+ * SIGTERM / SIGINT (a signalfd in the loop): STOPPING=1, no new connections, GOAWAY on
+ * every connection, in-flight calls finish and are answered, then the workers stop and
+ * the socket is removed. A stale socket file (nobody listening) is replaced at start; a
+ * live one is refused.
  *
  * The service manager (systemd Type=notify) hears READY=1 once the socket serves and
  * STOPPING=1 when a stop begins (sdnotify.c). Under socket activation (pvnode.socket)
- * the socket is the service manager's: pvnode accepts on it (sdlisten.c), neither
- * replaces nor removes it.
+ * the socket is the service manager's: pvnode accepts on it, neither replaces nor
+ * removes it.
  */
 #include <errno.h>
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/support/time.h>
+#include <fcntl.h>
+#include <grpc/status.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "csi.h"
+#include "h2.h"
 #include "pvnode/util.h"
 
-#define CSI_MAX_MESSAGE (1 << 20)
+#define CONN_MAX 64
+#define CONN_SLOTS (2 * CONN_MAX)   /* open ones, and closed ones whose calls still run */
+#define IDLE_SECONDS 300
+#define OUT_PAUSE (256 * 1024)   /* stop reading a peer while this much waits for it */
 
-enum call_state { CALL_NEW, CALL_RECV, CALL_SEND };
+struct server;
+struct conn {
+	struct server *s;
+	int fd;
+	struct h2_conn *h;
+	unsigned jobs;       /* calls at the workers */
+	bool closed;         /* fd closed, h freed; the struct kept until jobs == 0 */
+	bool finishing;      /* h2 ended it: flush, then close */
+	uint32_t events;
+	time_t active;
+};
 
-struct call {
-	enum call_state state;
-	grpc_call *call;
-	grpc_call_details details;
-	grpc_metadata_array md;
-	grpc_byte_buffer *req;
-	grpc_byte_buffer *resp;
-	grpc_slice status_msg;
-	int cancelled;
-	struct call *next;   /* work queue */
+struct job {
+	struct conn *conn;
+	uint32_t stream;
+	char *path;
+	uint8_t *req;
+	size_t req_len;
+	int status;
+	void *out;
+	size_t out_len;
+	char msg[PV_ERR_MSG_MAX + 64];
+	struct job *next;
 };
 
 struct server {
 	const struct csi_service *svc;
-	grpc_server *server;
-	int listen_fd;                   /* socket activation: the passed socket, else -1 */
-	struct csi_acceptor *acceptor;   /* ... and the thread accepting on it */
-	grpc_completion_queue *cq;
+	int ep, listen_fd, done_fd, sig_fd;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct call *head, *tail;
+	struct job *head, *tail;     /* for the workers */
+	struct job *done;            /* for the loop */
+	bool stopping_workers;
+	struct conn *conns[CONN_SLOTS];
+	unsigned nconns, active;     /* connections; calls in flight */
 	bool stopping;
-	atomic_int active;
 };
 
-static atomic_bool stop_requested;
-
-static void call_free(struct call *c)
+static void set_events(struct server *s, struct conn *c)
 {
-	if (c->call)
-		grpc_call_unref(c->call);
-	grpc_call_details_destroy(&c->details);
-	grpc_metadata_array_destroy(&c->md);
-	if (c->req)
-		grpc_byte_buffer_destroy(c->req);
-	if (c->resp)
-		grpc_byte_buffer_destroy(c->resp);
-	grpc_slice_unref(c->status_msg);
-	free(c);
-}
-
-static int request_next(struct server *s)
-{
-	struct call *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->state = CALL_NEW;
-	c->status_msg = grpc_empty_slice();
-	grpc_call_details_init(&c->details);
-	grpc_metadata_array_init(&c->md);
-	if (grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq, c) !=
-	    GRPC_CALL_OK) {
-		call_free(c);
-		return -EIO;
+	const uint8_t *p;
+	uint32_t ev = 0;
+	size_t pending = h2_output(c->h, &p);
+	if (!c->finishing && pending < OUT_PAUSE)
+		ev |= EPOLLIN;
+	if (pending)
+		ev |= EPOLLOUT;
+	if (ev != c->events) {
+		struct epoll_event e = {.events = ev, .data.ptr = c};
+		epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &e);
+		c->events = ev;
 	}
-	return 0;
 }
 
-static void enqueue(struct server *s, struct call *c)
+static void conn_close(struct server *s, struct conn *c)
 {
+	if (c->closed)
+		return;
+	close(c->fd);   /* leaves the epoll set with it */
+	h2_free(c->h);
+	c->h = NULL;
+	c->closed = true;
+	s->nconns--;   /* the struct is freed by reap(), once no job points at it */
+}
+
+static void reap(struct server *s)
+{
+	for (unsigned i = 0; i < CONN_SLOTS; i++)
+		if (s->conns[i] && s->conns[i]->closed && s->conns[i]->jobs == 0) {
+			free(s->conns[i]);
+			s->conns[i] = NULL;
+		}
+}
+
+/* Write what h2 has; close the connection once it is finished and flushed. */
+static void conn_flush(struct server *s, struct conn *c)
+{
+	const uint8_t *p;
+	size_t n;
+	while ((n = h2_output(c->h, &p)) > 0) {
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			conn_close(s, c);
+			return;
+		}
+		h2_consumed(c->h, (size_t)w);
+	}
+	bool flushed = h2_output(c->h, &p) == 0;
+	if (flushed && (c->finishing || (h2_closing(c->h) && h2_streams(c->h) == 0 && c->jobs == 0))) {
+		conn_close(s, c);
+		return;
+	}
+	set_events(s, c);
+}
+
+static void on_call(void *arg, struct h2_conn *h, uint32_t stream, const char *path, uint8_t *msg, size_t len)
+{
+	struct conn *c = arg;
+	struct server *s = c->s;
+	struct job *j = calloc(1, sizeof(*j));
+	(void)h;
+	if (!j || !(j->path = strdup(path))) {
+		free(j);
+		free(msg);
+		h2_respond(h, stream, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+		return;
+	}
+	j->conn = c;
+	j->stream = stream;
+	j->req = msg;
+	j->req_len = len;
+	c->jobs++;
+	s->active++;
 	pthread_mutex_lock(&s->mu);
-	c->next = NULL;
 	if (s->tail)
-		s->tail->next = c;
+		s->tail->next = j;
 	else
-		s->head = c;
-	s->tail = c;
+		s->head = j;
+	s->tail = j;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* Returns false when the batch could not be started (the caller then owns the call). */
-static bool respond(struct call *c, int status, const void *data, size_t len, const char *msg)
+static void serve_one(struct server *s, struct job *j)
 {
-	grpc_op ops[4];
-	size_t n = 0;
-	memset(ops, 0, sizeof(ops));
-	ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-	n++;
-	if (status == GRPC_STATUS_OK) {
-		grpc_slice sl = grpc_slice_from_copied_buffer(data, len);
-		c->resp = grpc_raw_byte_buffer_create(&sl, 1);
-		grpc_slice_unref(sl);
-		ops[n].op = GRPC_OP_SEND_MESSAGE;
-		ops[n].data.send_message.send_message = c->resp;
-		n++;
-	}
-	grpc_slice_unref(c->status_msg);
-	c->status_msg = grpc_slice_from_copied_string(msg);
-	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-	ops[n].data.send_status_from_server.status = (grpc_status_code)status;
-	ops[n].data.send_status_from_server.status_details = &c->status_msg;
-	n++;
-	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
-	n++;
-	c->state = CALL_SEND;
-	if (grpc_call_start_batch(c->call, ops, n, c, NULL) != GRPC_CALL_OK) {
-		pv_error("cannot send a response: grpc_call_start_batch failed");
-		return false;
-	}
-	return true;
-}
-
-static void serve_one(struct server *s, struct call *c)
-{
-	_cleanup_(pv_freep) char *method = grpc_slice_to_c_string(c->details.method);
-	const struct csi_method *m = csi_method_find(method);
-	char msg[PV_ERR_MSG_MAX + 64];
-	void *out = NULL;
-	size_t out_len = 0;
-	int status;
-
+	const struct csi_method *m = csi_method_find(j->path);
 	if (!m) {
-		snprintf(msg, sizeof(msg), "%.200s is not a method pvnode implements", method);
-		pv_debug("%s", msg);
-		status = GRPC_STATUS_UNIMPLEMENTED;
-	} else if (!c->req) {
-		snprintf(msg, sizeof(msg), "%s: no request message", method);
-		status = GRPC_STATUS_INVALID_ARGUMENT;
+		snprintf(j->msg, sizeof(j->msg), "%.200s is not a method pvnode implements", j->path);
+		pv_debug("%s", j->msg);
+		j->status = GRPC_STATUS_UNIMPLEMENTED;
 	} else {
-		grpc_byte_buffer_reader rd;
-		if (!grpc_byte_buffer_reader_init(&rd, c->req)) {
-			snprintf(msg, sizeof(msg), "%s: cannot read the request", method);
-			status = GRPC_STATUS_INVALID_ARGUMENT;
-		} else {
-			grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
-			grpc_byte_buffer_reader_destroy(&rd);
-			status = csi_dispatch(s->svc, m, GRPC_SLICE_START_PTR(all),
-					      GRPC_SLICE_LENGTH(all), &out, &out_len, msg, sizeof(msg));
-			grpc_slice_unref(all);
-		}
+		j->status = csi_dispatch(s->svc, m, j->req, j->req_len, &j->out, &j->out_len, j->msg,
+					 sizeof(j->msg));
 	}
-	if (!respond(c, status, out, out_len, msg)) {   /* no completion will come */
-		atomic_fetch_sub(&s->active, 1);
-		call_free(c);
-	}
-	free(out);
+	free(j->req);
+	j->req = NULL;
 }
 
 static void *worker(void *arg)
 {
 	struct server *s = arg;
+	uint64_t one = 1;
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (!s->head && !s->stopping)
+		while (!s->head && !s->stopping_workers)
 			pthread_cond_wait(&s->cv, &s->mu);
-		struct call *c = s->head;
-		if (!c) {
+		struct job *j = s->head;
+		if (!j) {
 			pthread_mutex_unlock(&s->mu);
 			return NULL;
 		}
-		s->head = c->next;
+		s->head = j->next;
 		if (!s->head)
 			s->tail = NULL;
 		pthread_mutex_unlock(&s->mu);
-		serve_one(s, c);
+		serve_one(s, j);
+		pthread_mutex_lock(&s->mu);
+		j->next = s->done;
+		s->done = j;
+		pthread_mutex_unlock(&s->mu);
+		if (write(s->done_fd, &one, sizeof(one)) < 0) { /* an eventfd write does not fail here */ }
 	}
 }
 
-static void *signal_thread(void *arg)
+static void answer_done(struct server *s)
 {
-	sigset_t *set = arg;
-	int sig = 0;
-	if (sigwait(set, &sig) == 0) {
-		pv_info("signal %d: shutting down after in-flight calls", sig);
-		atomic_store(&stop_requested, true);
+	uint64_t v;
+	if (read(s->done_fd, &v, sizeof(v)) < 0) { /* EAGAIN: nothing new */ }
+	pthread_mutex_lock(&s->mu);
+	struct job *j = s->done;
+	s->done = NULL;
+	pthread_mutex_unlock(&s->mu);
+	while (j) {
+		struct job *next = j->next;
+		struct conn *c = j->conn;
+		c->jobs--;
+		s->active--;
+		if (!c->closed) {
+			h2_respond(c->h, j->stream, j->status, j->msg, j->out, j->out_len);
+			conn_flush(s, c);
+		}
+		free(j->out);
+		free(j->path);
+		free(j);
+		j = next;
 	}
-	return NULL;
+}
+
+static void conn_read(struct server *s, struct conn *c)
+{
+	uint8_t buf[16384];
+	for (int i = 0; i < 4 && !c->closed && !c->finishing; i++) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			conn_close(s, c);
+			return;
+		}
+		if (n < 0)
+			break;
+		c->active = time(NULL);
+		if (h2_input(c->h, buf, (size_t)n) < 0)
+			c->finishing = true;
+		if ((size_t)n < sizeof(buf))
+			break;
+	}
+	if (!c->closed)
+		conn_flush(s, c);
+}
+
+static void conn_accept(struct server *s)
+{
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				pv_warn("accept: %s", strerror(errno));
+			return;
+		}
+		unsigned slot = 0;
+		while (slot < CONN_SLOTS && s->conns[slot])
+			slot++;
+		if (s->nconns >= CONN_MAX || slot == CONN_SLOTS) {
+			pv_warn("a CSI connection refused: %d are open already", CONN_MAX);
+			close(fd);
+			continue;
+		}
+		struct conn *c = calloc(1, sizeof(*c));
+		if (c && !(c->h = h2_new(on_call, c))) {
+			free(c);
+			c = NULL;
+		}
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->s = s;
+		c->fd = fd;
+		c->active = time(NULL);
+		c->events = EPOLLIN;
+		struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+		if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
+			h2_free(c->h);
+			free(c);
+			close(fd);
+			continue;
+		}
+		s->conns[slot] = c;
+		s->nconns++;
+		conn_flush(s, c);   /* our SETTINGS */
+	}
 }
 
 /* Refuse a live socket, replace a stale one. */
@@ -243,35 +337,37 @@ static int prepare_socket(const char *path, struct pv_err *err)
 	return 0;
 }
 
-static void handle_event(struct server *s, grpc_event ev)
+static int listen_on(const char *path, int *out, struct pv_err *err)
 {
-	struct call *c = ev.tag;
-	switch (c->state) {
-	case CALL_NEW:
-		if (!ev.success) {   /* shutting down */
-			call_free(c);
-			return;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return pv_err_set(err, -errno, PV_E_INTERNAL, "socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+		int e = errno;
+		close(fd);
+		return pv_err_set(err, -e, PV_E_INTERNAL, "endpoint %s: cannot listen: %s", path, strerror(e));
+	}
+	chmod(path, 0660);
+	*out = fd;
+	return 0;
+}
+
+static void begin_stop(struct server *s)
+{
+	s->stopping = true;
+	csi_sd_notify("STOPPING=1");
+	if (s->listen_fd >= 0) {
+		close(s->listen_fd);   /* ours only under activation: the manager keeps its backlog */
+		s->listen_fd = -1;
+	}
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {
+		struct conn *c = s->conns[i];
+		if (c && !c->closed) {
+			h2_goaway(c->h);
+			conn_flush(s, c);
 		}
-		atomic_fetch_add(&s->active, 1);
-		if (!atomic_load(&stop_requested))
-			request_next(s);
-		grpc_op op;
-		memset(&op, 0, sizeof(op));
-		op.op = GRPC_OP_RECV_MESSAGE;
-		op.data.recv_message.recv_message = &c->req;
-		c->state = CALL_RECV;
-		if (grpc_call_start_batch(c->call, &op, 1, c, NULL) != GRPC_CALL_OK) {
-			atomic_fetch_sub(&s->active, 1);
-			call_free(c);
-		}
-		return;
-	case CALL_RECV:
-		enqueue(s, c);   /* a failed read (c->req NULL) still gets a status */
-		return;
-	case CALL_SEND:
-		atomic_fetch_sub(&s->active, 1);
-		call_free(c);
-		return;
 	}
 }
 
@@ -281,101 +377,64 @@ static void handle_event(struct server *s, grpc_event ev)
  * memory returns to the idle figure instead of staying at the peak. */
 static void serve_loop(struct server *s)
 {
-	static int shutdown_tag;
-	bool shutdown_sent = false, shutdown_done = false, untrimmed = true;
-	unsigned quiet = 0;   /* 200 ms timeouts in a row with nothing in flight */
+	bool untrimmed = true;
+	unsigned quiet = 0;
+	struct epoll_event evs[32];
+	time_t last_sweep = time(NULL);
 
-	while (!shutdown_done) {
-		grpc_event ev = grpc_completion_queue_next(
-			s->cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(200, GPR_TIMESPAN)),
-			NULL);
-		if (ev.type == GRPC_OP_COMPLETE) {
-			if (ev.tag == &shutdown_tag)
-				shutdown_done = true;
-			else
-				handle_event(s, ev);
+	while (!s->stopping || s->nconns > 0 || s->active > 0) {
+		int n = epoll_wait(s->ep, evs, 32, 200);
+		if (n < 0 && errno != EINTR) {
+			pv_error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			if (p == &s->listen_fd) {
+				if (s->listen_fd >= 0)
+					conn_accept(s);
+			} else if (p == &s->done_fd) {
+				answer_done(s);
+			} else if (p == &s->sig_fd) {
+				struct signalfd_siginfo si;
+				if (read(s->sig_fd, &si, sizeof(si)) == sizeof(si) && !s->stopping) {
+					pv_info("signal %u: shutting down after in-flight calls", si.ssi_signo);
+					begin_stop(s);
+				}
+			} else {
+				struct conn *c = p;
+				if (c->closed)
+					continue;
+				if (evs[i].events & (EPOLLERR | EPOLLHUP) && !(evs[i].events & EPOLLIN))
+					conn_close(s, c);
+				else if (evs[i].events & EPOLLIN)
+					conn_read(s, c);
+				else if (evs[i].events & EPOLLOUT)
+					conn_flush(s, c);
+			}
+		}
+		reap(s);
+		if (n > 0) {
 			untrimmed = true;
 			quiet = 0;
-		} else if (untrimmed && atomic_load(&s->active) == 0 && ++quiet >= 5) {
+		} else if (untrimmed && s->active == 0 && ++quiet >= 5) {
 			malloc_trim(0);
 			untrimmed = false;
 		}
-		if (atomic_load(&stop_requested) && !shutdown_sent) {
-			csi_sd_notify("STOPPING=1");
-			csi_acceptor_stop(s->acceptor);   /* no connection joins a server shutting down */
-			s->acceptor = NULL;
-			grpc_server_shutdown_and_notify(s->server, s->cq, &shutdown_tag);
-			shutdown_sent = true;
+		time_t now = time(NULL);
+		if (now - last_sweep >= 1) {
+			last_sweep = now;
+			for (unsigned i = 0; i < CONN_SLOTS; i++) {
+				struct conn *c = s->conns[i];
+				if (c && !c->closed && c->jobs == 0 && h2_streams(c->h) == 0 &&
+				    now - c->active >= IDLE_SECONDS) {
+					h2_goaway(c->h);
+					c->finishing = true;
+					conn_flush(s, c);
+				}
+			}
 		}
 	}
-	/* shutdown_and_notify fires once every call is done; drain what remains. */
-	while (atomic_load(&s->active) > 0) {
-		grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-		if (ev.type == GRPC_OP_COMPLETE)
-			handle_event(s, ev);
-	}
-}
-
-static void stop_workers(struct server *s, pthread_t *tids, unsigned n)
-{
-	pthread_mutex_lock(&s->mu);
-	s->stopping = true;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	for (unsigned i = 0; i < n; i++)
-		pthread_join(tids[i], NULL);
-}
-
-/* Shut the queue down, freeing calls that never started. */
-static void drain_queue(struct server *s)
-{
-	grpc_completion_queue_shutdown(s->cq);
-	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-		if (ev.type == GRPC_QUEUE_SHUTDOWN)
-			break;
-		if (ev.type == GRPC_OP_COMPLETE && ev.tag)
-			call_free(ev.tag);
-	}
-	grpc_completion_queue_destroy(s->cq);
-}
-
-/* The gRPC server on `path`; 0 and listening, or an error (nothing left to free). */
-static int start_grpc(struct server *s, const char *path, struct pv_err *err)
-{
-	grpc_arg args[] = {
-		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-		 .value.integer = CSI_MAX_MESSAGE},
-	};
-	grpc_channel_args cargs = {.num_args = 1, .args = args};
-	char addr[PATH_MAX + 8];
-
-	s->cq = grpc_completion_queue_create_for_next(NULL);
-	s->server = grpc_server_create(&cargs, NULL);
-	grpc_server_register_completion_queue(s->server, s->cq, NULL);
-	if (s->listen_fd >= 0) {   /* the service manager's socket: its mode is the unit's */
-		grpc_server_start(s->server);
-		int r = csi_acceptor_start(s->listen_fd, s->server, &s->acceptor, err);
-		if (r < 0) {
-			grpc_server_shutdown_and_notify(s->server, s->cq, NULL);
-			grpc_server_cancel_all_calls(s->server);
-			grpc_server_destroy(s->server);
-			drain_queue(s);
-		}
-		return r;
-	}
-	snprintf(addr, sizeof(addr), "unix:%s", path);
-	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-	int port = grpc_server_add_http2_port(s->server, addr, creds);
-	grpc_server_credentials_release(creds);
-	if (!port) {
-		grpc_server_destroy(s->server);
-		drain_queue(s);
-		return pv_err_set(err, -EADDRNOTAVAIL, PV_E_INTERNAL, "endpoint %s: cannot listen", path);
-	}
-	grpc_server_start(s->server);
-	chmod(path, 0660);
-	return 0;
 }
 
 int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *o,
@@ -383,57 +442,88 @@ int csi_server_run(const struct csi_service *svc, const struct csi_server_opts *
 {
 	const char *path = csi_endpoint_path(o->endpoint);
 	unsigned nworkers = o->workers ? o->workers : 4;
-	struct server s = {.svc = svc, .listen_fd = -1};
-	pthread_t sig_tid, *tids;
-	sigset_t set;
+	struct server s = {.svc = svc, .listen_fd = -1, .done_fd = -1, .sig_fd = -1, .ep = -1};
+	pthread_t *tids;
+	sigset_t set, old;
 	int r;
 
 	if (!path)
 		return pv_err_set(err, -EINVAL, PV_E_INVALID,
 				  "endpoint %s: only unix:///absolute/path endpoints are supported", o->endpoint);
-	if (o->listen_fd > 0)
+	bool activated = o->listen_fd > 0;
+	if (activated)
 		s.listen_fd = o->listen_fd;
-	else if ((r = prepare_socket(path, err)) < 0)
+	else if ((r = prepare_socket(path, err)) < 0 || (r = listen_on(path, &s.listen_fd, err)) < 0)
 		return r;
-	bool activated = s.listen_fd >= 0;
-	if (!(tids = calloc(nworkers, sizeof(*tids))))
-		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
-	/* Signals go to one thread; every thread started after this inherits the mask. */
+	if (!(tids = calloc(nworkers, sizeof(*tids)))) {
+		r = pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
+		goto out;
+	}
+	/* Signals come through the loop's signalfd; every thread started after this inherits
+	 * the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
 	signal(SIGPIPE, SIG_IGN);
-	pthread_create(&sig_tid, NULL, signal_thread, &set);
+	s.ep = epoll_create1(EPOLL_CLOEXEC);
+	s.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s.sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	struct epoll_event el = {.events = EPOLLIN, .data.ptr = &s.listen_fd};
+	struct epoll_event ed = {.events = EPOLLIN, .data.ptr = &s.done_fd};
+	struct epoll_event es = {.events = EPOLLIN, .data.ptr = &s.sig_fd};
+	if (s.ep < 0 || s.done_fd < 0 || s.sig_fd < 0 || epoll_ctl(s.ep, EPOLL_CTL_ADD, s.listen_fd, &el) < 0 ||
+	    epoll_ctl(s.ep, EPOLL_CTL_ADD, s.done_fd, &ed) < 0 || epoll_ctl(s.ep, EPOLL_CTL_ADD, s.sig_fd, &es) < 0) {
+		r = pv_err_set(err, -errno, PV_E_INTERNAL, "cannot set up the event loop: %s", strerror(errno));
+		free(tids);
+		goto out;
+	}
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_cond_init(&s.cv, NULL);
-	grpc_init();
-	r = start_grpc(&s, path, err);
-	if (r == 0) {
-		for (unsigned i = 0; i < nworkers; i++)
-			pthread_create(&tids[i], NULL, worker, &s);
-		request_next(&s);
-		pv_info("serving CSI on unix://%s with %u workers%s", path, nworkers,
-			activated ? " (a socket from the service manager)" : "");
-		char ready[PATH_MAX + 64];
-		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving CSI on unix://%s", path);
-		csi_sd_notify(ready);
-		serve_loop(&s);
-		grpc_server_destroy(s.server);
-		stop_workers(&s, tids, nworkers);
-		drain_queue(&s);
+	for (unsigned i = 0; i < nworkers; i++)
+		pthread_create(&tids[i], NULL, worker, &s);
+	pv_info("serving CSI on unix://%s with %u workers%s", path, nworkers,
+		activated ? " (a socket from the service manager)" : "");
+	char ready[PATH_MAX + 64];
+	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving CSI on unix://%s", path);
+	csi_sd_notify(ready);
+	serve_loop(&s);
+	pthread_mutex_lock(&s.mu);
+	s.stopping_workers = true;
+	pthread_cond_broadcast(&s.cv);
+	pthread_mutex_unlock(&s.mu);
+	for (unsigned i = 0; i < nworkers; i++)
+		pthread_join(tids[i], NULL);
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {   /* none left; only an epoll failure leaves some */
+		struct conn *c = s.conns[i];
+		if (c && !c->closed) {
+			close(c->fd);
+			h2_free(c->h);
+		}
+		free(c);
 	}
-	free(tids);
-	grpc_shutdown();
-	if (!activated)
-		unlink(path);   /* the service manager's socket stays, and keeps its backlog */
-	else if (r < 0)
-		close(s.listen_fd);
-	if (!atomic_load(&stop_requested))
-		pthread_kill(sig_tid, SIGTERM);
-	pthread_join(sig_tid, NULL);
+	for (struct job *j = s.done, *n; j; j = n) {   /* likewise */
+		n = j->next;
+		free(j->out);
+		free(j->path);
+		free(j);
+	}
 	pthread_mutex_destroy(&s.mu);
 	pthread_cond_destroy(&s.cv);
+	free(tids);
+	r = 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+out:
+	if (s.listen_fd >= 0)
+		close(s.listen_fd);
+	if (s.ep >= 0)
+		close(s.ep);
+	if (s.done_fd >= 0)
+		close(s.done_fd);
+	if (s.sig_fd >= 0)
+		close(s.sig_fd);
+	if (!activated)
+		unlink(path);   /* the service manager's socket stays, and keeps its backlog */
 	if (r == 0)
 		pv_info("stopped; socket %s %s", path, activated ? "left to the service manager" : "removed");
 	return r;
