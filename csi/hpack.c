@@ -6,6 +6,7 @@
  * so only the 256 lengths are kept and decoding walks per-length first codes.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ struct huff_tab {
 	uint16_t sym[257];                 /* symbols by (length, symbol); 256 = EOS */
 };
 static struct huff_tab huff;
-static bool huff_ready;
+static pthread_once_t huff_once = PTHREAD_ONCE_INIT;
 
 static void huff_build(void)
 {
@@ -63,7 +64,6 @@ static void huff_build(void)
 		}
 		code <<= 1;
 	}
-	__atomic_store_n(&huff_ready, true, __ATOMIC_RELEASE);
 }
 
 int hpack_huffman_decode(const uint8_t *in, size_t len, char *out, size_t cap, size_t *olen)
@@ -73,8 +73,7 @@ int hpack_huffman_decode(const uint8_t *in, size_t len, char *out, size_t cap, s
 	bool ones = true;    /* the pending bits are all 1 (a prefix of EOS) */
 	size_t o = 0;
 
-	if (!__atomic_load_n(&huff_ready, __ATOMIC_ACQUIRE))
-		huff_build();   /* idempotent: a racing second build writes the same table */
+	pthread_once(&huff_once, huff_build);   /* a second build would double the counts */
 	for (size_t i = 0; i < len; i++) {
 		for (int b = 7; b >= 0; b--) {
 			unsigned bit = (in[i] >> b) & 1;
