@@ -3,7 +3,9 @@
 Rss, Pss, Private (clean+dirty), Anonymous, per group: [heap], thread stacks (the
 anonymous mapping holding a thread's stack pointer, from /proc/PID/task/*/syscall),
 other anonymous mappings (glibc arenas, mmap'd buffers), and each file's text (r-x),
-read-only data and relro (r--) and data (rw-). Figures, not pass/fail."""
+read-only data and relro (r--) and data (rw-). Refd: pages accessed since the last
+`echo 1 > /proc/PID/clear_refs` (what the process touched, not what fault-around mapped
+for it). Figures, not pass/fail."""
 import os, re, sys, collections
 
 pid = sys.argv[1]
@@ -42,18 +44,18 @@ for line in open(f"/proc/{pid}/smaps"):
     k, _, v = line.partition(":")
     if k == "Rss" and "--anon" in sys.argv and m is None and kind.startswith("anon") and anon_list and anon_list[-1][1] == 0 and (hi - lo) == anon_list[-1][0]:
         anon_list[-1][1] = int(v.split()[0])
-    if k in ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Anonymous", "Locked") and cur is not None:
+    if k in ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Anonymous", "Locked", "Referenced") and cur is not None:
         cur[k] += int(v.split()[0])
 tot = collections.Counter()
-print(f"{'mapping':38} {'n':>3} {'Rss':>7} {'Pss':>7} {'Priv':>7} {'Anon':>7} {'Lockd':>7}")
+print(f"{'mapping':38} {'n':>3} {'Rss':>7} {'Pss':>7} {'Priv':>7} {'Anon':>7} {'Lockd':>7} {'Refd':>7}")
 for kind, c in sorted(groups.items(), key=lambda kv: -kv[1]["Rss"]):
     priv = c["Private_Clean"] + c["Private_Dirty"]
-    for k in ("Rss", "Pss", "Anonymous", "Locked"):
+    for k in ("Rss", "Pss", "Anonymous", "Locked", "Referenced"):
         tot[k] += c[k]
     tot["priv"] += priv
     if c["Rss"] >= 64 or "--all" in sys.argv:
-        print(f"{kind[:38]:38} {c['n']:3} {c['Rss']:7} {c['Pss']:7} {priv:7} {c['Anonymous']:7} {c['Locked']:7}")
-print(f"{'total':38} {'':3} {tot['Rss']:7} {tot['Pss']:7} {tot['priv']:7} {tot['Anonymous']:7} {tot['Locked']:7}")
+        print(f"{kind[:38]:38} {c['n']:3} {c['Rss']:7} {c['Pss']:7} {priv:7} {c['Anonymous']:7} {c['Locked']:7} {c['Referenced']:7}")
+print(f"{'total':38} {'':3} {tot['Rss']:7} {tot['Pss']:7} {tot['priv']:7} {tot['Anonymous']:7} {tot['Locked']:7} {tot['Referenced']:7}")
 if anon_list:
     print("anon mappings (KiB size:rss):", " ".join(f"{a // 1024}:{r}" for a, r in anon_list if r))
 print(f"threads {len(os.listdir(f'/proc/{pid}/task'))}")
