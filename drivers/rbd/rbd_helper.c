@@ -23,7 +23,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
+#include <stdint.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -361,9 +361,14 @@ static void release_dead_stack(void)
 	FILE *f = fopen("/proc/self/maps", "re");
 	if (!f)
 		return;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "[stack]") && sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2)
-			break;
+	while (fgets(line, sizeof(line), f)) {
+		char *end = NULL;
+		if (!strstr(line, "[stack]"))
+			continue;
+		lo = (uintptr_t)strtoull(line, &end, 16);
+		hi = *end == '-' ? (uintptr_t)strtoull(end + 1, NULL, 16) : 0;
+		break;
+	}
 	fclose(f);
 	if (lo && sp > lo + 64 * 1024 && sp < hi) {
 		uintptr_t end = (sp - 32 * 1024) & ~(page - 1);
