@@ -4,7 +4,7 @@
 # mappings, each library's text / rodata+relro / data; Rss, Pss, private, anonymous,
 # locked), against a private cluster (tests/lib/ceph.sh):
 #   idle      one exclusive helper, 3 s after READY
-#   io        (Refd: pages accessed during it, see smaps_breakdown.py) right after 200 MiB of 1 MiB direct sequential writes (fio QD4 through a
+#   io        right after 200 MiB of 1 MiB direct sequential writes (fio QD4 through a
 #             loop device on its FUSE file) and 5 s of 4 KiB random writes QD16; VmHWM
 #   idle-after  5 s later
 #   shared    the first helper's Pss and every helper's Pss with 1, 4 and 10 helpers
@@ -27,7 +27,6 @@ helper_start v1 --exclusive --node-id a || fail "helper: $HELPER_LINE"
 H=$HELPER_PID M=$HELPER_MNT
 sleep 3
 echo "=== idle"; st "$H"; python3 "$BD" "$H"
-echo 1 >"/proc/$H/clear_refs"   # Refd in "io": the pages the writes touched
 dev=$(losetup --direct-io=on -f --show "$M/disk") || fail "losetup"
 fio --name=seq --filename="$dev" --rw=write --bs=1M --iodepth=4 --ioengine=libaio --direct=1 \
 	--size=200M --output-format=terse --terse-version=3 >"$TESTDIR/fio1" || fail "fio seq"

@@ -4,8 +4,8 @@ Rss, Pss, Private (clean+dirty), Anonymous, per group: [heap], thread stacks (th
 anonymous mapping holding a thread's stack pointer, from /proc/PID/task/*/syscall),
 other anonymous mappings (glibc arenas, mmap'd buffers), and each file's text (r-x),
 read-only data and relro (r--) and data (rw-). Refd: pages accessed since the last
-`echo 1 > /proc/PID/clear_refs` (what the process touched, not what fault-around mapped
-for it). Figures, not pass/fail."""
+`echo 1 > /proc/PID/clear_refs`; measured on the RBD helper it stays ~= Rss (its pages are
+mlocked), so it is no working-set measure there. Figures, not pass/fail."""
 import os, re, sys, collections
 
 pid = sys.argv[1]
