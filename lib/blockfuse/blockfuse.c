@@ -110,6 +110,7 @@ struct bf {
 	unsigned inflight;       /* bf_req not yet answered */
 	bool active;             /* a request ended since the last idle check */
 	bool heap_dirty;         /* requests ran since the heap was last trimmed */
+	bool locked;             /* mlockall succeeded */
 	unsigned waiting;        /* threads waiting on cond */
 
 	/* worker threads for what blocks */
@@ -179,6 +180,24 @@ static void bf_trim_locked(struct bf *b)
 			b->n_free_large--;
 		}
 		if (mlock2(tail, n, MLOCK_ONFAULT) < 0) { /* stays unlocked: still usable */ }
+	}
+}
+
+#define BF_LOCK_FLAGS (MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)
+
+/* What malloc freed goes back to the system. malloc_trim releases free pages inside the
+ * arenas with madvise(MADV_DONTNEED), which the kernel refuses (EINVAL) on locked pages:
+ * under mlockall every arena stayed at its peak (a helper kept 16.8 of 23.8 MiB of
+ * anonymous memory after a burst of writes). Unlocked for the trim, then locked again;
+ * on fault, so only what is resident now is locked, nothing is faulted in. */
+static void bf_release_heap(struct bf *b)
+{
+	if (b->locked)
+		munlockall();
+	malloc_trim(0);
+	if (b->locked && mlockall(BF_LOCK_FLAGS) < 0) {
+		b->locked = false;
+		pv_warn("blockfuse: mlockall failed again (%s); serving unlocked", strerror(errno));
 	}
 }
 
@@ -437,7 +456,7 @@ static void *bf_worker(void *arg)
 				if (quiet && b->heap_dirty) {
 					b->heap_dirty = false;
 					pthread_mutex_unlock(&b->lock);
-					malloc_trim(0);
+					bf_release_heap(b);
 					pthread_mutex_lock(&b->lock);
 				}
 			}
@@ -889,7 +908,8 @@ int pv_blockfuse_run(const struct pv_blockfuse_cfg *cfg, const struct pv_blockfu
 	/* MCL_ONFAULT: lock what is used, not every mapping whole (librados's and our
 	 * threads' stacks, malloc arenas, the request buffers): a helper stays at what it
 	 * touches */
-	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+	b.locked = mlockall(BF_LOCK_FLAGS) == 0;
+	if (!b.locked)
 		pv_warn("blockfuse: mlockall failed (%s); serving unlocked", strerror(errno));
 
 	/* a backend without asynchronous operations blocks one worker per request in flight */
