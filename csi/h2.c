@@ -49,10 +49,8 @@ struct stream {
 	char *path;
 	uint8_t *body;
 	size_t blen, bcap;
-	uint8_t *resp;        /* DATA still to send */
+	uint8_t *resp;        /* DATA still to send (then the trailers: grpc-status 0) */
 	size_t rlen, roff;
-	uint8_t trailers[8192];
-	size_t tlen;
 	struct stream *next;
 };
 
@@ -85,6 +83,11 @@ static void put32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
+}
+
+static size_t get24(const uint8_t *p)
+{
+	return (size_t)p[0] << 16 | (size_t)p[1] << 8 | p[2];
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -223,6 +226,7 @@ size_t h2_output(struct h2_conn *c, const uint8_t **p)
 }
 
 static void pump(struct h2_conn *c);
+static size_t status_block(uint8_t *out, size_t cap, bool head, int status, const char *msg);
 
 void h2_consumed(struct h2_conn *c, size_t n)
 {
@@ -276,7 +280,9 @@ static void pump(struct h2_conn *c)
 			s->send_win -= (int64_t)n;
 		}
 		if (s->roff == s->rlen && !c->dead) {
-			emit(c, F_HEADERS, FL_END_HEADERS | FL_END_STREAM, s->id, s->trailers, s->tlen);
+			uint8_t trailers[32];
+			size_t n = status_block(trailers, sizeof(trailers), false, 0, NULL);
+			emit(c, F_HEADERS, FL_END_HEADERS | FL_END_STREAM, s->id, trailers, n);
 			stream_free(c, s);
 		}
 	}
@@ -355,7 +361,6 @@ void h2_respond(struct h2_conn *c, uint32_t id, int status, const char *msg, con
 	uint8_t blk[64];
 	size_t n = status_block(blk, sizeof(blk), true, -1, NULL);
 	emit(c, F_HEADERS, FL_END_HEADERS, s->id, blk, n);
-	s->tlen = status_block(s->trailers, sizeof(s->trailers), false, 0, NULL);
 	s->state = ST_SENDING;
 	pump(c);
 }
@@ -454,6 +459,16 @@ struct hdrs {
 	size_t size;
 };
 
+/* A field value pvnode prints (in logs and status messages): visible ASCII only, so a
+ * request cannot forge a log line or a terminal escape. */
+static bool printable(const char *v, size_t vl)
+{
+	for (size_t i = 0; i < vl; i++)
+		if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
+			return false;
+	return true;
+}
+
 static int on_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
 {
 	struct hdrs *h = arg;
@@ -466,11 +481,11 @@ static int on_field(void *arg, const char *n, size_t nl, const char *v, size_t v
 		h->post = !strcmp(v, "POST");
 	else if (nl == 5 && !strcmp(n, ":path")) {
 		free(h->path);
-		h->path = vl && v[0] == '/' ? strdup(v) : NULL;
+		h->path = vl && v[0] == '/' && printable(v, vl) ? strdup(v) : NULL;
 	} else if (!strcmp(n, "content-type"))
 		h->grpc = !strncmp(v, "application/grpc", 16) && (v[16] == '\0' || v[16] == '+' || v[16] == ';');
 	else if (!strcmp(n, "grpc-encoding")) {
-		snprintf(h->encoding, sizeof(h->encoding), "%s", v);
+		snprintf(h->encoding, sizeof(h->encoding), "%s", printable(v, vl) ? v : "?");
 		h->bad_encoding = strcmp(v, "identity") != 0;
 	}
 	return 0;
@@ -684,6 +699,7 @@ static int frame(struct h2_conn *c, uint8_t type, uint8_t flags, uint32_t id, co
 	if (c->block_stream && (type != F_CONT || id != c->block_stream))
 		return conn_error(c, E_PROTOCOL);   /* a header block is interleaved */
 
+	size_t whole = len;   /* the frame's length, padding included: what flow control counts */
 	if (type == F_DATA || type == F_HEADERS) {
 		if (id == 0)
 			return conn_error(c, E_PROTOCOL);
@@ -707,7 +723,6 @@ static int frame(struct h2_conn *c, uint8_t type, uint8_t flags, uint32_t id, co
 	}
 	switch (type) {
 	case F_DATA: {
-		size_t whole = len + ((flags & FL_PADDED) ? 1 + (c->in[9] /* pad length */) : 0);
 		if (whole)
 			window_update(c, 0, (uint32_t)whole);
 		struct stream *s = find(c, id);
@@ -762,22 +777,17 @@ int h2_input(struct h2_conn *c, const uint8_t *p, size_t len)
 			len--;
 			continue;
 		}
-		size_t need = 9;
-		if (c->inlen >= 9)
-			need += (size_t)c->in[0] << 16 | (size_t)c->in[1] << 8 | c->in[2];
-		size_t n = need - c->inlen < len ? need - c->inlen : len;
+		/* the 9-byte header first, then the payload it announces */
+		size_t flen = c->inlen >= 9 ? get24(c->in) : 0;
+		size_t n = 9 + flen - c->inlen < len ? 9 + flen - c->inlen : len;
 		memcpy(c->in + c->inlen, p, n);
 		c->inlen += n;
 		p += n;
 		len -= n;
-		if (c->inlen == 9) {
-			size_t flen = (size_t)c->in[0] << 16 | (size_t)c->in[1] << 8 | c->in[2];
-			if (flen > FRAME_MAX)
-				return conn_error(c, E_FRAME_SIZE);
-		}
 		if (c->inlen < 9)
 			continue;
-		size_t flen = (size_t)c->in[0] << 16 | (size_t)c->in[1] << 8 | c->in[2];
+		if ((flen = get24(c->in)) > FRAME_MAX)   /* checked before any payload is kept */
+			return conn_error(c, E_FRAME_SIZE);
 		if (c->inlen < 9 + flen)
 			continue;
 		c->inlen = 0;
