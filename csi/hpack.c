@@ -340,10 +340,13 @@ static int put_str(uint8_t *out, size_t cap, size_t *pos, const char *s, size_t 
 
 int hpack_encode(uint8_t *out, size_t cap, size_t *pos, const char *name, const char *value, size_t vlen)
 {
+	size_t start = *pos;
 	if (*pos >= cap)
 		return -ENOBUFS;
 	out[(*pos)++] = 0x00;   /* literal without indexing, new name */
-	if (put_str(out, cap, pos, name, strlen(name)) < 0 || put_str(out, cap, pos, value, vlen) < 0)
+	if (put_str(out, cap, pos, name, strlen(name)) < 0 || put_str(out, cap, pos, value, vlen) < 0) {
+		*pos = start;   /* no half field: the block stays decodable without it */
 		return -ENOBUFS;
+	}
 	return 0;
 }

@@ -30,6 +30,7 @@ int hpack_decode(struct hpack_dec *d, const uint8_t *p, size_t len, hpack_field_
 /* Huffman-coded `in` into out[cap]: 0 and *olen, or -EPROTO (bad code, padding, EOS) or
  * -ENOBUFS. */
 int hpack_huffman_decode(const uint8_t *in, size_t len, char *out, size_t cap, size_t *olen);
-/* Appends a literal field without indexing to out[cap] at *pos; -ENOBUFS when it does not fit. */
+/* Appends a literal field without indexing to out[cap] at *pos; -ENOBUFS (and *pos
+ * unchanged) when it does not fit. */
 int hpack_encode(uint8_t *out, size_t cap, size_t *pos, const char *name, const char *value, size_t vlen);
 #endif
