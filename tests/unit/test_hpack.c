@@ -234,6 +234,16 @@ static size_t request_headers(uint8_t *blk)
 	return pos;
 }
 
+/* HEADERS (blk, END_HEADERS) and one DATA frame (dflags) on `stream`: h2_input's answer. */
+static int send_request(struct peer *p, uint32_t stream, const uint8_t *blk, size_t bl, const void *d,
+			size_t dl, uint8_t dflags)
+{
+	uint8_t f[1024];
+	size_t n = frame(f, 1, 4, stream, blk, bl);
+	n += frame(f + n, 0, dflags, stream, d, dl);
+	return h2_input(p->c, f, n);
+}
+
 static void h2_ping_settings(void **state)
 {
 	(void)state;
@@ -335,11 +345,9 @@ static void h2_flow_control(void **state)
 	struct peer *p = malloc(sizeof(*p));
 	start(p);
 	uint8_t blk[256], f[512];
-	size_t bl = request_headers(blk);
-	size_t n = frame(f, 1, 4, 1, blk, bl);
+	size_t bl = request_headers(blk), n;
 	uint8_t d[5] = {0};
-	n += frame(f + n, 0, 1, 1, d, 5);
-	assert_int_equal(h2_input(p->c, f, n), 0);
+	assert_int_equal(send_request(p, 1, blk, bl, d, 5, 1), 0);
 	assert_int_equal(p->calls, 1);
 	size_t big = 200 * 1024, sent;
 	uint8_t *resp = calloc(1, big);
@@ -384,26 +392,48 @@ static void h2_message_limits(void **state)
 	(void)state;
 	struct peer *p = malloc(sizeof(*p));
 	start(p);
-	uint8_t blk[256], f[512];
+	uint8_t blk[256];
 	size_t bl = request_headers(blk);
-	size_t n = frame(f, 1, 4, 1, blk, bl);
 	uint8_t d[5] = {0, 0, 0x20, 0, 0};
-	n += frame(f + n, 0, 0, 1, d, 5);
-	assert_int_equal(h2_input(p->c, f, n), 0);
+	assert_int_equal(send_request(p, 1, blk, bl, d, 5, 0), 0);
 	drain(p);
 	assert_int_equal(p->calls, 0);
 	assert_non_null(memmem(p->out, p->olen, "grpc-status\x01" "8", 13));
 	assert_int_equal(h2_streams(p->c), 0);
 	size_t pos = bl;
 	hpack_encode(blk, sizeof(blk), &pos, "grpc-encoding", "gzip", 4);
-	n = frame(f, 1, 4, 3, blk, pos);
 	uint8_t z[6] = {1, 0, 0, 0, 1, 0};
-	n += frame(f + n, 0, 1, 3, z, 6);
 	p->olen = 0;
-	assert_int_equal(h2_input(p->c, f, n), 0);
+	assert_int_equal(send_request(p, 3, blk, pos, z, 6, 1), 0);
 	drain(p);
 	assert_int_equal(p->calls, 0);
 	assert_non_null(memmem(p->out, p->olen, "grpc-status\x02" "12", 14));
+	h2_free(p->c);
+	free(p);
+}
+
+/* A :path with a control character (it would reach the log) is refused: no call. */
+static void h2_path_checked(void **state)
+{
+	(void)state;
+	struct peer *p = malloc(sizeof(*p));
+	start(p);
+	uint8_t blk[256];
+	size_t pos = 0;
+	blk[pos++] = 0x83;   /* :method POST */
+	hpack_encode(blk, sizeof(blk), &pos, ":path", "/csi.v1.Identity/Probe\nforged", 29);
+	hpack_encode(blk, sizeof(blk), &pos, "content-type", "application/grpc", 16);
+	uint8_t d[5] = {0};
+	assert_int_equal(send_request(p, 1, blk, pos, d, 5, 1), 0);
+	drain(p);
+	assert_int_equal(p->calls, 0);
+	uint32_t code = 0;
+	assert_int_equal(frames(p, 3, NULL, &code), 1);   /* RST_STREAM */
+	assert_int_equal(code, 1);                         /* PROTOCOL_ERROR */
+	/* an encoder that cannot fit a field leaves the block as it was */
+	size_t before = pos;
+	assert_int_equal(hpack_encode(blk, pos + 4, &pos, "grpc-message", "too long", 8), -ENOBUFS);
+	assert_int_equal(pos, before);
 	h2_free(p->c);
 	free(p);
 }
@@ -421,6 +451,7 @@ int main(void)
 		cmocka_unit_test(h2_continuation_padding),
 		cmocka_unit_test(h2_flow_control),
 		cmocka_unit_test(h2_message_limits),
+		cmocka_unit_test(h2_path_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
