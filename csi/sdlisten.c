@@ -71,8 +71,8 @@ int csi_sd_listen_fd(const char *path, int *fd, struct pv_err *err)
 	if (r < 0)
 		return r;
 	fcntl(s, F_SETFD, FD_CLOEXEC);
-	/* accept after poll: a connection reset in between must not block the accept thread
-	 * (its stop joins it) */
+	/* the server's event loop accepts until EAGAIN: a connection reset between epoll and
+	 * accept must not block it */
 	int fl = fcntl(s, F_GETFL);
 	if (fl < 0 || fcntl(s, F_SETFL, fl | O_NONBLOCK) < 0)
 		return pv_err_set(err, -errno, PV_E_INTERNAL, "cannot make the passed socket non-blocking: %s",

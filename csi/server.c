@@ -154,7 +154,6 @@ static void on_call(void *arg, struct h2_conn *h, uint32_t stream, const char *p
 	struct conn *c = arg;
 	struct server *s = c->s;
 	struct job *j = calloc(1, sizeof(*j));
-	(void)h;
 	if (!j || !(j->path = strdup(path))) {
 		free(j);
 		free(msg);
