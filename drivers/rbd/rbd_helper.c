@@ -23,9 +23,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdint.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +126,6 @@ static int read_secrets(struct pvr_cred *c, struct pv_err *err)
 	return r;
 }
 
-/* "v1:127.0.0.1:0/42" and "127.0.0.1:0/42" name the same client. */
 /* Does the lock have an owner whose client still watches the image (alive, or dead for
  * less than the OSDs' watch timeout)? Its address into `owner`. Such an owner never
  * hands the lock over (it took it with rbd_lock_acquire), and librbd would wait for a
@@ -367,7 +366,7 @@ static void release_dead_stack(void)
 	fclose(f);
 	if (lo && sp > lo + 64 * 1024 && sp < hi) {
 		uintptr_t end = (sp - 32 * 1024) & ~(page - 1);
-		if (madvise((void *)lo, end - lo, MADV_DONTNEED) < 0) { /* stays resident: harmless */ }
+		(void)madvise((void *)lo, end - lo, MADV_DONTNEED);   /* a failure leaves it resident: harmless */
 	}
 }
 
