@@ -10,7 +10,14 @@
  * Writing: responses are queued per stream and sent as the peer's windows and
  * SETTINGS_MAX_FRAME_SIZE allow, at most OUT_SOFT_MAX bytes buffered ahead of the socket;
  * a peer that makes us buffer more than OUT_HARD_MAX (PING and SETTINGS acks it never
- * reads) loses the connection.
+ * reads) loses the connection. (The server stops reading a peer long before: a PING
+ * flood that never reads gets about 0.7 MB in, csi_h2_peers.) Window credit for request
+ * DATA goes back in WIN_STEP steps, so tiny frames do not multiply what we write.
+ *
+ * Deadlines: grpc-timeout is parsed (malformed: INTERNAL, as grpc-go answers); h2_expire
+ * answers DEADLINE_EXCEEDED for a call past it. HEADERS on a stream already closed are
+ * ignored, not answered: we may have reset it, and RFC 9113 5.1 says frames that were in
+ * flight then are to be ignored.
  *
  * Errors: a connection error sends GOAWAY and ends the connection; a stream error
  * RST_STREAM. Nothing the peer sends reaches further than that.
@@ -19,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "h2.h"
 #include "hpack.h"
@@ -46,6 +54,8 @@ struct stream {
 	bool bad_encoding;    /* grpc-encoding is not identity */
 	char encoding[32];
 	int64_t send_win;
+	int64_t deadline;     /* CLOCK_MONOTONIC ms from grpc-timeout, 0: none */
+	uint32_t unacked;     /* request bytes not yet given back to the stream's window */
 	char *path;
 	uint8_t *body;
 	size_t blen, bcap;
@@ -74,8 +84,20 @@ struct h2_conn {
 	struct stream *streams;
 	unsigned nstreams;
 	size_t buffered;
+	uint32_t unacked;     /* request bytes not yet given back to the connection's window */
 	bool goaway_sent, goaway_recv, dead;
 };
+
+/* Window credit is given back in steps of this much, not per DATA frame: a peer sending
+ * one-byte frames would otherwise make us write 26 bytes for each byte it sends. */
+#define WIN_STEP 16384
+
+int64_t h2_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -456,8 +478,32 @@ struct hdrs {
 	bool post, grpc, trailer_pseudo, bad;
 	char encoding[32];
 	bool bad_encoding;
+	int64_t timeout_ms;   /* grpc-timeout; 0: none, -1: malformed */
 	size_t size;
 };
+
+/* grpc-timeout: 1 to 8 digits and a unit (H, M, S, m, u, n). Milliseconds, rounded up so
+ * that a timeout never becomes "none"; -1 when malformed. */
+int64_t h2_parse_timeout(const char *v, size_t vl)
+{
+	if (vl < 2 || vl > 9)
+		return -1;
+	int64_t n = 0;
+	for (size_t i = 0; i + 1 < vl; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		n = n * 10 + (v[i] - '0');
+	}
+	switch (v[vl - 1]) {
+	case 'H': return n * 3600000;
+	case 'M': return n * 60000;
+	case 'S': return n * 1000;
+	case 'm': return n ? n : 1;
+	case 'u': return (n + 999) / 1000 ? (n + 999) / 1000 : 1;
+	case 'n': return (n + 999999) / 1000000 ? (n + 999999) / 1000000 : 1;
+	default: return -1;
+	}
+}
 
 /* A field value pvnode prints (in logs and status messages): visible ASCII only, so a
  * request cannot forge a log line or a terminal escape. */
@@ -487,7 +533,8 @@ static int on_field(void *arg, const char *n, size_t nl, const char *v, size_t v
 	else if (!strcmp(n, "grpc-encoding")) {
 		snprintf(h->encoding, sizeof(h->encoding), "%s", printable(v, vl) ? v : "?");
 		h->bad_encoding = strcmp(v, "identity") != 0;
-	}
+	} else if (nl == 12 && !strcmp(n, "grpc-timeout"))
+		h->timeout_ms = h2_parse_timeout(v, vl);
 	return 0;
 }
 
@@ -547,9 +594,16 @@ static int headers_done(struct h2_conn *c)
 	s->send_win = c->peer_init_win;
 	s->bad_encoding = h.bad_encoding;
 	memcpy(s->encoding, h.encoding, sizeof(s->encoding));
+	if (h.timeout_ms > 0)
+		s->deadline = h2_now_ms() + h.timeout_ms;
 	s->next = c->streams;
 	c->streams = s;
 	c->nstreams++;
+	if (h.timeout_ms < 0) {
+		s->state = c->block_end_stream ? ST_RUNNING : ST_RECV;
+		refuse(c, s, 13, "malformed grpc-timeout");
+		return 0;
+	}
 	if (!h.grpc) {
 		uint8_t blk[64];
 		size_t pos = 0;
@@ -723,8 +777,10 @@ static int frame(struct h2_conn *c, uint8_t type, uint8_t flags, uint32_t id, co
 	}
 	switch (type) {
 	case F_DATA: {
-		if (whole)
-			window_update(c, 0, (uint32_t)whole);
+		if (whole && (c->unacked += (uint32_t)whole) >= WIN_STEP) {
+			window_update(c, 0, c->unacked);
+			c->unacked = 0;
+		}
 		struct stream *s = find(c, id);
 		if (!s) {
 			if (id > c->last_stream)
@@ -739,8 +795,10 @@ static int frame(struct h2_conn *c, uint8_t type, uint8_t flags, uint32_t id, co
 			return 0;   /* the stream is gone */
 		if (flags & FL_END_STREAM)
 			request_done(c, s);
-		else if (whole)
-			window_update(c, id, (uint32_t)whole);
+		else if (whole && (s->unacked += (uint32_t)whole) >= WIN_STEP) {
+			window_update(c, id, s->unacked);
+			s->unacked = 0;
+		}
 		return 0;
 	}
 	case F_HEADERS:
@@ -795,4 +853,36 @@ int h2_input(struct h2_conn *c, const uint8_t *p, size_t len)
 			return -EPROTO;
 	}
 	return c->dead ? -EPROTO : 0;
+}
+
+int64_t h2_stream_deadline(const struct h2_conn *c, uint32_t id)
+{
+	for (const struct stream *s = c->streams; s; s = s->next)
+		if (s->id == id)
+			return s->deadline;
+	return 0;
+}
+
+/* What a gRPC server does at a call's deadline: answer DEADLINE_EXCEEDED. A running
+ * handler is not stopped (CSI calls are idempotent: the CO calls again, and meets
+ * ABORTED while this one still runs); its answer is dropped. */
+unsigned h2_expire(struct h2_conn *c, int64_t now)
+{
+	unsigned n = 0;
+	struct stream *s = c->streams, *next;
+	for (; s; s = next) {
+		next = s->next;
+		if (!s->deadline || s->deadline > now || s->reset || s->state == ST_SENDING)
+			continue;
+		n++;
+		if (s->state == ST_RUNNING) {
+			trailers_only(c, s, 4, "the call's deadline (grpc-timeout) passed; it goes on, and a retry is answered ABORTED until it ends");
+			s->reset = true;
+		} else {
+			refuse(c, s, 4, "the call's deadline (grpc-timeout) passed before its request was complete");
+		}
+	}
+	if (n)
+		pump(c);
+	return n;
 }

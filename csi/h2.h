@@ -37,4 +37,14 @@ void h2_goaway(struct h2_conn *c);
 /* Streams open (read, running or being answered). */
 unsigned h2_streams(const struct h2_conn *c);
 bool h2_closing(const struct h2_conn *c);   /* a GOAWAY was sent or received */
+/* CLOCK_MONOTONIC in milliseconds: the clock of deadlines. */
+int64_t h2_now_ms(void);
+/* grpc-timeout's value in milliseconds (at least 1), or -1 when malformed. */
+int64_t h2_parse_timeout(const char *v, size_t vl);
+/* A call's deadline (h2_now_ms clock) from its grpc-timeout, 0 when it has none; valid
+ * from the call's announcement until it is answered. */
+int64_t h2_stream_deadline(const struct h2_conn *c, uint32_t stream);
+/* Answer DEADLINE_EXCEEDED to every call whose deadline is at or before now; a running
+ * one's later h2_respond is dropped. How many were. */
+unsigned h2_expire(struct h2_conn *c, int64_t now);
 #endif

@@ -16,8 +16,14 @@
  * not read what we send stops being read (h2.c ends it past its output bound).
  *
  * SIGTERM / SIGINT (a signalfd in the loop): STOPPING=1, no new connections, GOAWAY on
- * every connection, in-flight calls finish and are answered, then the workers stop and
- * the socket is removed. A stale socket file (nobody listening) is replaced at start; a
+ * every connection, in-flight calls finish and are answered; STOP_FLUSH_SECONDS later a
+ * peer that has not read its answers, or holds a half-sent request, is cut off; then the
+ * workers stop and the socket is removed.
+ *
+ * Deadlines (grpc-timeout): the loop answers DEADLINE_EXCEEDED once a call's deadline
+ * passed (within a second); a call that waited for a worker past its deadline is not
+ * run; a running handler is never interrupted (the CO's retry meets ABORTED until it
+ * ends). A stale socket file (nobody listening) is replaced at start; a
  * live one is refused.
  *
  * The service manager (systemd Type=notify) hears READY=1 once the socket serves and
@@ -50,6 +56,7 @@
 #define CONN_MAX 64
 #define CONN_SLOTS (2 * CONN_MAX)   /* open ones, and closed ones whose calls still run */
 #define IDLE_SECONDS 300
+#define STOP_FLUSH_SECONDS 5     /* a stop, once every call is answered, waits this long for peers to read */
 #define OUT_PAUSE (256 * 1024)   /* stop reading a peer while this much waits for it */
 
 struct server;
@@ -70,6 +77,7 @@ struct job {
 	char *path;
 	uint8_t *req;
 	size_t req_len;
+	int64_t deadline;    /* h2_now_ms clock, 0: none */
 	int status;
 	void *out;
 	size_t out_len;
@@ -88,6 +96,8 @@ struct server {
 	struct conn *conns[CONN_SLOTS];
 	unsigned nconns, active;     /* connections; calls in flight */
 	bool stopping;
+	time_t stop_idle;            /* when a stop found nothing in flight any more */
+	int64_t next_deadline;       /* the earliest call deadline to check, 0: none */
 };
 
 static void set_events(struct server *s, struct conn *c)
@@ -164,6 +174,9 @@ static void on_call(void *arg, struct h2_conn *h, uint32_t stream, const char *p
 	j->stream = stream;
 	j->req = msg;
 	j->req_len = len;
+	j->deadline = h2_stream_deadline(h, stream);
+	if (j->deadline && (!s->next_deadline || j->deadline < s->next_deadline))
+		s->next_deadline = j->deadline;
 	c->jobs++;
 	s->active++;
 	pthread_mutex_lock(&s->mu);
@@ -179,7 +192,13 @@ static void on_call(void *arg, struct h2_conn *h, uint32_t stream, const char *p
 static void serve_one(struct server *s, struct job *j)
 {
 	const struct csi_method *m = csi_method_find(j->path);
-	if (!m) {
+	if (j->deadline && h2_now_ms() >= j->deadline) {
+		/* it waited for a worker past its deadline: the caller has given up (the loop
+		 * has told it so); running it now would only race the caller's retry */
+		snprintf(j->msg, sizeof(j->msg), "the call's deadline passed while it waited for a worker; it was not run");
+		pv_debug("%.200s: %s", j->path, j->msg);
+		j->status = GRPC_STATUS_DEADLINE_EXCEEDED;
+	} else if (!m) {
 		snprintf(j->msg, sizeof(j->msg), "%.200s is not a method pvnode implements", j->path);
 		pv_debug("%s", j->msg);
 		j->status = GRPC_STATUS_UNIMPLEMENTED;
@@ -370,6 +389,35 @@ static void begin_stop(struct server *s)
 	}
 }
 
+/* Calls past their grpc-timeout are answered DEADLINE_EXCEEDED (h2_expire). This runs
+ * in the once-a-second sweep, and at the earliest deadline a call was announced with
+ * since the last run: deadlines are kept to within a second. */
+static void expire_calls(struct server *s)
+{
+	int64_t now = h2_now_ms();
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {
+		struct conn *c = s->conns[i];
+		if (c && !c->closed && h2_expire(c->h, now))
+			conn_flush(s, c);
+	}
+	s->next_deadline = 0;
+}
+
+/* A stop with nothing left in flight: a peer that has not read its last answers (or
+ * holds a half-sent request open) after STOP_FLUSH_SECONDS is cut off, so that a
+ * client that stopped reading cannot keep pvnode from exiting. */
+static void close_laggards(struct server *s)
+{
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {
+		struct conn *c = s->conns[i];
+		if (c && !c->closed) {
+			pv_warn("stopping: a CSI connection did not take its last answers in %d s; closing it",
+				STOP_FLUSH_SECONDS);
+			conn_close(s, c);
+		}
+	}
+}
+
 /* Serve until a stop was asked for and every call in flight is done. After a burst of
  * calls, once a quiet second passed with nothing in flight, the heap is trimmed: what the
  * burst grew (request buffers, the workers' arenas) goes back to the system, so resident
@@ -420,9 +468,20 @@ static void serve_loop(struct server *s)
 			malloc_trim(0);
 			untrimmed = false;
 		}
+		if (s->next_deadline && h2_now_ms() >= s->next_deadline)
+			expire_calls(s);
 		time_t now = time(NULL);
+		if (s->stopping && s->active > 0)
+			s->stop_idle = 0;
+		else if (s->stopping) {
+			if (!s->stop_idle)
+				s->stop_idle = now;
+			else if (now - s->stop_idle >= STOP_FLUSH_SECONDS)
+				close_laggards(s);
+		}
 		if (now - last_sweep >= 1) {
 			last_sweep = now;
+			expire_calls(s);
 			for (unsigned i = 0; i < CONN_SLOTS; i++) {
 				struct conn *c = s->conns[i];
 				if (c && !c->closed && c->jobs == 0 && h2_streams(c->h) == 0 &&

@@ -438,6 +438,91 @@ static void h2_path_checked(void **state)
 	free(p);
 }
 
+
+/* grpc-timeout: parsed to milliseconds, malformed refused; at the deadline the call is
+ * answered DEADLINE_EXCEEDED and its handler's later answer is dropped. */
+static void h2_timeouts(void **state)
+{
+	(void)state;
+	assert_int_equal(h2_parse_timeout("5S", 2), 5000);
+	assert_int_equal(h2_parse_timeout("2M", 2), 120000);
+	assert_int_equal(h2_parse_timeout("1H", 2), 3600000);
+	assert_int_equal(h2_parse_timeout("250m", 4), 250);
+	assert_int_equal(h2_parse_timeout("1u", 2), 1);             /* never rounded to none */
+	assert_int_equal(h2_parse_timeout("1500000n", 8), 2);
+	assert_int_equal(h2_parse_timeout("99999999S", 9), 99999999000LL);
+	assert_int_equal(h2_parse_timeout("123456789S", 10), -1);  /* 9 digits */
+	assert_int_equal(h2_parse_timeout("S", 1), -1);
+	assert_int_equal(h2_parse_timeout("10s", 3), -1);
+	assert_int_equal(h2_parse_timeout("1 S", 3), -1);
+
+	struct peer *p = malloc(sizeof(*p));
+	start(p);
+	uint8_t blk[256];
+	size_t bl = request_headers(blk), pos = bl;
+	hpack_encode(blk, sizeof(blk), &pos, "grpc-timeout", "10S", 3);
+	uint8_t d[5] = {0};
+	int64_t t0 = h2_now_ms();
+	assert_int_equal(send_request(p, 1, blk, pos, d, 5, 1), 0);
+	assert_int_equal(p->calls, 1);
+	int64_t dl = h2_stream_deadline(p->c, 1);
+	assert_true(dl >= t0 + 10000 && dl <= h2_now_ms() + 10000);
+	assert_int_equal(h2_expire(p->c, dl - 1), 0);
+	drain(p);
+	size_t before = p->olen;
+	assert_int_equal(h2_expire(p->c, dl), 1);
+	drain(p);
+	assert_non_null(memmem(p->out + before, p->olen - before, "grpc-status\x01" "4", 13));
+	assert_int_equal(h2_expire(p->c, dl + 5000), 0);          /* answered once */
+	before = p->olen;
+	h2_respond(p->c, 1, 0, "", d, 5);                          /* the handler, late */
+	drain(p);
+	assert_int_equal(p->olen, before);
+	assert_int_equal(h2_streams(p->c), 0);
+	/* no grpc-timeout: no deadline */
+	assert_int_equal(send_request(p, 3, blk, bl, d, 5, 1), 0);
+	assert_int_equal(h2_stream_deadline(p->c, 3), 0);
+	assert_int_equal(h2_expire(p->c, INT64_MAX), 0);
+	h2_respond(p->c, 3, 0, "", NULL, 0);
+	/* malformed: refused, no call */
+	pos = bl;
+	hpack_encode(blk, sizeof(blk), &pos, "grpc-timeout", "soon", 4);
+	p->olen = 0;
+	assert_int_equal(send_request(p, 5, blk, pos, d, 5, 1), 0);
+	drain(p);
+	assert_int_equal(p->calls, 2);
+	assert_non_null(memmem(p->out, p->olen, "malformed grpc-timeout", 22));
+	h2_free(p->c);
+	free(p);
+}
+
+/* Window credit goes back in 16 KiB steps: 1,000 one-byte DATA frames do not make the
+ * server write a WINDOW_UPDATE for each (26 bytes out for every byte in). */
+static void h2_window_steps(void **state)
+{
+	(void)state;
+	struct peer *p = malloc(sizeof(*p));
+	start(p);
+	uint8_t blk[256], f[512];
+	size_t bl = request_headers(blk);
+	uint8_t hdr[5] = {0, 0, 0, 0x50, 0};   /* a message of 20,480 bytes */
+	size_t n = frame(f, 1, 4, 1, blk, bl);
+	n += frame(f + n, 0, 0, 1, hdr, 5);
+	assert_int_equal(h2_input(p->c, f, n), 0);
+	p->olen = 0;
+	for (int i = 0; i < 20480; i++) {
+		n = frame(f, 0, i == 20479 ? 1 : 0, 1, "x", 1);
+		assert_int_equal(h2_input(p->c, f, n), 0);
+	}
+	drain(p);
+	assert_int_equal(p->calls, 1);
+	assert_int_equal(p->msg_len, 20480);
+	int updates = frames(p, 8, NULL, NULL);
+	assert_true(updates >= 1 && updates <= 4);
+	h2_free(p->c);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +537,8 @@ int main(void)
 		cmocka_unit_test(h2_flow_control),
 		cmocka_unit_test(h2_message_limits),
 		cmocka_unit_test(h2_path_checked),
+		cmocka_unit_test(h2_timeouts),
+		cmocka_unit_test(h2_window_steps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
