@@ -43,7 +43,8 @@ struct pv_err {
  * pv_err_prefix(). */
 int pv_err_set(struct pv_err *err, int code, enum pv_err_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-int pv_err_setv(struct pv_err *err, int code, enum pv_err_kind kind, const char *fmt, va_list ap);
+int pv_err_setv(struct pv_err *err, int code, enum pv_err_kind kind, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 /* Prefix the existing sentence: "volume x: " + msg. */
 void pv_err_prefix(struct pv_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pv_err_clear(struct pv_err *err);
