@@ -288,49 +288,31 @@ static int send_all(int fd, struct iovec *iov, int n, int64_t deadline_ms)
 	return 0;
 }
 
-static int recv_exact(int fd, uint8_t *buf, size_t n, int64_t deadline_ms)
+/* Read the one reply record due on fd (its fragments joined) into rec: wait, then take
+ * what is there, usually all of it in one recv. */
+static int recv_record(int fd, uint8_t *rec, size_t cap, size_t *len, int64_t deadline_ms)
 {
-	while (n > 0) {
-		ssize_t k = recv(fd, buf, n, MSG_DONTWAIT);
-		int r;
+	uint8_t raw[PVNFS_WIRE_REPLY_MAX + 64];
+	size_t have = 0;
 
+	for (;;) {
+		int r = wait_fd(fd, POLLIN, deadline_ms);
+		if (r < 0)
+			return r;
+		ssize_t k = recv(fd, raw + have, sizeof(raw) - have, MSG_DONTWAIT);
 		if (k == 0)
 			return -ECONNRESET; /* the server closed the connection */
 		if (k < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			if ((r = wait_fd(fd, POLLIN, deadline_ms)) < 0)
-				return r;
-			continue;
+			return -errno;
 		}
-		buf += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-/* Read one reply record (its fragments joined) into buf; -EPROTO when it is larger
- * than a WRITE reply can be. */
-static int recv_record(int fd, uint8_t *buf, size_t cap, size_t *len, int64_t deadline_ms)
-{
-	int last = 0, r;
-
-	*len = 0;
-	while (!last) {
-		uint8_t mark[4];
-
-		if ((r = recv_exact(fd, mark, sizeof(mark), deadline_ms)) < 0)
-			return r;
-		uint32_t n = pvnfs_wire_frag_len(mark, &last);
-		if (n > cap - *len)
+		have += (size_t)k;
+		if ((r = pvnfs_wire_record(raw, have, rec, cap, len)) != 0)
+			return r < 0 ? r : 0;
+		if (have == sizeof(raw))
 			return -EPROTO;
-		if ((r = recv_exact(fd, buf + *len, n, deadline_ms)) < 0)
-			return r;
-		*len += n;
 	}
-	return 0;
 }
 
 /* The reply to j's WRITE: 0 with j->status, or a transport error (the lease drops the

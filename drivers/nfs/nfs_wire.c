@@ -119,6 +119,27 @@ int pvnfs_wire_write_call(uint8_t *hdr, size_t cap, const struct pvnfs_wire_writ
 
 /* ---- decoding ---- */
 
+int pvnfs_wire_record(const uint8_t *raw, size_t have, uint8_t *rec, size_t cap, size_t *len)
+{
+	size_t pos = 0;
+	int last = 0;
+
+	*len = 0;
+	while (!last) {
+		if (have - pos < 4)
+			return 0;
+		uint32_t n = pvnfs_wire_frag_len(raw + pos, &last);
+		if (n > cap - *len)
+			return -EPROTO;
+		if (have - pos - 4 < n)
+			return 0;
+		memcpy(rec + *len, raw + pos + 4, n);
+		*len += n;
+		pos += 4 + (size_t)n;
+	}
+	return pos == have ? 1 : -EPROTO;
+}
+
 struct dec {
 	const uint8_t *p, *end;
 	int err;

@@ -56,6 +56,12 @@ static inline uint32_t pvnfs_wire_frag_len(const uint8_t m[4], int *last)
 	return v & 0x7fffffffu;
 }
 
+/* Join the fragments of the one record at the start of raw (have bytes received so far)
+ * into rec (cap bytes): 1 when it is complete (*len its length), 0 when more bytes are
+ * needed, -EPROTO when it is larger than cap or bytes follow it (one call is out on the
+ * connection, so nothing may follow its reply). */
+int pvnfs_wire_record(const uint8_t *raw, size_t have, uint8_t *rec, size_t cap, size_t *len);
+
 struct pvnfs_wire_write_res {
 	uint32_t nfsstat;      /* NFS3_OK (0) or the server's nfsstat3 */
 	uint32_t count;        /* when NFS3_OK: bytes written, how stable, the write verifier */

@@ -157,11 +157,19 @@ if [ -n "$BASE" ]; then
 	pv1 unpublish old "$T/targets/old" >/dev/null && pv1 unstage old >/dev/null || nfs_fail "teardown old"
 fi
 
+# median over the rounds of A/B within each round (drift of the machine's load between
+# rounds cancels out)
+paired() {
+	local a=(${F[$1]:-}) b=(${F[$2]:-}) k
+	for k in "${!a[@]}"; do ratio "${a[$k]}" "${b[$k]:-0}"; echo; done | median
+}
 line() { # PHASE LABEL
 	local p=$1 c m d
 	c=$(med "$p.ceil.mb") m=$(med "$p.mnt.mb") d=$(med "$p.dir.mb")
 	printf '  %-24s ceiling %5s MB/s  mount %5s MB/s (%s of ceiling)  export dir %5s MB/s (mount %s of it)\n' \
 		"$2" "$c" "$m" "$(ratio "$m" "$c")" "$d" "$(ratio "$m" "$d")"
+	printf '  %-24s per-round ratios, median: mount/ceiling %s%s\n' "" "$(paired "$p.mnt.mb" "$p.ceil.mb")" \
+		"$([ -z "$BASE" ] || echo ", baseline/ceiling $(paired "$p.old.mb" "$p.ceil.mb"), mount/baseline $(paired "$p.mnt.mb" "$p.old.mb")")"
 	[ -z "$BASE" ] || printf '  %-24s baseline helper: mount %5s MB/s (%s of ceiling)   (runs: %s)\n' "" \
 		"$(med "$p.old.mb")" "$(ratio "$(med "$p.old.mb")" "$c")" "${F[$p.old.mb]}"
 	printf '  %-24s CPU ms/MiB: ceiling client %s ganesha %s | mount: dd %s helper %s ganesha %s | dir: dd %s%s\n' "" \

@@ -292,6 +292,38 @@ static void test_frag_len(void **state)
 	assert_false(last);
 }
 
+static void test_record(void **state)
+{
+	(void)state;
+	uint8_t raw[64], rec[16];
+	size_t len;
+
+	/* one fragment of 5 bytes */
+	memcpy(raw, "\x80\0\0\x05hello", 9);
+	for (size_t have = 0; have < 9; have++)
+		assert_int_equal(pvnfs_wire_record(raw, have, rec, sizeof(rec), &len), 0);
+	assert_int_equal(pvnfs_wire_record(raw, 9, rec, sizeof(rec), &len), 1);
+	assert_int_equal(len, 5);
+	assert_memory_equal(rec, "hello", 5);
+	assert_int_equal(pvnfs_wire_record(raw, 10, rec, sizeof(rec), &len), -EPROTO); /* trailing */
+	/* two fragments joined, the first not last */
+	memcpy(raw, "\0\0\0\x03" "abc\x80\0\0\x02" "de", 13);
+	assert_int_equal(pvnfs_wire_record(raw, 7, rec, sizeof(rec), &len), 0);
+	assert_int_equal(pvnfs_wire_record(raw, 12, rec, sizeof(rec), &len), 0);
+	assert_int_equal(pvnfs_wire_record(raw, 13, rec, sizeof(rec), &len), 1);
+	assert_int_equal(len, 5);
+	assert_memory_equal(rec, "abcde", 5);
+	/* larger than the buffer: refused before it arrives */
+	memcpy(raw, "\x80\0\0\x11", 4);
+	assert_int_equal(pvnfs_wire_record(raw, 4, rec, sizeof(rec), &len), -EPROTO);
+	memcpy(raw, "\xff\xff\xff\xff", 4);
+	assert_int_equal(pvnfs_wire_record(raw, 4, rec, sizeof(rec), &len), -EPROTO);
+	/* empty fragments are allowed */
+	memcpy(raw, "\0\0\0\0\x80\0\0\0", 8);
+	assert_int_equal(pvnfs_wire_record(raw, 8, rec, sizeof(rec), &len), 1);
+	assert_int_equal(len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_reply_ok),
 		cmocka_unit_test(test_reply_bad),
 		cmocka_unit_test(test_frag_len),
+		cmocka_unit_test(test_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
