@@ -19,7 +19,8 @@
 #   tool; meson sets it), NFS_BENCH_WRITE_CONNS/_DEPTH (default 4/4: the helper's writer
 #   connections and writes in flight per file), NFS_BENCH_READ_CONNS/_DEPTH (default 8/8:
 #   under 4 MiB readahead the kernel keeps 8-12 reads queued, so all 8 of the helper's
-#   pool connections have one in flight — strace of the helper, one per connection).
+#   pool connections have one in flight — strace of the helper, one per connection),
+#   NFS_BENCH_PHASES (default "w r"; "w": writes only).
 set -euo pipefail
 . "$(dirname "$0")/../lib/nfs.sh"
 nfs_test_setup "$@"
@@ -30,6 +31,7 @@ WC=${NFS_BENCH_WRITE_CONNS:-4} WD=${NFS_BENCH_WRITE_DEPTH:-4}
 RC=${NFS_BENCH_READ_CONNS:-8} RD=${NFS_BENCH_READ_DEPTH:-8}
 BASE=${NFS_BENCH_BASELINE:-}
 PAUSE=${NFS_BENCH_PAUSE:-2}
+PHASES=${NFS_BENCH_PHASES:-w r}
 [ -x "$CEIL" ] || nfs_fail "no ceiling tool at $CEIL (ninja tests/nfs/nfs_ceiling)"
 [ -x /usr/bin/time ] || nfs_skip "needs /usr/bin/time (Debian: time)"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -137,7 +139,7 @@ for i in $(seq 0 $((RUNS - 1))); do
 	[ -z "$BASE" ] || rm -f "$T/targets/old/f"
 	order=()
 	for k in $(seq 0 $((NW - 1))); do order+=("${WHO[$(((i + k) % NW))]}"); done
-	for p in w r; do
+	for p in $PHASES; do
 		msg="  round $((i + 1)) $p:"
 		for k in "${!order[@]}"; do
 			who=${order[$k]}
@@ -181,9 +183,9 @@ line() { # PHASE LABEL
 set -- ${F[rwsize]:-? ?}
 echo "nfs bench: ${MB} MiB, 1 MiB requests, median of $RUNS interleaved rounds (MB/s = 10^6 B/s)"
 echo "  negotiated rsize $1 wsize $2; ceiling: writes $WC connections x $WD in flight, reads $RC x $RD"
-line w "sequential write+fsync"
-line r "sequential read (cold)"
-for p in w r; do # the position effect, if any: each subject's median by its place in the round
+case " $PHASES " in *" w "*) line w "sequential write+fsync" ;; esac
+case " $PHASES " in *" r "*) line r "sequential read (cold)" ;; esac
+for p in $PHASES; do # the position effect, if any: each subject's median by its place in the round
 	msg="  by position ($p):"
 	for who in "${WHO[@]}"; do
 		msg+=" $who"
