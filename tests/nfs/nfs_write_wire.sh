@@ -6,6 +6,7 @@
 #   - unaligned sizes and offsets (XDR padding), O_SYNC (FILE_SYNC) and plain writes;
 #   - a caller with supplementary groups (AUTH_SYS as encoded here) may write a file only
 #     its group may write, a caller without the group may not;
+#   - idle connections reset by the server are replaced before a WRITE uses them;
 #   - connections reset mid-stream (ss -K, the server stays up): the writer learns it from
 #     write, fsync or close, never "done"; the mount writes again afterwards;
 #   - the server killed mid-stream: the same, and it recovers when the server is back.
@@ -66,6 +67,27 @@ fi
 [ "$(stat -c %s "$exp/grp")" = $((3 * 65537)) ] && ! cmp -s -n 4096 /dev/zero "$exp/grp" ||
 	nfs_fail "the refused write changed the file"
 nfs_ok "AUTH_SYS with 16 groups: the group member writes, a non-member is refused"
+
+# Idle connections the server dropped (reset here: ss -K of the server's side) are
+# noticed before a WRITE goes out on them: the writes, fsync and close of a file opened
+# before all succeed and the data is on the server.
+cat >"$T/idle.py" <<'PY'
+import os, subprocess, sys
+path, want = sys.argv[1], sys.argv[2]
+data = open(want, "rb").read()
+fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+os.pwrite(fd, b"x", 0)
+os.fsync(fd)                                 # every pool connection used at least once
+subprocess.run(sys.argv[3:], check=True, stdout=subprocess.DEVNULL)  # the server resets them
+os.pwrite(fd, data, 0)
+os.fsync(fd)
+os.close(fd)
+PY
+dd if=/dev/urandom of="$T/idle" bs=1M count=3 status=none
+out=$(python3 "$T/idle.py" "$t1/idle" "$T/idle" nsenter --net="/proc/$NFS_NS_PID/ns/net" -- \
+	ss -K src 127.0.0.1 '( sport = :2049 )' 2>&1) || nfs_fail "writes after the server reset idle connections: $out"
+cmp -s "$T/idle" "$exp/idle" || nfs_fail "writes after the server reset idle connections are not on the server"
+nfs_ok "idle connections reset by the server: the next writes reconnect and succeed"
 
 # stream WHAT FILE: dd of 1 GiB in the background; interrupt it with WHAT after the
 # first MiB reached the server; dd must fail (a write or fsync error), never report done.
