@@ -322,8 +322,8 @@ static int recv_record(int fd, uint8_t *rec, size_t cap, size_t *len, int64_t de
 static int write_reply(struct write_job *j)
 {
 	uint8_t rec[PVNFS_WIRE_REPLY_MAX];
-	struct pvnfs_wire_write_res res;
-	size_t len;
+	struct pvnfs_wire_write_res res = { 0 };
+	size_t len = 0;
 	int r = recv_record(j->fd, rec, sizeof(rec), &len, j->deadline_ms);
 
 	if (r == 0)
