@@ -1,13 +1,16 @@
 #!/bin/bash
 # tests/bench/nfs_bench.sh — NFS userspace mounter figures, in one run against a
 # loopback nfs-ganesha (tests/lib/nfs.sh), as ratios measured in the same run (prints,
-# does not judge). Interleaved rounds, each:
+# does not judge). Interleaved rounds; in each, every subject runs once, their order rotated
+# from round to round (each subject in each position equally often when NFS_BENCH_RUNS is a
+# multiple of the subjects), each after sync, dropping caches and a pause (NFS_BENCH_PAUSE
+# seconds, default 2: what ran before, its writeback and page cache, must not count):
 #   - the raw ceiling: tests/bench/nfs_ceiling (libnfs async, no FUSE) with the helper's
 #     request size, connections and requests in flight: sequential write + COMMIT, read;
 #   - the userspace mount: dd of 1 MiB blocks through the published mount (write with
 #     conv=fsync, read after dropping caches); helper and ganesha CPU from /proc/PID/stat;
 #   - optionally the same through another pvnode-nfs-fuse (NFS_BENCH_BASELINE=<dir>:
-#     before/after in one run; the two take turns going first);
+#     before/after in one run);
 #   - the export directory itself (same disk, no NFS: the user's other pick, a local dir).
 # CPU per MiB: the ceiling's own (getrusage), dd's (/usr/bin/time: what the application
 # side costs in the kernel), the helper's and ganesha's (/proc/PID/stat deltas).
@@ -16,7 +19,8 @@
 #   tool; meson sets it), NFS_BENCH_WRITE_CONNS/_DEPTH (default 4/4: the helper's writer
 #   connections and writes in flight per file), NFS_BENCH_READ_CONNS/_DEPTH (default 8/8:
 #   under 4 MiB readahead the kernel keeps 8-12 reads queued, so all 8 of the helper's
-#   pool connections have one in flight — strace of the helper, one per connection).
+#   pool connections have one in flight — strace of the helper, one per connection),
+#   NFS_BENCH_PHASES (default "w r"; "w": writes only).
 set -euo pipefail
 . "$(dirname "$0")/../lib/nfs.sh"
 nfs_test_setup "$@"
@@ -26,6 +30,8 @@ CEIL=${NFS_CEILING:-$(dirname "$PVCTL")/tests/nfs/nfs_ceiling}
 WC=${NFS_BENCH_WRITE_CONNS:-4} WD=${NFS_BENCH_WRITE_DEPTH:-4}
 RC=${NFS_BENCH_READ_CONNS:-8} RD=${NFS_BENCH_READ_DEPTH:-8}
 BASE=${NFS_BENCH_BASELINE:-}
+PAUSE=${NFS_BENCH_PAUSE:-2}
+PHASES=${NFS_BENCH_PHASES:-w r}
 [ -x "$CEIL" ] || nfs_fail "no ceiling tool at $CEIL (ninja tests/nfs/nfs_ceiling)"
 [ -x /usr/bin/time ] || nfs_skip "needs /usr/bin/time (Debian: time)"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -106,31 +112,45 @@ through() {
 	add "$key.gan" "$(( $(ticks "$G") - g0 ))"
 }
 
-for i in $(seq "$RUNS"); do
-	rm -f "$direct/f" "$mnt/f"
+# One subject's pass: write or read 256 MiB. Before each, settle: sync, drop caches and
+# pause, so that no subject runs into the previous one's writeback or page cache.
+settle() { sync; drop_caches; sleep "$PAUSE"; }
+subject() { # PHASE WHO
+	case $1.$2 in
+	w.ceil) ceiling write "$WC" "$WD" w.ceil ;;
+	w.mnt) through "$H" w.mnt if=/dev/zero of="$mnt/f" bs=1M count="$MB" conv=fsync ;;
+	w.old) through "$HO" w.old if=/dev/zero of="$T/targets/old/f" bs=1M count="$MB" conv=fsync ;;
+	w.dir) DD_CPU=w.dir.dd dd_mbs if=/dev/zero of="$direct/f" bs=1M count="$MB" conv=fsync >"$T/mbs"
+		add w.dir.mb "$(cat "$T/mbs")" ;;
+	r.ceil) ceiling read "$RC" "$RD" r.ceil ;;
+	r.mnt) through "$H" r.mnt if="$mnt/f" of=/dev/null bs=1M ;;
+	r.old) through "$HO" r.old if="$T/targets/old/f" of=/dev/null bs=1M ;;
+	r.dir) DD_CPU=r.dir.dd dd_mbs if="$direct/f" of=/dev/null bs=1M >"$T/mbs"
+		add r.dir.mb "$(cat "$T/mbs")" ;;
+	esac
+}
+last() { local a=(${F[$1]}); echo "${a[-1]}"; }
+# Subjects take turns in every position: round i starts at subject i mod n (with RUNS a
+# multiple of n each subject takes each position equally often). Every round is printed.
+WHO=(ceil mnt); [ -z "$BASE" ] || WHO+=(old); WHO+=(dir)
+NW=${#WHO[@]}
+for i in $(seq 0 $((RUNS - 1))); do
+	rm -f "$direct/f" "$mnt/f" "$NFS_RW_DIR/ceil/f"
 	[ -z "$BASE" ] || rm -f "$T/targets/old/f"
-	ceiling write "$WC" "$WD" w.ceil
-	# this helper and the baseline take turns going first (what ran before matters)
-	order="mnt old"; [ -z "$BASE" ] || [ $((i % 2)) = 1 ] || order="old mnt"
-	for who in $order; do
-		case $who in
-		mnt) through "$H" w.mnt if=/dev/zero of="$mnt/f" bs=1M count="$MB" conv=fsync ;;
-		old) [ -z "$BASE" ] || through "$HO" w.old if=/dev/zero of="$T/targets/old/f" bs=1M count="$MB" conv=fsync ;;
-		esac
+	order=()
+	for k in $(seq 0 $((NW - 1))); do order+=("${WHO[$(((i + k) % NW))]}"); done
+	for p in $PHASES; do
+		msg="  round $((i + 1)) $p:"
+		for k in "${!order[@]}"; do
+			who=${order[$k]}
+			settle
+			subject "$p" "$who"
+			v=$(last "$p.$who.mb")
+			add "$p.$who.pos$((k + 1))" "$v"
+			msg+=" $who $v"
+		done
+		echo "$msg MB/s (in the order run; load $(cut -d' ' -f1 /proc/loadavg))" >&2
 	done
-	DD_CPU=w.dir.dd dd_mbs if=/dev/zero of="$direct/f" bs=1M count="$MB" conv=fsync >"$T/mbs"
-	add w.dir.mb "$(cat "$T/mbs")"
-	drop_caches
-	ceiling read "$RC" "$RD" r.ceil
-	for who in $order; do
-		case $who in
-		mnt) drop_caches; through "$H" r.mnt if="$mnt/f" of=/dev/null bs=1M ;;
-		old) [ -z "$BASE" ] || { drop_caches; through "$HO" r.old if="$T/targets/old/f" of=/dev/null bs=1M; } ;;
-		esac
-	done
-	drop_caches
-	DD_CPU=r.dir.dd dd_mbs if="$direct/f" of=/dev/null bs=1M >"$T/mbs"
-	add r.dir.mb "$(cat "$T/mbs")"
 done
 rm -f "$direct/f" "$mnt/f" "$NFS_RW_DIR/ceil/f"
 pv1 unpublish bench "$T/targets/bench" >/dev/null && pv1 unstage bench >/dev/null || nfs_fail "teardown"
@@ -139,11 +159,19 @@ if [ -n "$BASE" ]; then
 	pv1 unpublish old "$T/targets/old" >/dev/null && pv1 unstage old >/dev/null || nfs_fail "teardown old"
 fi
 
+# median over the rounds of A/B within each round (drift of the machine's load between
+# rounds cancels out)
+paired() {
+	local a=(${F[$1]:-}) b=(${F[$2]:-}) k
+	for k in "${!a[@]}"; do ratio "${a[$k]}" "${b[$k]:-0}"; echo; done | median
+}
 line() { # PHASE LABEL
 	local p=$1 c m d
 	c=$(med "$p.ceil.mb") m=$(med "$p.mnt.mb") d=$(med "$p.dir.mb")
 	printf '  %-24s ceiling %5s MB/s  mount %5s MB/s (%s of ceiling)  export dir %5s MB/s (mount %s of it)\n' \
 		"$2" "$c" "$m" "$(ratio "$m" "$c")" "$d" "$(ratio "$m" "$d")"
+	printf '  %-24s per-round ratios, median: mount/ceiling %s%s\n' "" "$(paired "$p.mnt.mb" "$p.ceil.mb")" \
+		"$([ -z "$BASE" ] || echo ", baseline/ceiling $(paired "$p.old.mb" "$p.ceil.mb"), mount/baseline $(paired "$p.mnt.mb" "$p.old.mb")")"
 	[ -z "$BASE" ] || printf '  %-24s baseline helper: mount %5s MB/s (%s of ceiling)   (runs: %s)\n' "" \
 		"$(med "$p.old.mb")" "$(ratio "$(med "$p.old.mb")" "$c")" "${F[$p.old.mb]}"
 	printf '  %-24s CPU ms/MiB: ceiling client %s ganesha %s | mount: dd %s helper %s ganesha %s | dir: dd %s%s\n' "" \
@@ -155,7 +183,16 @@ line() { # PHASE LABEL
 set -- ${F[rwsize]:-? ?}
 echo "nfs bench: ${MB} MiB, 1 MiB requests, median of $RUNS interleaved rounds (MB/s = 10^6 B/s)"
 echo "  negotiated rsize $1 wsize $2; ceiling: writes $WC connections x $WD in flight, reads $RC x $RD"
-line w "sequential write+fsync"
-line r "sequential read (cold)"
+case " $PHASES " in *" w "*) line w "sequential write+fsync" ;; esac
+case " $PHASES " in *" r "*) line r "sequential read (cold)" ;; esac
+for p in $PHASES; do # the position effect, if any: each subject's median by its place in the round
+	msg="  by position ($p):"
+	for who in "${WHO[@]}"; do
+		msg+=" $who"
+		for k in $(seq 1 "$NW"); do msg+=" $(printf '%s\n' ${F[$p.$who.pos$k]:-} | median)"; done
+		msg+=" |"
+	done
+	echo "${msg% |}"
+done
 echo "  stage+publish ${up} ms, unpublish+unstage ${down} ms (median of 5; includes pvctl start-up)"
 echo "  load average: at start $load0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
