@@ -104,8 +104,13 @@ void pvnfs_write_barrier_keep(struct pvnfs_file *f);
 /* Wait for every file's writes (attribute look-ups by path). */
 void pvnfs_write_barrier_all(void);
 int pvnfs_writers_start(int n);
-/* READs and WRITEs sent so far (nfs_pool.c; nfs_fuse.c trims the heap when it stops). */
+/* READs and WRITEs sent so far (nfs_pool.c; the loop releases memory when it stops). */
 extern uint64_t pvnfs_io_count;
+/* nfs_fuse_loop.c: block the signals only the loop's main thread takes (call before
+ * starting any thread), then serve requests until the session ends: 0, or the -errno
+ * reading /dev/fuse failed with. */
+void pvnfs_block_signals(void);
+int pvnfs_fuse_loop(struct fuse *fuse);
 /* nfs_fuse.c: set the mount's readahead (once, after INIT). */
 void pvnfs_readahead_once(void);
 struct pvnfs_file *pvnfs_file_new(void);
