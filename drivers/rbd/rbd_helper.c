@@ -306,6 +306,27 @@ static const char **tuning(void)
 	return kv;
 }
 
+/* Request data in flight through the bridge at once. librbd copies every write (zero-copy
+ * is off, see tuning()), so each write is held twice until the OSD has it: the bridge's
+ * buffer and librbd's. PVNODE_RBD_INFLIGHT_KIB overrides it (tuning experiments; 0: only
+ * the bridge's 24 buffers bound it, as before). */
+#define RBD_INFLIGHT_DEFAULT (4u << 20)
+
+static size_t inflight_bound(void)
+{
+	const char *env = getenv("PVNODE_RBD_INFLIGHT_KIB");
+	char *end = NULL;
+	if (!env || !*env)
+		return RBD_INFLIGHT_DEFAULT;
+	unsigned long kib = strtoul(env, &end, 10);
+	if (*end || kib > (1ul << 20)) {
+		pv_warn("PVNODE_RBD_INFLIGHT_KIB=%.32s is not a size in KiB up to 1 GiB; using %u KiB", env,
+			RBD_INFLIGHT_DEFAULT >> 10);
+		return RBD_INFLIGHT_DEFAULT;
+	}
+	return (size_t)kib << 10;
+}
+
 static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t img,
 		 struct pv_err *err)
 {
@@ -334,7 +355,8 @@ static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t
 	g_wake_fd = pvr_io_wake_fd(g_io);
 	signal(SIGUSR1, on_usr1);
 	struct pv_blockfuse_cfg bc = { .mountpoint = a->mnt, .file_name = "disk", .block_size = 512,
-				       .readonly = a->readonly, .on_ready = on_ready };
+				       .readonly = a->readonly, .on_ready = on_ready,
+				       .max_inflight_bytes = inflight_bound() };
 	r = pv_blockfuse_run(&bc, &ops, g_io, err);
 	if (!a->readonly && !pvr_io_fenced(g_io))
 		rbd_flush(img);
