@@ -9,7 +9,8 @@
 # librbd cache off, as in the helper), pvnode-rbd-fuse + loop (direct I/O), and with
 # RBD_BENCH_BASELINE=<another pvnode-rbd-fuse> that binary too (before/after), and with
 # RBD_AB_INFLIGHT="0 2048 ..." one more helper per value, started with
-# PVNODE_RBD_INFLIGHT_KIB=<value> (path "k<value>"; 0: the bridge's buffers only).
+# PVNODE_RBD_INFLIGHT_KIB=<value> (path "k<value>"; 0: the bridge's buffers only), and
+# with RBD_AB_CONF="name=value,..." one started with PVNODE_RBD_CONF=<that> (path "conf").
 # For every helper path, its memory during each fio run (/proc/PID/smaps_rollup, 20 Hz):
 # the highest Rss and private (Private_Clean + Private_Dirty) in MiB, printed as
 # "mem ow/rd/4k rss/private".
@@ -19,15 +20,16 @@ SIZE=256M ROUNDS=${RBD_AB_ROUNDS:-3} RUNTIME=${RBD_AB_RUNTIME:-8}
 paths=(raw pv)
 [ -n "${RBD_BENCH_BASELINE:-}" ] && paths+=(base)
 for k in ${RBD_AB_INFLIGHT:-}; do paths+=("k$k"); done
+[ -n "${RBD_AB_CONF:-}" ] && paths+=(conf)
 declare -A DEV PID
 for p in "${paths[@]}"; do img "$p"; done
 for p in "${paths[@]}"; do
 	[ "$p" = raw ] && continue
 	fuse=$RBD_FUSE
 	[ "$p" = base ] && fuse=$RBD_BENCH_BASELINE
-	case $p in k*) export PVNODE_RBD_INFLIGHT_KIB=${p#k} ;; esac
+	case $p in k*) export PVNODE_RBD_INFLIGHT_KIB=${p#k} ;; conf) export PVNODE_RBD_CONF=$RBD_AB_CONF ;; esac
 	RBD_FUSE=$fuse helper_start "$p" --exclusive --node-id bench || fail "helper $p: $HELPER_LINE"
-	unset PVNODE_RBD_INFLIGHT_KIB
+	unset PVNODE_RBD_INFLIGHT_KIB PVNODE_RBD_CONF
 	PID[$p]=$HELPER_PID
 	DEV[$p]=$(losetup --direct-io=on -f --show "$HELPER_MNT/disk") || fail "losetup $p"
 done
@@ -39,7 +41,7 @@ peak() {
 import os, sys, time
 path = "/proc/%s/smaps_rollup" % sys.argv[1]
 best = [0, 0]
-while not os.path.exists(sys.argv[2]):
+while True:
     v = {}
     for line in open(path):
         f = line.split()
@@ -47,6 +49,8 @@ while not os.path.exists(sys.argv[2]):
             v[f[0].rstrip(":")] = int(f[1])
     best[0] = max(best[0], v.get("Rss", 0))
     best[1] = max(best[1], v.get("Private_Clean", 0) + v.get("Private_Dirty", 0))
+    if os.path.exists(sys.argv[2]):
+        break
     time.sleep(0.05)
 print("%d/%d" % (best[0] // 1024, best[1] // 1024))
 ' "$1" "$2"
@@ -68,6 +72,7 @@ run_mem() {
 	rm -f "$o.stop"
 	peak "${PID[$p]}" "$o.stop" >"$o.mem" &
 	sp=$!
+	sleep 0.5   # python's start (a pyenv shim is slow) before fio's
 	run "$@" || rc=$?
 	touch "$o.stop"
 	wait "$sp"
