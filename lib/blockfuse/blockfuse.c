@@ -851,6 +851,10 @@ static void bf_serve(struct bf *b)
 		}
 		struct fuse_buf fb = { .mem = cur, .size = b->bufsize };
 		bf_reserve(b);
+		if (fuse_session_exited(b->se)) {   /* a stop came while it waited for room */
+			bf_unreserve(b);
+			break;
+		}
 		int res = fuse_session_receive_buf(b->se, &fb);
 		if (res == -EINTR || res == -EAGAIN) {
 			bf_unreserve(b);

@@ -69,10 +69,10 @@ else
 	( best=0
 	  while [ ! -e "$TESTDIR/peak.stop" ]; do
 		v=$(awk '/^RssAnon/ {print $2}' "/proc/$A/status")
-		[ "${v:-0}" -gt $best ] && best=$v
+		[ "${v:-0}" -gt "$best" ] && best=$v
 		sleep 0.1
 	  done
-	  echo $best >"$TESTDIR/peak" ) &
+	  echo "$best" >"$TESTDIR/peak" ) &
 	sampler=$!
 	fio --name=peak --filename="$dev" --rw=write --bs=1M --iodepth=16 --ioengine=libaio --direct=1 \
 		--size=128M --loops=2 --output-format=terse --terse-version=3 >"$TESTDIR/peak.fio" || fail "fio"
