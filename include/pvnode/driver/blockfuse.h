@@ -16,6 +16,8 @@
  *     block-aligned I/O;
  *   - maps fsync/flush to ops->flush, fallocate(PUNCH_HOLE) to ops->discard and
  *     fallocate(ZERO_RANGE) to ops->write_zeroes (falling back to writing zeroes);
+ *   - bounds the request data in flight when the backend asks (max_inflight_bytes: the
+ *     readers leave further requests queued in the kernel);
  *   - never uses writeback_cache, and locks its memory (mlockall) so it keeps serving
  *     under memory pressure.
  * The backend's ops must be callable from several threads at once.
