@@ -326,9 +326,10 @@ static const char **tuning(void)
  * is off, see tuning()) and every read lands in the messenger's buffer before ours, so
  * each request is held twice until it completes. Measured (tests/bench/rbd_ab.sh, 3
  * interleaved rounds, load 12-27): highest private memory under 1 MiB overwrites QD16
- * 55 MiB with only the 24 buffers, 37 with 8 MiB, 21 with 4, 15-20 with 2; no
- * throughput difference that showed through the load. PVNODE_RBD_INFLIGHT_KIB overrides
- * it (tuning experiments; 0: only the bridge's 24 buffers bound it, as before). */
+ * 55 MiB with only the 24 buffers, 37 with 8 MiB, 21 with 4, 15-20 with 2. Writes and
+ * 4 KiB requests lose nothing; 1 MiB reads at QD16 do (~0.75 of the unbounded helper at
+ * load 3, with 4 MiB as with 2: see the README's RBD figures). PVNODE_RBD_INFLIGHT_KIB
+ * overrides it (tuning experiments; 0: only the bridge's 24 buffers bound it, as before). */
 #define RBD_INFLIGHT_DEFAULT (2u << 20)
 
 static size_t inflight_bound(void)
