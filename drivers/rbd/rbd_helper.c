@@ -273,10 +273,26 @@ static void client_address(rados_t cl, char *buf, size_t len)
 	}
 }
 
-/* The data path's librbd settings, then PVNODE_RBD_CONF ("rbd_x=a,rbd_y=b", tuning
- * experiments; only librbd's own rbd_* settings: the helper inherits its parent's
- * environment, and mon_host, keyring or log_file from there would send the key elsewhere
- * or write files that outlive the call).
+/* Settings PVNODE_RBD_CONF may change: librbd's own, and the client's threads, throttles
+ * and in-memory log. Never more: the helper inherits its parent's environment, and
+ * mon_host, keyring or log_file from there would send the key elsewhere or write files
+ * that outlive the call. */
+static bool tunable(const char *name)
+{
+	static const char *const prefixes[] = { "rbd_", "objecter_", "debug_", NULL };
+	static const char *const names[] = { "ms_async_op_threads", "librados_thread_count",
+					     "log_max_recent", "ms_dispatch_throttle_bytes", NULL };
+	for (size_t i = 0; prefixes[i]; i++)
+		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	for (size_t i = 0; names[i]; i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The data path's librados and librbd settings, then PVNODE_RBD_CONF ("rbd_x=a,rbd_y=b",
+ * tuning experiments; names as tunable() allows).
  * No librbd cache: a write returns once the OSD has it, as with the kernel client, so an
  * outage shows as EIO on the write itself within osdTimeout. No zero-copy writes
  * (rbd_disable_zero_copy_writes stays true) although each worker waits for its write:
@@ -295,8 +311,8 @@ static const char **tuning(void)
 		char *eq = strchr(tok, '=');
 		if (eq)
 			*eq = '\0'; /* the name only, ever: a value may be anything */
-		if (!eq || strncmp(tok, "rbd_", 4) != 0) {
-			pv_warn("PVNODE_RBD_CONF: ignoring \"%.64s\" (only rbd_* settings are taken)", tok);
+		if (!eq || !tunable(tok)) {
+			pv_warn("PVNODE_RBD_CONF: ignoring \"%.64s\" (not a setting it may change)", tok);
 			continue;
 		}
 		kv[n++] = tok;
@@ -304,6 +320,31 @@ static const char **tuning(void)
 	}
 	kv[n] = NULL;
 	return kv;
+}
+
+/* Request data in flight through the bridge at once. librbd copies every write (zero-copy
+ * is off, see tuning()) and every read lands in the messenger's buffer before ours, so
+ * each request is held twice until it completes. Measured (tests/bench/rbd_ab.sh, 3
+ * interleaved rounds, load 12-27): highest private memory under 1 MiB overwrites QD16
+ * 55 MiB with only the 24 buffers, 37 with 8 MiB, 21 with 4, 15-20 with 2. Writes and
+ * 4 KiB requests lose nothing; 1 MiB reads at QD16 do (~0.75 of the unbounded helper at
+ * load 3, with 4 MiB as with 2: see the README's RBD figures). PVNODE_RBD_INFLIGHT_KIB
+ * overrides it (tuning experiments; 0: only the bridge's 24 buffers bound it, as before). */
+#define RBD_INFLIGHT_DEFAULT (2u << 20)
+
+static size_t inflight_bound(void)
+{
+	const char *env = getenv("PVNODE_RBD_INFLIGHT_KIB");
+	char *end = NULL;
+	if (!env || !*env)
+		return RBD_INFLIGHT_DEFAULT;
+	unsigned long kib = strtoul(env, &end, 10);
+	if (*end || kib > (1ul << 20)) {
+		pv_warn("PVNODE_RBD_INFLIGHT_KIB=%.32s is not a size in KiB up to 1 GiB; using %u KiB", env,
+			RBD_INFLIGHT_DEFAULT >> 10);
+		return RBD_INFLIGHT_DEFAULT;
+	}
+	return (size_t)kib << 10;
 }
 
 static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t img,
@@ -334,7 +375,8 @@ static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t
 	g_wake_fd = pvr_io_wake_fd(g_io);
 	signal(SIGUSR1, on_usr1);
 	struct pv_blockfuse_cfg bc = { .mountpoint = a->mnt, .file_name = "disk", .block_size = 512,
-				       .readonly = a->readonly, .on_ready = on_ready };
+				       .readonly = a->readonly, .on_ready = on_ready,
+				       .max_inflight_bytes = inflight_bound() };
 	r = pv_blockfuse_run(&bc, &ops, g_io, err);
 	if (!a->readonly && !pvr_io_fenced(g_io))
 		rbd_flush(img);

@@ -77,6 +77,8 @@ struct bf_req {
 	enum bf_kind kind;
 	char *buf;              /* pool buffer held: a write's data is inside it, a read lands in it */
 	size_t touched;         /* bytes of buf ever touched (resident) */
+	bool was_large;         /* buf had more than BF_TRIM_TO touched when taken */
+	size_t bytes;           /* data counted in inflight_bytes (READ/WRITE) */
 	const char *data;       /* write: the payload */
 	size_t len;
 	uint64_t off;
@@ -108,6 +110,12 @@ struct bf {
 	struct bf_free { char *p; size_t touched; } *free_bufs;
 	unsigned n_free, n_bufs, max_bufs, n_free_large;
 	unsigned inflight;       /* bf_req not yet answered */
+	/* cfg->max_inflight_bytes: the bound, the data of READs/WRITEs taken off the device
+	 * and not answered, what readers about to receive set aside (max_io each); buffers
+	 * with more than BF_TRIM_TO touched (free or not) beyond max_large are cut back when
+	 * they come back */
+	size_t max_bytes, inflight_bytes, reserved, io;
+	unsigned n_large, max_large;
 	bool active;             /* a request ended since the last idle check */
 	bool heap_dirty;         /* requests ran since the heap was last trimmed */
 	bool locked;             /* mlockall succeeded */
@@ -155,11 +163,31 @@ static char *bf_buf_get(struct bf *b, size_t *touched)
 	return p;
 }
 
-/* Most recently used first: a steady load keeps touching the same few buffers. */
-static void bf_buf_put_locked(struct bf *b, char *p, size_t touched)
+static bool bf_cut_tail(char *p, size_t bufsize)
+{
+	char *tail = p + BF_TRIM_TO;
+	size_t n = bufsize - BF_TRIM_TO;
+	bool ok = munlock(tail, n) == 0 && madvise(tail, n, MADV_DONTNEED) == 0;
+	if (mlock2(tail, n, MLOCK_ONFAULT) < 0) { /* stays unlocked: still usable */ }
+	return ok;
+}
+
+/* Most recently used first: a steady load keeps touching the same few buffers. Under a
+ * bound on bytes in flight, a buffer that would make more than max_large large ones is
+ * cut back now (small requests landing in large buffers would otherwise keep every
+ * buffer of the pool at 1 MiB under a mixed load). */
+static void bf_buf_put_locked(struct bf *b, char *p, size_t touched, bool was_large)
 {
 	if (!p)
 		return;
+	if (touched > BF_TRIM_TO) {
+		if (!was_large)
+			b->n_large++;
+		if (b->max_large && b->n_large > b->max_large && bf_cut_tail(p, b->bufsize)) {
+			touched = BF_TRIM_TO;
+			b->n_large--;
+		}
+	}
 	if (touched > BF_TRIM_TO)
 		b->n_free_large++;
 	b->free_bufs[b->n_free++] = (struct bf_free){ p, touched };
@@ -173,13 +201,11 @@ static void bf_trim_locked(struct bf *b)
 		struct bf_free *f = &b->free_bufs[i];
 		if (f->touched <= BF_TRIM_TO)
 			continue;
-		char *tail = f->p + BF_TRIM_TO;
-		size_t n = b->bufsize - BF_TRIM_TO;
-		if (munlock(tail, n) == 0 && madvise(tail, n, MADV_DONTNEED) == 0) {
+		if (bf_cut_tail(f->p, b->bufsize)) {
 			f->touched = BF_TRIM_TO;
 			b->n_free_large--;
+			b->n_large--;
 		}
-		if (mlock2(tail, n, MLOCK_ONFAULT) < 0) { /* stays unlocked: still usable */ }
 	}
 }
 
@@ -215,21 +241,69 @@ static struct bf_req *bf_req_new(struct bf *b, fuse_req_t req, enum bf_kind kind
 	return r;
 }
 
-/* Take the reader's current buffer (its data stays valid until the request ends). */
+/* Take the reader's current buffer (its data stays valid until the request ends); its
+ * `len` bytes of data count as in flight. */
 static char *bf_take_buf(struct bf_req *r, size_t len)
 {
+	struct bf *b = r->b;
 	char *p = bf_cur_buf;
 	size_t t = len + 4096;   /* the request header's page and the data */
 	bf_cur_buf = NULL;
+	r->was_large = bf_cur_touched > BF_TRIM_TO;
 	r->touched = bf_cur_touched > t ? bf_cur_touched : t;
+	if (b->max_bytes) {
+		r->bytes = len;
+		pthread_mutex_lock(&b->lock);
+		b->inflight_bytes += len;
+		pthread_mutex_unlock(&b->lock);
+	}
 	return p;
+}
+
+/* A reader about to receive the next request: wait until what is in flight leaves room
+ * for one more of the largest (or nothing is in flight), then set that much aside until
+ * the request is taken (bf_unreserve). The readers stop taking requests off the device;
+ * the kernel queues them (max_background) and the submitters wait there. */
+static void bf_reserve(struct bf *b)
+{
+	if (!b->max_bytes)
+		return;
+	pthread_mutex_lock(&b->lock);
+	while (b->inflight_bytes + b->reserved > 0 &&
+	       b->inflight_bytes + b->reserved + b->io > b->max_bytes && !bf_stopping &&
+	       !fuse_session_exited(b->se)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;   /* to see a stop: signals do not end the wait */
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		b->waiting++;
+		pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+		b->waiting--;
+	}
+	b->reserved += b->io;
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void bf_unreserve(struct bf *b)
+{
+	if (!b->max_bytes)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->reserved -= b->io;
+	if (b->waiting)
+		pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
 }
 
 static void bf_req_end(struct bf_req *r)
 {
 	struct bf *b = r->b;
 	pthread_mutex_lock(&b->lock);
-	bf_buf_put_locked(b, r->buf, r->touched);
+	bf_buf_put_locked(b, r->buf, r->touched, r->was_large);
+	b->inflight_bytes -= r->bytes;
 	b->inflight--;
 	b->active = true;
 	b->heap_dirty = true;
@@ -776,20 +850,30 @@ static void bf_serve(struct bf *b)
 			continue;
 		}
 		struct fuse_buf fb = { .mem = cur, .size = b->bufsize };
+		bf_reserve(b);
+		if (fuse_session_exited(b->se)) {   /* a stop came while it waited for room */
+			bf_unreserve(b);
+			break;
+		}
 		int res = fuse_session_receive_buf(b->se, &fb);
-		if (res == -EINTR || res == -EAGAIN)
+		if (res == -EINTR || res == -EAGAIN) {
+			bf_unreserve(b);
 			continue;
-		if (res <= 0)
+		}
+		if (res <= 0) {
+			bf_unreserve(b);
 			break;   /* unmounted (0), or the device failed */
+		}
 		bf_cur_buf = cur;
 		if (touched < 4096)
 			touched = 4096;
 		bf_cur_touched = touched;
 		fuse_session_process_buf(b->se, &fb);
+		bf_unreserve(b);
 		cur = bf_cur_buf;   /* NULL when a request kept it */
 	}
 	pthread_mutex_lock(&b->lock);
-	bf_buf_put_locked(b, cur, touched);
+	bf_buf_put_locked(b, cur, touched, touched > BF_TRIM_TO);
 	b->readers_done++;
 	pthread_mutex_unlock(&b->lock);
 }
@@ -865,6 +949,39 @@ static int bf_start_workers(struct bf *b, unsigned n, struct pv_err *err)
 	return 0;
 }
 
+/* The pool, its bounds and the locks; 0 or -errno with err set. */
+static int bf_setup(struct bf *b, struct pv_err *err)
+{
+	b->async = b->ops->aio_read && b->ops->aio_write && b->ops->aio_flush;
+	/* what libfuse reads at most: 256 pages of data plus the request header */
+	b->bufsize = 256 * (size_t)sysconf(_SC_PAGESIZE) + 4096;
+	b->io = b->cfg->max_io ? b->cfg->max_io : BF_DEFAULT_IO;
+	if (b->io > b->bufsize - 4096)
+		return pv_err_set(err, -EINVAL, PV_E_INTERNAL, "blockfuse: max_io %zu too large",
+				  b->cfg->max_io);
+	b->max_bufs = BF_MAX_BUFS;
+	b->max_bytes = b->cfg->max_inflight_bytes;
+	/* enough large buffers for what may be in flight and the readers' next requests:
+	 * steady large I/O never cuts one back */
+	if (b->max_bytes)
+		b->max_large = (unsigned)((b->max_bytes + b->io - 1) / b->io) + BF_READERS;
+	b->free_bufs = calloc(b->max_bufs, sizeof(*b->free_bufs));
+	if (!b->free_bufs)
+		return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "blockfuse: out of memory");
+	b->jobs_tail = &b->jobs;
+	b->readers[0] = pthread_self();
+	b->n_readers = 1;
+	pthread_mutex_init(&b->rmw_lock, NULL);
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cond, &ca);
+	pthread_cond_init(&b->job_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
 int pv_blockfuse_run(const struct pv_blockfuse_cfg *cfg, const struct pv_blockfuse_ops *ops,
 		     void *ctx, struct pv_err *err)
 {
@@ -884,27 +1001,9 @@ int pv_blockfuse_run(const struct pv_blockfuse_cfg *cfg, const struct pv_blockfu
 	    !b.name[0] || strchr(cfg->file_name, '/'))
 		return pv_err_set(err, -EINVAL, PV_E_INTERNAL, "blockfuse: bad file name %s",
 				  cfg->file_name);
-	b.async = ops->aio_read && ops->aio_write && ops->aio_flush;
-	/* what libfuse reads at most: 256 pages of data plus the request header */
-	b.bufsize = 256 * (size_t)sysconf(_SC_PAGESIZE) + 4096;
-	if ((cfg->max_io ? cfg->max_io : BF_DEFAULT_IO) > b.bufsize - 4096)
-		return pv_err_set(err, -EINVAL, PV_E_INTERNAL, "blockfuse: max_io %zu too large",
-				  cfg->max_io);
-	b.max_bufs = BF_MAX_BUFS;
-	b.free_bufs = calloc(b.max_bufs, sizeof(*b.free_bufs));
-	if (!b.free_bufs)
-		return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "blockfuse: out of memory");
-	b.jobs_tail = &b.jobs;
-	b.readers[0] = pthread_self();
-	b.n_readers = 1;
-	pthread_mutex_init(&b.rmw_lock, NULL);
-	pthread_mutex_init(&b.lock, NULL);
-	pthread_cond_init(&b.cond, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&b.job_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	r = bf_setup(&b, err);
+	if (r < 0)
+		return r;
 	/* MCL_ONFAULT: lock what is used, not every mapping whole (librados's and our
 	 * threads' stacks, malloc arenas, the request buffers): a helper stays at what it
 	 * touches */

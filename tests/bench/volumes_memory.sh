@@ -98,14 +98,23 @@ for p in pids:
     except OSError:
         continue
     kb = lambda k: int(st[k].split()[0])
-    rows.append((p, kb("VmRSS"), kb("RssAnon"), kb("VmHWM")))
+    try:
+        sm = dict((l.split()[0].rstrip(":"), int(l.split()[1])) for l in open(f"/proc/{p}/smaps_rollup")
+                  if len(l.split()) == 3)
+    except OSError:
+        continue
+    rows.append((p, kb("VmRSS"), kb("RssAnon"), kb("VmHWM"), sm.get("Private_Clean", 0) + sm.get("Private_Dirty", 0),
+                 sm.get("Pss", 0)))
 if rows:
     r = sorted(x[1] for x in rows); a = sorted(x[2] for x in rows)
+    u = sorted(x[4] for x in rows); s = sorted(x[5] for x in rows)
     over = ["%s (%.1f)" % (x[0], x[1] / 1024) for x in rows if x[1] > lim]
     print("  %s helpers %s (%d): RSS min %.1f median %.1f max %.1f MiB, anonymous median %.1f max %.1f MiB, "
           "peak (VmHWM) max %.1f MiB; %s" % (drv, what, len(rows), r[0] / 1024, statistics.median(r) / 1024, r[-1] / 1024,
           statistics.median(a) / 1024, a[-1] / 1024, max(x[3] for x in rows) / 1024,
           "over %.0f MiB: %s" % (lim / 1024, ", ".join(over)) if over else "all within %.0f MiB" % (lim / 1024)))
+    print("  %s helpers %s: private (USS) median %.1f max %.1f MiB, PSS median %.1f max %.1f MiB" % (
+          drv, what, statistics.median(u) / 1024, u[-1] / 1024, statistics.median(s) / 1024, s[-1] / 1024))
 PY
 }
 node_total() {
@@ -241,16 +250,44 @@ node_total "idle"
 } >"$T/all.fio"
 fio "$T/all.fio" --output="$T/fio.out" >/dev/null 2>&1 &
 FIO_PID=$!
-declare -A MAXRSS
-while kill -0 "$FIO_PID" 2>/dev/null; do
-	for pid in "${HELPERS[@]}"; do
-		r=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null)
-		[ -n "$r" ] && [ "$r" -gt "${MAXRSS[$pid]:-0}" ] && MAXRSS[$pid]=$r
-	done
-	sleep 0.5
-done
+# every half second: each helper's RSS, private and PSS (their highest per helper), and
+# the node's sums of RSS and PSS (their highest), until the stop file exists
+rm -f "$T/sample.stop"
+python3 - "$T/sample.stop" "$PVNODE_PID" "${HELPERS[@]}" >"$T/sample.out" <<'PY' &
+import os, sys, time
+stop, pids = sys.argv[1], sys.argv[2:]
+best = {p: [0, 0, 0] for p in pids}
+node = [0, 0]
+def roll(p):
+    v = {}
+    for l in open(f"/proc/{p}/smaps_rollup"):
+        f = l.split()
+        if len(f) == 3:
+            v[f[0].rstrip(":")] = int(f[1])
+    return v["Rss"], v.get("Private_Clean", 0) + v.get("Private_Dirty", 0), v["Pss"]
+while not os.path.exists(stop):
+    sr = sp = 0
+    for p in pids:
+        try:
+            r, u, s = roll(p)
+        except (OSError, KeyError):
+            continue
+        b = best[p]
+        best[p] = [max(b[0], r), max(b[1], u), max(b[2], s)]
+        sr += r; sp += s
+    node = [max(node[0], sr), max(node[1], sp)]
+    time.sleep(0.5)
+print("node", *node)
+for p in pids[1:]:
+    print(p, *best[p])
+PY
+SAMPLER=$!
 wait "$FIO_PID"
 FIO_PID=""
+touch "$T/sample.stop"
+wait "$SAMPLER"
+declare -A MAXRSS MAXPRIV MAXPSS
+while read -r pid r u s; do MAXRSS[$pid]=$r; MAXPRIV[$pid]=$u; MAXPSS[$pid]=$s; done < <(grep -v '^node' "$T/sample.out")
 echo "under I/O ($IO_S s of fio on all $(grep -c '^\[v' "$T/all.fio") volumes at once; $(grep -E '^ +WRITE:' "$T/fio.out" | sed 's/^ *//; s/,.*//')); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 show_pvnode "after the I/O"
 LIMIT=$((32 << 10))
@@ -260,9 +297,15 @@ summary iscsi "at the end of the I/O" "${ISCSI_H[@]}"
 for drv in iscsi nfs rbd; do
 	case $drv in iscsi) set -- "${ISCSI_H[@]}";; nfs) set -- "${NFS_H[@]}";; rbd) set -- "${RBD_H[@]}";; esac
 	[ $# -gt 0 ] || continue
-	for pid in "$@"; do echo "${MAXRSS[$pid]:-0}"; done | sort -n | awk -v drv="$drv" '{ v[NR] = $1 }
-		END { printf "  %s helpers, highest RSS sampled during the I/O: median %.1f max %.1f MiB\n", drv, v[int((NR+1)/2)]/1024, v[NR]/1024 }'
+	for what in RSS private PSS; do
+		for pid in "$@"; do
+			case $what in RSS) echo "${MAXRSS[$pid]:-0}";; private) echo "${MAXPRIV[$pid]:-0}";; PSS) echo "${MAXPSS[$pid]:-0}";; esac
+		done | sort -n | awk -v drv="$drv" -v what="$what" '{ v[NR] = $1 }
+			END { printf "  %s helpers, highest %s sampled during the I/O: median %.1f max %.1f MiB\n", drv, what, v[int((NR+1)/2)]/1024, v[NR]/1024 }'
+	done
 done
+read -r _ r s < <(grep '^node' "$T/sample.out")
+echo "node total, highest sampled during the I/O (pvnode + helpers): sum of RSS $(mib "$r") MiB, sum of PSS $(mib "$s") MiB"
 node_total "at the end of the I/O"
 sleep 3
 summary iscsi "3 s after the I/O" "${ISCSI_H[@]}"

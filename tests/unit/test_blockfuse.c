@@ -46,6 +46,8 @@ struct mem {
 	int aio_calls;        /* asynchronous operations the server made */
 	int aio_queued;       /* queued at the backend right now */
 	int aio_max_queued;   /* the most ever queued at once */
+	long aio_bytes;       /* data of the reads and writes queued right now */
+	long aio_max_bytes;   /* the most ever at once */
 };
 static struct mem *m;
 
@@ -118,6 +120,9 @@ static int aio_queue(int op, void *buf, size_t len, uint64_t off, pv_blockfuse_d
 	int q = __atomic_add_fetch(&m->aio_queued, 1, __ATOMIC_SEQ_CST);
 	if (q > m->aio_max_queued)
 		m->aio_max_queued = q;
+	long bytes = __atomic_add_fetch(&m->aio_bytes, (long)len, __ATOMIC_SEQ_CST);
+	if (bytes > m->aio_max_bytes)
+		m->aio_max_bytes = bytes;
 	pthread_cond_signal(&aq_cond);
 	pthread_mutex_unlock(&aq_lock);
 	return 0;
@@ -142,6 +147,7 @@ static void *aio_completer(void *arg)
 		else
 			__atomic_add_fetch(&m->flushes, 1, __ATOMIC_SEQ_CST);
 		__atomic_sub_fetch(&m->aio_queued, 1, __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(&m->aio_bytes, (long)j.len, __ATOMIC_SEQ_CST);
 		j.done(j.tag, 0);
 	}
 	return NULL;
@@ -175,6 +181,7 @@ static void on_ready(void *ctx)
 static char dir[64];
 static char file[128];
 static pid_t server;
+static size_t inflight_cap;   /* cfg.max_inflight_bytes of the next server */
 
 static pid_t start_server_ops(bool ro, bool async)
 {
@@ -196,7 +203,9 @@ static pid_t start_server_ops(bool ro, bool async)
 			}
 		}
 		struct pv_blockfuse_cfg cfg = { .mountpoint = dir, .file_name = "disk", .block_size = BS,
-						.readonly = ro, .max_threads = 8, .on_ready = on_ready };
+						.readonly = ro, .max_threads = 8, .on_ready = on_ready,
+						.max_inflight_bytes = inflight_cap,
+						.max_io = inflight_cap ? 256 * 1024 : 0 };   /* fsx: 64 blocks */
 		_exit(pv_blockfuse_run(&cfg, &ops, NULL, NULL) == 0 ? 0 : 1);
 	}
 	for (int i = 0; i < 500 && !__atomic_load_n(&m->ready, __ATOMIC_SEQ_CST); i++)
@@ -501,6 +510,7 @@ static void run_fsx(bool async)
 	memset(m->data, 0, SIZE);
 	memset(fsx_model, 0, SIZE);
 	m->aio_calls = m->aio_max_queued = m->unaligned_calls = 0;
+	m->aio_bytes = m->aio_max_bytes = 0;
 	fsx_errors = 0;
 	server = start_server_ops(false, async);
 	fsx_fd_direct = open(file, O_RDWR | O_DIRECT);
@@ -519,10 +529,12 @@ static void run_fsx(bool async)
 	assert_int_equal(m->unaligned_calls, 0);
 	if (async) {
 		/* the bridge really kept several requests at the backend at once */
-		fprintf(stderr, "fsx: %d asynchronous calls, at most %d queued at once\n", m->aio_calls,
-			m->aio_max_queued);
+		fprintf(stderr, "fsx: %d asynchronous calls, at most %d (%ld bytes) queued at once\n",
+			m->aio_calls, m->aio_max_queued, m->aio_max_bytes);
 		assert_true(m->aio_calls > FSX_THREADS * FSX_OPS / 2);
-		assert_true(m->aio_max_queued >= 4);
+		assert_true(m->aio_max_queued >= (inflight_cap ? 2 : 4));
+		if (inflight_cap)
+			assert_true((size_t)m->aio_max_bytes <= inflight_cap);
 	}
 	close(fsx_fd_direct);
 	close(fsx_fd);
@@ -533,6 +545,16 @@ static void test_fsx_async(void **state)
 {
 	(void)state;
 	run_fsx(true);
+}
+
+/* The same with the data in flight bounded (what the RBD helper sets): 512 KiB, where
+ * the four threads have up to 32 requests of up to 256 KiB (max_io) out. */
+static void test_fsx_bounded(void **state)
+{
+	(void)state;
+	inflight_cap = 512 * 1024;
+	run_fsx(true);
+	inflight_cap = 0;
 }
 
 static void test_fsx_sync(void **state)
@@ -547,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_io),
 		cmocka_unit_test(test_readonly),
 		cmocka_unit_test(test_fsx_async),
+		cmocka_unit_test(test_fsx_bounded),
 		cmocka_unit_test(test_fsx_sync),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

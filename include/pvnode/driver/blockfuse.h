@@ -16,6 +16,8 @@
  *     block-aligned I/O;
  *   - maps fsync/flush to ops->flush, fallocate(PUNCH_HOLE) to ops->discard and
  *     fallocate(ZERO_RANGE) to ops->write_zeroes (falling back to writing zeroes);
+ *   - bounds the request data in flight when the backend asks (max_inflight_bytes: the
+ *     readers leave further requests queued in the kernel);
  *   - never uses writeback_cache, and locks its memory (mlockall) so it keeps serving
  *     under memory pressure.
  * The backend's ops must be callable from several threads at once.
@@ -64,6 +66,12 @@ struct pv_blockfuse_cfg {
 	bool readonly;            /* file mode 0400, writes refused with EROFS */
 	unsigned max_threads;     /* worker threads for a backend without aio_*, 0: 16 */
 	size_t max_io;            /* largest request, 0: 1 MiB */
+	/* Data of READs and WRITEs taken off the device and not yet answered, at most (one
+	 * request passes whatever its size when nothing else is in flight); also bounds the
+	 * request buffers kept at full size. For a backend that copies each write (its
+	 * library's own buffer): the helper's I/O memory is about twice this. 0: bounded
+	 * only by the buffer pool (24 requests). */
+	size_t max_inflight_bytes;
 	/* Called once the filesystem is mounted and about to serve (readiness report). */
 	void (*on_ready)(void *ctx);
 };
