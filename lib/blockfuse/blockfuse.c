@@ -77,7 +77,7 @@ struct bf_req {
 	enum bf_kind kind;
 	char *buf;              /* pool buffer held: a write's data is inside it, a read lands in it */
 	size_t touched;         /* bytes of buf ever touched (resident) */
-	bool was_large;         /* buf had more than BF_TRIM_TO touched when taken */
+	size_t prev_touched;    /* bytes of buf touched when it was taken */
 	size_t bytes;           /* data counted in inflight_bytes (READ/WRITE) */
 	const char *data;       /* write: the payload */
 	size_t len;
@@ -111,11 +111,11 @@ struct bf {
 	unsigned n_free, n_bufs, max_bufs, n_free_large;
 	unsigned inflight;       /* bf_req not yet answered */
 	/* cfg->max_inflight_bytes: the bound, the data of READs/WRITEs taken off the device
-	 * and not answered, what readers about to receive set aside (max_io each); buffers
-	 * with more than BF_TRIM_TO touched (free or not) beyond max_large are cut back when
-	 * they come back */
+	 * and not answered, what readers about to receive set aside (max_io each); the
+	 * touched bytes of buffers with more than BF_TRIM_TO touched (free or in use), and
+	 * how many of those bytes may stay: a buffer coming back beyond that is cut back */
 	size_t max_bytes, inflight_bytes, reserved, io;
-	unsigned n_large, max_large;
+	size_t large_bytes, max_large_bytes;
 	bool active;             /* a request ended since the last idle check */
 	bool heap_dirty;         /* requests ran since the heap was last trimmed */
 	bool locked;             /* mlockall succeeded */
@@ -173,19 +173,24 @@ static bool bf_cut_tail(char *p, size_t bufsize)
 }
 
 /* Most recently used first: a steady load keeps touching the same few buffers. Under a
- * bound on bytes in flight, a buffer that would make more than max_large large ones is
- * cut back now (small requests landing in large buffers would otherwise keep every
- * buffer of the pool at 1 MiB under a mixed load). */
-static void bf_buf_put_locked(struct bf *b, char *p, size_t touched, bool was_large)
+ * bound on bytes in flight, a buffer that would make the large buffers' touched bytes
+ * pass max_large_bytes is cut back now (small requests landing in large buffers would
+ * otherwise keep every buffer of the pool at 1 MiB under a mixed load). The budget is in
+ * bytes, not buffers: 512 KiB reads (what the loop device makes of 1 MiB ones) keep twice
+ * as many buffers in flight as 1 MiB ones, and a count sized for 1 MiB cut a buffer back
+ * on every return, so that every read faulted its pages in again (reads at half speed
+ * under any bound; a fault costs 40-100 us on this kind of VM). */
+static void bf_buf_put_locked(struct bf *b, char *p, size_t touched, size_t prev_touched)
 {
 	if (!p)
 		return;
+	if (prev_touched > BF_TRIM_TO)
+		b->large_bytes -= prev_touched;
 	if (touched > BF_TRIM_TO) {
-		if (!was_large)
-			b->n_large++;
-		if (b->max_large && b->n_large > b->max_large && bf_cut_tail(p, b->bufsize)) {
+		b->large_bytes += touched;
+		if (b->max_large_bytes && b->large_bytes > b->max_large_bytes && bf_cut_tail(p, b->bufsize)) {
+			b->large_bytes -= touched;
 			touched = BF_TRIM_TO;
-			b->n_large--;
 		}
 	}
 	if (touched > BF_TRIM_TO)
@@ -202,9 +207,9 @@ static void bf_trim_locked(struct bf *b)
 		if (f->touched <= BF_TRIM_TO)
 			continue;
 		if (bf_cut_tail(f->p, b->bufsize)) {
+			b->large_bytes -= f->touched;
 			f->touched = BF_TRIM_TO;
 			b->n_free_large--;
-			b->n_large--;
 		}
 	}
 }
@@ -249,7 +254,7 @@ static char *bf_take_buf(struct bf_req *r, size_t len)
 	char *p = bf_cur_buf;
 	size_t t = len + 4096;   /* the request header's page and the data */
 	bf_cur_buf = NULL;
-	r->was_large = bf_cur_touched > BF_TRIM_TO;
+	r->prev_touched = bf_cur_touched;
 	r->touched = bf_cur_touched > t ? bf_cur_touched : t;
 	if (b->max_bytes) {
 		r->bytes = len;
@@ -302,7 +307,7 @@ static void bf_req_end(struct bf_req *r)
 {
 	struct bf *b = r->b;
 	pthread_mutex_lock(&b->lock);
-	bf_buf_put_locked(b, r->buf, r->touched, r->was_large);
+	bf_buf_put_locked(b, r->buf, r->touched, r->prev_touched);
 	b->inflight_bytes -= r->bytes;
 	b->inflight--;
 	b->active = true;
@@ -873,7 +878,7 @@ static void bf_serve(struct bf *b)
 		cur = bf_cur_buf;   /* NULL when a request kept it */
 	}
 	pthread_mutex_lock(&b->lock);
-	bf_buf_put_locked(b, cur, touched, touched > BF_TRIM_TO);
+	bf_buf_put_locked(b, cur, touched, touched);
 	b->readers_done++;
 	pthread_mutex_unlock(&b->lock);
 }
@@ -961,10 +966,10 @@ static int bf_setup(struct bf *b, struct pv_err *err)
 				  b->cfg->max_io);
 	b->max_bufs = BF_MAX_BUFS;
 	b->max_bytes = b->cfg->max_inflight_bytes;
-	/* enough large buffers for what may be in flight and the readers' next requests:
-	 * steady large I/O never cuts one back */
+	/* room for what may be in flight and the readers' next requests, each in a buffer
+	 * of its own: steady large I/O of any request size never cuts one back */
 	if (b->max_bytes)
-		b->max_large = (unsigned)((b->max_bytes + b->io - 1) / b->io) + BF_READERS;
+		b->max_large_bytes = b->max_bytes + (BF_READERS + 1) * b->bufsize;
 	b->free_bufs = calloc(b->max_bufs, sizeof(*b->free_bufs));
 	if (!b->free_bufs)
 		return pv_err_set(err, -ENOMEM, PV_E_INTERNAL, "blockfuse: out of memory");
