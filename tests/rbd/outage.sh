@@ -86,9 +86,31 @@ while [ $((SECONDS - t1)) -lt $RECOVER ]; do
 	pvn node-a describe idle | grep -q "Condition:    healthy" && break
 	sleep 0.5
 done
-echo "the idle volume is healthy again $((SECONDS - t0)) s after SIGCONT"
-expect_rc 0 pvn node-a describe idle
-assert_contains "$LAST_OUT" "Condition:    healthy"
+if ! pvn node-a describe idle | grep -q "Condition:    healthy"; then
+	# Is it pvnode, or Ceph? The probe stats the image's first data object; seen in 2 of
+	# 6 runs on this machine: that object's PG served nothing for over RECOVER s after
+	# SIGCONT while the other volumes' I/O went through. Ask the cluster for the same
+	# object with a fresh client: if it does not answer either, this check cannot judge
+	# pvnode and says so; if it does, pvnode must report healthy within two more probes.
+	prefix=$(rbd_cli info "$CEPH_POOL/idle" | sed -n 's/^\s*block_name_prefix: //p')
+	[ -n "$prefix" ] || fail "no block_name_prefix for the idle image"
+	rc=0
+	out=$(timeout 15 rados --conf "$CEPH_CONF_FILE" -p "$CEPH_POOL" stat "$prefix.0000000000000000" 2>&1) || rc=$?
+	if [ $rc = 124 ]; then
+		echo "SKIPPED CHECK: Ceph itself does not serve $prefix.0000000000000000 $((SECONDS - t0)) s after SIGCONT (a fresh rados stat timed out): whether pvnode sees the idle volume recover cannot be judged in this run"
+	else
+		echo "Ceph answers for the probe object ($out); pvnode gets two more probes"
+		t1=$SECONDS
+		while [ $((SECONDS - t1)) -lt 25 ]; do
+			pvn node-a describe idle | grep -q "Condition:    healthy" && break
+			sleep 0.5
+		done
+		expect_rc 0 pvn node-a describe idle
+		assert_contains "$LAST_OUT" "Condition:    healthy"
+	fi
+else
+	echo "the idle volume is healthy again $((SECONDS - t0)) s after SIGCONT"
+fi
 expect_rc 0 pvn node-a unpublish fsvol "$TESTDIR/pod/fs"
 expect_rc 0 pvn node-a unstage fsvol
 # osdTimeout 5 is tight for opening an image, or reading it, on a loaded 2-core VM right
@@ -106,7 +128,19 @@ for try in $(seq 20); do
 done
 [ $rc = 0 ] || fail "stage after the outage: $try tries failed"
 expect_rc 0 pvn node-a publish fsvol "$TESTDIR/pod/fs"
-assert_eq "$(cat "$TESTDIR/pod/fs/keep")" "before the outage" "data from before the outage"
+# the same for the first read after the stage (seen in a suite run: the fresh client's
+# read of "keep" timed out twice, 5 s each, its log saying "a request to the Ceph cluster
+# timed out", then I/O completed): EIO that the helper explains by a timeout is read
+# again, within RECOVER; any other failure, or other data, fails
+t1=$SECONDS
+while ! kept=$(cat "$TESTDIR/pod/fs/keep" 2>"$TESTDIR/cat.err"); do
+	grep -q "Input/output error" "$TESTDIR/cat.err" && [ $((SECONDS - t1)) -lt $RECOVER ] &&
+		tail -n 3 "$TESTDIR/node-a/run/fsvol/pvnode-rbd-fuse.log" | grep -q "timed out" ||
+		{ cat "$TESTDIR/cat.err" >&2; fail "reading data from before the outage"; }
+	echo "reading after the outage: $(cat "$TESTDIR/cat.err"), the helper says the cluster timed out; again"
+	sleep 1
+done
+assert_eq "$kept" "before the outage" "data from before the outage"
 echo "after" >"$TESTDIR/pod/fs/after" && sync -f "$TESTDIR/pod/fs/after" || fail "write after recovery"
 expect_rc 0 pvn node-a describe fsvol
 assert_contains "$LAST_OUT" "Condition:    healthy"
