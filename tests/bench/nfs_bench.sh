@@ -80,10 +80,9 @@ if [ -n "$BASE" ]; then
 	PVNODE_HELPER_DIR=$BASE pv1 stage old >/dev/null && pv1 publish old "$T/targets/old" >/dev/null ||
 		nfs_fail "stage/publish old"
 fi
-helper_of() { pgrep -f "pvnode-nfs-fuse .*--export $NFS_RW_SHARE/$1 " | head -n1; }
-H=$(helper_of bench) G=$(cat "$T/nfs/ganesha.child")
+H=$(nfs_helper_of bench) G=$(cat "$T/nfs/ganesha.child")
 [ -n "$H" ] || nfs_fail "no helper for bench"
-HO=; [ -z "$BASE" ] || HO=$(helper_of old)
+HO=; [ -z "$BASE" ] || HO=$(nfs_helper_of old)
 mnt=$T/targets/bench direct=$NFS_RW_DIR/direct
 mkdir -p "$direct" "$NFS_RW_DIR/ceil"
 

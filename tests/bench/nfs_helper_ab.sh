@@ -20,13 +20,7 @@ for v in new old; do
 done
 PVNODE_HELPER_DIR=$NEW pv1 stage new >/dev/null && pv1 publish new "$T/targets/new" >/dev/null || nfs_fail "stage new"
 PVNODE_HELPER_DIR=$OLD pv1 stage old >/dev/null && pv1 publish old "$T/targets/old" >/dev/null || nfs_fail "stage old"
-helper() {
-	local p
-	for p in $(pgrep -f "pvnode-nfs-fuse .*--export $NFS_RW_SHARE/$1 "); do
-		grep -qF -- "--mountpoint $T/" <(tr '\0' ' ' <"/proc/$p/cmdline") && { echo "$p"; return; }
-	done
-}
-declare -A H=([new]=$(helper new) [old]=$(helper old))
+declare -A H=([new]=$(nfs_helper_of new) [old]=$(nfs_helper_of old))
 [ -n "${H[new]}" ] && [ -n "${H[old]}" ] || nfs_fail "helpers not found"
 echo "new: $(readlink "/proc/${H[new]}/exe"), old: $(readlink "/proc/${H[old]}/exe")"
 stat_of() { awk '{ print $14 + $15, $10 }' "/proc/$1/stat"; } # CPU ticks, minor faults

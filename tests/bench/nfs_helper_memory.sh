@@ -35,11 +35,8 @@ sample() {
 	echo "highest VmRSS sampled: $max kB"
 }
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
-nfs_spec mem "" >"$T/specs/mem.json"
-pv1 create -f "$T/specs/mem.json" >/dev/null && pv1 stage mem >/dev/null &&
-	pv1 publish mem "$T/targets/mem" >/dev/null || nfs_fail "create/stage/publish"
-H=$(pgrep -f "pvnode-nfs-fuse .*--export $NFS_RW_SHARE/mem " | head -n1)
-[ -n "$H" ] || nfs_fail "no helper"
+nfs_volume_up mem
+H=$NFS_HELPER_PID
 sleep 2
 echo "=== idle"; st "$H"; python3 "$BD" "$H"
 echo "=== write $MB MiB (1 MiB dd, fsync)"

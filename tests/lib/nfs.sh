@@ -226,6 +226,26 @@ nfs_skip() { echo "SKIP: $*"; exit 77; }
 nfs_fail() { echo "FAIL: $*" >&2; exit 1; }
 nfs_ok() { echo "ok - $*"; }
 
+# nfs_helper_of NAME: the PID of this test's helper for volume NAME of the rw share. The
+# export path alone is not enough (every fixture names its shares alike, so another
+# test's or bench's helper for the same name may run): it must also mount under our $T.
+nfs_helper_of() {
+	local p
+	for p in $(pgrep -f "pvnode-nfs-fuse .*--export $NFS_RW_SHARE/$1 " 2>/dev/null); do
+		grep -qF -- "--mountpoint $T/" <(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# nfs_volume_up NAME: create, stage and publish volume NAME of the rw share (no GID) at
+# $T/targets/NAME with node 1; its helper's PID in NFS_HELPER_PID.
+nfs_volume_up() {
+	nfs_spec "$1" "" >"$T/specs/$1.json"
+	pv1 create -f "$T/specs/$1.json" >/dev/null && pv1 stage "$1" >/dev/null &&
+		pv1 publish "$1" "$T/targets/$1" >/dev/null || nfs_fail "create/stage/publish $1"
+	NFS_HELPER_PID=$(nfs_helper_of "$1") || nfs_fail "no helper for volume $1"
+}
+
 _nfs_cleanup_mounts() {
 	# Mounts under our temp dir, deepest first, then the helpers serving them — ours
 	# because their command lines name our unique temp dir.

@@ -15,11 +15,8 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/nfs.sh"
 nfs_test_setup "$@"
 
-nfs_spec mem "" >"$T/specs/mem.json"
-pv1 create -f "$T/specs/mem.json" >/dev/null && pv1 stage mem >/dev/null &&
-	pv1 publish mem "$T/targets/mem" >/dev/null || nfs_fail "create/stage/publish"
-H=$(pgrep -f "pvnode-nfs-fuse .*--export $NFS_RW_SHARE/mem " | head -n1)
-[ -n "$H" ] || nfs_fail "no helper for the volume"
+nfs_volume_up mem
+H=$NFS_HELPER_PID
 M=$T/targets/mem
 PLAIN=1
 grep -q 'libasan\|libtsan' "/proc/$H/maps" && PLAIN=0
