@@ -97,7 +97,6 @@ struct server {
 	unsigned nconns, active;     /* connections; calls in flight */
 	bool stopping;
 	time_t stop_idle;            /* when a stop found nothing in flight any more */
-	int64_t next_deadline;       /* the earliest call deadline to check, 0: none */
 };
 
 static void set_events(struct server *s, struct conn *c)
@@ -175,8 +174,6 @@ static void on_call(void *arg, struct h2_conn *h, uint32_t stream, const char *p
 	j->req = msg;
 	j->req_len = len;
 	j->deadline = h2_stream_deadline(h, stream);
-	if (j->deadline && (!s->next_deadline || j->deadline < s->next_deadline))
-		s->next_deadline = j->deadline;
 	c->jobs++;
 	s->active++;
 	pthread_mutex_lock(&s->mu);
@@ -389,9 +386,8 @@ static void begin_stop(struct server *s)
 	}
 }
 
-/* Calls past their grpc-timeout are answered DEADLINE_EXCEEDED (h2_expire). This runs
- * in the once-a-second sweep, and at the earliest deadline a call was announced with
- * since the last run: deadlines are kept to within a second. */
+/* Calls past their grpc-timeout are answered DEADLINE_EXCEEDED (h2_expire), from the
+ * once-a-second sweep: deadlines are kept to within a second. */
 static void expire_calls(struct server *s)
 {
 	int64_t now = h2_now_ms();
@@ -400,7 +396,6 @@ static void expire_calls(struct server *s)
 		if (c && !c->closed && h2_expire(c->h, now))
 			conn_flush(s, c);
 	}
-	s->next_deadline = 0;
 }
 
 /* A stop with nothing left in flight: a peer that has not read its last answers (or
@@ -468,8 +463,6 @@ static void serve_loop(struct server *s)
 			malloc_trim(0);
 			untrimmed = false;
 		}
-		if (s->next_deadline && h2_now_ms() >= s->next_deadline)
-			expire_calls(s);
 		time_t now = time(NULL);
 		if (s->stopping && s->active > 0)
 			s->stop_idle = 0;
