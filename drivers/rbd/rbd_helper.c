@@ -274,12 +274,13 @@ static void client_address(rados_t cl, char *buf, size_t len)
 }
 
 /* Settings PVNODE_RBD_CONF may change: librbd's own, and the client's threads, throttles
- * and in-memory log. Never more: the helper inherits its parent's environment, and
+ * and in-memory log size. Never more: the helper inherits its parent's environment, and
  * mon_host, keyring or log_file from there would send the key elsewhere or write files
- * that outlive the call. */
+ * that outlive the call; debug_* levels (debug_auth, debug_monc) would put cephx
+ * exchanges into the helper's log, which goes to the journal. */
 static bool tunable(const char *name)
 {
-	static const char *const prefixes[] = { "rbd_", "objecter_", "debug_", NULL };
+	static const char *const prefixes[] = { "rbd_", "objecter_", NULL };
 	static const char *const names[] = { "ms_async_op_threads", "librados_thread_count",
 					     "log_max_recent", "ms_dispatch_throttle_bytes", NULL };
 	for (size_t i = 0; prefixes[i]; i++)
