@@ -7,7 +7,7 @@ set -eu
 . "${CSI_TEST_LIB:-$(dirname "$0")/../lib/csi.sh}"
 csi_require_root
 command -v valgrind >/dev/null || csi_skip "valgrind not installed"
-ldd "$PVNODE" 2>/dev/null | grep -q 'libasan\|libtsan' && csi_skip "pvnode is a sanitizer build (scripts/test runs this on a plain build)"
+case "$(ldd "$PVNODE" 2>/dev/null)" in *libasan* | *libtsan*) csi_skip "pvnode is a sanitizer build (scripts/test runs this on a plain build)" ;; esac
 csi_setup
 REAL_PVNODE=$PVNODE
 cat >"$T/vg-pvnode" <<SH
