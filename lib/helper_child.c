@@ -34,6 +34,24 @@ void pv_helper_child_init(const char *prog)
 	if (chdir("/") < 0) { /* harmless: nothing is opened relative */ }
 }
 
+long long pv_helper_env_kib(const char *name, long long dflt, unsigned long max_kib)
+{
+	const char *v = getenv(name);
+	char *end = NULL;
+	unsigned long kib;
+
+	if (!v || !*v)
+		return dflt;
+	errno = 0;
+	kib = strtoul(v, &end, 10);
+	/* strtoul takes leading blanks and a sign ("-1" is ULONG_MAX): digits only */
+	if (*v < '0' || *v > '9' || *end || errno || kib > max_kib) {
+		pv_warn("%s=%.32s is not a size in KiB up to %lu; using the default", name, v, max_kib);
+		return dflt;
+	}
+	return (long long)kib * 1024;
+}
+
 int pv_helper_child_secrets(struct pv_secrets *out, struct pv_err *err)
 {
 	_cleanup_(pv_freep) char *buf = malloc(SECRETS_MAX);

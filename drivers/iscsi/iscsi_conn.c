@@ -259,9 +259,17 @@ int pvi_capacity(struct iscsi_context *iscsi, const struct pvi_target *t, uint64
 			return pv_err_set(err, -EIO, PV_E_UNAVAILABLE,
 					  "iSCSI target %s LUN %d: bad READ CAPACITY reply", t->iqn, t->lun);
 		}
-		*block_size = rc->block_length;
-		*bytes = (rc->returned_lba + 1) * rc->block_length;
+		uint32_t bl = rc->block_length;
+		uint64_t lba = rc->returned_lba;
 		scsi_free_scsi_task(task);
+		/* the I/O path divides by the block size and shifts by it: refuse what no disk
+		 * has rather than trust the target */
+		if (bl < 512 || bl > 65536 || (bl & (bl - 1)) || lba >= UINT64_MAX / bl)
+			return pv_err_set(err, -EIO, PV_E_UNAVAILABLE,
+					  "iSCSI target %s LUN %d: READ CAPACITY reports %u-byte blocks and last "
+					  "block %llu, which no disk has", t->iqn, t->lun, bl, (unsigned long long)lba);
+		*block_size = bl;
+		*bytes = (lba + 1) * bl;
 		return 0;
 	}
 	return pv_err_set(err, -EIO, PV_E_UNAVAILABLE,

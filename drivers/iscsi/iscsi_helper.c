@@ -141,15 +141,13 @@ int main(int argc, char **argv)
 	struct pvi_io_cfg ic = { .target = &t, .key = ro ? 0 : key, .readonly = ro,
 				 .io_timeout_s = io_timeout, .status_path = status,
 				 .resize_flag = &g_resize, .sessions = t.sessions };
-	const char *inflight = getenv("PVNODE_ISCSI_INFLIGHT_KIB");   /* tuning */
-	if (inflight)
-		ic.max_inflight_bytes = (size_t)strtoul(inflight, NULL, 10) * 1024;
-	const char *split = getenv("PVNODE_ISCSI_SPLIT_KIB");        /* tuning; 0: whole READs */
-	if (split)
-		ic.split_read = strtol(split, NULL, 10) > 0 ? strtol(split, NULL, 10) * 1024 : -1;
-	split = getenv("PVNODE_ISCSI_WRITE_SPLIT_KIB");              /* tuning; default whole */
-	if (split)
-		ic.split_write = strtol(split, NULL, 10) * 1024;
+	/* tuning, for experiments: data in flight (0: the default 2 MiB), READ and WRITE bytes
+	 * per command (READ 0: whole; unset: 256 KiB; WRITE default whole) */
+	ic.max_inflight_bytes = (size_t)pv_helper_env_kib("PVNODE_ISCSI_INFLIGHT_KIB", 0, 1ul << 20);
+	long long split = pv_helper_env_kib("PVNODE_ISCSI_SPLIT_KIB", -1, 1ul << 20);
+	if (split >= 0)   /* unset or refused: -1, the default */
+		ic.split_read = split > 0 ? (long)split : -1;
+	ic.split_write = (long)pv_helper_env_kib("PVNODE_ISCSI_WRITE_SPLIT_KIB", 0, 1ul << 20);
 	r = pvi_io_start(&ic, c, g_ready.portal, &g_io, &err);
 	if (r < 0) {
 		if (key && !ro)

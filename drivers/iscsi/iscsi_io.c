@@ -882,6 +882,13 @@ int pvi_io_start(const struct pvi_io_cfg *cfg, struct iscsi_context *iscsi, cons
 		free(io);
 		return r;
 	}
+	/* a split must be whole blocks: the parts' LBAs are offset / block size */
+	io->split_read -= io->split_read % (size_t)io->block_size;
+	io->split_write -= io->split_write % (size_t)io->block_size;
+	if (cfg->split_read > 0 && !io->split_read)
+		io->split_read = (size_t)io->block_size;
+	if (cfg->split_write > 0 && !io->split_write)
+		io->split_write = (size_t)io->block_size;
 	probe_unmap(io, iscsi);
 	io->zero_block = calloc(1, io->block_size);
 	if (!io->zero_block) {

@@ -58,6 +58,9 @@ void pv_helper_stop(struct pv_helper *h, int timeout_ms);
 /* --- in the helper program (lib/helper/child.c, libpvhelper) --- */
 /* Log as `prog` on stderr, no core dumps, remember fd 3 when the parent passed it. */
 void pv_helper_child_init(const char *prog);
+/* A tuning variable in KiB from the environment, in bytes: unset or empty gives dflt; a
+ * value that is not a plain decimal up to max_kib is refused with a warning (dflt). */
+long long pv_helper_env_kib(const char *name, long long dflt, unsigned long max_kib);
 /* Read the JSON object of secrets from stdin (until EOF). */
 int pv_helper_child_secrets(struct pv_secrets *out, struct pv_err *err);
 /* Report "READY" with the fields (may be NULL) and close fd 3. */
