@@ -67,22 +67,15 @@ void pv_helper_unescape(char *s)
 	*o = '\0';
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One line from fd within timeout_ms: 0 and the line (no newline), -ETIMEDOUT, or
  * -EPIPE when the writer closed without a line. */
 static int read_line(int fd, char *line, size_t len, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = pv_mono_ms() + timeout_ms;
 	size_t used = 0;
 
 	while (used + 1 < len && !memchr(line, '\n', used)) {
-		int left = (int)(deadline - now_ms());
+		int left = (int)(deadline - pv_mono_ms());
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		if (left <= 0)
 			return -ETIMEDOUT;

@@ -109,13 +109,6 @@ struct pvi_io {
 	char status[640];
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool is_fenced(const struct pvi_io *io)
 {
 	return __atomic_load_n(&io->fenced, __ATOMIC_ACQUIRE);
@@ -411,7 +404,7 @@ static void on_transport_lost(struct sess *s, const char *why)
 	struct iscsi_context *c = s->iscsi;
 	if (s->state != ST_UP)
 		return;
-	s->down_since_ms = now_ms();
+	s->down_since_ms = pv_mono_ms();
 	pv_warn("iSCSI %s at %s (session %d of %d): %s; logging in again", s->io->cfg.target->iqn,
 		s->portal, s->idx + 1, s->io->n, why);
 	write_status(s, ST_DOWN, why);
@@ -498,7 +491,7 @@ static void enqueue_internal(struct sess *s, enum io_op op)
 	r->op = op;
 	r->internal = true;
 	r->sess = s;
-	r->deadline_ms = now_ms() + s->io->cfg.io_timeout_s * 1000LL;
+	r->deadline_ms = pv_mono_ms() + s->io->cfg.io_timeout_s * 1000LL;
 	__atomic_fetch_add(&s->load, 1, __ATOMIC_RELAXED);
 	*s->pending_tail = r;
 	s->pending_tail = &r->next;
@@ -508,11 +501,11 @@ static void *engine(void *arg)
 {
 	struct sess *s = arg;
 	struct pvi_io *io = s->io;
-	int64_t last_tick = now_ms(), last_login_try = 0;
+	int64_t last_tick = pv_mono_ms(), last_login_try = 0;
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
-		int64_t now = now_ms();
+		int64_t now = pv_mono_ms();
 		if (s->idx == 0 && io->cfg.resize_flag && *io->cfg.resize_flag) {
 			*io->cfg.resize_flag = 0;
 			enqueue_internal(s, OP_CAPACITY);
@@ -531,7 +524,7 @@ static void *engine(void *arg)
 		if (s->state == ST_DOWN && now - last_login_try >= 1000) {
 			last_login_try = now;
 			try_relogin(s);
-			now = now_ms();
+			now = pv_mono_ms();
 			if (s->state == ST_DOWN)
 				expire(s, now, now - s->down_since_ms >= io->cfg.io_timeout_s * 1000LL);
 		}
@@ -579,7 +572,7 @@ static void *engine(void *arg)
 			if (read(s->efd, &v, sizeof(v)) < 0) { /* nothing: counter was drained */ }
 		}
 		if (s->state == ST_UP && s->iscsi) {
-			now = now_ms();
+			now = pv_mono_ms();
 			int revents = n > 0 ? p[1].revents : 0;
 			if (revents)
 				s->last_io_ms = now;
@@ -593,7 +586,7 @@ static void *engine(void *arg)
 				on_transport_lost(s, s->lost);
 		}
 	}
-	expire(s, now_ms(), true);
+	expire(s, pv_mono_ms(), true);
 	run_callbacks(s);
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -629,7 +622,7 @@ static int start(struct sess *s, struct io_req *r)
 {
 	struct pvi_io *io = s->io;
 	uint64_t one = 1;
-	int64_t now = now_ms();
+	int64_t now = pv_mono_ms();
 
 	if (s->state == ST_FENCED || is_fenced(io) || (s->state == ST_DOWN &&
 	    now - s->down_since_ms >= io->cfg.io_timeout_s * 1000LL))
@@ -807,7 +800,7 @@ static int sess_init(struct pvi_io *io, int idx, struct iscsi_context *c, const 
 	pthread_mutex_init(&s->lock, NULL);
 	s->pending_tail = &s->pending;
 	s->state = ST_UP;
-	s->last_io_ms = now_ms();
+	s->last_io_ms = pv_mono_ms();
 	return 0;
 }
 

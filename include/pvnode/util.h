@@ -37,6 +37,8 @@ void pv_strv_freep(char ***v);
 void pv_json_decrefp(void *p);  /* for _cleanup_(pv_json_decrefp) json_t *o (jansson) */
 
 /* --- lib/os/fsutil.c --- */
+/* CLOCK_MONOTONIC in milliseconds (csi/h2.c keeps its own: it builds alone for fuzzing). */
+int64_t pv_mono_ms(void);
 /* Write `len` bytes to `path` atomically: temp file in the same dir with `mode`, fsync,
  * rename, fsync of the directory. */
 int pv_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct pv_err *err);

@@ -83,6 +83,13 @@ bool pv_temp_stale(int dirfd, const char *name)
 	       time(NULL) - st.st_mtime > PV_TEMP_STALE_S;
 }
 
+int64_t pv_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int pv_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct pv_err *err)
 {
 	char tmp[PATH_MAX];

@@ -25,13 +25,6 @@
 
 extern char **environ;
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int build_actions(posix_spawn_file_actions_t *fa, const struct pv_spawn_opts *o, int capture_w)
 {
 	int in = o ? o->stdin_fd : -1, out = o ? o->stdout_fd : -1, er = o ? o->stderr_fd : -1;
@@ -91,7 +84,7 @@ int pv_spawn_run(const char *const argv[], const struct pv_spawn_opts *o, char *
 	int pipefd[2] = { -1, -1 }, status, r;
 	size_t cap = 0, used = 0;
 	char *buf = NULL;
-	long long deadline = (o && o->timeout_ms > 0) ? now_ms() + o->timeout_ms : 0;
+	long long deadline = (o && o->timeout_ms > 0) ? pv_mono_ms() + o->timeout_ms : 0;
 	bool timed_out = false;
 	pid_t pid;
 
@@ -108,7 +101,7 @@ int pv_spawn_run(const char *const argv[], const struct pv_spawn_opts *o, char *
 	if (capture) {
 		for (;;) {
 			struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
-			int wait_ms = deadline ? (int)(deadline - now_ms()) : -1;
+			int wait_ms = deadline ? (int)(deadline - pv_mono_ms()) : -1;
 			ssize_t n;
 			if (deadline && wait_ms <= 0) {
 				timed_out = true;
@@ -145,7 +138,7 @@ int pv_spawn_run(const char *const argv[], const struct pv_spawn_opts *o, char *
 			free(buf);
 			return pv_err_set(err, -errno, PV_E_INTERNAL, "waiting for %s: %s", argv[0], strerror(errno));
 		}
-		if (timed_out || (deadline && now_ms() >= deadline)) {
+		if (timed_out || (deadline && pv_mono_ms() >= deadline)) {
 			timed_out = true;
 			kill(pid, SIGKILL);
 			continue;
