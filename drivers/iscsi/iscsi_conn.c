@@ -237,6 +237,26 @@ int pvi_discover(const struct pvi_target *t, struct pv_err *err)
 	return r;
 }
 
+unsigned pvi_split_parts(size_t len, size_t split, size_t bs, unsigned max_parts, size_t *part)
+{
+	unsigned n;
+
+	if (!split || len <= split || !max_parts) {
+		*part = len;
+		return 1;
+	}
+	n = (unsigned)((len + split - 1) / split);
+	if (n > max_parts) {
+		split = ((len + max_parts - 1) / max_parts + bs - 1) / bs * bs;
+		/* rounded up to whole blocks, fewer parts may cover len: 33 blocks of 4 KiB in
+		 * parts of 5 blocks are 7 parts, and an 8th would start past the end (its length
+		 * wrapped around and the command wrote beyond the request) */
+		n = (unsigned)((len + split - 1) / split);
+	}
+	*part = split;
+	return n;
+}
+
 int pvi_capacity(struct iscsi_context *iscsi, const struct pvi_target *t, uint64_t *bytes,
 		 uint32_t *block_size, struct pv_err *err)
 {

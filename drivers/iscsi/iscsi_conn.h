@@ -98,6 +98,10 @@ int pvi_login(const struct pvi_target *t, struct iscsi_context **out, char *port
 void pvi_logout(struct iscsi_context *iscsi);
 /* SendTargets against the portals: is t->iqn offered? */
 int pvi_discover(const struct pvi_target *t, struct pv_err *err);
+/* How a READ/WRITE of len bytes (whole blocks of bs) goes out as commands of at most
+ * split bytes (0: whole), never more than max_parts: returns the number of commands and
+ * sets *part to the bytes of each but the last (which has the rest). */
+unsigned pvi_split_parts(size_t len, size_t split, size_t bs, unsigned max_parts, size_t *part);
 /* READ CAPACITY(16). */
 int pvi_capacity(struct iscsi_context *iscsi, const struct pvi_target *t, uint64_t *bytes,
 		 uint32_t *block_size, struct pv_err *err);

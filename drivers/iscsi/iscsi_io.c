@@ -313,17 +313,9 @@ static void task_cb(struct iscsi_context *iscsi, int status, void *data, void *p
  * the request is retried whole after a new login. */
 static int submit_rw(struct sess *s, struct io_req *r, int lun, int bs)
 {
-	size_t split = r->op == OP_READ ? s->io->split_read : s->io->split_write, len = r->len;
-	unsigned n = 1;
-	if (split && len > split) {
-		n = (unsigned)((len + split - 1) / split);
-		if (n > PVI_MAX_PARTS) {
-			n = PVI_MAX_PARTS;
-			split = ((len + n - 1) / n + (size_t)bs - 1) / (size_t)bs * (size_t)bs;
-		}
-	} else {
-		split = len;
-	}
+	size_t split, len = r->len;
+	unsigned n = pvi_split_parts(len, r->op == OP_READ ? s->io->split_read : s->io->split_write,
+				     (size_t)bs, PVI_MAX_PARTS, &split);
 	r->parts_left = 0;
 	r->worst = PR_GOOD;
 	for (unsigned k = 0; k < n; k++) {

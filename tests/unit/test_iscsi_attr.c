@@ -250,6 +250,33 @@ static void test_keys(void **state)
 	pv_free(&pv);
 }
 
+/* Every way of cutting a request: parts of whole blocks, in order, covering it exactly,
+ * none empty, none past its end, at most the maximum. */
+static void test_split_parts(void **state)
+{
+	(void)state;
+	size_t part;
+	assert_int_equal(pvi_split_parts(1 << 20, 0, 512, 8, &part), 1);
+	assert_int_equal(part, 1 << 20);
+	assert_int_equal(pvi_split_parts(1 << 20, 256 << 10, 512, 8, &part), 4);
+	assert_int_equal(part, 256 << 10);
+	/* the case that wrote past the request: 33 blocks of 4 KiB, 16 KiB parts, at most 8 */
+	assert_int_equal(pvi_split_parts(33 * 4096, 16384, 4096, 8, &part), 7);
+	assert_int_equal(part, 5 * 4096);
+	for (size_t bs = 512; bs <= 65536; bs *= 2)
+		for (size_t blocks = 1; blocks <= 300; blocks++)
+			for (size_t split = bs; split <= 64 * bs; split += bs) {
+				size_t len = blocks * bs;
+				unsigned n = pvi_split_parts(len, split, bs, 8, &part);
+				assert_true(n >= 1 && n <= 8);
+				assert_true(part % bs == 0 && part > 0);
+				assert_true((size_t)(n - 1) * part < len);   /* the last part is not empty */
+				assert_true((size_t)n * part >= len);        /* and they cover it */
+				if (len <= split)
+					assert_int_equal(n, 1);
+			}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_target_from_pv),
 		cmocka_unit_test(test_luns),
 		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_split_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
