@@ -13,8 +13,7 @@ ceph_start || fail "ceph_start"
 rbd_ctl '"op":"create","image":"vol","size":67108864' >/dev/null || fail "create"
 state() { status_get "$HELPER_STATUS" state; }
 wait_state() {   # STATE SECONDS
-	local i
-	for i in $(seq 1 $(($2 * 2))); do [ "$(state)" = "$1" ] && return 0; sleep 0.5; done
+	for _ in $(seq 1 $(($2 * 2))); do [ "$(state)" = "$1" ] && return 0; sleep 0.5; done
 	fail "state $(state) ($(status_get "$HELPER_STATUS" why)), not $1 within $2 s"
 }
 
