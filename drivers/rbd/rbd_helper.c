@@ -348,26 +348,57 @@ static size_t inflight_bound(void)
 	return (size_t)kib << 10;
 }
 
+/* What the idle probe stats (pvr_io_cfg): the header in the image's pool, data objects
+ * "<block name prefix>.<16 hex digits>" in its data pool (another ioctx for a
+ * dataPool, into *data_io; the caller destroys it). False when the image does not say
+ * (no probe). */
+struct probe_names {
+	char header[96], prefix[64];
+	uint64_t obj_size;
+};
+
+static bool probe_targets(struct pvr_conn *conn, rbd_image_t img, struct probe_names *pn, rados_ioctx_t *data_io)
+{
+	rbd_image_info_t info;
+	*data_io = NULL;
+	pn->prefix[0] = '\0';
+	if (rbd_get_block_name_prefix(img, pn->prefix, sizeof(pn->prefix)) < 0 ||
+	    strncmp(pn->prefix, "rbd_data.", 9) != 0 || rbd_stat(img, &info, sizeof(info)) < 0)
+		return false;   /* format 1 images name their objects otherwise: no probe */
+	pn->obj_size = info.obj_size;
+	snprintf(pn->header, sizeof(pn->header), "rbd_header.%s", pn->prefix + 9);
+	int64_t pool = rbd_get_data_pool_id(img);
+	if (pool >= 0 && pool != rados_ioctx_get_id(conn->io)) {
+		if (rados_ioctx_create2(conn->cluster, pool, data_io) < 0)
+			*data_io = NULL;   /* then the data objects' names in the image's pool: its PGs answer */
+		else
+			rados_ioctx_set_namespace(*data_io, conn->t->rados_namespace[0] ? conn->t->rados_namespace : NULL);
+	}
+	return true;
+}
+
 static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t img,
 		 struct pv_err *err)
 {
-	char client[256], prefix[64], first[96];
+	char client[256];
 	struct pv_blockfuse_ops ops;
+	struct probe_names pn;
+	rados_ioctx_t data_io = NULL;
 	client_address(conn->cluster, client, sizeof(client));
-	/* the idle probe stats the image's first data object, not its header: after an OSD
-	 * was paused, ops on a header this client watches were seen queued on the OSD for
-	 * minutes (its watch pings first) while every other object answered */
-	prefix[0] = '\0';
-	bool probe = rbd_get_block_name_prefix(img, prefix, sizeof(prefix)) >= 0 && prefix[0];
-	snprintf(first, sizeof(first), "%s.%016x", prefix, 0);
+	bool probe = probe_targets(conn, img, &pn, &data_io);
 	struct relock_ctx rc = { .img = img, .client = client };
-	struct pvr_io_cfg ic = { .image = img, .ioctx = conn->io, .probe_oid = probe ? first : NULL,
+	struct pvr_io_cfg ic = { .image = img, .ioctx = conn->io, .data_ioctx = data_io,
+				 .header_oid = probe ? pn.header : NULL, .data_prefix = probe ? pn.prefix : NULL,
+				 .obj_size = probe ? pn.obj_size : 0, .probe_timeout_s = conn->t->osd_timeout_s,
 				 .readonly = a->readonly, .status_path = a->status,
 				 .client_addr = client, .resize_flag = &g_resize,
 				 .relock = a->exclusive ? relock : NULL, .relock_arg = &rc };
 	int r = pvr_io_start(&ic, &g_io, err);
-	if (r < 0)
+	if (r < 0) {
+		if (data_io)
+			rados_ioctx_destroy(data_io);
 		return r;
+	}
 	pvr_io_ops(&ops);
 	char size[32];
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)pvr_io_size(g_io));
@@ -383,6 +414,8 @@ static int serve(const struct helper_args *a, struct pvr_conn *conn, rbd_image_t
 		rbd_flush(img);
 	pvr_io_stop(g_io);
 	g_io = NULL;
+	if (data_io)
+		rados_ioctx_destroy(data_io);
 	return r;
 }
 

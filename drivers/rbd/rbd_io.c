@@ -14,8 +14,12 @@
  * every second (or at once through an eventfd after SIGUSR1 or a header update),
  * re-reads the size when asked, and turns "I/O outstanding but nothing completed for
  * stall_s" into state=down. The first completion after that makes it up again. When
- * nothing was asked for PVR_PROBE_IDLE_S, it sends a probe (a stat of the first data
- * object) that counts like a request.
+ * nothing was asked for PVR_PROBE_IDLE_S, it sends a probe round (stats of a few of the
+ * image's objects, see rbd_io.h): one answer is up, none is down. The probe does not
+ * count as a request in flight (a stat held by one stuck PG is no stall of the volume);
+ * its completions belong to the watchdog: the callback only notes the result and wakes
+ * it, the watchdog reaps them, cancels one past its deadline, and pvr_io_stop cancels
+ * and waits for what is still out before io goes.
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,6 +37,21 @@
 enum io_state { ST_UP = 0, ST_DOWN, ST_FENCED };
 struct aio_req;
 
+/* One stat of a probe round. c, sent_ms, cancelled, size and mtime are the watchdog's
+ * (pvr_io_stop's once it has ended); rval and done are set by the callback. */
+struct probe_slot {
+	struct pvr_io *io;
+	rados_ioctx_t ioctx;
+	rados_completion_t c;          /* NULL: free */
+	int64_t sent_ms;
+	bool cancelled;
+	int rval;                      /* atomic: valid once done */
+	int done;                      /* atomic: the callback has run */
+	uint64_t size;                 /* results nobody reads */
+	time_t mtime;
+	char oid[128];
+};
+
 struct pvr_io {
 	struct pvr_io_cfg cfg;
 	uint64_t size;                 /* atomic */
@@ -40,7 +59,10 @@ struct pvr_io {
 	int64_t last_done_ms;          /* atomic: last completion */
 	int state;                     /* atomic enum io_state */
 	int refresh;                   /* atomic: re-read the size */
-	int probing;                   /* atomic: an idle probe is in flight */
+	struct probe_slot probe[PVR_PROBE_OBJS];
+	bool probing;                  /* the watchdog's: a round is out */
+	bool probe_answered;           /* ... and one of its stats was answered */
+	unsigned probe_rounds;         /* picks the round's rotating data object */
 	unsigned refreshes;            /* size re-reads done (status "refreshed=") */
 	int stop;
 	int efd;
@@ -140,10 +162,24 @@ static int fault_erofs(void)
 		return 0;
 	return strcmp(f, "rbd-write-erofs-unlocked") == 0 ? 2 : 1;
 }
+
+/* PVNODE_FAULT=rbd-probe-cancel: a probe stat is cancelled after 1 s instead of
+ * osdTimeout + 1 s, before librados would end it (the path of a stat librados never
+ * ends). */
+static bool fault_probe_cancel(void)
+{
+	const char *f = getenv("PVNODE_FAULT");
+	return f && strcmp(f, "rbd-probe-cancel") == 0;
+}
 #else
 static int fault_erofs(void)
 {
 	return 0;
+}
+
+static bool fault_probe_cancel(void)
+{
+	return false;
 }
 #endif
 
@@ -424,35 +460,127 @@ static void refresh_size(struct pvr_io *io)
 	write_status(io);   /* refreshed= tells the driver the re-read is done */
 }
 
-static void probe_done(rados_completion_t c, void *arg)
+static void probe_cb(rados_completion_t c, void *arg)
 {
-	struct pvr_io *io = arg;
-	int r = rados_aio_get_return_value(c);
-	io_result(io, r == -ENOENT ? 0 : r, OP_READ);   /* no such object: the OSD answered */
-	rados_aio_release(c);
-	__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
+	struct probe_slot *ps = arg;
+	uint64_t one = 1;
+	__atomic_store_n(&ps->rval, rados_aio_get_return_value(c), __ATOMIC_RELAXED);
+	__atomic_store_n(&ps->done, 1, __ATOMIC_RELEASE);
+	if (write(ps->io->efd, &one, sizeof(one)) < 0) { /* already woken */ }
 }
 
-/* Idle for a while: does the cluster still answer? */
-static void probe(struct pvr_io *io, int64_t idle_ms)
+static bool probe_send(struct pvr_io *io, struct probe_slot *ps, rados_ioctx_t ioctx, const char *oid)
 {
-	static uint64_t size;   /* results nobody reads */
-	static time_t mtime;
-	rados_completion_t c;
-	if (!io->cfg.probe_oid || idle_ms < PVR_PROBE_IDLE_S * 1000L ||
-	    __atomic_load_n(&io->inflight, __ATOMIC_RELAXED) > 0 ||
-	    __atomic_exchange_n(&io->probing, 1, __ATOMIC_ACQ_REL))
-		return;
-	if (rados_aio_create_completion2(io, probe_done, &c) < 0) {
-		__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
-		return;
+	snprintf(ps->oid, sizeof(ps->oid), "%s", oid);
+	ps->io = io;
+	ps->ioctx = ioctx;
+	ps->cancelled = false;
+	ps->done = 0;
+	if (rados_aio_create_completion2(ps, probe_cb, &ps->c) < 0) {
+		ps->c = NULL;
+		return false;
 	}
-	__atomic_add_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
-	if (rados_aio_stat(io->cfg.ioctx, io->cfg.probe_oid, c, &size, &mtime) < 0) {
-		__atomic_sub_fetch(&io->inflight, 1, __ATOMIC_RELAXED);
-		rados_aio_release(c);
-		__atomic_store_n(&io->probing, 0, __ATOMIC_RELEASE);
+	ps->sent_ms = now_ms();
+	if (rados_aio_stat(ioctx, ps->oid, ps->c, &ps->size, &ps->mtime) < 0) {
+		rados_aio_release(ps->c);
+		ps->c = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* Idle for a while: does the cluster still answer for this image? A round stats the
+ * first data object, the header and data object 1 + n mod (objects - 1). */
+static void probe_start(struct pvr_io *io)
+{
+	const struct pvr_io_cfg *cfg = &io->cfg;
+	char oid[128];
+	int64_t idle_ms = now_ms() - __atomic_load_n(&io->last_done_ms, __ATOMIC_RELAXED);
+	if (!cfg->data_prefix || io->probing || idle_ms < PVR_PROBE_IDLE_S * 1000L ||
+	    __atomic_load_n(&io->inflight, __ATOMIC_RELAXED) > 0 ||
+	    __atomic_load_n(&io->state, __ATOMIC_RELAXED) == ST_FENCED)
+		return;
+	rados_ioctx_t data = cfg->data_ioctx ? cfg->data_ioctx : cfg->ioctx;
+	uint64_t size = __atomic_load_n(&io->size, __ATOMIC_RELAXED);
+	uint64_t objs = cfg->obj_size ? (size + cfg->obj_size - 1) / cfg->obj_size : 1;
+	int sent = 0;
+	snprintf(oid, sizeof(oid), "%s.%016llx", cfg->data_prefix, 0ULL);
+	sent += probe_send(io, &io->probe[0], data, oid);
+	if (cfg->header_oid)
+		sent += probe_send(io, &io->probe[1], cfg->ioctx, cfg->header_oid);
+	if (objs > 1) {
+		unsigned long long n = 1 + io->probe_rounds % (objs - 1);
+		snprintf(oid, sizeof(oid), "%s.%016llx", cfg->data_prefix, n);
+		sent += probe_send(io, &io->probe[2], data, oid);
+	}
+	io->probe_rounds++;
+	io->probing = sent > 0;
+	io->probe_answered = false;
+}
+
+/* The watchdog's part of a round: results in, a stat past its deadline cancelled (its
+ * callback follows with -ECANCELED), and once none is out: up if one answered, else
+ * down. */
+static void probe_reap(struct pvr_io *io)
+{
+	int64_t now = now_ms(), deadline = (io->cfg.probe_timeout_s > 0 ? io->cfg.probe_timeout_s : 5) * 1000L + 1000;
+	if (fault_probe_cancel())
+		deadline = 1000;
+	int out = 0, r = 0;
+	if (!io->probing)
+		return;
+	for (int i = 0; i < PVR_PROBE_OBJS; i++) {
+		struct probe_slot *ps = &io->probe[i];
+		if (!ps->c)
+			continue;
+		if (!__atomic_load_n(&ps->done, __ATOMIC_ACQUIRE)) {
+			if (!ps->cancelled && now - ps->sent_ms > deadline) {
+				pv_info("the idle probe's stat of %s was still out after %lld ms: cancelled", ps->oid,
+					(long long)(now - ps->sent_ms));
+				rados_aio_cancel(ps->ioctx, ps->c);
+				ps->cancelled = true;
+			}
+			out++;
+			continue;
+		}
+		r = __atomic_load_n(&ps->rval, __ATOMIC_RELAXED);
+		rados_aio_release(ps->c);
+		ps->c = NULL;
+		if (r >= 0 || r == -ENOENT) {   /* no such object: the OSD answered */
+			io->probe_answered = true;
+			io_result(io, 0, OP_READ);
+		} else if (r == -ESHUTDOWN) {
+			io_result(io, r, OP_READ);
+		} else if (r != -ETIMEDOUT && r != -ECANCELED) {
+			pv_info("the idle probe's stat of %s failed: %s", ps->oid, strerror(-r));
+		}
+	}
+	if (out)
+		return;
+	io->probing = false;
+	__atomic_store_n(&io->last_done_ms, now, __ATOMIC_RELAXED);   /* the next round in PVR_PROBE_IDLE_S */
+	if (!io->probe_answered) {
+		char why[160];
+		snprintf(why, sizeof(why), "the idle probe: no object of the image answered within %d s (OSDs unreachable)",
+			 io->cfg.probe_timeout_s > 0 ? io->cfg.probe_timeout_s : 5);
+		set_state(io, ST_DOWN, why);
+	}
+}
+
+/* pvr_io_stop, after the watchdog ended: nothing may call back into io once it is freed. */
+static void probe_drain(struct pvr_io *io)
+{
+	for (int i = 0; i < PVR_PROBE_OBJS; i++) {
+		struct probe_slot *ps = &io->probe[i];
+		if (!ps->c)
+			continue;
+		if (!__atomic_load_n(&ps->done, __ATOMIC_ACQUIRE)) {
+			pv_info("stopping: the idle probe's stat of %s cancelled", ps->oid);
+			rados_aio_cancel(ps->ioctx, ps->c);
+		}
+		rados_aio_wait_for_complete_and_cb(ps->c);
+		rados_aio_release(ps->c);
+		ps->c = NULL;
 	}
 }
 
@@ -476,7 +604,8 @@ static void *watchdog(void *arg)
 			set_state(io, ST_DOWN, why);
 		}
 		retry_refused(io, false);
-		probe(io, idle);
+		probe_reap(io);
+		probe_start(io);
 	}
 	retry_refused(io, true);
 	return NULL;
@@ -531,9 +660,7 @@ void pvr_io_stop(struct pvr_io *io)
 	__atomic_store_n(&io->stop, 1, __ATOMIC_RELAXED);
 	pvr_io_refresh(io);
 	pthread_join(io->thread, NULL);
-	/* a probe still in flight ends within the OSD timeout; its callback uses io */
-	while (__atomic_load_n(&io->probing, __ATOMIC_ACQUIRE))
-		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	probe_drain(io);
 	if (io->watching)
 		rbd_update_unwatch(io->cfg.image, io->watch_handle);
 	close(io->efd);

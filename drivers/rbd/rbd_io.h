@@ -12,8 +12,13 @@
  * outage) is sent again once it is ours (cfg.relock).
  *
  * An idle volume would never notice an outage: after PVR_PROBE_IDLE_S without I/O the
- * watchdog stats the image's first data object (asynchronously, bounded by the same
- * timeout; "no such object" is an answer too), so the status goes down while the cluster is away and up when it is back.
+ * watchdog sends a probe round, a stat of PVR_PROBE_OBJS objects of the image — its
+ * first data object, its header and one more data object, a different one each round
+ * (they hash to different PGs; "no such object" is an answer too). The volume is up as
+ * soon as one of them answers and down when none did: a PG of the image that serves
+ * nothing (seen after an OSD was paused) shows in the I/O that touches it, not as the
+ * whole volume down. A stat still out after probe_timeout_s (+1 s; librados should have
+ * ended it by then) is cancelled and counts as no answer.
  *
  * The size is cached and re-read when the image header changes (rbd_update_watch) or
  * after pvr_io_refresh() (SIGUSR1), so reads and writes never pay for it.
@@ -34,12 +39,18 @@
 struct pvr_io;
 
 #define PVR_PROBE_IDLE_S 10
+#define PVR_PROBE_OBJS 3
 
 struct pvr_io_cfg {
 	rbd_image_t image;         /* open; owned by the caller */
-	rados_ioctx_t ioctx;       /* its pool: the idle probe stats probe_oid there */
-	const char *probe_oid;     /* "rbd_data.<id>.0000000000000000" (may not exist: an
-				    * ENOENT is an answer too), NULL: no probe */
+	/* The idle probe (all owned by the caller, alive until pvr_io_stop): */
+	rados_ioctx_t ioctx;       /* the image's pool: header_oid is there */
+	rados_ioctx_t data_ioctx;  /* where its data objects are (dataPool); NULL: ioctx */
+	const char *header_oid;    /* "rbd_header.<id>"; NULL: not probed */
+	const char *data_prefix;   /* "rbd_data.<id>": data objects "<prefix>.%016llx" (they
+				    * need not exist: ENOENT is an answer too); NULL: no probe */
+	uint64_t obj_size;         /* bytes per data object */
+	int probe_timeout_s;       /* the OSD timeout (librados ends a stat after it) */
 	bool readonly;
 	const char *status_path;   /* NULL: none */
 	const char *client_addr;   /* shown in the status file */

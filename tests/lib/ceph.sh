@@ -84,6 +84,11 @@ mon data avail warn = 0
 osd fast shutdown = true
 osd op num shards = 2
 osd op num threads per shard = 2
+# a PG's read lease (ratio x osd heartbeat grace, 16 s by default) longer than an outage
+# test's SIGSTOP: a PG whose lease ran out while the only OSD was stopped went "laggy"
+# and, in Ceph 16.2, stayed so (ops "waiting for readable" for minutes, no interval
+# change ever clears it on a one-OSD cluster); 10 x 20 s
+osd pool default read lease ratio = 10
 
 [mon]
 mon data = $d/mon/\$id

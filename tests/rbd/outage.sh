@@ -3,7 +3,8 @@
 # volumes are written: writes fail with an error after about the timeout (no process
 # hangs in D state), describe reports the volumes abnormal meanwhile — an idle one too
 # (the helper probes the cluster when nothing was asked for 10 s) — and once the OSD
-# runs again the raw device writes again, the idle volume is healthy again by itself,
+# runs again the raw device writes again, the idle volume is healthy again by itself
+# within a bound (even when one PG still serves nothing),
 # and the filesystem volume is healthy after unstage + stage, with the data written
 # before the outage.
 . "$(dirname "$0")/../lib/rbd_test.sh"
@@ -47,9 +48,10 @@ step "describe reports the volumes abnormal, the idle one too"
 # cluster is back: blk stays down (it read as healthy again before 2026-12-02)
 timeout 30 python3 -c 'import os,sys; fd = os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd)' "$TESTDIR/pod/blk" ||
 	echo "fsync of the raw device during the outage: exit $?"
-# the idle volume's helper notices at its next probe: after 10 s without I/O, then one
-# watchdog tick — up to about 12 s after the stop, which the writes above may not last
-while [ $((SECONDS - t0)) -lt 20 ] && ! pvn node-a describe idle | grep -q "RBD image $CEPH_POOL/idle down"; do
+# the idle volume's helper notices when its next probe round gets no answer: sent 10 s
+# after its last answer, failed osdTimeout later — up to about 16 s after the stop, which
+# the writes above may not last
+while [ $((SECONDS - t0)) -lt 25 ] && ! pvn node-a describe idle | grep -q "RBD image $CEPH_POOL/idle down"; do
 	sleep 0.5
 done
 for v in blk fsvol idle; do
@@ -67,8 +69,10 @@ step "the OSD runs again: the raw device writes, the filesystem volume is restor
 kill -CONT "$CEPH_OSD_PID"
 ok=0 t0=$SECONDS
 # RECOVER: how long Ceph may take to serve every PG again. Seen on a 2-core VM at load
-# 30: ops on one PG of the one OSD "delayed" for 67 s and more after SIGCONT (the OSD's
-# own slow-op log), while the other PGs served at once.
+# 30: ops on one PG of the one OSD "delayed" for 67 s and more after SIGCONT; that was a
+# PG whose read lease ran out during the stop going "laggy" for good (ops "waiting for
+# readable"), which tests/lib/ceph.sh's lease now outlasts. Kept as the bound for a
+# loaded machine.
 RECOVER=${RBD_OUTAGE_RECOVER:-180}
 while [ $((SECONDS - t0)) -lt $RECOVER ]; do
 	if timeout 30 dd if=/dev/zero of="$TESTDIR/pod/blk" bs=64k count=1 oflag=direct status=none 2>/dev/null; then ok=1; break; fi
@@ -78,39 +82,31 @@ done
 echo "the raw device writes again $((SECONDS - t0)) s after SIGCONT"
 expect_rc 0 pvn node-a describe blk
 assert_contains "$LAST_OUT" "Condition:    healthy"
-# the idle volume is healthy at its first probe that completes: a probe sent before
-# SIGCONT may still time out after it (osdTimeout), the next one follows 10 s later; on a
-# loaded machine the OSD itself may need a while to serve again (seen: more than 35 s)
+# the idle volume is healthy at its first probe round that one object answers. A round
+# stats three objects of the image (first data object, header, a rotating data object:
+# different PGs), so a PG that serves nothing (as the laggy ones did, for over 180 s,
+# while the other volumes' I/O went through) does not keep it down. The bound, counted from
+# the raw device's first write (the cluster serves again): a round sent before may run
+# out its osdTimeout + 1 s, the next follows 10 s after, plus margin for a loaded ASan
+# machine.
+IDLE_BOUND=${RBD_OUTAGE_IDLE_BOUND:-45}
 t1=$SECONDS
-while [ $((SECONDS - t1)) -lt $RECOVER ]; do
+while [ $((SECONDS - t1)) -lt "$IDLE_BOUND" ]; do
 	pvn node-a describe idle | grep -q "Condition:    healthy" && break
 	sleep 0.5
 done
-if ! pvn node-a describe idle | grep -q "Condition:    healthy"; then
-	# Is it pvnode, or Ceph? The probe stats the image's first data object; seen in 2 of
-	# 6 runs on this machine: that object's PG served nothing for over RECOVER s after
-	# SIGCONT while the other volumes' I/O went through. Ask the cluster for the same
-	# object with a fresh client: if it does not answer either, this check cannot judge
-	# pvnode and says so; if it does, pvnode must report healthy within two more probes.
-	prefix=$(rbd_cli info "$CEPH_POOL/idle" | sed -n 's/^\s*block_name_prefix: //p')
-	[ -n "$prefix" ] || fail "no block_name_prefix for the idle image"
-	rc=0
-	out=$(timeout 15 rados --conf "$CEPH_CONF_FILE" -p "$CEPH_POOL" stat "$prefix.0000000000000000" 2>&1) || rc=$?
-	if [ $rc = 124 ]; then
-		echo "SKIPPED CHECK: Ceph itself does not serve $prefix.0000000000000000 $((SECONDS - t0)) s after SIGCONT (a fresh rados stat timed out): whether pvnode sees the idle volume recover cannot be judged in this run"
-	else
-		echo "Ceph answers for the probe object ($out); pvnode gets two more probes"
-		t1=$SECONDS
-		while [ $((SECONDS - t1)) -lt 25 ]; do
-			pvn node-a describe idle | grep -q "Condition:    healthy" && break
-			sleep 0.5
-		done
-		expect_rc 0 pvn node-a describe idle
-		assert_contains "$LAST_OUT" "Condition:    healthy"
-	fi
-else
-	echo "the idle volume is healthy again $((SECONDS - t0)) s after SIGCONT"
+expect_rc 0 pvn node-a describe idle
+if ! grep -q "Condition:    healthy" <<<"$LAST_OUT"; then
+	# what Ceph says, for whoever reads the failure: a fresh client's stat of the image's
+	# header and first data objects (pvnode fails here either way)
+	prefix=$(rbd_cli info "$CEPH_POOL/idle" | sed -n 's/^\s*block_name_prefix: //p' || true)
+	for o in "rbd_header.${prefix#rbd_data.}" "$prefix".000000000000000{0,1,2,3}; do
+		echo "fresh rados stat $o: $(timeout 15 rados --conf "$CEPH_CONF_FILE" -p "$CEPH_POOL" stat "$o" 2>&1; echo "exit $?")"
+	done
+	grep -h "idle probe\|down\|again" "$TESTDIR/node-a/run/idle/pvnode-rbd-fuse.log" | tail -n 5
+	fail "the idle volume is not healthy $((SECONDS - t1)) s after the raw device wrote again: $(grep Condition: <<<"$LAST_OUT")"
 fi
+echo "the idle volume is healthy again $((SECONDS - t0)) s after SIGCONT, $((SECONDS - t1)) s after the raw device"
 expect_rc 0 pvn node-a unpublish fsvol "$TESTDIR/pod/fs"
 expect_rc 0 pvn node-a unstage fsvol
 # osdTimeout 5 is tight for opening an image, or reading it, on a loaded 2-core VM right
