@@ -366,6 +366,24 @@ static void pool_drop_quietly(struct pvnfs_pool *p, struct pvnfs_lease *l)
 	l->nfs = NULL;
 }
 
+/* Lease a connection for a call of our own. A connection the server closed while it sat
+ * idle (servers close idle ones after minutes; libnfs would reconnect and resend, we
+ * do not resend) reads as ready or hung up: drop it quietly and lease another before
+ * anything is sent on it. *fd: its socket (-1 when it has none: the call fails). */
+static int lease_fresh(struct pvnfs_pool *p, struct pvnfs_lease *l, const struct pvnfs_cred *cred, int *fd)
+{
+	for (int tries = 0;; tries++) {
+		int r = pvnfs_pool_get(p, l, cred);
+
+		if (r < 0)
+			return r;
+		*fd = rpc_get_fd(nfs_get_rpc_context(l->nfs));
+		if (*fd < 0 || !conn_closed(*fd) || tries > PVNFS_MAX_CONTEXTS)
+			return 0;
+		pool_drop_quietly(p, l);
+	}
+}
+
 /* A transport failure of our own RPC: say why once (the lease's drop logs libnfs's last
  * error, which is not this one), then give the connection back to be dropped. */
 static int drop_lease(struct pvnfs_pool *p, struct pvnfs_lease *l, int r)
@@ -503,19 +521,10 @@ int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, siz
 	f->wseq++;
 	pthread_mutex_unlock(&f->mu);
 
-	/* A connection the server closed while it sat idle (servers close idle ones after
-	 * minutes; libnfs would reconnect and resend, we cannot resend) reads as ready or
-	 * hung up: drop it quietly and lease another before anything is sent on it. */
-	for (int tries = 0;; tries++) {
-		if ((r = pvnfs_pool_get(p, &j->lease, &f->cred)) < 0) {
-			release_range(f, slot);
-			free(j);
-			return r;
-		}
-		j->fd = rpc_get_fd(nfs_get_rpc_context(j->lease.nfs));
-		if (j->fd < 0 || !conn_closed(j->fd) || tries > PVNFS_MAX_CONTEXTS)
-			break;
-		pool_drop_quietly(p, &j->lease);
+	if ((r = lease_fresh(p, &j->lease, &f->cred, &j->fd)) < 0) {
+		release_range(f, slot);
+		free(j);
+		return r;
 	}
 	/* Header, data from the FUSE buffer, padding: one sendmsg, no copy of the data. The
 	 * write() returns when the socket has it all; a failure fails this write (the record
@@ -601,71 +610,225 @@ struct pvnfs_file *pvnfs_file_new(void)
 	return f;
 }
 
-/* A READ on a leased context, the data copied straight out of the reply into the
- * caller's buffer (nfs_pread copies it twice: into a buffer of its own, then out). */
-struct read_wait {
-	bool done, eof;
-	int status;
-	char *buf;
-	size_t want, got;
+uint64_t pvnfs_io_count;
+
+/* Reading one reply record from a leased connection in pieces: the header of a READ
+ * reply, then its data straight into the caller's buffer. Fragments (RFC 5531 record
+ * marking) are followed across: a server may split a record anywhere. */
+struct rx {
+	int fd;
+	int64_t deadline_ms;
+	uint32_t frag_left;     /* bytes left in the current fragment */
+	bool last;              /* the current fragment is the record's last */
+	bool started;           /* the first record mark was read */
 };
 
-static void read_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+/* Exactly n bytes from the socket (non-blocking: libnfs made it so). */
+static int recv_exact(struct rx *x, void *dst, size_t n)
 {
-	struct read_wait *w = priv;
-	READ3res *res = data;
+	char *p = dst;
 
-	(void)rpc;
-	w->done = true;
-	if ((w->status = rpc_outcome(status, data)) < 0)
-		return;
-	if (res->READ3res_u.resok.data.data_len > w->want)
-		w->status = -EIO; /* more than asked for */
-	else {
-		w->got = res->READ3res_u.resok.data.data_len;
-		w->eof = res->READ3res_u.resok.eof;
-		memcpy(w->buf, res->READ3res_u.resok.data.data_val, w->got);
+	while (n > 0) {
+		ssize_t k = recv(x->fd, p, n, MSG_DONTWAIT);
+		int r;
+
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+			continue;
+		}
+		if (k == 0)
+			return -ECONNRESET; /* the server closed the connection */
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		if ((r = wait_fd(x->fd, POLLIN, x->deadline_ms)) < 0)
+			return r;
 	}
+	return 0;
 }
 
-uint64_t pvnfs_io_count;
+/* The next n bytes of the record (marks skipped); -EPROTO when the record ends first. */
+static int rx_bytes(struct rx *x, void *dst, size_t n)
+{
+	char *p = dst;
+
+	while (n > 0) {
+		if (x->frag_left == 0) {
+			uint8_t m[4];
+			int last, r;
+
+			if (x->started && x->last)
+				return -EPROTO;
+			if ((r = recv_exact(x, m, sizeof(m))) < 0)
+				return r;
+			x->frag_left = pvnfs_wire_frag_len(m, &last);
+			x->last = last;
+			x->started = true;
+			continue;
+		}
+		size_t k = n < x->frag_left ? n : x->frag_left;
+		int r = recv_exact(x, p, k);
+		if (r < 0)
+			return r;
+		p += k;
+		n -= k;
+		x->frag_left -= (uint32_t)k;
+	}
+	return 0;
+}
+
+/* Whether the record ended exactly here (a last fragment, all of it read; empty
+ * fragments after it are read too). */
+static int rx_end(struct rx *x)
+{
+	uint8_t m[4];
+	int last;
+
+	while (x->frag_left == 0 && !x->last) {
+		int r = recv_exact(x, m, sizeof(m));
+		if (r < 0)
+			return r;
+		x->frag_left = pvnfs_wire_frag_len(m, &last);
+		x->last = last;
+	}
+	return x->frag_left == 0 ? 0 : -EPROTO;
+}
+
+/* Read and drop what is left of a short record (the rest of a refusal) so the
+ * connection can carry the next call; -EPROTO when more than a refusal is left. */
+static int rx_discard(struct rx *x)
+{
+	uint8_t junk[PVNFS_WIRE_REPLY_MAX];
+	size_t left = sizeof(junk);
+
+	while (x->frag_left > 0 || !x->last) {
+		size_t k = x->frag_left > 0 ? x->frag_left : 4;
+		int last, r;
+
+		if (k > left)
+			return -EPROTO;
+		left -= k;
+		if ((r = recv_exact(x, junk, k)) < 0)
+			return r;
+		if (x->frag_left > 0) {
+			x->frag_left = 0;
+		} else {
+			x->frag_left = pvnfs_wire_frag_len(junk, &last);
+			x->last = last;
+		}
+	}
+	return 0;
+}
+
+/* One READ call of ours on a leased connection: the call encoded here and sent in one
+ * send; the reply's header read as it arrives (pvnfs_wire_read_reply says how much more
+ * it needs, so nothing beyond the header is taken), then its data received straight
+ * into buf (no copy in userspace: libnfs would receive the whole reply into a buffer of
+ * its own, and the helper copied it out). Returns 0 with *got and *eof, a negative errno
+ * from the server (*broken 0: the connection is fine), or a transport error, also in
+ * *broken (the connection may hold half a record: the lease must drop it). */
+static int read_rpc(struct rx *x, const struct pvnfs_wire_read *w, char *buf, size_t *got, bool *eof,
+		    int *broken)
+{
+	uint8_t call[PVNFS_WIRE_READ_CALL_MAX], hdr[PVNFS_WIRE_READ_HDR_MAX];
+	uint8_t pad[4];
+	struct pvnfs_wire_read_res res;
+	size_t have = 0;
+	int n = pvnfs_wire_read_call(call, sizeof(call), w), r;
+
+	*broken = 0;
+	if (n < 0)
+		return -EIO; /* a handle or group list we cannot encode */
+	struct iovec iov = { call, (size_t)n };
+	if ((r = send_all(x->fd, &iov, 1, x->deadline_ms)) < 0)
+		goto broken;
+	while ((r = pvnfs_wire_read_reply(hdr, have, w->xid, &res)) > 0) {
+		if ((size_t)r > sizeof(hdr)) {
+			r = -EPROTO;
+			goto broken;
+		}
+		int k = rx_bytes(x, hdr + have, (size_t)r - have);
+		if (k < 0) {
+			r = k;
+			goto broken;
+		}
+		have = (size_t)r;
+	}
+	if (r == -EACCES) { /* refused for its credentials: drop the rest, keep the connection */
+		if ((r = rx_discard(x)) < 0)
+			goto broken;
+		return -EACCES;
+	}
+	if (r < 0)
+		goto broken;
+	if (res.nfsstat != 0) {
+		if ((r = rx_end(x)) < 0)
+			goto broken;
+		return nfsstat3_to_errno((int)res.nfsstat);
+	}
+	if (res.data_len > w->count) {
+		r = -EPROTO; /* more than asked for: not a reply we can trust */
+		goto broken;
+	}
+	size_t padlen = (4 - (res.data_len & 3)) & 3;
+	if ((r = rx_bytes(x, buf, res.data_len)) < 0 || (r = rx_bytes(x, pad, padlen)) < 0 ||
+	    (r = rx_end(x)) < 0)
+		goto broken;
+	*got = res.data_len;
+	*eof = res.eof != 0;
+	return 0;
+broken:
+	*broken = r;
+	return r;
+}
 
 int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t size, off_t off)
 {
 	const struct libnfs_fh_fields *fh = pvnfs_fh_fields(f->fh);
+	struct pvnfs_wire_auth auth = { .machine = "pvnode", .uid = f->cred.uid, .gid = f->cred.gid,
+					.n = f->cred.n, .groups = f->cred.groups };
 	struct pvnfs_lease l;
 	size_t done = 0;
-	int r = fh ? pvnfs_pool_get(p, &l, &f->cred) : -EIO;
+	int r, broken = 0;
 
-	if (r < 0)
+	if (!fh)
+		return -EIO;    /* not an NFSv3 handle: nothing to send the READ to */
+	if (size > PVNFS_WIRE_READ_MAX)
+		return -EINVAL; /* max_read is PVNFS_MAX_IO */
+	if (size == 0)
+		return 0;
+	uint8_t probe[PVNFS_WIRE_READ_CALL_MAX];
+	struct pvnfs_wire_read pw = { .auth = &auth, .fh = fh->val, .fh_len = (size_t)fh->len, .count = 1 };
+	if (pvnfs_wire_read_call(probe, sizeof(probe), &pw) < 0) {
+		fprintf(stderr, "pvnode-nfs-fuse: cannot encode a READ (file handle of %u bytes, "
+			"%u groups)\n", (unsigned)fh->len, (unsigned)f->cred.n);
+		return -EIO;
+	}
+	struct rx x = { 0 };
+	if ((r = lease_fresh(p, &l, &f->cred, &x.fd)) < 0)
 		return r;
+	if (x.fd < 0)
+		return pvnfs_pool_put(p, &l, -ENOTCONN);
 	__atomic_add_fetch(&pvnfs_io_count, 1, __ATOMIC_RELAXED);
-	struct rpc_context *rpc = nfs_get_rpc_context(l.nfs);
 	/* The server may return less than asked (its rtmax) without being at the end. */
 	while (done < size) {
-		struct read_wait w = { .buf = buf + done, .want = size - done };
-		READ3args args;
+		struct pvnfs_wire_read w = { .auth = &auth, .fh = fh->val, .fh_len = (size_t)fh->len,
+					     .offset = (uint64_t)off + done, .count = (uint32_t)(size - done) };
+		size_t got = 0;
+		bool eof = false;
 
-		memset(&args, 0, sizeof(args));
-		args.file.data.data_len = (u_int)fh->len;
-		args.file.data.data_val = fh->val;
-		args.offset = (uint64_t)off + done;
-		args.count = (count3)(size - done);
-		if (rpc_nfs3_read_async(rpc, read_cb, &args, &w) != 0) {
-			r = -ENOMEM;
+		w.xid = __atomic_add_fetch(&wq.xid, 1, __ATOMIC_RELAXED);
+		x = (struct rx){ .fd = x.fd, .deadline_ms = now_ms() + p->timeout_ms };
+		if ((r = read_rpc(&x, &w, buf + done, &got, &eof, &broken)) < 0)
 			break;
-		}
-		if ((r = rpc_wait(rpc, &w.done)) < 0) {
-			/* dropping the context cancels the call: w must outlive it */
-			r = pvnfs_pool_put(p, &l, r);
-			return r;
-		}
-		if ((r = w.status) < 0)
-			break;
-		done += w.got;
-		if (w.eof || w.got == 0)
+		done += got;
+		if (eof || got == 0)
 			break;
 	}
+	if (broken) /* the data read so far is dropped too: an error, never part of a read */
+		return drop_lease(p, &l, broken);
 	r = pvnfs_pool_put(p, &l, r < 0 ? r : 0);
 	return r < 0 ? r : (int)done;
 }
