@@ -7,17 +7,22 @@
  * transport level (RPC timeout during a server outage, connection reset) drops its
  * context; the next request reconnects, which is how the mount recovers when the server
  * returns. NFSv3 file handles (struct nfsfh) are plain data valid on any context.
- * READ and COMMIT call libnfs's RPC layer (rpc_nfs3_*_async on the leased context,
- * served until the reply) instead of nfs_pread / nfs_fsync: one userspace copy of a READ
- * reply instead of two, and the COMMIT verifier, which nfs_fsync hides, is checked.
- * WRITE is encoded here (nfs_wire.c) and sent from the FUSE buffer on the leased
- * context's socket: no userspace copy at all (libnfs 4.0 copies the data into its PDU).
+ * COMMIT calls libnfs's RPC layer (rpc_nfs3_commit_async on the leased context, served
+ * until the reply) instead of nfs_fsync: the COMMIT verifier, which nfs_fsync hides, is
+ * checked. WRITE and READ are encoded here (nfs_wire.c) and go out on the leased
+ * context's own socket: a WRITE sent from the FUSE buffer (libnfs 4.0 copies the data
+ * into its PDU), a READ's reply header decoded as it arrives and its data spliced from
+ * the socket into a pipe that libfuse splices to /dev/fuse, so no READ data passes
+ * through userspace (libnfs received it into a buffer of its own and the helper copied it
+ * out: with the writev of the reply, 35-45% of the helper's CPU on a sequential read).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -722,14 +727,115 @@ static int rx_discard(struct rx *x)
 	return 0;
 }
 
+/* Where a READ's data goes: memory, or the calling thread's pipe (spliced from the
+ * socket: the kernel moves the received pages into the pipe and FUSE copies them into the
+ * page cache from there; no copy in userspace, and no user pages for the kernel to pin
+ * one by one as a writev of the reply makes it do). A pipe that fills up before the data
+ * is in (the data arrived in pieces much smaller than a page) turns into memory: what it
+ * holds is read out, the rest received after it. */
+struct sink {
+	char *mem;      /* NULL: the pipe */
+	bool own;       /* mem was allocated here (for a FUSE reply: libfuse frees it) */
+	int pipe_rd, pipe_wr;
+	size_t at;      /* bytes of data so far */
+	size_t size;    /* at most this many in all */
+};
+
+/* n bytes of the record spliced into the pipe (marks skipped, as rx_bytes); *moved: how
+ * many went in. -ENOBUFS when the pipe is full. */
+static int rx_splice(struct rx *x, int pipe_wr, size_t n, size_t *moved)
+{
+	*moved = 0;
+	while (n > 0) {
+		if (x->frag_left == 0) {
+			uint8_t m[4];
+			int last, r;
+
+			if (x->started && x->last)
+				return -EPROTO;
+			if ((r = recv_exact(x, m, sizeof(m))) < 0)
+				return r;
+			x->frag_left = pvnfs_wire_frag_len(m, &last);
+			x->last = last;
+			x->started = true;
+			continue;
+		}
+		size_t want = n < x->frag_left ? n : x->frag_left;
+		ssize_t k = splice(x->fd, NULL, pipe_wr, NULL, want, SPLICE_F_NONBLOCK);
+		int r;
+
+		if (k > 0) {
+			n -= (size_t)k;
+			x->frag_left -= (uint32_t)k;
+			*moved += (size_t)k;
+			continue;
+		}
+		if (k == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		/* the socket is empty, or the pipe is full (then nothing would move) */
+		struct pollfd pw = { .fd = pipe_wr, .events = POLLOUT };
+		if (poll(&pw, 1, 0) == 0)
+			return -ENOBUFS;
+		if ((r = wait_fd(x->fd, POLLIN, x->deadline_ms)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The sink's data so far moved out of the pipe into memory of its own. */
+static int sink_to_mem(struct sink *s)
+{
+	size_t got = 0;
+
+	if (!(s->mem = malloc(s->size)))
+		return -ENOMEM;
+	s->own = true;
+	while (got < s->at) {
+		ssize_t k = read(s->pipe_rd, s->mem + got, s->at - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -EIO; /* cannot happen: the pipe holds them */
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+/* n more bytes of data from the record into the sink. */
+static int sink_data(struct rx *x, struct sink *s, size_t n)
+{
+	int r;
+
+	if (s->at + n > s->size)
+		return -EPROTO;
+	if (!s->mem) {
+		size_t moved;
+
+		r = rx_splice(x, s->pipe_wr, n, &moved);
+		s->at += moved;
+		if (r != -ENOBUFS)
+			return r;
+		if ((r = sink_to_mem(s)) < 0)
+			return r;
+		n -= moved;
+	}
+	if ((r = rx_bytes(x, s->mem + s->at, n)) == 0)
+		s->at += n;
+	return r;
+}
+
 /* One READ call of ours on a leased connection: the call encoded here and sent in one
  * send; the reply's header read as it arrives (pvnfs_wire_read_reply says how much more
  * it needs, so nothing beyond the header is taken), then its data received straight
- * into buf (no copy in userspace: libnfs would receive the whole reply into a buffer of
- * its own, and the helper copied it out). Returns 0 with *got and *eof, a negative errno
+ * into the sink (no copy in userspace: libnfs would receive the whole reply into a buffer
+ * of its own, and the helper copied it out). Returns 0 with *got and *eof, a negative errno
  * from the server (*broken 0: the connection is fine), or a transport error, also in
  * *broken (the connection may hold half a record: the lease must drop it). */
-static int read_rpc(struct rx *x, const struct pvnfs_wire_read *w, char *buf, size_t *got, bool *eof,
+static int read_rpc(struct rx *x, const struct pvnfs_wire_read *w, struct sink *s, size_t *got, bool *eof,
 		    int *broken)
 {
 	uint8_t call[PVNFS_WIRE_READ_CALL_MAX], hdr[PVNFS_WIRE_READ_HDR_MAX];
@@ -773,7 +879,7 @@ static int read_rpc(struct rx *x, const struct pvnfs_wire_read *w, char *buf, si
 		goto broken;
 	}
 	size_t padlen = (4 - (res.data_len & 3)) & 3;
-	if ((r = rx_bytes(x, buf, res.data_len)) < 0 || (r = rx_bytes(x, pad, padlen)) < 0 ||
+	if ((r = sink_data(x, s, res.data_len)) < 0 || (r = rx_bytes(x, pad, padlen)) < 0 ||
 	    (r = rx_end(x)) < 0)
 		goto broken;
 	*got = res.data_len;
@@ -784,7 +890,9 @@ broken:
 	return r;
 }
 
-int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t size, off_t off)
+/* READ size bytes at off into the sink (several calls when the server sends less than
+ * asked without being at the end). Bytes read, or -errno. */
+static int read_into(struct pvnfs_pool *p, struct pvnfs_file *f, size_t size, off_t off, struct sink *s)
 {
 	const struct libnfs_fh_fields *fh = pvnfs_fh_fields(f->fh);
 	struct pvnfs_wire_auth auth = { .machine = "pvnode", .uid = f->cred.uid, .gid = f->cred.gid,
@@ -796,7 +904,7 @@ int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t siz
 	if (!fh)
 		return -EIO;    /* not an NFSv3 handle: nothing to send the READ to */
 	if (size > PVNFS_WIRE_READ_MAX)
-		return -EINVAL; /* max_read is PVNFS_MAX_IO */
+		return -EINVAL; /* max_read is PVNFS_MAX_READ */
 	if (size == 0)
 		return 0;
 	uint8_t probe[PVNFS_WIRE_READ_CALL_MAX];
@@ -821,7 +929,7 @@ int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t siz
 
 		w.xid = __atomic_add_fetch(&wq.xid, 1, __ATOMIC_RELAXED);
 		x = (struct rx){ .fd = x.fd, .deadline_ms = now_ms() + p->timeout_ms };
-		if ((r = read_rpc(&x, &w, buf + done, &got, &eof, &broken)) < 0)
+		if ((r = read_rpc(&x, &w, s, &got, &eof, &broken)) < 0)
 			break;
 		done += got;
 		if (eof || got == 0)
@@ -832,6 +940,97 @@ int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t siz
 	r = pvnfs_pool_put(p, &l, r < 0 ? r : 0);
 	return r < 0 ? r : (int)done;
 }
+
+int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t size, off_t off)
+{
+	struct sink s = { .mem = buf, .size = size };
+
+	return read_into(p, f, size, off, &s);
+}
+
+/* Each FUSE worker's pipe for READ data: 1 MiB, pipe-max-size by default (PVNFS_MAX_READ
+ * in pages, with room for pieces that straddle pages). A pipe that still holds bytes (a READ that failed half
+ * way, a reply libfuse did not send) is replaced, never read from again. */
+#define PVNFS_PIPE_BYTES (1 << 20)
+static _Thread_local int t_pipe[2] = { -1, -1 };
+static bool g_no_splice;
+
+#ifdef PV_FAULT_INJECTION
+/* Tests (-Dfault_injection=true builds only): PVNODE_FAULT=nfs-read-copy takes the path
+ * of a helper that cannot size its pipes (reads received into memory);
+ * nfs-read-smallpipe gives each pipe 16 KiB, so every larger READ fills it and turns
+ * into memory half way. Returns the pipe size to ask for, 0 for no pipe. */
+static int pipe_bytes(void)
+{
+	const char *f = getenv("PVNODE_FAULT");
+
+	if (f && strcmp(f, "nfs-read-copy") == 0)
+		return 0;
+	return f && strcmp(f, "nfs-read-smallpipe") == 0 ? 16 << 10 : PVNFS_PIPE_BYTES;
+}
+#else
+static int pipe_bytes(void)
+{
+	return PVNFS_PIPE_BYTES;
+}
+#endif
+
+static bool thread_pipe(int *rd, int *wr)
+{
+	int n = 0, want = pipe_bytes();
+
+	if (t_pipe[0] >= 0 && (ioctl(t_pipe[0], FIONREAD, &n) < 0 || n != 0)) {
+		close(t_pipe[0]);
+		close(t_pipe[1]);
+		t_pipe[0] = t_pipe[1] = -1;
+	}
+	if (t_pipe[0] < 0) {
+		if (want == 0 || __atomic_load_n(&g_no_splice, __ATOMIC_RELAXED) ||
+		    pipe2(t_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+			return false;
+		if (fcntl(t_pipe[1], F_SETPIPE_SZ, want) < want) {
+			if (!__atomic_exchange_n(&g_no_splice, true, __ATOMIC_RELAXED))
+				fprintf(stderr, "pvnode-nfs-fuse: cannot size a pipe to %d bytes (%s): "
+					"reads are copied instead of spliced\n", PVNFS_PIPE_BYTES, strerror(errno));
+			close(t_pipe[0]);
+			close(t_pipe[1]);
+			t_pipe[0] = t_pipe[1] = -1;
+			return false;
+		}
+	}
+	*rd = t_pipe[0];
+	*wr = t_pipe[1];
+	return true;
+}
+
+int pvnfs_read_buf(struct pvnfs_pool *p, struct pvnfs_file *f, size_t size, off_t off, struct fuse_bufvec *bv)
+{
+	struct sink s = { .size = size };
+	int r;
+
+	if (size > PVNFS_WIRE_READ_MAX)
+		return -EINVAL;
+	if (!thread_pipe(&s.pipe_rd, &s.pipe_wr)) {
+		if (!(s.mem = malloc(size ? size : 1)))
+			return -ENOMEM;
+		s.own = true;
+	}
+	r = read_into(p, f, size, off, &s);
+	if (r < 0) {
+		if (s.own)
+			free(s.mem);
+		return r;
+	}
+	*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT((size_t)r);
+	if (s.mem) {
+		bv->buf[0].mem = s.mem; /* libfuse frees it after the reply */
+	} else {
+		bv->buf[0].flags = FUSE_BUF_IS_FD;
+		bv->buf[0].fd = s.pipe_rd;
+	}
+	return r;
+}
+
 
 struct commit_wait {
 	bool done;

@@ -75,6 +75,22 @@ out=$(python3 "$T/sizes.py" "$t1" "$exp" "${NFS_WIRE_SEED:-$$}" 2>&1) ||
 	nfs_fail "reads: $out (seed ${NFS_WIRE_SEED:-$$})"
 nfs_ok "reads of every size and offset: $out"
 
+# The fallbacks of the splice path (fault-injection builds): no pipe at all (reads into
+# memory), and a pipe too small for a READ (it turns into memory half way). Node-3 gets
+# a helper of each kind in turn.
+if "$PVCTL" --version | grep -q "fault injection"; then
+	pv3() { _pv_node 3 "$@"; }
+	pv3 create -f "$T/specs/rw.json" >/dev/null || nfs_fail "create on node-3"
+	for fault in nfs-read-copy nfs-read-smallpipe; do
+		PVNODE_FAULT=$fault pv3 stage rw >/dev/null && pv3 publish rw "$T/targets/n3" >/dev/null ||
+			nfs_fail "stage/publish on node-3 ($fault)"
+		out=$(python3 "$T/sizes.py" "$T/targets/n3" "$exp" "${NFS_WIRE_SEED:-$$}" 2>&1) ||
+			nfs_fail "reads with $fault: $out (seed ${NFS_WIRE_SEED:-$$})"
+		pv3 unpublish rw "$T/targets/n3" >/dev/null && pv3 unstage rw >/dev/null || nfs_fail "teardown on node-3"
+		nfs_ok "reads with $fault: $out"
+	done
+fi
+
 # Close-to-open: node-1 reads (and caches) a file; node-2 rewrites it shorter, then
 # longer; each next open on node-1 reads exactly what node-2 closed.
 for v in 1 2 3; do
