@@ -654,6 +654,22 @@ static int recv_exact(struct rx *x, void *dst, size_t n)
 	return 0;
 }
 
+/* The next fragment's record mark; -EPROTO when the record ended with the last one. */
+static int rx_mark(struct rx *x)
+{
+	uint8_t m[4];
+	int last, r;
+
+	if (x->started && x->last)
+		return -EPROTO;
+	if ((r = recv_exact(x, m, sizeof(m))) < 0)
+		return r;
+	x->frag_left = pvnfs_wire_frag_len(m, &last);
+	x->last = last;
+	x->started = true;
+	return 0;
+}
+
 /* The next n bytes of the record (marks skipped); -EPROTO when the record ends first. */
 static int rx_bytes(struct rx *x, void *dst, size_t n)
 {
@@ -661,16 +677,9 @@ static int rx_bytes(struct rx *x, void *dst, size_t n)
 
 	while (n > 0) {
 		if (x->frag_left == 0) {
-			uint8_t m[4];
-			int last, r;
-
-			if (x->started && x->last)
-				return -EPROTO;
-			if ((r = recv_exact(x, m, sizeof(m))) < 0)
+			int r = rx_mark(x);
+			if (r < 0)
 				return r;
-			x->frag_left = pvnfs_wire_frag_len(m, &last);
-			x->last = last;
-			x->started = true;
 			continue;
 		}
 		size_t k = n < x->frag_left ? n : x->frag_left;
@@ -688,15 +697,10 @@ static int rx_bytes(struct rx *x, void *dst, size_t n)
  * fragments after it are read too). */
 static int rx_end(struct rx *x)
 {
-	uint8_t m[4];
-	int last;
-
 	while (x->frag_left == 0 && !x->last) {
-		int r = recv_exact(x, m, sizeof(m));
+		int r = rx_mark(x);
 		if (r < 0)
 			return r;
-		x->frag_left = pvnfs_wire_frag_len(m, &last);
-		x->last = last;
 	}
 	return x->frag_left == 0 ? 0 : -EPROTO;
 }
@@ -706,23 +710,19 @@ static int rx_end(struct rx *x)
 static int rx_discard(struct rx *x)
 {
 	uint8_t junk[PVNFS_WIRE_REPLY_MAX];
-	size_t left = sizeof(junk);
+	int r;
 
 	while (x->frag_left > 0 || !x->last) {
-		size_t k = x->frag_left > 0 ? x->frag_left : 4;
-		int last, r;
-
-		if (k > left)
-			return -EPROTO;
-		left -= k;
-		if ((r = recv_exact(x, junk, k)) < 0)
-			return r;
-		if (x->frag_left > 0) {
-			x->frag_left = 0;
-		} else {
-			x->frag_left = pvnfs_wire_frag_len(junk, &last);
-			x->last = last;
+		if (x->frag_left == 0) {
+			if ((r = rx_mark(x)) < 0)
+				return r;
+			continue;
 		}
+		if (x->frag_left > sizeof(junk))
+			return -EPROTO;
+		if ((r = recv_exact(x, junk, x->frag_left)) < 0)
+			return r;
+		x->frag_left = 0;
 	}
 	return 0;
 }
@@ -748,16 +748,9 @@ static int rx_splice(struct rx *x, int pipe_wr, size_t n, size_t *moved)
 	*moved = 0;
 	while (n > 0) {
 		if (x->frag_left == 0) {
-			uint8_t m[4];
-			int last, r;
-
-			if (x->started && x->last)
-				return -EPROTO;
-			if ((r = recv_exact(x, m, sizeof(m))) < 0)
+			int r = rx_mark(x);
+			if (r < 0)
 				return r;
-			x->frag_left = pvnfs_wire_frag_len(m, &last);
-			x->last = last;
-			x->started = true;
 			continue;
 		}
 		size_t want = n < x->frag_left ? n : x->frag_left;
@@ -828,6 +821,36 @@ static int sink_data(struct rx *x, struct sink *s, size_t n)
 	return r;
 }
 
+/* How much of a reply header to take with the next receive: peek at what has arrived of
+ * the current fragment (the header, usually with the start of the data) and decode it;
+ * *take becomes all of the header when it is there (one receive instead of one per
+ * field), else what has arrived. *take is left as it is (the bytes the decoder asked for)
+ * when nothing has arrived yet or the peek says nothing new. 0, or a transport error. */
+static int peek_header(struct rx *x, uint8_t *hdr, size_t have, size_t cap, uint32_t xid, size_t *take)
+{
+	struct pvnfs_wire_read_res res;
+	int r;
+
+	if (x->frag_left == 0 && (r = rx_mark(x)) < 0)
+		return r;
+	size_t room = cap - have < x->frag_left ? cap - have : x->frag_left;
+	if (room == 0)
+		return 0; /* an empty fragment: rx_bytes goes on to the next */
+	ssize_t k = recv(x->fd, hdr + have, room, MSG_PEEK | MSG_DONTWAIT);
+	if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (k <= 0)
+		return k == 0 ? -ECONNRESET : -errno;
+	r = pvnfs_wire_read_reply(hdr, have + (size_t)k, xid, &res);
+	if (r == 0)
+		*take = res.hdr_len - have;
+	else if (r > 0)
+		*take = (size_t)k;
+	else if (*take > (size_t)k)
+		*take = (size_t)k;
+	return 0;
+}
+
 /* One READ call of ours on a leased connection: the call encoded here and sent in one
  * send; the reply's header read as it arrives (pvnfs_wire_read_reply says how much more
  * it needs, so nothing beyond the header is taken), then its data received straight
@@ -855,12 +878,15 @@ static int read_rpc(struct rx *x, const struct pvnfs_wire_read *w, struct sink *
 			r = -EPROTO;
 			goto broken;
 		}
-		int k = rx_bytes(x, hdr + have, (size_t)r - have);
+		size_t take = (size_t)r - have;
+		int k = peek_header(x, hdr, have, sizeof(hdr), w->xid, &take);
+		if (k == 0)
+			k = rx_bytes(x, hdr + have, take);
 		if (k < 0) {
 			r = k;
 			goto broken;
 		}
-		have = (size_t)r;
+		have += take;
 	}
 	if (r == -EACCES) { /* refused for its credentials: drop the rest, keep the connection */
 		if ((r = rx_discard(x)) < 0)
