@@ -25,7 +25,7 @@
 #define PVNFS_WRITES_IN_FLIGHT 4
 #endif
 #ifndef PVNFS_READAHEAD
-#define PVNFS_READAHEAD (4 * PVNFS_MAX_IO) /* sequential reads: 4 x 1 MiB in flight */
+#define PVNFS_READAHEAD (4 * PVNFS_MAX_IO) /* sequential reads: 4 MiB ahead, READs of PVNFS_MAX_READ */
 #endif
 
 /* AUTH_UNIX credentials of a caller (at most 16 supplementary groups on the wire). */

@@ -18,8 +18,9 @@
 # Env: NFS_BENCH_MB (default 256), NFS_BENCH_RUNS (default 3), NFS_CEILING (the ceiling
 #   tool; meson sets it), NFS_BENCH_WRITE_CONNS/_DEPTH (default 4/4: the helper's writer
 #   connections and writes in flight per file), NFS_BENCH_READ_CONNS/_DEPTH (default 8/8:
-#   under 4 MiB readahead the kernel keeps 8-12 reads queued, so all 8 of the helper's
-#   pool connections have one in flight — strace of the helper, one per connection),
+#   the helper's 8 pool connections; timing each READ in the helper showed only about 4
+#   in flight on average under its 4 MiB readahead, at most 8, so the ceiling's 8 x 8 is
+#   the most the helper could have, not what it keeps),
 #   NFS_BENCH_PHASES (default "w r"; "w": writes only), NFS_BENCH_READ_BS (default 1032192:
 #   the helper's max_read, 16 KiB short of 1 MiB so that a reply fits a default-size pipe;
 #   the ceiling reads in requests of that size too).
