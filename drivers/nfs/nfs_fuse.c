@@ -147,7 +147,7 @@ static int mount_fuse(const struct helper_args *h, struct fuse_args *args, struc
 	struct fuse *fuse;
 
 	snprintf(opts, sizeof(opts), "allow_other,default_permissions,fsname=%s:%s,subtype=pvnfs,max_read=%d%s",
-		 h->host, h->export, PVNFS_MAX_IO, h->ro ? ",ro" : "");
+		 h->host, h->export, PVNFS_MAX_READ, h->ro ? ",ro" : "");
 	if (fuse_opt_add_arg(args, "pvnode-nfs-fuse") || fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opts))
 		return pv_err_set(err, -ENOMEM, PV_E_RESOURCE, "out of memory");
 	fuse = fuse_new(args, &pvnfs_ops, sizeof(pvnfs_ops), NULL);

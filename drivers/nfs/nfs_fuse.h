@@ -17,11 +17,15 @@
 
 #define PVNFS_MAX_CONTEXTS 16
 #define PVNFS_MAX_IO (1 << 20)
+/* Reads are 16 KiB short of 1 MiB so that a reply fits a pipe of pipe-max-size (1 MiB by
+ * default; the helper cannot raise it) with libfuse's room for the header and pieces:
+ * the data is spliced from the socket to /dev/fuse through pipes (nfs_pool.c). */
+#define PVNFS_MAX_READ (PVNFS_MAX_IO - (16 << 10))
 #ifndef PVNFS_WRITES_IN_FLIGHT
 #define PVNFS_WRITES_IN_FLIGHT 4
 #endif
 #ifndef PVNFS_READAHEAD
-#define PVNFS_READAHEAD (4 * PVNFS_MAX_IO) /* sequential reads: 4 x 1 MiB in flight */
+#define PVNFS_READAHEAD (4 * PVNFS_MAX_IO) /* sequential reads: 4 MiB ahead, READs of PVNFS_MAX_READ */
 #endif
 
 /* AUTH_UNIX credentials of a caller (at most 16 supplementary groups on the wire). */
@@ -94,6 +98,10 @@ int pvnfs_pool_put(struct pvnfs_pool *p, struct pvnfs_lease *l, int r);
 
 /* READ into buf until size bytes or the end of the file; bytes read or -errno. */
 int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t size, off_t off);
+/* The same for a FUSE read_buf: the data is left in the calling thread's pipe (spliced
+ * from the socket, *bv names the pipe) or, where splicing is not possible, in memory it
+ * allocates (*bv holds it; libfuse frees it). Bytes read or -errno (nothing to free). */
+int pvnfs_read_buf(struct pvnfs_pool *p, struct pvnfs_file *f, size_t size, off_t off, struct fuse_bufvec *bv);
 int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, size_t size, off_t off);
 /* Wait for the file's writes in flight; returns their first error. */
 int pvnfs_write_barrier(struct pvnfs_pool *p, struct pvnfs_file *f);

@@ -3,8 +3,9 @@
  * a context borrowed from the pool (nfs_pool.c) for the duration of the request.
  * Files created through the mount are owned by the caller (group: the parent's if it is
  * setgid, else the caller's), as a kernel NFS client with root squash off leaves them.
- * Writes go through the pipelined write path; reads and attribute look-ups wait for a
- * file's writes in flight so they never see less than write() accepted.
+ * Writes go through the pipelined write path, reads through read_buf (their data
+ * spliced, never copied here); reads and attribute look-ups wait for a file's writes in
+ * flight so they never see less than write() accepted.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -109,9 +110,12 @@ static bool attrs_changed(const struct nfs_stat_64 *n)
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	conn->max_write = PVNFS_MAX_IO;
-	conn->max_read = PVNFS_MAX_IO;
+	conn->max_read = PVNFS_MAX_READ;
 	conn->max_readahead = PVNFS_READAHEAD;
 	conn->max_background = 64;
+	/* READ data goes from the socket through a pipe to /dev/fuse (op_read_buf) */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	/* No writeback cache: with it the kernel trusts its own size and mtime of regular
 	 * files and would never see another node's writes (RWX coherence). */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -209,15 +213,26 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	return open_file(path, false, 0, fi);
 }
 
-static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+/* The data comes back in the worker's pipe (nfs_pool.c) and libfuse splices it to
+ * /dev/fuse: read_buf instead of read, whose buffer libfuse would allocate and writev. */
+static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
+		       struct fuse_file_info *fi)
 {
+	struct fuse_bufvec *bv = malloc(sizeof(*bv));
 	int r;
 
 	(void)path;
+	if (!bv)
+		return -ENOMEM;
 	pvnfs_write_barrier_keep(pvnfs_file(fi));
-	r = pvnfs_read(&pvnfs_helper_pool, pvnfs_file(fi), buf, size, off);
+	r = pvnfs_read_buf(&pvnfs_helper_pool, pvnfs_file(fi), size, off, bv);
 	pv_helper_stats_count(PV_IO_READ, r > 0 ? (uint64_t)r : 0, r < 0 ? r : 0);
-	return r;
+	if (r < 0) {
+		free(bv);
+		return r;
+	}
+	*bufp = bv;
+	return 0;
 }
 
 static int op_write(const char *path, const char *buf, size_t size, off_t off,
@@ -456,7 +471,7 @@ const struct fuse_operations pvnfs_ops = {
 	.chown = op_chown,
 	.truncate = op_truncate,
 	.open = op_open,
-	.read = op_read,
+	.read_buf = op_read_buf,
 	.write = op_write,
 	.statfs = op_statfs,
 	.flush = op_flush,

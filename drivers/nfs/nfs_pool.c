@@ -7,17 +7,22 @@
  * transport level (RPC timeout during a server outage, connection reset) drops its
  * context; the next request reconnects, which is how the mount recovers when the server
  * returns. NFSv3 file handles (struct nfsfh) are plain data valid on any context.
- * READ and COMMIT call libnfs's RPC layer (rpc_nfs3_*_async on the leased context,
- * served until the reply) instead of nfs_pread / nfs_fsync: one userspace copy of a READ
- * reply instead of two, and the COMMIT verifier, which nfs_fsync hides, is checked.
- * WRITE is encoded here (nfs_wire.c) and sent from the FUSE buffer on the leased
- * context's socket: no userspace copy at all (libnfs 4.0 copies the data into its PDU).
+ * COMMIT calls libnfs's RPC layer (rpc_nfs3_commit_async on the leased context, served
+ * until the reply) instead of nfs_fsync: the COMMIT verifier, which nfs_fsync hides, is
+ * checked. WRITE and READ are encoded here (nfs_wire.c) and go out on the leased
+ * context's own socket: a WRITE sent from the FUSE buffer (libnfs 4.0 copies the data
+ * into its PDU), a READ's reply header decoded as it arrives and its data spliced from
+ * the socket into a pipe that libfuse splices to /dev/fuse, so no READ data passes
+ * through userspace (libnfs received it into a buffer of its own and the helper copied it
+ * out: with the writev of the reply, 35-45% of the helper's CPU on a sequential read).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -366,6 +371,24 @@ static void pool_drop_quietly(struct pvnfs_pool *p, struct pvnfs_lease *l)
 	l->nfs = NULL;
 }
 
+/* Lease a connection for a call of our own. A connection the server closed while it sat
+ * idle (servers close idle ones after minutes; libnfs would reconnect and resend, we
+ * do not resend) reads as ready or hung up: drop it quietly and lease another before
+ * anything is sent on it. *fd: its socket (-1 when it has none: the call fails). */
+static int lease_fresh(struct pvnfs_pool *p, struct pvnfs_lease *l, const struct pvnfs_cred *cred, int *fd)
+{
+	for (int tries = 0;; tries++) {
+		int r = pvnfs_pool_get(p, l, cred);
+
+		if (r < 0)
+			return r;
+		*fd = rpc_get_fd(nfs_get_rpc_context(l->nfs));
+		if (*fd < 0 || !conn_closed(*fd) || tries > PVNFS_MAX_CONTEXTS)
+			return 0;
+		pool_drop_quietly(p, l);
+	}
+}
+
 /* A transport failure of our own RPC: say why once (the lease's drop logs libnfs's last
  * error, which is not this one), then give the connection back to be dropped. */
 static int drop_lease(struct pvnfs_pool *p, struct pvnfs_lease *l, int r)
@@ -503,19 +526,10 @@ int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, siz
 	f->wseq++;
 	pthread_mutex_unlock(&f->mu);
 
-	/* A connection the server closed while it sat idle (servers close idle ones after
-	 * minutes; libnfs would reconnect and resend, we cannot resend) reads as ready or
-	 * hung up: drop it quietly and lease another before anything is sent on it. */
-	for (int tries = 0;; tries++) {
-		if ((r = pvnfs_pool_get(p, &j->lease, &f->cred)) < 0) {
-			release_range(f, slot);
-			free(j);
-			return r;
-		}
-		j->fd = rpc_get_fd(nfs_get_rpc_context(j->lease.nfs));
-		if (j->fd < 0 || !conn_closed(j->fd) || tries > PVNFS_MAX_CONTEXTS)
-			break;
-		pool_drop_quietly(p, &j->lease);
+	if ((r = lease_fresh(p, &j->lease, &f->cred, &j->fd)) < 0) {
+		release_range(f, slot);
+		free(j);
+		return r;
 	}
 	/* Header, data from the FUSE buffer, padding: one sendmsg, no copy of the data. The
 	 * write() returns when the socket has it all; a failure fails this write (the record
@@ -601,74 +615,448 @@ struct pvnfs_file *pvnfs_file_new(void)
 	return f;
 }
 
-/* A READ on a leased context, the data copied straight out of the reply into the
- * caller's buffer (nfs_pread copies it twice: into a buffer of its own, then out). */
-struct read_wait {
-	bool done, eof;
-	int status;
-	char *buf;
-	size_t want, got;
-};
-
-static void read_cb(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct read_wait *w = priv;
-	READ3res *res = data;
-
-	(void)rpc;
-	w->done = true;
-	if ((w->status = rpc_outcome(status, data)) < 0)
-		return;
-	if (res->READ3res_u.resok.data.data_len > w->want)
-		w->status = -EIO; /* more than asked for */
-	else {
-		w->got = res->READ3res_u.resok.data.data_len;
-		w->eof = res->READ3res_u.resok.eof;
-		memcpy(w->buf, res->READ3res_u.resok.data.data_val, w->got);
-	}
-}
-
 uint64_t pvnfs_io_count;
 
-int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t size, off_t off)
+/* Reading one reply record from a leased connection in pieces: the header of a READ
+ * reply, then its data straight into the caller's buffer. Fragments (RFC 5531 record
+ * marking) are followed across: a server may split a record anywhere. */
+struct rx {
+	int fd;
+	int64_t deadline_ms;
+	uint32_t frag_left;     /* bytes left in the current fragment */
+	bool last;              /* the current fragment is the record's last */
+	bool started;           /* the first record mark was read */
+};
+
+/* Exactly n bytes from the socket (non-blocking: libnfs made it so). */
+static int recv_exact(struct rx *x, void *dst, size_t n)
+{
+	char *p = dst;
+
+	while (n > 0) {
+		ssize_t k = recv(x->fd, p, n, MSG_DONTWAIT);
+		int r;
+
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+			continue;
+		}
+		if (k == 0)
+			return -ECONNRESET; /* the server closed the connection */
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		if ((r = wait_fd(x->fd, POLLIN, x->deadline_ms)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The next fragment's record mark; -EPROTO when the record ended with the last one. */
+static int rx_mark(struct rx *x)
+{
+	uint8_t m[4];
+	int last, r;
+
+	if (x->started && x->last)
+		return -EPROTO;
+	if ((r = recv_exact(x, m, sizeof(m))) < 0)
+		return r;
+	x->frag_left = pvnfs_wire_frag_len(m, &last);
+	x->last = last;
+	x->started = true;
+	return 0;
+}
+
+/* The next n bytes of the record (marks skipped); -EPROTO when the record ends first. */
+static int rx_bytes(struct rx *x, void *dst, size_t n)
+{
+	char *p = dst;
+
+	while (n > 0) {
+		if (x->frag_left == 0) {
+			int r = rx_mark(x);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		size_t k = n < x->frag_left ? n : x->frag_left;
+		int r = recv_exact(x, p, k);
+		if (r < 0)
+			return r;
+		p += k;
+		n -= k;
+		x->frag_left -= (uint32_t)k;
+	}
+	return 0;
+}
+
+/* Whether the record ended exactly here (a last fragment, all of it read; empty
+ * fragments after it are read too). */
+static int rx_end(struct rx *x)
+{
+	while (x->frag_left == 0 && !x->last) {
+		int r = rx_mark(x);
+		if (r < 0)
+			return r;
+	}
+	return x->frag_left == 0 ? 0 : -EPROTO;
+}
+
+/* Read and drop what is left of a short record (the rest of a refusal) so the
+ * connection can carry the next call; -EPROTO when more than a refusal is left. */
+static int rx_discard(struct rx *x)
+{
+	uint8_t junk[PVNFS_WIRE_REPLY_MAX];
+	int r;
+
+	while (x->frag_left > 0 || !x->last) {
+		if (x->frag_left == 0) {
+			if ((r = rx_mark(x)) < 0)
+				return r;
+			continue;
+		}
+		if (x->frag_left > sizeof(junk))
+			return -EPROTO;
+		if ((r = recv_exact(x, junk, x->frag_left)) < 0)
+			return r;
+		x->frag_left = 0;
+	}
+	return 0;
+}
+
+/* Where a READ's data goes: memory, or the calling thread's pipe (spliced from the
+ * socket: the kernel moves the received pages into the pipe and FUSE copies them into the
+ * page cache from there; no copy in userspace, and no user pages for the kernel to pin
+ * one by one as a writev of the reply makes it do). A pipe that fills up before the data
+ * is in (the data arrived in pieces much smaller than a page) turns into memory: what it
+ * holds is read out, the rest received after it. */
+struct sink {
+	char *mem;      /* NULL: the pipe */
+	bool own;       /* mem was allocated here (for a FUSE reply: libfuse frees it) */
+	int pipe_rd, pipe_wr;
+	size_t at;      /* bytes of data so far */
+	size_t size;    /* at most this many in all */
+};
+
+/* n bytes of the record spliced into the pipe (marks skipped, as rx_bytes); *moved: how
+ * many went in. -ENOBUFS when the pipe is full. */
+static int rx_splice(struct rx *x, int pipe_wr, size_t n, size_t *moved)
+{
+	*moved = 0;
+	while (n > 0) {
+		if (x->frag_left == 0) {
+			int r = rx_mark(x);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		size_t want = n < x->frag_left ? n : x->frag_left;
+		ssize_t k = splice(x->fd, NULL, pipe_wr, NULL, want, SPLICE_F_NONBLOCK);
+		int r;
+
+		if (k > 0) {
+			n -= (size_t)k;
+			x->frag_left -= (uint32_t)k;
+			*moved += (size_t)k;
+			continue;
+		}
+		if (k == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		/* the socket is empty, or the pipe is full (then nothing would move) */
+		struct pollfd pw = { .fd = pipe_wr, .events = POLLOUT };
+		if (poll(&pw, 1, 0) == 0)
+			return -ENOBUFS;
+		if ((r = wait_fd(x->fd, POLLIN, x->deadline_ms)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The sink's data so far moved out of the pipe into memory of its own. */
+static int sink_to_mem(struct sink *s)
+{
+	size_t got = 0;
+
+	if (!(s->mem = malloc(s->size)))
+		return -ENOMEM;
+	s->own = true;
+	while (got < s->at) {
+		ssize_t k = read(s->pipe_rd, s->mem + got, s->at - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -EIO; /* cannot happen: the pipe holds them */
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+/* n more bytes of data from the record into the sink. */
+static int sink_data(struct rx *x, struct sink *s, size_t n)
+{
+	int r;
+
+	if (s->at + n > s->size)
+		return -EPROTO;
+	if (!s->mem) {
+		size_t moved;
+
+		r = rx_splice(x, s->pipe_wr, n, &moved);
+		s->at += moved;
+		if (r != -ENOBUFS)
+			return r;
+		if ((r = sink_to_mem(s)) < 0)
+			return r;
+		n -= moved;
+	}
+	if ((r = rx_bytes(x, s->mem + s->at, n)) == 0)
+		s->at += n;
+	return r;
+}
+
+/* How much of a reply header to take with the next receive: peek at what has arrived of
+ * the current fragment (the header, usually with the start of the data) and decode it;
+ * *take becomes all of the header when it is there (one receive instead of one per
+ * field), else what has arrived. *take is left as it is (the bytes the decoder asked for)
+ * when nothing has arrived yet or the peek says nothing new. 0, or a transport error. */
+static int peek_header(struct rx *x, uint8_t *hdr, size_t have, size_t cap, uint32_t xid, size_t *take)
+{
+	struct pvnfs_wire_read_res res;
+	int r;
+
+	if (x->frag_left == 0 && (r = rx_mark(x)) < 0)
+		return r;
+	size_t room = cap - have < x->frag_left ? cap - have : x->frag_left;
+	if (room == 0)
+		return 0; /* an empty fragment: rx_bytes goes on to the next */
+	ssize_t k = recv(x->fd, hdr + have, room, MSG_PEEK | MSG_DONTWAIT);
+	if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (k <= 0)
+		return k == 0 ? -ECONNRESET : -errno;
+	r = pvnfs_wire_read_reply(hdr, have + (size_t)k, xid, &res);
+	if (r == 0)
+		*take = res.hdr_len - have;
+	else if (r > 0)
+		*take = (size_t)k;
+	else if (*take > (size_t)k)
+		*take = (size_t)k;
+	return 0;
+}
+
+/* One READ call of ours on a leased connection: the call encoded here and sent in one
+ * send; the reply's header read as it arrives (pvnfs_wire_read_reply says how much more
+ * it needs, so nothing beyond the header is taken), then its data received straight
+ * into the sink (no copy in userspace: libnfs would receive the whole reply into a buffer
+ * of its own, and the helper copied it out). Returns 0 with *got and *eof, a negative errno
+ * from the server (*broken 0: the connection is fine), or a transport error, also in
+ * *broken (the connection may hold half a record: the lease must drop it). */
+static int read_rpc(struct rx *x, const struct pvnfs_wire_read *w, struct sink *s, size_t *got, bool *eof,
+		    int *broken)
+{
+	uint8_t call[PVNFS_WIRE_READ_CALL_MAX], hdr[PVNFS_WIRE_READ_HDR_MAX];
+	uint8_t pad[4];
+	struct pvnfs_wire_read_res res;
+	size_t have = 0;
+	int n = pvnfs_wire_read_call(call, sizeof(call), w), r;
+
+	*broken = 0;
+	if (n < 0)
+		return -EIO; /* a handle or group list we cannot encode */
+	struct iovec iov = { call, (size_t)n };
+	if ((r = send_all(x->fd, &iov, 1, x->deadline_ms)) < 0)
+		goto broken;
+	while ((r = pvnfs_wire_read_reply(hdr, have, w->xid, &res)) > 0) {
+		if ((size_t)r > sizeof(hdr)) {
+			r = -EPROTO;
+			goto broken;
+		}
+		size_t take = (size_t)r - have;
+		int k = peek_header(x, hdr, have, sizeof(hdr), w->xid, &take);
+		if (k == 0)
+			k = rx_bytes(x, hdr + have, take);
+		if (k < 0) {
+			r = k;
+			goto broken;
+		}
+		have += take;
+	}
+	if (r == -EACCES) { /* refused for its credentials: drop the rest, keep the connection */
+		if ((r = rx_discard(x)) < 0)
+			goto broken;
+		return -EACCES;
+	}
+	if (r < 0)
+		goto broken;
+	if (res.nfsstat != 0) {
+		if ((r = rx_end(x)) < 0)
+			goto broken;
+		return nfsstat3_to_errno((int)res.nfsstat);
+	}
+	if (res.data_len > w->count) {
+		r = -EPROTO; /* more than asked for: not a reply we can trust */
+		goto broken;
+	}
+	size_t padlen = (4 - (res.data_len & 3)) & 3;
+	if ((r = sink_data(x, s, res.data_len)) < 0 || (r = rx_bytes(x, pad, padlen)) < 0 ||
+	    (r = rx_end(x)) < 0)
+		goto broken;
+	*got = res.data_len;
+	*eof = res.eof != 0;
+	return 0;
+broken:
+	*broken = r;
+	return r;
+}
+
+/* READ size bytes at off into the sink (several calls when the server sends less than
+ * asked without being at the end). Bytes read, or -errno. */
+static int read_into(struct pvnfs_pool *p, struct pvnfs_file *f, size_t size, off_t off, struct sink *s)
 {
 	const struct libnfs_fh_fields *fh = pvnfs_fh_fields(f->fh);
+	struct pvnfs_wire_auth auth = { .machine = "pvnode", .uid = f->cred.uid, .gid = f->cred.gid,
+					.n = f->cred.n, .groups = f->cred.groups };
 	struct pvnfs_lease l;
 	size_t done = 0;
-	int r = fh ? pvnfs_pool_get(p, &l, &f->cred) : -EIO;
+	int r, broken = 0;
 
-	if (r < 0)
+	if (!fh)
+		return -EIO;    /* not an NFSv3 handle: nothing to send the READ to */
+	if (size > PVNFS_WIRE_READ_MAX)
+		return -EINVAL; /* max_read is PVNFS_MAX_READ */
+	if (size == 0)
+		return 0;
+	uint8_t probe[PVNFS_WIRE_READ_CALL_MAX];
+	struct pvnfs_wire_read pw = { .auth = &auth, .fh = fh->val, .fh_len = (size_t)fh->len, .count = 1 };
+	if (pvnfs_wire_read_call(probe, sizeof(probe), &pw) < 0) {
+		fprintf(stderr, "pvnode-nfs-fuse: cannot encode a READ (file handle of %u bytes, "
+			"%u groups)\n", (unsigned)fh->len, (unsigned)f->cred.n);
+		return -EIO;
+	}
+	struct rx x = { 0 };
+	if ((r = lease_fresh(p, &l, &f->cred, &x.fd)) < 0)
 		return r;
+	if (x.fd < 0)
+		return pvnfs_pool_put(p, &l, -ENOTCONN);
 	__atomic_add_fetch(&pvnfs_io_count, 1, __ATOMIC_RELAXED);
-	struct rpc_context *rpc = nfs_get_rpc_context(l.nfs);
 	/* The server may return less than asked (its rtmax) without being at the end. */
 	while (done < size) {
-		struct read_wait w = { .buf = buf + done, .want = size - done };
-		READ3args args;
+		struct pvnfs_wire_read w = { .auth = &auth, .fh = fh->val, .fh_len = (size_t)fh->len,
+					     .offset = (uint64_t)off + done, .count = (uint32_t)(size - done) };
+		size_t got = 0;
+		bool eof = false;
 
-		memset(&args, 0, sizeof(args));
-		args.file.data.data_len = (u_int)fh->len;
-		args.file.data.data_val = fh->val;
-		args.offset = (uint64_t)off + done;
-		args.count = (count3)(size - done);
-		if (rpc_nfs3_read_async(rpc, read_cb, &args, &w) != 0) {
-			r = -ENOMEM;
+		w.xid = __atomic_add_fetch(&wq.xid, 1, __ATOMIC_RELAXED);
+		x = (struct rx){ .fd = x.fd, .deadline_ms = now_ms() + p->timeout_ms };
+		if ((r = read_rpc(&x, &w, s, &got, &eof, &broken)) < 0)
 			break;
-		}
-		if ((r = rpc_wait(rpc, &w.done)) < 0) {
-			/* dropping the context cancels the call: w must outlive it */
-			r = pvnfs_pool_put(p, &l, r);
-			return r;
-		}
-		if ((r = w.status) < 0)
-			break;
-		done += w.got;
-		if (w.eof || w.got == 0)
+		done += got;
+		if (eof || got == 0)
 			break;
 	}
+	if (broken) /* the data read so far is dropped too: an error, never part of a read */
+		return drop_lease(p, &l, broken);
 	r = pvnfs_pool_put(p, &l, r < 0 ? r : 0);
 	return r < 0 ? r : (int)done;
 }
+
+int pvnfs_read(struct pvnfs_pool *p, struct pvnfs_file *f, char *buf, size_t size, off_t off)
+{
+	struct sink s = { .mem = buf, .size = size };
+
+	return read_into(p, f, size, off, &s);
+}
+
+/* Each FUSE worker's pipe for READ data: 1 MiB, pipe-max-size by default (PVNFS_MAX_READ
+ * in pages, with room for pieces that straddle pages). A pipe that still holds bytes (a READ that failed half
+ * way, a reply libfuse did not send) is replaced, never read from again. */
+#define PVNFS_PIPE_BYTES (1 << 20)
+static _Thread_local int t_pipe[2] = { -1, -1 };
+static bool g_no_splice;
+
+#ifdef PV_FAULT_INJECTION
+/* Tests (-Dfault_injection=true builds only): PVNODE_FAULT=nfs-read-copy takes the path
+ * of a helper that cannot size its pipes (reads received into memory);
+ * nfs-read-smallpipe gives each pipe 16 KiB, so every larger READ fills it and turns
+ * into memory half way. Returns the pipe size to ask for, 0 for no pipe. */
+static int pipe_bytes(void)
+{
+	const char *f = getenv("PVNODE_FAULT");
+
+	if (f && strcmp(f, "nfs-read-copy") == 0)
+		return 0;
+	return f && strcmp(f, "nfs-read-smallpipe") == 0 ? 16 << 10 : PVNFS_PIPE_BYTES;
+}
+#else
+static int pipe_bytes(void)
+{
+	return PVNFS_PIPE_BYTES;
+}
+#endif
+
+static bool thread_pipe(int *rd, int *wr)
+{
+	int n = 0, want = pipe_bytes();
+
+	if (t_pipe[0] >= 0 && (ioctl(t_pipe[0], FIONREAD, &n) < 0 || n != 0)) {
+		close(t_pipe[0]);
+		close(t_pipe[1]);
+		t_pipe[0] = t_pipe[1] = -1;
+	}
+	if (t_pipe[0] < 0) {
+		if (want == 0 || __atomic_load_n(&g_no_splice, __ATOMIC_RELAXED) ||
+		    pipe2(t_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+			return false;
+		if (fcntl(t_pipe[1], F_SETPIPE_SZ, want) < want) {
+			if (!__atomic_exchange_n(&g_no_splice, true, __ATOMIC_RELAXED))
+				fprintf(stderr, "pvnode-nfs-fuse: cannot size a pipe to %d bytes (%s): "
+					"reads are copied instead of spliced\n", PVNFS_PIPE_BYTES, strerror(errno));
+			close(t_pipe[0]);
+			close(t_pipe[1]);
+			t_pipe[0] = t_pipe[1] = -1;
+			return false;
+		}
+	}
+	*rd = t_pipe[0];
+	*wr = t_pipe[1];
+	return true;
+}
+
+int pvnfs_read_buf(struct pvnfs_pool *p, struct pvnfs_file *f, size_t size, off_t off, struct fuse_bufvec *bv)
+{
+	struct sink s = { .size = size };
+	int r;
+
+	if (size > PVNFS_WIRE_READ_MAX)
+		return -EINVAL;
+	if (!thread_pipe(&s.pipe_rd, &s.pipe_wr)) {
+		if (!(s.mem = malloc(size ? size : 1)))
+			return -ENOMEM;
+		s.own = true;
+	}
+	r = read_into(p, f, size, off, &s);
+	if (r < 0) {
+		if (s.own)
+			free(s.mem);
+		return r;
+	}
+	*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT((size_t)r);
+	if (s.mem) {
+		bv->buf[0].mem = s.mem; /* libfuse frees it after the reply */
+	} else {
+		bv->buf[0].flags = FUSE_BUF_IS_FD;
+		bv->buf[0].fd = s.pipe_rd;
+	}
+	return r;
+}
+
 
 struct commit_wait {
 	bool done;

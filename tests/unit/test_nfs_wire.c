@@ -4,7 +4,9 @@
  * RFC 1813 and decoded again with libnfs's XDR (zdr_WRITE3args), so two readings of the
  * format agree; replies are built with libnfs's zdr_WRITE3res (with and without
  * attributes, success and failure) and then broken: other xid, not a reply, refusals,
- * short and overlong records.
+ * short and overlong records. READ likewise: the call decoded by zdr_READ3args, replies
+ * built with zdr_READ3res read back in the pieces the helper receives them in (never a
+ * byte past the header asked for), then broken.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -23,6 +25,8 @@
 #include <nfsc/libnfs-raw-nfs.h>
 
 #include "../../drivers/nfs/nfs_wire.h"
+
+#define OPAQUE_AUTH_LIMIT 400 /* RFC 5531 */
 
 static uint32_t word(const uint8_t *p)
 {
@@ -324,6 +328,223 @@ static void test_record(void **state)
 	assert_int_equal(len, 0);
 }
 
+
+/* ---- READ ---- */
+
+static void test_read_call(void **state)
+{
+	(void)state;
+	uint8_t rec[PVNFS_WIRE_READ_CALL_MAX];
+	struct pvnfs_wire_read r = { .xid = 0x01020304, .auth = &auth, .fh = fh, .fh_len = 27,
+				     .offset = 0x123456789aULL, .count = 1 << 20 };
+	int n = pvnfs_wire_read_call(rec, sizeof(rec), &r), last = 0;
+
+	/* 4 mark + 24 call + 8 cred head + 4 stamp + 4+8 machine + 12 ids + 12 groups
+	 * + 8 verifier + 4+28 handle + 8 offset + 4 count */
+	assert_int_equal(n, 4 + 24 + 8 + 4 + 12 + 12 + 12 + 8 + 32 + 8 + 4);
+	assert_int_equal(pvnfs_wire_frag_len(rec, &last), (uint32_t)n - 4);
+	assert_true(last);
+	assert_int_equal(word(rec + 4), 0x01020304);
+	assert_int_equal(word(rec + 8), 0);         /* CALL */
+	assert_int_equal(word(rec + 16), 100003);   /* NFS */
+	assert_int_equal(word(rec + 20), 3);
+	assert_int_equal(word(rec + 24), 6);        /* READ */
+	assert_int_equal(word(rec + 28), 1);        /* AUTH_SYS */
+
+	/* what libnfs's XDR reads after the call header: the same READ3args */
+	size_t args = 4 + 24 + 8 + 4 + 12 + 12 + 12 + 8;
+	ZDR z;
+	READ3args a;
+	memset(&a, 0, sizeof(a));
+	zdrmem_create(&z, (caddr_t)rec + args, (uint32_t)((size_t)n - args), ZDR_DECODE);
+	assert_true(zdr_READ3args(&z, &a));
+	assert_int_equal(zdr_getpos(&z), (size_t)n - args);
+	assert_int_equal(a.file.data.data_len, 27);
+	assert_memory_equal(a.file.data.data_val, fh, 27);
+	assert_int_equal(a.offset, 0x123456789aULL);
+	assert_int_equal(a.count, 1 << 20);
+	zdr_destroy(&z);
+
+	/* refusals, and the largest call fits the documented size exactly */
+	r.count = 0;
+	assert_int_equal(pvnfs_wire_read_call(rec, sizeof(rec), &r), -EINVAL);
+	r.count = PVNFS_WIRE_READ_MAX + 1;
+	assert_int_equal(pvnfs_wire_read_call(rec, sizeof(rec), &r), -EINVAL);
+	r.count = PVNFS_WIRE_READ_MAX;
+	r.fh_len = 0;
+	assert_int_equal(pvnfs_wire_read_call(rec, sizeof(rec), &r), -EINVAL);
+	static uint8_t fh64[PVNFS_WIRE_FHSIZE];
+	static uint32_t many[PVNFS_WIRE_MAX_GROUPS + 1];
+	struct pvnfs_wire_auth big = { .machine = "0123456789abcdef0123456789abcdef",
+				       .n = PVNFS_WIRE_MAX_GROUPS, .groups = many };
+	r.auth = &big;
+	r.fh = fh64;
+	r.fh_len = sizeof(fh64);
+	assert_int_equal(pvnfs_wire_read_call(rec, sizeof(rec), &r), PVNFS_WIRE_READ_CALL_MAX);
+	assert_int_equal(pvnfs_wire_read_call(rec, sizeof(rec) - 1, &r), -ENOSPC);
+	big.n = PVNFS_WIRE_MAX_GROUPS + 1;
+	assert_int_equal(pvnfs_wire_read_call(rec, sizeof(rec), &r), -EINVAL);
+	r.auth = NULL;
+	assert_int_equal(pvnfs_wire_read_call(rec, sizeof(rec), &r), -EINVAL);
+}
+
+/* A READ reply record: RPC header (accepted, a verifier of vlen bytes, SUCCESS) +
+ * READ3res encoded by libnfs. Returns its length. */
+static size_t read_reply(uint8_t *buf, size_t cap, uint32_t xid, uint32_t vlen, READ3res *res)
+{
+	uint8_t *p = put(buf, xid);
+	p = put(p, 1);
+	p = put(p, 0);
+	p = put(p, 0);
+	p = put(p, vlen);
+	memset(p, 0xcd, (vlen + 3) & ~3u);
+	p += (vlen + 3) & ~3u;
+	p = put(p, 0);
+	ZDR z;
+	size_t head = (size_t)(p - buf);
+	zdrmem_create(&z, (caddr_t)p, (uint32_t)(cap - head), ZDR_ENCODE);
+	assert_true(zdr_READ3res(&z, res));
+	size_t len = head + zdr_getpos(&z);
+	zdr_destroy(&z);
+	return len;
+}
+
+/* Decode as the helper receives: start with nothing, take exactly what the decoder asks
+ * for. It must never ask for a byte past the header (the data goes elsewhere), and every
+ * prefix of the header must ask for more than it has. */
+static int read_in_pieces(const uint8_t *rec, size_t len, uint32_t xid, struct pvnfs_wire_read_res *res)
+{
+	size_t have = 0;
+	int r, steps = 0;
+
+	while ((r = pvnfs_wire_read_reply(rec, have, xid, res)) > 0) {
+		assert_true((size_t)r > have);
+		assert_true((size_t)r <= len);
+		have = (size_t)r;
+		assert_true(++steps < 64);
+	}
+	if (r == 0) {
+		assert_int_equal(res->hdr_len, have);
+		for (size_t k = 0; k < have; k++) { /* any shorter prefix: more is needed */
+			struct pvnfs_wire_read_res tmp;
+			int q = pvnfs_wire_read_reply(rec, k, xid, &tmp);
+			assert_true(q > (int)k && (size_t)q <= have);
+		}
+	}
+	return r;
+}
+
+static void test_read_reply_ok(void **state)
+{
+	(void)state;
+	static uint8_t rec[4096];
+	static char data[] = "eleven byte";
+	READ3res res;
+	struct pvnfs_wire_read_res out;
+
+	/* as ganesha answers: attributes, data not a multiple of 4, at the end of the file */
+	memset(&res, 0, sizeof(res));
+	res.status = NFS3_OK;
+	res.READ3res_u.resok.file_attributes.attributes_follow = 1;
+	res.READ3res_u.resok.file_attributes.post_op_attr_u.attributes.size = 11;
+	res.READ3res_u.resok.count = 11;
+	res.READ3res_u.resok.eof = 1;
+	res.READ3res_u.resok.data.data_len = 11;
+	res.READ3res_u.resok.data.data_val = data;
+	size_t n = read_reply(rec, sizeof(rec), 77, 0, &res);
+	assert_int_equal(read_in_pieces(rec, n, 77, &out), 0);
+	assert_int_equal(out.nfsstat, 0);
+	assert_int_equal(out.count, 11);
+	assert_int_equal(out.data_len, 11);
+	assert_int_equal(out.eof, 1);
+	assert_int_equal(out.hdr_len, 24 + 4 + 4 + 84 + 12);
+	assert_memory_equal(rec + out.hdr_len, data, 11);
+	assert_int_equal(out.hdr_len + 11 + 1, n); /* then one byte of padding: the record ends */
+
+	/* no attributes, a verifier of 6 bytes, not at the end */
+	res.READ3res_u.resok.file_attributes.attributes_follow = 0;
+	res.READ3res_u.resok.eof = 0;
+	n = read_reply(rec, sizeof(rec), 78, 6, &res);
+	assert_int_equal(read_in_pieces(rec, n, 78, &out), 0);
+	assert_int_equal(out.hdr_len, 24 + 8 + 4 + 4 + 12);
+	assert_int_equal(out.eof, 0);
+	assert_memory_equal(rec + out.hdr_len, data, 11);
+
+	/* nothing at all past the end of the file */
+	res.READ3res_u.resok.count = 0;
+	res.READ3res_u.resok.eof = 1;
+	res.READ3res_u.resok.data.data_len = 0;
+	n = read_reply(rec, sizeof(rec), 79, 0, &res);
+	assert_int_equal(read_in_pieces(rec, n, 79, &out), 0);
+	assert_int_equal(out.data_len, 0);
+	assert_int_equal(out.hdr_len, n);
+
+	/* a failed READ is a reply: its status; the record ends after its attributes */
+	memset(&res, 0, sizeof(res));
+	res.status = NFS3ERR_STALE;
+	res.READ3res_u.resfail.file_attributes.attributes_follow = 1;
+	n = read_reply(rec, sizeof(rec), 80, 0, &res);
+	assert_int_equal(read_in_pieces(rec, n, 80, &out), 0);
+	assert_int_equal(out.nfsstat, NFS3ERR_STALE);
+	assert_int_equal(out.hdr_len, n);
+}
+
+static void test_read_reply_bad(void **state)
+{
+	(void)state;
+	static uint8_t rec[4096];
+	static char data[8] = "abcdefgh";
+	uint8_t *p;
+	READ3res res;
+	struct pvnfs_wire_read_res out;
+
+	memset(&res, 0, sizeof(res));
+	res.READ3res_u.resok.file_attributes.attributes_follow = 1;
+	res.READ3res_u.resok.count = 8;
+	res.READ3res_u.resok.data.data_len = 8;
+	res.READ3res_u.resok.data.data_val = data;
+	size_t n = read_reply(rec, sizeof(rec), 5, 0, &res);
+	size_t cnt = 24 + 4 + 4 + 84; /* offset of count, eof, data length */
+
+	assert_int_equal(pvnfs_wire_read_reply(rec, n, 5, &out), 0);
+	assert_int_equal(pvnfs_wire_read_reply(rec, n, 6, &out), -EPROTO);   /* other xid */
+	put(rec + 4, 0);                                                      /* a CALL */
+	assert_int_equal(pvnfs_wire_read_reply(rec, n, 5, &out), -EPROTO);
+	put(rec + 4, 1);
+	put(rec + 20, 1);                                                     /* PROG_UNAVAIL */
+	assert_int_equal(pvnfs_wire_read_reply(rec, n, 5, &out), -EPROTO);
+	put(rec + 20, 0);
+	put(rec + 28, 2);                                 /* post_op_attr: a boolean that is 2 */
+	assert_int_equal(pvnfs_wire_read_reply(rec, n, 5, &out), -EPROTO);
+	put(rec + 28, 1);
+	put(rec + cnt + 4, 2);                                      /* eof: a boolean that is 2 */
+	assert_int_equal(pvnfs_wire_read_reply(rec, n, 5, &out), -EPROTO);
+	put(rec + cnt + 4, 0);
+	put(rec + cnt, 7);                                      /* count and data length differ */
+	assert_int_equal(pvnfs_wire_read_reply(rec, n, 5, &out), -EPROTO);
+	put(rec + cnt, PVNFS_WIRE_READ_MAX + 4);                   /* both larger than allowed */
+	put(rec + cnt + 8, PVNFS_WIRE_READ_MAX + 4);
+	assert_int_equal(pvnfs_wire_read_reply(rec, n, 5, &out), -EPROTO);
+	put(rec + cnt, 8);
+	put(rec + cnt + 8, 8);
+	assert_int_equal(pvnfs_wire_read_reply(rec, n, 5, &out), 0);
+	put(rec + 16, OPAQUE_AUTH_LIMIT + 4);                 /* verifier longer than allowed */
+	assert_int_equal(pvnfs_wire_read_reply(rec, n, 5, &out), -EPROTO);
+	put(rec + 16, 0);
+
+	/* MSG_DENIED: AUTH_ERROR (credentials refused) vs RPC_MISMATCH; neither */
+	p = put(rec, 9);
+	p = put(p, 1);
+	p = put(p, 1);
+	p = put(p, 1);
+	p = put(p, 1);
+	assert_int_equal(read_in_pieces(rec, (size_t)(p - rec), 9, &out), -EACCES);
+	put(rec + 12, 0);
+	assert_int_equal(read_in_pieces(rec, (size_t)(p - rec), 9, &out), -EPROTO);
+	put(rec + 8, 2);
+	assert_int_equal(read_in_pieces(rec, (size_t)(p - rec), 9, &out), -EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +555,9 @@ int main(void)
 		cmocka_unit_test(test_reply_bad),
 		cmocka_unit_test(test_frag_len),
 		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_read_call),
+		cmocka_unit_test(test_read_reply_ok),
+		cmocka_unit_test(test_read_reply_bad),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
