@@ -25,11 +25,11 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "nfs_fuse.h"
 #include "nfs_wire.h"
+#include "pvnode/util.h"
 
 #include <nfsc/libnfs-zdr.h>
 #include <nfsc/libnfs-raw.h>
@@ -239,19 +239,11 @@ static int rpc_outcome(int status, const void *res)
 	return st != NFS3_OK ? nfsstat3_to_errno(st) : 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Wait until fd is ready for `events` or the deadline passes (-ETIMEDOUT). */
 static int wait_fd(int fd, short events, int64_t deadline_ms)
 {
 	for (;;) {
-		int64_t left = deadline_ms - now_ms();
+		int64_t left = deadline_ms - pv_mono_ms();
 		struct pollfd pfd = { .fd = fd, .events = events };
 
 		if (left <= 0)
@@ -371,6 +363,13 @@ static void pool_drop_quietly(struct pvnfs_pool *p, struct pvnfs_lease *l)
 	l->nfs = NULL;
 }
 
+/* A caller's credentials as our own WRITE and READ calls carry them (AUTH_SYS). */
+static struct pvnfs_wire_auth wire_auth(const struct pvnfs_cred *c)
+{
+	return (struct pvnfs_wire_auth){ .machine = "pvnode", .uid = c->uid, .gid = c->gid, .n = c->n,
+					 .groups = c->groups };
+}
+
 /* Lease a connection for a call of our own. A connection the server closed while it sat
  * idle (servers close idle ones after minutes; libnfs would reconnect and resend, we
  * do not resend) reads as ready or hung up: drop it quietly and lease another before
@@ -455,7 +454,7 @@ int pvnfs_writers_start(int n)
 		}
 	}
 	pthread_attr_destroy(&a);
-	wq.xid = (uint32_t)now_ms() * 2654435761u ^ (uint32_t)getpid() << 16;
+	wq.xid = (uint32_t)pv_mono_ms() * 2654435761u ^ (uint32_t)getpid() << 16;
 	wq.started = true;
 	return 0;
 }
@@ -538,14 +537,13 @@ int pvnfs_write(struct pvnfs_pool *p, struct pvnfs_file *f, const char *buf, siz
 	 * (the writer thread sent then): 4-10% less helper CPU, MB/s alike (README). */
 	static const uint8_t zero[4];
 	uint8_t hdr[PVNFS_WIRE_WRITE_HDR_MAX];
-	struct pvnfs_wire_auth auth = { .machine = "pvnode", .uid = f->cred.uid, .gid = f->cred.gid,
-					.n = f->cred.n, .groups = f->cred.groups };
+	struct pvnfs_wire_auth auth = wire_auth(&f->cred);
 	struct pvnfs_wire_write w = { .auth = &auth, .fh = fh->val, .fh_len = fh->len,
 				      .offset = (uint64_t)off, .count = (uint32_t)size,
 				      .stable = f->sync ? PVNFS_WIRE_FILE_SYNC : PVNFS_WIRE_UNSTABLE };
 	size_t pad;
 	j->xid = w.xid = __atomic_add_fetch(&wq.xid, 1, __ATOMIC_RELAXED);
-	j->deadline_ms = now_ms() + p->timeout_ms;
+	j->deadline_ms = pv_mono_ms() + p->timeout_ms;
 	int hlen = pvnfs_wire_write_call(hdr, sizeof(hdr), &w, &pad);
 	if (hlen < 0) {
 		fprintf(stderr, "pvnode-nfs-fuse: cannot encode a WRITE (file handle of %u bytes, "
@@ -670,21 +668,29 @@ static int rx_mark(struct rx *x)
 	return 0;
 }
 
+/* Bytes of the current fragment, reading the marks of empty ones; -EPROTO when the
+ * record ended with the last. */
+static int rx_frag(struct rx *x)
+{
+	int r;
+
+	while (x->frag_left == 0)
+		if ((r = rx_mark(x)) < 0)
+			return r;
+	return 0;
+}
+
 /* The next n bytes of the record (marks skipped); -EPROTO when the record ends first. */
 static int rx_bytes(struct rx *x, void *dst, size_t n)
 {
 	char *p = dst;
 
 	while (n > 0) {
-		if (x->frag_left == 0) {
-			int r = rx_mark(x);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		size_t k = n < x->frag_left ? n : x->frag_left;
-		int r = recv_exact(x, p, k);
+		int r = rx_frag(x);
 		if (r < 0)
+			return r;
+		size_t k = n < x->frag_left ? n : x->frag_left;
+		if ((r = recv_exact(x, p, k)) < 0)
 			return r;
 		p += k;
 		n -= k;
@@ -713,11 +719,8 @@ static int rx_discard(struct rx *x)
 	int r;
 
 	while (x->frag_left > 0 || !x->last) {
-		if (x->frag_left == 0) {
-			if ((r = rx_mark(x)) < 0)
-				return r;
-			continue;
-		}
+		if ((r = rx_frag(x)) < 0)
+			return r;
 		if (x->frag_left > sizeof(junk))
 			return -EPROTO;
 		if ((r = recv_exact(x, junk, x->frag_left)) < 0)
@@ -747,15 +750,11 @@ static int rx_splice(struct rx *x, int pipe_wr, size_t n, size_t *moved)
 {
 	*moved = 0;
 	while (n > 0) {
-		if (x->frag_left == 0) {
-			int r = rx_mark(x);
-			if (r < 0)
-				return r;
-			continue;
-		}
+		int r = rx_frag(x);
+		if (r < 0)
+			return r;
 		size_t want = n < x->frag_left ? n : x->frag_left;
 		ssize_t k = splice(x->fd, NULL, pipe_wr, NULL, want, SPLICE_F_NONBLOCK);
-		int r;
 
 		if (k > 0) {
 			n -= (size_t)k;
@@ -868,8 +867,11 @@ static int read_rpc(struct rx *x, const struct pvnfs_wire_read *w, struct sink *
 	int n = pvnfs_wire_read_call(call, sizeof(call), w), r;
 
 	*broken = 0;
-	if (n < 0)
-		return -EIO; /* a handle or group list we cannot encode */
+	if (n < 0) {   /* the connection is untouched: the lease goes back as it is */
+		fprintf(stderr, "pvnode-nfs-fuse: cannot encode a READ (file handle of %zu bytes, "
+			"%u groups)\n", w->fh_len, (unsigned)w->auth->n);
+		return -EIO;
+	}
 	struct iovec iov = { call, (size_t)n };
 	if ((r = send_all(x->fd, &iov, 1, x->deadline_ms)) < 0)
 		goto broken;
@@ -921,8 +923,7 @@ broken:
 static int read_into(struct pvnfs_pool *p, struct pvnfs_file *f, size_t size, off_t off, struct sink *s)
 {
 	const struct libnfs_fh_fields *fh = pvnfs_fh_fields(f->fh);
-	struct pvnfs_wire_auth auth = { .machine = "pvnode", .uid = f->cred.uid, .gid = f->cred.gid,
-					.n = f->cred.n, .groups = f->cred.groups };
+	struct pvnfs_wire_auth auth = wire_auth(&f->cred);
 	struct pvnfs_lease l;
 	size_t done = 0;
 	int r, broken = 0;
@@ -933,13 +934,6 @@ static int read_into(struct pvnfs_pool *p, struct pvnfs_file *f, size_t size, of
 		return -EINVAL; /* max_read is PVNFS_MAX_READ */
 	if (size == 0)
 		return 0;
-	uint8_t probe[PVNFS_WIRE_READ_CALL_MAX];
-	struct pvnfs_wire_read pw = { .auth = &auth, .fh = fh->val, .fh_len = (size_t)fh->len, .count = 1 };
-	if (pvnfs_wire_read_call(probe, sizeof(probe), &pw) < 0) {
-		fprintf(stderr, "pvnode-nfs-fuse: cannot encode a READ (file handle of %u bytes, "
-			"%u groups)\n", (unsigned)fh->len, (unsigned)f->cred.n);
-		return -EIO;
-	}
 	struct rx x = { 0 };
 	if ((r = lease_fresh(p, &l, &f->cred, &x.fd)) < 0)
 		return r;
@@ -954,7 +948,7 @@ static int read_into(struct pvnfs_pool *p, struct pvnfs_file *f, size_t size, of
 		bool eof = false;
 
 		w.xid = __atomic_add_fetch(&wq.xid, 1, __ATOMIC_RELAXED);
-		x = (struct rx){ .fd = x.fd, .deadline_ms = now_ms() + p->timeout_ms };
+		x = (struct rx){ .fd = x.fd, .deadline_ms = pv_mono_ms() + p->timeout_ms };
 		if ((r = read_rpc(&x, &w, s, &got, &eof, &broken)) < 0)
 			break;
 		done += got;
