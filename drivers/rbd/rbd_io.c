@@ -79,13 +79,6 @@ struct pvr_io {
 	char why[256];
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void write_status(struct pvr_io *io)
 {
 	static const char *const names[] = { "up", "down", "fenced" };
@@ -130,7 +123,7 @@ static int io_result(struct pvr_io *io, ssize_t r, enum op op)
 {
 	bool write = op != OP_READ, flush = op == OP_FLUSH;
 	if (!flush)
-		__atomic_store_n(&io->last_done_ms, now_ms(), __ATOMIC_RELAXED);
+		__atomic_store_n(&io->last_done_ms, pv_mono_ms(), __ATOMIC_RELAXED);
 	if (r >= 0 || r == -EINVAL || r == -EOPNOTSUPP) {
 		if (r >= 0 && !flush && __atomic_load_n(&io->state, __ATOMIC_RELAXED) == ST_DOWN)
 			set_state(io, ST_UP, "");
@@ -480,7 +473,7 @@ static bool probe_send(struct pvr_io *io, struct probe_slot *ps, rados_ioctx_t i
 		ps->c = NULL;
 		return false;
 	}
-	ps->sent_ms = now_ms();
+	ps->sent_ms = pv_mono_ms();
 	if (rados_aio_stat(ioctx, ps->oid, ps->c, &ps->size, &ps->mtime) < 0) {
 		rados_aio_release(ps->c);
 		ps->c = NULL;
@@ -495,7 +488,7 @@ static void probe_start(struct pvr_io *io)
 {
 	const struct pvr_io_cfg *cfg = &io->cfg;
 	char oid[128];
-	int64_t idle_ms = now_ms() - __atomic_load_n(&io->last_done_ms, __ATOMIC_RELAXED);
+	int64_t idle_ms = pv_mono_ms() - __atomic_load_n(&io->last_done_ms, __ATOMIC_RELAXED);
 	if (!cfg->data_prefix || io->probing || idle_ms < PVR_PROBE_IDLE_S * 1000L ||
 	    __atomic_load_n(&io->inflight, __ATOMIC_RELAXED) > 0 ||
 	    __atomic_load_n(&io->state, __ATOMIC_RELAXED) == ST_FENCED)
@@ -518,14 +511,19 @@ static void probe_start(struct pvr_io *io)
 	io->probe_answered = false;
 }
 
+/* How long a probe stat may stay out: the OSD timeout (after which librados should end
+ * it) and a second. */
+static int64_t probe_deadline_ms(const struct pvr_io *io)
+{
+	return fault_probe_cancel() ? 1000 : io->cfg.probe_timeout_s * 1000L + 1000;
+}
+
 /* The watchdog's part of a round: results in, a stat past its deadline cancelled (its
  * callback follows with -ECANCELED), and once none is out: up if one answered, else
  * down. */
 static void probe_reap(struct pvr_io *io)
 {
-	int64_t now = now_ms(), deadline = (io->cfg.probe_timeout_s > 0 ? io->cfg.probe_timeout_s : 5) * 1000L + 1000;
-	if (fault_probe_cancel())
-		deadline = 1000;
+	int64_t now = pv_mono_ms(), deadline = probe_deadline_ms(io);
 	int out = 0, r = 0;
 	if (!io->probing)
 		return;
@@ -561,8 +559,8 @@ static void probe_reap(struct pvr_io *io)
 	__atomic_store_n(&io->last_done_ms, now, __ATOMIC_RELAXED);   /* the next round in PVR_PROBE_IDLE_S */
 	if (!io->probe_answered) {
 		char why[160];
-		snprintf(why, sizeof(why), "the idle probe: no object of the image answered within %d s (OSDs unreachable)",
-			 io->cfg.probe_timeout_s > 0 ? io->cfg.probe_timeout_s : 5);
+		snprintf(why, sizeof(why), "the idle probe: no object of the image answered within %lld ms (OSDs unreachable)",
+			 (long long)probe_deadline_ms(io));
 		set_state(io, ST_DOWN, why);
 	}
 }
@@ -596,7 +594,7 @@ static void *watchdog(void *arg)
 			*io->cfg.resize_flag = 0;
 		if (__atomic_exchange_n(&io->refresh, 0, __ATOMIC_RELAXED) || sig)
 			refresh_size(io);
-		int64_t idle = now_ms() - __atomic_load_n(&io->last_done_ms, __ATOMIC_RELAXED);
+		int64_t idle = pv_mono_ms() - __atomic_load_n(&io->last_done_ms, __ATOMIC_RELAXED);
 		if (__atomic_load_n(&io->inflight, __ATOMIC_RELAXED) > 0 && idle > io->cfg.stall_s * 1000L) {
 			char why[128];
 			snprintf(why, sizeof(why), "no I/O has completed for %lld s: the Ceph cluster does not answer",
@@ -621,12 +619,14 @@ int pvr_io_start(const struct pvr_io_cfg *cfg, struct pvr_io **out, struct pv_er
 	io->cfg = *cfg;
 	if (io->cfg.stall_s <= 0)
 		io->cfg.stall_s = 5;
+	if (io->cfg.probe_timeout_s <= 0)
+		io->cfg.probe_timeout_s = 5;
 	pthread_mutex_init(&io->status_lock, NULL);
 	pthread_mutex_init(&io->relock_mu, NULL);
 	pthread_mutex_init(&io->retry_mu, NULL);
 	r = rbd_get_size(cfg->image, &size);
 	io->size = size;
-	io->last_done_ms = now_ms();
+	io->last_done_ms = pv_mono_ms();
 	io->efd = r < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r < 0 || io->efd < 0) {
 		r = pv_err_set(err, r < 0 ? r : -errno, PV_E_INTERNAL, "cannot read the image size: %s",
