@@ -246,6 +246,17 @@ nfs_volume_up() {
 	NFS_HELPER_PID=$(nfs_helper_of "$1") || nfs_fail "no helper for volume $1"
 }
 
+# nfs_two_nodes NAME [TOP]: volume NAME of the rw share (no GID; TOP: more top-level PV
+# fields, as nfs_spec takes them) created on node 1 and node 2, staged and published on
+# each: at $t1 ($T/targets/n1) and $t2 ($T/targets/n2).
+nfs_two_nodes() {
+	nfs_spec "$1" "" "" "${2:-}" >"$T/specs/$1.json"
+	pv1 create -f "$T/specs/$1.json" >/dev/null && pv2 create -f "$T/specs/$1.json" >/dev/null || nfs_fail "create"
+	t1=$T/targets/n1 t2=$T/targets/n2
+	pv1 stage "$1" >/dev/null && pv1 publish "$1" "$t1" >/dev/null || nfs_fail "stage/publish on node-1"
+	pv2 stage "$1" >/dev/null && pv2 publish "$1" "$t2" >/dev/null || nfs_fail "stage/publish on node-2"
+}
+
 _nfs_cleanup_mounts() {
 	# Mounts under our temp dir, deepest first, then the helpers serving them — ours
 	# because their command lines name our unique temp dir.

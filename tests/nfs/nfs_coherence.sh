@@ -17,11 +17,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/nfs.sh"
 nfs_test_setup "$@"
 
-nfs_spec co "" "" '"mountOptions": ["timeo=20"],' >"$T/specs/co.json"
-pv1 create -f "$T/specs/co.json" >/dev/null && pv2 create -f "$T/specs/co.json" >/dev/null || nfs_fail "create"
-t1=$T/targets/n1 t2=$T/targets/n2
-pv1 stage co >/dev/null && pv1 publish co "$t1" >/dev/null || nfs_fail "stage/publish on node-1"
-pv2 stage co >/dev/null && pv2 publish co "$t2" >/dev/null || nfs_fail "stage/publish on node-2"
+nfs_two_nodes co '"mountOptions": ["timeo=20"],'
 [ "$(pgrep -fc "pvnode-nfs-fuse .*--mountpoint $T/")" = 2 ] || nfs_fail "want two helpers (one per node)"
 
 cat >"$T/rounds.py" <<'PY'

@@ -17,11 +17,8 @@ set -euo pipefail
 nfs_test_setup "$@"
 command -v ss >/dev/null || nfs_skip "needs ss (iproute2)"
 
-nfs_spec rw "" >"$T/specs/rw.json"
-pv1 create -f "$T/specs/rw.json" >/dev/null && pv2 create -f "$T/specs/rw.json" >/dev/null || nfs_fail "create"
-t1=$T/targets/n1 t2=$T/targets/n2 exp=$NFS_RW_DIR/rw
-pv1 stage rw >/dev/null && pv1 publish rw "$t1" >/dev/null || nfs_fail "stage/publish on node-1"
-pv2 stage rw >/dev/null && pv2 publish rw "$t2" >/dev/null || nfs_fail "stage/publish on node-2"
+nfs_two_nodes rw
+exp=$NFS_RW_DIR/rw
 [ -d "$exp" ] || nfs_fail "no volume directory $exp on the export"
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 

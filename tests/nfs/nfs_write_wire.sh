@@ -15,11 +15,8 @@ set -euo pipefail
 nfs_test_setup "$@"
 command -v ss >/dev/null || nfs_skip "needs ss (iproute2)"
 
-nfs_spec ww "" >"$T/specs/ww.json"
-pv1 create -f "$T/specs/ww.json" >/dev/null && pv2 create -f "$T/specs/ww.json" >/dev/null || nfs_fail "create"
-t1=$T/targets/n1 t2=$T/targets/n2 exp=$NFS_RW_DIR/ww
-pv1 stage ww >/dev/null && pv1 publish ww "$t1" >/dev/null || nfs_fail "stage/publish on node-1"
-pv2 stage ww >/dev/null && pv2 publish ww "$t2" >/dev/null || nfs_fail "stage/publish on node-2"
+nfs_two_nodes ww
+exp=$NFS_RW_DIR/ww
 [ -d "$exp" ] || nfs_fail "no volume directory $exp on the export"
 
 cat >"$T/pattern.py" <<'PY'
