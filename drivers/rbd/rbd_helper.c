@@ -335,17 +335,7 @@ static const char **tuning(void)
 
 static size_t inflight_bound(void)
 {
-	const char *env = getenv("PVNODE_RBD_INFLIGHT_KIB");
-	char *end = NULL;
-	if (!env || !*env)
-		return RBD_INFLIGHT_DEFAULT;
-	unsigned long kib = strtoul(env, &end, 10);
-	if (*end || kib > (1ul << 20)) {
-		pv_warn("PVNODE_RBD_INFLIGHT_KIB=%.32s is not a size in KiB up to 1 GiB; using %u KiB", env,
-			RBD_INFLIGHT_DEFAULT >> 10);
-		return RBD_INFLIGHT_DEFAULT;
-	}
-	return (size_t)kib << 10;
+	return (size_t)pv_helper_env_kib("PVNODE_RBD_INFLIGHT_KIB", RBD_INFLIGHT_DEFAULT, 1ul << 20);
 }
 
 /* What the idle probe stats (pvr_io_cfg): the header in the image's pool, data objects
