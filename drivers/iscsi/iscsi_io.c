@@ -249,10 +249,18 @@ static void task_cb(struct iscsi_context *iscsi, int status, void *data, void *p
 	if (status == SCSI_STATUS_GOOD) {
 		if (r->op == OP_CAPACITY) {
 			struct scsi_readcapacity16 *rc = scsi_datain_unmarshall(task);
-			if (rc) {
+			/* a new size in the same blocks; a LUN whose block size changed under us
+			 * would put every LBA elsewhere: kept at the size we know, and said */
+			if (rc && rc->block_length == io->block_size &&
+			    rc->returned_lba < UINT64_MAX / rc->block_length) {
 				__atomic_store_n(&io->size, (rc->returned_lba + 1) * rc->block_length,
 						 __ATOMIC_RELAXED);
 				write_status(s, s->state, s->why);
+			} else if (rc) {
+				pv_warn("iSCSI %s: READ CAPACITY now reports %u-byte blocks (last block %llu), not "
+					"the %u-byte blocks the volume was attached with: size not changed",
+					io->cfg.target->iqn, rc->block_length,
+					(unsigned long long)rc->returned_lba, io->block_size);
 			}
 		}
 	} else if (status == SCSI_STATUS_CHECK_CONDITION && task &&
