@@ -20,14 +20,9 @@ mkdir -p "$TESTDIR/targets"
 CLEANUP_PIDS=()
 CLEANUP_HOOKS=()
 
-# Unmount everything below TESTDIR (deepest first), detach its loop devices.
-cleanup_mounts_and_loops() {
-	local m
-	for _ in 1 2 3; do
-		while read -r m; do
-			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-		done < <(awk -v d="$TESTDIR" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
-	done
+# Detach the loop devices over files below TESTDIR (one still in use detaches at its
+# last close: the kernel sets autoclear).
+detach_loops() {
 	local f
 	for f in /sys/block/loop*/loop/backing_file; do
 		[ -e "$f" ] || continue
@@ -36,6 +31,20 @@ cleanup_mounts_and_loops() {
 			losetup -d "$dev" 2>/dev/null || true
 		fi
 	done
+}
+
+# Unmount everything below TESTDIR (deepest first), detach its loop devices — before
+# the unmounts too: a loop device over a helper's FUSE file that was lazily unmounted
+# names its backing file "/disk", no longer below TESTDIR, and would be left behind.
+cleanup_mounts_and_loops() {
+	local m
+	detach_loops
+	for _ in 1 2 3; do
+		while read -r m; do
+			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+		done < <(awk -v d="$TESTDIR" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+	done
+	detach_loops
 }
 
 cleanup() {

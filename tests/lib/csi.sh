@@ -26,16 +26,24 @@ csi_setup() {
 	trap 'exit 1' INT TERM
 }
 
+# Loop devices over files under $T detached (one in use goes at its last close).
+csi_detach_loops() {
+	local dev back
+	losetup -l -n -O NAME,BACK-FILE 2>/dev/null | while read -r dev back; do
+		case "$back" in "$T"/*) losetup -d "$dev" 2>/dev/null || true ;; esac
+	done
+}
+
+# Loops first as well as last: once a helper's FUSE file is lazily unmounted its loop
+# device's backing file reads "/disk", no longer under $T.
 csi_unmount_all() {
 	local m
+	csi_detach_loops
 	# deepest first
 	for m in $(findmnt -rn -o TARGET | grep "^$T/" | sort -r); do
 		umount -l "$m" 2>/dev/null || true
 	done
-	local line dev back
-	losetup -l -n -O NAME,BACK-FILE 2>/dev/null | while read -r dev back; do
-		case "$back" in "$T"/*) losetup -d "$dev" 2>/dev/null || true ;; esac
-	done
+	csi_detach_loops
 }
 
 csi_cleanup() {

@@ -146,6 +146,11 @@ _iscsi_cleanup() {
 		done
 	done
 	# helpers started for this test only: their mountpoint is under $T
+	# loops before the unmounts too: over a lazily unmounted FUSE file a loop device's
+	# backing file reads "/disk", no longer under $T
+	for l in $(losetup -nO NAME,BACK-FILE 2>/dev/null | awk -v t="$T/" 'index($2, t) == 1 { print $1 }'); do
+		losetup -d "$l" 2>/dev/null
+	done
 	for pid in $(pgrep -f "pvnode-iscsi-fuse .*--mountpoint $T/"); do kill "$pid" 2>/dev/null; done
 	for m in $(awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
