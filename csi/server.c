@@ -119,7 +119,12 @@ static void conn_close(struct server *s, struct conn *c)
 {
 	if (c->closed)
 		return;
-	close(c->fd);   /* leaves the epoll set with it */
+	/* out of the epoll set before the close: close() removes it only once no other
+	 * descriptor refers to the socket, and a worker's posix_spawn child holds copies of
+	 * every descriptor until its exec — an event for the socket could then still come,
+	 * pointing at c after reap() freed it (seen under ASan in csi_concurrency) */
+	epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
 	h2_free(c->h);
 	c->h = NULL;
 	c->closed = true;
